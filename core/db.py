@@ -1,0 +1,132 @@
+"""Database engine and sessions, opened lazily and reset in forked children; Alembic migrations."""
+
+from __future__ import annotations
+
+import fcntl
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+_lock = threading.Lock()
+_engines: dict[str, Engine] = {}
+_factories: dict[str, sessionmaker[Session]] = {}
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets web readers go on while a worker writes; busy_timeout waits instead of failing.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    """Build an engine for `url`; SQLite gets WAL and a busy timeout, its folder is created."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 10, "check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+def get_engine(url: str) -> Engine:
+    """The process's engine for `url`, created on first use."""
+    with _lock:
+        engine = _engines.get(url)
+        if engine is None:
+            engine = _engines[url] = make_engine(url)
+            _factories[url] = sessionmaker(engine, expire_on_commit=False)
+        return engine
+
+
+@contextmanager
+def session_scope(url: str) -> Iterator[Session]:
+    """A session that commits on success and rolls back on error."""
+    get_engine(url)
+    session = _factories[url]()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def reset_engines() -> None:
+    """Forget every engine without closing the parent's sockets (call in a forked child)."""
+    with _lock:
+        for engine in _engines.values():
+            engine.dispose(close=False)
+        _engines.clear()
+        _factories.clear()
+
+
+def _alembic_config(url: str) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["database_url"] = url
+    return config
+
+
+@contextmanager
+def _migration_lock(url: str) -> Iterator[Engine]:
+    # web, worker and beat may start together: only one of them may run the migrations.
+    engine = make_engine(url)
+    try:
+        if engine.dialect.name == "postgresql":
+            with engine.connect() as conn:
+                conn.execute(text("SELECT pg_advisory_lock(727001)"))
+                try:
+                    yield engine
+                finally:
+                    conn.execute(text("SELECT pg_advisory_unlock(727001)"))
+                    conn.commit()
+        else:
+            database = make_url(url).database or "memory"
+            lock_path = Path(f"{database}.migrate-lock")
+            with lock_path.open("a") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                try:
+                    yield engine
+                finally:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+    finally:
+        engine.dispose()
+
+
+def migrate(url: str, revision: str = "head") -> None:
+    """Bring the schema at `url` up to `revision` (idempotent, safe to run concurrently)."""
+    from alembic import command
+
+    with _migration_lock(url) as engine, engine.begin() as connection:
+        config = _alembic_config(url)
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+def current_revision(url: str) -> str | None:
+    """The Alembic revision the database at `url` is at, or None if it was never migrated."""
+    from alembic.runtime.migration import MigrationContext
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()

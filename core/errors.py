@@ -1,0 +1,62 @@
+"""Typed errors: the API maps them onto the envelope, tasks decide retries by family."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class AulaError(Exception):
+    """Base of every error Aula raises on purpose; `code` and `status` follow CONTRACT section 3."""
+
+    code = "internal_error"
+    status = 500
+
+    def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class ConfigurationError(AulaError):
+    """A setting is missing or malformed; the process must not start."""
+
+
+class PermanentError(AulaError):
+    """Retrying will not help: bad input, a missing object, a refusal."""
+
+
+class TransientError(AulaError):
+    """May succeed later: a timeout, a 5xx, a dropped connection, a busy broker."""
+
+    code = "upstream_error"
+    status = 502
+
+
+class ValidationFailed(PermanentError):
+    code = "validation_error"
+    status = 400
+
+
+class NotFound(PermanentError):
+    code = "not_found"
+    status = 404
+
+
+class Conflict(PermanentError):
+    code = "conflict"
+    status = 409
+
+
+class InsufficientStorage(PermanentError):
+    code = "insufficient_storage"
+    status = 507
+
+
+class BrokerUnavailable(TransientError):
+    code = "broker_unavailable"
+    status = 503
+
+
+class UpstreamTimeout(TransientError):
+    code = "upstream_timeout"
+    status = 504

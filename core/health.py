@@ -1,0 +1,70 @@
+"""Readiness checks: database, broker, workers and disk, each "ok" or a short reason."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import redis
+from sqlalchemy import text
+
+from core.db import session_scope
+from core.settings import Settings
+
+OK = "ok"
+
+
+def check_database(db_url: str) -> str:
+    """Run a trivial query."""
+    try:
+        with session_scope(db_url) as session:
+            session.execute(text("SELECT 1"))
+    except Exception as error:
+        return f"unreachable: {type(error).__name__}"
+    return OK
+
+
+def check_broker(redis_url: str, timeout: float = 1.0) -> str:
+    """PING the Redis broker."""
+    client = redis.Redis.from_url(redis_url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        return f"unreachable: {type(error).__name__}"
+    finally:
+        client.close()
+    return OK
+
+
+def check_workers(ping: Callable[[], list[object]]) -> str:
+    """Ask Celery workers to answer a ping."""
+    try:
+        replies = ping()
+    except Exception as error:
+        return f"ping failed: {type(error).__name__}"
+    return OK if replies else "no worker answered a ping"
+
+
+def free_bytes(path: Path) -> int:
+    """Free bytes on the filesystem holding `path` (or its nearest existing parent)."""
+    probe = path.resolve()
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    return shutil.disk_usage(probe).free
+
+
+def check_disk(path: Path, floor_mb: int) -> str:
+    """Free space of `path` above the floor."""
+    free_mb = free_bytes(path) // (1024 * 1024)
+    return OK if free_mb >= floor_mb else f"{free_mb} MB free, below the {floor_mb} MB floor"
+
+
+def readiness(settings: Settings, ping_workers: Callable[[], list[object]]) -> dict[str, str]:
+    """Every readiness check by name."""
+    return {
+        "database": check_database(settings.database_url),
+        "broker": check_broker(settings.redis_url),
+        "workers": check_workers(ping_workers),
+        "disk": check_disk(settings.download_dir, settings.disk_free_floor_mb),
+    }

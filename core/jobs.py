@@ -1,0 +1,229 @@
+"""Task records: created before a message is sent by name, updated from signals and progress."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from core.db import session_scope
+from core.errors import BrokerUnavailable, Conflict, NotFound
+from core.logging import request_id_var
+from core.models import TaskRecord, utcnow
+from core.pagination import Page, keyset_page
+
+log = logging.getLogger(__name__)
+
+STATES = ("PENDING", "STARTED", "PROGRESS", "RETRY", "SUCCESS", "FAILURE", "REVOKED")
+FINISHED = frozenset({"SUCCESS", "FAILURE", "REVOKED"})
+RUNNING = frozenset({"STARTED", "PROGRESS"})
+TASK_NAMES = (
+    "catalog.rebuild",
+    "catalog.sync",
+    "downloads.fetch",
+    "classroom.sync",
+    "maintenance.cleanup",
+)
+QUEUES = ("default", "downloads")
+
+
+class TaskBroker(Protocol):
+    """What enqueuing needs from a Celery app, without importing Celery."""
+
+    control: Any
+
+    def send_task(self, name: str, *args: Any, **kwargs: Any) -> Any: ...
+
+
+def queue_for(name: str) -> str:
+    """The queue a task name is routed to: downloads on their own, everything else on default."""
+    return "downloads" if name.startswith("downloads.") else "default"
+
+
+def enqueue(
+    db_url: str,
+    broker: TaskBroker,
+    name: str,
+    kwargs: dict[str, Any] | None = None,
+) -> TaskRecord:
+    """Record a task, then send it by name; if the broker refuses, forget the record and raise."""
+    task_id = str(uuid.uuid4())
+    kwargs = kwargs or {}
+    queue = queue_for(name)
+    request_id = request_id_var.get() or uuid.uuid4().hex
+    with session_scope(db_url) as session:
+        record = TaskRecord(id=task_id, name=name, queue=queue, args=kwargs, request_id=request_id)
+        session.add(record)
+    try:
+        broker.send_task(
+            name, kwargs=kwargs, task_id=task_id, queue=queue, headers={"request_id": request_id}
+        )
+    except Exception as error:
+        log.error("could not send %s to the broker: %s", name, type(error).__name__)
+        with session_scope(db_url) as session:
+            session.execute(TaskRecord.__table__.delete().where(TaskRecord.id == task_id))
+        raise BrokerUnavailable("The task broker is unavailable; try again shortly.") from None
+    log.info("enqueued %s", name, extra={"enqueued_task_id": task_id, "queue": queue})
+    return record
+
+
+def ensure_record(
+    db_url: str, task_id: str, name: str, kwargs: dict[str, Any], request_id: str | None
+) -> None:
+    """Create the record of a task sent by someone else (beat, a retry) if it has none yet."""
+    with session_scope(db_url) as session:
+        if session.get(TaskRecord, task_id) is not None:
+            return
+    try:
+        with session_scope(db_url) as session:
+            session.add(
+                TaskRecord(
+                    id=task_id, name=name, queue=queue_for(name), args=kwargs, request_id=request_id
+                )
+            )
+    except IntegrityError:
+        pass  # another process created it first
+
+
+def get_record(db_url: str, task_id: str) -> TaskRecord:
+    """The record of `task_id`, or NotFound."""
+    with session_scope(db_url) as session:
+        record = session.get(TaskRecord, task_id)
+    if record is None:
+        raise NotFound(f"No task with id {task_id!r}.")
+    return record
+
+
+def list_records(
+    db_url: str,
+    *,
+    state: str | None = None,
+    name: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> Page[TaskRecord]:
+    """Records newest first, optionally filtered by state and name."""
+    stmt = select(TaskRecord)
+    if state:
+        stmt = stmt.where(TaskRecord.state == state)
+    if name:
+        stmt = stmt.where(TaskRecord.name == name)
+    with session_scope(db_url) as session:
+        return keyset_page(
+            session, stmt, (TaskRecord.created_at, TaskRecord.id), limit=limit, cursor=cursor
+        )
+
+
+def is_revoked(db_url: str, task_id: str) -> bool:
+    """True if the task was canceled before a worker picked it up."""
+    with session_scope(db_url) as session:
+        record = session.get(TaskRecord, task_id)
+        return record is not None and record.state == "REVOKED"
+
+
+def _update(db_url: str, task_id: str, **values: Any) -> None:
+    with session_scope(db_url) as session:
+        record = session.get(TaskRecord, task_id)
+        if record is None:
+            return
+        for key, value in values.items():
+            setattr(record, key, value)
+
+
+def mark_started(db_url: str, task_id: str) -> None:
+    """A worker began (or began again, after a redelivery) to run the task."""
+    with session_scope(db_url) as session:
+        record = session.get(TaskRecord, task_id)
+        if record is None:
+            return
+        record.state = "STARTED"
+        record.started_at = record.started_at or utcnow()
+        record.finished_at = None
+        record.error = None
+
+
+def mark_retry(db_url: str, task_id: str, error: BaseException | None) -> None:
+    """The task failed transiently and will run again."""
+    with session_scope(db_url) as session:
+        record = session.get(TaskRecord, task_id)
+        if record is None:
+            return
+        record.state = "RETRY"
+        record.retries += 1
+        record.error = error_dict(error) if error is not None else None
+
+
+def mark_finished(
+    db_url: str,
+    task_id: str,
+    state: str,
+    *,
+    result: Any = None,
+    error: BaseException | None = None,
+) -> None:
+    """The task ended in SUCCESS, FAILURE or REVOKED."""
+    values: dict[str, Any] = {"state": state, "finished_at": utcnow()}
+    if state == "SUCCESS":
+        values["result"] = result if isinstance(result, dict) else {"value": result}
+        values["error"] = None
+    if error is not None:
+        values["error"] = error_dict(error)
+    _update(db_url, task_id, **values)
+
+
+def error_dict(error: BaseException) -> dict[str, str]:
+    """The contract's `{"type", "message"}` for an exception, never a traceback."""
+    message = getattr(error, "message", None) or str(error) or type(error).__name__
+    return {"type": type(error).__name__, "message": message[:2000]}
+
+
+def cancel(db_url: str, broker: TaskBroker, task_id: str) -> TaskRecord:
+    """Revoke a task: dropped if still queued, terminated if running; finished tasks conflict."""
+    with session_scope(db_url) as session:
+        record = session.get(TaskRecord, task_id)
+        if record is None:
+            raise NotFound(f"No task with id {task_id!r}.")
+        if record.state in FINISHED:
+            raise Conflict(f"The task already ended in state {record.state}.")
+        running = record.state in RUNNING
+        record.state = "REVOKED"
+        record.finished_at = utcnow()
+        record.error = {"type": "Revoked", "message": "Canceled by request."}
+    try:
+        broker.control.revoke(task_id, terminate=running, signal="SIGTERM")
+    except Exception as error:
+        # The record already says REVOKED and workers check it before running.
+        log.warning("revoke broadcast failed: %s", type(error).__name__)
+    return record
+
+
+class ProgressReporter:
+    """Writes a task's progress at most every `interval` seconds (and always at the end)."""
+
+    def __init__(self, db_url: str, task_id: str, interval: float = 0.5) -> None:
+        self.db_url = db_url
+        self.task_id = task_id
+        self.interval = interval
+        self._last = 0.0
+        self._clock: Callable[[], float] = time.monotonic
+
+    def __call__(self, current: int, total: int | None, message: str = "") -> bool:
+        """Report progress; returns True if it was written."""
+        now = self._clock()
+        done = total is not None and current >= total
+        if not done and now - self._last < self.interval:
+            return False
+        self._last = now
+        percent = round(100.0 * current / total, 1) if total else None
+        progress = {"current": current, "total": total, "percent": percent, "message": message}
+        with session_scope(self.db_url) as session:
+            record = session.get(TaskRecord, self.task_id)
+            if record is not None and record.state not in FINISHED:
+                record.state = "PROGRESS"
+                record.progress = progress
+        return True

@@ -1,0 +1,150 @@
+"""Structured logs: JSON or text, request and task context, and secrets redacted from every record."""
+
+from __future__ import annotations
+
+import logging
+import logging.config
+import re
+import threading
+from contextvars import ContextVar
+from typing import Any
+
+request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+task_id_var: ContextVar[str | None] = ContextVar("task_id", default=None)
+task_name_var: ContextVar[str | None] = ContextVar("task_name", default=None)
+
+REDACTED = "[REDACTED]"
+_SECRET_WORDS = (
+    r"access_token|refresh_token|id_token|client_secret|token|api_key|apikey|key|secret|"
+    r"password|passwd|signature|sig"
+)
+_PATTERNS = (
+    # Authorization: Bearer xyz / Basic xyz, in headers, dict reprs and plain text.
+    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"), rf"\1 {REDACTED}"),
+    (
+        re.compile(r"(?i)(['\"]?(?:authorization|x-admin-token|cookie|set-cookie)['\"]?\s*[:=]\s*)"
+                   r"(['\"]?)[^'\"\n]+\2"),
+        rf"\1\2{REDACTED}\2",
+    ),
+    # ?access_token=...&key=... in URLs and form bodies.
+    (re.compile(rf"(?i)([?&;](?:{_SECRET_WORDS}|code)=)[^&#\s'\"]+"), rf"\1{REDACTED}"),
+    # "refresh_token": "..." in JSON and reprs.
+    (
+        re.compile(rf"(?i)(['\"](?:{_SECRET_WORDS}|cookies?)['\"]\s*:\s*)(['\"])(?:\\.|(?!\2).)*\2"),
+        rf"\1\2{REDACTED}\2",
+    ),
+)
+_STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+_known_secrets: set[str] = set()
+_secrets_lock = threading.Lock()
+
+
+def register_secret(value: str | None) -> None:
+    """Redact this exact value wherever it appears in a log line from now on."""
+    if value and len(value) >= 6:
+        with _secrets_lock:
+            _known_secrets.add(value)
+
+
+def redact(text: str) -> str:
+    """Remove secrets from a string: known values, bearer tokens, cookies, secret query params."""
+    for secret in sorted(_known_secrets, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    """Applies `redact` to the message, the extra fields and any traceback of every record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(record.getMessage())
+        record.args = None
+        if record.exc_info:
+            formatter = logging.Formatter()
+            record.exc_text = redact(formatter.formatException(record.exc_info))
+            record.exc_info = None
+        elif record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        for key, value in list(record.__dict__.items()):
+            if key not in _STANDARD and isinstance(value, str):
+                setattr(record, key, redact(value))
+        return True
+
+
+class ContextFilter(logging.Filter):
+    """Adds request_id, task_id and task_name from the current context to every record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for name, var in (
+            ("request_id", request_id_var),
+            ("task_id", task_id_var),
+            ("task_name", task_name_var),
+        ):
+            if getattr(record, name, None) is None:
+                value = var.get()
+                if value is not None:
+                    setattr(record, name, value)
+        return True
+
+
+class TextFormatter(logging.Formatter):
+    """Human lines: time, level, logger, context ids, message and any extra fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        extras = {
+            k: v for k, v in record.__dict__.items() if k not in _STANDARD and not k.startswith("_")
+        }
+        if extras:
+            line += " " + " ".join(f"{k}={v}" for k, v in sorted(extras.items()))
+        return line
+
+
+def dict_config(log_format: str = "text", level: str = "INFO") -> dict[str, Any]:
+    """A logging.dictConfig for web (gunicorn included), worker and beat alike."""
+    if log_format == "json":
+        formatter: dict[str, Any] = {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(levelname)s %(name)s %(message)s",
+            "rename_fields": {"levelname": "level", "name": "logger"},
+            "timestamp": True,
+        }
+    else:
+        formatter = {
+            "()": "core.logging.TextFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s: %(message)s",
+        }
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {
+            "context": {"()": "core.logging.ContextFilter"},
+            "redact": {"()": "core.logging.RedactingFilter"},
+        },
+        "formatters": {"main": formatter},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stderr",
+                "formatter": "main",
+                "filters": ["context", "redact"],
+            }
+        },
+        "root": {"level": level, "handlers": ["stderr"]},
+        "loggers": {
+            "gunicorn.error": {"level": level, "handlers": [], "propagate": True},
+            "gunicorn.access": {"level": "WARNING", "handlers": [], "propagate": False},
+            "werkzeug": {"level": "WARNING", "handlers": [], "propagate": True},
+            "urllib3": {"level": "WARNING", "handlers": [], "propagate": True},
+        },
+    }
+
+
+def configure_logging(log_format: str = "text", level: str = "INFO") -> None:
+    """Install Aula's handlers on the root logger (idempotent)."""
+    logging.config.dictConfig(dict_config(log_format, level))

@@ -1,0 +1,69 @@
+"""Maintenance: sweep stale temp files and task records past their retention."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import delete
+
+from core.db import session_scope
+from core.jobs import FINISHED
+from core.models import TaskRecord, utcnow
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+Progress = Callable[[int, int | None, str], object]
+
+
+def _noop(_current: int, _total: int | None, _message: str) -> None:
+    return None
+
+
+def sweep_temp_files(root: Path, max_age_s: float, now: float | None = None) -> tuple[int, int]:
+    """Remove regular files under `root` untouched for `max_age_s`; return (files, bytes)."""
+    now = time.time() if now is None else now
+    removed = freed = 0
+    if not root.is_dir():
+        return 0, 0
+    for dirpath, _dirnames, filenames in os.walk(root):
+        for filename in filenames:
+            path = Path(dirpath, filename)
+            try:
+                stat = path.lstat()
+                if now - stat.st_mtime < max_age_s:
+                    continue
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            removed += 1
+            freed += stat.st_size
+    return removed, freed
+
+
+def purge_task_records(db_url: str, retention: timedelta) -> int:
+    """Delete records of tasks that finished longer than `retention` ago; return how many."""
+    cutoff = utcnow() - retention
+    with session_scope(db_url) as session:
+        result = session.execute(
+            delete(TaskRecord).where(
+                TaskRecord.state.in_(FINISHED), TaskRecord.finished_at < cutoff
+            )
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+
+def cleanup(settings: Settings, on_progress: Progress = _noop) -> dict[str, int]:
+    """One maintenance run; idempotent, returns the counts of what it removed."""
+    on_progress(0, 2, "sweeping temporary files")
+    files, freed = sweep_temp_files(settings.temp_dir, settings.temp_max_age_s)
+    on_progress(1, 2, "purging old task records")
+    records = purge_task_records(settings.database_url, timedelta(days=settings.task_retention_days))
+    on_progress(2, 2, "done")
+    result = {"temp_files_removed": files, "bytes_freed": freed, "task_records_removed": records}
+    log.info("cleanup finished", extra=result)
+    return result

@@ -1,0 +1,221 @@
+"""One typed settings object, read once from the environment and `.env`."""
+
+from __future__ import annotations
+
+import os
+import sys
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from cryptography.fernet import Fernet
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from core.errors import ConfigurationError
+
+CSV = Annotated[list[str], NoDecode]
+PathList = Annotated[list[Path], NoDecode]
+SECRET_FIELDS = frozenset({"encryption_key", "admin_token", "flower_basic_auth"})
+LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+
+
+def _split(value: Any, sep: str) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(sep) if part.strip()]
+    return value
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("must be an http(s) URL")
+    return value.rstrip("/")
+
+
+class Settings(BaseSettings):
+    """Everything Aula reads from its environment (CONTRACT section 2, plus operational knobs)."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    database_url: str = "sqlite:///var/aula.db"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    data_dir: Path = Path("var")
+    media_roots: PathList = Field(default_factory=list)
+    download_dir: Path = Path("var/downloads")
+    drive_api_url: str = "https://www.googleapis.com"
+    classroom_api_url: str = "https://classroom.googleapis.com"
+    google_token_url: str = "https://oauth2.googleapis.com/token"
+    drive_folder_ids: CSV = Field(default_factory=lambda: ["root"])
+    encryption_key: SecretStr | None = None
+    admin_token: SecretStr | None = None
+    log_format: Literal["json", "text"] = "text"
+    log_level: str = "INFO"
+    cors_origins: CSV = Field(default_factory=list)
+    download_allow_private_hosts: bool = False
+    http_connect_timeout: float = Field(5.0, gt=0)
+    http_read_timeout: float = Field(30.0, gt=0)
+    http_retries: int = Field(4, ge=0, le=20)
+    catalog_sync_interval_s: int = Field(300, ge=1)
+    cleanup_interval_s: int = Field(3600, ge=1)
+    max_content_length: int = Field(16 * 1024 * 1024, ge=1024)
+    # Operational knobs beyond the contract's table.
+    port: int = Field(8000, ge=1, le=65535)
+    worker_metrics_port: int = Field(9808, ge=0, le=65535)
+    flower_port: int = Field(5555, ge=1, le=65535)
+    flower_basic_auth: SecretStr | None = None
+    web_concurrency: int = Field(2, ge=1, le=64)
+    web_threads: int = Field(8, ge=1, le=256)
+    worker_concurrency: int = Field(2, ge=1, le=64)
+    task_retention_days: int = Field(30, ge=1)
+    temp_max_age_s: int = Field(24 * 3600, ge=60)
+    disk_free_floor_mb: int = Field(512, ge=0)
+    task_time_limit_s: int = Field(6 * 3600, ge=10)
+    broker_visibility_timeout_s: int = Field(12 * 3600, ge=1)
+    result_expires_s: int = Field(24 * 3600, ge=60)
+    progress_interval_s: float = Field(0.5, ge=0)
+    enable_test_tasks: bool = False
+
+    @field_validator("drive_folder_ids", "cors_origins", mode="before")
+    @classmethod
+    def _csv(cls, value: Any) -> Any:
+        return _split(value, ",")
+
+    @field_validator("media_roots", mode="before")
+    @classmethod
+    def _paths(cls, value: Any) -> Any:
+        return _split(value, os.pathsep)
+
+    @field_validator("drive_api_url", "classroom_api_url", "google_token_url")
+    @classmethod
+    def _urls(cls, value: str) -> str:
+        return _http_url(value)
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        return [_http_url(origin) for origin in value]
+
+    @field_validator("database_url")
+    @classmethod
+    def _database(cls, value: str) -> str:
+        scheme = value.split("://", 1)[0] if "://" in value else ""
+        if scheme in ("postgres", "postgresql"):
+            return "postgresql+psycopg://" + value.split("://", 1)[1]
+        if scheme not in ("sqlite", "postgresql+psycopg"):
+            raise ValueError("unknown scheme: use sqlite:/// or postgresql://")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis(cls, value: str) -> str:
+        if urlsplit(value).scheme not in ("redis", "rediss", "unix", "redis+socket"):
+            raise ValueError("unknown scheme: use redis://host:port/db")
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.upper() in LOG_LEVELS:
+            return value.upper()
+        raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+
+    @field_validator("encryption_key")
+    @classmethod
+    def _fernet(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            keys = _split(value.get_secret_value(), ",")
+            if not keys:
+                return None
+            for key in keys:
+                try:
+                    Fernet(key)
+                except (ValueError, TypeError):
+                    raise ValueError("is not a valid Fernet key (32 url-safe base64 bytes)") from None
+        return value
+
+    @model_validator(mode="after")
+    def _key_file(self) -> Settings:
+        if self.encryption_key is None:
+            path = self.data_dir / "encryption.key"
+            if path.is_file():
+                key = path.read_text().strip()
+                object.__setattr__(self, "encryption_key", self._fernet(SecretStr(key)))
+        return self
+
+    @model_validator(mode="after")
+    def _visibility(self) -> Settings:
+        if self.broker_visibility_timeout_s <= self.task_time_limit_s:
+            raise ValueError(
+                "BROKER_VISIBILITY_TIMEOUT_S must exceed TASK_TIME_LIMIT_S, or long tasks run twice"
+            )
+        return self
+
+    @property
+    def fernet_keys(self) -> list[str]:
+        """The Fernet keys, the first of which encrypts."""
+        if self.encryption_key is None:
+            return []
+        return _split(self.encryption_key.get_secret_value(), ",")
+
+    @property
+    def temp_dir(self) -> Path:
+        """Where work in progress is written; the cleanup task sweeps it."""
+        return self.data_dir / "tmp"
+
+    def public(self) -> dict[str, Any]:
+        """Settings that are safe to show: no secrets, no credentials in URLs."""
+        shown: dict[str, Any] = {}
+        for name, value in self.model_dump(mode="json").items():
+            if name in SECRET_FIELDS:
+                shown[name] = "set" if getattr(self, name) is not None else None
+            elif name in ("database_url", "redis_url"):
+                shown[name] = strip_password(value)
+            else:
+                shown[name] = value
+        return shown
+
+
+def strip_password(url: str) -> str:
+    """Replace the password of a URL with `***`."""
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return parts._replace(netloc=netloc).geturl()
+    return url
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    field = str(first["loc"][0]) if first["loc"] else "settings"
+    message = first["msg"].removeprefix("Value error, ")
+    variable = field.upper()
+    value = os.environ.get(variable)
+    if field in SECRET_FIELDS or value is None:
+        return f"configuration error: {variable}: {message}"
+    return f"configuration error: {variable}={value!r}: {message}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read and validate the settings, raising ConfigurationError naming the bad variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        raise ConfigurationError(_describe(error)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read on first use."""
+    return load_settings()
+
+
+def settings_or_exit() -> Settings:
+    """Return the settings or stop the process with one clear line on stderr (exit status 2)."""
+    try:
+        return get_settings()
+    except ConfigurationError as error:
+        sys.stderr.write(f"{error}\n")
+        sys.stderr.flush()
+        raise SystemExit(2) from None

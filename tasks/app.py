@@ -1,0 +1,53 @@
+"""The Celery app and the base class every Aula task shares."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+from celery import Celery, Task
+from celery.exceptions import Ignore
+
+from core import jobs
+from core.errors import TransientError
+from core.settings import get_settings, settings_or_exit
+
+settings_or_exit()
+
+
+class AulaTask(Task):  # type: ignore[misc]
+    """Retries transient errors with jittered backoff; skips tasks canceled while queued."""
+
+    autoretry_for = (TransientError,)
+    retry_backoff = 2
+    retry_backoff_max = 600
+    retry_jitter = True
+    max_retries = 5
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self.request.id and jobs.is_revoked(get_settings().database_url, self.request.id):
+            raise Ignore()
+        return super().__call__(*args, **kwargs)
+
+    @cached_property
+    def _reporters(self) -> dict[str, jobs.ProgressReporter]:
+        return {}
+
+    def progress(self, current: int, total: int | None, message: str = "") -> bool:
+        """Report throttled progress for the running request."""
+        task_id = self.request.id
+        if task_id is None:
+            return False
+        reporter = self._reporters.get(task_id)
+        if reporter is None:
+            self._reporters.clear()
+            settings = get_settings()
+            reporter = jobs.ProgressReporter(
+                settings.database_url, task_id, settings.progress_interval_s
+            )
+            self._reporters[task_id] = reporter
+        return reporter(current, total, message)
+
+
+app = Celery("aula", task_cls=AulaTask)
+app.config_from_object("celeryconfig")

@@ -1,0 +1,93 @@
+"""Celery signal handlers: logging, fresh DB engines per child, and task records kept current."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from celery import signals
+
+from core import jobs
+from core.db import migrate, reset_engines
+from core.logging import configure_logging, register_secret, request_id_var, task_id_var, task_name_var
+from core.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+
+def _db() -> str:
+    return get_settings().database_url
+
+
+@signals.setup_logging.connect
+def _setup_logging(**_: Any) -> None:
+    settings = get_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    for secret in (settings.admin_token, settings.flower_basic_auth, settings.encryption_key):
+        if secret is not None:
+            for part in secret.get_secret_value().split(","):
+                register_secret(part)
+
+
+@signals.worker_init.connect
+@signals.beat_init.connect
+def _migrate(**_: Any) -> None:
+    migrate(_db())
+
+
+@signals.worker_process_init.connect
+def _fresh_engines(**_: Any) -> None:
+    # A forked child must not share the parent's database connections.
+    reset_engines()
+
+
+@signals.before_task_publish.connect
+def _record_published(
+    sender: str | None = None, headers: dict[str, Any] | None = None, body: Any = None, **_: Any
+) -> None:
+    # Beat and retries publish through Celery itself: give those tasks a record and a request id.
+    if headers is None or sender is None:
+        return
+    if not headers.get("request_id"):
+        headers["request_id"] = request_id_var.get() or uuid.uuid4().hex
+    kwargs = body[1] if isinstance(body, (list, tuple)) and len(body) > 1 else {}
+    jobs.ensure_record(_db(), headers["id"], sender, kwargs or {}, headers["request_id"])
+
+
+@signals.task_prerun.connect
+def _started(task_id: str, task: Any, **_: Any) -> None:
+    task_id_var.set(task_id)
+    task_name_var.set(task.name)
+    request_id_var.set(getattr(task.request, "request_id", None))
+    if not jobs.is_revoked(_db(), task_id):
+        jobs.mark_started(_db(), task_id)
+
+
+@signals.task_postrun.connect
+def _clear_context(**_: Any) -> None:
+    task_id_var.set(None)
+    task_name_var.set(None)
+    request_id_var.set(None)
+
+
+@signals.task_success.connect
+def _succeeded(sender: Any, result: Any = None, **_: Any) -> None:
+    jobs.mark_finished(_db(), sender.request.id, "SUCCESS", result=result)
+
+
+@signals.task_failure.connect
+def _failed(task_id: str, exception: BaseException, **_: Any) -> None:
+    jobs.mark_finished(_db(), task_id, "FAILURE", error=exception)
+
+
+@signals.task_retry.connect
+def _retrying(request: Any, reason: Any = None, **_: Any) -> None:
+    error = reason if isinstance(reason, BaseException) else None
+    jobs.mark_retry(_db(), request.id, error)
+
+
+@signals.task_revoked.connect
+def _revoked(request: Any, terminated: bool = False, **_: Any) -> None:
+    log.info("task %s revoked (terminated=%s)", request.id, terminated)
+    jobs.mark_finished(_db(), request.id, "REVOKED")
