@@ -141,6 +141,7 @@ def dict_config(log_format: str = "text", level: str = "INFO") -> dict[str, Any]
             "gunicorn.access": {"level": "WARNING", "handlers": [], "propagate": False},
             "werkzeug": {"level": "WARNING", "handlers": [], "propagate": True},
             "urllib3": {"level": "WARNING", "handlers": [], "propagate": True},
+            "alembic.runtime.plugins": {"level": "WARNING", "handlers": [], "propagate": True},
         },
     }
 
@@ -148,3 +149,4 @@ def dict_config(log_format: str = "text", level: str = "INFO") -> dict[str, Any]
 def configure_logging(log_format: str = "text", level: str = "INFO") -> None:
     """Install Aula's handlers on the root logger (idempotent)."""
     logging.config.dictConfig(dict_config(log_format, level))
+    logging.captureWarnings(True)

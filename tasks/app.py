@@ -10,9 +10,13 @@ from celery.exceptions import Ignore
 
 from core import jobs
 from core.errors import TransientError
+from core.logging import configure_logging
 from core.settings import get_settings, settings_or_exit
 
-settings_or_exit()
+# `celery -A tasks` imports this module first: configure logging now rather than at Celery's
+# setup_logging signal, so warnings Celery raises before that (running as root) are JSON too.
+_settings = settings_or_exit()
+configure_logging(_settings.log_format, _settings.log_level)
 
 
 class AulaTask(Task):  # type: ignore[misc]
@@ -49,5 +53,21 @@ class AulaTask(Task):  # type: ignore[misc]
         return reporter(current, total, message)
 
 
-app = Celery("aula", task_cls=AulaTask)
+class AulaCelery(Celery):  # type: ignore[misc]
+    """Celery with a worker and beat that keep every line structured in JSON mode."""
+
+    @cached_property
+    def Worker(self) -> Any:  # noqa: N802  (Celery's attribute name)
+        from tasks.processes import QuietWorker
+
+        return self.subclass_with_self(QuietWorker)
+
+    @cached_property
+    def Beat(self) -> Any:  # noqa: N802
+        from tasks.processes import QuietBeat
+
+        return self.subclass_with_self(QuietBeat)
+
+
+app = AulaCelery("aula", task_cls=AulaTask)
 app.config_from_object("celeryconfig")

@@ -1,0 +1,48 @@
+"""Extensions, created unbound here and attached to the app in `create_app`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from flask import current_app
+from flask_smorest import Api as SmorestApi
+
+import celeryconfig
+from core.settings import Settings
+
+
+class Api(SmorestApi):  # type: ignore[misc]
+    """flask-smorest's Api, with our error envelope instead of its own."""
+
+    def handle_http_exception(self, error: Any) -> Any:
+        from api.errors import http_error_response
+
+        return http_error_response(error)
+
+
+api = Api()
+
+
+def make_celery_client(settings: Settings) -> Celery:
+    """A Celery app used only to send tasks by name and to talk to workers; no task code."""
+    client = Celery("aula-api", set_as_current=False)
+    client.conf.update(celeryconfig.make_config(settings))
+    return client
+
+
+def settings() -> Settings:
+    """The settings of the current app."""
+    value: Settings = current_app.extensions["aula.settings"]
+    return value
+
+
+def db_url() -> str:
+    """The database URL of the current app."""
+    return settings().database_url
+
+
+def celery_client() -> Celery:
+    """The current app's Celery client."""
+    client: Celery = current_app.extensions["aula.celery"]
+    return client

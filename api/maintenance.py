@@ -1,0 +1,25 @@
+"""Maintenance endpoints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from api.extensions import celery_client, db_url
+from api.schemas import EnqueuedSchema, enqueued
+from core import jobs
+
+blp = Blueprint(
+    "maintenance", __name__, url_prefix="/api/maintenance", description="Maintenance runs."
+)
+
+
+@blp.route("/cleanup")
+class Cleanup(MethodView):
+    @blp.response(202, EnqueuedSchema)
+    def post(self) -> Any:
+        """Enqueue `maintenance.cleanup`."""
+        record = jobs.enqueue(db_url(), celery_client(), "maintenance.cleanup")
+        return enqueued(record.id)

@@ -1,0 +1,81 @@
+"""Marshmallow schemas for HTTP shapes shared by several resources."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, fields, validate
+
+from core.jobs import STATES, TASK_NAMES
+from core.pagination import DEFAULT_LIMIT, MAX_LIMIT
+
+
+class ErrorDetailSchema(Schema):
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+    details = fields.Dict(allow_none=True)
+
+
+class ErrorSchema(Schema):
+    error = fields.Nested(ErrorDetailSchema, required=True)
+    request_id = fields.String(allow_none=True)
+
+
+class PageArgsSchema(Schema):
+    """`?limit=&cursor=` of every list."""
+
+    limit = fields.Integer(
+        load_default=DEFAULT_LIMIT, validate=validate.Range(min=1, max=MAX_LIMIT)
+    )
+    cursor = fields.String(load_default=None, validate=validate.Length(max=512))
+
+
+def page_schema(item: type[Schema], name: str) -> type[Schema]:
+    """`{"items": [...], "next_cursor": ...}` around `item`."""
+    attrs: dict[str, Any] = {
+        "items": fields.List(fields.Nested(item), required=True),
+        "next_cursor": fields.String(allow_none=True, required=True),
+    }
+    return Schema.from_dict(attrs, name=name)
+
+
+class ProgressSchema(Schema):
+    current = fields.Integer(allow_none=True)
+    total = fields.Integer(allow_none=True)
+    percent = fields.Float(allow_none=True)
+    message = fields.String(allow_none=True)
+
+
+class TaskErrorSchema(Schema):
+    type = fields.String()
+    message = fields.String()
+
+
+class TaskSchema(Schema):
+    id = fields.String(required=True)
+    name = fields.String(required=True)
+    state = fields.String(required=True, metadata={"enum": list(STATES)})
+    progress = fields.Nested(ProgressSchema, allow_none=True)
+    result = fields.Dict(allow_none=True)
+    error = fields.Nested(TaskErrorSchema, allow_none=True)
+    created_at = fields.AwareDateTime(required=True)
+    started_at = fields.AwareDateTime(allow_none=True)
+    finished_at = fields.AwareDateTime(allow_none=True)
+
+
+TaskPageSchema = page_schema(TaskSchema, "TaskPage")
+
+
+class TaskListArgsSchema(PageArgsSchema):
+    state = fields.String(validate=validate.OneOf(STATES))
+    name = fields.String(validate=validate.OneOf(TASK_NAMES + ("testing.sleep",)))
+
+
+class EnqueuedSchema(Schema):
+    task_id = fields.String(required=True)
+    status_url = fields.String(required=True)
+
+
+def enqueued(task_id: str) -> dict[str, str]:
+    """The 202 body for a freshly enqueued task."""
+    return {"task_id": task_id, "status_url": f"/api/tasks/{task_id}"}

@@ -1,0 +1,101 @@
+"""Request ids, the request log line, and the admin token on every mutating request."""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+import re
+import time
+import uuid
+
+from flask import Flask, Response, g, request
+
+from api.errors import envelope
+from api.extensions import settings
+from core.logging import request_id_var
+
+log = logging.getLogger("aula.request")
+MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def _start_request() -> None:
+    g.started = time.perf_counter()
+    incoming = request.headers.get("X-Request-ID", "")
+    g.request_id = incoming if _SANE_ID.match(incoming) else uuid.uuid4().hex
+    g.request_id_token = request_id_var.set(g.request_id)
+
+
+def _presented_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip()
+    return request.headers.get("X-Admin-Token")
+
+
+def _is_loopback(address: str | None) -> bool:
+    try:
+        return address is not None and ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def _require_admin() -> Response | None:
+    if request.method not in MUTATING:
+        return None
+    token = settings().admin_token
+    if token is None:
+        if _is_loopback(request.remote_addr):
+            return None
+        return envelope(
+            403, "forbidden", "Mutations are allowed from loopback only until ADMIN_TOKEN is set."
+        )
+    presented = _presented_token()
+    expected = token.get_secret_value()
+    if presented and hmac.compare_digest(presented.encode(), expected.encode()):
+        return None
+    response = envelope(401, "unauthorized", "A valid admin token is required for this request.")
+    response.headers["WWW-Authenticate"] = 'Bearer realm="aula"'
+    return response
+
+
+def _require_valid_json() -> Response | None:
+    # A JSON body that does not parse is refused on every route, even one that ignores bodies.
+    if request.method in MUTATING and request.is_json and request.content_length:
+        if request.get_json(silent=True) is None:
+            return envelope(400, "validation_error", "The body is not valid JSON.", None)
+    return None
+
+
+def _finish_request(response: Response) -> Response:
+    response.headers["X-Request-ID"] = g.get("request_id", "")
+    duration_ms = round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2)
+    log.info(
+        "%s %s %s",
+        request.method,
+        request.path,
+        response.status_code,
+        extra={
+            "method": request.method,
+            "path": request.path,
+            "status_code": response.status_code,
+            "duration_ms": duration_ms,
+        },
+    )
+    return response
+
+
+def _reset_context(_exc: BaseException | None) -> None:
+    token = g.pop("request_id_token", None)
+    if token is not None:
+        request_id_var.reset(token)
+
+
+def register_request_hooks(app: Flask) -> None:
+    """Install the hooks; the admin check runs before routing errors, so it is checked first."""
+    app.before_request(_start_request)
+    app.before_request(_require_admin)
+    app.before_request(_require_valid_json)
+    app.after_request(_finish_request)
+    app.teardown_request(_reset_context)

@@ -1,0 +1,54 @@
+"""Worker and beat that log their start-up as one log line instead of printing a banner.
+
+With LOG_FORMAT=json every line a process writes must be a JSON object; Celery prints ASCII-art
+banners and shutdown notes straight to the terminal, so in JSON mode those go through logging.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import celery.apps.worker
+from celery.apps.beat import Beat
+from celery.apps.worker import Worker
+
+from core.settings import get_settings
+
+log = logging.getLogger("aula.process")
+
+
+def _json_logs() -> bool:
+    return get_settings().log_format == "json"
+
+
+def _say(msg: str, f: Any = None) -> None:
+    log.warning(msg.strip())
+
+
+class QuietWorker(Worker):  # type: ignore[misc]
+    def on_before_init(self, quiet: bool = False, **kwargs: Any) -> None:
+        if _json_logs():
+            quiet = True
+            celery.apps.worker.safe_say = _say
+        super().on_before_init(quiet=quiet, **kwargs)
+
+    def on_start(self) -> None:
+        super().on_start()
+        log.info(
+            "worker starting",
+            extra={
+                "hostname": self.hostname,
+                "concurrency": self.concurrency,
+                "queues": sorted(self.app.amqp.queues.keys()),
+            },
+        )
+
+
+class QuietBeat(Beat):  # type: ignore[misc]
+    def __init__(self, *args: Any, quiet: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, quiet=quiet or _json_logs(), **kwargs)
+
+    def run(self) -> None:
+        log.info("beat starting", extra={"schedule": self.schedule})
+        super().run()
