@@ -15,11 +15,17 @@ def make_config(settings: Settings) -> dict[str, Any]:
         # Unacked messages return to the queue after this long: it must exceed the longest task.
         "visibility_timeout": settings.broker_visibility_timeout_s,
     }
+    broker_transport = {
+        **transport,
+        # Look for messages of dead workers every interval (kombu's default is every 100 s).
+        "unacked_restore_interval": settings.broker_restore_interval_s,
+        "unacked_restore_throttle": 1,
+    }
     return {
         "broker_url": settings.redis_url,
         "result_backend": settings.redis_url,
         "broker_connection_retry_on_startup": True,
-        "broker_transport_options": transport,
+        "broker_transport_options": broker_transport,
         "result_backend_transport_options": transport,
         "result_expires": settings.result_expires_s,
         "task_serializer": "json",

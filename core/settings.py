@@ -73,6 +73,7 @@ class Settings(BaseSettings):
     disk_free_floor_mb: int = Field(512, ge=0)
     task_time_limit_s: int = Field(6 * 3600, ge=10)
     broker_visibility_timeout_s: int = Field(12 * 3600, ge=1)
+    broker_restore_interval_s: int = Field(10, ge=1)
     result_expires_s: int = Field(24 * 3600, ge=60)
     progress_interval_s: float = Field(0.5, ge=0)
     enable_test_tasks: bool = False

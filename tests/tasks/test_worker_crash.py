@@ -1,0 +1,73 @@
+"""A worker killed mid-task loses nothing: the task is redelivered and runs to completion."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import psutil
+import pytest
+
+from core import jobs
+from tests.conftest import read_log, settings_from_env
+from tests.helpers import start_worker, stop_process_group, wait_for
+
+# Short limits so the broker hands back the unacked message within seconds, not hours.
+CRASH_ENV = {"TASK_TIME_LIMIT_S": "10", "BROKER_VISIBILITY_TIMEOUT_S": "12", "WORKER_CONCURRENCY": "1",
+             "BROKER_RESTORE_INTERVAL_S": "1"}
+
+
+def _state(settings, task_id):
+    return jobs.get_record(settings.database_url, task_id)
+
+
+@pytest.mark.slow
+def test_sigkilled_worker_task_reruns_after_restart(base_env, settings, celery_client, tmp_path):
+    env = {**base_env, **CRASH_ENV}
+    marker = tmp_path / "runs.txt"
+    log_path = tmp_path / "worker.log"
+    first = start_worker(env, log_path, "-Q", "default")
+    second = None
+    try:
+        ping = settings_from_env(env)
+        wait_for(lambda: celery_client.control.ping(timeout=0.5), 40, what="first worker")
+        record = jobs.enqueue(ping.database_url, celery_client, "testing.sleep",
+                              {"seconds": 4, "steps": 8, "marker": str(marker)})
+        wait_for(lambda: _state(settings, record.id).state == "PROGRESS", 30, what="progress")
+
+        # A crash of the whole worker: main process and pool children at once.
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait(timeout=10)
+
+        second = start_worker(env, log_path, "-Q", "default")
+        done = wait_for(lambda: _state(settings, record.id).state == "SUCCESS" and
+                        _state(settings, record.id), 60, interval=0.5, what="the re-run")
+        assert done.result == {"steps": 8, "runs": 2}
+        assert marker.read_text().splitlines() == [record.id, record.id]
+    finally:
+        stop_process_group(first)
+        if second is not None:
+            stop_process_group(second)
+        print(read_log(log_path)[-3000:])
+
+
+@pytest.mark.slow
+def test_killed_pool_child_is_requeued_at_once(base_env, settings, celery_client, tmp_path):
+    env = {**base_env, **CRASH_ENV}
+    marker = tmp_path / "runs.txt"
+    log_path = tmp_path / "worker.log"
+    process = start_worker(env, log_path, "-Q", "default")
+    try:
+        wait_for(lambda: celery_client.control.ping(timeout=0.5), 40, what="worker")
+        record = jobs.enqueue(settings.database_url, celery_client, "testing.sleep",
+                              {"seconds": 3, "steps": 6, "marker": str(marker)})
+        wait_for(lambda: _state(settings, record.id).state == "PROGRESS", 30, what="progress")
+        child = psutil.Process(process.pid).children()[0]
+        child.kill()  # reject_on_worker_lost: the message goes back to the queue
+        done = wait_for(lambda: _state(settings, record.id).state in ("SUCCESS", "FAILURE") and
+                        _state(settings, record.id), 30, interval=0.3, what="the re-run")
+        assert done.state == "SUCCESS", done.error
+        assert len(marker.read_text().splitlines()) == 2
+    finally:
+        stop_process_group(process)
+        print(read_log(log_path)[-3000:])
