@@ -1,4 +1,4 @@
-"""Celery configuration: broker, queues and routes, reliability, time limits and the beat schedule."""
+"""Celery configuration: broker, queues, routes, reliability, time limits and the beat schedule."""
 
 from __future__ import annotations
 

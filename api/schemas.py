@@ -68,7 +68,7 @@ TaskPageSchema = page_schema(TaskSchema, "TaskPage")
 
 class TaskListArgsSchema(PageArgsSchema):
     state = fields.String(validate=validate.OneOf(STATES))
-    name = fields.String(validate=validate.OneOf(TASK_NAMES + ("testing.sleep",)))
+    name = fields.String(validate=validate.OneOf((*TASK_NAMES, "testing.sleep")))
 
 
 class EnqueuedSchema(Schema):

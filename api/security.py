@@ -62,9 +62,9 @@ def _require_admin() -> Response | None:
 
 def _require_valid_json() -> Response | None:
     # A JSON body that does not parse is refused on every route, even one that ignores bodies.
-    if request.method in MUTATING and request.is_json and request.content_length:
-        if request.get_json(silent=True) is None:
-            return envelope(400, "validation_error", "The body is not valid JSON.", None)
+    has_json_body = request.method in MUTATING and request.is_json and request.content_length
+    if has_json_body and request.get_json(silent=True) is None:
+        return envelope(400, "validation_error", "The body is not valid JSON.", None)
     return None
 
 

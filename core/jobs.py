@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from core.db import session_scope
@@ -66,7 +66,7 @@ def enqueue(
     except Exception as error:
         log.error("could not send %s to the broker: %s", name, type(error).__name__)
         with session_scope(db_url) as session:
-            session.execute(TaskRecord.__table__.delete().where(TaskRecord.id == task_id))
+            session.execute(delete(TaskRecord).where(TaskRecord.id == task_id))
         raise BrokerUnavailable("The task broker is unavailable; try again shortly.") from None
     log.info("enqueued %s", name, extra={"enqueued_task_id": task_id, "queue": queue})
     return record

@@ -1,4 +1,4 @@
-"""Structured logs: JSON or text, request and task context, and secrets redacted from every record."""
+"""Structured logs: JSON or text, request and task context, secrets redacted from every record."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ task_id_var: ContextVar[str | None] = ContextVar("task_id", default=None)
 task_name_var: ContextVar[str | None] = ContextVar("task_name", default=None)
 
 REDACTED = "[REDACTED]"
-_SECRET_WORDS = (
+_SENSITIVE = (
     r"access_token|refresh_token|id_token|client_secret|token|api_key|apikey|key|secret|"
     r"password|passwd|signature|sig"
 )
@@ -22,15 +22,19 @@ _PATTERNS = (
     # Authorization: Bearer xyz / Basic xyz, in headers, dict reprs and plain text.
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"), rf"\1 {REDACTED}"),
     (
-        re.compile(r"(?i)(['\"]?(?:authorization|x-admin-token|cookie|set-cookie)['\"]?\s*[:=]\s*)"
-                   r"(['\"]?)[^'\"\n]+\2"),
+        re.compile(
+            r"(?i)(['\"]?(?:authorization|x-admin-token|cookie|set-cookie)['\"]?\s*[:=]\s*)"
+            r"(['\"]?)[^'\"\n]+\2"
+        ),
         rf"\1\2{REDACTED}\2",
     ),
     # ?access_token=...&key=... in URLs and form bodies.
-    (re.compile(rf"(?i)([?&;](?:{_SECRET_WORDS}|code)=)[^&#\s'\"]+"), rf"\1{REDACTED}"),
+    (re.compile(rf"(?i)([?&;](?:{_SENSITIVE}|code)=)[^&#\s'\"]+"), rf"\1{REDACTED}"),
     # "refresh_token": "..." in JSON and reprs.
     (
-        re.compile(rf"(?i)(['\"](?:{_SECRET_WORDS}|cookies?)['\"]\s*:\s*)(['\"])(?:\\.|(?!\2).)*\2"),
+        re.compile(
+            rf"(?i)(['\"](?:{_SENSITIVE}|cookies?)['\"]\s*:\s*)(['\"])(?:\\.|(?!\2).)*\2"
+        ),
         rf"\1\2{REDACTED}\2",
     ),
 )

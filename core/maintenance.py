@@ -62,7 +62,9 @@ def cleanup(settings: Settings, on_progress: Progress = _noop) -> dict[str, int]
     on_progress(0, 2, "sweeping temporary files")
     files, freed = sweep_temp_files(settings.temp_dir, settings.temp_max_age_s)
     on_progress(1, 2, "purging old task records")
-    records = purge_task_records(settings.database_url, timedelta(days=settings.task_retention_days))
+    records = purge_task_records(
+        settings.database_url, timedelta(days=settings.task_retention_days)
+    )
     on_progress(2, 2, "done")
     result = {"temp_files_removed": files, "bytes_freed": freed, "task_records_removed": records}
     log.info("cleanup finished", extra=result)

@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     download_dir: Path = Path("var/downloads")
     drive_api_url: str = "https://www.googleapis.com"
     classroom_api_url: str = "https://classroom.googleapis.com"
-    google_token_url: str = "https://oauth2.googleapis.com/token"
+    google_token_url: str = "https://oauth2.googleapis.com/token"  # noqa: S105
     drive_folder_ids: CSV = Field(default_factory=lambda: ["root"])
     encryption_key: SecretStr | None = None
     admin_token: SecretStr | None = None
@@ -133,7 +133,9 @@ class Settings(BaseSettings):
                 try:
                     Fernet(key)
                 except (ValueError, TypeError):
-                    raise ValueError("is not a valid Fernet key (32 url-safe base64 bytes)") from None
+                    raise ValueError(
+                        "is not a valid Fernet key (32 url-safe base64 bytes)"
+                    ) from None
         return value
 
     @model_validator(mode="after")
@@ -158,7 +160,8 @@ class Settings(BaseSettings):
         """The Fernet keys, the first of which encrypts."""
         if self.encryption_key is None:
             return []
-        return _split(self.encryption_key.get_secret_value(), ",")
+        keys: list[str] = _split(self.encryption_key.get_secret_value(), ",")
+        return keys
 
     @property
     def temp_dir(self) -> Path:

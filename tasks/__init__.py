@@ -1,8 +1,8 @@
 """Celery tasks: `celery -A tasks worker|beat|flower` finds `tasks.app` here."""
 
-from tasks.app import app
-from tasks import maintenance, signals  # noqa: F401  (registers tasks and signal handlers)
 from core.settings import get_settings
+from tasks import maintenance, signals  # noqa: F401  (registers tasks and signal handlers)
+from tasks.app import app
 
 if get_settings().enable_test_tasks:
     from tasks import testing  # noqa: F401

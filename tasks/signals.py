@@ -10,7 +10,13 @@ from celery import signals
 
 from core import jobs
 from core.db import migrate, reset_engines
-from core.logging import configure_logging, register_secret, request_id_var, task_id_var, task_name_var
+from core.logging import (
+    configure_logging,
+    register_secret,
+    request_id_var,
+    task_id_var,
+    task_name_var,
+)
 from core.settings import get_settings
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,9 @@ from tasks.app import AulaTask, app
 
 
 @app.task(name="testing.sleep", bind=True)
-def sleep(self: AulaTask, seconds: float = 1.0, steps: int = 10, marker: str = "") -> dict[str, int]:
+def sleep(
+    self: AulaTask, seconds: float = 1.0, steps: int = 10, marker: str = ""
+) -> dict[str, int]:
     """Sleep in `steps` steps reporting progress; append a line to `marker` at each start."""
     runs = 0
     if marker:

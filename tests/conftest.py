@@ -59,7 +59,9 @@ def _postgres_schema_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session", params=_database_params())
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """A migrated database: a SQLite file, or a fresh schema in TEST_DATABASE_URL's PostgreSQL."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'aula.db'}"
@@ -79,7 +81,9 @@ def truncate(db_url: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def base_env(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def base_env(
+    database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, str]:
     """Environment variables shared by the test process and the worker processes it starts."""
     data = tmp_path_factory.mktemp("var")
     return {
@@ -137,7 +141,9 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
 
 
 @pytest.fixture(scope="session")
-def worker(base_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def worker(
+    base_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
     """A real `celery -A tasks worker` process shared by the session's tests."""
     log_path = tmp_path_factory.mktemp("logs") / "worker.log"
     process = start_worker(base_env, log_path)

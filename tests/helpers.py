@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -25,7 +26,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for(check: Callable[[], Any], timeout: float, interval: float = 0.1, what: str = "") -> Any:
+def wait_for(
+    check: Callable[[], Any], timeout: float, interval: float = 0.1, what: str = ""
+) -> Any:
     """Call `check` until it returns something truthy; fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
@@ -53,8 +56,17 @@ def start_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
     workdir.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
         [
-            redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1",
-            "--save", "", "--appendonly", "no", "--dir", str(workdir),
+            redis_server_binary(),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -65,7 +77,9 @@ def start_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
     return process, url
 
 
-def stop_process_group(process: subprocess.Popen[Any], sig: int = signal.SIGTERM, timeout: float = 15) -> None:
+def stop_process_group(
+    process: subprocess.Popen[Any], sig: int = signal.SIGTERM, timeout: float = 15
+) -> None:
     """Signal a process started with start_new_session and its children; SIGKILL stragglers."""
     if process.poll() is not None:
         return
@@ -73,10 +87,8 @@ def stop_process_group(process: subprocess.Popen[Any], sig: int = signal.SIGTERM
         os.killpg(process.pid, sig)
         process.wait(timeout=timeout)
     except (ProcessLookupError, subprocess.TimeoutExpired):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         process.wait(timeout=5)
 
 
@@ -88,12 +100,23 @@ def process_env(settings_env: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def start_worker(settings_env: dict[str, str], log_path: Path, *args: str) -> subprocess.Popen[bytes]:
+def start_worker(
+    settings_env: dict[str, str], log_path: Path, *args: str
+) -> subprocess.Popen[bytes]:
     """Start `celery -A tasks worker` in its own process group, logging to `log_path`."""
     log = log_path.open("ab")
     return subprocess.Popen(
-        [str(VENV_BIN / "celery"), "-A", "tasks", "worker", "--without-mingle",
-         "--without-gossip", "-n", f"test-{os.getpid()}-{time.monotonic_ns()}@%h", *args],
+        [
+            str(VENV_BIN / "celery"),
+            "-A",
+            "tasks",
+            "worker",
+            "--without-mingle",
+            "--without-gossip",
+            "-n",
+            f"test-{os.getpid()}-{time.monotonic_ns()}@%h",
+            *args,
+        ],
         cwd=ROOT,
         env=process_env(settings_env),
         stdout=log,

@@ -33,8 +33,15 @@ def test_cleanup_runs_on_the_worker_and_reports_counts(client, settings, worker)
     fresh.write_bytes(b"y")
     with session_scope(settings.database_url) as session:
         long_ago = utcnow() - timedelta(days=settings.task_retention_days + 1)
-        session.add(TaskRecord(id="old-one", name="maintenance.cleanup", state="SUCCESS",
-                               created_at=long_ago, finished_at=long_ago))
+        session.add(
+            TaskRecord(
+                id="old-one",
+                name="maintenance.cleanup",
+                state="SUCCESS",
+                created_at=long_ago,
+                finished_at=long_ago,
+            )
+        )
 
     response = client.post("/api/maintenance/cleanup", headers={"X-Request-ID": "req-cleanup-1"})
     assert response.status_code == 202
@@ -42,7 +49,11 @@ def test_cleanup_runs_on_the_worker_and_reports_counts(client, settings, worker)
     body = _poll(client, task_id, {"SUCCESS", "FAILURE"})
 
     assert body["state"] == "SUCCESS", body
-    assert body["result"] == {"temp_files_removed": 1, "bytes_freed": 1000, "task_records_removed": 1}
+    assert body["result"] == {
+        "temp_files_removed": 1,
+        "bytes_freed": 1000,
+        "task_records_removed": 1,
+    }
     assert body["progress"]["percent"] == 100.0
     assert body["started_at"] and body["finished_at"] and body["error"] is None
     assert not stale.exists() and fresh.exists()
@@ -50,7 +61,9 @@ def test_cleanup_runs_on_the_worker_and_reports_counts(client, settings, worker)
 
     # Every line the task wrote carries its id, its name and the enqueuing request's id.
     wait_for(lambda: task_id in read_log(worker["log"]), 5)
-    lines = [json.loads(line) for line in read_log(worker["log"]).splitlines() if line.startswith("{")]
+    lines = [
+        json.loads(line) for line in read_log(worker["log"]).splitlines() if line.startswith("{")
+    ]
     task_lines = [line for line in lines if line.get("task_id") == task_id]
     assert task_lines, "the worker logged nothing for the task"
     for line in task_lines:
@@ -59,8 +72,9 @@ def test_cleanup_runs_on_the_worker_and_reports_counts(client, settings, worker)
 
 
 def test_progress_only_rises_and_reaches_the_total(client, settings, celery_client, worker):
-    record = jobs.enqueue(settings.database_url, celery_client, "testing.sleep",
-                          {"seconds": 1.5, "steps": 6})
+    record = jobs.enqueue(
+        settings.database_url, celery_client, "testing.sleep", {"seconds": 1.5, "steps": 6}
+    )
     seen: list[int] = []
 
     def finished():
@@ -84,8 +98,12 @@ def test_records_outlive_a_redis_flush(client, settings, redis_client, worker):
 
 def test_canceling_a_running_task_terminates_it(client, settings, celery_client, worker, tmp_path):
     marker = tmp_path / "runs.txt"
-    record = jobs.enqueue(settings.database_url, celery_client, "testing.sleep",
-                          {"seconds": 20, "steps": 40, "marker": str(marker)})
+    record = jobs.enqueue(
+        settings.database_url,
+        celery_client,
+        "testing.sleep",
+        {"seconds": 20, "steps": 40, "marker": str(marker)},
+    )
     _poll(client, record.id, {"STARTED", "PROGRESS"})
     response = client.delete(f"/api/tasks/{record.id}")
     assert response.status_code == 200 and response.get_json()["state"] == "REVOKED"
@@ -103,12 +121,18 @@ def test_canceling_a_running_task_terminates_it(client, settings, celery_client,
 def test_a_task_canceled_while_queued_never_runs(client, settings, celery_client, worker, tmp_path):
     # Occupy both worker slots so the third task waits in the queue.
     blockers = [
-        jobs.enqueue(settings.database_url, celery_client, "testing.sleep", {"seconds": 3, "steps": 3})
+        jobs.enqueue(
+            settings.database_url, celery_client, "testing.sleep", {"seconds": 3, "steps": 3}
+        )
         for _ in range(2)
     ]
     marker = tmp_path / "never.txt"
-    queued = jobs.enqueue(settings.database_url, celery_client, "testing.sleep",
-                          {"seconds": 0.1, "steps": 1, "marker": str(marker)})
+    queued = jobs.enqueue(
+        settings.database_url,
+        celery_client,
+        "testing.sleep",
+        {"seconds": 0.1, "steps": 1, "marker": str(marker)},
+    )
     assert client.delete(f"/api/tasks/{queued.id}").get_json()["state"] == "REVOKED"
     for blocker in blockers:
         _poll(client, blocker.id, {"SUCCESS"})

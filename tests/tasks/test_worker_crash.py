@@ -13,8 +13,12 @@ from tests.conftest import read_log, settings_from_env
 from tests.helpers import start_worker, stop_process_group, wait_for
 
 # Short limits so the broker hands back the unacked message within seconds, not hours.
-CRASH_ENV = {"TASK_TIME_LIMIT_S": "10", "BROKER_VISIBILITY_TIMEOUT_S": "12", "WORKER_CONCURRENCY": "1",
-             "BROKER_RESTORE_INTERVAL_S": "1"}
+CRASH_ENV = {
+    "TASK_TIME_LIMIT_S": "10",
+    "BROKER_VISIBILITY_TIMEOUT_S": "12",
+    "WORKER_CONCURRENCY": "1",
+    "BROKER_RESTORE_INTERVAL_S": "1",
+}
 
 
 def _state(settings, task_id):
@@ -31,8 +35,12 @@ def test_sigkilled_worker_task_reruns_after_restart(base_env, settings, celery_c
     try:
         ping = settings_from_env(env)
         wait_for(lambda: celery_client.control.ping(timeout=0.5), 40, what="first worker")
-        record = jobs.enqueue(ping.database_url, celery_client, "testing.sleep",
-                              {"seconds": 4, "steps": 8, "marker": str(marker)})
+        record = jobs.enqueue(
+            ping.database_url,
+            celery_client,
+            "testing.sleep",
+            {"seconds": 4, "steps": 8, "marker": str(marker)},
+        )
         wait_for(lambda: _state(settings, record.id).state == "PROGRESS", 30, what="progress")
 
         # A crash of the whole worker: main process and pool children at once.
@@ -40,8 +48,12 @@ def test_sigkilled_worker_task_reruns_after_restart(base_env, settings, celery_c
         first.wait(timeout=10)
 
         second = start_worker(env, log_path, "-Q", "default")
-        done = wait_for(lambda: _state(settings, record.id).state == "SUCCESS" and
-                        _state(settings, record.id), 60, interval=0.5, what="the re-run")
+        done = wait_for(
+            lambda: _state(settings, record.id).state == "SUCCESS" and _state(settings, record.id),
+            60,
+            interval=0.5,
+            what="the re-run",
+        )
         assert done.result == {"steps": 8, "runs": 2}
         assert marker.read_text().splitlines() == [record.id, record.id]
     finally:
@@ -59,13 +71,24 @@ def test_killed_pool_child_is_requeued_at_once(base_env, settings, celery_client
     process = start_worker(env, log_path, "-Q", "default")
     try:
         wait_for(lambda: celery_client.control.ping(timeout=0.5), 40, what="worker")
-        record = jobs.enqueue(settings.database_url, celery_client, "testing.sleep",
-                              {"seconds": 3, "steps": 6, "marker": str(marker)})
+        record = jobs.enqueue(
+            settings.database_url,
+            celery_client,
+            "testing.sleep",
+            {"seconds": 3, "steps": 6, "marker": str(marker)},
+        )
         wait_for(lambda: _state(settings, record.id).state == "PROGRESS", 30, what="progress")
         child = psutil.Process(process.pid).children()[0]
         child.kill()  # reject_on_worker_lost: the message goes back to the queue
-        done = wait_for(lambda: _state(settings, record.id).state in ("SUCCESS", "FAILURE") and
-                        _state(settings, record.id), 30, interval=0.3, what="the re-run")
+        done = wait_for(
+            lambda: (
+                _state(settings, record.id).state in ("SUCCESS", "FAILURE")
+                and _state(settings, record.id)
+            ),
+            30,
+            interval=0.3,
+            what="the re-run",
+        )
         assert done.state == "SUCCESS", done.error
         assert len(marker.read_text().splitlines()) == 2
     finally:
