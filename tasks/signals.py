@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from typing import Any
 
@@ -18,6 +19,7 @@ from core.logging import (
     task_name_var,
 )
 from core.settings import get_settings
+from tasks import metrics
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,17 @@ def _setup_logging(**_: Any) -> None:
 @signals.beat_init.connect
 def _migrate(**_: Any) -> None:
     migrate(_db())
+
+
+@signals.worker_init.connect
+def _serve_metrics(**_: Any) -> None:
+    settings = get_settings()
+    metrics.start(settings.data_dir, settings.worker_metrics_port)
+
+
+@signals.worker_process_shutdown.connect
+def _child_exited(pid: int | None = None, **_: Any) -> None:
+    metrics.process_exited(pid or os.getpid())
 
 
 @signals.worker_process_init.connect
@@ -66,12 +79,14 @@ def _started(task_id: str, task: Any, **_: Any) -> None:
     task_id_var.set(task_id)
     task_name_var.set(task.name)
     request_id_var.set(getattr(task.request, "request_id", None))
+    metrics.task_started(task_id)
     if not jobs.is_revoked(_db(), task_id):
         jobs.mark_started(_db(), task_id)
 
 
 @signals.task_postrun.connect
-def _clear_context(**_: Any) -> None:
+def _clear_context(task_id: str, task: Any, state: str | None = None, **_: Any) -> None:
+    metrics.task_finished(task_id, task.name, state)
     task_id_var.set(None)
     task_name_var.set(None)
     request_id_var.set(None)

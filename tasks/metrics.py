@@ -1,0 +1,76 @@
+"""Worker metrics, summed over the prefork pool's processes (prometheus_client multiprocess mode).
+
+`start()` runs in the worker's main process before the pool forks: it points
+PROMETHEUS_MULTIPROC_DIR at a fresh folder before any metric exists, so every child writes its
+samples there and the main process serves their sum on WORKER_METRICS_PORT.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+_started: dict[str, float] = {}
+_metrics: dict[str, Any] = {}
+
+
+def start(data_dir: Path, port: int) -> None:
+    """Prepare the multiprocess folder, define the metrics and serve them (port 0 = off)."""
+    folder = Path(
+        os.environ.get("PROMETHEUS_MULTIPROC_DIR") or data_dir / "metrics" / f"worker-{os.getpid()}"
+    )
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+
+    from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server, values
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    # Celery's command line may have imported prometheus_client already (Flower's command
+    # plugin does): pick the value class again now that the folder is set.
+    values.ValueClass = values.get_value_class()
+
+    _metrics["duration"] = Histogram(
+        "celery_task_duration_seconds",
+        "Wall time of a task run, by task name.",
+        ["task"],
+        buckets=(0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 1800, 7200, float("inf")),
+    )
+    _metrics["runs"] = Counter(
+        "celery_task_runs_total", "Task runs by name and outcome.", ["task", "state"]
+    )
+    if port:
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+        try:
+            start_http_server(port, registry=registry)
+            log.info("worker metrics on port %d", port)
+        except OSError as error:
+            log.warning("worker metrics port %d unavailable: %s", port, error)
+
+
+def task_started(task_id: str) -> None:
+    _started[task_id] = time.monotonic()
+
+
+def task_finished(task_id: str, name: str, state: str | None) -> None:
+    """Observe the run's duration and count its outcome."""
+    began = _started.pop(task_id, None)
+    if not _metrics:
+        return
+    if began is not None:
+        _metrics["duration"].labels(task=name).observe(time.monotonic() - began)
+    _metrics["runs"].labels(task=name, state=state or "UNKNOWN").inc()
+
+
+def process_exited(pid: int) -> None:
+    """Forget live gauges of a pool child that exited."""
+    if _metrics:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid)
