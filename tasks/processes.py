@@ -50,5 +50,7 @@ class QuietBeat(Beat):  # type: ignore[misc]
         super().__init__(*args, quiet=quiet or _json_logs(), **kwargs)
 
     def run(self) -> None:
+        # The schedule file lives in DATA_DIR, which must exist before the scheduler opens it.
+        get_settings().data_dir.mkdir(parents=True, exist_ok=True)
         log.info("beat starting", extra={"schedule": self.schedule})
         super().run()

@@ -40,8 +40,11 @@ def _setup_logging(**_: Any) -> None:
 
 @signals.worker_init.connect
 @signals.beat_init.connect
-def _migrate(**_: Any) -> None:
-    migrate(_db())
+def _prepare(**_: Any) -> None:
+    settings = get_settings()
+    for folder in (settings.data_dir, settings.temp_dir, settings.download_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    migrate(settings.database_url)
 
 
 @signals.worker_init.connect
