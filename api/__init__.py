@@ -24,6 +24,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     """Build the app; `overrides` replace settings read from the environment (tests use it)."""
     settings = load_settings(**overrides) if overrides else get_settings()
     app = Flask(__name__)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
     register_settings(app, settings)
     register_logging(settings)
     register_request_hooks(app)
@@ -37,7 +38,6 @@ def register_settings(app: Flask, settings: Settings) -> None:
     """Make settings and the Celery client reachable from views."""
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_content_length,
-        JSON_SORT_KEYS=False,
         API_TITLE="Aula",
         API_VERSION=__version__,
         OPENAPI_VERSION="3.0.3",
@@ -65,10 +65,19 @@ def register_api(app: Flask) -> None:
     )
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
+    _document_admin_token(api.spec.to_dict())
     docs = get_swaggerui_blueprint(
         "/api/docs", "/api/openapi.json", config={"app_name": "Aula API"}
     )
     app.register_blueprint(docs)
+
+
+def _document_admin_token(spec: dict[str, Any]) -> None:
+    # Every mutating operation needs ADMIN_TOKEN (enforced in api.security for all routes).
+    for operations in spec.get("paths", {}).values():
+        for method, operation in operations.items():
+            if method in ("post", "put", "patch", "delete"):
+                operation.setdefault("security", [{"adminToken": []}])
 
 
 def register_metrics(app: Flask) -> None:

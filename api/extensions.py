@@ -9,11 +9,14 @@ from flask import current_app
 from flask_smorest import Api as SmorestApi
 
 import celeryconfig
+from api.schemas import ErrorSchema
 from core.settings import Settings
 
 
 class Api(SmorestApi):  # type: ignore[misc]
     """flask-smorest's Api, with our error envelope instead of its own."""
+
+    ERROR_SCHEMA = ErrorSchema
 
     def handle_http_exception(self, error: Any) -> Any:
         from api.errors import http_error_response
