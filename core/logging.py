@@ -32,9 +32,7 @@ _PATTERNS = (
     (re.compile(rf"(?i)([?&;](?:{_SENSITIVE}|code)=)[^&#\s'\"]+"), rf"\1{REDACTED}"),
     # "refresh_token": "..." in JSON and reprs.
     (
-        re.compile(
-            rf"(?i)(['\"](?:{_SENSITIVE}|cookies?)['\"]\s*:\s*)(['\"])(?:\\.|(?!\2).)*\2"
-        ),
+        re.compile(rf"(?i)(['\"](?:{_SENSITIVE}|cookies?)['\"]\s*:\s*)(['\"])(?:\\.|(?!\2).)*\2"),
         rf"\1\2{REDACTED}\2",
     ),
 )

@@ -5,7 +5,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Index, Integer, String, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -64,3 +76,80 @@ class TaskRecord(Base):
         Index("ix_task_records_state_created", "state", "created_at"),
         Index("ix_task_records_name_created", "name", "created_at"),
     )
+
+
+class Credential(Base):
+    """A secret (Google OAuth client and refresh token, yt-dlp cookies), only as a Fernet token."""
+
+    __tablename__ = "credentials"
+
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    token: Mapped[bytes] = mapped_column(LargeBinary)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class CatalogItem(Base):
+    """A file of a source: a local file, a Drive file, or a Classroom material."""
+
+    __tablename__ = "catalog_items"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    source: Mapped[str] = mapped_column(String(16))
+    source_id: Mapped[str] = mapped_column(String(1024))
+    title: Mapped[str] = mapped_column(String(1024))
+    title_key: Mapped[str] = mapped_column(String(1024), default="")
+    mime_type: Mapped[str | None] = mapped_column(String(255), default=None)
+    is_video: Mapped[bool] = mapped_column(Boolean, default=False)
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    duration_s: Mapped[float | None] = mapped_column(Float, default=None)
+    modified_at: Mapped[datetime | None] = mapped_column(default=None)
+    folder_id: Mapped[str | None] = mapped_column(String(1024), default=None)
+    course_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    checksum: Mapped[str | None] = mapped_column(String(128), default=None)
+    url: Mapped[str | None] = mapped_column(String(2048), default=None)
+    thumbnail_state: Mapped[str] = mapped_column(String(16), default="pending")
+    thumbnail_link: Mapped[str | None] = mapped_column(String(2048), default=None)
+    extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("source", "source_id", name="uq_catalog_items_source"),
+        Index("ix_catalog_items_source_id", "source", "id"),
+        Index("ix_catalog_items_folder", "source", "folder_id", "id"),
+        Index("ix_catalog_items_course", "course_id", "id"),
+        Index("ix_catalog_items_title_key", "title_key"),
+    )
+
+
+class CatalogFolder(Base):
+    """A folder of a source, so a folder can be browsed from the catalog."""
+
+    __tablename__ = "catalog_folders"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    source: Mapped[str] = mapped_column(String(16))
+    source_id: Mapped[str] = mapped_column(String(1024))
+    name: Mapped[str] = mapped_column(String(1024))
+    parent_id: Mapped[str | None] = mapped_column(String(1024), default=None)
+    modified_at: Mapped[datetime | None] = mapped_column(default=None)
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("source", "source_id", name="uq_catalog_folders_source"),
+        Index("ix_catalog_folders_parent", "source", "parent_id"),
+    )
+
+
+class SourceState(Base):
+    """Per-source sync state: the Drive changes page token and when things last ran."""
+
+    __tablename__ = "source_states"
+
+    source: Mapped[str] = mapped_column(String(16), primary_key=True)
+    page_token: Mapped[str | None] = mapped_column(String(512), default=None)
+    last_rebuild_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_sync_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_error: Mapped[str | None] = mapped_column(String(2000), default=None)

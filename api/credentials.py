@@ -1,0 +1,67 @@
+"""Credentials: stored encrypted, never shown back."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from api.extensions import db_url, settings
+from core.vault import KINDS, Vault
+
+blp = Blueprint(
+    "credentials", __name__, url_prefix="/api/credentials", description="Encrypted credentials."
+)
+
+
+class CredentialInfoSchema(Schema):
+    kind = fields.String(required=True)
+    configured = fields.Boolean(required=True)
+    updated_at = fields.AwareDateTime(allow_none=True)
+    fingerprint = fields.String(allow_none=True)
+
+
+class GoogleCredentialSchema(Schema):
+    client_id = fields.String(required=True, validate=validate.Length(min=1, max=512))
+    client_secret = fields.String(
+        required=True, load_only=True, validate=validate.Length(min=1, max=512)
+    )
+    refresh_token = fields.String(
+        required=True, load_only=True, validate=validate.Length(min=1, max=4096)
+    )
+
+
+def vault() -> Vault:
+    """The vault of the current app."""
+    return Vault(db_url(), settings().fernet_keys)
+
+
+@blp.route("")
+class CredentialList(MethodView):
+    @blp.response(200, CredentialInfoSchema(many=True))
+    def get(self) -> Any:
+        """Which credentials are configured, with a fingerprint; never a secret."""
+        return vault().list()
+
+
+@blp.route("/google")
+class GoogleCredential(MethodView):
+    @blp.arguments(GoogleCredentialSchema)
+    @blp.response(200, CredentialInfoSchema)
+    def put(self, body: dict[str, str]) -> Any:
+        """Store the OAuth client and refresh token Aula uses for Drive and Classroom."""
+        return vault().put("google", json.dumps(body, sort_keys=True).encode())
+
+
+@blp.route("/<any(google, cookies):kind>")
+class CredentialByKind(MethodView):
+    @blp.response(204)
+    def delete(self, kind: str) -> None:
+        """Forget a credential."""
+        vault().delete(kind)
+
+
+__all__ = ["KINDS", "blp"]

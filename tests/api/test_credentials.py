@@ -1,0 +1,40 @@
+"""Credentials over HTTP: stored encrypted, never shown back, never logged."""
+
+from __future__ import annotations
+
+import logging
+
+from cryptography.fernet import Fernet
+
+from api import create_app
+
+BODY = {"client_id": "cid.apps", "client_secret": "cs-very-secret", "refresh_token": "1//rt-xyz987"}
+
+
+def _client(base_env):
+    overrides = {key.lower(): value for key, value in base_env.items()}
+    overrides["encryption_key"] = Fernet.generate_key().decode()
+    return create_app(overrides).test_client()
+
+
+def test_google_credentials_round_trip_without_showing_secrets(base_env, settings, caplog):
+    client = _client(base_env)
+    caplog.set_level(logging.DEBUG)
+    response = client.put("/api/credentials/google", json=BODY)
+    assert response.status_code == 200
+    listed = client.get("/api/credentials").get_json()
+    google = next(item for item in listed if item["kind"] == "google")
+    assert google["configured"] is True and google["fingerprint"].startswith("sha256:")
+    for raw in (response.get_data(as_text=True), str(listed), caplog.text):
+        assert "cs-very-secret" not in raw and "rt-xyz987" not in raw
+    assert client.delete("/api/credentials/google").status_code == 204
+    assert client.delete("/api/credentials/google").get_json()["error"]["code"] == "not_found"
+
+
+def test_incomplete_google_credentials_are_refused(base_env, settings):
+    client = _client(base_env)
+    response = client.put("/api/credentials/google", json={"client_id": "x", "refresh_token": 5})
+    body = response.get_json()
+    assert response.status_code == 422 and body["error"]["code"] == "validation_error"
+    assert set(body["error"]["details"]["json"]) == {"client_secret", "refresh_token"}
+    assert client.delete("/api/credentials/unknown").status_code == 404
