@@ -60,3 +60,17 @@ class BrokerUnavailable(TransientError):
 class UpstreamTimeout(TransientError):
     code = "upstream_timeout"
     status = 504
+
+
+class UpstreamRefused(PermanentError):
+    """The upstream answered with a definite refusal (quota, abuse flag, bad grant)."""
+
+    code = "upstream_error"
+    status = 502
+
+
+class CredentialsMissing(PermanentError):
+    """The work needs a credential that is not configured."""
+
+    code = "conflict"
+    status = 409

@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     http_connect_timeout: float = Field(5.0, gt=0)
     http_read_timeout: float = Field(30.0, gt=0)
     http_retries: int = Field(4, ge=0, le=20)
+    drive_rate_per_s: float = Field(10.0, gt=0)
     catalog_sync_interval_s: int = Field(300, ge=1)
     cleanup_interval_s: int = Field(3600, ge=1)
     max_content_length: int = Field(16 * 1024 * 1024, ge=1024)
