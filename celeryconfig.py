@@ -54,6 +54,11 @@ def make_config(settings: Settings) -> dict[str, Any]:
         "worker_send_task_events": True,
         "task_send_sent_event": True,
         "beat_schedule": {
+            "catalog.sync": {
+                "task": "catalog.sync",
+                "schedule": float(settings.catalog_sync_interval_s),
+                "kwargs": {"source": "drive"},
+            },
             "maintenance.cleanup": {
                 "task": "maintenance.cleanup",
                 "schedule": float(settings.cleanup_interval_s),

@@ -50,15 +50,29 @@ def enqueue(
     broker: TaskBroker,
     name: str,
     kwargs: dict[str, Any] | None = None,
+    *,
+    single: str | None = None,
 ) -> TaskRecord:
-    """Record a task, then send it by name; if the broker refuses, forget the record and raise."""
+    """Record a task, then send it by name; if the broker refuses, forget the record and raise.
+
+    With `single`, at most one task with that key is active: while one is, its record is
+    returned and nothing new is sent.
+    """
     task_id = str(uuid.uuid4())
     kwargs = kwargs or {}
     queue = queue_for(name)
     request_id = request_id_var.get() or uuid.uuid4().hex
-    with session_scope(db_url) as session:
-        record = TaskRecord(id=task_id, name=name, queue=queue, args=kwargs, request_id=request_id)
-        session.add(record)
+    record = TaskRecord(
+        id=task_id, name=name, queue=queue, args=kwargs, request_id=request_id, active_key=single
+    )
+    try:
+        with session_scope(db_url) as session:
+            session.add(record)
+    except IntegrityError:
+        existing = _active(db_url, single)
+        if existing is not None:
+            return existing
+        raise
     try:
         broker.send_task(
             name, kwargs=kwargs, task_id=task_id, queue=queue, headers={"request_id": request_id}
@@ -70,6 +84,11 @@ def enqueue(
         raise BrokerUnavailable("The task broker is unavailable; try again shortly.") from None
     log.info("enqueued %s", name, extra={"enqueued_task_id": task_id, "queue": queue})
     return record
+
+
+def _active(db_url: str, key: str | None) -> TaskRecord | None:
+    with session_scope(db_url) as session:
+        return session.scalars(select(TaskRecord).where(TaskRecord.active_key == key)).first()
 
 
 def ensure_record(
@@ -167,7 +186,7 @@ def mark_finished(
     error: BaseException | None = None,
 ) -> None:
     """The task ended in SUCCESS, FAILURE or REVOKED."""
-    values: dict[str, Any] = {"state": state, "finished_at": utcnow()}
+    values: dict[str, Any] = {"state": state, "finished_at": utcnow(), "active_key": None}
     if state == "SUCCESS":
         values["result"] = result if isinstance(result, dict) else {"value": result}
         values["error"] = None
@@ -192,6 +211,7 @@ def cancel(db_url: str, broker: TaskBroker, task_id: str) -> TaskRecord:
             raise Conflict(f"The task already ended in state {record.state}.")
         running = record.state in RUNNING
         record.state = "REVOKED"
+        record.active_key = None
         record.finished_at = utcnow()
         record.error = {"type": "Revoked", "message": "Canceled by request."}
     try:

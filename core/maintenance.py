@@ -15,6 +15,7 @@ from core.db import session_scope
 from core.jobs import FINISHED
 from core.models import TaskRecord, utcnow
 from core.settings import Settings
+from core.thumbnails import enforce_cap
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int | None, str], object]
@@ -59,13 +60,19 @@ def purge_task_records(db_url: str, retention: timedelta) -> int:
 
 def cleanup(settings: Settings, on_progress: Progress = _noop) -> dict[str, int]:
     """One maintenance run; idempotent, returns the counts of what it removed."""
-    on_progress(0, 2, "sweeping temporary files")
+    on_progress(0, 3, "sweeping temporary files")
     files, freed = sweep_temp_files(settings.temp_dir, settings.temp_max_age_s)
-    on_progress(1, 2, "purging old task records")
-    records = purge_task_records(
-        settings.database_url, timedelta(days=settings.task_retention_days)
-    )
-    on_progress(2, 2, "done")
-    result = {"temp_files_removed": files, "bytes_freed": freed, "task_records_removed": records}
+    on_progress(1, 3, "purging old task records")
+    retention = timedelta(days=settings.task_retention_days)
+    records = purge_task_records(settings.database_url, retention)
+    on_progress(2, 3, "trimming the thumbnail cache")
+    thumbnails, thumbnail_bytes = enforce_cap(settings)
+    on_progress(3, 3, "done")
+    result = {
+        "temp_files_removed": files,
+        "bytes_freed": freed + thumbnail_bytes,
+        "task_records_removed": records,
+        "thumbnails_removed": thumbnails,
+    }
     log.info("cleanup finished", extra=result)
     return result

@@ -65,6 +65,9 @@ class TaskRecord(Base):
     result: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     error: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     request_id: Mapped[str | None] = mapped_column(String(128), default=None)
+    # Set while a single-instance task (one rebuild per source) is active; unique, so a
+    # second request finds the running one instead of starting another.
+    active_key: Mapped[str | None] = mapped_column(String(128), default=None)
     retries: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -75,6 +78,7 @@ class TaskRecord(Base):
         Index("ix_task_records_created", "created_at", "id"),
         Index("ix_task_records_state_created", "state", "created_at"),
         Index("ix_task_records_name_created", "name", "created_at"),
+        Index("uq_task_records_active_key", "active_key", unique=True),
     )
 
 
@@ -153,3 +157,4 @@ class SourceState(Base):
     last_rebuild_at: Mapped[datetime | None] = mapped_column(default=None)
     last_sync_at: Mapped[datetime | None] = mapped_column(default=None)
     last_error: Mapped[str | None] = mapped_column(String(2000), default=None)
+    extra: Mapped[dict[str, Any] | None] = mapped_column(default=None)

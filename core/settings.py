@@ -69,6 +69,7 @@ class Settings(BaseSettings):
     web_concurrency: int = Field(2, ge=1, le=64)
     web_threads: int = Field(8, ge=1, le=256)
     worker_concurrency: int = Field(2, ge=1, le=64)
+    thumbnail_cache_mb: int = Field(256, ge=1)
     task_retention_days: int = Field(30, ge=1)
     temp_max_age_s: int = Field(24 * 3600, ge=60)
     disk_free_floor_mb: int = Field(512, ge=0)

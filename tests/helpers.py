@@ -123,3 +123,9 @@ def start_worker(
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+
+
+def private_redis_db(url: str, db: int) -> str:
+    """The same Redis server, another database: a worker there shares no queue with others."""
+    base, _, _ = url.rpartition("/")
+    return f"{base}/{db}"

@@ -50,6 +50,7 @@ def test_cleanup_runs_on_the_worker_and_reports_counts(client, settings, worker)
 
     assert body["state"] == "SUCCESS", body
     assert body["result"] == {
+        "thumbnails_removed": 0,
         "temp_files_removed": 1,
         "bytes_freed": 1000,
         "task_records_removed": 1,

@@ -8,9 +8,10 @@ import signal
 import psutil
 import pytest
 
+from api.extensions import make_celery_client
 from core import jobs
 from tests.conftest import read_log, settings_from_env
-from tests.helpers import start_worker, stop_process_group, wait_for
+from tests.helpers import private_redis_db, start_worker, stop_process_group, wait_for
 
 # Short limits so the broker hands back the unacked message within seconds, not hours.
 CRASH_ENV = {
@@ -26,17 +27,17 @@ def _state(settings, task_id):
 
 
 @pytest.mark.slow
-def test_sigkilled_worker_task_reruns_after_restart(base_env, settings, celery_client, tmp_path):
-    env = {**base_env, **CRASH_ENV}
+def test_sigkilled_worker_task_reruns_after_restart(base_env, settings, tmp_path):
+    env = {**base_env, **CRASH_ENV, "REDIS_URL": private_redis_db(base_env["REDIS_URL"], 3)}
+    celery_client = make_celery_client(settings_from_env(env))
     marker = tmp_path / "runs.txt"
     log_path = tmp_path / "worker.log"
     first = start_worker(env, log_path, "-Q", "default")
     second = None
     try:
-        ping = settings_from_env(env)
         wait_for(lambda: celery_client.control.ping(timeout=0.5), 40, what="first worker")
         record = jobs.enqueue(
-            ping.database_url,
+            settings.database_url,
             celery_client,
             "testing.sleep",
             {"seconds": 4, "steps": 8, "marker": str(marker)},
@@ -64,8 +65,9 @@ def test_sigkilled_worker_task_reruns_after_restart(base_env, settings, celery_c
 
 
 @pytest.mark.slow
-def test_killed_pool_child_is_requeued_at_once(base_env, settings, celery_client, tmp_path):
-    env = {**base_env, **CRASH_ENV}
+def test_killed_pool_child_is_requeued_at_once(base_env, settings, tmp_path):
+    env = {**base_env, **CRASH_ENV, "REDIS_URL": private_redis_db(base_env["REDIS_URL"], 4)}
+    celery_client = make_celery_client(settings_from_env(env))
     marker = tmp_path / "runs.txt"
     log_path = tmp_path / "worker.log"
     process = start_worker(env, log_path, "-Q", "default")

@@ -7,9 +7,10 @@ import urllib.request
 
 import psutil
 
+from api.extensions import make_celery_client
 from core import jobs
-from tests.conftest import read_log
-from tests.helpers import free_port, start_worker, stop_process_group, wait_for
+from tests.conftest import read_log, settings_from_env
+from tests.helpers import free_port, private_redis_db, start_worker, stop_process_group, wait_for
 
 
 def _scrape(port: int) -> str:
@@ -22,9 +23,15 @@ def _sample(text: str, pattern: str) -> float:
     return float(match.group(1)) if match else 0.0
 
 
-def test_task_metrics_sum_over_pool_children(base_env, settings, celery_client, tmp_path):
+def test_task_metrics_sum_over_pool_children(base_env, settings, tmp_path):
     port = free_port()
-    env = {**base_env, "WORKER_METRICS_PORT": str(port), "WORKER_CONCURRENCY": "2"}
+    env = {
+        **base_env,
+        "WORKER_METRICS_PORT": str(port),
+        "WORKER_CONCURRENCY": "2",
+        "REDIS_URL": private_redis_db(base_env["REDIS_URL"], 5),
+    }
+    celery_client = make_celery_client(settings_from_env(env))
     log_path = tmp_path / "worker.log"
     process = start_worker(env, log_path, "-Q", "default")
     try:

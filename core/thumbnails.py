@@ -1,0 +1,99 @@
+"""Thumbnails: local ones grabbed with PyAV, Drive ones from thumbnailLink; cached on disk."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import requests
+
+from core import catalog, media
+from core.errors import NotFound
+from core.http import make_session
+from core.indexing import resolve_local
+from core.models import CatalogItem
+from core.settings import Settings
+
+MAX_THUMBNAIL_BYTES = 5 * 1024 * 1024
+
+
+def cache_dir(settings: Settings) -> Path:
+    """Where thumbnails are cached."""
+    return settings.data_dir / "thumbnails"
+
+
+def _cache_path(settings: Settings, key: str) -> Path:
+    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+    return cache_dir(settings) / f"{digest}.jpg"
+
+
+def _store(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    os.replace(tmp, path)  # atomic: a reader never sees half a file
+    return path
+
+
+def _cached(settings: Settings, key: str, make: Callable[[], bytes | None]) -> Path:
+    path = _cache_path(settings, key)
+    if path.is_file():
+        os.utime(path)  # recently used thumbnails survive the cache cap longest
+        return path
+    data = make()
+    if not data:
+        raise NotFound("No thumbnail can be made for this item.")
+    return _store(path, data)
+
+
+def fetch_image(session: requests.Session, url: str) -> bytes | None:
+    """Download an image (bounded size); None unless it is one."""
+    try:
+        with session.get(url, stream=True) as response:
+            kind = response.headers.get("Content-Type", "")
+            if response.status_code != 200 or not kind.startswith("image/"):
+                return None
+            data = response.raw.read(MAX_THUMBNAIL_BYTES + 1, decode_content=True)
+    except requests.RequestException:
+        return None
+    return data if 0 < len(data) <= MAX_THUMBNAIL_BYTES else None
+
+
+def item_thumbnail(settings: Settings, item: CatalogItem) -> Path:
+    """The cached thumbnail of a catalog item, made on first request; NotFound if impossible."""
+    if item.source == "local":
+        path = resolve_local(settings, item.source_id)
+        key = f"local:{item.source_id}:{(item.extra or {}).get('mtime_ns')}"
+        result = _cached(settings, key, lambda: media.thumbnail_jpeg(path))
+    elif item.thumbnail_link:
+        link = item.thumbnail_link
+        result = _cached(
+            settings, f"link:{link}", lambda: fetch_image(make_session(settings), link)
+        )
+    else:
+        raise NotFound("This item has no thumbnail.")
+    catalog.set_thumbnail_state(settings.database_url, item.id, "ready")
+    return result
+
+
+def enforce_cap(settings: Settings) -> tuple[int, int]:
+    """Remove least recently used thumbnails until the cache fits THUMBNAIL_CACHE_MB."""
+    folder = cache_dir(settings)
+    if not folder.is_dir():
+        return 0, 0
+    files = sorted((p.stat().st_mtime, p.stat().st_size, p) for p in folder.glob("*.jpg"))
+    total = sum(size for _, size, _ in files)
+    cap = settings.thumbnail_cache_mb * 1024 * 1024
+    removed = freed = 0
+    for _, size, path in files:
+        if total <= cap:
+            break
+        path.unlink(missing_ok=True)
+        total -= size
+        removed += 1
+        freed += size
+    return removed, freed

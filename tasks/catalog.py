@@ -1,0 +1,54 @@
+"""Catalog tasks: full rebuilds and the Drive changes sync."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core import indexing
+from core.google import DriveClient
+from core.locks import redis_lock
+from core.settings import get_settings
+from core.vault import Vault
+from tasks.app import AulaTask, app
+
+
+def _google_configured() -> bool:
+    settings = get_settings()
+    vault = Vault(settings.database_url, settings.fernet_keys)
+    return any(info.kind == "google" and info.configured for info in vault.list())
+
+
+@app.task(name="catalog.rebuild", bind=True)
+def rebuild(self: AulaTask, source: str = "all") -> dict[str, Any]:
+    """Rebuild the catalog of `source` (local, drive or all) in full.
+
+    Idempotent: removes what vanished only after a complete listing. Transient upstream errors
+    are retried with backoff; a Drive rebuild for "all" is skipped when no Google credentials
+    are configured.
+    """
+    settings = get_settings()
+    result: dict[str, Any] = {}
+    if source in ("local", "all"):
+        result["local"] = indexing.rebuild_local(settings, self.progress)
+    if source == "drive" or (source == "all" and _google_configured()):
+        client = DriveClient.from_settings(settings)
+        with redis_lock(settings.redis_url, "catalog.drive", settings.task_time_limit_s) as taken:
+            if not taken:
+                return {**result, "drive": {"skipped": "another Drive rebuild or sync is running"}}
+            result["drive"] = indexing.rebuild_drive(settings, client, self.progress)
+    elif source == "all":
+        result["drive"] = {"skipped": "no Google credentials are configured"}
+    return result
+
+
+@app.task(name="catalog.sync", bind=True)
+def sync(self: AulaTask, source: str = "drive") -> dict[str, Any]:
+    """Apply Drive's changes feed (a full rebuild the first time); one at a time; retried."""
+    settings = get_settings()
+    if not _google_configured():
+        return {"skipped": "no Google credentials are configured"}
+    client = DriveClient.from_settings(settings)
+    with redis_lock(settings.redis_url, "catalog.drive", settings.task_time_limit_s) as taken:
+        if not taken:
+            return {"skipped": "another Drive rebuild or sync is running"}
+        return indexing.sync_drive(settings, client, self.progress)
