@@ -86,7 +86,9 @@ def base_env(
 ) -> dict[str, str]:
     """Environment variables shared by the test process and the worker processes it starts."""
     data = tmp_path_factory.mktemp("var")
+    media = tmp_path_factory.mktemp("media")
     return {
+        "MEDIA_ROOTS": str(media),
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
         "DATA_DIR": str(data),

@@ -1,0 +1,159 @@
+"""The catalog: rebuild and sync it, list and search items, thumbnails and streams."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, send_file
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from api.extensions import celery_client, db_url, settings
+from api.schemas import EnqueuedSchema, PageArgsSchema, enqueued, page_schema
+from core import catalog, jobs, thumbnails
+from core.errors import Conflict, CredentialsMissing
+from core.models import CatalogItem
+from core.vault import Vault
+
+blp = Blueprint("catalog", __name__, url_prefix="/api/catalog", description="The catalog.")
+
+
+class RebuildSchema(Schema):
+    source = fields.String(load_default="all", validate=validate.OneOf(("local", "drive", "all")))
+
+
+class SyncSchema(Schema):
+    source = fields.String(load_default="drive", validate=validate.OneOf(("drive",)))
+
+
+class ItemSchema(Schema):
+    id = fields.Integer(required=True)
+    source = fields.String(required=True)
+    source_id = fields.String(required=True)
+    title = fields.String(required=True)
+    mime_type = fields.String(allow_none=True)
+    size_bytes = fields.Integer(allow_none=True)
+    duration_s = fields.Float(allow_none=True)
+    modified_at = fields.AwareDateTime(allow_none=True)
+    folder_id = fields.String(allow_none=True)
+    course_id = fields.String(allow_none=True)
+    url = fields.String(allow_none=True)
+    is_video = fields.Boolean()
+    thumbnail_url = fields.Method("_thumbnail_url", allow_none=True)
+    stream_url = fields.Method("_stream_url", allow_none=True)
+    download = fields.Raw(dump_default=None, allow_none=True)
+
+    def _thumbnail_url(self, item: CatalogItem) -> str | None:
+        if item.source == "local" or item.thumbnail_link:
+            return f"/api/catalog/items/{item.id}/thumbnail"
+        return None
+
+    def _stream_url(self, item: CatalogItem) -> str | None:
+        return None if needs_download(item) else f"/api/catalog/items/{item.id}/stream"
+
+
+ItemPageSchema = page_schema(ItemSchema, "CatalogItemPage")
+
+
+class ItemArgsSchema(PageArgsSchema):
+    source = fields.String(validate=validate.OneOf(catalog.SOURCES))
+    q = fields.String(validate=validate.Length(max=200))
+    folder_id = fields.String(validate=validate.Length(max=1024))
+    course_id = fields.String(validate=validate.Length(max=64))
+
+
+def needs_download(item: CatalogItem) -> bool:
+    """Links and YouTube materials cannot be streamed until downloaded."""
+    return item.source == "classroom" and not (item.extra or {}).get("drive_file_id")
+
+
+def _require_google() -> None:
+    vault = Vault(db_url(), settings().fernet_keys)
+    if not any(info.kind == "google" and info.configured for info in vault.list()):
+        raise CredentialsMissing(
+            "Google credentials are not configured; PUT /api/credentials/google first."
+        )
+
+
+@blp.route("/rebuild")
+class Rebuild(MethodView):
+    @blp.arguments(RebuildSchema)
+    @blp.response(202, EnqueuedSchema)
+    def post(self, body: dict[str, str]) -> Any:
+        """Rebuild a source in full; while one runs, answers with the running task."""
+        if body["source"] == "drive":
+            _require_google()
+        record = jobs.enqueue(
+            db_url(),
+            celery_client(),
+            "catalog.rebuild",
+            body,
+            single=f"catalog.rebuild:{body['source']}",
+        )
+        return enqueued(record.id)
+
+
+@blp.route("/sync")
+class Sync(MethodView):
+    @blp.arguments(SyncSchema)
+    @blp.response(202, EnqueuedSchema)
+    def post(self, body: dict[str, str]) -> Any:
+        """Apply Drive's changes feed since the last sync."""
+        _require_google()
+        record = jobs.enqueue(
+            db_url(), celery_client(), "catalog.sync", body, single="catalog.sync:drive"
+        )
+        return enqueued(record.id)
+
+
+@blp.route("/items")
+class Items(MethodView):
+    @blp.arguments(ItemArgsSchema, location="query")
+    @blp.response(200, ItemPageSchema)
+    def get(self, args: dict[str, Any]) -> Any:
+        """Items, newest first; `q` matches every word of the title, accents and case aside."""
+        return catalog.list_items(db_url(), **args)
+
+
+@blp.route("/items/<int:item_id>")
+class Item(MethodView):
+    @blp.etag
+    @blp.response(200, ItemSchema)
+    def get(self, item_id: int) -> Any:
+        """One item."""
+        return catalog.get_item(db_url(), item_id)
+
+
+@blp.route("/items/<int:item_id>/thumbnail")
+class Thumbnail(MethodView):
+    @blp.response(200, content_type="image/jpeg")
+    def get(self, item_id: int) -> Response:
+        """A JPEG thumbnail, made on first request and cached; 404 when none can be made."""
+        item = catalog.get_item(db_url(), item_id)
+        path = thumbnails.item_thumbnail(settings(), item)
+        return send_file(path, mimetype="image/jpeg", max_age=3600, conditional=True)
+
+
+def stream_item(item: CatalogItem) -> Response:
+    """The item's bytes with Range support (local file or Drive proxy)."""
+    from api.streaming import drive_proxy_response, local_file_response
+    from core.google import DriveClient
+    from core.indexing import resolve_local
+
+    if needs_download(item):
+        raise Conflict("This item is a link: download it first, then stream the download.")
+    if item.source == "local":
+        return local_file_response(
+            resolve_local(settings(), item.source_id), mime_type=item.mime_type
+        )
+    file_id = (item.extra or {}).get("drive_file_id") or item.source_id
+    return drive_proxy_response(DriveClient.from_settings(settings()), file_id)
+
+
+@blp.route("/items/<int:item_id>/stream")
+class Stream(MethodView):
+    @blp.response(200, content_type="video/*")
+    def get(self, item_id: int) -> Response:
+        """The bytes, honouring Range, If-Range and If-None-Match (see the contract)."""
+        return stream_item(catalog.get_item(db_url(), item_id))
