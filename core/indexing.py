@@ -25,7 +25,8 @@ def _quiet(_current: int, _total: int | None, _message: str) -> None:
     return None
 
 
-def _timestamp(value: str | None) -> datetime | None:
+def parse_timestamp(value: str | None) -> datetime | None:
+    """An RFC 3339 time from Google as an aware UTC datetime."""
     if not value:
         return None
     return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
@@ -149,7 +150,7 @@ def drive_rows(files: Rows, folder_id: str, seen: datetime) -> tuple[Rows, Rows]
     for entry in files:
         if entry.get("trashed"):
             continue
-        modified = _timestamp(entry.get("modifiedTime"))
+        modified = parse_timestamp(entry.get("modifiedTime"))
         if entry.get("mimeType") == FOLDER_MIME:
             folders.append(
                 {

@@ -80,6 +80,11 @@ def item_thumbnail(settings: Settings, item: CatalogItem) -> Path:
     return result
 
 
+def link_thumbnail(settings: Settings, link: str) -> Path:
+    """The cached image behind a Drive thumbnailLink, fetched on first request."""
+    return _cached(settings, f"link:{link}", lambda: fetch_image(make_session(settings), link))
+
+
 def enforce_cap(settings: Settings) -> tuple[int, int]:
     """Remove least recently used thumbnails until the cache fits THUMBNAIL_CACHE_MB."""
     folder = cache_dir(settings)

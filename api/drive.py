@@ -1,0 +1,88 @@
+"""Google Drive: browse folders, file details, thumbnails and streams."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, send_file
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from api.extensions import db_url, settings
+from core import drive_files, thumbnails
+from core.drive_files import DriveEntry
+from core.errors import NotFound
+from core.google import DriveClient
+
+blp = Blueprint("drive", __name__, url_prefix="/api/drive", description="Google Drive.")
+
+
+class DriveFileSchema(Schema):
+    id = fields.String(required=True)
+    name = fields.String(required=True)
+    mime_type = fields.String(allow_none=True)
+    size_bytes = fields.Integer(allow_none=True)
+    modified_at = fields.AwareDateTime(allow_none=True)
+    is_folder = fields.Boolean(required=True)
+    thumbnail_url = fields.Method("_thumbnail_url", allow_none=True)
+
+    def _thumbnail_url(self, entry: DriveEntry) -> str | None:
+        return f"/api/drive/files/{entry.id}/thumbnail" if entry.has_thumbnail else None
+
+
+class DriveListSchema(Schema):
+    files = fields.List(fields.Nested(DriveFileSchema), required=True)
+    next_page_token = fields.String(allow_none=True, required=True)
+
+
+class DriveListArgsSchema(Schema):
+    folder_id = fields.String(load_default="root", validate=validate.Length(min=1, max=256))
+    page_size = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+    page_token = fields.String(load_default=None, validate=validate.Length(max=4096))
+
+
+def _client() -> DriveClient:
+    return DriveClient.from_settings(settings())
+
+
+@blp.route("/files")
+class DriveFiles(MethodView):
+    @blp.arguments(DriveListArgsSchema, location="query")
+    @blp.response(200, DriveListSchema)
+    def get(self, args: dict[str, Any]) -> Any:
+        """Every non-trashed child of a folder, folders first; from the catalog when indexed."""
+        files, token = drive_files.list_folder(
+            db_url(), _client, args["folder_id"], args["page_size"], args["page_token"]
+        )
+        return {"files": files, "next_page_token": token}
+
+
+@blp.route("/files/<string:file_id>")
+class DriveFile(MethodView):
+    @blp.response(200, DriveFileSchema)
+    def get(self, file_id: str) -> Any:
+        """One file or folder."""
+        return drive_files.get_entry(db_url(), _client, file_id)[0]
+
+
+@blp.route("/files/<string:file_id>/thumbnail")
+class DriveThumbnail(MethodView):
+    @blp.response(200, content_type="image/jpeg")
+    def get(self, file_id: str) -> Response:
+        """The file's thumbnail image, cached; 404 when Drive has none."""
+        _entry, link = drive_files.get_entry(db_url(), _client, file_id)
+        if not link:
+            raise NotFound("Google Drive has no thumbnail for this file.")
+        path = thumbnails.link_thumbnail(settings(), link)
+        return send_file(path, mimetype="image/jpeg", max_age=3600, conditional=True)
+
+
+@blp.route("/files/<string:file_id>/stream")
+class DriveStream(MethodView):
+    @blp.response(200, content_type="video/*")
+    def get(self, file_id: str) -> Response:
+        """The file's bytes proxied from Drive with Range; flat memory."""
+        from api.streaming import drive_proxy_response
+
+        return drive_proxy_response(_client(), file_id)
