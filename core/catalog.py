@@ -43,19 +43,24 @@ def _insert(session: Session) -> Any:
 def _upsert(
     session: Session, model: Any, columns: tuple[str, ...], rows: list[dict[str, Any]]
 ) -> int:
-    insert = _insert(session)
+    if not rows:
+        return 0
     now = utcnow()
+    stmt = _insert(session)(model)
+    updates = {c: stmt.excluded[c] for c in columns if c not in ("source", "source_id")}
+    if model is CatalogItem:
+        updates["updated_at"] = now
+    stmt = stmt.on_conflict_do_update(index_elements=["source", "source_id"], set_=updates)
     for start in range(0, len(rows), BATCH):
         chunk = [
             {**{c: row.get(c) for c in columns}, "seen_at": row.get("seen_at") or now}
             for row in rows[start : start + BATCH]
         ]
-        stmt = insert(model).values(chunk)
-        updates = {c: stmt.excluded[c] for c in columns if c not in ("source", "source_id")}
         if model is CatalogItem:
-            updates["updated_at"] = now
-        stmt = stmt.on_conflict_do_update(index_elements=["source", "source_id"], set_=updates)
-        session.execute(stmt)
+            for values in chunk:
+                values.update(created_at=now, updated_at=now, thumbnail_state="pending")
+        # One cached statement, executemany: SQLAlchemy batches it as multi-row VALUES.
+        session.execute(stmt, chunk)
     return len(rows)
 
 
