@@ -127,12 +127,12 @@ class Item(MethodView):
 
 @blp.route("/items/<int:item_id>/thumbnail")
 class Thumbnail(MethodView):
-    @blp.response(200, content_type="image/jpeg")
+    @blp.response(200, content_type="image/*")
     def get(self, item_id: int) -> Response:
         """A JPEG thumbnail, made on first request and cached; 404 when none can be made."""
         item = catalog.get_item(db_url(), item_id)
         path = thumbnails.item_thumbnail(settings(), item)
-        return send_file(path, mimetype="image/jpeg", max_age=3600, conditional=True)
+        return send_file(path, mimetype=thumbnails.image_type(path), max_age=3600, conditional=True)
 
 
 def stream_item(item: CatalogItem) -> Response:

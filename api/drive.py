@@ -68,14 +68,14 @@ class DriveFile(MethodView):
 
 @blp.route("/files/<string:file_id>/thumbnail")
 class DriveThumbnail(MethodView):
-    @blp.response(200, content_type="image/jpeg")
+    @blp.response(200, content_type="image/*")
     def get(self, file_id: str) -> Response:
         """The file's thumbnail image, cached; 404 when Drive has none."""
         _entry, link = drive_files.get_entry(db_url(), _client, file_id)
         if not link:
             raise NotFound("Google Drive has no thumbnail for this file.")
         path = thumbnails.link_thumbnail(settings(), link)
-        return send_file(path, mimetype="image/jpeg", max_age=3600, conditional=True)
+        return send_file(path, mimetype=thumbnails.image_type(path), max_age=3600, conditional=True)
 
 
 @blp.route("/files/<string:file_id>/stream")

@@ -27,7 +27,7 @@ def cache_dir(settings: Settings) -> Path:
 
 def _cache_path(settings: Settings, key: str) -> Path:
     digest = hashlib.sha256(key.encode()).hexdigest()[:32]
-    return cache_dir(settings) / f"{digest}.jpg"
+    return cache_dir(settings) / f"{digest}.thumb"
 
 
 def _store(path: Path, data: bytes) -> Path:
@@ -85,12 +85,25 @@ def link_thumbnail(settings: Settings, link: str) -> Path:
     return _cached(settings, f"link:{link}", lambda: fetch_image(make_session(settings), link))
 
 
+def image_type(path: Path) -> str:
+    """The MIME type of a cached thumbnail, from its first bytes (Drive sends PNG or JPEG)."""
+    with path.open("rb") as handle:
+        head = handle.read(12)
+    if head.startswith(b"\x89PNG"):
+        return "image/png"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    if head.startswith(b"GIF8"):
+        return "image/gif"
+    return "image/jpeg"
+
+
 def enforce_cap(settings: Settings) -> tuple[int, int]:
     """Remove least recently used thumbnails until the cache fits THUMBNAIL_CACHE_MB."""
     folder = cache_dir(settings)
     if not folder.is_dir():
         return 0, 0
-    files = sorted((p.stat().st_mtime, p.stat().st_size, p) for p in folder.glob("*.jpg"))
+    files = sorted((p.stat().st_mtime, p.stat().st_size, p) for p in folder.glob("*.thumb"))
     total = sum(size for _, size, _ in files)
     cap = settings.thumbnail_cache_mb * 1024 * 1024
     removed = freed = 0

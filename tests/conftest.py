@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 import redis
 from celery import Celery
+from cryptography.fernet import Fernet
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
@@ -20,6 +22,8 @@ from api.extensions import make_celery_client
 from core.db import migrate, reset_engines, session_scope
 from core.models import Base
 from core.settings import Settings, load_settings
+from core.vault import Vault
+from tests.fakes import FakeGoogle
 from tests.helpers import start_redis, start_worker, stop_process_group, wait_for
 
 
@@ -81,8 +85,19 @@ def truncate(db_url: str) -> None:
 
 
 @pytest.fixture(scope="session")
+def fake_google() -> Iterator[FakeGoogle]:
+    """The local stand-in for Google's Drive, Classroom and OAuth endpoints."""
+    with FakeGoogle() as google:
+        yield google
+    assert not google.server_errors, google.server_errors
+
+
+@pytest.fixture(scope="session")
 def base_env(
-    database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+    database_url: str,
+    redis_url: str,
+    fake_google: FakeGoogle,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> dict[str, str]:
     """Environment variables shared by the test process and the worker processes it starts."""
     data = tmp_path_factory.mktemp("var")
@@ -100,6 +115,11 @@ def base_env(
         "DISK_FREE_FLOOR_MB": "1",
         "WORKER_CONCURRENCY": "2",
         "WORKER_METRICS_PORT": "0",
+        "ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "DRIVE_RATE_PER_S": "500",
+        "HTTP_CONNECT_TIMEOUT": "2",
+        "HTTP_READ_TIMEOUT": "5",
+        **fake_google.env(),
     }
 
 
@@ -160,3 +180,18 @@ def worker(
 
 def read_log(path: Path) -> str:
     return path.read_text(errors="replace") if path.exists() else ""
+
+
+@pytest.fixture
+def drive(fake_google: FakeGoogle, settings: Settings) -> Iterator[FakeGoogle]:
+    """The fake Google with an empty My Drive, no faults, and its credentials in the vault."""
+    for child in fake_google.children("root", include_trashed=True):
+        fake_google.delete(child)
+    fake_google.clear_faults()
+    fake_google.clear_log()
+    fake_google.restore_refresh_token()
+    fake_google.expire_change_tokens()  # a token from an earlier test must not reach this one
+    vault = Vault(settings.database_url, settings.fernet_keys)
+    vault.put("google", json.dumps(fake_google.credentials(), sort_keys=True).encode())
+    yield fake_google
+    fake_google.clear_faults()

@@ -619,6 +619,11 @@ class FakeGoogle:
         with self._lock:
             self._tokens.clear()
 
+    def restore_refresh_token(self) -> None:
+        """Accept the refresh token again (undoes revoke_refresh_token)."""
+        with self._lock:
+            self._revoked = False
+
     def revoke_refresh_token(self) -> None:
         """The refresh token is refused from now on (400 invalid_grant)."""
         with self._lock:

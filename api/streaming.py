@@ -1,0 +1,118 @@
+"""Stream responses: local files (ranges, validators, sendfile) and Drive bytes proxied."""
+
+from __future__ import annotations
+
+import mimetypes
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from flask import Response, current_app, request
+from werkzeug.wsgi import ClosingIterator
+
+from api.errors import envelope
+from core.google import DriveClient
+from core.media import video_type
+from core.streaming import (
+    CHUNK_SIZE,
+    Conditions,
+    RangeFile,
+    content_disposition,
+    iter_upstream,
+    normalize_range,
+    open_local,
+    plan_local_file,
+    proxy_plan,
+)
+
+
+def local_file_response(
+    path: Path, *, download_name: str | None = None, mime_type: str | None = None
+) -> Response:
+    """Answer GET/HEAD for a regular file with 200, 206, 304 or 416; NotFound if it is not one.
+
+    The path must already be confined to its root. The body is the file positioned at the range's
+    start: under gunicorn its `wsgi.file_wrapper` sends it with `sendfile` from that offset for
+    Content-Length bytes, so a range costs its length and not its offset (Werkzeug's range
+    support would read and discard everything before the start).
+    """
+    handle, info = open_local(path)
+    try:
+        content_type = mime_type or guess_mime_type(path)
+        disposition = content_disposition(download_name) if download_name else None
+        plan = plan_local_file(
+            info, Conditions.from_headers(request.headers), content_type, disposition
+        )
+    except BaseException:
+        handle.close()
+        raise
+    if plan.status == 416:
+        handle.close()
+        return unsatisfiable_response(plan.size)
+    if not plan.has_body or request.method == "HEAD":
+        handle.close()
+        return _stream_response((), plan.status, plan.headers)
+    body = RangeFile(handle, plan.offset, plan.length)
+    wrapper = request.environ.get("wsgi.file_wrapper")
+    chunks: Iterable[bytes] = wrapper(body, CHUNK_SIZE) if wrapper else body.chunks()
+    return _stream_response(chunks, plan.status, plan.headers)
+
+
+def drive_proxy_response(client: DriveClient, file_id: str) -> Response:
+    """Proxy a Drive file's bytes, passing one valid Range on; client errors propagate.
+
+    Headers are decided before the first byte; the body is read from Drive in chunks as the client
+    takes it (flat memory), and the upstream response is closed however the stream ends.
+    """
+    upstream = client.media(file_id, normalize_range(request.headers.get("Range")))
+    try:
+        plan = proxy_plan(upstream.status_code, upstream.headers)
+    except BaseException:
+        upstream.close()
+        raise
+    if plan.status == 416:
+        upstream.close()
+        return unsatisfiable_response(
+            plan.size if plan.size is not None else _drive_size(client, file_id)
+        )
+    if request.method == "HEAD":
+        upstream.close()
+        return _stream_response((), plan.status, plan.headers)
+    headers = {"Content-Type": "application/octet-stream", **plan.headers}
+    # ClosingIterator also closes the upstream when the body is dropped before its first chunk
+    # (a generator that never started does not run its `finally`).
+    body = ClosingIterator(iter_upstream(upstream), [upstream.close])
+    return _stream_response(body, plan.status, headers)
+
+
+def unsatisfiable_response(size: int | None) -> Response:
+    """416 in the error envelope with `Content-Range: bytes */<size>`."""
+    response = envelope(
+        416,
+        "range_not_satisfiable",
+        "The requested range is outside the file; Content-Range gives its size.",
+        {"size": size} if size is not None else None,
+    )
+    response.headers["Accept-Ranges"] = "bytes"
+    if size is not None:
+        response.headers["Content-Range"] = f"bytes */{size}"
+    return response
+
+
+def guess_mime_type(path: Path) -> str:
+    """A video type by extension or content, else the extension's type, else octet-stream."""
+    return video_type(path) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+
+
+def _drive_size(client: DriveClient, file_id: str) -> int | None:
+    size: Any = client.get_file(file_id).get("size")
+    return int(size) if size is not None and str(size).isdigit() else None
+
+
+def _stream_response(body: Iterable[bytes], status: int, headers: dict[str, str]) -> Response:
+    # direct_passthrough hands `body` to the server untouched: gunicorn recognises its own
+    # FileWrapper (sendfile) and closes whatever it was given when the response ends.
+    response: Response = current_app.response_class(
+        body, status=status, headers=headers, direct_passthrough=True
+    )
+    return response
