@@ -12,7 +12,7 @@ workers = _settings.web_concurrency
 # runs on its own thread, so the timeout below never kills a stream in progress.
 worker_class = "gthread"
 threads = _settings.web_threads
-timeout = 60
+timeout = _settings.web_timeout_s
 graceful_timeout = 30
 keepalive = 5
 accesslog = None

@@ -67,7 +67,8 @@ class Settings(BaseSettings):
     flower_port: int = Field(5555, ge=1, le=65535)
     flower_basic_auth: SecretStr | None = None
     web_concurrency: int = Field(2, ge=1, le=64)
-    web_threads: int = Field(8, ge=1, le=256)
+    web_threads: int = Field(32, ge=1, le=256)
+    web_timeout_s: int = Field(60, ge=1)
     worker_concurrency: int = Field(2, ge=1, le=64)
     thumbnail_cache_mb: int = Field(256, ge=1)
     task_retention_days: int = Field(30, ge=1)

@@ -18,7 +18,7 @@ from core.errors import NotFound, TransientError
 
 log = logging.getLogger(__name__)
 
-CHUNK_SIZE = 256 * 1024
+CHUNK_SIZE = 1024 * 1024
 # Upstream headers a proxied stream passes on; hop-by-hop and auth-related ones never pass.
 PROXY_HEADERS = (
     "Content-Type",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 import redis
+import requests
 from celery import Celery
 from cryptography.fernet import Fernet
 from flask import Flask
@@ -24,7 +26,16 @@ from core.models import Base
 from core.settings import Settings, load_settings
 from core.vault import Vault
 from tests.fakes import FakeGoogle
-from tests.helpers import start_redis, start_worker, stop_process_group, wait_for
+from tests.helpers import (
+    ROOT,
+    VENV_BIN,
+    free_port,
+    process_env,
+    start_redis,
+    start_worker,
+    stop_process_group,
+    wait_for,
+)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -195,3 +206,22 @@ def drive(fake_google: FakeGoogle, settings: Settings) -> Iterator[FakeGoogle]:
     vault.put("google", json.dumps(fake_google.credentials(), sort_keys=True).encode())
     yield fake_google
     fake_google.clear_faults()
+
+
+@pytest.fixture(scope="session")
+def web(base_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The Procfile's web command (gunicorn with gunicorn.conf.py) on a free port; its base URL."""
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("logs") / "web.log"
+    env = process_env({**base_env, "PORT": str(port), "WEB_CONCURRENCY": "2"})
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [str(VENV_BIN / "gunicorn"), "--config", "gunicorn.conf.py", "wsgi:app"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: requests.get(f"{base}/api/health", timeout=1).ok, 30, what="gunicorn")
+        yield base
+    finally:
+        stop_process_group(process)
