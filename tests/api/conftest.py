@@ -1,0 +1,59 @@
+"""Fixtures for API tests: apps on a broker database no worker consumes, or on none at all."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import redis
+from flask import Flask
+from flask.testing import FlaskClient
+
+from api import create_app
+from core.settings import Settings
+from tests.core.brokers import closed_redis_url, quiet_redis_url
+
+MakeApp = Callable[..., Flask]
+
+
+@pytest.fixture
+def make_app(base_env: dict[str, str], settings: Settings, redis_url: str) -> MakeApp:
+    """Build an app on the test database and the quiet broker database, with overrides."""
+    quiet = quiet_redis_url(redis_url)
+    client = redis.Redis.from_url(quiet)
+    client.flushdb()
+    client.close()
+
+    def build(**overrides: Any) -> Flask:
+        values: dict[str, Any] = {key.lower(): value for key, value in base_env.items()}
+        values["redis_url"] = quiet
+        values.update(overrides)
+        return create_app(values)
+
+    return build
+
+
+@pytest.fixture
+def quiet_app(make_app: MakeApp) -> Flask:
+    """The app, sending tasks where no worker takes them: they stay PENDING."""
+    return make_app()
+
+
+@pytest.fixture
+def quiet_client(quiet_app: Flask) -> FlaskClient:
+    return quiet_app.test_client()
+
+
+@pytest.fixture
+def quiet_redis(quiet_app: Flask) -> Iterator[redis.Redis]:
+    """A client of the quiet app's broker database."""
+    client = redis.Redis.from_url(quiet_app.extensions["aula.settings"].redis_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def down_app(make_app: MakeApp) -> Flask:
+    """The app with its broker on a closed loopback port."""
+    return make_app(redis_url=closed_redis_url())

@@ -1,0 +1,89 @@
+"""The OpenAPI 3 document and interactive docs served from local assets only."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from urllib.parse import urljoin, urlsplit
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+EXPECTED = {
+    "/api/health": {"get"},
+    "/api/health/ready": {"get"},
+    "/api/tasks": {"get"},
+    "/api/tasks/{task_id}": {"get", "delete"},
+    "/api/maintenance/cleanup": {"post"},
+}
+
+
+class AssetParser(HTMLParser):
+    """Collects the URLs of script and link tags."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        wanted = {"script": "src", "link": "href"}.get(tag)
+        for name, value in attrs:
+            if name == wanted and value:
+                self.urls.append(value)
+
+
+def test_openapi_document(client: FlaskClient) -> None:
+    response = client.get("/api/openapi.json")
+
+    assert response.status_code == 200
+    spec = response.get_json()
+    assert spec["openapi"].startswith("3.")
+    assert spec["info"]["title"] == "Aula"
+    for path, methods in EXPECTED.items():
+        assert path in spec["paths"], path
+        assert methods <= set(spec["paths"][path]), path
+    assert "202" in spec["paths"]["/api/maintenance/cleanup"]["post"]["responses"]
+    assert "parameters" in spec["paths"]["/api/tasks"]["get"]
+    params = {p["name"] for p in spec["paths"]["/api/tasks"]["get"]["parameters"]}
+    assert {"limit", "cursor", "state", "name"} <= params
+
+
+def test_every_mutation_is_documented_as_needing_the_admin_token(app: Flask) -> None:
+    spec = app.test_client().get("/api/openapi.json").get_json()
+    documented = {
+        (method.upper(), path)
+        for path, operations in spec["paths"].items()
+        for method in operations
+        if method in ("post", "put", "patch", "delete")
+    }
+    routed = {
+        (method, re.sub(r"<(?:[^>]*:)?(\w+)>", r"{\1}", str(rule)))
+        for rule in app.url_map.iter_rules()
+        for method in rule.methods or ()
+        if method in ("POST", "PUT", "PATCH", "DELETE")
+    }
+
+    assert routed == documented
+    assert spec["components"]["securitySchemes"]["adminToken"]["scheme"] == "bearer"
+    for method, path in documented:
+        operation = spec["paths"][path][method.lower()]
+        assert {"adminToken": []} in operation.get("security", []), f"{method} {path}"
+
+
+def test_docs_are_served_from_local_assets(client: FlaskClient) -> None:
+    response = client.get("/api/docs", follow_redirects=True)
+
+    assert response.status_code == 200
+    assert response.mimetype == "text/html"
+    page = response.get_data(as_text=True)
+    assert "/api/openapi.json" in page
+    parser = AssetParser()
+    parser.feed(page)
+    assert any(url.endswith(".js") for url in parser.urls)
+    assert any(url.endswith(".css") for url in parser.urls)
+    for url in parser.urls:
+        parts = urlsplit(url)
+        assert not parts.scheme and not parts.netloc, f"external asset {url}"
+        asset = client.get(urljoin(response.request.path, url))
+        assert asset.status_code == 200, url
+        assert asset.data, url

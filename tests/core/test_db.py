@@ -1,0 +1,166 @@
+"""Database: idempotent and concurrent migrations, sessions that commit or roll back."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, inspect, text
+
+from core import jobs
+from core.db import (
+    MIGRATIONS_DIR,
+    current_revision,
+    get_engine,
+    make_engine,
+    migrate,
+    reset_engines,
+    session_scope,
+)
+from core.models import TaskRecord
+from core.settings import Settings
+from tests.helpers import ROOT, process_env
+
+# The session's test schema created pg_trgm first, so the extension (one per database) lives there,
+# outside a fresh schema's search_path, as it would in a deployment that keeps extensions apart.
+PG_TRGM_BUG = pytest.mark.xfail(
+    strict=True,
+    reason="BUG: migration 0004 runs CREATE EXTENSION IF NOT EXISTS pg_trgm, then uses "
+    "gin_trgm_ops unqualified; with pg_trgm installed in a schema outside search_path, "
+    'CREATE INDEX fails: operator class "gin_trgm_ops" does not exist',
+)
+
+
+def expect_pg_trgm_bug(request: pytest.FixtureRequest, url: str) -> None:
+    if not url.startswith("sqlite"):
+        request.applymarker(PG_TRGM_BUG)
+
+
+def head_revision() -> str:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    assert head is not None
+    return head
+
+
+@pytest.fixture
+def fresh_url(settings: Settings, tmp_path: Path) -> Iterator[str]:
+    """An empty database of the same kind as the test database: a new file or a new schema."""
+    if settings.database_url.startswith("sqlite"):
+        yield f"sqlite:///{tmp_path / 'fresh' / 'aula.db'}"
+        return
+    base = os.environ["TEST_DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://", 1)
+    schema = f"aula_fresh_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    separator = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        reset_engines()
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+def test_a_fresh_database_has_no_revision(fresh_url: str) -> None:
+    assert current_revision(fresh_url) is None
+
+
+def test_migrate_brings_the_schema_to_head(fresh_url: str, request: pytest.FixtureRequest) -> None:
+    expect_pg_trgm_bug(request, fresh_url)
+    migrate(fresh_url)
+
+    assert current_revision(fresh_url) == head_revision()
+    engine = make_engine(fresh_url)
+    try:
+        assert "task_records" in inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+
+
+def test_migrating_twice_is_a_no_op(settings: Settings) -> None:
+    db = settings.database_url
+    jobs.ensure_record(db, "kept-across-migrations", "catalog.sync", {"a": 1}, None)
+    before = current_revision(db)
+
+    migrate(db)
+    migrate(db)
+
+    assert current_revision(db) == before == head_revision()
+    assert jobs.get_record(db, "kept-across-migrations").args == {"a": 1}
+
+
+def test_concurrent_migrations_from_three_processes(
+    fresh_url: str, request: pytest.FixtureRequest
+) -> None:
+    expect_pg_trgm_bug(request, fresh_url)
+    # web, worker and beat all migrate at start; they may start in the same instant.
+    code = "import sys; from core.db import migrate; migrate(sys.argv[1])"
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, fresh_url],
+            cwd=ROOT,
+            env=process_env({}),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    outcomes = [(child.wait(timeout=60), child.stderr.read()) for child in children]  # type: ignore[union-attr]
+    for child in children:
+        child.stdout.close()  # type: ignore[union-attr]
+        child.stderr.close()  # type: ignore[union-attr]
+
+    assert [code for code, _ in outcomes] == [0, 0, 0], outcomes
+    assert current_revision(fresh_url) == head_revision()
+    jobs.ensure_record(fresh_url, "after-race", "catalog.sync", {}, None)
+    assert jobs.get_record(fresh_url, "after-race").state == "PENDING"
+
+
+def test_session_scope_commits_on_success_and_rolls_back_on_error(settings: Settings) -> None:
+    db = settings.database_url
+    with session_scope(db) as session:
+        session.add(TaskRecord(id="committed", name="catalog.sync"))
+
+    with pytest.raises(RuntimeError), session_scope(db) as session:
+        session.add(TaskRecord(id="rolled-back", name="catalog.sync"))
+        session.flush()
+        raise RuntimeError("abort")
+
+    with session_scope(db) as session:
+        assert session.get(TaskRecord, "committed") is not None
+        assert session.get(TaskRecord, "rolled-back") is None
+
+
+def test_engines_are_shared_until_reset(settings: Settings) -> None:
+    first = get_engine(settings.database_url)
+
+    assert get_engine(settings.database_url) is first
+    reset_engines()
+    assert get_engine(settings.database_url) is not first
+
+
+def test_sqlite_engines_make_their_folder_and_use_wal(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'deep' / 'er' / 'x.db'}"
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            mode = conn.execute(text("PRAGMA journal_mode")).scalar()
+            foreign_keys = conn.execute(text("PRAGMA foreign_keys")).scalar()
+    finally:
+        engine.dispose()
+
+    assert (tmp_path / "deep" / "er").is_dir()
+    assert mode == "wal"
+    assert foreign_keys == 1

@@ -1,0 +1,63 @@
+"""Readiness checks: each "ok" or a short reason, against real and unreachable services."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from celery import Celery
+
+from core import health
+from core.settings import Settings
+from tests.core.brokers import closed_redis_url, env_settings
+
+
+def test_database_check(settings: Settings) -> None:
+    assert health.check_database(settings.database_url) == "ok"
+    assert health.check_database(
+        "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1"
+    ).startswith("unreachable: ")
+
+
+def test_broker_check(redis_url: str) -> None:
+    assert health.check_broker(redis_url) == "ok"
+    assert health.check_broker(closed_redis_url()) == "unreachable: ConnectionError"
+
+
+def test_workers_check() -> None:
+    def broken() -> list[object]:
+        raise ConnectionRefusedError("no broker")
+
+    assert health.check_workers(lambda: [{"w@h": {"ok": "pong"}}]) == "ok"
+    assert health.check_workers(lambda: []) == "no worker answered a ping"
+    assert health.check_workers(broken) == "ping failed: ConnectionRefusedError"
+
+
+def test_disk_check(tmp_path: Path) -> None:
+    assert health.check_disk(tmp_path, 0) == "ok"
+    reason = health.check_disk(tmp_path, 10**12)
+    assert reason.endswith("below the 1000000000000 MB floor")
+    assert health.free_bytes(tmp_path / "not" / "made" / "yet") == health.free_bytes(tmp_path)
+
+
+def test_readiness_without_a_worker(quiet_settings: Settings, quiet_celery: Celery) -> None:
+    checks = health.readiness(
+        quiet_settings, lambda: quiet_celery.control.ping(timeout=0.3, limit=1) or []
+    )
+
+    assert checks == {
+        "database": "ok",
+        "broker": "ok",
+        "workers": "no worker answered a ping",
+        "disk": "ok",
+    }
+
+
+def test_readiness_with_the_broker_down(base_env: dict[str, str], settings: Settings) -> None:
+    down = env_settings(base_env, redis_url=closed_redis_url(), disk_free_floor_mb=10**9)
+
+    checks = health.readiness(down, lambda: [])
+
+    assert checks["database"] == "ok"
+    assert checks["broker"].startswith("unreachable")
+    assert checks["workers"] != "ok"
+    assert "below" in checks["disk"]
