@@ -31,6 +31,15 @@ def make_celery_client(settings: Settings) -> Celery:
     """A Celery app used only to send tasks by name and to talk to workers; no task code."""
     client = Celery("aula-api", set_as_current=False)
     client.conf.update(celeryconfig.make_config(settings))
+    # Task state lives in the database: the API needs no result backend (whose reconnect loop
+    # would hold a request for ~20 s when Redis is down), and a refused publish fails fast.
+    client.conf.update(
+        result_backend=None,
+        task_ignore_result=True,
+        broker_connection_timeout=2,
+        broker_connection_max_retries=1,
+        task_publish_retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2},
+    )
     return client
 
 

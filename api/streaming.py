@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import mimetypes
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from werkzeug.wsgi import ClosingIterator
 
 from api.errors import envelope
 from core.google import DriveClient
-from core.media import video_type
+from core.media import VIDEO_EXTENSIONS, sniff, video_type
 from core.streaming import (
     CHUNK_SIZE,
     Conditions,
@@ -38,7 +39,7 @@ def local_file_response(
     """
     handle, info = open_local(path)
     try:
-        content_type = mime_type or guess_mime_type(path)
+        content_type = mime_type or guess_mime_type(path, handle.fileno())
         disposition = content_disposition(download_name) if download_name else None
         plan = plan_local_file(
             info, Conditions.from_headers(request.headers), content_type, disposition
@@ -99,9 +100,12 @@ def unsatisfiable_response(size: int | None) -> Response:
     return response
 
 
-def guess_mime_type(path: Path) -> str:
-    """A video type by extension or content, else the extension's type, else octet-stream."""
-    return video_type(path) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+def guess_mime_type(path: Path, fd: int | None = None) -> str:
+    """A video type by extension or by the first bytes of open `fd`, else the extension's type."""
+    if path.suffix.lower() in VIDEO_EXTENSIONS:
+        return video_type(path) or "video/mp4"  # decided by the extension: no I/O
+    head = os.pread(fd, 256, 0) if fd is not None else b""
+    return sniff(head) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
 
 
 def _drive_size(client: DriveClient, file_id: str) -> int | None:

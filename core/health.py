@@ -62,9 +62,11 @@ def check_disk(path: Path, floor_mb: int) -> str:
 
 def readiness(settings: Settings, ping_workers: Callable[[], list[object]]) -> dict[str, str]:
     """Every readiness check by name."""
+    broker = check_broker(settings.redis_url)
     return {
         "database": check_database(settings.database_url),
-        "broker": check_broker(settings.redis_url),
-        "workers": check_workers(ping_workers),
+        "broker": broker,
+        # Pinging workers through a dead broker only retries until it times out.
+        "workers": check_workers(ping_workers) if broker == OK else "unknown: broker unreachable",
         "disk": check_disk(settings.download_dir, settings.disk_free_floor_mb),
     }

@@ -229,7 +229,7 @@ class ProgressReporter:
         self.db_url = db_url
         self.task_id = task_id
         self.interval = interval
-        self._last = 0.0
+        self._last = float("-inf")
         self._clock: Callable[[], float] = time.monotonic
 
     def __call__(self, current: int, total: int | None, message: str = "") -> bool:

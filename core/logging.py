@@ -58,6 +58,26 @@ def redact(text: str) -> str:
     return text
 
 
+_SENSITIVE_KEY = re.compile(
+    rf"(?i)^(?:{_SENSITIVE}|authorization|cookies?|set-cookie|x-admin-token)$"
+)
+
+
+def redact_value(key: str, value: Any, depth: int = 0) -> Any:
+    """Redact a structured value: secret-named keys wholesale, strings by pattern, recursively."""
+    if isinstance(key, str) and _SENSITIVE_KEY.match(key) and value not in (None, ""):
+        return REDACTED
+    if isinstance(value, str):
+        return redact(value)
+    if depth > 5:
+        return value
+    if isinstance(value, dict):
+        return {k: redact_value(k, v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact_value("", v, depth + 1) for v in value]
+    return value
+
+
 class RedactingFilter(logging.Filter):
     """Applies `redact` to the message, the extra fields and any traceback of every record."""
 
@@ -73,8 +93,8 @@ class RedactingFilter(logging.Filter):
         if record.stack_info:
             record.stack_info = redact(record.stack_info)
         for key, value in list(record.__dict__.items()):
-            if key not in _STANDARD and isinstance(value, str):
-                setattr(record, key, redact(value))
+            if key not in _STANDARD:
+                setattr(record, key, redact_value(key, value))
         return True
 
 

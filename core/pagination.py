@@ -47,6 +47,28 @@ def decode_cursor(cursor: str, width: int) -> list[Any]:
         ) from None
 
 
+def _check_types(values: list[Any], keys: tuple[InstrumentedAttribute[Any], ...]) -> None:
+    # A cursor of the right shape can still carry the wrong kind of values (forged, or from
+    # another list): refuse it as malformed rather than let the query fail.
+    for value, key in zip(values, keys, strict=True):
+        column_type = getattr(key.type, "impl", key.type)  # see through TypeDecorators
+        try:
+            expected = column_type.python_type
+        except NotImplementedError:
+            continue
+        if expected is datetime:
+            ok = isinstance(value, datetime) and value.tzinfo is not None
+        elif expected is int:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        else:
+            ok = isinstance(value, expected)
+        if not ok:
+            raise ValidationFailed(
+                "The cursor is malformed; use the next_cursor of a previous page.",
+                {"cursor": ["Malformed cursor."]},
+            )
+
+
 def keyset_page(
     session: Session,
     stmt: Select[Any],
@@ -63,6 +85,7 @@ def keyset_page(
         )
     if cursor:
         after = decode_cursor(cursor, len(keys))
+        _check_types(after, keys)
         row_key = tuple_(*keys)
         bound = tuple_(*[literal(value, key.type) for value, key in zip(after, keys, strict=True)])
         stmt = stmt.where(row_key < bound if descending else row_key > bound)

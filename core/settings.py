@@ -146,15 +146,19 @@ class Settings(BaseSettings):
         if self.encryption_key is None:
             path = self.data_dir / "encryption.key"
             if path.is_file():
-                key = path.read_text().strip()
-                object.__setattr__(self, "encryption_key", self._fernet(SecretStr(key)))
+                key = SecretStr(path.read_text().strip())
+                try:
+                    object.__setattr__(self, "encryption_key", self._fernet(key))
+                except ValueError as error:
+                    raise ValueError(f"ENCRYPTION_KEY (read from {path}) {error}") from None
         return self
 
     @model_validator(mode="after")
     def _visibility(self) -> Settings:
         if self.broker_visibility_timeout_s <= self.task_time_limit_s:
             raise ValueError(
-                "BROKER_VISIBILITY_TIMEOUT_S must exceed TASK_TIME_LIMIT_S, or long tasks run twice"
+                "BROKER_VISIBILITY_TIMEOUT_S: must exceed TASK_TIME_LIMIT_S, or long tasks run"
+                " twice"
             )
         return self
 
@@ -185,23 +189,29 @@ class Settings(BaseSettings):
 
 
 def strip_password(url: str) -> str:
-    """Replace the password of a URL with `***`."""
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    """Replace the password of a URL with `***` (a value that is no URL comes back unchanged)."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return "<unparseable>"
+    if password:
+        netloc = parts.netloc.replace(f":{password}@", ":***@")
         return parts._replace(netloc=netloc).geturl()
     return url
 
 
 def _describe(error: ValidationError) -> str:
     first = error.errors()[0]
-    field = str(first["loc"][0]) if first["loc"] else "settings"
     message = first["msg"].removeprefix("Value error, ")
+    if not first["loc"]:  # a check across fields: its message starts with the variable
+        return f"configuration error: {message}"
+    field = str(first["loc"][0])
     variable = field.upper()
     value = os.environ.get(variable)
     if field in SECRET_FIELDS or value is None:
         return f"configuration error: {variable}: {message}"
-    return f"configuration error: {variable}={value!r}: {message}"
+    return f"configuration error: {variable}={strip_password(value)!r}: {message}"
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -8,14 +8,21 @@ from sqlalchemy import Connection
 from core.db import make_engine
 from core.models import Base
 
+PG_ONLY_INDEXES = frozenset({"ix_catalog_items_title_trgm"})
 config = context.config
 target_metadata = Base.metadata
+
+
+def include_object(obj: object, name: str | None, type_: str, *_: object) -> bool:
+    """Leave out of autogenerate what the models cannot describe (PostgreSQL-only indexes)."""
+    return not (type_ == "index" and name in PG_ONLY_INDEXES)
 
 
 def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
+        include_object=include_object,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
     )

@@ -58,11 +58,6 @@ def test_an_oversized_json_body_is_payload_too_large(make_app: MakeApp) -> None:
     assert_envelope(response, 413, "payload_too_large")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a body over MAX_CONTENT_LENGTH is only refused when a view reads it; "
-    "POST /api/maintenance/cleanup with a non-JSON body answers 202 and enqueues",
-)
 def test_an_oversized_body_of_any_type_is_payload_too_large(make_app: MakeApp) -> None:
     client = make_app(max_content_length=2048).test_client()
 
@@ -106,11 +101,6 @@ def test_a_malformed_cursor_is_a_validation_error(client: FlaskClient, cursor: s
     assert "cursor" in details
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a cursor of the right width but wrong value types passes decode_cursor and "
-    "fails in the query: 500 internal_error instead of 400",
-)
 @pytest.mark.parametrize(
     "cursor",
     [b64([1, 2]), b64([{"dt": "2026-01-01T00:00:00"}, "id"])],

@@ -28,20 +28,6 @@ from core.models import TaskRecord
 from core.settings import Settings
 from tests.helpers import ROOT, process_env
 
-# The session's test schema created pg_trgm first, so the extension (one per database) lives there,
-# outside a fresh schema's search_path, as it would in a deployment that keeps extensions apart.
-PG_TRGM_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="BUG: migration 0004 runs CREATE EXTENSION IF NOT EXISTS pg_trgm, then uses "
-    "gin_trgm_ops unqualified; with pg_trgm installed in a schema outside search_path, "
-    'CREATE INDEX fails: operator class "gin_trgm_ops" does not exist',
-)
-
-
-def expect_pg_trgm_bug(request: pytest.FixtureRequest, url: str) -> None:
-    if not url.startswith("sqlite"):
-        request.applymarker(PG_TRGM_BUG)
-
 
 def head_revision() -> str:
     config = Config()
@@ -77,7 +63,6 @@ def test_a_fresh_database_has_no_revision(fresh_url: str) -> None:
 
 
 def test_migrate_brings_the_schema_to_head(fresh_url: str, request: pytest.FixtureRequest) -> None:
-    expect_pg_trgm_bug(request, fresh_url)
     migrate(fresh_url)
 
     assert current_revision(fresh_url) == head_revision()
@@ -103,7 +88,6 @@ def test_migrating_twice_is_a_no_op(settings: Settings) -> None:
 def test_concurrent_migrations_from_three_processes(
     fresh_url: str, request: pytest.FixtureRequest
 ) -> None:
-    expect_pg_trgm_bug(request, fresh_url)
     # web, worker and beat all migrate at start; they may start in the same instant.
     code = "import sys; from core.db import migrate; migrate(sys.argv[1])"
     children = [

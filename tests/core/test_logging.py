@@ -154,10 +154,6 @@ def test_text_format_scrubs_too(capture: Configure) -> None:
     assert "aula.test.redact" in raw
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="GAP: RedactingFilter only scrubs str extra fields; a dict extra is logged as is",
-)
 def test_filter_scrubs_structured_extra_fields(capture: Configure) -> None:
     stream = capture("json")
 

@@ -138,10 +138,6 @@ def test_secrets_set_alongside_a_bad_value_stay_out_of_the_line(
         assert secret not in line
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _describe echoes the raw value of DATABASE_URL/REDIS_URL, password included",
-)
 @pytest.mark.parametrize(
     ("variable", "value"),
     [
@@ -245,11 +241,6 @@ def test_the_environment_wins_over_the_key_file(
     assert load_settings().fernet_keys == [from_env]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a bad $DATA_DIR/encryption.key is reported as 'SETTINGS: ...', naming neither "
-    "ENCRYPTION_KEY nor the file",
-)
 def test_a_bad_key_file_is_named(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
     (tmp_path / "encryption.key").write_text("not-a-key-from-the-file\n")
     clean_env.setenv("DATA_DIR", str(tmp_path))
