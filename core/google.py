@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 import requests
 
@@ -149,19 +149,25 @@ def quote(value: str) -> str:
     return value.replace("\\", "\\\\").replace("'", "\\'")
 
 
-class DriveClient:
-    """Drive v3 calls with auth, pacing, one refresh on 401 and rclone-style 403 handling."""
+class GoogleApi:
+    """Google API calls with auth, pacing, one refresh on 401 and rclone-style 403 handling."""
 
     max_rate_limit_retries = 5
+    service = "Google"
 
     def __init__(self, settings: Settings, auth: GoogleAuth, session: requests.Session) -> None:
-        self.base = f"{settings.drive_api_url}/drive/v3"
+        self.base = self.base_url(settings)
         self.auth = auth
         self.session = session
         self.pacer = shared_pacer(settings.drive_rate_per_s)
 
+    @staticmethod
+    def base_url(settings: Settings) -> str:
+        """Where this API's paths start."""
+        raise NotImplementedError
+
     @classmethod
-    def from_settings(cls, settings: Settings) -> DriveClient:
+    def from_settings(cls, settings: Settings) -> Self:
         """A client using the credentials stored in the vault."""
         session = make_session(settings)
         token_session = make_session(settings, methods=("POST",))
@@ -176,7 +182,7 @@ class DriveClient:
         stream: bool = False,
         headers: dict[str, str] | None = None,
     ) -> requests.Response:
-        """GET `path` under /drive/v3; raises a typed error for anything but 2xx and 206/304."""
+        """GET `path` under the API's base; a typed error for anything but 2xx, 206 and 416."""
         refreshed = False
         rate_limited = 0
         while True:
@@ -192,7 +198,7 @@ class DriveClient:
                 response.close()
                 rate_limited += 1
                 if rate_limited > self.max_rate_limit_retries:
-                    raise TransientError("Google Drive kept answering rate-limit errors.")
+                    raise TransientError(f"{self.service} kept answering rate-limit errors.")
                 time.sleep(min(30.0, 0.5 * 2**rate_limited) * random.uniform(0.75, 1.25))  # noqa: S311
                 continue
             if status < 400 or status == 416:
@@ -212,29 +218,50 @@ class DriveClient:
                 f"{self.base}/{path}", params=params, headers=auth, stream=stream
             )
         except requests.Timeout:
-            raise UpstreamTimeout("Google Drive did not answer in time.") from None
+            raise UpstreamTimeout(f"{self.service} did not answer in time.") from None
         except requests.RequestException as error:
             raise TransientError(
-                f"Google Drive could not be reached: {type(error).__name__}."
+                f"{self.service} could not be reached: {type(error).__name__}."
             ) from None
 
-    @staticmethod
-    def _raise(response: requests.Response) -> None:
+    def _raise(self, response: requests.Response) -> None:
         status, reason = response.status_code, error_reason(response)
         response.close()
         if status == 404:
-            raise NotFound("Google Drive has no such file or folder.", {"reason": "notFound"})
+            raise NotFound(f"{self.service} has no such object.", {"reason": "notFound"})
         if status == 400:
             raise ValidationFailed(
-                f"Google Drive refused the request ({reason or 'bad request'}).", {"reason": reason}
+                f"{self.service} refused the request ({reason or 'bad request'}).",
+                {"reason": reason},
             )
         if reason in FINAL_REASONS:
             raise UpstreamRefused(FINAL_REASONS[reason], {"reason": reason})
         if status in (401, 403):
             raise UpstreamRefused(
-                f"Google Drive refused access ({reason or status}).", {"reason": reason}
+                f"{self.service} refused access ({reason or status}).", {"reason": reason}
             )
-        raise TransientError(f"Google Drive answered {status} ({reason or 'no reason'}).")
+        raise TransientError(f"{self.service} answered {status} ({reason or 'no reason'}).")
+
+    def pages(self, path: str, key: str, params: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
+        """Each page's `key` list of a paged list call (pageToken / nextPageToken)."""
+        token: str | None = None
+        while True:
+            query = {**params, **({"pageToken": token} if token else {})}
+            body = _json(self.request(path, query))
+            yield list(body.get(key) or [])
+            token = body.get("nextPageToken")
+            if not token:
+                return
+
+
+class DriveClient(GoogleApi):
+    """Drive v3: folder listings, files, media and the changes feed."""
+
+    service = "Google Drive"
+
+    @staticmethod
+    def base_url(settings: Settings) -> str:
+        return f"{settings.drive_api_url}/drive/v3"
 
     def list_children(
         self, folder_id: str, page_token: str | None = None, page_size: int = 1000

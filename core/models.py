@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     Float,
+    ForeignKey,
     Index,
     Integer,
     LargeBinary,
@@ -158,3 +159,54 @@ class SourceState(Base):
     last_sync_at: Mapped[datetime | None] = mapped_column(default=None)
     last_error: Mapped[str | None] = mapped_column(String(2000), default=None)
     extra: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+
+
+class Download(Base):
+    """A file fetched into DOWNLOAD_DIR, by the Drive API or by yt-dlp."""
+
+    __tablename__ = "downloads"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    format: Mapped[str | None] = mapped_column(String(256), default=None)
+    item_id: Mapped[int | None] = mapped_column(
+        ForeignKey("catalog_items.id", ondelete="SET NULL"), default=None
+    )
+    kind: Mapped[str] = mapped_column(String(16))  # "drive" or "ytdlp"
+    drive_file_id: Mapped[str | None] = mapped_column(String(256), default=None)
+    title: Mapped[str | None] = mapped_column(String(1024), default=None)
+    state: Mapped[str] = mapped_column(String(16), default="queued")
+    # Set while queued, running or succeeded: one such download per normalized URL and format.
+    dedupe_key: Mapped[str | None] = mapped_column(String(64), default=None)
+    progress: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    file_path: Mapped[str | None] = mapped_column(String(1024), default=None)
+    file_size: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    sha256: Mapped[str | None] = mapped_column(String(64), default=None)
+    error: Mapped[str | None] = mapped_column(String(2000), default=None)
+    task_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    deliveries: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    __table_args__ = (
+        Index("uq_downloads_dedupe_key", "dedupe_key", unique=True),
+        Index("ix_downloads_state_id", "state", "id"),
+        Index("ix_downloads_item", "item_id"),
+    )
+
+
+class Course(Base):
+    """A Google Classroom course whose materials become catalog items."""
+
+    __tablename__ = "courses"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(1024))
+    section: Mapped[str | None] = mapped_column(String(1024), default=None)
+    state: Mapped[str | None] = mapped_column(String(32), default=None)
+    alternate_link: Mapped[str | None] = mapped_column(String(2048), default=None)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -46,9 +46,7 @@ def upgrade() -> None:
         log.warning("pg_trgm is unavailable; title search will scan")
         return
     quoted = bind.dialect.identifier_preparer.quote_identifier(schema)
-    op.execute(
-        f"CREATE INDEX {INDEX} ON catalog_items USING gin (title_key {quoted}.gin_trgm_ops)"
-    )
+    op.execute(f"CREATE INDEX {INDEX} ON catalog_items USING gin (title_key {quoted}.gin_trgm_ops)")
 
 
 def downgrade() -> None:
