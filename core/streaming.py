@@ -270,8 +270,10 @@ def plan_local_file(
 
 def content_disposition(filename: str, kind: str = "inline") -> str:
     """A Content-Disposition value naming `filename`, with an RFC 8187 form for non-ASCII names."""
-    ascii_name = filename.encode("ascii", "replace").decode().replace("?", "_")
-    ascii_name = ascii_name.replace("\\", "_").replace('"', "_")
+    # Control characters would break the header; quotes and backslashes the quoted-string.
+    ascii_name = "".join(
+        "_" if not 32 <= ord(char) < 127 or char in '"\\' else char for char in filename
+    )
     value = f'{kind}; filename="{ascii_name}"'
     if ascii_name != filename:
         value += f"; filename*=UTF-8''{quote(filename, safe='')}"

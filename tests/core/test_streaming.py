@@ -246,6 +246,7 @@ def test_plan_not_modified_wins_over_range() -> None:
         ("clip.mp4", 'inline; filename="clip.mp4"'),
         ('a"b\\c.mp4', "inline; filename=\"a_b_c.mp4\"; filename*=UTF-8''a%22b%5Cc.mp4"),
         ("vídeo 1.mp4", "inline; filename=\"v_deo 1.mp4\"; filename*=UTF-8''v%C3%ADdeo%201.mp4"),
+        ("a\r\nb.mp4", "inline; filename=\"a__b.mp4\"; filename*=UTF-8''a%0D%0Ab.mp4"),
     ],
 )
 def test_content_disposition(name: str, value: str) -> None:
