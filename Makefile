@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-requirements
 DEV_STAMP := $(VENV)/.installed-requirements-dev
 
 .DEFAULT_GOAL := help
-.PHONY: help run test migrate lint fmt clean distclean
+.PHONY: help run test browser migrate lint fmt clean distclean
 
 help:
 	@echo "make run        install into .venv, migrate, start web, worker, beat and flower"
@@ -37,8 +37,15 @@ $(DEV_STAMP): requirements.txt requirements-dev.txt | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/python scripts/run.py
 
-test: $(DEV_STAMP) lint
+test: $(DEV_STAMP) lint browser
 	$(BIN)/pytest
+
+# The browser tests drive Debian's chromium (Playwright's own browser download is not used).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "make: installing Debian's chromium for the browser tests"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
 
 migrate: $(STAMP)
 	$(BIN)/python -m core migrate

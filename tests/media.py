@@ -14,12 +14,14 @@ def make_video(
     fps: int = 10,
     size: tuple[int, int] = (160, 120),
     container_format: str | None = None,
+    codec: str = "mpeg4",
 ) -> Path:
-    """Write an H.264 (MP4/MKV) or VP9-free MPEG-4 video of moving gradients to `path`."""
+    """Write a video of moving gradients to `path`: MPEG-4 Part 2 by default, "libvpx" (VP8, in
+    WebM) for what browsers play, "libx264" for H.264."""
     width, height = size
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), "w", format=container_format) as container:
-        stream = container.add_stream("mpeg4", rate=fps)
+        stream = container.add_stream(codec, rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.codec_context.time_base = Fraction(1, fps)
         for index in range(int(seconds * fps)):
