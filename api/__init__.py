@@ -9,7 +9,7 @@ from flask_swagger_ui import get_swaggerui_blueprint
 from prometheus_client import CollectorRegistry
 from prometheus_flask_exporter import PrometheusMetrics
 
-from api import catalog, credentials, drive, health, maintenance, tasks
+from api import catalog, classroom, credentials, downloads, drive, health, maintenance, tasks
 from api.errors import register_error_handlers
 from api.extensions import api, make_celery_client
 from api.security import register_request_hooks
@@ -17,7 +17,16 @@ from core import __version__
 from core.logging import configure_logging, register_secret
 from core.settings import Settings, get_settings, load_settings
 
-BLUEPRINTS = (health.blp, tasks.blp, maintenance.blp, credentials.blp, catalog.blp, drive.blp)
+BLUEPRINTS = (
+    health.blp,
+    tasks.blp,
+    maintenance.blp,
+    credentials.blp,
+    catalog.blp,
+    drive.blp,
+    downloads.blp,
+    classroom.blp,
+)
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:

@@ -9,12 +9,11 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from api.extensions import celery_client, db_url, settings
+from api.extensions import celery_client, db_url, require_google, settings
 from api.schemas import EnqueuedSchema, PageArgsSchema, enqueued, page_schema
-from core import catalog, jobs, thumbnails
-from core.errors import Conflict, CredentialsMissing
+from core import catalog, downloads, jobs, thumbnails
+from core.errors import Conflict
 from core.models import CatalogItem
-from core.vault import Vault
 
 blp = Blueprint("catalog", __name__, url_prefix="/api/catalog", description="The catalog.")
 
@@ -42,12 +41,24 @@ class ItemSchema(Schema):
     is_video = fields.Boolean()
     thumbnail_url = fields.Method("_thumbnail_url", allow_none=True)
     stream_url = fields.Method("_stream_url", allow_none=True)
-    download = fields.Raw(dump_default=None, allow_none=True)
+    download = fields.Method("_download", allow_none=True)
 
     def _thumbnail_url(self, item: CatalogItem) -> str | None:
         if item.source == "local" or item.thumbnail_link:
             return f"/api/catalog/items/{item.id}/thumbnail"
         return None
+
+    def _download(self, item: CatalogItem) -> dict[str, Any] | None:
+        found = getattr(item, "latest_download", None)
+        if found is None:
+            return None
+        done = found.state == "succeeded"
+        return {
+            "id": found.id,
+            "state": found.state,
+            "percent": (found.progress or {}).get("percent"),
+            "file_url": f"/api/downloads/{found.id}/file" if done else None,
+        }
 
     def _stream_url(self, item: CatalogItem) -> str | None:
         return None if needs_download(item) else f"/api/catalog/items/{item.id}/stream"
@@ -63,17 +74,16 @@ class ItemArgsSchema(PageArgsSchema):
     course_id = fields.String(validate=validate.Length(max=64))
 
 
+def with_downloads(items: list[CatalogItem]) -> None:
+    """Attach each item's newest download (one query for the page)."""
+    found = downloads.latest_for_items(db_url(), [item.id for item in items])
+    for item in items:
+        item.latest_download = found.get(item.id)  # type: ignore[attr-defined]
+
+
 def needs_download(item: CatalogItem) -> bool:
     """Links and YouTube materials cannot be streamed until downloaded."""
     return item.source == "classroom" and not (item.extra or {}).get("drive_file_id")
-
-
-def _require_google() -> None:
-    vault = Vault(db_url(), settings().fernet_keys)
-    if not any(info.kind == "google" and info.configured for info in vault.list()):
-        raise CredentialsMissing(
-            "Google credentials are not configured; PUT /api/credentials/google first."
-        )
 
 
 @blp.route("/rebuild")
@@ -83,7 +93,7 @@ class Rebuild(MethodView):
     def post(self, body: dict[str, str]) -> Any:
         """Rebuild a source in full; while one runs, answers with the running task."""
         if body["source"] == "drive":
-            _require_google()
+            require_google()
         record = jobs.enqueue(
             db_url(),
             celery_client(),
@@ -100,7 +110,7 @@ class Sync(MethodView):
     @blp.response(202, EnqueuedSchema)
     def post(self, body: dict[str, str]) -> Any:
         """Apply Drive's changes feed since the last sync."""
-        _require_google()
+        require_google()
         record = jobs.enqueue(
             db_url(), celery_client(), "catalog.sync", body, single="catalog.sync:drive"
         )
@@ -113,7 +123,9 @@ class Items(MethodView):
     @blp.response(200, ItemPageSchema)
     def get(self, args: dict[str, Any]) -> Any:
         """Items, newest first; `q` matches every word of the title, accents and case aside."""
-        return catalog.list_items(db_url(), **args)
+        page = catalog.list_items(db_url(), **args)
+        with_downloads(page.items)
+        return page
 
 
 @blp.route("/items/<int:item_id>")
@@ -122,7 +134,9 @@ class Item(MethodView):
     @blp.response(200, ItemSchema)
     def get(self, item_id: int) -> Any:
         """One item."""
-        return catalog.get_item(db_url(), item_id)
+        item = catalog.get_item(db_url(), item_id)
+        with_downloads([item])
+        return item
 
 
 @blp.route("/items/<int:item_id>/thumbnail")

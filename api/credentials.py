@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from api.extensions import db_url, settings
+from core import cookies
+from core.errors import PayloadTooLarge
 from core.vault import KINDS, Vault
 
 blp = Blueprint(
@@ -54,6 +57,18 @@ class GoogleCredential(MethodView):
     def put(self, body: dict[str, str]) -> Any:
         """Store the OAuth client and refresh token Aula uses for Drive and Classroom."""
         return vault().put("google", json.dumps(body, sort_keys=True).encode())
+
+
+@blp.route("/cookies")
+class CookiesCredential(MethodView):
+    @blp.response(200, CredentialInfoSchema)
+    def put(self) -> Any:
+        """Store a Netscape cookies.txt (the request body, at most 1 MB) for yt-dlp."""
+        if (request.content_length or 0) > cookies.MAX_BYTES:
+            raise PayloadTooLarge("The cookies file is larger than 1 MB.")
+        raw = request.get_data(cache=False)
+        cookies.validate_netscape(raw)
+        return vault().put("cookies", raw)
 
 
 @blp.route("/<any(google, cookies):kind>")

@@ -10,7 +10,9 @@ from flask_smorest import Api as SmorestApi
 
 import celeryconfig
 from api.schemas import ErrorSchema
+from core.errors import CredentialsMissing
 from core.settings import Settings
+from core.vault import Vault
 
 
 class Api(SmorestApi):  # type: ignore[misc]
@@ -58,3 +60,12 @@ def celery_client() -> Celery:
     """The current app's Celery client."""
     client: Celery = current_app.extensions["aula.celery"]
     return client
+
+
+def require_google() -> None:
+    """CredentialsMissing (409) unless Google credentials are stored."""
+    vault = Vault(db_url(), settings().fernet_keys)
+    if not any(info.kind == "google" and info.configured for info in vault.list()):
+        raise CredentialsMissing(
+            "Google credentials are not configured; PUT /api/credentials/google first."
+        )

@@ -74,3 +74,8 @@ class CredentialsMissing(PermanentError):
 
     code = "conflict"
     status = 409
+
+
+class PayloadTooLarge(PermanentError):
+    code = "payload_too_large"
+    status = 413

@@ -28,7 +28,14 @@ def start(data_dir: Path, port: int) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
 
-    from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server, values
+    from prometheus_client import (
+        CollectorRegistry,
+        Counter,
+        Gauge,
+        Histogram,
+        start_http_server,
+        values,
+    )
     from prometheus_client.multiprocess import MultiProcessCollector
 
     # Celery's command line may have imported prometheus_client already (Flower's command
@@ -40,6 +47,16 @@ def start(data_dir: Path, port: int) -> None:
         "Wall time of a task run, by task name.",
         ["task"],
         buckets=(0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 1800, 7200, float("inf")),
+    )
+    _metrics["jobs"] = Counter("download_jobs_total", "Download runs by outcome.", ["state"])
+    _metrics["bytes"] = Counter("download_bytes_total", "Bytes fetched by downloads.")
+    _metrics["download_duration"] = Histogram(
+        "download_duration_seconds",
+        "Wall time of one download run.",
+        buckets=(1, 5, 15, 60, 300, 900, 1800, 3600, 7200, 21600, float("inf")),
+    )
+    _metrics["active"] = Gauge(
+        "active_downloads", "Downloads running now.", multiprocess_mode="livesum"
     )
     _metrics["runs"] = Counter(
         "celery_task_runs_total", "Task runs by name and outcome.", ["task", "state"]
@@ -74,3 +91,25 @@ def process_exited(pid: int) -> None:
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(pid)
+
+
+def download_started() -> None:
+    if _metrics:
+        _metrics["active"].inc()
+
+
+def download_finished() -> None:
+    if _metrics:
+        _metrics["active"].dec()
+
+
+def download_bytes(count: int) -> None:
+    if _metrics:
+        _metrics["bytes"].inc(count)
+
+
+def download_ended(state: str, seconds: float) -> None:
+    """Count a download run's outcome and time it."""
+    if _metrics:
+        _metrics["jobs"].labels(state=state).inc()
+        _metrics["download_duration"].observe(seconds)

@@ -225,3 +225,11 @@ def web(base_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> I
         yield base
     finally:
         stop_process_group(process)
+
+
+@pytest.fixture
+def classroom(drive: FakeGoogle) -> Iterator[FakeGoogle]:
+    """The fake Google with no courses (and its Drive emptied, credentials stored)."""
+    drive.clear_classroom()
+    yield drive
+    drive.clear_classroom()

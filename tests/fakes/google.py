@@ -1,17 +1,20 @@
-"""A fake Google on 127.0.0.1: the OAuth 2.0 token endpoint and Drive v3, over real HTTP.
+"""A fake Google on 127.0.0.1: the OAuth 2.0 token endpoint, Drive v3 and Classroom v1, over HTTP.
 
 It speaks the documented wire formats (the refresh_token grant, files.list / files.get /
-alt=media with Range, changes.getStartPageToken / changes.list, Google's JSON errors), keeps
+alt=media with Range, changes.getStartPageToken / changes.list, courses.list / courses.get,
+courses.courseWork.list, courses.courseWorkMaterials.list, Google's JSON errors), keeps
 everything in memory behind one lock, and injects faults on request: 429 with Retry-After,
 500/503, 403 rate limits, slow answers and connections dropped mid-body.
 
     with FakeGoogle() as google:
         folder = google.add_folder("Lessons")
         video = google.add_file("intro.mp4", folder, size=5_000_000, seed=1, duration_ms=61_000)
+        course = google.add_course("Physics", section="Period 2")
+        google.add_coursework(course, "Week 1", [drive_file(video, "intro.mp4"),
+                                                 youtube("dQw4w9WgXcQ", "Talk"),
+                                                 link("https://example.com/notes", "Notes")])
         env = google.env()  # DRIVE_API_URL, GOOGLE_TOKEN_URL, CLASSROOM_API_URL
         creds = google.credentials()  # client_id, client_secret, refresh_token
-
-Classroom (`{base_url}/v1/...`) is the next service to add: a route in ROUTES and a handler.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from datetime import UTC, datetime
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qs, parse_qsl, unquote, urlsplit
 
 FOLDER_MIME = "application/vnd.google-apps.folder"
 DOC_MIME = "application/vnd.google-apps.document"
@@ -493,8 +496,360 @@ class _File:
     download_error: str | None = None
 
 
-class FakeGoogle:
-    """A threaded HTTP server faking Google's OAuth token endpoint and Drive v3 (see module)."""
+# ---------------------------------------------------------------- the Classroom model
+
+COURSE_STATES = ("ACTIVE", "ARCHIVED", "PROVISIONED", "DECLINED", "SUSPENDED")
+# What courses.list answers when no courseStates are given (SUSPENDED is left out).
+DEFAULT_COURSE_STATES = ("ACTIVE", "ARCHIVED", "PROVISIONED", "DECLINED")
+POST_STATES = ("PUBLISHED", "DRAFT", "DELETED")
+POST_KINDS = {"courseWork": "courseWorkStates", "courseWorkMaterial": "courseWorkMaterialStates"}
+ORDERS = {"updatetime": True, "updatetime desc": True, "updatetime asc": False}  # -> descending
+
+
+def drive_file(
+    file_id: str, title: str, *, share_mode: str = "VIEW", thumbnail_url: str | None = None
+) -> dict[str, Any]:
+    """A Material holding a Drive file (SharedDriveFile), as Classroom answers it."""
+    file = {
+        "id": file_id,
+        "title": title,
+        "alternateLink": f"https://drive.google.com/open?id={file_id}",
+        "thumbnailUrl": thumbnail_url or f"https://drive.google.com/thumbnail?id={file_id}&sz=s200",
+    }
+    return {"driveFile": {"driveFile": file, "shareMode": share_mode}}
+
+
+def youtube(video_id: str, title: str, *, thumbnail_url: str | None = None) -> dict[str, Any]:
+    """A Material holding a YouTube video."""
+    video = {
+        "id": video_id,
+        "title": title,
+        "alternateLink": f"https://www.youtube.com/watch?v={video_id}",
+        "thumbnailUrl": thumbnail_url or f"https://i.ytimg.com/vi/{video_id}/default.jpg",
+    }
+    return {"youtubeVideo": video}
+
+
+def link(url: str, title: str | None = None, *, thumbnail_url: str | None = None) -> dict[str, Any]:
+    """A Material holding a link (Classroom fills title and thumbnail in when it can)."""
+    body = {"url": url, "title": title, "thumbnailUrl": thumbnail_url}
+    return {"link": {key: value for key, value in body.items() if value is not None}}
+
+
+def form(form_url: str, title: str) -> dict[str, Any]:
+    """A Material holding a Google Form."""
+    return {"form": {"formUrl": form_url, "title": title, "thumbnailUrl": f"{form_url}/thumb"}}
+
+
+def _b64(value: str) -> str:
+    return base64.urlsafe_b64encode(value.encode()).decode().rstrip("=")
+
+
+def _status_error(code: int, message: str) -> _Problem:
+    """Classroom's error body: code, message and status, without an errors[] list."""
+    error = {"code": code, "message": message, "status": STATUS_NAMES.get(code, "UNKNOWN")}
+    return _Problem(_json(code, {"error": error}))
+
+
+@dataclass(slots=True)
+class _Course:
+    id: str
+    name: str
+    section: str | None
+    state: str
+    seq: int
+    created: str
+    updated: str
+
+
+@dataclass(slots=True)
+class _Post:
+    """A courseWork or a courseWorkMaterial; `version` orders by updateTime."""
+
+    id: str
+    course_id: str
+    kind: str  # "courseWork" or "courseWorkMaterial"
+    title: str
+    materials: list[dict[str, Any]]
+    state: str
+    version: int
+    created: str
+    updated: str
+
+
+class _ClassroomFake:
+    """Classroom v1 (courses, courseWork, courseWorkMaterials), mixed into FakeGoogle, whose
+    lock, page-token signing and Bearer check it shares. Listings page by keyset, so paging is
+    complete while things change; `classroom_page_cap` is the most a page holds (the real
+    server "may return fewer"), lowered by tests to force paging. orderBy accepts only
+    `updateTime [asc|desc]` (the real courseWork.list also knows dueDate)."""
+
+    _lock: threading.RLock
+    _page_token: Callable[[int, str], str]  # FakeGoogle's signed tokens, shared with files.list
+    _read_page_token: Callable[[str, str], int]
+
+    def _init_classroom(self) -> None:
+        self._courses: dict[str, _Course] = {}
+        self._posts: dict[str, _Post] = {}
+        self._classroom_seq = 0
+        self._refused: set[str] = set()
+        self.classroom_page_cap = 100
+
+    # ------------------------------------------------------------ building the Classroom
+
+    def add_course(self, name: str, section: str | None = None, state: str = "ACTIVE") -> str:
+        """A course (newest first in courses.list); returns its numeric id."""
+        if state not in COURSE_STATES:
+            raise ValueError(f"unknown course state {state!r}")
+        with self._lock:
+            seq = self._next_seq()
+            course_id = str(600_000_000_000 + seq)
+            now = _now()
+            self._courses[course_id] = _Course(course_id, name, section, state, seq, now, now)
+            return course_id
+
+    def set_course_state(self, course_id: str, state: str) -> None:
+        if state not in COURSE_STATES:
+            raise ValueError(f"unknown course state {state!r}")
+        with self._lock:
+            course = self._course(course_id)
+            course.state, course.updated = state, _now()
+
+    def remove_course(self, course_id: str) -> None:
+        """Delete a course and everything posted in it."""
+        with self._lock:
+            del self._courses[self._course(course_id).id]
+            for post_id in [p.id for p in self._posts.values() if p.course_id == course_id]:
+                del self._posts[post_id]
+
+    def add_coursework(
+        self,
+        course_id: str,
+        title: str,
+        materials: list[dict[str, Any]],
+        *,
+        state: str = "PUBLISHED",
+    ) -> str:
+        """A courseWork (an assignment) with `materials` (see drive_file, youtube, link)."""
+        return self._add_post(course_id, "courseWork", title, materials, state)
+
+    def add_course_material(
+        self,
+        course_id: str,
+        title: str,
+        materials: list[dict[str, Any]],
+        *,
+        state: str = "PUBLISHED",
+    ) -> str:
+        """A courseWorkMaterial (a post of material only)."""
+        return self._add_post(course_id, "courseWorkMaterial", title, materials, state)
+
+    def update_coursework(
+        self,
+        course_id: str,
+        post_id: str,
+        *,
+        title: str | None = None,
+        materials: list[dict[str, Any]] | None = None,
+        state: str | None = None,
+    ) -> None:
+        """Change a courseWork or courseWorkMaterial; it moves to the newest updateTime."""
+        if state is not None and state not in POST_STATES:
+            raise ValueError(f"unknown state {state!r}")
+        with self._lock:
+            post = self._post(course_id, post_id)
+            if title is not None:
+                post.title = title
+            if materials is not None:
+                post.materials = json.loads(json.dumps(materials))
+            if state is not None:
+                post.state = state
+            post.version, post.updated = self._next_seq(), _now()
+
+    def delete_coursework(self, course_id: str, post_id: str) -> None:
+        """Delete a courseWork or courseWorkMaterial (it is DELETED, listed only on request)."""
+        self.update_coursework(course_id, post_id, state="DELETED")
+
+    def refuse_course(self, course_id: str, refused: bool = True) -> None:
+        """The course's posts answer 403 PERMISSION_DENIED (it is still listed)."""
+        with self._lock:
+            (self._refused.add if refused else self._refused.discard)(course_id)
+
+    def clear_classroom(self) -> None:
+        """No courses at all, nothing refused, and the default page cap."""
+        with self._lock:
+            self._courses.clear()
+            self._posts.clear()
+            self._refused.clear()
+            self.classroom_page_cap = 100
+
+    def _next_seq(self) -> int:
+        self._classroom_seq += 1
+        return self._classroom_seq
+
+    def _course(self, course_id: str) -> _Course:
+        course = self._courses.get(course_id)
+        if course is None:
+            raise KeyError(f"no course {course_id!r} in the fake Classroom")
+        return course
+
+    def _post(self, course_id: str, post_id: str) -> _Post:
+        post = self._posts.get(post_id)
+        if post is None or post.course_id != course_id:
+            raise KeyError(f"no post {post_id!r} in course {course_id!r}")
+        return post
+
+    def _add_post(
+        self, course_id: str, kind: str, title: str, materials: list[dict[str, Any]], state: str
+    ) -> str:
+        if state not in POST_STATES:
+            raise ValueError(f"unknown state {state!r}")
+        with self._lock:
+            self._course(course_id)
+            seq = self._next_seq()
+            post_id = str(700_000_000_000 + seq)
+            copied = json.loads(json.dumps(materials))
+            now = _now()
+            self._posts[post_id] = _Post(
+                post_id, course_id, kind, title, copied, state, seq, now, now
+            )
+            return post_id
+
+    # ------------------------------------------------------------ Classroom v1 handlers
+
+    def _courses_list(self, request: _Request) -> _Response:
+        states = _multi(request, "courseStates") or list(DEFAULT_COURSE_STATES)
+        if set(states) - set(COURSE_STATES):
+            raise _status_error(400, "Invalid value for courseStates.")
+        key = "courses|" + ",".join(sorted(set(states)))
+        with self._lock:
+            size = self._classroom_page_size(request)
+            after = self._classroom_token(request, key)
+            entries = [(c.seq, c) for c in self._courses.values() if c.state in states]
+            courses, last = _keyset(entries, after, size, descending=True)
+            body: dict[str, Any] = {"courses": [self._course_resource(c) for c in courses]}
+            if last is not None:
+                body["nextPageToken"] = self._page_token(last, key)
+        return _json(200, body if courses else {})
+
+    def _course_get(self, request: _Request, course_id: str) -> _Response:
+        with self._lock:
+            course = self._courses.get(course_id)
+            if course is None:
+                raise _status_error(404, "Requested entity was not found.")
+            return _json(200, self._course_resource(course))
+
+    def _coursework_list(self, request: _Request, course_id: str) -> _Response:
+        return self._posts_list(request, course_id, "courseWork")
+
+    def _course_materials_list(self, request: _Request, course_id: str) -> _Response:
+        return self._posts_list(request, course_id, "courseWorkMaterial")
+
+    def _posts_list(self, request: _Request, course_id: str, kind: str) -> _Response:
+        states = _multi(request, POST_KINDS[kind]) or ["PUBLISHED"]
+        if set(states) - set(POST_STATES):
+            raise _status_error(400, f"Invalid value for {POST_KINDS[kind]}.")
+        order = " ".join((request.query.get("orderBy") or "updateTime desc").lower().split())
+        if order not in ORDERS:
+            raise _status_error(400, "Invalid value for orderBy.")
+        key = f"{kind}|{course_id}|{','.join(sorted(set(states)))}|{order}"
+        with self._lock:
+            if course_id not in self._courses:
+                raise _status_error(404, "Requested entity was not found.")
+            if course_id in self._refused:
+                raise _status_error(403, "The caller does not have permission")
+            size = self._classroom_page_size(request)
+            after = self._classroom_token(request, key)
+            entries = [
+                (p.version, p)
+                for p in self._posts.values()
+                if p.course_id == course_id and p.kind == kind and p.state in states
+            ]
+            posts, last = _keyset(entries, after, size, descending=ORDERS[order])
+            body: dict[str, Any] = {kind: [self._post_resource(p) for p in posts]}
+            if last is not None:
+                body["nextPageToken"] = self._page_token(last, key)
+        return _json(200, body if posts else {})
+
+    def _classroom_page_size(self, request: _Request) -> int:
+        try:
+            size = int(request.query.get("pageSize") or 0)
+        except ValueError:
+            raise _status_error(400, "Invalid value for pageSize.") from None
+        if size < 0:
+            raise _status_error(400, "pageSize must not be negative.")
+        return min(size or self.classroom_page_cap, self.classroom_page_cap)
+
+    def _classroom_token(self, request: _Request, key: str) -> int | None:
+        token = request.query.get("pageToken")
+        if not token:
+            return None
+        try:
+            return self._read_page_token(token, key)
+        except _Problem:
+            raise _status_error(400, "Invalid page token.") from None
+
+    @staticmethod
+    def _course_resource(course: _Course) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "id": course.id,
+            "name": course.name,
+            "ownerId": "100000000000000000001",
+            "creationTime": course.created,
+            "updateTime": course.updated,
+            "enrollmentCode": _b64(course.id)[:7].lower(),
+            "courseState": course.state,
+            "alternateLink": f"https://classroom.google.com/c/{_b64(course.id)}",
+            "guardiansEnabled": False,
+        }
+        if course.section:
+            body["section"] = course.section
+        return body
+
+    @staticmethod
+    def _post_resource(post: _Post) -> dict[str, Any]:
+        course = _b64(post.course_id)
+        body: dict[str, Any] = {
+            "courseId": post.course_id,
+            "id": post.id,
+            "title": post.title,
+            "state": post.state,
+            "creationTime": post.created,
+            "updateTime": post.updated,
+            "assigneeMode": "ALL_STUDENTS",
+            "creatorUserId": "100000000000000000001",
+        }
+        page = "a" if post.kind == "courseWork" else "m"  # assignment or material
+        body["alternateLink"] = (
+            f"https://classroom.google.com/c/{course}/{page}/{_b64(post.id)}/details"
+        )
+        if post.kind == "courseWork":
+            body.update(workType="ASSIGNMENT", maxPoints=100)
+            body["submissionModificationMode"] = "MODIFIABLE_UNTIL_TURNED_IN"
+        if post.materials:  # proto3 JSON leaves empty lists out
+            body["materials"] = json.loads(json.dumps(post.materials))
+        return body
+
+
+def _multi(request: _Request, name: str) -> list[str]:
+    """A repeated query parameter (`a=1&a=2`), which request.query keeps only the last of."""
+    return parse_qs(urlsplit(request.target).query).get(name, [])
+
+
+def _keyset(
+    entries: list[tuple[int, Any]], after: int | None, size: int, *, descending: bool
+) -> tuple[list[Any], int | None]:
+    """Up to `size` entries past `after` in key order, and the last key if more follow."""
+    ordered = sorted(entries, key=lambda entry: entry[0], reverse=descending)
+    if after is not None:
+        ordered = [e for e in ordered if (e[0] < after if descending else e[0] > after)]
+    page = ordered[:size]
+    last = page[-1][0] if len(ordered) > size else None
+    return [entry[1] for entry in page], last
+
+
+class FakeGoogle(_ClassroomFake):
+    """A threaded HTTP server faking Google's OAuth token endpoint, Drive v3 and Classroom v1."""
 
     def __init__(
         self,
@@ -542,6 +897,7 @@ class FakeGoogle:
         self.root_id = "0AFakeRootFolderUk9PVA"
         root = _File(self.root_id, "My Drive", FOLDER_MIME, [], 0, _now(), _now(), thumbnail=False)
         self._files[self.root_id] = root
+        self._init_classroom()
 
     # ------------------------------------------------------------ lifecycle
 
@@ -934,7 +1290,7 @@ class FakeGoogle:
         elif request.fault not in (None, "drop"):
             return self._fault_response(request.fault)
         try:
-            if request.path.startswith("/drive/"):
+            if request.path.startswith(("/drive/", "/v1/")):
                 self._authorize(request)
             for method, pattern, name in ROUTES:
                 match = pattern.fullmatch(request.path)
@@ -1188,10 +1544,7 @@ class FakeGoogle:
 
 
 # Routes: (method, path pattern, FakeGoogle handler). Path groups are passed unquoted.
-# Classroom (CLASSROOM_API_URL) goes here when needed, e.g.
-#   ("GET", re.compile(r"/v1/courses"), "_courses_list"),
-#   ("GET", re.compile(r"/v1/courses/([^/]+)/courseWork"), "_coursework_list"),
-# with handlers that check self._authorize(request) (faults already apply to /v1/ paths).
+# Every /drive/ and /v1/ (Classroom) path needs a valid Bearer token; faults apply to both.
 ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("POST", re.compile(r"/token"), "_oauth_token"),
     ("GET", re.compile(r"/drive/v3/files"), "_files_list"),
@@ -1199,6 +1552,10 @@ ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("GET", re.compile(r"/drive/v3/changes/startPageToken"), "_changes_start"),
     ("GET", re.compile(r"/drive/v3/changes"), "_changes_list"),
     ("GET", re.compile(r"/thumbnails/([^/]+)"), "_thumbnail"),
+    ("GET", re.compile(r"/v1/courses"), "_courses_list"),
+    ("GET", re.compile(r"/v1/courses/([^/]+)"), "_course_get"),
+    ("GET", re.compile(r"/v1/courses/([^/]+)/courseWork"), "_coursework_list"),
+    ("GET", re.compile(r"/v1/courses/([^/]+)/courseWorkMaterials"), "_course_materials_list"),
 ]
 
 

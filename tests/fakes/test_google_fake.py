@@ -1,4 +1,4 @@
-"""The fake Google itself: OAuth, Drive files and media, changes, faults; loopback only."""
+"""The fake Google itself: OAuth, Drive files and media, changes, Classroom, faults; loopback."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.fakes.google import DOC_MIME, FOLDER_MIME, FakeGoogle
+from tests.fakes.google import DOC_MIME, FOLDER_MIME, FakeGoogle, drive_file, form, link, youtube
 
 GIB = 1024**3
 
@@ -679,3 +679,193 @@ def test_server_restarts_on_a_new_port_and_stops_cleanly() -> None:
         assert requests.get(f"{fake.base_url}/nowhere", timeout=10).status_code == 404
     with pytest.raises(requests.ConnectionError):
         requests.get(env["GOOGLE_TOKEN_URL"], timeout=2)
+
+
+# ---------------------------------------------------------------- Classroom v1
+
+
+def classroom_get(
+    google: FakeGoogle, drive: requests.Session, path: str, **params: Any
+) -> requests.Response:
+    return drive.get(f"{google.base_url}/v1/{path}", params=params, timeout=10)
+
+
+def classroom_walk(
+    google: FakeGoogle, drive: requests.Session, path: str, key: str, **params: Any
+) -> list[list[dict[str, Any]]]:
+    pages: list[list[dict[str, Any]]] = []
+    token = None
+    while True:
+        query = {**params, **({"pageToken": token} if token else {})}
+        response = classroom_get(google, drive, path, **query)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        pages.append(body.get(key, []))
+        if not (token := body.get("nextPageToken")):
+            return pages
+
+
+def test_classroom_needs_a_valid_token(google: FakeGoogle) -> None:
+    google.add_course("Física")
+    url = f"{google.base_url}/v1/courses"
+    missing = requests.get(url, timeout=10)
+    assert missing.status_code == 401
+    assert missing.headers["WWW-Authenticate"].startswith("Bearer")
+    forged = requests.get(url, headers={"Authorization": "Bearer ya29.forged"}, timeout=10)
+    assert (forged.status_code, error_reason(forged)) == (401, "authError")
+    token = google.issue_token()
+    assert requests.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=10).ok
+    google.expire_all_tokens()
+    assert (
+        requests.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=10).status_code
+        == 401
+    )
+
+
+def test_courses_page_newest_first_in_the_default_states(
+    google: FakeGoogle, drive: requests.Session
+) -> None:
+    ids = [google.add_course(f"Curso {i}", section=f"Turma {i}") for i in range(5)]
+    archived = google.add_course("Antigo", state="ARCHIVED")
+    suspended = google.add_course("Suspenso", state="SUSPENDED")
+    pages = classroom_walk(google, drive, "courses", "courses", pageSize=2)
+    assert [len(page) for page in pages] == [2, 2, 2]
+    listed = [course["id"] for page in pages for course in page]
+    assert listed == [archived, *reversed(ids)]
+    first = pages[-1][-1]
+    assert first["name"] == "Curso 0" and first["section"] == "Turma 0"
+    assert first["courseState"] == "ACTIVE"
+    assert first["alternateLink"].startswith("https://classroom.google.com/c/")
+    assert {"creationTime", "updateTime", "ownerId"} <= set(first)
+
+    only = classroom_walk(google, drive, "courses", "courses", courseStates="SUSPENDED")
+    assert [c["id"] for page in only for c in page] == [suspended]
+    both = drive.get(
+        f"{google.base_url}/v1/courses?courseStates=SUSPENDED&courseStates=ARCHIVED", timeout=10
+    ).json()
+    assert [c["id"] for c in both["courses"]] == [suspended, archived]
+    bad = classroom_get(google, drive, "courses", courseStates="GONE")
+    assert bad.status_code == 400
+    assert bad.json()["error"]["status"] == "INVALID_ARGUMENT"
+    assert classroom_get(google, drive, f"courses/{ids[0]}").json()["name"] == "Curso 0"
+    assert classroom_get(google, drive, "courses/404").status_code == 404
+
+
+def test_posts_carry_every_kind_of_material(google: FakeGoogle, drive: requests.Session) -> None:
+    course = google.add_course("Biologia")
+    video = google.add_file("célula.mp4")
+    materials = [
+        drive_file(video, "célula.mp4", share_mode="STUDENT_COPY"),
+        youtube("abc123", "Mitose"),
+        link("https://example.org/texto", "Texto"),
+        form("https://docs.google.com/forms/d/x", "Quiz"),
+    ]
+    work = google.add_coursework(course, "Semana 1", materials)
+    google.add_coursework(course, "Rascunho", [youtube("draft", "d")], state="DRAFT")
+    post = google.add_course_material(course, "Leituras", [link("https://example.org/b")])
+    empty = google.add_course_material(course, "Aviso", [])
+
+    (listed,) = classroom_get(google, drive, f"courses/{course}/courseWork").json()["courseWork"]
+    assert (listed["id"], listed["courseId"], listed["title"]) == (work, course, "Semana 1")
+    assert listed["state"] == "PUBLISHED" and listed["workType"] == "ASSIGNMENT"
+    assert listed["alternateLink"].startswith("https://classroom.google.com/c/")
+    drive_part, video_part, link_part, form_part = listed["materials"]
+    assert drive_part["driveFile"]["shareMode"] == "STUDENT_COPY"
+    assert drive_part["driveFile"]["driveFile"]["id"] == video
+    assert {"title", "alternateLink", "thumbnailUrl"} <= set(drive_part["driveFile"]["driveFile"])
+    assert video_part["youtubeVideo"]["alternateLink"] == "https://www.youtube.com/watch?v=abc123"
+    assert link_part == {"link": {"url": "https://example.org/texto", "title": "Texto"}}
+    assert form_part["form"]["formUrl"] == "https://docs.google.com/forms/d/x"
+
+    drafts = classroom_get(
+        google, drive, f"courses/{course}/courseWork", courseWorkStates="DRAFT"
+    ).json()["courseWork"]
+    assert [d["title"] for d in drafts] == ["Rascunho"]
+    posts = classroom_get(google, drive, f"courses/{course}/courseWorkMaterials").json()
+    by_id = {p["id"]: p for p in posts["courseWorkMaterial"]}
+    assert set(by_id) == {post, empty}
+    assert "materials" not in by_id[empty] and "workType" not in by_id[post]
+
+    google.delete_coursework(course, work)
+    assert classroom_get(google, drive, f"courses/{course}/courseWork").json() == {}
+    deleted = classroom_get(
+        google, drive, f"courses/{course}/courseWork", courseWorkStates="DELETED"
+    ).json()["courseWork"]
+    assert [d["id"] for d in deleted] == [work]
+
+
+def test_unknown_and_refused_courses(google: FakeGoogle, drive: requests.Session) -> None:
+    missing = classroom_get(google, drive, "courses/123/courseWork")
+    assert missing.status_code == 404
+    assert missing.json()["error"]["status"] == "NOT_FOUND"
+    course = google.add_course("Fechado")
+    google.refuse_course(course)
+    refused = classroom_get(google, drive, f"courses/{course}/courseWorkMaterials")
+    assert (refused.status_code, refused.json()["error"]["status"]) == (403, "PERMISSION_DENIED")
+    assert classroom_get(google, drive, "courses").ok
+    google.refuse_course(course, refused=False)
+    assert classroom_get(google, drive, f"courses/{course}/courseWorkMaterials").ok
+
+
+def test_post_paging_is_complete_while_posts_change(
+    google: FakeGoogle, drive: requests.Session
+) -> None:
+    course = google.add_course("Química")
+    ids = [google.add_coursework(course, f"Aula {i}", [youtube(f"v{i}", "v")]) for i in range(7)]
+    path = f"courses/{course}/courseWork"
+    newest_first = classroom_walk(google, drive, path, "courseWork", pageSize=3)
+    assert [len(page) for page in newest_first] == [3, 3, 1]
+    assert [p["id"] for page in newest_first for p in page] == list(reversed(ids))
+
+    first = classroom_get(google, drive, path, pageSize=3, orderBy="updateTime asc").json()
+    assert [p["id"] for p in first["courseWork"]] == ids[:3]
+    google.update_coursework(course, ids[4], title="Aula 4 (editada)")
+    google.update_coursework(course, ids[1], title="Aula 1 (editada)")
+    rest = [first["courseWork"]]
+    token = first["nextPageToken"]
+    while token:
+        body = classroom_get(
+            google, drive, path, pageSize=3, orderBy="updateTime asc", pageToken=token
+        ).json()
+        rest.append(body["courseWork"])
+        token = body.get("nextPageToken")
+    seen = [p["id"] for page in rest for p in page]
+    assert set(seen) == set(ids)  # an edited post moves behind the cursor: never skipped
+    assert seen[-2:] == [ids[4], ids[1]]
+    assert classroom_get(google, drive, path, orderBy="dueDate").status_code == 400
+
+
+def test_classroom_page_tokens_and_sizes(google: FakeGoogle, drive: requests.Session) -> None:
+    one, other = google.add_course("A"), google.add_course("B")
+    for course in (one, other):
+        for i in range(3):
+            google.add_course_material(course, f"m{i}", [link(f"https://e.org/{course}/{i}")])
+    path = f"courses/{one}/courseWorkMaterials"
+    token = classroom_get(google, drive, path, pageSize=1).json()["nextPageToken"]
+    foreign = classroom_get(google, drive, f"courses/{other}/courseWorkMaterials", pageToken=token)
+    assert foreign.status_code == 400
+    assert classroom_get(google, drive, path, pageToken="forged").status_code == 400
+    assert classroom_get(google, drive, path, pageToken=token).status_code == 200
+    google.expire_page_tokens()
+    assert classroom_get(google, drive, path, pageToken=token).status_code == 400
+    assert classroom_get(google, drive, path, pageSize=-1).status_code == 400
+    assert classroom_get(google, drive, path, pageSize="x").status_code == 400
+    google.classroom_page_cap = 2
+    capped = classroom_walk(google, drive, path, "courseWorkMaterial", pageSize=100)
+    assert [len(page) for page in capped] == [2, 1]
+
+
+def test_classroom_faults_and_log(google: FakeGoogle, drive: requests.Session) -> None:
+    course = google.add_course("C")
+    google.fail_next(1, "503", match="/courseWork")
+    failed = classroom_get(google, drive, f"courses/{course}/courseWork")
+    assert (failed.status_code, error_reason(failed)) == (503, "backendError")
+    google.fail_next(1, "429")
+    assert classroom_get(google, drive, "courses").status_code == 429
+    google.faults(rate=1.0, kinds=("500",))
+    assert classroom_get(google, drive, "courses").status_code == 500
+    google.clear_faults()
+    google.clear_log()
+    assert classroom_get(google, drive, "courses", pageSize=5).ok
+    (record,) = google.requests
+    assert (record.path, record.status, record.query) == ("/v1/courses", 200, {"pageSize": "5"})

@@ -49,12 +49,11 @@ def test_cleanup_runs_on_the_worker_and_reports_counts(client, settings, worker)
     body = _poll(client, task_id, {"SUCCESS", "FAILURE"})
 
     assert body["state"] == "SUCCESS", body
-    assert body["result"] == {
-        "thumbnails_removed": 0,
-        "temp_files_removed": 1,
-        "bytes_freed": 1000,
-        "task_records_removed": 1,
-    }
+    result = body["result"]
+    assert result["temp_files_removed"] == 1 and result["bytes_freed"] == 1000
+    assert result["task_records_removed"] == 1 and result["thumbnails_removed"] == 0
+    # Other tests' leftovers may be swept too: only the keys are certain.
+    assert result["downloads_requeued"] >= 0 and result["partials_removed"] >= 0
     assert body["progress"]["percent"] == 100.0
     assert body["started_at"] and body["finished_at"] and body["error"] is None
     assert not stale.exists() and fresh.exists()

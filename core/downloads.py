@@ -1,0 +1,239 @@
+"""Downloads: create (deduplicated), cancel, retry, list; where their files live."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import re
+import shutil
+import unicodedata
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from core import catalog, jobs
+from core.db import session_scope
+from core.errors import Conflict, InsufficientStorage, NotFound
+from core.health import free_bytes
+from core.jobs import TaskBroker
+from core.models import Download, utcnow
+from core.netguard import check_url, normalize_url
+from core.pagination import Page, keyset_page
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+STATES = ("queued", "running", "succeeded", "failed", "canceled")
+DEDUPED = frozenset({"queued", "running", "succeeded"})
+ACTIVE = frozenset({"queued", "running"})
+_DRIVE_PATH = re.compile(r"^/file/d/([A-Za-z0-9_-]{10,})")
+
+
+def dedupe_key(url: str, fmt: str | None) -> str:
+    """The natural key of a download: its normalized URL and format."""
+    return hashlib.sha256(f"{url}\n{fmt or ''}".encode()).hexdigest()
+
+
+def drive_file_id(url: str) -> str | None:
+    """The file id of a Google Drive file URL (…/file/d/<id>/…, …/open?id=<id>, uc?id=<id>)."""
+    parts = urlsplit(url)
+    if parts.hostname not in ("drive.google.com", "docs.google.com"):
+        return None
+    match = _DRIVE_PATH.match(parts.path)
+    if match:
+        return match.group(1)
+    ids = parse_qs(parts.query).get("id")
+    return ids[0] if ids and re.fullmatch(r"[A-Za-z0-9_-]{10,}", ids[0]) else None
+
+
+def drive_url(file_id: str) -> str:
+    """The canonical URL of a Drive file (what dedupes Drive downloads)."""
+    return f"https://drive.google.com/file/d/{file_id}/view"
+
+
+def safe_name(title: str | None, download_id: int, suffix: str) -> str:
+    """A file name that is safe on every filesystem and unique to the download."""
+    plain = unicodedata.normalize("NFKD", title or "").encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^A-Za-z0-9._ -]+", "", plain).strip(" .-")[:100] or "download"
+    suffix = suffix if re.fullmatch(r"\.[A-Za-z0-9]{1,8}", suffix or "") else ""
+    return f"{slug.replace(' ', '_')}-{download_id}{suffix.lower()}"
+
+
+def partial_dir(settings: Settings, download_id: int) -> Path:
+    """Where a download's work in progress lives (removed when it ends)."""
+    return settings.download_dir / ".partial" / str(download_id)
+
+
+def remove_partials(settings: Settings, download_id: int) -> None:
+    """Delete a download's work in progress."""
+    shutil.rmtree(partial_dir(settings, download_id), ignore_errors=True)
+
+
+def file_of(settings: Settings, download: Download) -> Path:
+    """The finished file of a download, confined to DOWNLOAD_DIR; NotFound otherwise."""
+    if download.state != "succeeded" or not download.file_path:
+        raise NotFound("This download has no finished file.")
+    root = settings.download_dir.resolve()
+    path = (root / download.file_path).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        raise NotFound("The downloaded file is missing from DOWNLOAD_DIR.")
+    return path
+
+
+def _target(settings: Settings, url: str | None, item_id: int | None) -> dict[str, Any]:
+    if item_id is not None:
+        item = catalog.get_item(settings.database_url, item_id)
+        if item.source == "local":
+            raise Conflict("This item is a local file already: stream it directly.")
+        file_id = (
+            item.source_id if item.source == "drive" else (item.extra or {}).get("drive_file_id")
+        )
+        if file_id:
+            return {
+                "url": drive_url(file_id),
+                "kind": "drive",
+                "drive_file_id": file_id,
+                "title": item.title,
+                "item_id": item.id,
+            }
+        if not item.url:
+            raise Conflict("This item has no URL to download.")
+        url = item.url
+        return {**_target(settings, url, None), "title": item.title, "item_id": item.id}
+    assert url is not None
+    normalized = normalize_url(url)
+    file_id = drive_file_id(normalized)
+    if file_id:
+        return {"url": drive_url(file_id), "kind": "drive", "drive_file_id": file_id}
+    check_url(normalized, allow_private=settings.download_allow_private_hosts)
+    return {"url": normalized, "kind": "ytdlp"}
+
+
+def _check_disk(settings: Settings) -> None:
+    free_mb = free_bytes(settings.download_dir) // (1024 * 1024)
+    if free_mb < settings.disk_free_floor_mb:
+        raise InsufficientStorage(
+            f"Only {free_mb} MB are free in DOWNLOAD_DIR, below the {settings.disk_free_floor_mb}"
+            " MB floor; free some space first.",
+            {"free_mb": free_mb, "floor_mb": settings.disk_free_floor_mb},
+        )
+
+
+def _existing(db_url: str, key: str) -> Download | None:
+    with session_scope(db_url) as session:
+        return session.scalars(select(Download).where(Download.dedupe_key == key)).first()
+
+
+def create(
+    settings: Settings,
+    broker: TaskBroker,
+    *,
+    url: str | None = None,
+    item_id: int | None = None,
+    fmt: str | None = None,
+    force: bool = False,
+) -> tuple[Download, bool]:
+    """A download of `url` or of a catalog item; (download, created). Deduplicated unless force."""
+    target = _target(settings, url, item_id)
+    fmt = fmt if target["kind"] == "ytdlp" else None
+    key = dedupe_key(target["url"], fmt)
+    existing = _existing(settings.database_url, key)
+    if existing is not None and not force:
+        return existing, False
+    _check_disk(settings)
+    with session_scope(settings.database_url) as session:
+        if existing is not None:  # force: the old one keeps its file but gives up the key
+            session.get_one(Download, existing.id).dedupe_key = None
+        download = Download(format=fmt, dedupe_key=key, **target)
+        session.add(download)
+    return _send(settings, broker, download), True
+
+
+def _send(settings: Settings, broker: TaskBroker, download: Download) -> Download:
+    try:
+        record = jobs.enqueue(
+            settings.database_url, broker, "downloads.fetch", {"download_id": download.id}
+        )
+    except Exception:
+        with session_scope(settings.database_url) as session:
+            row = session.get(Download, download.id)
+            if row is not None and row.task_id is None:
+                session.delete(row)
+        raise
+    with session_scope(settings.database_url) as session:
+        row = session.get_one(Download, download.id)
+        row.task_id = record.id
+        return row
+
+
+def get(db_url: str, download_id: int) -> Download:
+    """One download, or NotFound."""
+    with session_scope(db_url) as session:
+        download = session.get(Download, download_id)
+    if download is None:
+        raise NotFound(f"No download with id {download_id}.")
+    return download
+
+
+def list_downloads(
+    db_url: str, *, state: str | None = None, limit: int = 50, cursor: str | None = None
+) -> Page[Download]:
+    """Downloads, newest first, optionally of one state."""
+    stmt = select(Download)
+    if state:
+        stmt = stmt.where(Download.state == state)
+    with session_scope(db_url) as session:
+        return keyset_page(session, stmt, (Download.id,), limit=limit, cursor=cursor)
+
+
+def cancel(settings: Settings, broker: TaskBroker, download_id: int) -> Download:
+    """Stop a queued or running download and remove its partial files; ended ones conflict."""
+    with session_scope(settings.database_url) as session:
+        download = session.get(Download, download_id)
+        if download is None:
+            raise NotFound(f"No download with id {download_id}.")
+        if download.state not in ACTIVE:
+            raise Conflict(f"The download already ended ({download.state}).")
+        download.state, download.dedupe_key = "canceled", None
+        download.finished_at, download.error = utcnow(), "Canceled by request."
+        task_id = download.task_id
+    if task_id:
+        with contextlib.suppress(NotFound, Conflict):  # the task ended already: nothing runs
+            jobs.cancel(settings.database_url, broker, task_id)
+    remove_partials(settings, download_id)
+    return download
+
+
+def retry(settings: Settings, broker: TaskBroker, download_id: int) -> Download:
+    """Queue a failed or canceled download again (resuming what it had fetched)."""
+    with session_scope(settings.database_url) as session:
+        download = session.get(Download, download_id)
+        if download is None:
+            raise NotFound(f"No download with id {download_id}.")
+        if download.state not in ("failed", "canceled"):
+            raise Conflict(f"Only failed or canceled downloads can be retried ({download.state}).")
+        key = dedupe_key(download.url, download.format)
+    if _existing(settings.database_url, key) is not None:
+        raise Conflict("Another download of the same URL and format is queued, running or done.")
+    try:
+        with session_scope(settings.database_url) as session:
+            download = session.get_one(Download, download_id)
+            download.state, download.dedupe_key, download.error = "queued", key, None
+            download.deliveries, download.finished_at, download.task_id = 0, None, None
+    except IntegrityError:
+        raise Conflict("Another download of the same URL and format is active.") from None
+    return _send(settings, broker, download)
+
+
+def latest_for_items(db_url: str, item_ids: list[int]) -> dict[int, Download]:
+    """The newest download of each of these catalog items (one query for a page of items)."""
+    if not item_ids:
+        return {}
+    with session_scope(db_url) as session:
+        rows = session.scalars(
+            select(Download).where(Download.item_id.in_(item_ids)).order_by(Download.id)
+        )
+        return {row.item_id: row for row in rows if row.item_id is not None}

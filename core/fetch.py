@@ -1,0 +1,296 @@
+"""Running one download: the Drive runner, the yt-dlp runner, and the bookkeeping around both."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import logging
+import mimetypes
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from core.db import session_scope
+from core.downloads import file_of, partial_dir, remove_partials, safe_name
+from core.errors import AulaError, NotFound, PermanentError, TransientError
+from core.google import DriveClient
+from core.models import Download, utcnow
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+CHUNK = 1024 * 1024
+MAX_DELIVERIES = 3  # starts that never ended: the worker died each time
+Progress = Callable[[int, int | None, float | None, float | None], bool]
+
+
+class Canceled(Exception):
+    """The download was canceled while it ran."""
+
+
+@dataclass(frozen=True)
+class Fetched:
+    path: Path
+    size: int
+    sha256: str
+
+
+class ProgressTracker:
+    """Throttled progress writes; tells the runner to stop once the download is canceled."""
+
+    def __init__(
+        self,
+        db_url: str,
+        download_id: int,
+        interval: float,
+        on_bytes: Callable[[int], None] | None = None,
+    ) -> None:
+        self.db_url, self.download_id, self.interval = db_url, download_id, interval
+        self.on_bytes = on_bytes
+        self._last_write = float("-inf")
+        self._last_bytes: int | None = None
+        self._peak = 0
+        self._canceled = False
+
+    def __call__(
+        self, done: int, total: int | None, speed: float | None, eta: float | None
+    ) -> bool:
+        if self._last_bytes is not None and done > self._last_bytes and self.on_bytes:
+            self.on_bytes(done - self._last_bytes)
+        self._last_bytes = done
+        now = time.monotonic()
+        finished = total is not None and done >= total
+        if finished or now - self._last_write >= self.interval:
+            self._last_write = now
+            self._write(max(done, self._peak), total, speed, eta)
+        return not self._canceled
+
+    def _write(self, done: int, total: int | None, speed: float | None, eta: float | None) -> None:
+        self._peak = done  # progress only rises, even when a resumed run starts lower
+        percent = round(min(100.0, 100.0 * done / total), 1) if total else None
+        with session_scope(self.db_url) as session:
+            row = session.get(Download, self.download_id)
+            if row is None or row.state == "canceled":
+                self._canceled = True
+                return
+            row.progress = {
+                "downloaded_bytes": done,
+                "total_bytes": total,
+                "percent": percent,
+                "speed_bps": round(speed) if speed else None,
+                "eta_s": round(eta) if eta is not None else None,
+            }
+
+
+def _hash_existing(path: Path, *hashes: Any) -> int:
+    size = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            for digest in hashes:
+                digest.update(chunk)
+            size += len(chunk)
+    return size
+
+
+def fetch_drive(
+    client: DriveClient, file_id: str, part: Path, on_progress: Progress
+) -> tuple[int, str, dict[str, Any]]:
+    """Fetch a Drive file into `part`, resuming by Range, checking md5; (size, sha256, meta)."""
+    meta = client.get_file(file_id)
+    total = int(meta["size"]) if meta.get("size") else None
+    sha, md5 = hashlib.sha256(), hashlib.md5()  # noqa: S324  (Drive's checksum is MD5)
+    have = _hash_existing(part, sha, md5) if part.exists() else 0
+    if total is not None and have > total:
+        part.unlink()
+        sha, md5, have = hashlib.sha256(), hashlib.md5(), 0  # noqa: S324
+    if total is None or have < total:
+        response = client.media(file_id, f"bytes={have}-" if have else None)
+        try:
+            if have and response.status_code != 206:  # the range was ignored: start over
+                sha, md5, have = hashlib.sha256(), hashlib.md5(), 0  # noqa: S324
+                part.unlink(missing_ok=True)
+            have = _write_body(response, part, have, total, (sha, md5), on_progress)
+        finally:
+            response.close()
+    on_progress(have, total, None, 0)
+    expected = meta.get("md5Checksum")
+    if expected and md5.hexdigest() != expected:
+        part.unlink(missing_ok=True)
+        raise TransientError("The downloaded bytes do not match Drive's md5Checksum; refetching.")
+    return have, sha.hexdigest(), meta
+
+
+def _write_body(
+    response: Any,
+    part: Path,
+    have: int,
+    total: int | None,
+    hashes: tuple[Any, ...],
+    on_progress: Progress,
+) -> int:
+    started, start_bytes = time.monotonic(), have
+    try:
+        with part.open("ab") as out:
+            for chunk in response.raw.stream(CHUNK, decode_content=False):
+                out.write(chunk)
+                for digest in hashes:
+                    digest.update(chunk)
+                have += len(chunk)
+                elapsed = max(time.monotonic() - started, 1e-6)
+                speed = (have - start_bytes) / elapsed
+                eta = (total - have) / speed if total and speed else None
+                if not on_progress(have, total, speed, eta):
+                    raise Canceled()
+    except (Canceled, AulaError):
+        raise
+    except Exception as error:  # urllib3 read errors: the next attempt resumes from `have`
+        raise TransientError(
+            f"The transfer from Drive broke off: {type(error).__name__}."
+        ) from None
+    return have
+
+
+def _finish(settings: Settings, download: Download, source: Path, sha256: str) -> Fetched:
+    final = settings.download_dir / safe_name(download.title, download.id, source.suffix)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(source, final)  # atomic: same filesystem, and the name is unique to the download
+    return Fetched(final, final.stat().st_size, sha256)
+
+
+def _suffix_for(meta: dict[str, Any]) -> str:
+    name = str(meta.get("name") or "")
+    suffix = Path(name).suffix
+    return suffix or mimetypes.guess_extension(str(meta.get("mimeType") or "")) or ""
+
+
+def run_drive(
+    settings: Settings, download: Download, client: DriveClient, on_progress: Progress
+) -> Fetched:
+    """The Drive path: resumable, verified, renamed into place."""
+    assert download.drive_file_id
+    work = partial_dir(settings, download.id)
+    work.mkdir(parents=True, exist_ok=True)
+    part = work / "data.part"
+    _size, sha256, meta = fetch_drive(client, download.drive_file_id, part, on_progress)
+    named = part.with_name("data" + _suffix_for(meta))
+    os.replace(part, named)
+    if not download.title:
+        download.title = str(meta.get("name") or "")
+    return _finish(settings, download, named, sha256)
+
+
+def run_ytdlp(
+    settings: Settings, download: Download, cookies: Path | None, on_progress: Progress
+) -> Fetched:
+    """The yt-dlp path: direct files, HLS and DASH, through the SSRF guard."""
+    try:
+        ytdlp_runner = importlib.import_module("core.ytdlp_runner")
+    except ImportError:
+        raise PermanentError("Downloads through yt-dlp are not available yet.") from None
+    work = partial_dir(settings, download.id)
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        result = ytdlp_runner.run_ytdlp(
+            download.url,
+            dest_dir=work / "done",
+            work_dir=work,
+            fmt=download.format,
+            cookies_file=cookies,
+            allow_private=settings.download_allow_private_hosts,
+            on_progress=on_progress,
+        )
+    except ytdlp_runner.Canceled:
+        ytdlp_runner.kill_children()
+        raise Canceled() from None
+    if not download.title and result.title:
+        download.title = result.title
+    return _finish(settings, download, result.path, result.sha256)
+
+
+def already_done(settings: Settings, download: Download) -> bool:
+    """True if the finished file is in place with the recorded checksum (nothing to fetch)."""
+    try:
+        path = file_of(settings, download)
+    except NotFound:
+        return False
+    digest = hashlib.sha256()
+    _hash_existing(path, digest)
+    return digest.hexdigest() == download.sha256
+
+
+def begin(settings: Settings, download_id: int, task_id: str | None) -> Download | None:
+    """Mark a delivery; None if nothing is to be done. Fails a download whose worker keeps dying."""
+    with session_scope(settings.database_url) as session:
+        download = session.get(Download, download_id)
+        if download is None or download.state in ("canceled", "failed"):
+            return None
+        if download.state == "succeeded" and already_done(settings, download):
+            return None
+        download.deliveries += 1
+        download.attempts += 1
+        if download.deliveries > MAX_DELIVERIES:
+            _fail(
+                download,
+                f"The worker stopped {download.deliveries - 1} times while fetching"
+                " this download; giving up. Retry it once the cause is fixed.",
+            )
+            return None
+        download.state, download.started_at = "running", download.started_at or utcnow()
+        download.task_id = task_id or download.task_id
+        session.flush()
+        session.expunge(download)
+        return download
+
+
+def _fail(download: Download, message: str) -> None:
+    download.state, download.error, download.dedupe_key = "failed", message, None
+    download.finished_at = utcnow()
+
+
+def succeed(settings: Settings, download: Download, fetched: Fetched) -> None:
+    """Record the finished file and forget the work in progress."""
+    with session_scope(settings.database_url) as session:
+        row = session.get_one(Download, download.id)
+        if row.state == "canceled":  # canceled at the last moment: keep the outcome it asked for
+            fetched.path.unlink(missing_ok=True)
+            return
+        row.state, row.finished_at, row.error, row.deliveries = "succeeded", utcnow(), None, 0
+        row.title = download.title
+        row.file_path = fetched.path.relative_to(settings.download_dir).as_posix()
+        row.file_size, row.sha256 = fetched.size, fetched.sha256
+        done = {
+            "downloaded_bytes": fetched.size,
+            "total_bytes": fetched.size,
+            "percent": 100.0,
+            "speed_bps": None,
+            "eta_s": 0,
+        }
+        row.progress = done
+    remove_partials(settings, download.id)
+
+
+def fail(settings: Settings, download_id: int, error: BaseException, *, final: bool) -> None:
+    """Record a failure: final ones end the download; others wait for the retry."""
+    message = getattr(error, "message", None) or str(error) or type(error).__name__
+    with session_scope(settings.database_url) as session:
+        row = session.get(Download, download_id)
+        if row is None or row.state == "canceled":
+            return
+        row.deliveries = 0
+        if final:
+            _fail(row, message)
+        else:
+            row.state, row.error = "queued", f"Will retry: {message}"
+    if final:
+        remove_partials(settings, download_id)
+
+
+def is_final(error: BaseException, retries: int, max_retries: int) -> bool:
+    """Permanent errors end at once; transient ones once the retries are spent."""
+    return (
+        isinstance(error, PermanentError)
+        or not isinstance(error, TransientError)
+        or (retries >= max_retries)
+    )

@@ -1,0 +1,92 @@
+"""Reconciliation: downloads left queued or running with no live task are sent again."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from datetime import timedelta
+from typing import Any
+
+import redis
+from sqlalchemy import select
+
+from core import jobs
+from core.db import session_scope
+from core.downloads import ACTIVE, _send
+from core.jobs import TaskBroker
+from core.models import Download, utcnow
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+QUEUES = ("default", "downloads")
+
+
+def queued_task_ids(redis_url: str) -> set[str]:
+    """Ids of task messages waiting in the broker or delivered but not yet acknowledged."""
+    client = redis.Redis.from_url(redis_url, socket_timeout=5)
+    ids: set[str] = set()
+    try:
+        raw = [m for q in QUEUES for m in client.lrange(q, 0, -1)]
+        raw += [json.dumps(json.loads(v)[0]).encode() for v in client.hvals("unacked")]
+    finally:
+        client.close()
+    for message in raw:
+        try:
+            ids.add(str(json.loads(message)["headers"]["id"]))
+        except (ValueError, KeyError, TypeError):
+            continue
+    return ids
+
+
+def reconcile_downloads(
+    settings: Settings, broker: TaskBroker, live: set[str], grace_s: float = 120
+) -> dict[str, int]:
+    """Send again downloads stuck queued/running whose task no worker or queue holds."""
+    cutoff = utcnow() - timedelta(seconds=grace_s)
+    with session_scope(settings.database_url) as session:
+        stuck = list(
+            session.scalars(
+                select(Download).where(Download.state.in_(ACTIVE), Download.updated_at < cutoff)
+            )
+        )
+    requeued = 0
+    for download in stuck:
+        if download.task_id in live:
+            continue
+        if download.task_id:
+            lost = RuntimeError("The task was lost (broker flushed or worker gone); sent again.")
+            jobs.mark_finished(settings.database_url, download.task_id, "FAILURE", error=lost)
+        with session_scope(settings.database_url) as session:
+            session.get_one(Download, download.id).state = "queued"
+        _send(settings, broker, download)
+        requeued += 1
+        log.warning("download %d had no live task; sent again", download.id)
+    return {"downloads_requeued": requeued, "partials_removed": remove_dead_partials(settings)}
+
+
+def remove_dead_partials(settings: Settings) -> int:
+    """Remove work-in-progress folders of downloads that are no longer queued or running."""
+    root = settings.download_dir / ".partial"
+    if not root.is_dir():
+        return 0
+    with session_scope(settings.database_url) as session:
+        active = {
+            str(i) for i in session.scalars(select(Download.id).where(Download.state.in_(ACTIVE)))
+        }
+    removed = 0
+    for folder in root.iterdir():
+        if folder.name not in active:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+def live_ids(inspect_replies: list[dict[str, Any] | None]) -> set[str]:
+    """Task ids from Celery inspect replies (active, reserved, scheduled)."""
+    ids: set[str] = set()
+    for reply in inspect_replies:
+        for tasks in (reply or {}).values():
+            for task in tasks:
+                ids.add(str(task.get("id") or (task.get("request") or {}).get("id")))
+    return ids

@@ -1,0 +1,33 @@
+"""Classroom task: courses and their materials into the catalog."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core import classroom
+from core.errors import CredentialsMissing
+from core.google import DriveClient
+from core.locks import redis_lock
+from core.settings import get_settings
+from tasks.app import AulaTask, app
+
+
+@app.task(name="classroom.sync", bind=True)
+def sync(self: AulaTask) -> dict[str, Any]:
+    """List every course, its courseWork and courseWorkMaterials, and catalog the materials.
+
+    Idempotent: writes only after every listing is complete, removing what vanished. One runs
+    at a time (a Redis lock); transient upstream errors are retried with backoff. Skipped when
+    no Google credentials are configured.
+    """
+    settings = get_settings()
+    try:
+        client = classroom.ClassroomClient.from_settings(settings)
+    except CredentialsMissing:
+        return {"skipped": "no Google credentials are configured"}
+    # Drive answers whether a Drive material is a video; one token serves both APIs.
+    drive = DriveClient(settings, client.auth, client.session)
+    with redis_lock(settings.redis_url, "classroom.sync", settings.task_time_limit_s) as taken:
+        if not taken:
+            return {"skipped": "another Classroom sync is running"}
+        return classroom.sync_classroom(settings, client, drive, self.progress)

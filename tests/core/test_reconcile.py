@@ -1,0 +1,88 @@
+"""Reconciliation: downloads whose task was lost are sent again; dead partials are removed."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import redis
+from sqlalchemy import update
+
+from api.extensions import make_celery_client
+from core import downloads, jobs
+from core.db import session_scope
+from core.models import Download, utcnow
+from core.reconcile import queued_task_ids, reconcile_downloads, remove_dead_partials
+from tests.conftest import settings_from_env
+from tests.helpers import private_redis_db
+
+
+def _quiet(base_env):
+    """Settings and a Celery client on a Redis database no worker consumes."""
+    env = {**base_env, "REDIS_URL": private_redis_db(base_env["REDIS_URL"], 11)}
+    settings = settings_from_env(env)
+    redis.Redis.from_url(settings.redis_url).flushdb()
+    return settings, make_celery_client(settings)
+
+
+def _age(settings, download_id, seconds=600):
+    with session_scope(settings.database_url) as session:
+        session.execute(
+            update(Download)
+            .where(Download.id == download_id)
+            .values(updated_at=utcnow() - timedelta(seconds=seconds))
+        )
+
+
+def test_a_download_whose_message_was_flushed_is_sent_again(base_env, settings, drive):
+    quiet, broker = _quiet(base_env)
+    file_id = drive.add_file("perdida.mp4")
+    download, created = downloads.create(
+        quiet, broker, url=f"https://drive.google.com/file/d/{file_id}"
+    )
+    assert created and download.task_id in queued_task_ids(quiet.redis_url)
+    _age(quiet, download.id)
+
+    # Still in the queue: live, nothing to do.
+    assert (
+        reconcile_downloads(quiet, broker, queued_task_ids(quiet.redis_url))["downloads_requeued"]
+        == 0
+    )
+
+    redis.Redis.from_url(quiet.redis_url).flushall()
+    result = reconcile_downloads(quiet, broker, queued_task_ids(quiet.redis_url))
+    assert result["downloads_requeued"] == 1
+    again = downloads.get(quiet.database_url, download.id)
+    assert again.state == "queued" and again.task_id != download.task_id
+    assert again.task_id in queued_task_ids(quiet.redis_url)
+    assert jobs.get_record(quiet.database_url, download.task_id).state == "FAILURE"
+
+
+def test_recent_or_finished_downloads_are_left_alone(base_env, settings, drive):
+    quiet, broker = _quiet(base_env)
+    file_id = drive.add_file("recente.mp4")
+    download, _ = downloads.create(quiet, broker, url=f"https://drive.google.com/file/d/{file_id}")
+    redis.Redis.from_url(quiet.redis_url).flushall()
+    assert reconcile_downloads(quiet, broker, set())["downloads_requeued"] == 0  # within grace
+    downloads.cancel(quiet, broker, download.id)
+    _age(quiet, download.id)
+    assert reconcile_downloads(quiet, broker, set())["downloads_requeued"] == 0
+
+
+def test_partials_of_dead_downloads_are_removed(base_env, settings, drive):
+    quiet, broker = _quiet(base_env)
+    live, _ = downloads.create(
+        quiet, broker, url=f"https://drive.google.com/file/d/{drive.add_file('a.mp4')}"
+    )
+    dead, _ = downloads.create(
+        quiet, broker, url=f"https://drive.google.com/file/d/{drive.add_file('b.mp4')}"
+    )
+    downloads.cancel(quiet, broker, dead.id)
+    for download in (live, dead):
+        folder = downloads.partial_dir(quiet, download.id)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "data.part").write_bytes(b"x" * 10)
+    orphan = downloads.partial_dir(quiet, 987654)
+    orphan.mkdir(parents=True)
+    assert remove_dead_partials(quiet) == 2
+    assert downloads.partial_dir(quiet, live.id).exists()
+    assert not downloads.partial_dir(quiet, dead.id).exists() and not orphan.exists()

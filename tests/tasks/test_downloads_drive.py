@@ -1,0 +1,240 @@
+"""Drive downloads through the API and real workers: dedupe, progress, cancel, crash recovery."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+
+import psutil
+
+from api.extensions import make_celery_client
+from core.downloads import partial_dir
+from tests.conftest import read_log, settings_from_env
+from tests.helpers import private_redis_db, start_worker, stop_process_group, wait_for
+
+MIB = 1024 * 1024
+
+
+def _wait_state(client, download_id, states, timeout=60):
+    def check():
+        body = client.get(f"/api/downloads/{download_id}").get_json()
+        return body if body["state"] in states else None
+
+    return wait_for(check, timeout, interval=0.1, what=f"download {download_id} in {states}")
+
+
+def test_a_drive_download_is_fetched_once_and_streams_back(client, settings, drive, worker):
+    file_id = drive.add_file("aula gravada.mp4", size=3 * MIB + 7, seed=4)
+    url = f"https://drive.google.com/file/d/{file_id}/view?usp=sharing"
+    response = client.post("/api/downloads", json={"url": url})
+    assert response.status_code == 202
+    created = response.get_json()
+    assert created["download"]["state"] == "queued" and created["task_id"]
+    seen = []
+
+    def done():
+        body = client.get(f"/api/downloads/{created['download']['id']}").get_json()
+        seen.append(body["progress"]["downloaded_bytes"] or 0)
+        return body if body["state"] in ("succeeded", "failed") else None
+
+    body = wait_for(done, 60, interval=0.05, what="the download")
+    assert body["state"] == "succeeded", body
+    content = drive.content_of(file_id)
+    assert body["file"]["sha256"] == hashlib.sha256(content).hexdigest()
+    assert body["file"]["size_bytes"] == len(content) and body["progress"]["percent"] == 100.0
+    assert seen == sorted(seen)
+    assert (settings.download_dir / body["file"]["path"]).read_bytes() == content
+    assert not partial_dir(settings, body["id"]).exists()
+
+    again = client.post("/api/downloads", json={"url": url})
+    assert again.status_code == 200 and again.get_json()["download"]["id"] == body["id"]
+    ranged = client.get(body["file_url"], headers={"Range": "bytes=10-19"})
+    assert ranged.status_code == 206 and ranged.data == content[10:20]
+    listed = client.get("/api/downloads?state=succeeded").get_json()["items"]
+    assert [d["id"] for d in listed] == [body["id"]]
+
+
+def test_cancel_stops_a_running_download_and_removes_partials(client, settings, drive, worker):
+    file_id = drive.add_file("longa.mp4", size=40 * MIB, seed=8)
+    drive.media_bytes_per_s = 2 * MIB
+    try:
+        created = client.post(
+            "/api/downloads", json={"url": f"https://drive.google.com/open?id={file_id}"}
+        )
+        download_id = created.get_json()["download"]["id"]
+        wait_for(
+            lambda: (
+                (
+                    client.get(f"/api/downloads/{download_id}").get_json()["progress"][
+                        "downloaded_bytes"
+                    ]
+                    or 0
+                )
+                > MIB
+            ),
+            30,
+            what="some bytes",
+        )
+        response = client.delete(f"/api/downloads/{download_id}")
+        assert response.status_code == 200 and response.get_json()["state"] == "canceled"
+        wait_for(lambda: not partial_dir(settings, download_id).exists(), 10, what="partials gone")
+        drive.wait_idle(10)
+        record = drive.media_requests(file_id)[-1]
+        assert record.bytes_sent < 40 * MIB / 2, "the transfer went on after the cancel"
+        assert client.delete(f"/api/downloads/{download_id}").status_code == 409
+        again = client.post(
+            "/api/downloads", json={"url": f"https://drive.google.com/open?id={file_id}"}
+        )
+        assert again.status_code == 202, "a canceled download must not block a new one"
+        client.delete(f"/api/downloads/{again.get_json()['download']['id']}")
+    finally:
+        drive.media_bytes_per_s = None
+
+
+def _own_worker(base_env, db, tmp_path):
+    env = {
+        **base_env,
+        "REDIS_URL": private_redis_db(base_env["REDIS_URL"], db),
+        "WORKER_CONCURRENCY": "1",
+        "TASK_TIME_LIMIT_S": "10",
+        "BROKER_VISIBILITY_TIMEOUT_S": "12",
+        "BROKER_RESTORE_INTERVAL_S": "1",
+    }
+    return env, make_celery_client(settings_from_env(env)), tmp_path / "worker.log"
+
+
+def test_sigkill_mid_download_resumes_to_one_correct_file(base_env, settings, drive, tmp_path):
+    env, celery, log_path = _own_worker(base_env, 7, tmp_path)
+    from api import create_app
+
+    client = create_app({k.lower(): v for k, v in env.items()}).test_client()
+    file_id = drive.add_file("interrompida.mp4", size=12 * MIB, seed=12)
+    drive.media_bytes_per_s = 3 * MIB
+    first = start_worker(env, log_path, "-Q", "downloads")
+    second = None
+    try:
+        wait_for(lambda: celery.control.ping(timeout=0.5), 40, what="worker")
+        created = client.post(
+            "/api/downloads", json={"url": f"https://drive.google.com/file/d/{file_id}"}
+        )
+        download_id = created.get_json()["download"]["id"]
+        wait_for(
+            lambda: (
+                (
+                    client.get(f"/api/downloads/{download_id}").get_json()["progress"][
+                        "downloaded_bytes"
+                    ]
+                    or 0
+                )
+                > 2 * MIB
+            ),
+            30,
+            what="some bytes",
+        )
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait(10)
+        drive.media_bytes_per_s = None
+        second = start_worker(env, log_path, "-Q", "downloads")
+        body = _wait_state(client, download_id, ("succeeded", "failed"), 90)
+        assert body["state"] == "succeeded", body
+        content = drive.content_of(file_id)
+        assert body["file"]["sha256"] == hashlib.sha256(content).hexdigest()
+        files = [
+            p
+            for p in settings.download_dir.iterdir()
+            if p.is_file() and p.name.startswith("interrompida")
+        ]
+        assert len(files) == 1 and files[0].read_bytes() == content
+        ranges = [r.range for r in drive.media_requests(file_id)]
+        assert any(r and not r.startswith("bytes=0-") for r in ranges), ranges  # it resumed
+    finally:
+        drive.media_bytes_per_s = None
+        stop_process_group(first)
+        if second is not None:
+            stop_process_group(second)
+        print(read_log(log_path)[-3000:])
+
+
+def test_a_download_that_keeps_killing_its_worker_fails(base_env, settings, drive, tmp_path):
+    env, celery, log_path = _own_worker(base_env, 8, tmp_path)
+    from api import create_app
+
+    client = create_app({k.lower(): v for k, v in env.items()}).test_client()
+    file_id = drive.add_file("maldita.mp4", size=30 * MIB, seed=13)
+    drive.media_bytes_per_s = 2 * MIB
+    process = start_worker(env, log_path, "-Q", "downloads")
+    try:
+        wait_for(lambda: celery.control.ping(timeout=0.5), 40, what="worker")
+        created = client.post(
+            "/api/downloads", json={"url": f"https://drive.google.com/file/d/{file_id}"}
+        )
+        download_id = created.get_json()["download"]["id"]
+        for _ in range(3):  # each delivery's pool process dies mid-transfer
+            wait_for(
+                lambda: (
+                    client.get(f"/api/downloads/{download_id}").get_json()["state"] == "running"
+                    and psutil.Process(process.pid).children()
+                ),
+                30,
+            )
+            before = client.get(f"/api/downloads/{download_id}").get_json()["attempts"]
+            wait_for(
+                lambda: (
+                    (
+                        client.get(f"/api/downloads/{download_id}").get_json()["progress"][
+                            "downloaded_bytes"
+                        ]
+                        or 0
+                    )
+                    > 0
+                ),
+                30,
+            )
+            for child in psutil.Process(process.pid).children():
+                child.kill()
+            wait_for(
+                lambda before=before: (
+                    client.get(f"/api/downloads/{download_id}").get_json()["attempts"] > before
+                    or client.get(f"/api/downloads/{download_id}").get_json()["state"] == "failed"
+                ),
+                30,
+                what="the next delivery",
+            )
+        body = _wait_state(client, download_id, ("failed",), 60)
+        assert "stopped" in body["error"] and body["attempts"] == 4
+    finally:
+        drive.media_bytes_per_s = None
+        stop_process_group(process)
+        print(read_log(log_path)[-3000:])
+
+
+def test_bad_download_requests(client, settings, drive):
+    for body, status in (
+        ({"url": "ftp://example.com/a.mp4"}, 400),
+        ({"url": "not a url"}, 400),
+        ({"url": "http://127.0.0.1/a.mp4"}, 400),
+        ({"url": "x", "item_id": 1}, 422),
+        ({}, 422),
+        ({"item_id": 999999}, 404),
+        ({"url": "https://drive.google.com/file/d/x", "force": "yes please"}, 422),
+    ):
+        response = client.post("/api/downloads", json=body)
+        assert response.status_code == status, (body, response.get_json())
+    refused = client.post("/api/downloads", json={"url": "http://127.0.0.1:9/a.mp4"}).get_json()
+    assert refused["error"]["details"]["reason"] == "forbidden_url"
+    assert client.get("/api/downloads/424242").status_code == 404
+    assert client.post("/api/downloads/424242/retry").status_code == 404
+
+
+def test_low_disk_is_507(base_env, settings, drive):
+    from api import create_app
+
+    env = {k.lower(): v for k, v in base_env.items()}
+    client = create_app({**env, "disk_free_floor_mb": str(10**9)}).test_client()
+    file_id = drive.add_file("grande.mp4")
+    response = client.post(
+        "/api/downloads", json={"url": f"https://drive.google.com/file/d/{file_id}"}
+    )
+    assert response.status_code == 507
+    assert response.get_json()["error"]["code"] == "insufficient_storage"
