@@ -1,0 +1,145 @@
+"""Local media servers for download tests: a direct MP4, HLS, a slow big file, redirects, a page.
+
+Loopback only; bind to 127.0.0.1 or another loopback address such as 127.0.0.2.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from tempfile import TemporaryDirectory
+from urllib.parse import parse_qs, urlsplit
+
+from core.streaming import ByteRange, resolve_range
+from tests.media import make_video
+
+SEGMENTS = 3
+SEGMENT_S = 2.0
+
+
+def pattern(size: int) -> bytes:
+    """Deterministic bytes of any size (a hash chain), for big files that are not videos."""
+    out, block = bytearray(), b"aula"
+    while len(out) < size:
+        block = hashlib.sha256(block).digest()
+        out += block * 128
+    return bytes(out[:size])
+
+
+class MediaServer:
+    """A threaded HTTP server with Range support and request counters."""
+
+    def __init__(self, host: str = "127.0.0.1", slow_size: int = 8 * 1024 * 1024) -> None:
+        self.host = host
+        self._tmp = TemporaryDirectory()
+        folder = Path(self._tmp.name)
+        self.video = make_video(folder / "video.mp4", seconds=2, codec="libx264").read_bytes()
+        self.segments = [
+            make_video(folder / f"seg{i}.ts", seconds=SEGMENT_S, container_format="mpegts",
+                       codec="libx264").read_bytes()
+            for i in range(SEGMENTS)
+        ]  # fmt: skip
+        self.slow = pattern(slow_size)
+        self.rate_bps: float | None = 2 * 1024 * 1024
+        self.hits: Counter[str] = Counter()
+        self.sent: Counter[str] = Counter()
+        self.ranges: list[str | None] = []
+        self._server = ThreadingHTTPServer((host, 0), _Handler)
+        self._server.daemon_threads = True
+        self._server.media = self  # type: ignore[attr-defined]
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> MediaServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._tmp.cleanup()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self._server.server_address[1]}"
+
+    def playlist(self) -> bytes:
+        lines = ["#EXTM3U", "#EXT-X-VERSION:3", f"#EXT-X-TARGETDURATION:{int(SEGMENT_S) + 1}",
+                 "#EXT-X-MEDIA-SEQUENCE:0", "#EXT-X-PLAYLIST-TYPE:VOD"]  # fmt: skip
+        for index in range(SEGMENTS):
+            lines += [f"#EXTINF:{SEGMENT_S:.3f},", f"seg{index}.ts"]
+        return ("\n".join([*lines, "#EXT-X-ENDLIST", ""])).encode()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: object) -> None:
+        return None
+
+    @property
+    def media(self) -> MediaServer:
+        return self.server.media  # type: ignore[attr-defined,no-any-return]
+
+    def do_HEAD(self) -> None:
+        self._serve(body=False)
+
+    def do_GET(self) -> None:
+        self._serve(body=True)
+
+    def _serve(self, body: bool) -> None:
+        parts = urlsplit(self.path)
+        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        self.media.hits[parts.path] += 1
+        routes = {
+            "/video.mp4": (self.media.video, "video/mp4", None),
+            "/slow.bin": (self.media.slow, "application/octet-stream", self.media.rate_bps),
+            "/hls/index.m3u8": (self.media.playlist(), "application/vnd.apple.mpegurl", None),
+        }
+        for index, segment in enumerate(self.media.segments):
+            routes[f"/hls/seg{index}.ts"] = (segment, "video/mp2t", None)
+        if parts.path == "/redirect":
+            self._send_head(302, {"Location": query["to"], "Content-Length": "0"})
+        elif parts.path == "/page.html":
+            page = f'<html><body><video src="{query["src"]}"></video></body></html>'.encode()
+            self._send(page, "text/html", None, body)
+        elif parts.path in routes:
+            self._send(*routes[parts.path], body)
+        else:
+            self._send_head(404, {"Content-Length": "0"})
+
+    def _send_head(self, status: int, headers: dict[str, str]) -> None:
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+
+    def _send(self, data: bytes, kind: str, rate: float | None, body: bool) -> None:
+        header = self.headers.get("Range")
+        self.media.ranges.append(header)
+        wanted = resolve_range(header, len(data))
+        start, end, status = 0, len(data), 200
+        headers = {"Content-Type": kind, "Accept-Ranges": "bytes"}
+        if isinstance(wanted, ByteRange):
+            start, end, status = wanted.start, wanted.end + 1, 206
+            headers["Content-Range"] = wanted.content_range
+        elif wanted is not None:
+            self._send_head(416, {"Content-Range": f"bytes */{len(data)}", "Content-Length": "0"})
+            return
+        headers["Content-Length"] = str(end - start)
+        self._send_head(status, headers)
+        if not body:
+            return
+        step = 64 * 1024
+        try:
+            for offset in range(start, end, step):
+                chunk = data[offset : min(end, offset + step)]
+                self.wfile.write(chunk)
+                self.media.sent[urlsplit(self.path).path] += len(chunk)
+                if rate:
+                    time.sleep(len(chunk) / rate)
+        except (BrokenPipeError, ConnectionResetError):
+            return

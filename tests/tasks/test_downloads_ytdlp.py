@@ -1,0 +1,89 @@
+"""yt-dlp downloads through the API and a real worker, from local media servers."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from api import create_app
+from api.extensions import make_celery_client
+from tests.conftest import read_log, settings_from_env
+from tests.fakes.media import MediaServer
+from tests.helpers import private_redis_db, start_worker, stop_process_group, wait_for
+
+
+@pytest.fixture(scope="module")
+def media():
+    with MediaServer("127.0.0.1", slow_size=24 * 1024 * 1024) as server:
+        yield server
+
+
+@pytest.fixture
+def private_stack(base_env, settings, tmp_path):
+    """A worker and an app that may fetch from loopback (the media servers live there)."""
+    env = {
+        **base_env,
+        "REDIS_URL": private_redis_db(base_env["REDIS_URL"], 10),
+        "DOWNLOAD_ALLOW_PRIVATE_HOSTS": "true",
+    }
+    log_path = tmp_path / "worker.log"
+    process = start_worker(env, log_path, "-Q", "downloads")
+    celery = make_celery_client(settings_from_env(env))
+    try:
+        wait_for(lambda: celery.control.ping(timeout=0.5), 40, what="worker")
+        yield create_app({k.lower(): v for k, v in env.items()}).test_client()
+    finally:
+        stop_process_group(process)
+        print(read_log(log_path)[-3000:])
+
+
+def _finish(client, download_id, states=("succeeded", "failed", "canceled")):
+    def done():
+        body = client.get(f"/api/downloads/{download_id}").get_json()
+        return body if body["state"] in states else None
+
+    return wait_for(done, 90, interval=0.1, what=f"download {download_id}")
+
+
+def test_direct_and_hls_downloads_finish_with_the_right_bytes(private_stack, settings, media):
+    client = private_stack
+    direct = client.post("/api/downloads", json={"url": f"{media.base_url}/video.mp4"})
+    hls = client.post("/api/downloads", json={"url": f"{media.base_url}/hls/index.m3u8"})
+    assert direct.status_code == hls.status_code == 202
+    body = _finish(client, direct.get_json()["download"]["id"])
+    assert body["state"] == "succeeded", body
+    assert body["file"]["sha256"] == hashlib.sha256(media.video).hexdigest()
+    streamed = hashlib.sha256(client.get(body["file_url"]).data).hexdigest()
+    assert streamed == body["file"]["sha256"]
+    body = _finish(client, hls.get_json()["download"]["id"])
+    assert body["state"] == "succeeded", body
+    assert body["file"]["size_bytes"] > 0
+    again = client.post("/api/downloads", json={"url": f"{media.base_url}/video.mp4"})
+    assert again.status_code == 200
+
+
+def test_cancel_of_a_ytdlp_download_removes_its_partials(private_stack, settings, media):
+    client = private_stack
+    media.rate_bps = 1024 * 1024
+    created = client.post("/api/downloads", json={"url": f"{media.base_url}/slow.bin"}).get_json()
+    download_id = created["download"]["id"]
+    wait_for(
+        lambda: (
+            (
+                client.get(f"/api/downloads/{download_id}").get_json()["progress"][
+                    "downloaded_bytes"
+                ]
+                or 0
+            )
+            > 512 * 1024
+        ),
+        60,
+        what="some bytes",
+    )
+    assert client.delete(f"/api/downloads/{download_id}").get_json()["state"] == "canceled"
+    partials = settings.download_dir / ".partial" / str(download_id)
+    wait_for(lambda: not partials.exists(), 15, what="the partial files to go")
+    sent = media.sent["/slow.bin"]
+    wait_for(lambda: media.sent["/slow.bin"] == sent, 10, interval=1, what="the transfer to stop")
+    assert media.sent["/slow.bin"] < len(media.slow)
