@@ -30,7 +30,7 @@ def test_a_drive_download_is_fetched_once_and_streams_back(client, settings, dri
     response = client.post("/api/downloads", json={"url": url})
     assert response.status_code == 202
     created = response.get_json()
-    assert created["download"]["state"] == "queued" and created["task_id"]
+    assert created["download"]["state"] in ("queued", "running") and created["task_id"]
     seen = []
 
     def done():
