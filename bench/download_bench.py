@@ -1,0 +1,104 @@
+"""Downloads through the worker vs curl from the same local server, and 4 at once vs 1.
+
+Starts a local media server (tests/fakes/media.py, unthrottled) holding one generated file, a
+private redis-server, and a real `celery -A tasks worker` (WORKER_CONCURRENCY=4) allowed to fetch
+from loopback; then
+- times curl fetching the file, and one download through POST /api/downloads (yt-dlp runner)
+  from creation to `succeeded`: prints both MB/s and the ratio (target >= 0.9);
+- times four downloads of four different URLs enqueued together, and prints the aggregate MB/s
+  against the single one.
+
+    .venv/bin/python bench/download_bench.py [--size-mib 256]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from api import create_app  # noqa: E402
+from api.extensions import make_celery_client  # noqa: E402
+from core.db import migrate  # noqa: E402
+from core.settings import load_settings  # noqa: E402
+from tests.fakes.media import MediaServer  # noqa: E402
+from tests.helpers import start_redis, start_worker, stop_process_group, wait_for  # noqa: E402
+
+MIB = 1024 * 1024
+
+
+def curl_seconds(url: str) -> float:
+    out = subprocess.run(
+        ["curl", "-sS", "-o", "/dev/null", "-w", "%{time_total}", url],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    ).stdout
+    return float(out)
+
+
+def download_seconds(client, urls: list[str]) -> float:
+    start = time.perf_counter()
+    ids = [
+        client.post("/api/downloads", json={"url": url}).get_json()["download"]["id"]
+        for url in urls
+    ]
+
+    def all_done() -> bool:
+        states = [client.get(f"/api/downloads/{i}").get_json()["state"] for i in ids]
+        assert "failed" not in states, states
+        return all(state == "succeeded" for state in states)
+
+    wait_for(all_done, 600, interval=0.05, what="the downloads")
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--size-mib", type=int, default=256)
+    args = parser.parse_args()
+    size = args.size_mib * MIB
+    with tempfile.TemporaryDirectory() as tmp, MediaServer(slow_size=size) as media:
+        media.rate_bps = None
+        redis_process, redis_url = start_redis(Path(tmp) / "redis")
+        env = {
+            "DATABASE_URL": f"sqlite:///{tmp}/aula.db", "REDIS_URL": redis_url, "DATA_DIR": tmp,
+            "DOWNLOAD_DIR": f"{tmp}/downloads", "DOWNLOAD_ALLOW_PRIVATE_HOSTS": "true",
+            "WORKER_CONCURRENCY": "4", "WORKER_METRICS_PORT": "0", "LOG_LEVEL": "WARNING",
+            "PROGRESS_INTERVAL_S": "0.5", "DISK_FREE_FLOOR_MB": "1",
+        }  # fmt: skip
+        migrate(env["DATABASE_URL"])
+        worker = start_worker(env, Path(tmp) / "worker.log", "-Q", "downloads")
+        settings = load_settings(**{k.lower(): v for k, v in env.items()})
+        try:
+            wait_for(lambda: make_celery_client(settings).control.ping(timeout=0.5), 60)
+            client = create_app({k.lower(): v for k, v in env.items()}).test_client()
+            url = f"{media.base_url}/slow.bin"
+            reference = curl_seconds(url)
+            ours = download_seconds(client, [f"{url}?run=1"])
+            four = download_seconds(client, [f"{url}?run=4-{i}" for i in range(4)])
+        finally:
+            stop_process_group(worker)
+            stop_process_group(redis_process)
+    curl_rate, ours_rate = size / reference / MIB, size / ours / MIB
+    print(f"{args.size_mib} MiB from a local server (2 vCPUs shared by server, worker and client)")
+    print(f"  curl          {curl_rate:8.1f} MiB/s")
+    print(
+        f"  one download  {ours_rate:8.1f} MiB/s  ratio {ours_rate / curl_rate:.2f} "
+        "(target >= 0.9; includes enqueue, sha256 and the move into place)"
+    )
+    print(
+        f"  four at once  {4 * size / four / MIB:8.1f} MiB/s aggregate "
+        f"({4 * ours / four:.2f}x one download)"
+    )
+
+
+if __name__ == "__main__":
+    main()
