@@ -17,7 +17,7 @@ import argparse
 import subprocess
 import sys
 import tempfile
-import time
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,10 +27,17 @@ from api import create_app  # noqa: E402
 from api.extensions import make_celery_client  # noqa: E402
 from core.db import migrate  # noqa: E402
 from core.settings import load_settings  # noqa: E402
-from tests.fakes.media import MediaServer  # noqa: E402
 from tests.helpers import start_redis, start_worker, stop_process_group, wait_for  # noqa: E402
 
 MIB = 1024 * 1024
+SERVER = """
+import sys, time
+from tests.fakes.media import MediaServer
+server = MediaServer(slow_size=int(sys.argv[1])).__enter__()
+server.rate_bps = None
+print(server.base_url, flush=True)
+time.sleep(3600)
+"""
 
 
 def curl_seconds(url: str) -> float:
@@ -45,19 +52,20 @@ def curl_seconds(url: str) -> float:
 
 
 def download_seconds(client, urls: list[str]) -> float:
-    start = time.perf_counter()
+    """From the first creation to the last `finished_at`, as the database recorded them."""
     ids = [
-        client.post("/api/downloads", json={"url": url}).get_json()["download"]["id"]
-        for url in urls
+        client.post("/api/downloads", json={"url": u}).get_json()["download"]["id"] for u in urls
     ]
 
-    def all_done() -> bool:
-        states = [client.get(f"/api/downloads/{i}").get_json()["state"] for i in ids]
-        assert "failed" not in states, states
-        return all(state == "succeeded" for state in states)
+    def all_done() -> list[dict] | None:
+        rows = [client.get(f"/api/downloads/{i}").get_json() for i in ids]
+        assert not [r for r in rows if r["state"] == "failed"], rows
+        return rows if all(r["state"] == "succeeded" for r in rows) else None
 
-    wait_for(all_done, 600, interval=0.05, what="the downloads")
-    return time.perf_counter() - start
+    rows = wait_for(all_done, 600, interval=0.25, what="the downloads")
+    start = min(datetime.fromisoformat(r["created_at"]) for r in rows)
+    end = max(datetime.fromisoformat(r["finished_at"]) for r in rows)
+    return (end - start).total_seconds()
 
 
 def main() -> None:
@@ -65,8 +73,17 @@ def main() -> None:
     parser.add_argument("--size-mib", type=int, default=256)
     args = parser.parse_args()
     size = args.size_mib * MIB
-    with tempfile.TemporaryDirectory() as tmp, MediaServer(slow_size=size) as media:
-        media.rate_bps = None
+    # The media server runs in its own process, so the bench's polling never competes with it.
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVER, str(size)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert server.stdout is not None
+    base_url = server.stdout.readline().strip()
+    with tempfile.TemporaryDirectory() as tmp:
         redis_process, redis_url = start_redis(Path(tmp) / "redis")
         env = {
             "DATABASE_URL": f"sqlite:///{tmp}/aula.db", "REDIS_URL": redis_url, "DATA_DIR": tmp,
@@ -80,13 +97,14 @@ def main() -> None:
         try:
             wait_for(lambda: make_celery_client(settings).control.ping(timeout=0.5), 60)
             client = create_app({k.lower(): v for k, v in env.items()}).test_client()
-            url = f"{media.base_url}/slow.bin"
+            url = f"{base_url}/slow.bin"
             reference = curl_seconds(url)
             ours = download_seconds(client, [f"{url}?run=1"])
             four = download_seconds(client, [f"{url}?run=4-{i}" for i in range(4)])
         finally:
             stop_process_group(worker)
             stop_process_group(redis_process)
+            stop_process_group(server)
     curl_rate, ours_rate = size / reference / MIB, size / ours / MIB
     print(f"{args.size_mib} MiB from a local server (2 vCPUs shared by server, worker and client)")
     print(f"  curl          {curl_rate:8.1f} MiB/s")

@@ -105,6 +105,7 @@ def fetch_drive(
     if total is not None and have > total:
         part.unlink()
         sha, md5, have = hashlib.sha256(), hashlib.md5(), 0  # noqa: S324
+    on_progress(have, total, None, None)  # the starting point: bytes counted from here on
     if total is None or have < total:
         response = client.media(file_id, f"bytes={have}-" if have else None)
         try:

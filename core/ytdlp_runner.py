@@ -233,6 +233,8 @@ def run_ytdlp(
             raise Canceled()
 
     work_dir.mkdir(parents=True, exist_ok=True)
+    if not any(work_dir.iterdir()):
+        on_progress(0, None, None, None)  # a fresh start: every byte from here on is new
     with guard_ytdlp_connections(allow_private, policy) as guard:
         try:
             with yt_dlp.YoutubeDL(_params(work_dir, fmt, cookies_file, hook)) as ydl:

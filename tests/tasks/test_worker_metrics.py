@@ -65,3 +65,49 @@ def test_task_metrics_sum_over_pool_children(base_env, settings, tmp_path):
     finally:
         stop_process_group(process)
         print(read_log(log_path)[-2000:])
+
+
+def test_download_metrics_count_jobs_bytes_and_active(base_env, settings, drive, tmp_path):
+    from api import create_app
+
+    port = free_port()
+    env = {
+        **base_env,
+        "WORKER_METRICS_PORT": str(port),
+        "WORKER_CONCURRENCY": "2",
+        "REDIS_URL": private_redis_db(base_env["REDIS_URL"], 12),
+    }
+    celery_client = make_celery_client(settings_from_env(env))
+    client = create_app({k.lower(): v for k, v in env.items()}).test_client()
+    sizes = [3 * 1024 * 1024, 1024 * 1024 + 5]
+    files = [drive.add_file(f"m{i}.mp4", size=size, seed=i) for i, size in enumerate(sizes)]
+    log_path = tmp_path / "worker.log"
+    process = start_worker(env, log_path, "-Q", "downloads")
+    try:
+        wait_for(lambda: celery_client.control.ping(timeout=0.5), 40, what="worker")
+        ids = [
+            client.post(
+                "/api/downloads", json={"url": f"https://drive.google.com/file/d/{f}"}
+            ).get_json()["download"]["id"]
+            for f in files
+        ]
+        wait_for(
+            lambda: all(client.get(f"/api/downloads/{i}").get_json()["state"] == "succeeded"
+                        for i in ids),
+            60, what="both downloads",
+        )  # fmt: skip
+        text = wait_for(
+            lambda: (
+                (t := _scrape(port))
+                and _sample(t, r'download_jobs_total\{state="succeeded"\}') == 2
+                and t
+            ),
+            10,
+            what="two counted downloads",
+        )
+        assert _sample(text, "download_bytes_total") == sum(sizes)
+        assert _sample(text, "download_duration_seconds_count") == 2
+        assert _sample(text, "active_downloads") == 0
+    finally:
+        stop_process_group(process)
+        print(read_log(log_path)[-2000:])
