@@ -185,6 +185,11 @@ def _extractor_for(url: str) -> str | None:
     return "Generic" if suffix in DIRECT_SUFFIXES else None
 
 
+def _is_plain_file(url: str) -> bool:
+    suffix = Path(urlsplit(url).path).suffix.lower()
+    return suffix in DIRECT_SUFFIXES and suffix not in (".m3u8", ".mpd")
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -237,7 +242,10 @@ def run_ytdlp(
         on_progress(0, None, None, None)  # a fresh start: every byte from here on is new
     with guard_ytdlp_connections(allow_private, policy) as guard:
         try:
-            with yt_dlp.YoutubeDL(_params(work_dir, fmt, cookies_file, hook)) as ydl:
+            params = _params(work_dir, fmt, cookies_file, hook)
+            if _is_plain_file(url):
+                params["fixup"] = "never"  # nothing to repair in a plain file: skip ffprobe
+            with yt_dlp.YoutubeDL(params) as ydl:
                 info = ydl.extract_info(url, download=True, ie_key=_extractor_for(url))
         except Exception as error:
             if stopped:
