@@ -57,9 +57,10 @@ def _database_params() -> list[str]:
     return ["sqlite", "postgresql"] if os.environ.get("TEST_DATABASE_URL") else ["sqlite"]
 
 
-def _postgres_schema_url() -> Iterator[str]:
+def postgres_schema_url(prefix: str = "aula_test") -> Iterator[str]:
+    """A fresh schema in TEST_DATABASE_URL's PostgreSQL, as a URL; dropped afterwards."""
     base = os.environ["TEST_DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://", 1)
-    schema = f"aula_test_{uuid.uuid4().hex[:10]}"
+    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = create_engine(base)
     with admin.begin() as conn:
         conn.execute(text(f"CREATE SCHEMA {schema}"))
@@ -83,7 +84,7 @@ def database_url(
         migrate(url)
         yield url
         return
-    for url in _postgres_schema_url():
+    for url in postgres_schema_url():
         migrate(url)
         yield url
 

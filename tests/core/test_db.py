@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import inspect, text
 
 from core import jobs
 from core.db import (
@@ -26,6 +24,7 @@ from core.db import (
 )
 from core.models import TaskRecord
 from core.settings import Settings
+from tests.conftest import postgres_schema_url
 from tests.helpers import ROOT, process_env
 
 
@@ -43,19 +42,7 @@ def fresh_url(settings: Settings, tmp_path: Path) -> Iterator[str]:
     if settings.database_url.startswith("sqlite"):
         yield f"sqlite:///{tmp_path / 'fresh' / 'aula.db'}"
         return
-    base = os.environ["TEST_DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://", 1)
-    schema = f"aula_fresh_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    separator = "&" if "?" in base else "?"
-    try:
-        yield f"{base}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        reset_engines()
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+    yield from postgres_schema_url("aula_fresh")
 
 
 def test_a_fresh_database_has_no_revision(fresh_url: str) -> None:
