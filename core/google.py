@@ -7,6 +7,7 @@ import logging
 import random
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Self
@@ -142,6 +143,11 @@ def error_reason(response: requests.Response) -> str:
                 return str(item["reason"])
         return str(error.get("status") or "")
     return ""
+
+
+def path_segment(value: str) -> str:
+    """An id made safe to stand as one URL path segment."""
+    return urllib.parse.quote(value, safe="")
 
 
 def quote(value: str) -> str:
@@ -299,7 +305,8 @@ class DriveClient(GoogleApi):
         """A file's metadata."""
         return _json(
             self.request(
-                f"files/{quote(file_id)}", {"fields": FILE_FIELDS, "supportsAllDrives": "true"}
+                f"files/{path_segment(file_id)}",
+                {"fields": FILE_FIELDS, "supportsAllDrives": "true"},
             )
         )
 
@@ -307,7 +314,7 @@ class DriveClient(GoogleApi):
         """The file's bytes as a streamed response (206 for a range); the caller closes it."""
         headers = {"Range": range_header} if range_header else None
         return self.request(
-            f"files/{quote(file_id)}",
+            f"files/{path_segment(file_id)}",
             {"alt": "media", "supportsAllDrives": "true"},
             stream=True,
             headers=headers,

@@ -238,3 +238,21 @@ def test_low_disk_is_507(base_env, settings, drive):
     )
     assert response.status_code == 507
     assert response.get_json()["error"]["code"] == "insufficient_storage"
+
+
+def test_catalog_items_show_their_newest_download(base_env, settings, drive):
+    from api import create_app
+    from core.google import DriveClient
+    from core.indexing import rebuild_drive
+
+    # A Redis database no worker consumes, so the download stays queued.
+    env = {**base_env, "REDIS_URL": private_redis_db(base_env["REDIS_URL"], 14)}
+    app_client = create_app({k.lower(): v for k, v in env.items()}).test_client()
+    file_id = drive.add_file("com download.mp4", size=1000, seed=3)
+    rebuild_drive(settings, DriveClient.from_settings(settings))
+    item = app_client.get("/api/catalog/items?source=drive").get_json()["items"][0]
+    assert item["download"] is None
+    created = app_client.post("/api/downloads", json={"item_id": item["id"]}).get_json()
+    shown = app_client.get(f"/api/catalog/items/{item['id']}").get_json()["download"]
+    assert shown["id"] == created["download"]["id"] and shown["state"] == "queued"
+    assert created["download"]["url"].endswith(f"/file/d/{file_id}/view")
