@@ -1,62 +1,123 @@
-"""The SSRF guard: URL syntax and scheme, and addresses a download may never reach."""
+"""The SSRF guard: URL syntax and scheme, addresses downloads may never reach, yt-dlp's sockets."""
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
+import re
 import socket
-from collections.abc import Callable
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from core.errors import ValidationFailed
+import idna
+
+from core.errors import UpstreamRefused, ValidationFailed
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[..., list[tuple[Any, ...]]]
-_CGNAT = ipaddress.ip_network("100.64.0.0/10")
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+Policy = Callable[[str], str | None]  # an address -> why a connection to it is refused, or None
+DEFAULT_PORTS = {"http": 80, "https": 443}
+_HOST_CHARS = re.compile(r"^[a-z0-9_.-]+$")
+_NETS = ipaddress.ip_network
+# Checked in order, after any embedded IPv4 address was judged; the first match names the reason.
+_RANGES = (
+    (_NETS("0.0.0.0/32"), "unspecified"),
+    (_NETS("0.0.0.0/8"), '"this network"'),
+    (_NETS("127.0.0.0/8"), "loopback"),
+    (_NETS("169.254.169.254/32"), "link-local (cloud metadata service)"),
+    (_NETS("169.254.0.0/16"), "link-local"),
+    (_NETS("10.0.0.0/8"), "private"),
+    (_NETS("172.16.0.0/12"), "private"),
+    (_NETS("192.168.0.0/16"), "private"),
+    (_NETS("100.64.0.0/10"), "shared address space (CGNAT)"),
+    (_NETS("198.18.0.0/15"), "benchmarking"),
+    (_NETS("192.0.0.0/24"), "IETF protocol assignment"),
+    (_NETS("192.0.2.0/24"), "documentation"),
+    (_NETS("198.51.100.0/24"), "documentation"),
+    (_NETS("203.0.113.0/24"), "documentation"),
+    (_NETS("192.88.99.0/24"), "reserved (deprecated 6to4 relay)"),
+    (_NETS("224.0.0.0/4"), "multicast"),
+    (_NETS("255.255.255.255/32"), "broadcast"),
+    (_NETS("240.0.0.0/4"), "reserved"),
+    (_NETS("::/128"), "unspecified"),
+    (_NETS("::1/128"), "loopback"),
+    (_NETS("::/96"), "deprecated IPv4-compatible IPv6"),
+    (_NETS("64:ff9b:1::/48"), "local-use IPv4/IPv6 translation"),
+    (_NETS("100::/64"), "discard-only"),
+    (_NETS("2001::/32"), "Teredo tunnel"),
+    (_NETS("2001:2::/48"), "benchmarking"),
+    (_NETS("2001:db8::/32"), "documentation"),
+    (_NETS("3fff::/20"), "documentation"),
+    (_NETS("fc00::/7"), "unique local (private)"),
+    (_NETS("fe80::/10"), "link-local"),
+    (_NETS("fec0::/10"), "site-local (deprecated)"),
+    (_NETS("ff00::/8"), "multicast"),
+)
+_NAT64 = _NETS("64:ff9b::/96")
+_GLOBAL_EXCEPTIONS = frozenset(map(ipaddress.ip_address, ("192.0.0.9", "192.0.0.10")))
 
 
-def _refuse(message: str, reason: str = "forbidden_url", **details: Any) -> ValidationFailed:
-    return ValidationFailed(message, {"reason": reason, **details})
+def _invalid(message: str, problem: str) -> ValidationFailed:
+    return ValidationFailed(message, {"url": [problem]})
 
 
 def normalize_url(url: str) -> str:
-    """Lower-case scheme and host, IDNA host, no default port or fragment; http(s) only."""
+    """http(s) only, no credentials; lower-case scheme and IDNA host, no default port or fragment.
+
+    Path and query are kept as they are; an empty path becomes "/". Idempotent.
+    """
     raw = (url or "").strip()
+    if any(ord(char) < 0x21 or ord(char) == 0x7F for char in raw):
+        raise _invalid("The URL contains spaces or control characters.", "Spaces in the URL.")
     try:
         parts = urlsplit(raw)
         port = parts.port
     except ValueError:
-        raise ValidationFailed("The URL is malformed.", {"url": ["Malformed URL."]}) from None
+        raise _invalid("The URL is malformed.", "Malformed URL.") from None
     scheme = parts.scheme.lower()
-    if scheme not in ("http", "https"):
-        raise ValidationFailed(
-            "Only http and https URLs can be downloaded.", {"url": ["Unsupported scheme."]}
+    if scheme not in DEFAULT_PORTS:
+        raise _invalid(
+            f"Only http and https URLs can be downloaded, not this scheme ({scheme or 'none'}).",
+            "Unsupported scheme.",
         )
-    if parts.username is not None or parts.password is not None:
-        raise ValidationFailed(
-            "URLs with a user name or password are refused; store cookies instead.",
-            {"url": ["Credentials in the URL."]},
+    if "@" in parts.netloc:
+        raise _invalid(
+            "URLs with a user name or password are refused: credentials would leak into logs"
+            " and task records; store cookies instead.",
+            "Credentials in the URL.",
         )
-    host = (parts.hostname or "").rstrip(".")
-    if not host:
-        raise ValidationFailed("The URL has no host.", {"url": ["No host."]})
-    try:
-        host = host.encode("idna").decode("ascii") if not _is_ip(host) else host
-    except UnicodeError:
-        raise ValidationFailed("The URL's host name is invalid.", {"url": ["Bad host."]}) from None
-    netloc = f"[{host}]" if ":" in host else host
-    if port is not None and port != {"http": 80, "https": 443}[scheme]:
+    netloc = _normal_host(parts.hostname or "")
+    if port == 0:
+        raise _invalid("The URL's port is invalid.", "Bad port.")
+    if port is not None and port != DEFAULT_PORTS[scheme]:
         netloc += f":{port}"
     return urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
 
 
-def _is_ip(host: str) -> bool:
+def _normal_host(hostname: str) -> str:
+    host = hostname.rstrip(".")
+    if not host:
+        raise _invalid("The URL has no host.", "No host.")
     try:
-        ipaddress.ip_address(host)
+        ip = ipaddress.ip_address(host)
     except ValueError:
-        return False
-    return True
+        pass
+    else:
+        return f"[{ip.compressed}]" if ip.version == 6 else ip.compressed
+    try:
+        host = host if host.isascii() else idna.encode(host, uts46=True).decode("ascii")
+    except idna.IDNAError:
+        raise _invalid("The URL's host name is invalid.", "Bad host.") from None
+    host = host.lower()
+    if not _HOST_CHARS.match(host) or ".." in host or any(len(p) > 63 for p in host.split(".")):
+        raise _invalid("The URL's host name is invalid.", "Bad host.")
+    return host
 
 
 def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
@@ -65,32 +126,35 @@ def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
     if ip.sixtofour is not None:
         return ip.sixtofour
     if ip.teredo is not None:
-        return ip.teredo[1]
-    if ip in _NAT64:
+        server, client = ip.teredo
+        return client if forbidden_reason(client) or not forbidden_reason(server) else server
+    if ip in _NAT64 or (int(ip) >> 32 == 0 and int(ip) > 1):  # NAT64, IPv4-compatible
         return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    if int(ip) >> 32 == 0 and int(ip) > 1:  # IPv4-compatible ::a.b.c.d
-        return ipaddress.IPv4Address(int(ip))
     return None
 
 
 def forbidden_reason(ip: IPAddress) -> str | None:
-    """Why a download may not connect to `ip`, or None for a global unicast address."""
+    """Why a download may not connect to `ip`, or None for a global unicast address.
+
+    An IPv6 address embedding an IPv4 one (mapped, compatible, 6to4, Teredo, NAT64) is refused
+    when the embedded address is; otherwise it is judged as itself.
+    """
     if isinstance(ip, ipaddress.IPv6Address):
         inner = _embedded_ipv4(ip)
         if inner is not None:
             reason = forbidden_reason(inner)
-            return f"embeds {inner}: {reason}" if reason else None
-    checks = (
-        (ip.is_loopback, "loopback"),
-        (ip.is_link_local, "link-local"),
-        (ip.is_multicast, "multicast"),
-        (ip.is_unspecified, "unspecified"),
-        (ip in _CGNAT if ip.version == 4 else False, "shared address space (CGNAT)"),
-        (ip.is_private, "private"),
-        (ip.is_reserved, "reserved"),
-        (not ip.is_global, "not globally routable"),
-    )
-    return next((reason for hit, reason in checks if hit), None)
+            if reason or ip.ipv4_mapped is not None:
+                return f"{reason} (embedded {inner})" if reason else None
+    if ip in _GLOBAL_EXCEPTIONS:  # anycast services inside 192.0.0.0/24
+        return None
+    for network, reason in _RANGES:
+        if ip.version == network.version and ip in network:
+            return reason
+    if ip.is_multicast:
+        return "multicast"
+    if not ip.is_global:
+        return "reserved" if ip.is_reserved else "not globally routable"
+    return None
 
 
 def check_address(address: str, *, allow_private: bool) -> None:
@@ -98,23 +162,30 @@ def check_address(address: str, *, allow_private: bool) -> None:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     reason = forbidden_reason(ip)
     if reason and not allow_private:
-        raise _refuse(
-            f"Downloads may not reach {ip} ({reason}); set DOWNLOAD_ALLOW_PRIVATE_HOSTS to allow.",
-            address=str(ip),
+        raise ValidationFailed(
+            f"Downloads may not reach {ip}: it is a {reason} address.",
+            {"reason": "forbidden_url", "address": str(ip)},
         )
 
 
 def check_host(
     host: str, port: int, *, allow_private: bool, resolver: Resolver = socket.getaddrinfo
 ) -> list[str]:
-    """Resolve `host` as the OS would and check every address; return them."""
+    """Resolve `host` as the OS would (IP literals and odd spellings too), check every address.
+
+    Returns the addresses; ValidationFailed with reason "forbidden_url" if any is refused, or
+    "unresolvable" if there is none.
+    """
+    name = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     try:
-        infos = resolver(host, port, 0, socket.SOCK_STREAM)
+        infos = resolver(name, port, 0, socket.SOCK_STREAM)
     except (OSError, UnicodeError):
-        raise _refuse(f"The host {host!r} cannot be resolved.", reason="unresolvable") from None
-    addresses = sorted({str(info[4][0]) for info in infos})
+        infos = []
+    addresses = sorted({str(info[4][0]).split("%", 1)[0] for info in infos})
     if not addresses:
-        raise _refuse(f"The host {host!r} has no address.", reason="unresolvable")
+        raise ValidationFailed(
+            f"The host {host!r} cannot be resolved.", {"reason": "unresolvable", "host": host}
+        )
     for address in addresses:
         check_address(address, allow_private=allow_private)
     return addresses
@@ -124,6 +195,159 @@ def check_url(url: str, *, allow_private: bool, resolver: Resolver = socket.geta
     """Normalize `url` and refuse it if its host resolves to an address downloads may not reach."""
     normalized = normalize_url(url)
     parts = urlsplit(normalized)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    port = parts.port or DEFAULT_PORTS[parts.scheme]
     check_host(parts.hostname or "", port, allow_private=allow_private, resolver=resolver)
     return normalized
+
+
+# ---------------------------------------------------------------- yt-dlp, at connect time
+
+
+class ForbiddenAddress(ConnectionRefusedError):
+    """Raised instead of connecting to an address the SSRF guard refuses."""
+
+
+@dataclass
+class Guard:
+    """The policy of one guarded yt-dlp run, and what it refused (for the error it ends with)."""
+
+    allow_private: bool
+    policy: Policy | None = None
+    refused: list[str] = field(default_factory=list)
+
+    def reason(self, address: str) -> str | None:
+        """Why a connection to `address` is refused, or None."""
+        if self.policy is not None:
+            return self.policy(address)
+        try:
+            check_address(address, allow_private=self.allow_private)
+        except ValidationFailed as error:
+            return error.message
+        return None
+
+    def refuse(self, target: str, reason: str) -> ForbiddenAddress:
+        """Record a refusal and return the error to raise."""
+        self.refused.append(target)
+        return ForbiddenAddress(f"Aula's SSRF guard refused {target}: {reason}")
+
+
+_current: ContextVar[Guard | None] = ContextVar("ytdlp_guard", default=None)
+_lock = threading.Lock()
+_installed: list[Callable[[], None]] = []  # undo steps of the patches, while any guard is open
+_users = 0
+_originals: dict[str, Any] = {}
+
+
+def _active_guard() -> Guard:
+    # A yt-dlp connection from a thread without a guard of its own gets the strict default.
+    return _current.get() or Guard(allow_private=False)
+
+
+def _guarded_socket(ip_addr: Any, timeout: Any, source_address: Any) -> socket.socket:
+    address = str(ip_addr[4][0]).split("%", 1)[0]
+    guard = _active_guard()
+    reason = guard.reason(address)
+    if reason is not None:
+        raise guard.refuse(address, reason)
+    return _originals["socket_connect"](ip_addr, timeout, source_address)  # type: ignore[no-any-return]
+
+
+def _guarded_create_connection(
+    address: Any,
+    timeout: Any = socket._GLOBAL_DEFAULT_TIMEOUT,  # type: ignore[attr-defined]
+    source_address: Any = None,
+    *,
+    _create_socket_func: Any = None,
+) -> Any:
+    if _create_socket_func is not None:  # a SOCKS proxy: the proxy, not we, would pick the target
+        raise _active_guard().refuse(f"{address[0]} (via a SOCKS proxy)", "proxies are not used")
+    return _originals["create_connection"](
+        address, timeout, source_address, _create_socket_func=_guarded_socket
+    )
+
+
+class _NoFTPHandler(urllib.request.BaseHandler):
+    """urllib follows redirects to ftp:// by itself, and ftplib's sockets bypass the guard."""
+
+    def ftp_open(self, request: urllib.request.Request) -> None:
+        raise urllib.error.URLError(_active_guard().refuse(request.full_url, "ftp is not allowed"))
+
+
+def _refuse_external(fd: Any, filename: Any, info_dict: dict[str, Any]) -> bool:
+    raise UpstreamRefused(
+        "This stream needs an external program (ffmpeg or rtmpdump, e.g. a live or encrypted"
+        " stream) to fetch it; Aula downloads only through its guarded connections."
+    )
+
+
+def _patch(target: Any, name: str, value: Any) -> None:
+    old = getattr(target, name)
+    setattr(target, name, value)
+    _installed.append(lambda: setattr(target, name, old))
+
+
+def _install() -> None:
+    from yt_dlp import YoutubeDL
+    from yt_dlp.downloader.external import ExternalFD
+    from yt_dlp.downloader.rtmp import RtmpFD
+    from yt_dlp.networking import _helper, _urllib
+
+    _originals.update(
+        create_connection=_helper.create_connection, socket_connect=_helper._socket_connect
+    )
+    modules = [_helper, _urllib]
+    for name in ("_requests", "_websockets"):  # present only with their optional dependencies
+        with contextlib.suppress(ImportError):
+            modules.append(__import__(f"yt_dlp.networking.{name}", fromlist=[name]))
+    for module in modules:
+        _patch(module, "create_connection", _guarded_create_connection)
+    _patch(_urllib, "FTPHandler", _NoFTPHandler)
+    _patch(_urllib.UrllibRH, "_SUPPORTED_URL_SCHEMES", ("http", "https"))
+    build = YoutubeDL.build_request_director
+
+    def urllib_only(ydl: Any, handlers: Any, preferences: Any = None) -> Any:
+        # The requests handler connects through urllib3's own create_connection (shared with the
+        # rest of the process), curl_cffi inside libcurl: only urllib's sockets can be guarded.
+        return build(ydl, [h for h in handlers if h.RH_KEY == "Urllib"], preferences)
+
+    _patch(YoutubeDL, "build_request_director", urllib_only)
+    _patch(ExternalFD, "real_download", _refuse_external)
+    _patch(RtmpFD, "real_download", _refuse_external)
+
+
+@contextlib.contextmanager
+def guard_ytdlp_connections(allow_private: bool, policy: Policy | None = None) -> Iterator[Guard]:
+    """Check every address yt-dlp connects to, at connect time: redirects, pages, segments.
+
+    yt-dlp's urllib handler opens each socket through `networking._helper.create_connection`,
+    looked up in its own module at call time; the patched one checks every address getaddrinfo
+    returned just before connecting to it (no DNS-rebinding gap). While a guard is open yt-dlp
+    uses only that handler, with http and https only (no ftp, even on redirect), and no external
+    downloader (ffmpeg, rtmpdump) that would open its own connections. The patches touch yt-dlp
+    alone, so the database and Redis clients of the process are unaffected. `policy` replaces
+    the address rule (tests allow exactly 127.0.0.1). Thread-safe: each thread has its guard.
+    """
+    global _users
+    guard = Guard(allow_private, policy)
+    token = _current.set(guard)
+    with _lock:
+        if _users == 0:
+            try:
+                _install()
+            except BaseException:
+                _uninstall()
+                raise
+        _users += 1
+    try:
+        yield guard
+    finally:
+        _current.reset(token)
+        with _lock:
+            _users -= 1
+            if _users == 0:
+                _uninstall()
+
+
+def _uninstall() -> None:
+    while _installed:
+        _installed.pop()()

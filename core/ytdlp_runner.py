@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
+import re
 import shutil
-import socket
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,9 +16,19 @@ from urllib.parse import urlsplit
 
 import psutil
 
-from core.errors import TransientError, UpstreamRefused, ValidationFailed
-from core.netguard import check_address
+from core.errors import (
+    AulaError,
+    TransientError,
+    UpstreamRefused,
+    UpstreamTimeout,
+    ValidationFailed,
+)
+from core.netguard import ForbiddenAddress, Guard, Policy, guard_ytdlp_connections
 
+__all__ = [
+    "Canceled", "ForbiddenAddress", "Guard", "Policy", "YtdlpResult", "ffmpeg_path",
+    "guard_ytdlp_connections", "kill_children", "run_ytdlp",
+]  # fmt: skip
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int | None, float | None, float | None], bool]
 _PERMANENT_HINTS = (
@@ -26,14 +36,11 @@ _PERMANENT_HINTS = (
     "private video", "video unavailable", "not available", "requested format is not available",
     "no video formats found", "sign in to confirm",
 )  # fmt: skip
+_RETRYABLE_STATUS = frozenset({408, 425, 429})
 
 
 class Canceled(Exception):
     """The download was canceled from the progress callback."""
-
-
-class ForbiddenAddress(ConnectionRefusedError):
-    """Raised instead of connecting to an address the SSRF guard refuses."""
 
 
 @dataclass(frozen=True)
@@ -44,78 +51,50 @@ class YtdlpResult:
     title: str | None
 
 
-Policy = Callable[[str], str | None]  # an address -> why it is refused, or None
-
-
 @dataclass
-class Guard:
-    allow_private: bool
-    policy: Policy | None = None
-    refused: list[str] = field(default_factory=list)
+class _Tracker:
+    """Turns yt-dlp's per-file hook calls into one rising figure across all files of a download."""
 
-    def reason(self, address: str) -> str | None:
-        """Why a connection to `address` is refused, or None."""
-        if self.policy is not None:
-            return self.policy(address)
-        try:
-            check_address(address, allow_private=self.allow_private)
-        except ValidationFailed as error:
-            return error.message
-        return None
+    on_progress: Progress
+    done: int = 0
+    ratio: float = 0.0
+    stopped: bool = False
+    finished: dict[str, int] = field(default_factory=dict)
 
-    def socket_for(self, ip_addr: Any, timeout: Any, source_address: Any) -> socket.socket:
-        from yt_dlp.networking import _helper
+    def hook(self, status: dict[str, Any]) -> None:
+        name = str(status.get("filename") or "")
+        if status.get("status") == "finished":
+            size = status.get("total_bytes") or status.get("downloaded_bytes")
+            self.finished[name] = int(size or 0)
+        if status.get("status") != "downloading":
+            return
+        before = sum(size for other, size in self.finished.items() if other != name)
+        known = status.get("total_bytes") or status.get("total_bytes_estimate")
+        total = before + int(known) if known else None
+        expected = _expected_size(status.get("info_dict") or {})
+        if expected and (total is None or expected > total):
+            total = expected
+        done = before + int(status.get("downloaded_bytes") or 0)
+        self.report(done, total, status.get("speed"), status.get("eta"))
 
-        address = str(ip_addr[4][0])
-        reason = self.reason(address)
-        if reason is not None:
-            self.refused.append(address)
-            raise ForbiddenAddress(reason)
-        return _helper._socket_connect(ip_addr, timeout, source_address)  # type: ignore[no-any-return]
+    def report(self, done: int, total: int | None, speed: Any, eta: Any) -> None:
+        done = max(done, self.done)
+        if total is not None:
+            total = max(total, done)
+            if total and done / total < self.ratio:  # a grown estimate must not lower the percent
+                total = max(done, int(done / self.ratio))
+            self.ratio = done / total if total else 0.0
+        self.done = done
+        speed_bps = float(speed) if speed is not None else None
+        if not self.on_progress(done, total, speed_bps, float(eta) if eta is not None else None):
+            self.stopped = True
+            raise Canceled()
 
 
-@contextmanager
-def guard_ytdlp_connections(allow_private: bool, policy: Policy | None = None) -> Iterator[Guard]:
-    """Check every address yt-dlp connects to, at connect time (redirects, pages, segments).
-
-    yt-dlp's HTTP handlers all open sockets through `networking._helper.create_connection`,
-    which they look up in their own module at call time; the runner makes yt-dlp prefer its
-    urllib handler and allows only http/https there, so every hop passes through this check.
-    Other connections of the process (database, Redis) are untouched.
-    """
-    from yt_dlp.networking import _helper, _urllib
-
-    modules: list[Any] = [_urllib]
-    for name in ("_requests", "_websockets"):
-        try:
-            modules.append(__import__(f"yt_dlp.networking.{name}", fromlist=[name]))
-        except ImportError:
-            continue
-    guard = Guard(allow_private, policy)
-    original = _helper.create_connection
-
-    def guarded(
-        address: Any,
-        timeout: Any = socket._GLOBAL_DEFAULT_TIMEOUT,  # type: ignore[attr-defined]
-        source_address: Any = None,
-        *,
-        _create_socket_func: Any = None,
-    ) -> Any:
-        if _create_socket_func is not None:  # a SOCKS proxy: never configured here
-            raise ForbiddenAddress("Proxies are not used for downloads.")
-        return original(address, timeout, source_address, _create_socket_func=guard.socket_for)
-
-    saved = [(module, getattr(module, "create_connection", None)) for module in modules]
-    schemes = _urllib.UrllibRH._SUPPORTED_URL_SCHEMES
-    try:
-        for module, _ in saved:
-            module.create_connection = guarded
-        _urllib.UrllibRH._SUPPORTED_URL_SCHEMES = ("http", "https")
-        yield guard
-    finally:
-        for module, value in saved:
-            module.create_connection = value
-        _urllib.UrllibRH._SUPPORTED_URL_SCHEMES = schemes
+def _expected_size(info: dict[str, Any]) -> int | None:
+    formats = info.get("requested_formats") or []
+    sizes = [f.get("filesize") or f.get("filesize_approx") for f in formats]
+    return int(sum(sizes)) if sizes and all(sizes) else None
 
 
 class _Logger:
@@ -130,7 +109,7 @@ class _Logger:
         log.info("yt-dlp: %s", message)
 
     def error(self, message: str) -> None:
-        log.info("yt-dlp: %s", message)
+        log.info("yt-dlp: %s", message)  # the runner raises a typed error that the caller logs
 
 
 def ffmpeg_path() -> str | None:
@@ -143,7 +122,10 @@ def ffmpeg_path() -> str | None:
         return shutil.which("ffmpeg")
 
 
-def _params(work_dir: Path, fmt: str | None, cookies: Path | None, hook: Any) -> dict[str, Any]:
+def _params(
+    work_dir: Path, fmt: str | None, cookies: Path | None, tracker: _Tracker, timeout: float,
+    retries: int,
+) -> dict[str, Any]:  # fmt: skip
     return {
         "outtmpl": {"default": "%(id).60B.%(ext)s"},
         "paths": {"home": str(work_dir), "temp": str(work_dir)},
@@ -158,19 +140,23 @@ def _params(work_dir: Path, fmt: str | None, cookies: Path | None, hook: Any) ->
         "quiet": True,
         "no_warnings": True,
         "noprogress": True,
+        "color": "no_color",
         "logger": _Logger(),
-        "progress_hooks": [hook],
-        "socket_timeout": 30,
+        "progress_hooks": [tracker.hook],
+        "socket_timeout": timeout,
         "buffersize": 1024 * 1024,  # yt-dlp starts at 1 KiB blocks and grows them only slowly
-        "retries": 2,
-        "fragment_retries": 3,
+        "retries": retries,
+        "fragment_retries": retries + 1,
         "extractor_retries": 1,
+        # Segments through yt-dlp's own (guarded) networking, one at a time in this thread.
         "hls_prefer_native": True,
-        "ffmpeg_location": ffmpeg_path(),
+        "external_downloader": {"default": "native"},
+        "concurrent_fragment_downloads": 1,
+        "proxy": "",  # direct: through a proxy the guard would see the proxy, not the target
+        "ffmpeg_location": ffmpeg_path(),  # merging and remuxing local files only
         "cookiefile": str(cookies) if cookies else None,
         "cachedir": False,
-        # Every request through the guarded urllib handler (see guard_ytdlp_connections).
-        "compat_opts": {"prefer-legacy-http-handler"},
+        "updatetime": False,
     }
 
 
@@ -198,16 +184,115 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    """The error and all it wraps: yt-dlp's exc_info and cause, chained errors, URLError reasons."""
+    todo, seen = [error], set[int]()
+    while todo and len(seen) < 20:
+        current = todo.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        exc_info = getattr(current, "exc_info", None)
+        wrapped = exc_info[1] if isinstance(exc_info, tuple) and len(exc_info) > 1 else None
+        linked = [getattr(current, "cause", None), getattr(current, "reason", None),
+                  current.__cause__, current.__context__, wrapped]  # fmt: skip
+        todo += [item for item in linked if isinstance(item, BaseException)]
+
+
+def _clean(message: str) -> str:
+    message = re.sub(r"\x1b\[[0-9;]*m", "", message).removeprefix("ERROR: ").strip()
+    message = message.split("; please report this issue", 1)[0]
+    return message[:300]
+
+
+def _from_status(status: int, message: str) -> AulaError:
+    if status in _RETRYABLE_STATUS or status >= 500:
+        return TransientError(f"The server answered HTTP {status}; the download will be retried.")
+    return UpstreamRefused(f"The server refused the download (HTTP {status}): {message}")
+
+
+def _classify_one(cause: BaseException, message: str) -> AulaError | None:
+    from yt_dlp.networking import exceptions as net
+    from yt_dlp.utils import GeoRestrictedError, UnsupportedError
+
+    if isinstance(cause, AulaError):
+        return cause
+    if isinstance(cause, net.HTTPError):
+        return _from_status(cause.status, message)
+    if isinstance(cause, GeoRestrictedError):
+        return UpstreamRefused(f"The video is not available from this server's country: {message}")
+    if isinstance(cause, UnsupportedError):
+        return UpstreamRefused(f"yt-dlp does not know how to download this URL: {message}")
+    if isinstance(cause, net.NoSupportingHandlers):
+        return ValidationFailed(
+            f"The download led to a URL Aula does not fetch: {message}", {"reason": "forbidden_url"}
+        )
+    if isinstance(cause, net.CertificateVerifyError):
+        return UpstreamRefused(f"The server's TLS certificate is not valid: {message}")
+    if isinstance(cause, TimeoutError):
+        return UpstreamTimeout(f"The server did not answer in time: {message}")
+    if isinstance(cause, (net.TransportError, ConnectionError)):
+        return TransientError(f"The connection failed; the download will be retried: {message}")
+    return None
+
+
 def _classify(error: Exception, guard: Guard) -> Exception:
     if guard.refused:
         return ValidationFailed(
             f"The download led to a forbidden address ({guard.refused[0]}); it was stopped.",
             {"reason": "forbidden_url", "address": guard.refused[0]},
         )
-    message = str(error).removeprefix("ERROR: ").strip()
+    from yt_dlp.utils import ExtractorError
+
+    message = _clean(str(error))
+    causes = list(_causes(error))
+    for cause in causes:
+        mapped = _classify_one(cause, message)
+        if mapped is not None:
+            return mapped
+    if any(isinstance(cause, ExtractorError) and cause.expected for cause in causes):
+        return UpstreamRefused(f"yt-dlp could not fetch this URL: {message}")
     if any(hint in message.lower() for hint in _PERMANENT_HINTS):
-        return UpstreamRefused(f"yt-dlp could not fetch this URL: {message[:300]}")
-    return TransientError(f"yt-dlp failed, will retry: {message[:300]}")
+        return UpstreamRefused(f"yt-dlp could not fetch this URL: {message}")
+    return TransientError(f"yt-dlp failed, will retry: {message}")
+
+
+def _place(source: Path, dest_dir: Path) -> Path:
+    """Move `source` into `dest_dir` atomically under a name no other file has; return it."""
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    for attempt in range(1000):
+        suffix = f"-{attempt}" if attempt else ""
+        target = dest_dir / f"{source.stem}{suffix}{source.suffix}"
+        try:  # claim the name first: os.replace alone would overwrite another download's file
+            os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+        except FileExistsError:
+            continue
+        try:
+            os.replace(source, target)
+        except OSError as error:
+            if error.errno != errno.EXDEV:
+                target.unlink(missing_ok=True)
+                raise
+            staged = target.with_name(f".{target.name}.moving")  # another filesystem: copy, then
+            shutil.copyfile(source, staged)  # rename, so no reader sees a half-written file
+            os.replace(staged, target)
+            source.unlink()
+        return target
+    raise TransientError(f"No free file name for {source.name} in the download folder.")
+
+
+def _remove_leftovers(work_dir: Path, keep: Path) -> None:
+    for child in work_dir.iterdir():
+        if child.is_file() and child != keep:
+            child.unlink(missing_ok=True)
+
+
+def _single(info: dict[str, Any] | None) -> dict[str, Any]:
+    entry = info or {}
+    if entry.get("_type") in ("playlist", "multi_video"):
+        entry = next((item for item in entry.get("entries") or [] if item), {})
+    return entry
 
 
 def run_ytdlp(
@@ -220,47 +305,45 @@ def run_ytdlp(
     allow_private: bool,
     on_progress: Progress,
     policy: Policy | None = None,
+    socket_timeout: float = 30.0,
+    retries: int = 2,
 ) -> YtdlpResult:
-    """Download `url` into `work_dir` (resuming), then move the file into `dest_dir`."""
+    """Download `url` with yt-dlp into `work_dir` (resuming what is there), then into `dest_dir`.
+
+    Every connection passes the SSRF guard (`policy` replaces its address rule). `on_progress`
+    gets rising byte counts and cancels by returning False (Canceled; partial files stay in
+    `work_dir` for the caller to remove). Errors come back typed: ValidationFailed
+    (forbidden_url), UpstreamRefused (permanent) or TransientError. On success the file is moved
+    into `dest_dir` under a name of its own and the other files of `work_dir` are removed.
+    """
     import yt_dlp
 
-    stopped: list[bool] = []
-
-    def hook(status: dict[str, Any]) -> None:
-        if status.get("status") != "downloading":
-            return
-        total = status.get("total_bytes") or status.get("total_bytes_estimate")
-        done = int(status.get("downloaded_bytes") or 0)
-        if not on_progress(
-            done, int(total) if total else None, status.get("speed"), status.get("eta")
-        ):
-            stopped.append(True)
-            raise Canceled()
-
+    tracker = _Tracker(on_progress)
     work_dir.mkdir(parents=True, exist_ok=True)
     if not any(work_dir.iterdir()):
         on_progress(0, None, None, None)  # a fresh start: every byte from here on is new
     with guard_ytdlp_connections(allow_private, policy) as guard:
         try:
-            params = _params(work_dir, fmt, cookies_file, hook)
+            params = _params(work_dir, fmt, cookies_file, tracker, socket_timeout, retries)
             if _is_plain_file(url):
                 params["fixup"] = "never"  # nothing to repair in a plain file: skip ffprobe
             with yt_dlp.YoutubeDL(params) as ydl:
-                info = ydl.extract_info(url, download=True, ie_key=_extractor_for(url))
+                info = _single(ydl.extract_info(url, download=True, ie_key=_extractor_for(url)))
         except Exception as error:
-            if stopped:
+            if tracker.stopped:
                 raise Canceled() from None
             raise _classify(error, guard) from None
-    if stopped:
+    if tracker.stopped:
         raise Canceled()
-    downloads = (info or {}).get("requested_downloads") or [{}]
+    downloads = info.get("requested_downloads") or [{}]
     produced = Path(downloads[0].get("filepath") or "")
     if not produced.is_file():
         raise TransientError("yt-dlp reported success but left no file.")
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    target = dest_dir / produced.name
-    os.replace(produced, target)
-    return YtdlpResult(target, target.stat().st_size, _sha256(target), (info or {}).get("title"))
+    target = _place(produced, dest_dir)
+    _remove_leftovers(work_dir, target)
+    size = target.stat().st_size
+    on_progress(max(tracker.done, size), max(tracker.done, size), None, 0.0)
+    return YtdlpResult(target, size, _sha256(target), info.get("title"))
 
 
 def kill_children(grace_s: float = 3.0) -> None:

@@ -1,11 +1,16 @@
 """Local media servers for download tests: a direct MP4, HLS, a slow big file, redirects, a page.
 
-Loopback only; bind to 127.0.0.1 or another loopback address such as 127.0.0.2.
+Loopback only; bind to 127.0.0.1 or another loopback address such as 127.0.0.2. Routes:
+`/video.mp4`, `/slow.bin` (throttled to `rate_bps`), `/hls/index.m3u8` and its segments,
+`/hls/remote.m3u8?base=URL` (segments under another server), `/hls/live.m3u8?base=URL` (no
+end: yt-dlp treats it as live), `/redirect?to=URL`, `/page.html?src=URL` (a `<video src>`),
+`/status/CODE` (an empty answer with that status) and `/drop` (closes without answering).
 """
 
 from __future__ import annotations
 
 import hashlib
+import socket
 import threading
 import time
 from collections import Counter
@@ -66,12 +71,14 @@ class MediaServer:
     def base_url(self) -> str:
         return f"http://{self.host}:{self._server.server_address[1]}"
 
-    def playlist(self) -> bytes:
+    def playlist(self, base: str = "", live: bool = False) -> bytes:
+        """The HLS media playlist; segment URLs under `base` if given; without an end if live."""
         lines = ["#EXTM3U", "#EXT-X-VERSION:3", f"#EXT-X-TARGETDURATION:{int(SEGMENT_S) + 1}",
-                 "#EXT-X-MEDIA-SEQUENCE:0", "#EXT-X-PLAYLIST-TYPE:VOD"]  # fmt: skip
+                 "#EXT-X-MEDIA-SEQUENCE:0"]  # fmt: skip
+        lines += [] if live else ["#EXT-X-PLAYLIST-TYPE:VOD"]
         for index in range(SEGMENTS):
-            lines += [f"#EXTINF:{SEGMENT_S:.3f},", f"seg{index}.ts"]
-        return ("\n".join([*lines, "#EXT-X-ENDLIST", ""])).encode()
+            lines += [f"#EXTINF:{SEGMENT_S:.3f},", f"{base}seg{index}.ts"]
+        return ("\n".join([*lines, *([] if live else ["#EXT-X-ENDLIST"]), ""])).encode()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -101,7 +108,18 @@ class _Handler(BaseHTTPRequestHandler):
         }
         for index, segment in enumerate(self.media.segments):
             routes[f"/hls/seg{index}.ts"] = (segment, "video/mp2t", None)
-        if parts.path == "/redirect":
+        if parts.path in ("/hls/remote.m3u8", "/hls/live.m3u8"):
+            routes[parts.path] = (
+                self.media.playlist(query.get("base", ""), live="live" in parts.path),
+                "application/vnd.apple.mpegurl",
+                None,
+            )
+        if parts.path == "/drop":
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+        elif parts.path.startswith("/status/"):
+            self._send_head(int(parts.path.rsplit("/", 1)[1]), {"Content-Length": "0"})
+        elif parts.path == "/redirect":
             self._send_head(302, {"Location": query["to"], "Content-Length": "0"})
         elif parts.path == "/page.html":
             page = f'<html><body><video src="{query["src"]}"></video></body></html>'.encode()
