@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
+import limits
 from cryptography.fernet import Fernet
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -61,6 +62,12 @@ class Settings(BaseSettings):
     catalog_sync_interval_s: int = Field(300, ge=1)
     cleanup_interval_s: int = Field(3600, ge=1)
     max_content_length: int = Field(16 * 1024 * 1024, ge=1024)
+    # Access and HTTP hardening (README, Security).
+    require_auth_for_reads: bool = False
+    media_url_ttl_s: int = Field(4 * 3600, ge=60, le=7 * 24 * 3600)
+    force_https: bool = False
+    trusted_proxies: int = Field(0, ge=0, le=10)
+    rate_limit_mutations: str = "60/minute"
     # Operational knobs beyond the contract's table.
     port: int = Field(8000, ge=1, le=65535)
     worker_metrics_port: int = Field(9808, ge=0, le=65535)
@@ -118,6 +125,18 @@ class Settings(BaseSettings):
             raise ValueError("unknown scheme: use redis://host:port/db")
         return value
 
+    @field_validator("rate_limit_mutations")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        value = value.strip()
+        if value in ("", "0"):
+            return ""
+        try:
+            limits.parse_many(value)
+        except ValueError:
+            raise ValueError('is not a rate limit like "60/minute" ("" or 0 disables)') from None
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _level(cls, value: Any) -> Any:
@@ -160,6 +179,12 @@ class Settings(BaseSettings):
                 "BROKER_VISIBILITY_TIMEOUT_S: must exceed TASK_TIME_LIMIT_S, or long tasks run"
                 " twice"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _read_auth(self) -> Settings:
+        if self.require_auth_for_reads and self.admin_token is None:
+            raise ValueError("REQUIRE_AUTH_FOR_READS: needs ADMIN_TOKEN to be set")
         return self
 
     @property
