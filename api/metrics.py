@@ -1,0 +1,222 @@
+"""Web metrics at /metrics: requests by URL rule, summed over gunicorn's workers, and live gauges.
+
+Under gunicorn the master points PROMETHEUS_MULTIPROC_DIR at a fresh folder before it forks
+(gunicorn.conf.py): every worker writes its samples there and whichever worker answers a scrape
+serves the sum. Without that variable (the Flask test client, `flask run`) each app keeps its
+own registry. The gauges are read when scraped, by `AulaCollector`, from `core.figures`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, g, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    values,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+
+from core import __version__, figures
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+# Label values are bounded: a known method or "other", a URL rule or UNMATCHED, a status code.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+UNMATCHED = "<unmatched>"
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, float("inf"))
+REDIS_TIMEOUT_S = 0.5
+_process_metrics: dict[int, tuple[Histogram, Counter]] = {}
+
+
+def multiprocess_dir() -> str | None:
+    """PROMETHEUS_MULTIPROC_DIR, the folder shared by the processes of one server, if set."""
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+def _request_metrics(registry: CollectorRegistry | None) -> tuple[Histogram, Counter]:
+    duration = Histogram(
+        "flask_http_request_duration_seconds",
+        "Time to answer a request (until its headers, for a streamed body), by URL rule.",
+        ["method", "url_rule", "status"],
+        buckets=BUCKETS,
+        registry=registry,
+    )
+    total = Counter(
+        "flask_http_request_total",
+        "Requests answered, by method and status.",
+        ["method", "status"],
+        registry=registry,
+    )
+    return duration, total
+
+
+def _shared_metrics(folder: str) -> tuple[Histogram, Counter]:
+    # One set per process: every app of a worker process writes to that process's files.
+    pid = os.getpid()
+    if pid not in _process_metrics:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        if values.ValueClass.__name__ != "MmapedValue":
+            # prometheus_client was imported before the folder was set: switch to files now.
+            values.ValueClass = values.get_value_class()
+        _process_metrics.clear()
+        _process_metrics[pid] = _request_metrics(None)
+    return _process_metrics[pid]
+
+
+def instrument(app: Flask, settings: Settings) -> None:
+    """Count and time every request, and serve /metrics."""
+    folder = multiprocess_dir()
+    registry: CollectorRegistry | None = None
+    if folder:
+        duration, total = _shared_metrics(folder)
+    else:
+        registry = CollectorRegistry()
+        duration, total = _request_metrics(registry)
+        registry.register(AulaCollector(settings))
+
+    def start() -> None:
+        g.metrics_started = time.perf_counter()
+
+    def observe(response: Response) -> Response:
+        method = request.method if request.method in METHODS else "other"
+        rule = request.url_rule.rule if request.url_rule is not None else UNMATCHED
+        status = str(response.status_code)
+        began = g.get("metrics_started")
+        elapsed = time.perf_counter() - began if began is not None else 0.0
+        duration.labels(method=method, url_rule=rule, status=status).observe(elapsed)
+        total.labels(method=method, status=status).inc()
+        return response
+
+    # First, so that a hook answering early (401, 403) still leaves a start time.
+    app.before_request_funcs.setdefault(None, []).insert(0, start)
+    app.after_request(observe)
+    app.add_url_rule("/metrics", "metrics", _scrape_view(settings, registry))
+
+
+def _scrape_view(settings: Settings, registry: CollectorRegistry | None) -> Callable[[], Response]:
+    def scrape() -> Response:
+        if registry is not None:
+            body = generate_latest(registry)
+        else:
+            # A fresh registry per scrape: the files of every worker, dead ones included.
+            merged = CollectorRegistry()
+            MultiProcessCollector(merged)
+            merged.register(AulaCollector(settings))
+            body = generate_latest(merged)
+        return Response(body, mimetype=None, content_type=CONTENT_TYPE_LATEST)
+
+    return scrape
+
+
+def _gauge(name: str, documentation: str, labels: list[str] | None = None) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, documentation, labels=labels)
+
+
+class AulaCollector(Collector):
+    """Gauges read at scrape time; a source that fails (Redis, database) is left out, not raised."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def collect(self) -> Iterator[Metric]:
+        info = _gauge("aula_web_info", "Aula web process; the value is always 1.", ["version"])
+        info.add_metric([__version__], 1)
+        yield info
+        yield from self._database()
+        yield from self._broker()
+        yield from self._disk()
+
+    def _database(self) -> Iterator[Metric]:
+        up = _gauge("aula_database_up", "1 if the database answered this scrape's queries.")
+        try:
+            downloads = figures.downloads_by_state(self.settings.database_url)
+            items = figures.catalog_items_by_source(self.settings.database_url)
+            ages = figures.last_success_ages(self.settings.database_url)
+        except Exception as error:
+            log.warning("metrics: database unavailable: %s", type(error).__name__)
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        yield _labelled("aula_downloads", "Downloads by state.", "state", downloads)
+        yield _labelled("aula_catalog_items", "Catalog items by source.", "source", items)
+        yield _labelled(
+            "aula_last_success_age_seconds",
+            "Seconds since the task last succeeded (absent if it never did).",
+            "task",
+            ages,
+        )
+
+    def _broker(self) -> Iterator[Metric]:
+        up = _gauge("aula_broker_up", "1 if Redis answered this scrape's reads.")
+        client = figures.redis_client(self.settings.redis_url, REDIS_TIMEOUT_S)
+        try:
+            depths = figures.queue_depths(client)
+            heartbeat = figures.beat_heartbeat(client)
+        except Exception as error:
+            log.warning("metrics: broker unavailable: %s", type(error).__name__)
+            up.add_metric([], 0)
+            yield up
+            return
+        finally:
+            client.close()
+        up.add_metric([], 1)
+        yield up
+        yield _labelled(
+            "aula_queue_depth", "Messages waiting in each Celery queue.", "queue", depths
+        )
+        yield from _heartbeat(heartbeat)
+
+    def _disk(self) -> Iterator[Metric]:
+        try:
+            free, floor = figures.disk_free(
+                self.settings.download_dir, self.settings.disk_free_floor_mb
+            )
+        except OSError as error:
+            log.warning("metrics: disk unreadable: %s", type(error).__name__)
+            return
+        yield _single("aula_disk_free_bytes", "Free bytes on DOWNLOAD_DIR's filesystem.", free)
+        yield _single(
+            "aula_disk_free_floor_bytes", "Free space below which downloads are refused.", floor
+        )
+
+
+def _labelled(name: str, documentation: str, label: str, numbers: dict[str, Any]) -> Metric:
+    family = _gauge(name, documentation, [label])
+    for value, number in numbers.items():
+        family.add_metric([value], float(number))
+    return family
+
+
+def _single(name: str, documentation: str, number: float) -> Metric:
+    family = _gauge(name, documentation)
+    family.add_metric([], float(number))
+    return family
+
+
+def _heartbeat(heartbeat: figures.Heartbeat | None) -> Iterator[Metric]:
+    if heartbeat is None:
+        return
+    yield _single(
+        "aula_beat_heartbeat_age_seconds", "Seconds since beat last wrote its heartbeat.",
+        heartbeat.age_s,
+    )  # fmt: skip
+    if heartbeat.interval_s is not None:
+        yield _single(
+            "aula_beat_heartbeat_interval_seconds",
+            "The heartbeat period beat announced with its last heartbeat.",
+            heartbeat.interval_s,
+        )

@@ -1,0 +1,154 @@
+"""Monitoring figures read at scrape time, cheaply, from the database, Redis and the disk."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from core.catalog import SOURCES
+from core.db import session_scope
+from core.downloads import STATES as DOWNLOAD_STATES
+from core.health import free_bytes
+from core.jobs import QUEUES
+from core.models import CatalogItem, Download, TaskRecord
+
+# Beat writes this key every beat period (JSON: {"ts", "interval_s", "pid", "host"}).
+HEARTBEAT_KEY = "aula:beat:heartbeat"
+# The periodic and maintenance tasks whose last success an operator watches.
+SUCCESS_TASKS = ("catalog.sync", "catalog.rebuild", "maintenance.cleanup")
+# kombu's Redis transport keeps one list per queue and priority step: `queue`, `queue\x06\x163`...
+PRIORITY_SEPARATOR = "\x06\x16"
+PRIORITY_STEPS = (0, 3, 6, 9)
+STATEMENT_TIMEOUT_MS = 2000
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """Beat's last heartbeat: how old it is and the period beat promised."""
+
+    age_s: float
+    interval_s: float | None
+
+
+def _bounded(session: Session) -> None:
+    # A scrape must never queue behind a slow query: PostgreSQL gives up after a moment.
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}"))
+
+
+def downloads_by_state(db_url: str) -> dict[str, int]:
+    """The number of downloads in each state, every state present (zero when none)."""
+    counts = dict.fromkeys(DOWNLOAD_STATES, 0)
+    with session_scope(db_url) as session:
+        _bounded(session)
+        rows = session.execute(select(Download.state, func.count()).group_by(Download.state))
+        for state, count in rows:
+            if state in counts:
+                counts[state] = int(count)
+    return counts
+
+
+def catalog_items_by_source(db_url: str) -> dict[str, int]:
+    """The number of catalog items of each source, every source present (zero when none)."""
+    counts = dict.fromkeys(SOURCES, 0)
+    with session_scope(db_url) as session:
+        _bounded(session)
+        query = select(CatalogItem.source, func.count()).group_by(CatalogItem.source)
+        for source, count in session.execute(query):
+            if source in counts:
+                counts[source] = int(count)
+    return counts
+
+
+def last_success_ages(
+    db_url: str, names: tuple[str, ...] = SUCCESS_TASKS, now: datetime | None = None
+) -> dict[str, float]:
+    """Seconds since each task last finished with SUCCESS; a task that never did is left out."""
+    query = (
+        select(TaskRecord.name, func.max(TaskRecord.finished_at))
+        .where(TaskRecord.state == "SUCCESS", TaskRecord.name.in_(names))
+        .group_by(TaskRecord.name)
+    )
+    with session_scope(db_url) as session:
+        _bounded(session)
+        rows = list(session.execute(query))
+    moment = now.timestamp() if now is not None else time.time()
+    ages: dict[str, float] = {}
+    for name, finished in rows:
+        if finished is not None:
+            ages[name] = max(moment - _timestamp(finished), 0.0)
+    return ages
+
+
+def _timestamp(value: datetime | str) -> float:
+    # Defensive: a driver may hand back text or a naive value; both are stored as UTC.
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.timestamp()
+
+
+def redis_client(url: str, timeout: float) -> redis.Redis:
+    """A Redis client that fails within `timeout` seconds and never retries."""
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        retry=Retry(NoBackoff(), 0),
+    )
+
+
+def queue_keys(queue: str) -> list[str]:
+    """The Redis lists that hold `queue`'s waiting messages, one per priority step."""
+    return [queue if step == 0 else f"{queue}{PRIORITY_SEPARATOR}{step}" for step in PRIORITY_STEPS]
+
+
+def queue_depths(client: redis.Redis, queues: tuple[str, ...] = QUEUES) -> dict[str, int]:
+    """Messages waiting in each Celery queue, priorities summed (taken but unacked not counted)."""
+    pipe = client.pipeline(transaction=False)
+    for queue in queues:
+        for key in queue_keys(queue):
+            pipe.llen(key)
+    lengths = iter(pipe.execute())
+    return {queue: sum(int(next(lengths)) for _ in PRIORITY_STEPS) for queue in queues}
+
+
+def beat_heartbeat(client: redis.Redis, now: float | None = None) -> Heartbeat | None:
+    """Beat's heartbeat from Redis, or None when there is none or it cannot be read."""
+    raw = client.get(HEARTBEAT_KEY)
+    if raw is None:
+        return None
+    try:
+        data: Any = json.loads(raw)
+        stamp = float(data["ts"])
+    except (ValueError, TypeError, KeyError):
+        return None
+    if not math.isfinite(stamp):
+        return None
+    age = max((now if now is not None else time.time()) - stamp, 0.0)
+    return Heartbeat(age_s=age, interval_s=_positive(data.get("interval_s")))
+
+
+def _positive(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (ValueError, TypeError):
+        return None
+    return number if math.isfinite(number) and number > 0 else None
+
+
+def disk_free(download_dir: Path, floor_mb: int) -> tuple[int, int]:
+    """Free bytes on DOWNLOAD_DIR's filesystem and the floor below which downloads are refused."""
+    return free_bytes(download_dir), floor_mb * 1024 * 1024
