@@ -6,12 +6,11 @@ from typing import Any
 
 from flask import Flask
 from flask_swagger_ui import get_swaggerui_blueprint
-from prometheus_client import CollectorRegistry
-from prometheus_flask_exporter import PrometheusMetrics
 
 from api import catalog, classroom, credentials, downloads, drive, health, maintenance, tasks
 from api.errors import register_error_handlers
 from api.extensions import api, make_celery_client
+from api.metrics import instrument
 from api.security import register_request_hooks
 from core import __version__
 from core.logging import configure_logging, register_secret
@@ -90,6 +89,5 @@ def _document_admin_token(spec: dict[str, Any]) -> None:
 
 
 def register_metrics(app: Flask) -> None:
-    """Prometheus request metrics at /metrics, labelled by URL rule rather than raw path."""
-    metrics = PrometheusMetrics(app, registry=CollectorRegistry(), group_by="url_rule")
-    metrics.info("aula_web_info", "Aula web process", version=__version__)
+    """Request metrics by URL rule and gauges read at scrape time, at /metrics (api.metrics)."""
+    instrument(app, app.extensions["aula.settings"])
