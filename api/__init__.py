@@ -8,8 +8,11 @@ from flask import Flask
 from flask_swagger_ui import get_swaggerui_blueprint
 
 from api import catalog, classroom, credentials, downloads, drive, health, maintenance, tasks
+from api.access import register_access
 from api.errors import register_error_handlers
 from api.extensions import api, make_celery_client
+from api.headers import register_headers
+from api.limits import register_limits
 from api.metrics import instrument
 from api.security import register_request_hooks
 from core import __version__
@@ -36,6 +39,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     register_settings(app, settings)
     register_logging(settings)
     register_request_hooks(app)
+    register_headers(app)
+    register_access(app)
+    register_limits(app)
     register_api(app)
     register_error_handlers(app)
     register_metrics(app)

@@ -8,6 +8,8 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 from flask import Flask, Response, g, request
 
@@ -34,6 +36,22 @@ def _presented_token() -> str | None:
     return request.headers.get("X-Admin-Token")
 
 
+def presented_token_is_valid() -> bool:
+    """Whether the request carries ADMIN_TOKEN (Bearer or X-Admin-Token); constant-time."""
+    token = settings().admin_token
+    presented = _presented_token()
+    if token is None or not presented:
+        return False
+    return hmac.compare_digest(presented.encode(), token.get_secret_value().encode())
+
+
+def unauthorized(message: str, details: Any = None) -> Response:
+    """401 in the envelope, with the challenge naming the bearer scheme."""
+    response = envelope(401, "unauthorized", message, details)
+    response.headers["WWW-Authenticate"] = 'Bearer realm="aula"'
+    return response
+
+
 def _is_loopback(address: str | None) -> bool:
     try:
         return address is not None and ipaddress.ip_address(address).is_loopback
@@ -44,20 +62,15 @@ def _is_loopback(address: str | None) -> bool:
 def _require_admin() -> Response | None:
     if request.method not in MUTATING:
         return None
-    token = settings().admin_token
-    if token is None:
+    if settings().admin_token is None:
         if _is_loopback(request.remote_addr):
             return None
         return envelope(
             403, "forbidden", "Mutations are allowed from loopback only until ADMIN_TOKEN is set."
         )
-    presented = _presented_token()
-    expected = token.get_secret_value()
-    if presented and hmac.compare_digest(presented.encode(), expected.encode()):
+    if presented_token_is_valid():
         return None
-    response = envelope(401, "unauthorized", "A valid admin token is required for this request.")
-    response.headers["WWW-Authenticate"] = 'Bearer realm="aula"'
-    return response
+    return unauthorized("A valid admin token is required for this request.")
 
 
 def _refuse_oversized() -> Response | None:
@@ -110,3 +123,17 @@ def register_request_hooks(app: Flask) -> None:
     app.before_request(_require_valid_json)
     app.after_request(_finish_request)
     app.teardown_request(_reset_context)
+
+
+def run_early(app: Flask, hook: Callable[[], Response | None]) -> None:
+    """Run `hook` right after the request id is set (and earlier early hooks), before the rest.
+
+    For what must answer before the admin check: the HTTPS redirect, and the rate limit (which
+    so counts the attempts that then fail the token check too).
+    """
+    hooks = app.before_request_funcs.setdefault(None, [])
+    early: list[object] = app.extensions.setdefault("aula.early_hooks", [])
+    if hook in hooks:
+        hooks.remove(hook)
+    hooks.insert(hooks.index(_start_request) + 1 + len(early), hook)
+    early.append(hook)

@@ -131,6 +131,9 @@ def base_env(
         "DRIVE_RATE_PER_S": "500",
         "HTTP_CONNECT_TIMEOUT": "2",
         "HTTP_READ_TIMEOUT": "5",
+        # Tests send far more mutations than any limit allows; tests/api/test_security_limits.py
+        # turns it on.
+        "RATE_LIMIT_MUTATIONS": "",
         **fake_google.env(),
     }
 

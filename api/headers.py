@@ -1,0 +1,93 @@
+"""Security headers on every response, CORS from CORS_ORIGINS, trusted proxies and HTTPS."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+
+from flask import Flask, Response, request
+from flask_cors import CORS
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from api.extensions import settings
+from api.security import run_early
+
+# The UI and everything else: our own origin only, no inline script or style, no framing.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "media-src 'self' blob:; connect-src 'self'; font-src 'self'; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+DOCS_PREFIX = "/api/docs"
+_INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
+HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": (
+        "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), "
+        "microphone=(), payment=(), usb=()"
+    ),
+}
+HSTS = "max-age=31536000"
+# Probes and scrapes come from inside over plain HTTP: never redirected.
+NOT_REDIRECTED = frozenset({"/api/health", "/api/health/ready", "/metrics"})
+CORS_ALLOW_HEADERS = [
+    "Authorization", "X-Admin-Token", "Content-Type", "If-None-Match", "Range", "X-Request-ID",
+]  # fmt: skip
+CORS_EXPOSE_HEADERS = ["X-Request-ID", "ETag", "Content-Range", "Retry-After"]
+
+
+def _docs_csp(response: Response) -> str:
+    # Swagger UI's page starts itself with an inline script whose config names this host: allow
+    # exactly that script by its hash, nothing else inline.
+    if response.mimetype != "text/html" or response.is_streamed:
+        return CSP
+    page = response.get_data(as_text=True)
+    hashes = " ".join(
+        "'sha256-" + base64.b64encode(hashlib.sha256(body.encode()).digest()).decode() + "'"
+        for body in _INLINE_SCRIPT.findall(page)
+    )
+    return CSP.replace("script-src 'self'", f"script-src 'self' {hashes}") if hashes else CSP
+
+
+def _security_headers(response: Response) -> Response:
+    docs = request.path == DOCS_PREFIX or request.path.startswith(DOCS_PREFIX + "/")
+    response.headers.setdefault("Content-Security-Policy", _docs_csp(response) if docs else CSP)
+    for name, value in HEADERS.items():
+        response.headers.setdefault(name, value)
+    if settings().force_https and request.is_secure:
+        response.headers.setdefault("Strict-Transport-Security", HSTS)
+    return response
+
+
+def _redirect_to_https() -> Response | None:
+    if not settings().force_https or request.is_secure or request.path in NOT_REDIRECTED:
+        return None
+    response = Response(status=308)
+    response.headers["Location"] = "https://" + request.url.split("://", 1)[1]
+    return response
+
+
+def register_headers(app: Flask) -> None:
+    """Trust TRUSTED_PROXIES proxies, redirect to https when FORCE_HTTPS, CORS, and headers."""
+    config = app.extensions["aula.settings"]
+    if config.trusted_proxies:
+        hops = config.trusted_proxies
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops
+        )
+    run_early(app, _redirect_to_https)
+    if config.cors_origins:
+        CORS(
+            app,
+            resources={r"/api/*": {"origins": list(config.cors_origins)}},
+            allow_headers=CORS_ALLOW_HEADERS,
+            expose_headers=CORS_EXPOSE_HEADERS,
+            methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+            supports_credentials=False,
+            max_age=600,
+        )
+    app.after_request(_security_headers)
