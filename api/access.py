@@ -18,7 +18,13 @@ OPEN_PATHS = frozenset({"/api/health", "/api/health/ready", "/api/openapi.json",
 OPEN_PREFIXES = ("/api/docs/",)
 # The only endpoints a signature opens: bytes for <video> and <img>, never JSON.
 MEDIA_ENDPOINTS = frozenset(
-    {"catalog.Stream", "catalog.Thumbnail", "drive.DriveThumbnail", "downloads.DownloadFile"}
+    {
+        "catalog.Stream",
+        "catalog.Thumbnail",
+        "drive.DriveStream",
+        "drive.DriveThumbnail",
+        "downloads.DownloadFile",
+    }
 )
 _KEY = "aula.media_key"
 

@@ -9,6 +9,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
+from api.access import media_url
 from api.extensions import celery_client, db_url, require_google, settings
 from api.schemas import EnqueuedSchema, PageArgsSchema, enqueued, page_schema
 from core import catalog, downloads, jobs, thumbnails
@@ -45,7 +46,7 @@ class ItemSchema(Schema):
 
     def _thumbnail_url(self, item: CatalogItem) -> str | None:
         if item.source == "local" or item.thumbnail_link:
-            return f"/api/catalog/items/{item.id}/thumbnail"
+            return media_url(f"/api/catalog/items/{item.id}/thumbnail")
         return None
 
     def _download(self, item: CatalogItem) -> dict[str, Any] | None:
@@ -57,11 +58,11 @@ class ItemSchema(Schema):
             "id": found.id,
             "state": found.state,
             "percent": (found.progress or {}).get("percent"),
-            "file_url": f"/api/downloads/{found.id}/file" if done else None,
+            "file_url": media_url(f"/api/downloads/{found.id}/file") if done else None,
         }
 
     def _stream_url(self, item: CatalogItem) -> str | None:
-        return None if needs_download(item) else f"/api/catalog/items/{item.id}/stream"
+        return None if needs_download(item) else media_url(f"/api/catalog/items/{item.id}/stream")
 
 
 ItemPageSchema = page_schema(ItemSchema, "CatalogItemPage")

@@ -9,6 +9,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from api.access import media_url
 from api.extensions import celery_client, db_url, settings
 from api.schemas import PageArgsSchema, page_schema
 from api.streaming import local_file_response
@@ -30,6 +31,7 @@ class DownloadFileSchema(Schema):
     path = fields.String(required=True)
     size_bytes = fields.Integer(required=True)
     sha256 = fields.String(required=True)
+    url = fields.String(required=True)
 
 
 class DownloadSchema(Schema):
@@ -58,10 +60,12 @@ class DownloadSchema(Schema):
         if download.state != "succeeded" or not download.file_path:
             return None
         return {"path": download.file_path, "size_bytes": download.file_size,
-                "sha256": download.sha256}  # fmt: skip
+                "sha256": download.sha256, "url": self._file_url(download)}  # fmt: skip
 
     def _file_url(self, download: Download) -> str | None:
-        return f"/api/downloads/{download.id}/file" if download.state == "succeeded" else None
+        # Signed when reads need the token, so a <video src> plays it without headers.
+        done = download.state == "succeeded" and download.file_path
+        return media_url(f"/api/downloads/{download.id}/file") if done else None
 
 
 DownloadPageSchema = page_schema(DownloadSchema, "DownloadPage")

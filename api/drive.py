@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from flask import Response, send_file
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
+from api.access import media_url
 from api.extensions import db_url, settings
 from core import drive_files, thumbnails
 from core.drive_files import DriveEntry
 from core.errors import NotFound
 from core.google import DriveClient
+
+GOOGLE_APPS = "application/vnd.google-apps."
 
 blp = Blueprint("drive", __name__, url_prefix="/api/drive", description="Google Drive.")
 
@@ -26,9 +30,18 @@ class DriveFileSchema(Schema):
     modified_at = fields.AwareDateTime(allow_none=True)
     is_folder = fields.Boolean(required=True)
     thumbnail_url = fields.Method("_thumbnail_url", allow_none=True)
+    stream_url = fields.Method("_stream_url", allow_none=True)
 
     def _thumbnail_url(self, entry: DriveEntry) -> str | None:
-        return f"/api/drive/files/{entry.id}/thumbnail" if entry.has_thumbnail else None
+        if not entry.has_thumbnail:
+            return None
+        return media_url(f"/api/drive/files/{quote(entry.id, safe='')}/thumbnail")
+
+    def _stream_url(self, entry: DriveEntry) -> str | None:
+        # Folders and Google Docs have no bytes to stream.
+        if entry.is_folder or (entry.mime_type or "").startswith(GOOGLE_APPS):
+            return None
+        return media_url(f"/api/drive/files/{quote(entry.id, safe='')}/stream")
 
 
 class DriveListSchema(Schema):
