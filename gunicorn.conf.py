@@ -1,5 +1,10 @@
 """Gunicorn settings for `web`; a bad setting stops the master with one line naming the variable."""
 
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
 from core.db import migrate
 from core.logging import dict_config
 from core.settings import settings_or_exit
@@ -22,3 +27,34 @@ logconfig_dict = dict_config(_settings.log_format, _settings.log_level)
 def on_starting(server: object) -> None:
     """Bring the schema up to date once, in the master, before any worker serves."""
     migrate(_settings.database_url)
+    _fresh_metrics_dir()
+
+
+# Web metrics (api.metrics): every worker writes its samples into one folder, prepared here in
+# the master before any worker forks; whichever worker answers /metrics serves their sum.
+_METRICS_PREFIX = "aula-web-metrics-"
+
+
+def _fresh_metrics_dir() -> None:
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not folder:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix=_METRICS_PREFIX)
+        return
+    # An operator's folder: empty of old samples (only prometheus_client's files are touched).
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    for stale in Path(folder).glob("*.db"):
+        stale.unlink(missing_ok=True)
+
+
+def child_exit(server: object, worker: object) -> None:
+    """A worker died or was replaced: its live gauges stop counting (its counters stay summed)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]
+
+
+def on_exit(server: object) -> None:
+    """Remove the metrics folder this master made for itself."""
+    folder = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR", ""))
+    if folder.name.startswith(_METRICS_PREFIX) and folder.parent == Path(tempfile.gettempdir()):
+        shutil.rmtree(folder, ignore_errors=True)
