@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib
 import logging
 import mimetypes
 import os
@@ -12,12 +11,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+from core import direct, ytdlp_runner
 from core.db import session_scope
 from core.downloads import file_of, partial_dir, remove_partials, safe_name
 from core.errors import AulaError, NotFound, PermanentError, TransientError
 from core.google import DriveClient
 from core.models import Download, utcnow
+from core.netguard import Guard
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -182,16 +184,52 @@ def run_drive(
     return _finish(settings, download, named, sha256)
 
 
-def run_ytdlp(
+def run_url(
     settings: Settings, download: Download, cookies: Path | None, on_progress: Progress
 ) -> Fetched:
-    """The yt-dlp path: direct files, HLS and DASH, through the SSRF guard."""
-    try:
-        ytdlp_runner = importlib.import_module("core.ytdlp_runner")
-    except ImportError:
-        raise PermanentError("Downloads through yt-dlp are not available yet.") from None
+    """Any URL that is not a Drive file: a plain media file straight, everything else by yt-dlp.
+
+    A URL naming a media file is fetched with core.direct (guarded, resumable, hashed while
+    written); if it answers with a page or a playlist instead, yt-dlp takes over.
+    """
     work = partial_dir(settings, download.id)
     work.mkdir(parents=True, exist_ok=True)
+    if direct.is_media_url(download.url):
+        part = work / "direct.part"
+        try:
+            return _run_direct(settings, download, cookies, part, on_progress)
+        except direct.NotMedia:
+            part.unlink(missing_ok=True)
+    return _run_ytdlp(settings, download, cookies, on_progress)
+
+
+def _run_direct(
+    settings: Settings, download: Download, cookies: Path | None, part: Path, on_progress: Progress
+) -> Fetched:
+    try:
+        result = direct.fetch_direct(
+            download.url,
+            part,
+            guard=Guard(settings.download_allow_private_hosts),
+            on_progress=on_progress,
+            connect_timeout=settings.http_connect_timeout,
+            read_timeout=settings.http_read_timeout,
+            cookies=cookies,
+        )
+    except direct.Canceled:
+        raise Canceled() from None
+    named = part.with_name("data" + Path(urlsplit(download.url).path).suffix.lower())
+    os.replace(part, named)
+    if not download.title and result.title:
+        download.title = result.title
+    return _finish(settings, download, named, result.sha256)
+
+
+def _run_ytdlp(
+    settings: Settings, download: Download, cookies: Path | None, on_progress: Progress
+) -> Fetched:
+    """The yt-dlp path: pages, HLS and DASH, through the SSRF guard."""
+    work = partial_dir(settings, download.id)
     try:
         result = ytdlp_runner.run_ytdlp(
             download.url,
@@ -286,6 +324,16 @@ def fail(settings: Settings, download_id: int, error: BaseException, *, final: b
             row.state, row.error = "queued", f"Will retry: {message}"
     if final:
         remove_partials(settings, download_id)
+
+
+def release(settings: Settings, download_id: int) -> None:
+    """A shutting-down worker hands the download back: queued again, partial file kept for the
+    next delivery to resume, and this delivery not counted as a worker that died."""
+    with session_scope(settings.database_url) as session:
+        row = session.get(Download, download_id)
+        if row is None or row.state != "running":
+            return
+        row.state, row.deliveries = "queued", max(row.deliveries - 1, 0)
 
 
 def is_final(error: BaseException, retries: int, max_retries: int) -> bool:

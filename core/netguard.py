@@ -230,6 +230,14 @@ class Guard:
         self.refused.append(target)
         return ForbiddenAddress(f"Aula's SSRF guard refused {target}: {reason}")
 
+    def refusal_error(self, what: str | None = None) -> ValidationFailed:
+        """The error a guarded download ends with once it was refused (forbidden_url)."""
+        target = what or (f"a forbidden address ({self.refused[0]})" if self.refused else "?")
+        details = {"reason": "forbidden_url"}
+        if self.refused:
+            details["address"] = self.refused[0]
+        return ValidationFailed(f"The download led to {target}; it was stopped.", details)
+
 
 _current: ContextVar[Guard | None] = ContextVar("ytdlp_guard", default=None)
 _lock = threading.Lock()

@@ -239,10 +239,7 @@ def _classify_one(cause: BaseException, message: str) -> AulaError | None:
 
 def _classify(error: Exception, guard: Guard) -> Exception:
     if guard.refused:
-        return ValidationFailed(
-            f"The download led to a forbidden address ({guard.refused[0]}); it was stopped.",
-            {"reason": "forbidden_url", "address": guard.refused[0]},
-        )
+        return guard.refusal_error()
     from yt_dlp.utils import ExtractorError
 
     message = _clean(str(error))

@@ -17,6 +17,7 @@ from core.settings import Settings, get_settings
 from core.vault import Vault
 from tasks import metrics
 from tasks.app import AulaTask, app
+from tasks.shutdown import WorkerStopping, stop_requested
 
 
 @contextmanager
@@ -38,6 +39,15 @@ def cookies_file(settings: Settings) -> Iterator[Path | None]:
         Path(name).unlink(missing_ok=True)
 
 
+def _until_shutdown(tracker: fetch.Progress) -> fetch.Progress:
+    """The progress tracker, also answering "stop" once the worker's shutdown grace is over."""
+
+    def report(done: int, total: int | None, speed: float | None, eta: float | None) -> bool:
+        return tracker(done, total, speed, eta) and not stop_requested()
+
+    return report
+
+
 @app.task(
     name="downloads.fetch",
     bind=True,
@@ -57,9 +67,10 @@ def fetch_download(self: AulaTask, download_id: int) -> dict[str, Any]:
     download = fetch.begin(settings, download_id, self.request.id)
     if download is None:
         return {"download_id": download_id, "skipped": True}
-    tracker = fetch.ProgressTracker(
+    tracker: fetch.Progress = fetch.ProgressTracker(
         settings.database_url, download_id, settings.progress_interval_s, metrics.download_bytes
     )
+    tracker = _until_shutdown(tracker)
     started = time.monotonic()
     metrics.download_started()
     try:
@@ -69,8 +80,12 @@ def fetch_download(self: AulaTask, download_id: int) -> dict[str, Any]:
             )
         else:
             with cookies_file(settings) as cookies:
-                result = fetch.run_ytdlp(settings, download, cookies, tracker)
+                result = fetch.run_url(settings, download, cookies, tracker)
     except fetch.Canceled:
+        if stop_requested():  # not a cancel: the worker is shutting down; resume elsewhere
+            fetch.release(settings, download_id)
+            metrics.download_ended("released", time.monotonic() - started)
+            raise WorkerStopping() from None
         metrics.download_ended("canceled", time.monotonic() - started)
         return {"download_id": download_id, "canceled": True}
     except Exception as error:

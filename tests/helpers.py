@@ -65,6 +65,8 @@ def start_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
             "",
             "--appendonly",
             "no",
+            "--databases",
+            "64",  # tests that run their own workers each take a database of their own
             "--dir",
             str(workdir),
         ],

@@ -179,11 +179,13 @@ def test_a_redirect_to_ftp_is_refused_before_any_connection(media, tmp_path, for
 def test_a_live_stream_is_not_handed_to_ffmpeg(media, tmp_path, forbidden_listener):
     port = forbidden_listener.getsockname()[1]
     url = f"{media.base_url}/hls/live.m3u8?base=http://127.0.0.2:{port}/hls/"
+    before = {child.pid for child in psutil.Process().children(recursive=True)}
     with pytest.raises(UpstreamRefused) as refused:
         _run(url, tmp_path, policy=_only_127_0_0_1)
     assert "external program" in refused.value.message
     assert not _connected(forbidden_listener), "ffmpeg connected by itself"
-    assert not psutil.Process().children(recursive=True)
+    started = [c for c in psutil.Process().children(recursive=True) if c.pid not in before]
+    assert not started, "a process was started for the live stream"
 
 
 def test_the_guard_uses_only_its_own_handler_and_restores_yt_dlp(other):

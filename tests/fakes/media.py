@@ -4,7 +4,9 @@ Loopback only; bind to 127.0.0.1 or another loopback address such as 127.0.0.2. 
 `/video.mp4`, `/slow.bin` (throttled to `rate_bps`), `/hls/index.m3u8` and its segments,
 `/hls/remote.m3u8?base=URL` (segments under another server), `/hls/live.m3u8?base=URL` (no
 end: yt-dlp treats it as live), `/redirect?to=URL`, `/page.html?src=URL` (a `<video src>`),
-`/status/CODE` (an empty answer with that status) and `/drop` (closes without answering).
+`/status/CODE` (an empty answer with that status), `/drop` (closes without answering),
+`/named/video.mp4` (with a Content-Disposition file name) and `/norange/video.mp4` (ignores
+Range). `/redirect/...` and `/page/...` answer as `/redirect` and `/page.html` under any name.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ class MediaServer:
         self.hits: Counter[str] = Counter()
         self.sent: Counter[str] = Counter()
         self.ranges: list[str | None] = []
+        self.cookies: list[str | None] = []
         self._server = ThreadingHTTPServer((host, 0), _Handler)
         self._server.daemon_threads = True
         self._server.media = self  # type: ignore[attr-defined]
@@ -101,6 +104,7 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         self.media.hits[parts.path] += 1
+        self.media.cookies.append(self.headers.get("Cookie"))
         routes = {
             "/video.mp4": (self.media.video, "video/mp4", None),
             "/slow.bin": (self.media.slow, "application/octet-stream", self.media.rate_bps),
@@ -114,14 +118,20 @@ class _Handler(BaseHTTPRequestHandler):
                 "application/vnd.apple.mpegurl",
                 None,
             )
-        if parts.path == "/drop":
+        if parts.path.startswith("/drop"):
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
         elif parts.path.startswith("/status/"):
-            self._send_head(int(parts.path.rsplit("/", 1)[1]), {"Content-Length": "0"})
-        elif parts.path == "/redirect":
+            code = int(parts.path.rsplit("/", 1)[1].split(".", 1)[0])  # /status/404 or /404.mp4
+            self._send_head(code, {"Content-Length": "0"})
+        elif parts.path == "/redirect" or parts.path.startswith("/redirect/"):
             self._send_head(302, {"Location": query["to"], "Content-Length": "0"})
-        elif parts.path == "/page.html":
+        elif parts.path == "/named/video.mp4":
+            named = {"Content-Disposition": 'attachment; filename="Lesson 1.mp4"'}
+            self._send(self.media.video, "video/mp4", None, body, named)
+        elif parts.path == "/norange/video.mp4":
+            self._send(self.media.video, "video/mp4", None, body, ranges=False)
+        elif parts.path == "/page.html" or parts.path.startswith("/page/"):
             page = f'<html><body><video src="{query["src"]}"></video></body></html>'.encode()
             self._send(page, "text/html", None, body)
         elif parts.path in routes:
@@ -135,12 +145,21 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
 
-    def _send(self, data: bytes, kind: str, rate: float | None, body: bool) -> None:
+    def _send(
+        self,
+        data: bytes,
+        kind: str,
+        rate: float | None,
+        body: bool,
+        extra: dict[str, str] | None = None,
+        ranges: bool = True,
+    ) -> None:
         header = self.headers.get("Range")
         self.media.ranges.append(header)
-        wanted = resolve_range(header, len(data))
+        wanted = resolve_range(header if ranges else None, len(data))
         start, end, status = 0, len(data), 200
-        headers = {"Content-Type": kind, "Accept-Ranges": "bytes"}
+        headers = {"Content-Type": kind, **({"Accept-Ranges": "bytes"} if ranges else {})}
+        headers.update(extra or {})
         if isinstance(wanted, ByteRange):
             start, end, status = wanted.start, wanted.end + 1, 206
             headers["Content-Range"] = wanted.content_range

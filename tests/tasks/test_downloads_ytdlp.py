@@ -1,8 +1,10 @@
-"""yt-dlp downloads through the API and a real worker, from local media servers."""
+"""URL downloads (plain files straight, pages and HLS by yt-dlp) through a real worker."""
 
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
 
 import pytest
 
@@ -63,10 +65,13 @@ def test_direct_and_hls_downloads_finish_with_the_right_bytes(private_stack, set
     assert again.status_code == 200
 
 
-def test_cancel_of_a_ytdlp_download_removes_its_partials(private_stack, settings, media):
+@pytest.mark.parametrize("page", [False, True], ids=["plain-file", "page-by-yt-dlp"])
+def test_cancel_of_a_url_download_removes_its_partials(private_stack, settings, media, page):
     client = private_stack
     media.rate_bps = 1024 * 1024
-    created = client.post("/api/downloads", json={"url": f"{media.base_url}/slow.bin"}).get_json()
+    url = f"{media.base_url}/slow.bin"
+    url = f"{media.base_url}/page.html?src={url}" if page else url
+    created = client.post("/api/downloads", json={"url": url}).get_json()
     download_id = created["download"]["id"]
     wait_for(
         lambda: (
@@ -87,3 +92,41 @@ def test_cancel_of_a_ytdlp_download_removes_its_partials(private_stack, settings
     sent = media.sent["/slow.bin"]
     wait_for(lambda: media.sent["/slow.bin"] == sent, 10, interval=1, what="the transfer to stop")
     assert media.sent["/slow.bin"] < len(media.slow)
+
+
+def test_sigkill_mid_download_resumes_a_plain_file(base_env, settings, media, tmp_path):
+    from tests.tasks.test_downloads_drive import _own_worker
+
+    env, celery, log_path = _own_worker(base_env, 13, tmp_path)
+    env["DOWNLOAD_ALLOW_PRIVATE_HOSTS"] = "true"
+    client = create_app({k.lower(): v for k, v in env.items()}).test_client()
+    media.rate_bps = 2 * 1024 * 1024
+    first, second = start_worker(env, log_path, "-Q", "downloads"), None
+    try:
+        wait_for(lambda: celery.control.ping(timeout=0.5), 40, what="worker")
+        created = client.post("/api/downloads", json={"url": f"{media.base_url}/slow.bin"})
+        download_id = created.get_json()["download"]["id"]
+
+        def fetched():
+            return client.get(f"/api/downloads/{download_id}").get_json()["progress"][
+                "downloaded_bytes"
+            ]
+
+        wait_for(lambda: (fetched() or 0) > 4 * 1024 * 1024, 30, what="some bytes")
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait(10)
+        media.rate_bps = None
+        second = start_worker(env, log_path, "-Q", "downloads")
+        body = _finish(client, download_id, ("succeeded", "failed"))
+        assert body["state"] == "succeeded", body
+        assert body["file"]["sha256"] == hashlib.sha256(media.slow).hexdigest()
+        assert body["file"]["size_bytes"] == len(media.slow)
+        files = [p for p in settings.download_dir.rglob("slow*") if p.is_file()]
+        assert len(files) == 1 and files[0].read_bytes() == media.slow
+        assert any(r and not r.startswith("bytes=0-") for r in media.ranges), "it did not resume"
+    finally:
+        media.rate_bps = 2 * 1024 * 1024
+        stop_process_group(first)
+        if second is not None:
+            stop_process_group(second)
+        print(read_log(log_path)[-3000:])
