@@ -177,6 +177,15 @@ def mark_retry(db_url: str, task_id: str, error: BaseException | None) -> None:
         record.error = error_dict(error) if error is not None else None
 
 
+def mark_released(db_url: str, task_id: str) -> None:
+    """A shutting-down worker handed the task back to the queue: it waits for a worker again."""
+    with session_scope(db_url) as session:
+        record = session.get(TaskRecord, task_id)
+        if record is None or record.state in FINISHED:
+            return
+        record.state = "PENDING"
+
+
 def mark_finished(
     db_url: str,
     task_id: str,

@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     result_expires_s: int = Field(24 * 3600, ge=60)
     progress_interval_s: float = Field(0.5, ge=0)
     enable_test_tasks: bool = False
+    # Graceful shutdown and the single-instance beat.
+    worker_shutdown_grace_s: int = Field(30, ge=0, le=3600)
+    beat_lock_ttl_s: int = Field(30, ge=3, le=3600)
+    beat_heartbeat_interval_s: float = Field(5.0, gt=0, le=60)
 
     @field_validator("drive_folder_ids", "cors_origins", mode="before")
     @classmethod
@@ -178,6 +182,15 @@ class Settings(BaseSettings):
             raise ValueError(
                 "BROKER_VISIBILITY_TIMEOUT_S: must exceed TASK_TIME_LIMIT_S, or long tasks run"
                 " twice"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _beat_lock(self) -> Settings:
+        if self.beat_heartbeat_interval_s * 3 > self.beat_lock_ttl_s:
+            raise ValueError(
+                "BEAT_LOCK_TTL_S: must be at least three BEAT_HEARTBEAT_INTERVAL_S, or the running"
+                " beat may lose its lock between renewals"
             )
         return self
 

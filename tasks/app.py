@@ -12,6 +12,7 @@ from core import jobs
 from core.errors import TransientError
 from core.logging import configure_logging
 from core.settings import get_settings, settings_or_exit
+from tasks.shutdown import WorkerStopping, release, stop_requested
 
 # `celery -A tasks` imports this module first: configure logging now rather than at Celery's
 # setup_logging signal, so warnings Celery raises before that (running as root) are JSON too.
@@ -20,7 +21,11 @@ configure_logging(_settings.log_format, _settings.log_level)
 
 
 class AulaTask(Task):  # type: ignore[misc]
-    """Retries transient errors with jittered backoff; skips tasks canceled while queued."""
+    """Retries transient errors with jittered backoff; skips tasks canceled while queued.
+
+    A task that reports progress also hands itself back to the queue when its worker shuts down
+    and the grace period is over (see tasks/shutdown.py).
+    """
 
     autoretry_for = (TransientError,)
     retry_backoff = 2
@@ -31,14 +36,19 @@ class AulaTask(Task):  # type: ignore[misc]
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self.request.id and jobs.is_revoked(get_settings().database_url, self.request.id):
             raise Ignore()
-        return super().__call__(*args, **kwargs)
+        try:
+            return super().__call__(*args, **kwargs)
+        except WorkerStopping:
+            release(self.request.id)
 
     @cached_property
     def _reporters(self) -> dict[str, jobs.ProgressReporter]:
         return {}
 
     def progress(self, current: int, total: int | None, message: str = "") -> bool:
-        """Report throttled progress for the running request."""
+        """Report throttled progress; raises WorkerStopping once the shutdown grace is over."""
+        if stop_requested():
+            raise WorkerStopping()
         task_id = self.request.id
         if task_id is None:
             return False

@@ -1,0 +1,92 @@
+"""Graceful worker shutdown: SIGTERM lets running tasks finish within a grace period, then hands
+whatever still runs back to the queue.
+
+SIGTERM is Celery's warm shutdown (stop consuming, wait for the running tasks). Celery's wait has
+no bound, so the main process starts a timer when the warm shutdown begins; when
+WORKER_SHUTDOWN_GRACE_S has passed it raises a stop flag that every pool child can read (shared
+memory made before the pool forks). Tasks poll it where they report progress and answer by
+rejecting their message with requeue: the message goes back to the head of its queue, the task
+record returns to PENDING, and a download keeps its partial file for the next delivery to resume.
+A task that never polls is cut by Celery's own cold shutdown (SIGQUIT) a little later; its unacked
+message is restored by kombu when the worker's connection closes.
+
+Only the main process should get SIGTERM (docker, systemd's KillMode=mixed): a pool child that gets
+it directly dies at once, and its message is redelivered as after a crash.
+"""
+
+from __future__ import annotations
+
+import logging
+import mmap
+import os
+import signal
+import threading
+from typing import Any, NoReturn
+
+from celery import signals
+from celery.exceptions import Reject
+
+from core import jobs
+from core.settings import get_settings
+
+log = logging.getLogger(__name__)
+# How long a task may ignore the raised stop flag before Celery's cold shutdown cuts it.
+FORCE_AFTER_S = 10.0
+
+_flag: mmap.mmap | None = None
+_started = threading.Event()
+
+
+class WorkerStopping(Exception):
+    """The worker is shutting down and the grace period is over: the task must hand itself back."""
+
+
+def stop_requested() -> bool:
+    """True once the worker's grace period is over (always False outside a worker)."""
+    return _flag is not None and _flag[0] == 1
+
+
+def release(task_id: str | None) -> NoReturn:
+    """Record the task as queued again and reject its message with requeue (it runs again)."""
+    if task_id:
+        jobs.mark_released(get_settings().database_url, task_id)
+    log.warning("task handed back to the queue: the worker is shutting down")
+    raise Reject("worker shutting down", requeue=True) from None
+
+
+@signals.worker_init.connect
+def _share_flag(**_: Any) -> None:
+    global _flag
+    # Anonymous MAP_SHARED memory, made in the main process before the pool forks: every child
+    # (also those forked later, after max_tasks_per_child) sees the main process's write.
+    _flag = mmap.mmap(-1, 1)
+
+
+@signals.worker_shutting_down.connect
+def _start_grace(how: str = "", **_: Any) -> None:
+    if how != "Warm" or _started.is_set():
+        return  # a cold shutdown cuts tasks anyway; a second SIGTERM changes nothing
+    _started.set()
+    grace = get_settings().worker_shutdown_grace_s
+    log.warning(
+        "worker shutting down: running tasks have %s s to finish", grace, extra={"grace_s": grace}
+    )
+    _daemon_timer(grace, _grace_over)
+
+
+def _grace_over() -> None:
+    if _flag is not None:
+        _flag[0] = 1
+    log.warning("shutdown grace period over: running tasks hand their messages back")
+    _daemon_timer(FORCE_AFTER_S, _force)
+
+
+def _force() -> None:
+    log.warning("tasks still running %s s after the grace period: cold shutdown", FORCE_AFTER_S)
+    os.kill(os.getpid(), signal.SIGQUIT)
+
+
+def _daemon_timer(seconds: float, action: Any) -> None:
+    timer = threading.Timer(seconds, action)
+    timer.daemon = True  # the worker exits as soon as its tasks are done, timer or not
+    timer.start()

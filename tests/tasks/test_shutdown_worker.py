@@ -1,0 +1,152 @@
+"""SIGTERM to a worker mid-task loses nothing: a task finishes within the grace period, or its
+message goes back to the queue and another worker completes it."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from api.extensions import make_celery_client
+from core import jobs
+from tests.conftest import read_log, settings_from_env
+from tests.helpers import private_redis_db, start_worker, stop_process_group, wait_for
+
+
+def _env(base_env, db, grace):
+    return {
+        **base_env,
+        "REDIS_URL": private_redis_db(base_env["REDIS_URL"], db),
+        "WORKER_CONCURRENCY": "1",
+        "WORKER_SHUTDOWN_GRACE_S": str(grace),
+    }
+
+
+def _record(settings, task_id):
+    return jobs.get_record(settings.database_url, task_id)
+
+
+def _queued(redis_client_url):
+    import redis
+
+    client = redis.Redis.from_url(redis_client_url)
+    try:
+        return client.llen("default"), client.hlen("unacked")
+    finally:
+        client.close()
+
+
+def _terminate(process):
+    """What docker stop and systemd send: SIGTERM to the worker's main process only."""
+    os.kill(process.pid, signal.SIGTERM)
+    return process.wait(timeout=60)
+
+
+@pytest.mark.slow
+def test_a_task_that_finishes_within_the_grace_succeeds_once(base_env, settings, tmp_path):
+    env = _env(base_env, 5, grace=30)
+    celery = make_celery_client(settings_from_env(env))
+    marker, log_path = tmp_path / "runs.txt", tmp_path / "worker.log"
+    worker = start_worker(env, log_path, "-Q", "default")
+    try:
+        wait_for(lambda: celery.control.ping(timeout=0.5), 40, what="worker")
+        record = jobs.enqueue(
+            settings.database_url,
+            celery,
+            "testing.sleep",
+            {"seconds": 3, "steps": 6, "marker": str(marker)},
+        )
+        wait_for(lambda: _record(settings, record.id).state == "PROGRESS", 30, what="progress")
+        assert _terminate(worker) == 0, read_log(log_path)[-3000:]
+        done = _record(settings, record.id)
+        assert done.state == "SUCCESS", done
+        assert done.result == {"steps": 6, "runs": 1}
+        assert _queued(env["REDIS_URL"]) == (0, 0)  # acknowledged: nothing to redeliver
+        assert marker.read_text().splitlines() == [record.id]
+        assert "running tasks have 30 s to finish" in read_log(log_path)
+    finally:
+        stop_process_group(worker)
+        print(read_log(log_path)[-3000:])
+
+
+@pytest.mark.slow
+def test_a_task_outliving_the_grace_is_redelivered_and_completes(base_env, settings, tmp_path):
+    env = _env(base_env, 6, grace=1)
+    celery = make_celery_client(settings_from_env(env))
+    marker, log_path = tmp_path / "runs.txt", tmp_path / "worker.log"
+    first = start_worker(env, log_path, "-Q", "default")
+    second = None
+    try:
+        wait_for(lambda: celery.control.ping(timeout=0.5), 40, what="first worker")
+        record = jobs.enqueue(
+            settings.database_url,
+            celery,
+            "testing.sleep",
+            {"seconds": 12, "steps": 24, "marker": str(marker)},
+        )
+        wait_for(lambda: _record(settings, record.id).state == "PROGRESS", 30, what="progress")
+        assert _terminate(first) == 0, read_log(log_path)[-3000:]
+        released = _record(settings, record.id)
+        assert released.state == "PENDING", released  # queued again, not lying as running
+        assert _queued(env["REDIS_URL"]) == (1, 0)  # the message is back in its queue
+
+        second = start_worker(env, log_path, "-Q", "default")
+        done = wait_for(
+            lambda: (
+                _record(settings, record.id).state in ("SUCCESS", "FAILURE")
+                and _record(settings, record.id)
+            ),
+            60,
+            interval=0.3,
+            what="the redelivered run",
+        )
+        assert done.state == "SUCCESS", done.error
+        assert done.result == {"steps": 24, "runs": 2}
+        assert marker.read_text().splitlines() == [record.id, record.id]
+        assert "handed back to the queue" in read_log(log_path)
+    finally:
+        stop_process_group(first)
+        if second is not None:
+            stop_process_group(second)
+        print(read_log(log_path)[-4000:])
+
+
+@pytest.mark.slow
+def test_a_task_that_never_polls_is_cut_and_redelivered(base_env, settings, tmp_path):
+    """The last resort: Celery's cold shutdown ends the run; the unacked message comes back."""
+    env = _env(base_env, 9, grace=1)
+    celery = make_celery_client(settings_from_env(env))
+    marker, log_path = tmp_path / "runs.txt", tmp_path / "worker.log"
+    first = start_worker(env, log_path, "-Q", "default")
+    second = None
+    try:
+        wait_for(lambda: celery.control.ping(timeout=0.5), 40, what="first worker")
+        record = jobs.enqueue(  # one step: no progress report, so no stop flag read, until the end
+            settings.database_url,
+            celery,
+            "testing.sleep",
+            {"seconds": 25, "steps": 1, "marker": str(marker)},
+        )
+        wait_for(lambda: marker.exists(), 30, what="the task to start")
+        _terminate(first)
+        assert "cold shutdown" in read_log(log_path)
+        assert _queued(env["REDIS_URL"]) == (1, 0)  # restored to its queue, not lost
+
+        second = start_worker(env, log_path, "-Q", "default")
+        done = wait_for(
+            lambda: (
+                _record(settings, record.id).state in ("SUCCESS", "FAILURE")
+                and _record(settings, record.id)
+            ),
+            60,
+            interval=0.3,
+            what="the redelivered run",
+        )
+        assert done.state == "SUCCESS", done.error
+        assert marker.read_text().splitlines() == [record.id, record.id]
+    finally:
+        stop_process_group(first)
+        if second is not None:
+            stop_process_group(second)
+        print(read_log(log_path)[-4000:])
