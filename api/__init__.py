@@ -7,7 +7,7 @@ from typing import Any
 from flask import Flask
 from flask_swagger_ui import get_swaggerui_blueprint
 
-from api import catalog, classroom, credentials, downloads, drive, health, maintenance, tasks
+from api import catalog, classroom, credentials, downloads, drive, health, maintenance, tasks, ui
 from api.access import register_access
 from api.errors import register_error_handlers
 from api.extensions import api, make_celery_client
@@ -84,6 +84,7 @@ def register_api(app: Flask) -> None:
         "/api/docs", "/api/openapi.json", config={"app_name": "Aula API"}
     )
     app.register_blueprint(docs)
+    app.register_blueprint(ui.blp)  # the web UI at / and /ui/ (not in the OpenAPI document)
 
 
 def _document_admin_token(spec: dict[str, Any]) -> None:

@@ -1,0 +1,108 @@
+// Settings: the admin token (this tab only), Google credentials and cookies.txt. Secrets go to
+// the server and are never shown back: only configured / updated_at / fingerprint are.
+
+import { del, get, put, request, token } from '../api.js';
+import { field, h } from '../dom.js';
+import { notify } from '../notify.js';
+import { when } from '../format.js';
+
+function tokenSection() {
+  const input = h('input', { type: 'password', name: 'token', autocomplete: 'off' });
+  const state = h('p', { class: 'token-state', 'aria-live': 'polite' });
+  const show = () => {
+    state.textContent = token.get() ? 'A token is stored for this tab.' : 'No token is stored.';
+  };
+  const forget = h('button', { type: 'button', onclick: () => { token.forget(); show(); notify('Admin token forgotten.'); } },
+    'Forget token');
+  const form = h('form', { class: 'stack' }, field('Admin token', input,
+    'Kept in this tab\'s sessionStorage only; sent as a Bearer token with every request.'),
+  h('div', { class: 'buttons' }, h('button', { type: 'submit' }, 'Save token'), forget));
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    if (!input.value.trim()) return;
+    token.set(input.value.trim());
+    input.value = '';
+    show();
+    notify('Admin token saved for this tab.');
+  });
+  show();
+  return h('section', { 'aria-labelledby': 'tok-h' }, h('h2', { id: 'tok-h' }, 'Admin token'), state, form);
+}
+
+function statusTable(tbody, signal) {
+  const load = async () => {
+    const infos = await get('/api/credentials', { signal });
+    tbody.replaceChildren(...infos.map((info) => h('tr', { 'data-kind': info.kind },
+      h('td', { 'data-label': 'Credential' }, info.kind),
+      h('td', { 'data-label': 'Configured', class: 'configured' }, info.configured ? 'yes' : 'no'),
+      h('td', { 'data-label': 'Updated' }, when(info.updated_at)),
+      h('td', { 'data-label': 'Fingerprint' }, h('code', {}, info.fingerprint || '—')),
+      h('td', { 'data-label': 'Actions', class: 'actions' }, info.configured
+        ? h('button', { type: 'button', 'aria-label': `Remove the ${info.kind} credential`, onclick: async () => {
+          try { await del(`/api/credentials/${info.kind}`, { signal }); notify(`${info.kind} removed.`); } catch { /* announced */ }
+          load().catch(() => {});
+        } }, 'Remove') : null))));
+  };
+  return load;
+}
+
+function googleForm(signal, reload) {
+  const inputs = {
+    client_id: h('input', { type: 'text', name: 'client_id', required: true, autocomplete: 'off' }),
+    client_secret: h('input', { type: 'password', name: 'client_secret', required: true, autocomplete: 'off' }),
+    refresh_token: h('input', { type: 'password', name: 'refresh_token', required: true, autocomplete: 'off' }),
+  };
+  const form = h('form', { class: 'stack' },
+    field('OAuth client ID', inputs.client_id),
+    field('OAuth client secret', inputs.client_secret),
+    field('Refresh token', inputs.refresh_token, 'Drive read-only and Classroom read-only scopes.'),
+    h('div', { class: 'buttons' }, h('button', { type: 'submit' }, 'Save Google credentials')));
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const body = Object.fromEntries(Object.entries(inputs).map(([k, el]) => [k, el.value.trim()]));
+    try {
+      await put('/api/credentials/google', body, { signal });
+      notify('Google credentials saved.');
+    } catch { /* announced */ }
+    form.reset(); // the secrets leave the page whatever the answer
+    reload().catch(() => {});
+  });
+  return h('section', { 'aria-labelledby': 'g-h' }, h('h2', { id: 'g-h' }, 'Google credentials'), form);
+}
+
+function cookiesForm(signal, reload) {
+  const file = h('input', { type: 'file', name: 'cookies', accept: '.txt,text/plain', required: true });
+  const form = h('form', { class: 'stack' },
+    field('cookies.txt (Netscape format)', file, 'Used by yt-dlp for sites that need a login.'),
+    h('div', { class: 'buttons' }, h('button', { type: 'submit' }, 'Upload cookies')));
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const chosen = file.files[0];
+    if (!chosen) return;
+    try {
+      const text = await chosen.text();
+      await request('PUT', '/api/credentials/cookies', { body: text, contentType: 'text/plain', signal });
+      notify('Cookies saved.');
+    } catch { /* announced */ }
+    form.reset();
+    reload().catch(() => {});
+  });
+  return h('section', { 'aria-labelledby': 'c-h' }, h('h2', { id: 'c-h' }, 'Cookies for yt-dlp'), form);
+}
+
+export async function settingsView({ root, signal }) {
+  const tbody = h('tbody');
+  const reload = statusTable(tbody, signal);
+  root.append(
+    h('h1', {}, 'Settings'),
+    tokenSection(),
+    h('section', { 'aria-labelledby': 'cred-h' }, h('h2', { id: 'cred-h' }, 'Stored credentials'),
+      h('table', { class: 'rows' },
+        h('caption', { class: 'visually-hidden' }, 'Stored credentials, never shown back'),
+        h('thead', {}, h('tr', {}, ['Credential', 'Configured', 'Updated', 'Fingerprint', 'Actions']
+          .map((t) => h('th', { scope: 'col' }, t)))),
+        tbody)),
+    googleForm(signal, reload),
+    cookiesForm(signal, reload));
+  await reload().catch(() => {});
+}

@@ -1,0 +1,308 @@
+"""The web UI in headless Chromium against real gunicorn, a real worker and the fake Google."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from core import jobs
+from core.classroom import ClassroomClient, sync_classroom
+from core.google import DriveClient
+from core.indexing import rebuild_local
+from tests.conftest import settings_from_env
+from tests.e2e.browser import chromium
+from tests.e2e.ui_support import WAIT_MS, Stack, Watched, ui_stack, watched_page
+from tests.fakes.google import link
+from tests.fakes.media import MediaServer
+from tests.media import make_video
+
+pytestmark = pytest.mark.timeout(180)
+
+VIEWS = ("catalog", "downloads", "tasks", "sources", "settings")
+
+
+@pytest.fixture(scope="module")
+def stack(base_env, tmp_path_factory):
+    with ui_stack(base_env, tmp_path_factory.mktemp("ui-logs"), redis_db=13) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def media():
+    with MediaServer("127.0.0.1", slow_size=16 * 1024 * 1024) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium() as running:
+        yield running
+
+
+@pytest.fixture
+def ui(browser, stack: Stack, settings):
+    """A watched page on an emptied database; fails the test on any CSP violation or JS error."""
+    with watched_page(browser, stack.base) as page:
+        yield page
+        assert page.violations() == []
+        assert page.page_errors == []
+
+
+def local_videos(settings, *names: str) -> list[Path]:
+    """Fresh WebM files in the first media root (the only ones there)."""
+    root = settings.media_roots[0]
+    shutil.rmtree(root, ignore_errors=True)
+    return [make_video(root / name, seconds=4, codec="libvpx") for name in names]
+
+
+def play_and_seek(page, target: float = 2.0) -> dict:
+    """Play the view's <video> (muted), seek to `target`; its state afterwards."""
+    return page.locator("main video").evaluate(
+        """async (v, target) => {
+          const wait = (event) => new Promise((ok, bad) => {
+            if (event === 'loadedmetadata' && v.readyState >= 1) return ok();
+            v.addEventListener(event, ok, {once: true});
+            const failed = () => bad(new Error('media error ' + v.error.code));
+            v.addEventListener('error', failed, {once: true});
+            setTimeout(() => bad(new Error('timed out waiting for ' + event)), 15000);
+          });
+          v.muted = true;
+          await wait('loadedmetadata');
+          await v.play();
+          v.currentTime = target;
+          await wait('seeked');
+          return {after: v.currentTime, duration: v.duration, error: v.error && v.error.code};
+        }""",
+        target,
+    )
+
+
+def test_the_catalog_shows_items_with_thumbnails(ui: Watched, settings):
+    local_videos(settings, "aula 1 – frações.webm", "aula 2 – decimais.webm", "revisão.webm")
+    rebuild_local(settings)
+    ui.goto("catalog")
+    cards = ui.page.locator("a.card")
+    cards.nth(2).wait_for()
+    assert cards.count() == 3
+    images = ui.page.locator("a.card img.thumb")
+    images.nth(2).wait_for()
+    ui.page.wait_for_function(
+        "() => [...document.querySelectorAll('a.card img')]"
+        ".every(i => i.complete && i.naturalWidth > 0)",
+        timeout=WAIT_MS,
+    )
+    assert sorted(cards.all_inner_texts())[0].startswith("aula 1 – frações")
+    ui.shot("catalog")
+    ui.page.get_by_label("Search titles").fill("decimais")
+    ui.page.wait_for_function("() => document.querySelectorAll('a.card').length === 1")
+    assert "decimais" in cards.first.inner_text()
+    assert ui.console_errors == []
+
+
+def test_a_video_plays_and_seeks_in_the_player(ui: Watched, settings):
+    local_videos(settings, "aula no navegador.webm")
+    rebuild_local(settings)
+    ui.goto("catalog")
+    ui.page.locator("a.card").first.click()
+    ui.page.get_by_role("heading", level=1, name="aula no navegador").wait_for()
+    result = play_and_seek(ui.page)
+    assert result["error"] is None
+    assert abs(result["after"] - 2.0) < 0.2 and result["duration"] > 3.5
+    assert ui.page.locator(".media-error").is_hidden()
+    ui.shot("player")
+    assert ui.console_errors == []
+
+
+def test_a_download_from_the_player_reaches_100_and_the_item_plays(
+    ui: Watched, stack: Stack, classroom, media
+):
+    course = classroom.add_course("Física 1", section="Turma A")
+    classroom.add_coursework(
+        course, "Semana 1", [link(f"{media.base_url}/video.mp4", "Aula gravada")]
+    )
+    settings = settings_from_env(stack.env)
+    sync_classroom(
+        settings, ClassroomClient.from_settings(settings), DriveClient.from_settings(settings)
+    )
+    item = stack.api("GET", "/api/catalog/items?source=classroom").json()["items"][0]
+    assert item["stream_url"] is None  # a link: it must be downloaded before it plays
+    ui.goto(f"player/{item['id']}")
+    assert "download it first" in ui.page.locator(".notice-inline").inner_text()
+    ui.page.get_by_role("button", name="Download").click()
+    ui.page.wait_for_function(
+        "() => document.querySelector('.download-area progress')?.value === 100"
+        " || document.querySelector('main video')",
+        timeout=WAIT_MS,
+    )
+    ui.page.locator("main video").wait_for()
+    assert "succeeded" in ui.page.locator(".download-state").inner_text()
+    result = play_and_seek(ui.page, 1.0)
+    assert result["error"] is None and abs(result["after"] - 1.0) < 0.2
+    ui.goto("downloads")
+    row = ui.page.locator("tr[data-download-id]").first
+    row.locator("td.state", has_text="succeeded").wait_for()
+    assert row.locator("progress").evaluate("p => p.value") == 100
+    ui.shot("downloads")
+
+
+def test_a_download_added_by_url_can_be_canceled(ui: Watched, media):
+    media.rate_bps = 256 * 1024  # 16 MiB at this pace outlasts the test: it must be canceled
+    ui.goto("downloads")
+    ui.page.get_by_label("Video URL").fill(f"{media.base_url}/slow.bin")
+    ui.page.get_by_label("Format", exact=True).select_option("custom")
+    ui.page.get_by_label("Custom format selector").fill("b")
+    ui.page.get_by_role("button", name="Add download").click()
+    row = ui.page.locator("tr[data-download-id]").first
+    row.locator("td.state", has_text="running").wait_for()
+    ui.page.wait_for_function(
+        "() => document.querySelector('tr[data-download-id] progress')?.value > 0", timeout=WAIT_MS
+    )
+    row.get_by_role("button", name="Cancel").click()
+    row.locator("td.state", has_text="canceled").wait_for()
+    row.get_by_role("button", name="Retry").wait_for()
+    assert ui.console_errors == []
+
+
+def test_a_rebuild_shows_progress_and_new_items_appear(ui: Watched, settings):
+    local_videos(settings)
+    ui.goto("catalog")
+    ui.page.locator(".summary", has_text="No items").wait_for()
+    local_videos(settings, "nova aula 1.webm", "nova aula 2.webm")
+    ui.goto("sources")
+    ui.page.get_by_role("button", name="Rebuild local").click()
+    state = ui.page.locator("[data-control-state='rebuild-local']")
+    state.filter(has_text="SUCCESS").wait_for()
+    control = ui.page.locator(
+        "li.task-control", has=ui.page.locator("[data-control='rebuild-local']")
+    )
+    assert control.locator("progress").evaluate("p => p.value") == 100
+    assert "items 2" in control.locator(".task-note").inner_text()
+    assert ui.page.locator("dl.details dd").first.inner_text() != "—"  # last rebuild time
+    ui.shot("sources")
+    ui.goto("catalog")
+    ui.page.locator("a.card").nth(1).wait_for()
+    assert sorted(ui.page.locator("a.card .card-title").all_inner_texts()) == [
+        "nova aula 1",
+        "nova aula 2",
+    ]
+
+
+def test_an_api_error_shows_the_envelope_message(ui: Watched, stack: Stack):
+    expected = stack.api("POST", "/api/downloads", json={"url": "ftp://example.com/a.mp4"})
+    assert expected.status_code == 400
+    message = expected.json()["error"]["message"]
+    ui.goto("downloads")
+    ui.page.get_by_label("Video URL").fill("ftp://example.com/a.mp4")
+    ui.page.get_by_role("button", name="Add download").click()
+    alert = ui.page.locator("#errors .notice.error").first
+    alert.wait_for()
+    assert message in alert.inner_text() and "request " in alert.inner_text()
+    assert ui.page.locator("#errors").get_attribute("role") == "alert"
+    missing = stack.api("GET", "/api/catalog/items/999999").json()["error"]["message"]
+    ui.goto("player/999999")
+    ui.page.locator("#errors .notice", has_text=missing).wait_for()
+
+
+def test_repeated_polls_use_304_and_a_task_can_be_canceled(ui: Watched, stack: Stack):
+    settings = settings_from_env(stack.env)
+    from api.extensions import make_celery_client
+
+    celery = make_celery_client(settings)
+    record = jobs.enqueue(
+        settings.database_url, celery, "testing.sleep", {"seconds": 20, "steps": 1}
+    )
+    celery.close()
+    ui.goto("tasks")
+    row = ui.page.locator(f"tr[data-task-id='{record.id}']")
+    row.locator("td.state", has_text="STARTED").wait_for()
+
+    def not_modified() -> list:
+        return [
+            r for r in ui.responses if r.status == 304 and r.url.endswith(f"/api/tasks/{record.id}")
+        ]
+
+    for _ in range(100):
+        if len(not_modified()) >= 2:
+            break
+        ui.page.wait_for_timeout(200)
+    assert len(not_modified()) >= 2
+    sent = not_modified()[0].request.all_headers()
+    assert sent.get("if-none-match")
+    ui.shot("tasks")
+    row.get_by_role("button", name="Cancel").click()
+    row.locator("td.state", has_text="REVOKED").wait_for()
+    assert ui.console_errors == []
+
+
+def test_every_view_passes_the_strict_csp(ui: Watched, settings):
+    local_videos(settings, "csp.webm")
+    rebuild_local(settings)
+    for view in VIEWS:
+        ui.goto(view)
+        ui.page.wait_for_load_state("networkidle", timeout=WAIT_MS)
+    ui.goto("catalog")
+    ui.page.locator("a.card").first.click()
+    ui.page.locator("main video").wait_for()
+    play_and_seek(ui.page, 1.0)
+    ui.goto("settings")
+    ui.shot("settings")
+    assert ui.csp_headers, "the page must have been served with the CSP"
+    assert ui.violations() == [] and ui.console_errors == []
+    # The watch itself works: an inline script is refused and reported.
+    ui.page.evaluate(
+        "() => { const s = document.createElement('script');"
+        " s.textContent = 'window.x = 1'; document.body.append(s); }"
+    )
+    ui.page.wait_for_function("() => window.__csp.length > 0", timeout=WAIT_MS)
+    assert any("script-src" in v for v in ui.violations())
+    ui.page.evaluate("() => { window.__csp.length = 0; }")
+
+
+def test_phone_width_has_no_horizontal_scroll(browser, stack: Stack, settings, media):
+    local_videos(settings, "uma aula com um título bem comprido para caber no telefone.webm")
+    rebuild_local(settings)
+    stack.api("POST", "/api/downloads", json={"url": f"{media.base_url}/video.mp4?" + "x" * 120})
+    with watched_page(browser, stack.base, viewport={"width": 375, "height": 740}) as ui:
+        for view in (*VIEWS, "player/" + str(_first_item(stack))):
+            ui.goto(view)
+            ui.page.wait_for_load_state("networkidle", timeout=WAIT_MS)
+            width = ui.page.evaluate(
+                "() => [document.documentElement.scrollWidth, window.innerWidth]"
+            )
+            assert width[0] <= width[1], (view, width)
+            ui.shot(f"phone-{view.split('/')[0]}")
+        assert ui.violations() == []
+
+
+def _first_item(stack: Stack) -> int:
+    return int(stack.api("GET", "/api/catalog/items").json()["items"][0]["id"])
+
+
+def test_keyboard_reaches_the_nav_and_a_card_and_enter_opens_the_player(ui: Watched, settings):
+    local_videos(settings, "teclado.webm")
+    rebuild_local(settings)
+    ui.goto("catalog")
+    ui.page.locator("a.card").first.wait_for()
+    ui.page.evaluate("() => document.activeElement.blur()")
+    reached: list[str] = []
+    for _ in range(20):
+        ui.page.keyboard.press("Tab")
+        reached.append(
+            ui.page.evaluate(
+                "() => { const a = document.activeElement;"
+                " const where = a.closest('nav') ? 'nav:' : '';"
+                " return where + a.className + ':' + a.textContent.trim(); }"
+            )
+        )
+        if reached[-1].startswith("card"):
+            break
+    assert any(text.startswith("nav:") for text in reached), reached
+    assert reached[-1].startswith("card"), reached
+    assert reached[0].startswith("skip-link"), reached
+    ui.page.keyboard.press("Enter")
+    ui.page.get_by_role("heading", level=1, name="teclado").wait_for()
+    assert "#/player/" in ui.page.url
+    nav_current = ui.page.locator("nav a[aria-current='page']")
+    assert nav_current.inner_text() == "Catalog"
