@@ -1,0 +1,88 @@
+"""SIGTERM to a worker mid-download: the download is handed back, keeps its partial file, and the
+next worker resumes it to one file with the source's bytes, without counting a crash."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+
+import pytest
+
+from api import create_app
+from api.extensions import make_celery_client
+from core import downloads
+from core.downloads import partial_dir
+from tests.conftest import read_log, settings_from_env
+from tests.helpers import private_redis_db, start_worker, stop_process_group, wait_for
+
+MIB = 1024 * 1024
+
+
+def _body(client, download_id):
+    return client.get(f"/api/downloads/{download_id}").get_json()
+
+
+@pytest.mark.slow
+def test_sigterm_mid_download_hands_it_back_and_it_resumes(base_env, settings, drive, tmp_path):
+    env = {
+        **base_env,
+        "REDIS_URL": private_redis_db(base_env["REDIS_URL"], 11),
+        "WORKER_CONCURRENCY": "1",
+        "WORKER_SHUTDOWN_GRACE_S": "1",
+    }
+    celery = make_celery_client(settings_from_env(env))
+    client = create_app({k.lower(): v for k, v in env.items()}).test_client()
+    file_id = drive.add_file("desligada.mp4", size=12 * MIB, seed=21)
+    drive.media_bytes_per_s = 2 * MIB
+    log_path = tmp_path / "worker.log"
+    first = start_worker(env, log_path, "-Q", "downloads")
+    second = None
+    try:
+        wait_for(lambda: celery.control.ping(timeout=0.5), 40, what="worker")
+        created = client.post(
+            "/api/downloads", json={"url": f"https://drive.google.com/file/d/{file_id}"}
+        )
+        download_id = created.get_json()["download"]["id"]
+        wait_for(
+            lambda: (_body(client, download_id)["progress"]["downloaded_bytes"] or 0) > 2 * MIB,
+            30,
+            what="some bytes",
+        )
+        os.kill(first.pid, signal.SIGTERM)  # the main process only, as docker stop does
+        assert first.wait(timeout=60) == 0, read_log(log_path)[-3000:]
+
+        handed_back = _body(client, download_id)
+        assert handed_back["state"] == "queued", handed_back  # not lying as running
+        row = downloads.get(settings.database_url, download_id)
+        assert row.deliveries == 0  # a shutdown is not a worker that died
+        part = partial_dir(settings, download_id) / "data.part"
+        kept = part.stat().st_size
+        assert 0 < kept < 12 * MIB  # the partial file stays for the next delivery
+
+        drive.media_bytes_per_s = None
+        second = start_worker(env, log_path, "-Q", "downloads")
+        body = wait_for(
+            lambda: (
+                _body(client, download_id)["state"] in ("succeeded", "failed")
+                and _body(client, download_id)
+            ),
+            90,
+            interval=0.2,
+            what="the resumed download",
+        )
+        assert body["state"] == "succeeded", body
+        content = drive.content_of(file_id)
+        assert body["file"]["sha256"] == hashlib.sha256(content).hexdigest()
+        files = [p for p in settings.download_dir.iterdir() if p.name.startswith("desligada")]
+        assert len(files) == 1 and files[0].read_bytes() == content
+        ranges = [r.range for r in drive.media_requests(file_id)]
+        assert f"bytes={kept}-" in ranges, ranges  # resumed where the first run stopped
+        task = client.get(f"/api/tasks/{body['task_id']}").get_json()
+        assert task["state"] == "SUCCESS", task
+    finally:
+        drive.media_bytes_per_s = None
+        stop_process_group(first)
+        if second is not None:
+            stop_process_group(second)
+        print(read_log(log_path)[-3000:])
