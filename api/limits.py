@@ -27,7 +27,8 @@ def _too_many(error: RateLimitExceeded) -> Response:
     limit: RequestLimit | None = g.get("rate_limit")
     retry_after = 1
     if limit is not None:
-        retry_after = max(1, math.ceil(limit.reset_at - time.time()))
+        # When a slot frees up again (RequestLimit.reset_at adds a second on top of this).
+        retry_after = max(1, math.ceil(limit.window[0] - time.time()))
     response = envelope(
         429,
         "rate_limited",

@@ -1,0 +1,139 @@
+"""RATE_LIMIT_MUTATIONS: 429 with Retry-After in the envelope, counted in the real Redis."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import pytest
+import redis
+from flask import Flask
+from flask.testing import FlaskClient
+
+from api.limits import KEY_PREFIX
+from core.errors import ConfigurationError
+from core.settings import load_settings
+from tests.api.conftest import MakeApp
+from tests.api.envelope import assert_envelope
+from tests.api.test_auth import TOKEN
+from tests.core.brokers import closed_redis_url
+
+AUTH = {"X-Admin-Token": TOKEN}
+COOKIES = "# Netscape HTTP Cookie File\n.example.com\tTRUE\t/\tFALSE\t0\tSID\tlimit-test\n"
+
+
+def address() -> dict[str, str]:
+    """A client address of its own (TEST-NET-2), so no other test's count reaches this one."""
+    raw = uuid.uuid4().int
+    return {"REMOTE_ADDR": f"198.51.{raw % 250}.{(raw >> 8) % 250 + 1}"}
+
+
+def put_cookies(client: FlaskClient, environ: dict[str, str], **headers: str) -> int:
+    response = client.put(
+        "/api/credentials/cookies",
+        data=COOKIES,
+        headers={"Content-Type": "text/plain", **headers},
+        environ_base=environ,
+    )
+    return response.status_code
+
+
+@pytest.fixture
+def limited(make_app: MakeApp) -> Flask:
+    return make_app(admin_token=TOKEN, rate_limit_mutations="3/minute")
+
+
+def test_the_fourth_mutation_in_a_minute_is_429_with_retry_after(
+    limited: Flask, quiet_redis: redis.Redis
+) -> None:
+    client, me = limited.test_client(), address()
+
+    assert [put_cookies(client, me, **AUTH) for _ in range(3)] == [200, 200, 200]
+    response = client.post("/api/maintenance/cleanup", headers=AUTH, environ_base=me)
+    details = assert_envelope(response, 429, "rate_limited")
+    retry_after = int(response.headers["Retry-After"])
+    assert 1 <= retry_after <= 60
+    assert details == {"limit": "3 per 1 minute", "retry_after_s": retry_after}
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    keys = [key.decode() for key in quiet_redis.keys("*")]
+    mine = [key for key in keys if KEY_PREFIX in key and me["REMOTE_ADDR"] in key]
+    assert mine, keys
+
+
+def test_reads_and_streams_are_never_limited(limited: Flask) -> None:
+    client, me = limited.test_client(), address()
+
+    for _ in range(4):
+        put_cookies(client, me, **AUTH)
+    assert put_cookies(client, me, **AUTH) == 429
+    for _ in range(10):
+        assert client.get("/api/tasks", headers=AUTH, environ_base=me).status_code == 200
+        assert client.head("/api/credentials", headers=AUTH, environ_base=me).status_code == 200
+
+
+def test_each_address_has_its_own_count(limited: Flask) -> None:
+    client, first, second = limited.test_client(), address(), address()
+
+    for _ in range(3):
+        put_cookies(client, first, **AUTH)
+    assert put_cookies(client, first, **AUTH) == 429
+    assert put_cookies(client, second, **AUTH) == 200
+
+
+def test_apps_share_the_count_through_redis(make_app: MakeApp) -> None:
+    # Two gunicorn workers are two apps: the limit holds across them because Redis counts.
+    one = make_app(admin_token=TOKEN, rate_limit_mutations="2/minute").test_client()
+    two = make_app(admin_token=TOKEN, rate_limit_mutations="2/minute").test_client()
+    me = address()
+
+    assert put_cookies(one, me, **AUTH) == 200
+    assert put_cookies(two, me, **AUTH) == 200
+    assert put_cookies(one, me, **AUTH) == 429
+    assert put_cookies(two, me, **AUTH) == 429
+
+
+def test_guessing_the_token_is_limited_too(limited: Flask) -> None:
+    client, me = limited.test_client(), address()
+
+    answers = [put_cookies(client, me, **{"X-Admin-Token": f"guess-{n}"}) for n in range(5)]
+    assert answers == [401, 401, 401, 429, 429]
+    assert put_cookies(client, me, **AUTH) == 429
+
+
+@pytest.fixture
+def redis_down(make_app: MakeApp) -> Flask:
+    # Built before the test's log capture starts (create_app configures logging).
+    return make_app(
+        admin_token=TOKEN, rate_limit_mutations="3/minute", redis_url=closed_redis_url()
+    )
+
+
+def test_redis_down_falls_back_to_counting_in_memory(
+    redis_down: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    client, me = redis_down.test_client(), address()
+
+    with caplog.at_level(logging.WARNING):
+        answers = [put_cookies(client, me, **AUTH) for _ in range(4)]
+    assert answers == [200, 200, 200, 429]
+    warnings = [r for r in caplog.records if "storage unreachable" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].levelno == logging.WARNING
+    assert client.get("/api/credentials", headers=AUTH, environ_base=me).status_code == 200
+
+
+@pytest.mark.parametrize("value", ["", "0", " 0 "])
+def test_an_empty_or_zero_limit_disables_it(make_app: MakeApp, value: str) -> None:
+    app = make_app(admin_token=TOKEN, rate_limit_mutations=value)
+    client, me = app.test_client(), address()
+
+    assert "aula.limiter" not in app.extensions
+    assert {put_cookies(client, me, **AUTH) for _ in range(70)} == {200}
+
+
+@pytest.mark.parametrize("value", ["sixty", "60/fortnight", "60 per", "-1/minute"])
+def test_a_bad_limit_stops_with_one_line(value: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(rate_limit_mutations=value)
+    line = str(caught.value)
+    assert line.startswith("configuration error: RATE_LIMIT_MUTATIONS")
+    assert "\n" not in line
