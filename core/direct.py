@@ -46,6 +46,10 @@ class Canceled(Exception):
     """`on_progress` returned False."""
 
 
+class _StartOver(Exception):
+    """The partial file cannot be resumed: fetch from the first byte."""
+
+
 @dataclass(frozen=True)
 class DirectResult:
     path: Path
@@ -226,10 +230,11 @@ def _open(opener: urllib.request.OpenerDirector, url: str, have: int, guard: Gua
         response = opener.open(request, timeout=timeout)
     except urllib.error.HTTPError as error:
         match = re.match(r"^bytes \*/(\d+)$", error.headers.get("Content-Range", ""))
-        if error.code == 416 and match and int(match.group(1)) == have:
-            error.close()
-            return None, have, have  # the partial file is already whole
         error.close()
+        if error.code == 416 and match and int(match.group(1)) == have:
+            return None, have, have  # the partial file is already whole
+        if error.code == 416 and have:
+            raise _StartOver() from None  # the partial file is longer than the file, or it changed
         raise _typed(error, guard) from None
     except (OSError, http.client.HTTPException) as error:
         raise _typed(error, guard) from None
@@ -300,7 +305,11 @@ def fetch_direct(
     on_progress(run.have, None, None, None)  # the starting point: bytes counted from here on
     title: str | None = None
     for attempt in range(resumes + 1):
-        response, start, run.total = _open(opener, url, run.have, guard, read_timeout)
+        try:
+            response, start, run.total = _open(opener, url, run.have, guard, read_timeout)
+        except _StartOver:
+            run.restart_at(0)
+            continue
         title = title or _title(response, url)
         if response is None:
             break

@@ -171,3 +171,10 @@ def test_cookies_from_a_cookies_file_are_sent(media, tmp_path):
     )
     _fetch(f"{media.base_url}/video.mp4", tmp_path, cookies=cookies)
     assert media.cookies[-1] == "session=abc123"
+
+
+def test_a_partial_file_longer_than_the_file_is_fetched_again(media, tmp_path):
+    (tmp_path / "direct.part").write_bytes(media.video + b"stale tail")
+    result, _ = _fetch(f"{media.base_url}/video.mp4", tmp_path)
+    assert result.sha256 == hashlib.sha256(media.video).hexdigest()
+    assert (tmp_path / "direct.part").read_bytes() == media.video
