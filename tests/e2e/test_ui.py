@@ -306,3 +306,39 @@ def test_keyboard_reaches_the_nav_and_a_card_and_enter_opens_the_player(ui: Watc
     assert "#/player/" in ui.page.url
     nav_current = ui.page.locator("nav a[aria-current='page']")
     assert nav_current.inner_text() == "Catalog"
+
+
+def test_settings_store_secrets_without_showing_them_back(ui: Watched, stack: Stack, tmp_path):
+    secret, refresh = "client-secret-not-to-be-shown", "refresh-token-not-to-be-shown"
+    cookies = tmp_path / "cookies.txt"
+    cookies.write_text(
+        "# Netscape HTTP Cookie File\n"
+        ".example.com\tTRUE\t/\tTRUE\t2147483647\tsid\tcookie-value-x\n"
+    )
+    ui.goto("settings")
+    ui.page.get_by_label("OAuth client ID").fill("aula-client")
+    ui.page.get_by_label("OAuth client secret").fill(secret)
+    ui.page.get_by_label("Refresh token").fill(refresh)
+    ui.page.get_by_role("button", name="Save Google credentials").click()
+    ui.page.locator("tr[data-kind='google'] td.configured", has_text="yes").wait_for()
+    ui.page.get_by_label("cookies.txt (Netscape format)").set_input_files(str(cookies))
+    ui.page.get_by_role("button", name="Upload cookies").click()
+    ui.page.locator("tr[data-kind='cookies'] td.configured", has_text="yes").wait_for()
+    fingerprint = stack.api("GET", "/api/credentials").json()[0]["fingerprint"]
+    assert fingerprint and fingerprint in ui.page.locator("tr[data-kind='google']").inner_text()
+    assert ui.page.get_by_label("OAuth client secret").input_value() == ""
+    assert ui.page.get_by_label("Refresh token").input_value() == ""
+    content = ui.page.content()
+    assert secret not in content and refresh not in content and "cookie-value-x" not in content
+
+    ui.page.get_by_role("textbox", name="Admin token").fill("token-for-this-tab")
+    ui.page.get_by_role("button", name="Save token").click()
+    ui.page.locator(".token-state", has_text="A token is stored").wait_for()
+    assert "token-for-this-tab" not in ui.page.content()
+    with ui.page.expect_request(lambda r: "/api/tasks" in r.url) as sent:
+        ui.goto("tasks")
+    assert sent.value.all_headers().get("authorization") == "Bearer token-for-this-tab"
+    ui.goto("settings")
+    ui.page.get_by_role("button", name="Forget token").click()
+    assert ui.page.evaluate("() => sessionStorage.getItem('aula.adminToken')") is None
+    assert ui.console_errors == []

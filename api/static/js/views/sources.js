@@ -28,10 +28,12 @@ function taskControl(key, label, start, signal, onDone) {
   const bar = progressBar(`${label} progress`);
   const state = h('span', { class: 'task-state', 'data-control-state': key });
   const note = h('span', { class: 'task-note' });
+  bar.hidden = true; // until there is a task to show
   let poller = null;
 
   function follow(taskId) {
     tracked[key] = taskId;
+    bar.hidden = false;
     if (poller) poller.stop();
     poller = poll(async () => {
       const task = await get(`/api/tasks/${taskId}`, { signal });
@@ -92,6 +94,7 @@ function courseRow(course, signal) {
 async function courses(tbody, empty, signal) {
   const page = await get(query('/api/classroom/courses', { limit: 200 }), { signal });
   tbody.replaceChildren(...page.items.map((course) => courseRow(course, signal)));
+  tbody.parentElement.hidden = !page.items.length;
   empty.textContent = page.items.length ? '' : 'No courses yet: sync Classroom first.';
 }
 
