@@ -69,7 +69,7 @@ def _shared_metrics(folder: str) -> tuple[Histogram, Counter]:
         Path(folder).mkdir(parents=True, exist_ok=True)
         if values.ValueClass.__name__ != "MmapedValue":
             # prometheus_client was imported before the folder was set: switch to files now.
-            values.ValueClass = values.get_value_class()
+            values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
         _process_metrics.clear()
         _process_metrics[pid] = _request_metrics(None)
     return _process_metrics[pid]
@@ -112,7 +112,7 @@ def _scrape_view(settings: Settings, registry: CollectorRegistry | None) -> Call
         else:
             # A fresh registry per scrape: the files of every worker, dead ones included.
             merged = CollectorRegistry()
-            MultiProcessCollector(merged)
+            MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
             merged.register(AulaCollector(settings))
             body = generate_latest(merged)
         return Response(body, mimetype=None, content_type=CONTENT_TYPE_LATEST)
@@ -208,15 +208,15 @@ def _single(name: str, documentation: str, number: float) -> Metric:
 
 
 def _heartbeat(heartbeat: figures.Heartbeat | None) -> Iterator[Metric]:
-    if heartbeat is None:
-        return
-    yield _single(
-        "aula_beat_heartbeat_age_seconds", "Seconds since beat last wrote its heartbeat.",
-        heartbeat.age_s,
-    )  # fmt: skip
-    if heartbeat.interval_s is not None:
-        yield _single(
-            "aula_beat_heartbeat_interval_seconds",
-            "The heartbeat period beat announced with its last heartbeat.",
-            heartbeat.interval_s,
-        )
+    # Declared even without a sample, so a scrape always names what it can export.
+    age = _gauge("aula_beat_heartbeat_age_seconds", "Seconds since beat last wrote its heartbeat.")
+    interval = _gauge(
+        "aula_beat_heartbeat_interval_seconds",
+        "The heartbeat period beat announced with its last heartbeat.",
+    )
+    if heartbeat is not None:
+        age.add_metric([], heartbeat.age_s)
+        if heartbeat.interval_s is not None:
+            interval.add_metric([], heartbeat.interval_s)
+    yield age
+    yield interval

@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from core.jobs import TASK_NAMES
+
 log = logging.getLogger(__name__)
 _started: dict[str, float] = {}
 _metrics: dict[str, Any] = {}
@@ -61,6 +63,13 @@ def start(data_dir: Path, port: int) -> None:
     _metrics["runs"] = Counter(
         "celery_task_runs_total", "Task runs by name and outcome.", ["task", "state"]
     )
+    # Outcomes start at zero, so that increase() and the alerts see a first failure (a series
+    # born at 1 shows no increase) and a scrape names every metric before any task ran.
+    for state in ("succeeded", "failed", "retried", "canceled"):
+        _metrics["jobs"].labels(state=state)
+    for name in TASK_NAMES:
+        for outcome in ("SUCCESS", "FAILURE"):
+            _metrics["runs"].labels(task=name, state=outcome)
     if port:
         registry = CollectorRegistry()
         MultiProcessCollector(registry)
