@@ -21,6 +21,9 @@ CSP = (
 )
 DOCS_PREFIX = "/api/docs"
 _INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
+# The one <style> element the Swagger UI bundle (flask-swagger-ui 5.34.0) injects, as Chromium
+# reports it; tests/e2e/test_security_browser.py fails if an upgrade needs another.
+DOCS_STYLE = "'sha256-RL3ie0nH+Lzz2YNqQN83mnU0J1ot4QL7b99vMdIX99w='"
 HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -50,7 +53,8 @@ def _docs_csp(response: Response) -> str:
         "'sha256-" + base64.b64encode(hashlib.sha256(body.encode()).digest()).decode() + "'"
         for body in _INLINE_SCRIPT.findall(page)
     )
-    return CSP.replace("script-src 'self'", f"script-src 'self' {hashes}") if hashes else CSP
+    policy = CSP.replace("script-src 'self'", f"script-src 'self' {hashes}") if hashes else CSP
+    return policy.replace("style-src 'self'", f"style-src 'self' {DOCS_STYLE}")
 
 
 def _security_headers(response: Response) -> Response:
