@@ -13,7 +13,7 @@ from core.google import DriveClient
 from core.indexing import rebuild_local
 from tests.conftest import settings_from_env
 from tests.e2e.browser import chromium
-from tests.e2e.ui_support import WAIT_MS, Stack, Watched, ui_stack, watched_page
+from tests.e2e.ui_support import WAIT_MS, Stack, Watched, ui_stack, watched_page, web_process
 from tests.fakes.google import link
 from tests.fakes.media import MediaServer
 from tests.media import make_video
@@ -233,6 +233,11 @@ def test_repeated_polls_use_304_and_a_task_can_be_canceled(ui: Watched, stack: S
     ui.shot("tasks")
     row.get_by_role("button", name="Cancel").click()
     row.locator("td.state", has_text="REVOKED").wait_for()
+    ui.goto("settings")  # leaving the view stops its polls
+    ui.page.wait_for_load_state("networkidle", timeout=WAIT_MS)
+    polls = len([r for r in ui.responses if "/api/tasks" in r.url])
+    ui.page.wait_for_timeout(2500)
+    assert len([r for r in ui.responses if "/api/tasks" in r.url]) == polls
     assert ui.console_errors == []
 
 
@@ -342,3 +347,32 @@ def test_settings_store_secrets_without_showing_them_back(ui: Watched, stack: St
     ui.page.get_by_role("button", name="Forget token").click()
     assert ui.page.evaluate("() => sessionStorage.getItem('aula.adminToken')") is None
     assert ui.console_errors == []
+
+
+def test_with_reads_behind_the_token_the_ui_asks_for_it_and_plays_signed_urls(
+    browser, base_env, settings, tmp_path
+):
+    token = "ui-test-admin-token"
+    local_videos(settings, "protegida.webm")
+    rebuild_local(settings)
+    env = {**base_env, "ADMIN_TOKEN": token, "REQUIRE_AUTH_FOR_READS": "true"}
+    with web_process(env, tmp_path / "guarded-web.log") as base, watched_page(browser, base) as ui:
+        ui.page.goto(f"{base}/#/catalog")
+        ui.page.wait_for_url("**/#/settings", timeout=WAIT_MS)
+        ui.page.locator("#errors .notice", has_text="admin token").first.wait_for()
+        ui.page.get_by_role("textbox", name="Admin token").fill(token)
+        ui.page.get_by_role("button", name="Save token").click()
+        ui.goto("catalog")
+        image = ui.page.locator("a.card img.thumb").first
+        image.wait_for()
+        ui.page.wait_for_function(
+            "() => { const i = document.querySelector('a.card img'); return i.complete"
+            " && i.naturalWidth > 0; }"
+        )
+        assert "sig=" in image.get_attribute("src")
+        ui.page.locator("a.card").first.click()
+        ui.page.locator("main video").wait_for()
+        assert "sig=" in ui.page.locator("main video").get_attribute("src")
+        result = play_and_seek(ui.page, 1.0)
+        assert result["error"] is None and abs(result["after"] - 1.0) < 0.2
+        assert ui.violations() == [] and ui.page_errors == []

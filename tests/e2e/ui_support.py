@@ -55,6 +55,25 @@ class Stack:
 
 
 @contextmanager
+def web_process(env: dict[str, str], log_path: Path) -> Iterator[str]:
+    """The Procfile's web command (gunicorn) with `env` on a free port; its base URL."""
+    port = free_port()
+    with log_path.open("ab") as log:
+        web = subprocess.Popen(
+            [str(VENV_BIN / "gunicorn"), "--config", "gunicorn.conf.py", "wsgi:app"],
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            env=process_env({**env, "PORT": str(port), "WEB_CONCURRENCY": "2"}),
+        )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: requests.get(f"{base}/api/health", timeout=1).ok, 30, what="gunicorn")
+        yield base
+    finally:
+        stop_process_group(web)
+        print(f"--- {log_path.name}\n{read_log(log_path)[-2000:]}")
+
+
+@contextmanager
 def ui_stack(base_env: dict[str, str], logs: Path, redis_db: int) -> Iterator[Stack]:
     """Web and worker that may download from loopback (the media servers live there)."""
     env = {
@@ -62,27 +81,17 @@ def ui_stack(base_env: dict[str, str], logs: Path, redis_db: int) -> Iterator[St
         "REDIS_URL": private_redis_db(base_env["REDIS_URL"], redis_db),
         "DOWNLOAD_ALLOW_PRIVATE_HOSTS": "true",
     }
-    port = free_port()
     web_log, worker_log = logs / "web.log", logs / "worker.log"
-    with web_log.open("ab") as log:
-        web = subprocess.Popen(
-            [str(VENV_BIN / "gunicorn"), "--config", "gunicorn.conf.py", "wsgi:app"],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            env=process_env({**env, "PORT": str(port), "WEB_CONCURRENCY": "2"}),
-        )  # fmt: skip
     worker = start_worker(env, worker_log)
     celery = make_celery_client(settings_from_env(env))
-    base = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: requests.get(f"{base}/api/health", timeout=1).ok, 30, what="gunicorn")
-        wait_for(lambda: celery.control.ping(timeout=0.5), 40, what="the worker")
-        yield Stack(base, env, [web_log, worker_log])
+        with web_process(env, web_log) as base:
+            wait_for(lambda: celery.control.ping(timeout=0.5), 40, what="the worker")
+            yield Stack(base, env, [web_log, worker_log])
     finally:
         stop_process_group(worker)
-        stop_process_group(web)
         celery.close()
-        for path in (web_log, worker_log):
-            print(f"--- {path.name}\n{read_log(path)[-2000:]}")
+        print(f"--- {worker_log.name}\n{read_log(worker_log)[-2000:]}")
 
 
 @dataclass
