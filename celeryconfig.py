@@ -65,6 +65,10 @@ def make_config(settings: Settings) -> dict[str, Any]:
             },
         },
         "beat_schedule_filename": str(settings.data_dir / "celerybeat-schedule"),
+        # One beat runs the schedule (the holder of a Redis lock; others stand by), ticking at
+        # least every heartbeat interval so it renews its lock and writes its heartbeat.
+        "beat_scheduler": "tasks.beat_guard:GuardedScheduler",
+        "beat_max_loop_interval": settings.beat_heartbeat_interval_s,
     }
 
 

@@ -963,6 +963,12 @@ class FakeGoogle(_ClassroomFake):
         with self._lock:
             return self._token_requests
 
+    @property
+    def issued_tokens(self) -> list[str]:
+        """The access tokens issued and still accepted (expire_all_tokens forgets them)."""
+        with self._lock:
+            return list(self._tokens)
+
     def issue_token(self) -> str:
         """A valid access token without an HTTP round trip (not counted in token_requests)."""
         token = "ya29.fake-" + secrets.token_urlsafe(24)
