@@ -5,59 +5,20 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
 import pytest
-import requests
 
 from tests.api.metrics_text import value
-from tests.helpers import ROOT, VENV_BIN, free_port, process_env, stop_process_group, wait_for
+from tests.e2e.web_process import Web, hit, start_web
+from tests.helpers import stop_process_group, wait_for
 
 HEALTH = {"method": "GET", "url_rule": "/api/health", "status": "200"}
 
 
-@dataclass
-class Web:
-    base: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def workers(self) -> set[int]:
-        return {child.pid for child in psutil.Process(self.process.pid).children()}
-
-    def health_count(self) -> float:
-        response = requests.get(f"{self.base}/metrics", timeout=10)
-        assert response.status_code == 200
-        return value(response.text, "flask_http_request_duration_seconds_count", **HEALTH) or 0.0
-
-
-def start_web(env: dict[str, str], log: Path) -> Web:
-    port = free_port()
-    full = process_env({**env, "PORT": str(port), "WEB_CONCURRENCY": "2"})
-    with log.open("ab") as handle:
-        process = subprocess.Popen(
-            [str(VENV_BIN / "gunicorn"), "--config", "gunicorn.conf.py", "wsgi:app"],
-            cwd=ROOT, env=full, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    web = Web(f"http://127.0.0.1:{port}", process, log)
-    wait_for(lambda: requests.get(f"{web.base}/api/health", timeout=2).ok, 30, what="gunicorn")
-    wait_for(lambda: len(web.workers()) == 2, 30, what="two gunicorn workers")
-    return web
-
-
-def hit(base: str, count: int) -> None:
-    """`count` health requests, eight at a time, each on a new connection."""
-
-    def one(_: int) -> int:
-        return requests.get(f"{base}/api/health", timeout=10).status_code
-
-    with ThreadPoolExecutor(8) as pool:
-        assert set(pool.map(one, range(count))) == {200}
+def health_count(web: Web) -> float:
+    return value(web.scrape(), "flask_http_request_duration_seconds_count", **HEALTH) or 0.0
 
 
 def sample_pids(folder: Path) -> set[int]:
@@ -86,7 +47,7 @@ def test_requests_spread_over_both_workers_are_all_counted_in_one_scrape(
 ) -> None:
     web, folder = web_with_folder
     assert not (folder / "counter_424242.db").exists()  # the master started from empty
-    before = web.health_count()
+    before = health_count(web)
     sent = 0
     while len(sample_pids(folder) & web.workers()) < 2 and sent < 2000:
         hit(web.base, 40)
@@ -94,14 +55,14 @@ def test_requests_spread_over_both_workers_are_all_counted_in_one_scrape(
 
     assert sample_pids(folder) & web.workers() == web.workers()
     # Whichever worker answers the scrape, it serves the sum over both.
-    assert {web.health_count() - before for _ in range(6)} == {sent}
+    assert {health_count(web) - before for _ in range(6)} == {sent}
 
 
 def test_a_killed_worker_keeps_its_counts_and_its_replacement_adds_to_them(
     web_with_folder: tuple[Web, Path],
 ) -> None:
     web, folder = web_with_folder
-    before = web.health_count()
+    before = health_count(web)
     sent = 0
     while len(sample_pids(folder) & web.workers()) < 2 and sent < 2000:
         hit(web.base, 40)
@@ -114,7 +75,7 @@ def test_a_killed_worker_keeps_its_counts_and_its_replacement_adds_to_them(
     sent += 40
 
     assert victim in sample_pids(folder)  # its counter files stay, summed with the others
-    assert {web.health_count() - before for _ in range(6)} == {sent}
+    assert {health_count(web) - before for _ in range(6)} == {sent}
 
 
 def test_without_a_folder_the_master_makes_one_and_removes_it(
@@ -125,11 +86,11 @@ def test_without_a_folder_the_master_makes_one_and_removes_it(
     env = {key: item for key, item in base_env.items() if key != "PROMETHEUS_MULTIPROC_DIR"}
     web = start_web({**env, "TMPDIR": str(temp)}, tmp_path / "web.log")
     try:
-        before = web.health_count()
+        before = health_count(web)
         hit(web.base, 30)
         made = list(temp.glob("aula-web-metrics-*"))
         assert len(made) == 1 and sample_pids(made[0]) <= web.workers()
-        assert web.health_count() - before == 30
+        assert health_count(web) - before == 30
     finally:
         stop_process_group(web.process)
 
