@@ -18,7 +18,9 @@ workers = _settings.web_concurrency
 worker_class = "gthread"
 threads = _settings.web_threads
 timeout = _settings.web_timeout_s
-graceful_timeout = 30
+# SIGTERM: the master closes the listening socket (new connections are refused) and workers
+# finish their in-flight requests for up to this long; a stream still running then is cut.
+graceful_timeout = _settings.web_graceful_timeout_s
 keepalive = 5
 accesslog = None
 logconfig_dict = dict_config(_settings.log_format, _settings.log_level)

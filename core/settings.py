@@ -76,6 +76,7 @@ class Settings(BaseSettings):
     web_concurrency: int = Field(2, ge=1, le=64)
     web_threads: int = Field(32, ge=1, le=256)
     web_timeout_s: int = Field(60, ge=1)
+    web_graceful_timeout_s: int = Field(30, ge=1, le=3600)
     worker_concurrency: int = Field(2, ge=1, le=64)
     thumbnail_cache_mb: int = Field(256, ge=1)
     task_retention_days: int = Field(30, ge=1)
