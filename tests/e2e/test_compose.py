@@ -113,3 +113,121 @@ def test_docker_compose_accepts_the_file() -> None:
         cwd=ROOT,
     )
     assert done.returncode == 0, done.stderr
+
+
+# --- monitoring profile, volumes, ports, scaling -------------------------------------------------
+MONITORING = ("prometheus", "grafana")
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return loaded
+
+
+def binds(service: dict[str, Any]) -> dict[str, str]:
+    """A service's bind mounts: container path by host path (relative to the repository)."""
+    found = {}
+    for volume in service.get("volumes", []):
+        source, target = volume.split(":")[:2]
+        if source.startswith("."):
+            found[source] = target
+    return found
+
+
+def test_monitoring_runs_only_under_its_profile(services: dict[str, Any]) -> None:
+    for name, service in services.items():
+        expected = ["monitoring"] if name in MONITORING else None
+        assert service.get("profiles") == expected, name
+
+
+@pytest.mark.parametrize("name", MONITORING)
+def test_monitoring_services_have_health_checks_and_loopback_ports(
+    services: dict[str, Any], name: str
+) -> None:
+    service = services[name]
+    assert service["healthcheck"]["test"][0] in ("CMD", "CMD-SHELL")
+    assert service["ports"] and all(port.startswith("127.0.0.1:") for port in service["ports"])
+    assert service["restart"] == "unless-stopped"
+
+
+def test_every_mounted_repository_path_exists(services: dict[str, Any]) -> None:
+    mounted = {source for service in services.values() for source in binds(service)}
+
+    assert {"./deploy/prometheus", "./deploy/grafana/provisioning"} <= mounted
+    for source in mounted:
+        assert (ROOT / source).exists(), source
+
+
+def test_prometheus_reads_the_repository_config(services: dict[str, Any]) -> None:
+    prometheus = services["prometheus"]
+    config_dir = binds(prometheus)["./deploy/prometheus"]
+
+    assert f"--config.file={config_dir}/prometheus.yml" in prometheus["command"]
+    config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    for rule_file in config["rule_files"]:  # relative to the config file, so mounted with it
+        assert (ROOT / "deploy/prometheus" / rule_file).is_file()
+    assert any(volume.startswith("prometheus-data:") for volume in prometheus["volumes"])
+
+
+def test_prometheus_scrapes_the_services_on_their_ports(services: dict[str, Any]) -> None:
+    config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    env = services["web"]["environment"]
+
+    assert jobs["aula-web"]["static_configs"][0]["targets"] == [f"web:{env['PORT']}"]
+    assert jobs["flower"]["static_configs"][0]["targets"] == [f"flower:{env['FLOWER_PORT']}"]
+    worker = jobs["aula-worker"]["dns_sd_configs"][0]
+    assert worker["names"] == ["worker"]
+    assert worker["port"] == int(services["worker"]["environment"]["WORKER_METRICS_PORT"])
+
+
+def test_grafana_is_provisioned_from_the_repository(services: dict[str, Any]) -> None:
+    grafana = services["grafana"]
+    mounts = binds(grafana)
+    provider = yaml.safe_load(
+        (ROOT / "deploy/grafana/provisioning/dashboards/aula.yml").read_text()
+    )["providers"][0]
+
+    assert mounts["./deploy/grafana/provisioning"] == "/etc/grafana/provisioning"
+    assert mounts["./deploy/grafana/dashboards"] == provider["options"]["path"]
+    assert grafana["depends_on"]["prometheus"]["condition"] == "service_healthy"
+    assert any(volume.startswith("grafana-data:") for volume in grafana["volumes"])
+
+
+def test_named_volumes_are_declared(compose: dict[str, Any]) -> None:
+    declared = set(compose["volumes"])
+    used = {
+        volume.split(":")[0]
+        for service in compose["services"].values()
+        for volume in service.get("volumes", [])
+        if not volume.startswith((".", "/"))
+    }
+
+    assert used <= declared
+    assert {"redis-data", "postgres-data", "aula-data", "prometheus-data", "grafana-data"} <= used
+
+
+def test_host_ports_listen_on_loopback_only(services: dict[str, Any]) -> None:
+    for name, service in services.items():
+        for port in service.get("ports", []):
+            assert str(port).startswith("127.0.0.1:"), (name, port)
+
+
+def test_the_worker_scales(services: dict[str, Any]) -> None:
+    worker = services["worker"]
+    env = worker["environment"]
+
+    assert "container_name" not in worker
+    assert "ports" not in worker  # no fixed host port: replicas would collide
+    assert str(env["WORKER_METRICS_PORT"]) in [str(port) for port in worker["expose"]]
+    # Replicas share /data: their metrics folder must be their own.
+    assert not env["PROMETHEUS_MULTIPROC_DIR"].startswith(env["DATA_DIR"])
+
+
+def test_services_not_in_a_profile_have_env_file_or_are_backends(services: dict[str, Any]) -> None:
+    for name, service in services.items():
+        if name in (*PROCESSES, "migrate"):
+            assert {"path": ".env", "required": False} in service["env_file"], name
+        elif name not in (*MONITORING, "redis", "postgres"):
+            pytest.fail(f"unexpected service {name}")
