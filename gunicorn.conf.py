@@ -22,6 +22,9 @@ timeout = _settings.web_timeout_s
 # finish their in-flight requests for up to this long; a stream still running then is cut.
 graceful_timeout = _settings.web_graceful_timeout_s
 keepalive = 5
+# X-Forwarded-* are believed in the app only, as TRUSTED_PROXIES says (api/headers.py), never
+# by gunicorn's own default trust of loopback.
+forwarded_allow_ips = ""
 accesslog = None
 logconfig_dict = dict_config(_settings.log_format, _settings.log_level)
 
