@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-requirements
 DEV_STAMP := $(VENV)/.installed-requirements-dev
 
 .DEFAULT_GOAL := help
-.PHONY: help run test browser migrate lint fmt clean distclean
+.PHONY: help run test browser promtool migrate lint fmt clean distclean
 
 help:
 	@echo "make run        install into .venv, migrate, start web, worker, beat and flower"
@@ -37,8 +37,17 @@ $(DEV_STAMP): requirements.txt requirements-dev.txt | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/python scripts/run.py
 
-test: $(DEV_STAMP) lint browser
+test: $(DEV_STAMP) lint browser promtool
 	$(BIN)/pytest
+
+# The deploy tests check deploy/prometheus with promtool, from Debian's prometheus package (which
+# also installs a prometheus service: `sudo systemctl disable --now prometheus` if unwanted).
+promtool:
+	@command -v promtool >/dev/null 2>&1 || { \
+		echo "make: installing Debian's prometheus (for promtool) for the deploy tests"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+			--no-install-recommends prometheus; }
 
 # The browser tests drive Debian's chromium (Playwright's own browser download is not used).
 browser:
