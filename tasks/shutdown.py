@@ -82,7 +82,15 @@ def _grace_over() -> None:
 
 
 def _force() -> None:
+    from celery.worker import state
+
     log.warning("tasks still running %s s after the grace period: cold shutdown", FORCE_AFTER_S)
+    db_url = get_settings().database_url
+    for request in list(state.active_requests):
+        try:  # their messages go back to the queue: their records say so, not "running"
+            jobs.mark_released(db_url, request.id)
+        except Exception as error:
+            log.warning("could not mark a cut task as queued: %s", type(error).__name__)
     os.kill(os.getpid(), signal.SIGQUIT)
 
 

@@ -131,6 +131,7 @@ def test_a_task_that_never_polls_is_cut_and_redelivered(base_env, settings, tmp_
         wait_for(lambda: marker.exists(), 30, what="the task to start")
         _terminate(first)
         assert "cold shutdown" in read_log(log_path)
+        assert _record(settings, record.id).state == "PENDING"  # queued again, not "running"
         assert _queued(env["REDIS_URL"]) == (1, 0)  # restored to its queue, not lost
 
         second = start_worker(env, log_path, "-Q", "default")
