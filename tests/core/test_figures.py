@@ -1,0 +1,103 @@
+"""Monitoring figures as plain functions, on the real test database and Redis."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import redis
+from kombu.transport import redis as kombu_redis
+
+from core import figures
+from core.db import session_scope
+from core.models import Download, TaskRecord
+from core.settings import Settings
+from tests.core.brokers import quiet_redis_url
+
+
+@pytest.fixture
+def quiet(redis_url: str) -> Iterator[redis.Redis]:
+    client = figures.redis_client(quiet_redis_url(redis_url), timeout=2)
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
+def test_queue_keys_follow_kombus_priority_lists() -> None:
+    # If kombu changes how it names a queue's per-priority lists, the depth gauge must follow.
+    assert kombu_redis.Channel.sep == figures.PRIORITY_SEPARATOR
+    assert list(figures.PRIORITY_STEPS) == list(kombu_redis.PRIORITY_STEPS)
+    assert figures.queue_keys("downloads") == [
+        "downloads",
+        "downloads\x06\x163",
+        "downloads\x06\x166",
+        "downloads\x06\x169",
+    ]
+
+
+def test_queue_depths_sum_the_priority_lists(quiet: redis.Redis) -> None:
+    quiet.rpush("default", "a", "b")
+    quiet.rpush("downloads\x06\x163", "c")
+    quiet.rpush("downloads\x06\x169", "d", "e", "f")
+    quiet.rpush("elsewhere", "g")
+
+    assert figures.queue_depths(quiet) == {"default": 2, "downloads": 4}
+
+
+def test_the_heartbeat_age_and_interval(quiet: redis.Redis) -> None:
+    quiet.set(figures.HEARTBEAT_KEY, json.dumps({"ts": 1000.5, "interval_s": 15, "pid": 1}))
+
+    beat = figures.beat_heartbeat(quiet, now=1100.0)
+
+    assert beat == figures.Heartbeat(age_s=99.5, interval_s=15.0)
+
+
+def test_a_heartbeat_from_the_future_is_zero_seconds_old(quiet: redis.Redis) -> None:
+    quiet.set(figures.HEARTBEAT_KEY, json.dumps({"ts": 2000, "interval_s": "abc"}))
+
+    assert figures.beat_heartbeat(quiet, now=1000.0) == figures.Heartbeat(0.0, None)
+
+
+def test_last_success_is_the_latest_success_per_task(settings: Settings) -> None:
+    now = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+    rows = [
+        ("catalog.sync", "SUCCESS", now - timedelta(minutes=30)),
+        ("catalog.sync", "SUCCESS", now - timedelta(minutes=5)),
+        ("catalog.sync", "FAILURE", now - timedelta(minutes=1)),
+        ("catalog.rebuild", "SUCCESS", now - timedelta(hours=2)),
+        ("downloads.fetch", "SUCCESS", now - timedelta(seconds=1)),
+        ("maintenance.cleanup", "STARTED", None),
+    ]
+    with session_scope(settings.database_url) as session:
+        for name, state, finished in rows:
+            record = TaskRecord(id=str(uuid.uuid4()), name=name, state=state, finished_at=finished)
+            session.add(record)
+
+    ages = figures.last_success_ages(settings.database_url, now=now)
+
+    assert ages == {"catalog.sync": 300.0, "catalog.rebuild": 7200.0}
+
+
+def test_counts_include_every_state_and_source(settings: Settings) -> None:
+    with session_scope(settings.database_url) as session:
+        session.add(Download(url="https://x.test/1", kind="ytdlp", state="canceled"))
+        session.add(Download(url="https://x.test/2", kind="ytdlp", state="mystery"))
+
+    assert figures.downloads_by_state(settings.database_url) == {
+        "queued": 0, "running": 0, "succeeded": 0, "failed": 0, "canceled": 1,
+    }  # fmt: skip
+    assert figures.catalog_items_by_source(settings.database_url) == {
+        "local": 0, "drive": 0, "classroom": 0,
+    }  # fmt: skip
+
+
+def test_disk_free_and_its_floor(tmp_path: Path) -> None:
+    free, floor = figures.disk_free(tmp_path / "not" / "yet" / "made", floor_mb=3)
+
+    assert free > 0
+    assert floor == 3 * 1024 * 1024
