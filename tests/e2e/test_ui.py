@@ -14,7 +14,7 @@ from core.indexing import rebuild_local
 from tests.conftest import settings_from_env
 from tests.e2e.browser import chromium
 from tests.e2e.ui_support import WAIT_MS, Stack, Watched, ui_stack, watched_page, web_process
-from tests.fakes.google import link
+from tests.fakes.google import drive_file, link
 from tests.fakes.media import MediaServer
 from tests.media import make_video
 
@@ -116,34 +116,44 @@ def test_a_video_plays_and_seeks_in_the_player(ui: Watched, settings):
 
 
 def test_a_download_from_the_player_reaches_100_and_the_item_plays(
-    ui: Watched, stack: Stack, classroom, media
+    ui: Watched, stack: Stack, classroom, media, tmp_path
 ):
     course = classroom.add_course("Física 1", section="Turma A")
+    video = make_video(tmp_path / "aula 2.webm", seconds=2, codec="libvpx").read_bytes()
+    drive_id = classroom.add_file("aula 2.webm", mime_type="video/webm", content=video)
     classroom.add_coursework(
-        course, "Semana 1", [link(f"{media.base_url}/video.mp4", "Aula gravada")]
+        course,
+        "Semana 1",
+        [link(f"{media.base_url}/video.mp4", "Aula gravada"), drive_file(drive_id, "aula 2.webm")],
     )
     settings = settings_from_env(stack.env)
     sync_classroom(
         settings, ClassroomClient.from_settings(settings), DriveClient.from_settings(settings)
     )
-    item = stack.api("GET", "/api/catalog/items?source=classroom").json()["items"][0]
+    items = stack.api("GET", "/api/catalog/items?source=classroom").json()["items"]
+    item = next(i for i in items if i["title"] == "Aula gravada")
     assert item["stream_url"] is None  # a link: it must be downloaded before it plays
     ui.goto(f"player/{item['id']}")
     assert "download it first" in ui.page.locator(".notice-inline").inner_text()
     ui.page.get_by_role("button", name="Download").click()
-    ui.page.wait_for_function(
-        "() => document.querySelector('.download-area progress')?.value === 100"
-        " || document.querySelector('main video')",
-        timeout=WAIT_MS,
-    )
+    ui.page.locator(".download-area progress").wait_for()  # shown while the download runs
     ui.page.locator("main video").wait_for()
     assert "succeeded" in ui.page.locator(".download-state").inner_text()
+    assert ui.page.locator(".download-area progress").evaluate("p => p.value") == 100
     result = play_and_seek(ui.page, 1.0)
     assert result["error"] is None and abs(result["after"] - 1.0) < 0.2
+
+    ui.goto("sources")
+    course_row = ui.page.locator("tr", has_text="Física 1")
+    course_row.get_by_role("button", name="Download all").click()
+    # The Drive video is new; the link is not a video, so it is neither enqueued nor skipped.
+    course_row.locator(".course-result", has_text="1 enqueued, 0 skipped.").wait_for()
     ui.goto("downloads")
-    row = ui.page.locator("tr[data-download-id]").first
-    row.locator("td.state", has_text="succeeded").wait_for()
-    assert row.locator("progress").evaluate("p => p.value") == 100
+    rows = ui.page.locator("tr[data-download-id]")
+    rows.nth(1).wait_for()
+    for index in range(2):
+        rows.nth(index).locator("td.state", has_text="succeeded").wait_for()
+        assert rows.nth(index).locator("progress").evaluate("p => p.value") == 100
     ui.shot("downloads")
 
 
@@ -376,3 +386,24 @@ def test_with_reads_behind_the_token_the_ui_asks_for_it_and_plays_signed_urls(
         result = play_and_seek(ui.page, 1.0)
         assert result["error"] is None and abs(result["after"] - 1.0) < 0.2
         assert ui.violations() == [] and ui.page_errors == []
+
+
+def test_scrolling_down_the_catalog_loads_the_next_page(ui: Watched, settings):
+    root = settings.media_roots[0]
+    shutil.rmtree(root, ignore_errors=True)
+    make_video(root / "modelo.webm", seconds=1, codec="libvpx")
+    for index in range(29):  # 30 items: one page of 24 and the rest
+        shutil.copy(root / "modelo.webm", root / f"aula {index:02}.webm")
+    rebuild_local(settings)
+    ui.page.set_viewport_size({"width": 800, "height": 500})  # a page of cards overflows it
+    ui.goto("catalog")
+    cards = ui.page.locator("a.card")
+    cards.nth(23).wait_for()
+    assert cards.count() == 24
+    assert ui.page.get_by_role("button", name="Load more").is_visible()
+    ui.page.locator(".sentinel").scroll_into_view_if_needed()
+    cards.nth(29).wait_for()
+    assert cards.count() == 30
+    assert ui.page.get_by_role("button", name="Load more").is_hidden()
+    titles = cards.locator(".card-title").all_inner_texts()
+    assert len(set(titles)) == 30

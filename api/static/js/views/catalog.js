@@ -74,6 +74,7 @@ export async function catalogView({ root, signal }) {
   let cursor = null;
   let generation = 0;
   let loading = false;
+  let observer = null;
 
   async function load(reset) {
     if (loading && !reset) return;
@@ -93,10 +94,12 @@ export async function catalogView({ root, signal }) {
     } finally {
       if (mine === generation) loading = false;
     }
+    // An observer reports only changes: if the sentinel is still in reach, ask it again.
+    if (cursor && mine === generation) { observer.unobserve(sentinel); observer.observe(sentinel); }
   }
 
   more.addEventListener('click', () => load(false).catch(() => {}));
-  const observer = new IntersectionObserver((entries) => {
+  observer = new IntersectionObserver((entries) => {
     if (entries.some((e) => e.isIntersecting) && cursor && !loading) load(false).catch(() => {});
   }, { rootMargin: '400px' });
   observer.observe(sentinel);

@@ -43,8 +43,9 @@ function downloadArea(item, signal, onPlayable) {
   function show(download) {
     if (!download) return;
     status.textContent = `Download #${download.id}: ${download.state}`;
-    bar.hidden = download.state !== 'queued' && download.state !== 'running';
-    bar.update(download.percent ?? download.progress?.percent ?? null);
+    bar.hidden = !['queued', 'running', 'succeeded'].includes(download.state);
+    const done = download.state === 'succeeded';
+    bar.update(done ? 100 : download.percent ?? download.progress?.percent ?? null);
   }
 
   function watch() {
