@@ -12,7 +12,7 @@ import subprocess
 import pytest
 import redis
 
-from core import jobs
+from core import figures, jobs
 from tests.conftest import read_log
 from tests.helpers import (
     ROOT,
@@ -89,6 +89,8 @@ def _heartbeat(client):
     assert isinstance(beat["pid"], int) and isinstance(beat["host"], str) and beat["host"]
     assert beat["interval_s"] == 1.0
     assert client.pttl("aula:beat:heartbeat") > 0, "the heartbeat expires when nobody writes it"
+    read = figures.beat_heartbeat(client)  # what web's /metrics gauge reads
+    assert read is not None and read.interval_s == 1.0
     return beat
 
 
