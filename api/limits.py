@@ -19,6 +19,12 @@ def _client_address() -> str:
     return request.remote_addr or "unknown"
 
 
+def storage_uri(redis_url: str) -> str:
+    """REDIS_URL as the `limits` library names it (kombu's unix:// and redis+socket:// differ)."""
+    scheme, _, rest = redis_url.partition("://")
+    return f"redis+unix://{rest}" if scheme in ("unix", "redis+socket") else redis_url
+
+
 def _remember_breach(limit: RequestLimit) -> None:
     g.rate_limit = limit
 
@@ -47,7 +53,7 @@ def make_limiter(app: Flask) -> Limiter | None:
     return Limiter(
         _client_address,
         application_limits=[config.rate_limit_mutations],
-        storage_uri=config.redis_url,
+        storage_uri=storage_uri(config.redis_url),
         storage_options={"socket_connect_timeout": 1, "socket_timeout": 1},
         key_prefix=KEY_PREFIX,
         strategy="sliding-window-counter",

@@ -10,7 +10,7 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
-from api.limits import KEY_PREFIX
+from api.limits import KEY_PREFIX, storage_uri
 from core.errors import ConfigurationError
 from core.settings import load_settings
 from tests.api.conftest import MakeApp
@@ -137,3 +137,18 @@ def test_a_bad_limit_stops_with_one_line(value: str) -> None:
     line = str(caught.value)
     assert line.startswith("configuration error: RATE_LIMIT_MUTATIONS")
     assert "\n" not in line
+
+
+def test_every_redis_url_scheme_is_a_storage_the_limiter_knows(make_app: MakeApp) -> None:
+    from limits.storage import storage_from_string
+
+    for url in (
+        "redis://h:6379/0",
+        "rediss://h:6380/1",
+        "unix:///run/r.sock",
+        "redis+socket:///r.sock",
+    ):
+        assert type(storage_from_string(storage_uri(url))).__name__ == "RedisStorage"
+    assert storage_uri("unix:///run/redis.sock?db=2") == "redis+unix:///run/redis.sock?db=2"
+    app = make_app(rate_limit_mutations="5/minute", redis_url="unix:///nonexistent/redis.sock")
+    assert app.extensions["aula.limiter"] is not None
