@@ -75,6 +75,8 @@ def register_limits(app: Flask) -> None:
         return
     limiter.request_filter(lambda: request.method not in MUTATING)
     limiter.init_app(app)
+    # Moved before the admin check so failed token guesses count too (the hook Flask-Limiter
+    # registers; pinned version, and test_guessing_the_token_is_limited_too guards it).
     run_early(app, limiter._check_request_limit)
     app.register_error_handler(RateLimitExceeded, _too_many)
     app.extensions["aula.limiter"] = limiter
