@@ -155,6 +155,9 @@ def test_a_download_from_the_player_reaches_100_and_the_item_plays(
         rows.nth(index).locator("td.state", has_text="succeeded").wait_for()
         assert rows.nth(index).locator("progress").evaluate("p => p.value") == 100
     ui.shot("downloads")
+    rows.first.get_by_role("link", name="Play").click()
+    result = play_and_seek(ui.page, 1.0)
+    assert result["error"] is None and abs(result["after"] - 1.0) < 0.2
 
 
 def test_a_download_added_by_url_can_be_canceled(ui: Watched, media):
@@ -213,6 +216,9 @@ def test_an_api_error_shows_the_envelope_message(ui: Watched, stack: Stack):
     missing = stack.api("GET", "/api/catalog/items/999999").json()["error"]["message"]
     ui.goto("player/999999")
     ui.page.locator("#errors .notice", has_text=missing).wait_for()
+    ui.page.route("**/api/tasks?*", lambda route: route.abort())  # the network fails
+    ui.goto("tasks")
+    ui.page.locator("#errors .notice", has_text="could not be reached").wait_for()
 
 
 def test_repeated_polls_use_304_and_a_task_can_be_canceled(ui: Watched, stack: Stack):
