@@ -80,3 +80,21 @@ def test_a_429_from_gunicorn_carries_retry_after(start_web: Web) -> None:
     assert answers[2].json()["error"]["code"] == "rate_limited"
     assert 1 <= int(answers[2].headers["Retry-After"]) <= 60
     assert answers[2].headers["Content-Security-Policy"].startswith("default-src 'self'")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("REQUIRE_AUTH_FOR_READS", "true"), ("RATE_LIMIT_MUTATIONS", "lots/minute"),
+     ("TRUSTED_PROXIES", "many"), ("MEDIA_URL_TTL_S", "5")],
+)  # fmt: skip
+def test_web_refuses_to_start_half_secured(variable: str, value: str, tmp_path: Path) -> None:
+    env = process_env({"DATA_DIR": str(tmp_path), "PORT": str(free_port()), variable: value})
+    for name in ("REDIS_URL", "ADMIN_TOKEN"):
+        env.pop(name, None)
+    command = [str(VENV_BIN / "gunicorn"), "--config", "gunicorn.conf.py", "wsgi:app"]
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+
+    assert result.returncode != 0
+    lines = [line for line in (result.stderr + result.stdout).splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"configuration error: {variable}")
