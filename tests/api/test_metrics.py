@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -23,6 +25,7 @@ from core.models import CatalogItem, Download, TaskRecord
 from core.settings import Settings
 from tests.api.conftest import MakeApp
 from tests.api.metrics_text import names, series, value
+from tests.helpers import ROOT, process_env
 
 GAUGES = {
     "aula_web_info",
@@ -293,3 +296,31 @@ def test_a_down_database_still_gives_a_scrape(make_app: MakeApp, tmp_path: Path)
     assert value(text, "aula_database_up") == 0
     assert "aula_downloads" not in names(text)
     assert value(text, "aula_broker_up") == 1
+
+
+SHARED_FOLDER_SCRIPT = """
+import os, sys
+import prometheus_client  # imported before the folder is known, as a CLI plugin may do
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = sys.argv[1]
+from api import create_app
+client = create_app().test_client()
+for _ in range(3):
+    client.get("/api/health")
+sys.stdout.write(client.get("/metrics").get_data(as_text=True))
+"""
+
+
+def test_a_folder_set_after_prometheus_client_was_imported_is_still_used(
+    base_env: dict[str, str], settings: Settings, tmp_path: Path
+) -> None:
+    folder = tmp_path / "shared"
+    done = subprocess.run(
+        [sys.executable, "-c", SHARED_FOLDER_SCRIPT, str(folder)],
+        cwd=ROOT, env=process_env(base_env), capture_output=True, text=True, timeout=120,
+        check=False,
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert list(folder.glob("histogram_*.db"))  # samples went to the shared folder
+    assert health_count(done.stdout) == 3
+    assert value(done.stdout, "aula_database_up") == 1
