@@ -64,8 +64,8 @@ function actionButtons(download, signal, refresh) {
     out.push(act('Retry', () => post(`/api/downloads/${download.id}/retry`, undefined, { signal })));
   }
   if (download.state === 'succeeded') {
-    out.push(h('a', { href: `#/downloads/${download.id}/play` }, 'Play'),
-      h('a', { href: fileUrl(download), download: '' }, 'File'));
+    out.push(h('a', { href: `#/downloads/${download.id}/play`, 'aria-label': `Play download #${download.id}` }, 'Play'),
+      h('a', { href: fileUrl(download), download: '', 'aria-label': `Save the file of download #${download.id}` }, 'File'));
   }
   return out;
 }
