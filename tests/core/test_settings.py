@@ -121,6 +121,17 @@ def test_visibility_timeout_must_exceed_the_task_time_limit(clean_env: pytest.Mo
     assert load_settings().broker_visibility_timeout_s == 601
 
 
+def test_the_beat_lock_outlives_several_renewals(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("BEAT_LOCK_TTL_S", "10")
+    clean_env.setenv("BEAT_HEARTBEAT_INTERVAL_S", "5")
+
+    line = config_error()
+
+    assert "BEAT_LOCK_TTL_S" in line and "BEAT_HEARTBEAT_INTERVAL_S" in line
+    clean_env.setenv("BEAT_HEARTBEAT_INTERVAL_S", "3")
+    assert load_settings().beat_lock_ttl_s == 10
+
+
 def test_secrets_set_alongside_a_bad_value_stay_out_of_the_line(
     clean_env: pytest.MonkeyPatch,
 ) -> None:
