@@ -120,10 +120,13 @@ def test_one_beat_runs_the_schedule_and_the_standby_takes_over(base_env, setting
         assert _heartbeat(client)["pid"] == second.pid
 
         records = _records(settings)
-        assert len(records) == sent_by_first + _sends(second_log)  # one message per send
+        # One record per logged send; the SIGKILL may land between a send's log line and its
+        # record, or between its record and its message: at most one of each goes missing.
+        logged = sent_by_first + _sends(second_log)
+        assert logged - 1 <= len(records) <= logged, (logged, len(records))
         assert len({record.id for record in records}) == len(records)
         _assert_spaced(records)
-        assert client.llen("default") == len(records)  # the messages themselves, none extra
+        assert len(records) - 1 <= client.llen("default") <= len(records)  # none extra
     finally:
         stop_process_group(first)
         if second is not None:
