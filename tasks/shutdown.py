@@ -1,5 +1,4 @@
-"""Graceful worker shutdown: SIGTERM lets running tasks finish within a grace period, then hands
-whatever still runs back to the queue.
+"""Graceful worker shutdown: running tasks get a grace period, then hand their messages back.
 
 SIGTERM is Celery's warm shutdown (stop consuming, wait for the running tasks). Celery's wait has
 no bound, so the main process starts a timer when the warm shutdown begins; when
