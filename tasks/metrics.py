@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -23,9 +24,9 @@ _metrics: dict[str, Any] = {}
 
 def start(data_dir: Path, port: int) -> None:
     """Prepare the multiprocess folder, define the metrics and serve them (port 0 = off)."""
-    folder = Path(
-        os.environ.get("PROMETHEUS_MULTIPROC_DIR") or data_dir / "metrics" / f"worker-{os.getpid()}"
-    )
+    # Host and pid: worker containers sharing one DATA_DIR volume often have the same pid.
+    own = data_dir / "metrics" / f"worker-{socket.gethostname()}-{os.getpid()}"
+    folder = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or own)
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True, exist_ok=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
