@@ -17,12 +17,13 @@ Each figure is the median of --runs runs.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -74,17 +75,42 @@ def download_seconds(client, urls: list[str]) -> float:
     return (end - start).total_seconds()
 
 
-def one_round(client, base_url: str, saved: str, run: int) -> Iterator[tuple[str, float]]:
+def settle(folder: Path) -> None:
+    """Remove what earlier measurements wrote, flush dirty pages and drop the page cache.
+
+    Without this each measurement pays for the gigabytes written before it, whichever way it
+    fetches: the kernel throttles writers once dirty pages pass its threshold, and a page cache
+    that fills memory makes every new page a reclaim. Dropping caches needs root; without it the
+    figures vary more from run to run (the script says so).
+    """
+    for path in folder.rglob("*"):
+        if path.is_file():
+            path.unlink()
+    os.sync()
+    try:
+        Path("/proc/sys/vm/drop_caches").write_text("1")
+    except OSError:
+        if not getattr(settle, "warned", False):
+            print("(not root: the page cache is not dropped between measurements)")
+            settle.warned = True  # type: ignore[attr-defined]
+
+
+def one_round(client, base_url: str, folder: Path, run: int) -> Iterator[tuple[str, float]]:
     """Each way of fetching the file once; a fresh URL per download so none is deduplicated."""
-    url = f"{base_url}/slow.bin"
-    yield "curl -o file", curl_seconds(url, saved)
-    yield "curl -o /dev/null", curl_seconds(url, "/dev/null")
-    yield "curl -o file; sha256sum", curl_seconds(url, saved, then_hash=True)
-    yield "one download", download_seconds(client, [f"{url}?run={run}"])
+    url, saved = f"{base_url}/slow.bin", str(folder / "curl.bin")
     page = f"{base_url}/page.html?src={url}%3Fpage={run}"
-    yield "through a page (yt-dlp)", download_seconds(client, [page])
     four = [f"{url}?run={run}-{i}" for i in range(4)]
-    yield "four at once", download_seconds(client, four) / 4
+    ways: list[tuple[str, Callable[[], float]]] = [
+        ("curl -o file", lambda: curl_seconds(url, saved)),
+        ("curl -o /dev/null", lambda: curl_seconds(url, "/dev/null")),
+        ("curl -o file; sha256sum", lambda: curl_seconds(url, saved, then_hash=True)),
+        ("one download", lambda: download_seconds(client, [f"{url}?run={run}"])),
+        ("through a page (yt-dlp)", lambda: download_seconds(client, [page])),
+        ("four at once", lambda: download_seconds(client, four) / 4),
+    ]
+    for name, measure in ways:
+        settle(folder)
+        yield name, measure()
 
 
 def main() -> None:
@@ -117,11 +143,11 @@ def main() -> None:
         try:
             wait_for(lambda: make_celery_client(settings).control.ping(timeout=0.5), 60)
             client = create_app({k.lower(): v for k, v in env.items()}).test_client()
-            saved = f"{tmp}/downloads/curl.bin"
-            Path(saved).parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(tmp) / "downloads"
+            folder.mkdir(parents=True, exist_ok=True)
             times: dict[str, list[float]] = {}
             for run in range(args.runs):
-                for name, seconds in one_round(client, base_url, saved, run):
+                for name, seconds in one_round(client, base_url, folder, run):
                     times.setdefault(name, []).append(seconds)
         finally:
             stop_process_group(worker)
