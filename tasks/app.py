@@ -12,6 +12,7 @@ from core import jobs
 from core.errors import TransientError
 from core.logging import configure_logging
 from core.settings import get_settings, settings_or_exit
+from core.ytdlp_runner import kill_children
 from tasks.shutdown import WorkerStopping, release, stop_requested
 
 # `celery -A tasks` imports this module first: configure logging now rather than at Celery's
@@ -40,6 +41,11 @@ class AulaTask(Task):  # type: ignore[misc]
             return super().__call__(*args, **kwargs)
         except WorkerStopping:
             release(self.request.id)
+        except SystemExit:
+            # revoke(terminate=True) sends SIGTERM, which billiard turns into SystemExit in the
+            # pool child: what the task started (ffmpeg under yt-dlp) must not outlive it.
+            kill_children(grace_s=2.0)
+            raise
 
     @cached_property
     def _reporters(self) -> dict[str, jobs.ProgressReporter]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 from pathlib import Path
 
@@ -22,3 +23,20 @@ def sleep(
         time.sleep(seconds / steps)
         self.progress(step + 1, steps, f"step {step + 1} of {steps}")
     return {"steps": steps, "runs": runs}
+
+
+@app.task(name="testing.ffmpeg", bind=True)
+def ffmpeg(self: AulaTask, marker: str, seconds: float = 60.0) -> dict[str, int]:
+    """Run an endless ffmpeg, a child of the pool process as under yt-dlp; its pid in `marker`."""
+    from core.ytdlp_runner import ffmpeg_path
+
+    command = [ffmpeg_path() or "ffmpeg", "-nostdin", "-loglevel", "error", "-re", "-f", "lavfi",
+               "-i", "testsrc=size=64x64:rate=5", "-f", "null", "-"]  # fmt: skip
+    child = subprocess.Popen(command)
+    Path(marker).write_text(str(child.pid))
+    deadline = time.monotonic() + seconds
+    while child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+        self.progress(int(time.monotonic() % 1000), None, "ffmpeg running")
+    child.kill()
+    return {"pid": child.pid}

@@ -8,6 +8,8 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+import psutil
+
 from core import jobs
 from core.db import session_scope
 from core.models import TaskRecord, utcnow
@@ -139,3 +141,25 @@ def test_a_task_canceled_while_queued_never_runs(client, settings, celery_client
     time.sleep(1)
     assert client.get(f"/api/tasks/{queued.id}").get_json()["state"] == "REVOKED"
     assert not marker.exists()
+
+
+def _running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_canceling_a_task_also_stops_the_ffmpeg_it_started(
+    client, settings, celery_client, worker, tmp_path
+):
+    marker = tmp_path / "ffmpeg.pid"
+    record = jobs.enqueue(
+        settings.database_url, celery_client, "testing.ffmpeg", {"marker": str(marker)}
+    )
+    wait_for(lambda: marker.exists() and marker.read_text(), 30, what="ffmpeg to start")
+    pid = int(marker.read_text())
+    assert _running(pid) and "ffmpeg" in psutil.Process(pid).name()
+    assert client.delete(f"/api/tasks/{record.id}").get_json()["state"] == "REVOKED"
+    wait_for(lambda: not _running(pid), 15, what="ffmpeg to stop with its task")
+    _poll(client, record.id, {"REVOKED"})
