@@ -8,7 +8,7 @@ from flask import Flask
 from flask_swagger_ui import get_swaggerui_blueprint
 
 from api import catalog, classroom, credentials, downloads, drive, health, maintenance, tasks, ui
-from api.access import register_access
+from api.access import document_read_access, register_access
 from api.errors import register_error_handlers
 from api.extensions import api, make_celery_client
 from api.headers import register_headers
@@ -80,6 +80,7 @@ def register_api(app: Flask) -> None:
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
     _document_admin_token(api.spec.to_dict())
+    document_read_access(api.spec.to_dict())
     docs = get_swaggerui_blueprint(
         "/api/docs", "/api/openapi.json", config={"app_name": "Aula API"}
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from flask import Flask, Response, current_app, request
 
@@ -79,6 +80,36 @@ def _require_read_access() -> Response | None:
     if signed and request.endpoint in MEDIA_ENDPOINTS:
         return _check_signature()
     return unauthorized("A valid admin token is required for this request.")
+
+
+_MEDIA_PATH_ENDS = ("/stream", "/thumbnail", "/file")
+_SIGNATURE_PARAMETERS = [
+    {"name": "exp", "in": "query", "required": False, "schema": {"type": "integer"},
+     "description": "Expiry (unix seconds) of a signed media URL, as the API hands it out."},
+    {"name": "sig", "in": "query", "required": False, "schema": {"type": "string"},
+     "description": "Signature of a signed media URL (REQUIRE_AUTH_FOR_READS)."},
+]  # fmt: skip
+
+
+def document_read_access(spec: dict[str, Any]) -> None:
+    """Say in the OpenAPI document which reads REQUIRE_AUTH_FOR_READS guards, and how media
+    URLs carry their signature instead of a header."""
+    spec.setdefault("components", {}).setdefault("securitySchemes", {})["mediaSignature"] = {
+        "type": "apiKey", "in": "query", "name": "sig",
+        "description": "The exp and sig of a media URL as the API returns it (no header needed).",
+    }  # fmt: skip
+    for path, operations in spec.get("paths", {}).items():
+        if path in OPEN_PATHS or not path.startswith("/api/"):
+            continue
+        for method in ("get", "head"):
+            operation = operations.get(method)
+            if operation is None:
+                continue
+            options: list[dict[str, list[str]]] = [{"adminToken": []}]
+            if path.endswith(_MEDIA_PATH_ENDS):
+                options.append({"mediaSignature": []})
+                operation.setdefault("parameters", []).extend(_SIGNATURE_PARAMETERS)
+            operation.setdefault("security", [*options, {}])  # {}: open unless configured
 
 
 def register_access(app: Flask) -> None:

@@ -70,6 +70,29 @@ def test_every_mutation_is_documented_as_needing_the_admin_token(app: Flask) -> 
         assert {"adminToken": []} in operation.get("security", []), f"{method} {path}"
 
 
+def test_reads_document_the_token_and_media_urls_their_signature(app: Flask) -> None:
+    spec = app.test_client().get("/api/openapi.json").get_json()
+    media = {
+        "/api/catalog/items/{item_id}/stream",
+        "/api/catalog/items/{item_id}/thumbnail",
+        "/api/drive/files/{file_id}/stream",
+        "/api/drive/files/{file_id}/thumbnail",
+        "/api/downloads/{download_id}/file",
+    }
+    assert spec["components"]["securitySchemes"]["mediaSignature"]["in"] == "query"
+    for path, operations in spec["paths"].items():
+        if "get" not in operations:
+            continue
+        security = operations["get"].get("security")
+        if path in ("/api/health", "/api/health/ready"):
+            assert security is None, path
+            continue
+        assert {"adminToken": []} in security and {} in security, path
+        signed = {"mediaSignature": []} in security
+        names = {p.get("name") for p in operations["get"].get("parameters", [])}
+        assert signed == (path in media) == ({"exp", "sig"} <= names), path
+
+
 def test_docs_are_served_from_local_assets(client: FlaskClient) -> None:
     response = client.get("/api/docs", follow_redirects=True)
 
