@@ -164,6 +164,9 @@ def dict_config(log_format: str = "text", level: str = "INFO") -> dict[str, Any]
             "werkzeug": {"level": "WARNING", "handlers": [], "propagate": True},
             "urllib3": {"level": "WARNING", "handlers": [], "propagate": True},
             "alembic.runtime.plugins": {"level": "WARNING", "handlers": [], "propagate": True},
+            # billiard's pool logs ("Process ... exited with signal 15") to this logger and turns
+            # its propagation off: without a handler of ours its lines would bypass the format.
+            "multiprocessing": {"level": "WARNING", "handlers": ["stderr"], "propagate": False},
         },
     }
 

@@ -178,6 +178,18 @@ def test_json_lines_carry_the_contract_fields(capture: Configure) -> None:
     assert "request_id" not in line and "task_id" not in line
 
 
+def test_billiards_pool_messages_are_json_lines_too(capture: Configure) -> None:
+    from billiard import util
+
+    stream = capture("json")
+    util.get_logger()  # billiard turns this logger's propagation off
+    util.error("Process %r pid:%r exited with %r", "ForkPoolWorker-1", 42, "signal 15 (SIGTERM)")
+
+    (line,) = json_lines(stream)
+    assert line["logger"] == "multiprocessing" and line["level"] == "ERROR"
+    assert "exited with 'signal 15 (SIGTERM)'" in line["message"]
+
+
 def test_json_lines_carry_request_and_task_context(capture: Configure) -> None:
     stream = capture("json")
     tokens = (
