@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +11,6 @@ from typing import Any
 
 import pytest
 import redis
-import requests
 from celery import Celery
 from cryptography.fernet import Fernet
 from flask import Flask
@@ -27,10 +25,6 @@ from core.settings import Settings, load_settings
 from core.vault import Vault
 from tests.fakes import FakeGoogle
 from tests.helpers import (
-    ROOT,
-    VENV_BIN,
-    free_port,
-    process_env,
     start_redis,
     start_worker,
     stop_process_group,
@@ -215,20 +209,13 @@ def drive(fake_google: FakeGoogle, settings: Settings) -> Iterator[FakeGoogle]:
 @pytest.fixture(scope="session")
 def web(base_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The Procfile's web command (gunicorn with gunicorn.conf.py) on a free port; its base URL."""
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("logs") / "web.log"
-    env = process_env({**base_env, "PORT": str(port), "WEB_CONCURRENCY": "2"})
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            [str(VENV_BIN / "gunicorn"), "--config", "gunicorn.conf.py", "wsgi:app"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+    from tests.e2e.web_process import start_web
+
+    process = start_web(base_env, tmp_path_factory.mktemp("logs") / "web.log")
     try:
-        wait_for(lambda: requests.get(f"{base}/api/health", timeout=1).ok, 30, what="gunicorn")
-        yield base
+        yield process.base
     finally:
-        stop_process_group(process)
+        stop_process_group(process.process)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ under our CSP, and the Swagger UI works under its policy with no violation."""
 from __future__ import annotations
 
 import shutil
-import subprocess
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
@@ -13,7 +12,8 @@ import requests
 
 from core.indexing import rebuild_local
 from tests.e2e.browser import PLAY_AND_SEEK, chromium
-from tests.helpers import ROOT, VENV_BIN, free_port, process_env, stop_process_group, wait_for
+from tests.e2e.web_process import start_web
+from tests.helpers import stop_process_group
 from tests.media import make_video
 
 TOKEN = "e2e-admin-token-for-signed-media-0123"
@@ -34,23 +34,13 @@ def guarded_web(
     base_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """gunicorn (the Procfile's web) with ADMIN_TOKEN and REQUIRE_AUTH_FOR_READS; its base URL."""
-    port = free_port()
     log_path = tmp_path_factory.mktemp("logs") / "web.log"
-    env = process_env(
-        {**base_env, "PORT": str(port), "WEB_CONCURRENCY": "2", "ADMIN_TOKEN": TOKEN,
-         "REQUIRE_AUTH_FOR_READS": "true"}
-    )  # fmt: skip
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            [str(VENV_BIN / "gunicorn"), "--config", "gunicorn.conf.py", "wsgi:app"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+    env = {**base_env, "ADMIN_TOKEN": TOKEN, "REQUIRE_AUTH_FOR_READS": "true"}
+    web = start_web(env, log_path)
     try:
-        wait_for(lambda: requests.get(f"{base}/api/health", timeout=1).ok, 30, what="gunicorn")
-        yield base
+        yield web.base
     finally:
-        stop_process_group(process)
+        stop_process_group(web.process)
         print(log_path.read_text(errors="replace")[-3000:])
 
 

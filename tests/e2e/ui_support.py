@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -13,12 +12,10 @@ import requests
 
 from api.extensions import make_celery_client
 from tests.conftest import read_log, settings_from_env
+from tests.e2e.web_process import start_web
 from tests.helpers import (
     ROOT,
-    VENV_BIN,
-    free_port,
     private_redis_db,
-    process_env,
     start_worker,
     stop_process_group,
     wait_for,
@@ -57,19 +54,11 @@ class Stack:
 @contextmanager
 def web_process(env: dict[str, str], log_path: Path) -> Iterator[str]:
     """The Procfile's web command (gunicorn) with `env` on a free port; its base URL."""
-    port = free_port()
-    with log_path.open("ab") as log:
-        web = subprocess.Popen(
-            [str(VENV_BIN / "gunicorn"), "--config", "gunicorn.conf.py", "wsgi:app"],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            env=process_env({**env, "PORT": str(port), "WEB_CONCURRENCY": "2"}),
-        )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+    web = start_web(env, log_path)
     try:
-        wait_for(lambda: requests.get(f"{base}/api/health", timeout=1).ok, 30, what="gunicorn")
-        yield base
+        yield web.base
     finally:
-        stop_process_group(web)
+        stop_process_group(web.process)
         print(f"--- {log_path.name}\n{read_log(log_path)[-2000:]}")
 
 
