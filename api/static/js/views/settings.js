@@ -73,7 +73,7 @@ function googleForm(signal, reload) {
 function cookiesForm(signal, reload) {
   const file = h('input', { type: 'file', name: 'cookies', accept: '.txt,text/plain', required: true });
   const form = h('form', { class: 'stack' },
-    field('cookies.txt (Netscape format)', file, 'Used by yt-dlp for sites that need a login.'),
+    field('cookies.txt (Netscape format)', file, 'Sent with URL downloads, for sites that need a login.'),
     h('div', { class: 'buttons' }, h('button', { type: 'submit' }, 'Upload cookies')));
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
@@ -87,7 +87,7 @@ function cookiesForm(signal, reload) {
     form.reset();
     reload().catch(() => {});
   });
-  return h('section', { 'aria-labelledby': 'c-h' }, h('h2', { id: 'c-h' }, 'Cookies for yt-dlp'), form);
+  return h('section', { 'aria-labelledby': 'c-h' }, h('h2', { id: 'c-h' }, 'Cookies for URL downloads'), form);
 }
 
 export async function settingsView({ root, signal }) {
