@@ -26,7 +26,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from core.errors import AulaError, TransientError, UpstreamRefused, UpstreamTimeout
+from core.errors import (
+    AulaError,
+    TransientError,
+    UpstreamRefused,
+    UpstreamTimeout,
+    write_failed,
+)
 from core.netguard import Guard
 
 Progress = Callable[[int, int | None, float | None, float | None], bool]
@@ -184,8 +190,12 @@ class _HashingWriter:
             self.free.put(block)
             return 0
         written = 0
-        while written < size:
-            written += os.write(self.fd, view[written:size])
+        try:
+            while written < size:
+                written += os.write(self.fd, view[written:size])
+        except OSError as error:  # not the connection's fault: no resume, no retry
+            self.free.put(block)
+            raise write_failed(error, "the download") from None
         self.todo.put((block, size))
         return int(size)
 

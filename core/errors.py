@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from typing import Any
 
 
@@ -79,3 +80,16 @@ class CredentialsMissing(PermanentError):
 class PayloadTooLarge(PermanentError):
     code = "payload_too_large"
     status = 413
+
+
+def write_failed(error: OSError, what: str) -> PermanentError:
+    """The error for a failed write of `what`: a full disk is 507, anything else permanent.
+
+    Retrying cannot help until someone frees space or fixes the folder, so neither is transient.
+    """
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return InsufficientStorage(
+            f"The disk of the download folder is full; {what} stopped. Free space, then retry it."
+        )
+    reason = error.strerror or type(error).__name__
+    return PermanentError(f"Writing {what} to the download folder failed: {reason}.")

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from core import direct, ytdlp_runner
 from core.db import session_scope
 from core.downloads import file_of, partial_dir, remove_partials, safe_name
-from core.errors import AulaError, NotFound, PermanentError, TransientError
+from core.errors import AulaError, NotFound, PermanentError, TransientError, write_failed
 from core.google import DriveClient
 from core.models import Download, utcnow
 from core.netguard import Guard
@@ -135,9 +135,9 @@ def _write_body(
 ) -> int:
     started, start_bytes = time.monotonic(), have
     try:
-        with part.open("ab") as out:
+        with part.open("ab", buffering=0) as out:  # write errors surface at the write
             for chunk in response.raw.stream(CHUNK, decode_content=False):
-                out.write(chunk)
+                _write(out, chunk)
                 for digest in hashes:
                     digest.update(chunk)
                 have += len(chunk)
@@ -153,6 +153,15 @@ def _write_body(
             f"The transfer from Drive broke off: {type(error).__name__}."
         ) from None
     return have
+
+
+def _write(out: Any, chunk: bytes) -> None:
+    view, written = memoryview(chunk), 0
+    try:
+        while written < len(view):  # an unbuffered file: a write may take part of the chunk
+            written += out.write(view[written:])
+    except OSError as error:
+        raise write_failed(error, "the download") from None
 
 
 def _finish(settings: Settings, download: Download, source: Path, sha256: str) -> Fetched:

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import socket
+from pathlib import Path
 
 import pytest
+import requests
 
-from core.direct import Canceled, NotMedia, fetch_direct, guarded_socket, is_media_url
-from core.errors import TransientError, UpstreamRefused, ValidationFailed
+from core.direct import (
+    Canceled,
+    NotMedia,
+    _HashingWriter,
+    fetch_direct,
+    guarded_socket,
+    is_media_url,
+)
+from core.errors import InsufficientStorage, TransientError, UpstreamRefused, ValidationFailed
 from core.netguard import Guard
 from tests.fakes.media import MediaServer
 
@@ -178,3 +188,22 @@ def test_a_partial_file_longer_than_the_file_is_fetched_again(media, tmp_path):
     result, _ = _fetch(f"{media.base_url}/video.mp4", tmp_path)
     assert result.sha256 == hashlib.sha256(media.video).hexdigest()
     assert (tmp_path / "direct.part").read_bytes() == media.video
+
+
+def test_a_full_disk_is_insufficient_storage_not_a_broken_connection():
+    writer = _HashingWriter(Path("/dev/full"), hashlib.sha256())  # every write: ENOSPC
+    try:
+        with pytest.raises(InsufficientStorage) as full:
+            writer.copy(io.BytesIO(b"x" * 100_000))
+    finally:
+        writer.close()
+    assert "disk of the download folder is full" in full.value.message
+
+
+def test_a_drive_transfer_onto_a_full_disk_is_insufficient_storage(media):
+    from core.fetch import _write_body
+
+    response = requests.get(f"{media.base_url}/video.mp4", stream=True, timeout=10)
+    with pytest.raises(InsufficientStorage):
+        _write_body(response, Path("/dev/full"), 0, None, (hashlib.sha256(),), lambda *a: True)
+    response.close()
