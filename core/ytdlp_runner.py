@@ -22,6 +22,7 @@ from core.errors import (
     UpstreamRefused,
     UpstreamTimeout,
     ValidationFailed,
+    write_failed,
 )
 from core.netguard import ForbiddenAddress, Guard, Policy, guard_ytdlp_connections
 
@@ -218,6 +219,8 @@ def _classify_one(cause: BaseException, message: str) -> AulaError | None:
 
     if isinstance(cause, AulaError):
         return cause
+    if isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT):
+        return write_failed(cause, "the download")
     if isinstance(cause, net.HTTPError):
         return _from_status(cause.status, message)
     if isinstance(cause, GeoRestrictedError):

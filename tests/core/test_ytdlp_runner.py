@@ -253,3 +253,17 @@ def test_kill_children_terminates_what_this_process_started():
         [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_a_full_disk_under_yt_dlp_is_insufficient_storage():
+    import errno
+
+    from yt_dlp.utils import DownloadError
+
+    from core.errors import InsufficientStorage
+    from core.netguard import Guard
+    from core.ytdlp_runner import _classify
+
+    full = OSError(errno.ENOSPC, "No space left on device")
+    wrapped = DownloadError("ERROR: unable to write data: [Errno 28]", (OSError, full, None))
+    assert isinstance(_classify(wrapped, Guard(allow_private=True)), InsufficientStorage)
