@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask
+from flask_smorest.spec.plugins import integerconverter2paramschema
 from flask_swagger_ui import get_swaggerui_blueprint
 
 from api import catalog, classroom, credentials, downloads, drive, health, maintenance, tasks, ui
@@ -14,6 +15,7 @@ from api.extensions import api, make_celery_client
 from api.headers import register_headers
 from api.limits import register_limits
 from api.metrics import instrument
+from api.schemas import IdConverter
 from api.security import register_request_hooks
 from core import __version__
 from core.logging import configure_logging, register_secret
@@ -73,7 +75,9 @@ def register_logging(settings: Settings) -> None:
 
 def register_api(app: Flask) -> None:
     """Blueprints, the OpenAPI document and its interactive docs (assets served locally)."""
+    app.url_map.converters["int"] = IdConverter  # before any route is added
     api.init_app(app)
+    api.register_converter(IdConverter, integerconverter2paramschema)
     api.spec.components.security_scheme(
         "adminToken", {"type": "http", "scheme": "bearer", "description": "ADMIN_TOKEN"}
     )

@@ -11,7 +11,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from api.access import media_url
 from api.extensions import celery_client, db_url, settings
-from api.schemas import PageArgsSchema, page_schema
+from api.schemas import MAX_ID, PageArgsSchema, page_schema
 from api.streaming import local_file_response
 from core import downloads
 from core.models import Download
@@ -73,7 +73,7 @@ DownloadPageSchema = page_schema(DownloadSchema, "DownloadPage")
 
 class CreateDownloadSchema(Schema):
     url = fields.String(validate=validate.Length(min=1, max=2048))
-    item_id = fields.Integer(validate=validate.Range(min=1))
+    item_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
     format = fields.String(load_default=None, validate=validate.Length(min=1, max=256))
     force = fields.Boolean(load_default=False)
 

@@ -5,9 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 from marshmallow import Schema, fields, validate
+from werkzeug.routing import IntegerConverter
 
 from core.jobs import STATES, TASK_NAMES
 from core.pagination import DEFAULT_LIMIT, MAX_LIMIT
+
+MAX_ID = 2**63 - 1  # the largest integer a database column holds
+
+
+class IdConverter(IntegerConverter):
+    """`<int:...>` in every route: an id no database can hold does not match (404, never 500)."""
+
+    def __init__(self, url_map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(url_map, *args, **kwargs)
 
 
 class ErrorDetailSchema(Schema):

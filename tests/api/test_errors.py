@@ -164,3 +164,22 @@ def test_every_response_gets_its_own_request_id(client: FlaskClient) -> None:
     ids = {client.get("/api/health").headers["X-Request-ID"] for _ in range(5)}
 
     assert len(ids) == 5
+
+
+def test_an_id_no_database_can_hold_is_not_found_on_every_route(app: Flask) -> None:
+    client = app.test_client()
+    routes = [rule for rule in app.url_map.iter_rules() if "<int:" in rule.rule]
+    assert routes, "no route takes an integer id"
+    for rule in routes:
+        path = re.sub(r"<int:\w+>", str(10**20), rule.rule)
+        path = re.sub(r"<(?:\w+:)?\w+>", "x", path)
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            response = client.open(path, method=method, json={} if method != "GET" else None)
+            assert_envelope(response, 404, "not_found")
+
+
+def test_an_item_id_no_database_can_hold_is_a_validation_error(client: FlaskClient) -> None:
+    response = client.post("/api/downloads", json={"item_id": 10**20})
+
+    assert_envelope(response, 422, "validation_error")
+    assert "item_id" in response.get_json()["error"]["details"]["json"]
