@@ -74,7 +74,15 @@ DownloadPageSchema = page_schema(DownloadSchema, "DownloadPage")
 class CreateDownloadSchema(Schema):
     url = fields.String(validate=validate.Length(min=1, max=2048))
     item_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
-    format = fields.String(load_default=None, validate=validate.Length(min=1, max=256))
+    format = fields.String(
+        load_default=None,
+        validate=[
+            validate.Length(min=1, max=256),
+            validate.Regexp(
+                r"^[\x20-\x7e]+$", error="A yt-dlp format selector is printable ASCII: bv*+ba/b."
+            ),
+        ],
+    )
     force = fields.Boolean(load_default=False)
 
     @validates_schema

@@ -183,3 +183,12 @@ def test_an_item_id_no_database_can_hold_is_a_validation_error(client: FlaskClie
 
     assert_envelope(response, 422, "validation_error")
     assert "item_id" in response.get_json()["error"]["details"]["json"]
+
+
+@pytest.mark.parametrize("fmt", ["bv*+ba/b\n--exec x", "best\x00", "bestvideo\u2028"])
+def test_a_format_selector_with_control_characters_is_refused(client: FlaskClient, fmt) -> None:
+    body = {"url": "https://example.com/a.mp4", "format": fmt}
+    response = client.post("/api/downloads", json=body)
+
+    assert_envelope(response, 422, "validation_error")
+    assert "format" in response.get_json()["error"]["details"]["json"]
