@@ -16,6 +16,7 @@ import os
 import queue
 import re
 import socket
+import ssl
 import threading
 import time
 import urllib.error
@@ -166,7 +167,10 @@ class _HashingWriter:
     """Appends blocks to a file while a second thread hashes them (hashlib releases the GIL)."""
 
     def __init__(self, path: Path, digest: Any, depth: int = 4) -> None:
-        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        except OSError as error:
+            raise write_failed(error, "the download") from None
         self.digest = digest
         self.free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
         self.todo: queue.SimpleQueue[tuple[bytearray, int] | None] = queue.SimpleQueue()
@@ -222,10 +226,9 @@ def _typed(error: Exception, guard: Guard) -> AulaError:
             return TransientError(f"The server answered HTTP {error.code}; will retry.")
         return UpstreamRefused(f"The server refused the download (HTTP {error.code}).")
     reason = getattr(error, "reason", error)
-    if isinstance(reason, str) and reason.startswith("unknown url type"):
-        return guard.refusal_error(
-            f"a URL Aula does not fetch ({reason.split(':', 1)[-1].strip()})"
-        )
+    if isinstance(reason, ssl.SSLCertVerificationError):
+        problem = reason.verify_message or "it could not be verified"
+        return UpstreamRefused(f"The server's TLS certificate is not valid: {problem}.")
     if isinstance(reason, TimeoutError):
         return UpstreamTimeout("The server did not answer in time; will retry.")
     return TransientError(f"The connection failed ({type(reason).__name__}); will retry.")

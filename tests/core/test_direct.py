@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import io
+import ipaddress
 import socket
+import ssl
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from core.direct import (
     Canceled,
@@ -207,3 +214,45 @@ def test_a_drive_transfer_onto_a_full_disk_is_insufficient_storage(media):
     with pytest.raises(InsufficientStorage):
         _write_body(response, Path("/dev/full"), 0, None, (hashlib.sha256(),), lambda *a: True)
     response.close()
+
+
+def _self_signed(folder: Path) -> ssl.SSLContext:
+    """A server context with a fresh self-signed certificate for 127.0.0.1 (no CA trusts it)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName(
+            [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                          serialization.NoEncryption())
+    )  # fmt: skip
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(folder / "cert.pem", folder / "key.pem")
+    return context
+
+
+def test_a_certificate_no_ca_trusts_is_refused(tmp_path):
+    with MediaServer("127.0.0.1", slow_size=1024, tls=_self_signed(tmp_path)) as server:
+        with pytest.raises(UpstreamRefused) as refused:
+            _fetch(f"{server.base_url}/video.mp4", tmp_path / "work", resumes=0)
+        assert "TLS certificate" in refused.value.message
+        assert server.hits["/video.mp4"] == 0, "a request went over an unverified connection"
+
+
+def test_https_through_the_guarded_connection_when_the_certificate_is_trusted(
+    tmp_path, monkeypatch
+):
+    context = _self_signed(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "cert.pem"))  # read by the default context
+    (tmp_path / "work").mkdir()
+    with MediaServer("127.0.0.1", slow_size=1024, tls=context) as server:
+        result, _ = _fetch(f"{server.base_url}/video.mp4", tmp_path / "work")
+        assert result.sha256 == hashlib.sha256(server.video).hexdigest()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import socket
+import ssl
 import threading
 import time
 from collections import Counter
@@ -40,8 +41,13 @@ def pattern(size: int) -> bytes:
 class MediaServer:
     """A threaded HTTP server with Range support and request counters."""
 
-    def __init__(self, host: str = "127.0.0.1", slow_size: int = 8 * 1024 * 1024) -> None:
-        self.host = host
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        slow_size: int = 8 * 1024 * 1024,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
+        self.host, self.scheme = host, "https" if tls else "http"
         self._tmp = TemporaryDirectory()
         folder = Path(self._tmp.name)
         self.video = make_video(folder / "video.mp4", seconds=2, codec="libx264").read_bytes()
@@ -59,6 +65,8 @@ class MediaServer:
         self._server = ThreadingHTTPServer((host, 0), _Handler)
         self._server.daemon_threads = True
         self._server.media = self  # type: ignore[attr-defined]
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     def __enter__(self) -> MediaServer:
@@ -72,7 +80,7 @@ class MediaServer:
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self._server.server_address[1]}"
+        return f"{self.scheme}://{self.host}:{self._server.server_address[1]}"
 
     def playlist(self, base: str = "", live: bool = False) -> bytes:
         """The HLS media playlist; segment URLs under `base` if given; without an end if live."""
