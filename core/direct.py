@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from core.downloads import hash_file
 from core.errors import (
     AulaError,
     TransientError,
@@ -209,15 +210,6 @@ class _HashingWriter:
         os.close(self.fd)
 
 
-def _hash_file(path: Path, digest: Any) -> int:
-    size = 0
-    with path.open("rb") as handle:
-        while block := handle.read(CHUNK):
-            digest.update(block)
-            size += len(block)
-    return size
-
-
 def _typed(error: Exception, guard: Guard) -> AulaError:
     if guard.refused:
         return guard.refusal_error()
@@ -314,7 +306,7 @@ def fetch_direct(
     """
     opener = guarded_opener(guard, connect_timeout, cookies)
     run = _Run(part, on_progress, hashlib.sha256())
-    run.have = _hash_file(part, run.digest) if part.exists() else 0
+    run.have = hash_file(part, run.digest) if part.exists() else 0
     on_progress(run.have, None, None, None)  # the starting point: bytes counted from here on
     title: str | None = None
     for attempt in range(resumes + 1):

@@ -62,6 +62,17 @@ def safe_name(title: str | None, download_id: int, suffix: str) -> str:
     return f"{slug.replace(' ', '_')}-{download_id}{suffix.lower()}"
 
 
+def hash_file(path: Path, *digests: Any, block: int = 1024 * 1024) -> int:
+    """Feed the file's bytes to every digest; return its size (resuming, verifying, recording)."""
+    size = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(block):
+            for digest in digests:
+                digest.update(chunk)
+            size += len(chunk)
+    return size
+
+
 def partial_dir(settings: Settings, download_id: int) -> Path:
     """Where a download's work in progress lives (removed when it ends)."""
     return settings.download_dir / ".partial" / str(download_id)

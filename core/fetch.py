@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from core import direct, ytdlp_runner
 from core.db import session_scope
-from core.downloads import file_of, partial_dir, remove_partials, safe_name
+from core.downloads import file_of, hash_file, partial_dir, remove_partials, safe_name
 from core.errors import AulaError, NotFound, PermanentError, TransientError, write_failed
 from core.google import DriveClient
 from core.models import Download, utcnow
@@ -86,16 +86,6 @@ class ProgressTracker:
             }
 
 
-def _hash_existing(path: Path, *hashes: Any) -> int:
-    size = 0
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            for digest in hashes:
-                digest.update(chunk)
-            size += len(chunk)
-    return size
-
-
 def fetch_drive(
     client: DriveClient, file_id: str, part: Path, on_progress: Progress
 ) -> tuple[int, str, dict[str, Any]]:
@@ -103,7 +93,7 @@ def fetch_drive(
     meta = client.get_file(file_id)
     total = int(meta["size"]) if meta.get("size") else None
     sha, md5 = hashlib.sha256(), hashlib.md5()  # noqa: S324  (Drive's checksum is MD5)
-    have = _hash_existing(part, sha, md5) if part.exists() else 0
+    have = hash_file(part, sha, md5) if part.exists() else 0
     if total is not None and have > total:
         part.unlink()
         sha, md5, have = hashlib.sha256(), hashlib.md5(), 0  # noqa: S324
@@ -264,7 +254,7 @@ def already_done(settings: Settings, download: Download) -> bool:
     except NotFound:
         return False
     digest = hashlib.sha256()
-    _hash_existing(path, digest)
+    hash_file(path, digest)
     return digest.hexdigest() == download.sha256
 
 

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import psutil
 
+from core.downloads import hash_file
 from core.errors import (
     AulaError,
     TransientError,
@@ -177,14 +178,6 @@ def _is_plain_file(url: str) -> bool:
     return suffix in DIRECT_SUFFIXES and suffix not in (".m3u8", ".mpd")
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1024 * 1024):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _causes(error: BaseException) -> Iterator[BaseException]:
     """The error and all it wraps: yt-dlp's exc_info and cause, chained errors, URLError reasons."""
     todo, seen = [error], set[int]()
@@ -343,7 +336,9 @@ def run_ytdlp(
     _remove_leftovers(work_dir, target)
     size = target.stat().st_size
     on_progress(max(tracker.done, size), max(tracker.done, size), None, 0.0)
-    return YtdlpResult(target, size, _sha256(target), info.get("title"))
+    digest = hashlib.sha256()
+    hash_file(target, digest)
+    return YtdlpResult(target, size, digest.hexdigest(), info.get("title"))
 
 
 def kill_children(grace_s: float = 3.0) -> None:
