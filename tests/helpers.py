@@ -128,6 +128,61 @@ def start_worker(
 
 
 def private_redis_db(url: str, db: int) -> str:
-    """The same Redis server, another database: a worker there shares no queue with others."""
+    """The same Redis server, another database, emptied first: a worker there shares no queue
+    with others and finds nothing an earlier test left in it."""
     base, _, _ = url.rpartition("/")
-    return f"{base}/{db}"
+    private = f"{base}/{db}"
+    client = redis.Redis.from_url(private)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+    return private
+
+
+def own_worker_env(base_env: dict[str, str], db: int, **settings: object) -> dict[str, str]:
+    """Settings for a test's own one-process worker on its own Redis database (plus `settings`,
+    named like the Settings fields: task_time_limit_s=10)."""
+    return {
+        **base_env,
+        "REDIS_URL": private_redis_db(base_env["REDIS_URL"], db),
+        "WORKER_CONCURRENCY": "1",
+        **{name.upper(): str(value) for name, value in settings.items()},
+    }
+
+
+def wait_for_task(db_url: str, task_id: str, states: tuple[str, ...], timeout: float = 60) -> Any:
+    """The task's record once its state is one of `states`."""
+    from core import jobs
+
+    def reached() -> Any:
+        record = jobs.get_record(db_url, task_id)
+        return record if record.state in states else None
+
+    return wait_for(reached, timeout, interval=0.3, what=f"task {task_id} in {states}")
+
+
+def wait_for_download(
+    client: Any, download_id: int, states: tuple[str, ...] = ("succeeded", "failed", "canceled"),
+    timeout: float = 90,
+) -> dict[str, Any]:  # fmt: skip
+    """GET /api/downloads/{id} through a Flask test client until its state is one of `states`."""
+
+    def reached() -> Any:
+        body = client.get(f"/api/downloads/{download_id}").get_json()
+        return body if body["state"] in states else None
+
+    what = f"download {download_id} in {states}"
+    return wait_for(reached, timeout, interval=0.1, what=what)  # type: ignore[no-any-return]
+
+
+def wait_for_bytes(client: Any, download_id: int, minimum: int, timeout: float = 30) -> None:
+    """Until the download reports more than `minimum` bytes fetched."""
+
+    def fetched() -> int:
+        progress = client.get(f"/api/downloads/{download_id}").get_json()["progress"]
+        return int(progress["downloaded_bytes"] or 0)
+
+    wait_for(
+        lambda: fetched() > minimum, timeout, what=f"{minimum} bytes of download {download_id}"
+    )

@@ -11,17 +11,17 @@ import psutil
 from api.extensions import make_celery_client
 from core.downloads import partial_dir
 from tests.conftest import read_log, settings_from_env
-from tests.helpers import private_redis_db, start_worker, stop_process_group, wait_for
+from tests.helpers import (
+    own_worker_env,
+    private_redis_db,
+    start_worker,
+    stop_process_group,
+    wait_for,
+    wait_for_bytes,
+    wait_for_download,
+)
 
 MIB = 1024 * 1024
-
-
-def _wait_state(client, download_id, states, timeout=60):
-    def check():
-        body = client.get(f"/api/downloads/{download_id}").get_json()
-        return body if body["state"] in states else None
-
-    return wait_for(check, timeout, interval=0.1, what=f"download {download_id} in {states}")
 
 
 def test_a_drive_download_is_fetched_once_and_streams_back(client, settings, drive, worker):
@@ -63,19 +63,7 @@ def test_cancel_stops_a_running_download_and_removes_partials(client, settings, 
             "/api/downloads", json={"url": f"https://drive.google.com/open?id={file_id}"}
         )
         download_id = created.get_json()["download"]["id"]
-        wait_for(
-            lambda: (
-                (
-                    client.get(f"/api/downloads/{download_id}").get_json()["progress"][
-                        "downloaded_bytes"
-                    ]
-                    or 0
-                )
-                > MIB
-            ),
-            30,
-            what="some bytes",
-        )
+        wait_for_bytes(client, download_id, MIB)
         response = client.delete(f"/api/downloads/{download_id}")
         assert response.status_code == 200 and response.get_json()["state"] == "canceled"
         wait_for(lambda: not partial_dir(settings, download_id).exists(), 10, what="partials gone")
@@ -93,14 +81,11 @@ def test_cancel_stops_a_running_download_and_removes_partials(client, settings, 
 
 
 def _own_worker(base_env, db, tmp_path):
-    env = {
-        **base_env,
-        "REDIS_URL": private_redis_db(base_env["REDIS_URL"], db),
-        "WORKER_CONCURRENCY": "1",
-        "TASK_TIME_LIMIT_S": "10",
-        "BROKER_VISIBILITY_TIMEOUT_S": "12",
-        "BROKER_RESTORE_INTERVAL_S": "1",
-    }
+    # Short limits so the broker hands back an unacked message within seconds, not hours.
+    env = own_worker_env(
+        base_env, db, task_time_limit_s=10, broker_visibility_timeout_s=12,
+        broker_restore_interval_s=1,
+    )  # fmt: skip
     return env, make_celery_client(settings_from_env(env)), tmp_path / "worker.log"
 
 
@@ -119,24 +104,12 @@ def test_sigkill_mid_download_resumes_to_one_correct_file(base_env, settings, dr
             "/api/downloads", json={"url": f"https://drive.google.com/file/d/{file_id}"}
         )
         download_id = created.get_json()["download"]["id"]
-        wait_for(
-            lambda: (
-                (
-                    client.get(f"/api/downloads/{download_id}").get_json()["progress"][
-                        "downloaded_bytes"
-                    ]
-                    or 0
-                )
-                > 2 * MIB
-            ),
-            30,
-            what="some bytes",
-        )
+        wait_for_bytes(client, download_id, 2 * MIB)
         os.killpg(first.pid, signal.SIGKILL)
         first.wait(10)
         drive.media_bytes_per_s = None
         second = start_worker(env, log_path, "-Q", "downloads")
-        body = _wait_state(client, download_id, ("succeeded", "failed"), 90)
+        body = wait_for_download(client, download_id, ("succeeded", "failed"), 90)
         assert body["state"] == "succeeded", body
         content = drive.content_of(file_id)
         assert body["file"]["sha256"] == hashlib.sha256(content).hexdigest()
@@ -179,18 +152,7 @@ def test_a_download_that_keeps_killing_its_worker_fails(base_env, settings, driv
                 30,
             )
             before = client.get(f"/api/downloads/{download_id}").get_json()["attempts"]
-            wait_for(
-                lambda: (
-                    (
-                        client.get(f"/api/downloads/{download_id}").get_json()["progress"][
-                            "downloaded_bytes"
-                        ]
-                        or 0
-                    )
-                    > 0
-                ),
-                30,
-            )
+            wait_for_bytes(client, download_id, 0)
             for child in psutil.Process(process.pid).children():
                 child.kill()
             wait_for(
@@ -201,7 +163,7 @@ def test_a_download_that_keeps_killing_its_worker_fails(base_env, settings, driv
                 30,
                 what="the next delivery",
             )
-        body = _wait_state(client, download_id, ("failed",), 60)
+        body = wait_for_download(client, download_id, ("failed",), 60)
         assert "stopped" in body["error"] and body["attempts"] == 4
     finally:
         drive.media_bytes_per_s = None

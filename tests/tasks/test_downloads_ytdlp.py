@@ -12,7 +12,15 @@ from api import create_app
 from api.extensions import make_celery_client
 from tests.conftest import read_log, settings_from_env
 from tests.fakes.media import MediaServer
-from tests.helpers import private_redis_db, start_worker, stop_process_group, wait_for
+from tests.helpers import (
+    own_worker_env,
+    private_redis_db,
+    start_worker,
+    stop_process_group,
+    wait_for,
+    wait_for_bytes,
+    wait_for_download,
+)
 
 
 @pytest.fixture(scope="module")
@@ -40,25 +48,17 @@ def private_stack(base_env, settings, tmp_path):
         print(read_log(log_path)[-3000:])
 
 
-def _finish(client, download_id, states=("succeeded", "failed", "canceled")):
-    def done():
-        body = client.get(f"/api/downloads/{download_id}").get_json()
-        return body if body["state"] in states else None
-
-    return wait_for(done, 90, interval=0.1, what=f"download {download_id}")
-
-
 def test_direct_and_hls_downloads_finish_with_the_right_bytes(private_stack, settings, media):
     client = private_stack
     direct = client.post("/api/downloads", json={"url": f"{media.base_url}/video.mp4"})
     hls = client.post("/api/downloads", json={"url": f"{media.base_url}/hls/index.m3u8"})
     assert direct.status_code == hls.status_code == 202
-    body = _finish(client, direct.get_json()["download"]["id"])
+    body = wait_for_download(client, direct.get_json()["download"]["id"])
     assert body["state"] == "succeeded", body
     assert body["file"]["sha256"] == hashlib.sha256(media.video).hexdigest()
     streamed = hashlib.sha256(client.get(body["file_url"]).data).hexdigest()
     assert streamed == body["file"]["sha256"]
-    body = _finish(client, hls.get_json()["download"]["id"])
+    body = wait_for_download(client, hls.get_json()["download"]["id"])
     assert body["state"] == "succeeded", body
     assert body["file"]["size_bytes"] > 0
     again = client.post("/api/downloads", json={"url": f"{media.base_url}/video.mp4"})
@@ -73,19 +73,7 @@ def test_cancel_of_a_url_download_removes_its_partials(private_stack, settings, 
     url = f"{media.base_url}/page.html?src={url}" if page else url
     created = client.post("/api/downloads", json={"url": url}).get_json()
     download_id = created["download"]["id"]
-    wait_for(
-        lambda: (
-            (
-                client.get(f"/api/downloads/{download_id}").get_json()["progress"][
-                    "downloaded_bytes"
-                ]
-                or 0
-            )
-            > 512 * 1024
-        ),
-        60,
-        what="some bytes",
-    )
+    wait_for_bytes(client, download_id, 512 * 1024, 60)
     assert client.delete(f"/api/downloads/{download_id}").get_json()["state"] == "canceled"
     partials = settings.download_dir / ".partial" / str(download_id)
     wait_for(lambda: not partials.exists(), 15, what="the partial files to go")
@@ -95,10 +83,11 @@ def test_cancel_of_a_url_download_removes_its_partials(private_stack, settings, 
 
 
 def test_sigkill_mid_download_resumes_a_plain_file(base_env, settings, media, tmp_path):
-    from tests.tasks.test_downloads_drive import _own_worker
-
-    env, celery, log_path = _own_worker(base_env, 13, tmp_path)
-    env["DOWNLOAD_ALLOW_PRIVATE_HOSTS"] = "true"
+    env = own_worker_env(
+        base_env, 26, download_allow_private_hosts=True, task_time_limit_s=10,
+        broker_visibility_timeout_s=12, broker_restore_interval_s=1,
+    )  # fmt: skip
+    celery, log_path = make_celery_client(settings_from_env(env)), tmp_path / "worker.log"
     client = create_app({k.lower(): v for k, v in env.items()}).test_client()
     media.rate_bps = 2 * 1024 * 1024
     first, second = start_worker(env, log_path, "-Q", "downloads"), None
@@ -106,18 +95,12 @@ def test_sigkill_mid_download_resumes_a_plain_file(base_env, settings, media, tm
         wait_for(lambda: celery.control.ping(timeout=0.5), 40, what="worker")
         created = client.post("/api/downloads", json={"url": f"{media.base_url}/slow.bin"})
         download_id = created.get_json()["download"]["id"]
-
-        def fetched():
-            return client.get(f"/api/downloads/{download_id}").get_json()["progress"][
-                "downloaded_bytes"
-            ]
-
-        wait_for(lambda: (fetched() or 0) > 4 * 1024 * 1024, 30, what="some bytes")
+        wait_for_bytes(client, download_id, 4 * 1024 * 1024)
         os.killpg(first.pid, signal.SIGKILL)
         first.wait(10)
         media.rate_bps = None
         second = start_worker(env, log_path, "-Q", "downloads")
-        body = _finish(client, download_id, ("succeeded", "failed"))
+        body = wait_for_download(client, download_id, ("succeeded", "failed"))
         assert body["state"] == "succeeded", body
         assert body["file"]["sha256"] == hashlib.sha256(media.slow).hexdigest()
         assert body["file"]["size_bytes"] == len(media.slow)

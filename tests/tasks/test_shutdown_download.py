@@ -14,7 +14,14 @@ from api.extensions import make_celery_client
 from core import downloads
 from core.downloads import partial_dir
 from tests.conftest import read_log, settings_from_env
-from tests.helpers import private_redis_db, start_worker, stop_process_group, wait_for
+from tests.helpers import (
+    own_worker_env,
+    start_worker,
+    stop_process_group,
+    wait_for,
+    wait_for_bytes,
+    wait_for_download,
+)
 
 MIB = 1024 * 1024
 
@@ -25,12 +32,7 @@ def _body(client, download_id):
 
 @pytest.mark.slow
 def test_sigterm_mid_download_hands_it_back_and_it_resumes(base_env, settings, drive, tmp_path):
-    env = {
-        **base_env,
-        "REDIS_URL": private_redis_db(base_env["REDIS_URL"], 11),
-        "WORKER_CONCURRENCY": "1",
-        "WORKER_SHUTDOWN_GRACE_S": "1",
-    }
+    env = own_worker_env(base_env, 23, worker_shutdown_grace_s=1)
     celery = make_celery_client(settings_from_env(env))
     client = create_app({k.lower(): v for k, v in env.items()}).test_client()
     file_id = drive.add_file("desligada.mp4", size=12 * MIB, seed=21)
@@ -44,11 +46,7 @@ def test_sigterm_mid_download_hands_it_back_and_it_resumes(base_env, settings, d
             "/api/downloads", json={"url": f"https://drive.google.com/file/d/{file_id}"}
         )
         download_id = created.get_json()["download"]["id"]
-        wait_for(
-            lambda: (_body(client, download_id)["progress"]["downloaded_bytes"] or 0) > 2 * MIB,
-            30,
-            what="some bytes",
-        )
+        wait_for_bytes(client, download_id, 2 * MIB)
         os.kill(first.pid, signal.SIGTERM)  # the main process only, as docker stop does
         assert first.wait(timeout=60) == 0, read_log(log_path)[-3000:]
 
@@ -62,15 +60,7 @@ def test_sigterm_mid_download_hands_it_back_and_it_resumes(base_env, settings, d
 
         drive.media_bytes_per_s = None
         second = start_worker(env, log_path, "-Q", "downloads")
-        body = wait_for(
-            lambda: (
-                _body(client, download_id)["state"] in ("succeeded", "failed")
-                and _body(client, download_id)
-            ),
-            90,
-            interval=0.2,
-            what="the resumed download",
-        )
+        body = wait_for_download(client, download_id, ("succeeded", "failed"))
         assert body["state"] == "succeeded", body
         content = drive.content_of(file_id)
         assert body["file"]["sha256"] == hashlib.sha256(content).hexdigest()

@@ -11,16 +11,17 @@ import pytest
 from api.extensions import make_celery_client
 from core import jobs
 from tests.conftest import read_log, settings_from_env
-from tests.helpers import private_redis_db, start_worker, stop_process_group, wait_for
+from tests.helpers import (
+    own_worker_env,
+    start_worker,
+    stop_process_group,
+    wait_for,
+    wait_for_task,
+)
 
 
 def _env(base_env, db, grace):
-    return {
-        **base_env,
-        "REDIS_URL": private_redis_db(base_env["REDIS_URL"], db),
-        "WORKER_CONCURRENCY": "1",
-        "WORKER_SHUTDOWN_GRACE_S": str(grace),
-    }
+    return own_worker_env(base_env, db, worker_shutdown_grace_s=grace)
 
 
 def _record(settings, task_id):
@@ -45,7 +46,7 @@ def _terminate(process):
 
 @pytest.mark.slow
 def test_a_task_that_finishes_within_the_grace_succeeds_once(base_env, settings, tmp_path):
-    env = _env(base_env, 5, grace=30)
+    env = _env(base_env, 20, grace=30)
     celery = make_celery_client(settings_from_env(env))
     marker, log_path = tmp_path / "runs.txt", tmp_path / "worker.log"
     worker = start_worker(env, log_path, "-Q", "default")
@@ -72,7 +73,7 @@ def test_a_task_that_finishes_within_the_grace_succeeds_once(base_env, settings,
 
 @pytest.mark.slow
 def test_a_task_outliving_the_grace_is_redelivered_and_completes(base_env, settings, tmp_path):
-    env = _env(base_env, 6, grace=1)
+    env = _env(base_env, 21, grace=1)
     celery = make_celery_client(settings_from_env(env))
     marker, log_path = tmp_path / "runs.txt", tmp_path / "worker.log"
     first = start_worker(env, log_path, "-Q", "default")
@@ -92,15 +93,7 @@ def test_a_task_outliving_the_grace_is_redelivered_and_completes(base_env, setti
         assert _queued(env["REDIS_URL"]) == (1, 0)  # the message is back in its queue
 
         second = start_worker(env, log_path, "-Q", "default")
-        done = wait_for(
-            lambda: (
-                _record(settings, record.id).state in ("SUCCESS", "FAILURE")
-                and _record(settings, record.id)
-            ),
-            60,
-            interval=0.3,
-            what="the redelivered run",
-        )
+        done = wait_for_task(settings.database_url, record.id, ("SUCCESS", "FAILURE"))
         assert done.state == "SUCCESS", done.error
         assert done.result == {"steps": 24, "runs": 2}
         assert marker.read_text().splitlines() == [record.id, record.id]
@@ -115,7 +108,7 @@ def test_a_task_outliving_the_grace_is_redelivered_and_completes(base_env, setti
 @pytest.mark.slow
 def test_a_task_that_never_polls_is_cut_and_redelivered(base_env, settings, tmp_path):
     """The last resort: Celery's cold shutdown ends the run; the unacked message comes back."""
-    env = _env(base_env, 9, grace=1)
+    env = _env(base_env, 22, grace=1)
     celery = make_celery_client(settings_from_env(env))
     marker, log_path = tmp_path / "runs.txt", tmp_path / "worker.log"
     first = start_worker(env, log_path, "-Q", "default")
@@ -135,15 +128,7 @@ def test_a_task_that_never_polls_is_cut_and_redelivered(base_env, settings, tmp_
         assert _queued(env["REDIS_URL"]) == (1, 0)  # restored to its queue, not lost
 
         second = start_worker(env, log_path, "-Q", "default")
-        done = wait_for(
-            lambda: (
-                _record(settings, record.id).state in ("SUCCESS", "FAILURE")
-                and _record(settings, record.id)
-            ),
-            60,
-            interval=0.3,
-            what="the redelivered run",
-        )
+        done = wait_for_task(settings.database_url, record.id, ("SUCCESS", "FAILURE"))
         assert done.state == "SUCCESS", done.error
         assert marker.read_text().splitlines() == [record.id, record.id]
     finally:

@@ -11,7 +11,13 @@ import pytest
 from api.extensions import make_celery_client
 from core import jobs
 from tests.conftest import read_log, settings_from_env
-from tests.helpers import private_redis_db, start_worker, stop_process_group, wait_for
+from tests.helpers import (
+    private_redis_db,
+    start_worker,
+    stop_process_group,
+    wait_for,
+    wait_for_task,
+)
 
 # Short limits so the broker hands back the unacked message within seconds, not hours.
 CRASH_ENV = {
@@ -49,12 +55,7 @@ def test_sigkilled_worker_task_reruns_after_restart(base_env, settings, tmp_path
         first.wait(timeout=10)
 
         second = start_worker(env, log_path, "-Q", "default")
-        done = wait_for(
-            lambda: _state(settings, record.id).state == "SUCCESS" and _state(settings, record.id),
-            60,
-            interval=0.5,
-            what="the re-run",
-        )
+        done = wait_for_task(settings.database_url, record.id, ("SUCCESS",))
         assert done.result == {"steps": 8, "runs": 2}
         assert marker.read_text().splitlines() == [record.id, record.id]
     finally:
