@@ -34,9 +34,11 @@ def ffmpeg(self: AulaTask, marker: str, seconds: float = 60.0) -> dict[str, int]
                "-i", "testsrc=size=64x64:rate=5", "-f", "null", "-"]  # fmt: skip
     child = subprocess.Popen(command)
     Path(marker).write_text(str(child.pid))
-    deadline = time.monotonic() + seconds
-    while child.poll() is None and time.monotonic() < deadline:
+    ticks = int(seconds / 0.2)
+    for tick in range(ticks):
+        if child.poll() is not None:
+            break
         time.sleep(0.2)
-        self.progress(int(time.monotonic() % 1000), None, "ffmpeg running")
+        self.progress(tick + 1, ticks, "ffmpeg running")
     child.kill()
     return {"pid": child.pid}
