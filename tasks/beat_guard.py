@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import socket
 import time
 import uuid
@@ -22,6 +23,7 @@ from typing import Any
 
 import redis
 from celery.beat import PersistentScheduler, ScheduleEntry
+from celery.signals import beat_init
 
 from core.locks import Lease
 from core.settings import get_settings
@@ -32,6 +34,15 @@ HEARTBEAT_KEY = "aula:beat:heartbeat"
 LAST_RUN_KEY = "aula:beat:last_run"  # hash: schedule entry name -> unix time of its last send
 RENEW_EVERY_S = 1.0  # ticks come in bursts when several entries are due: renew at most this often
 HEARTBEAT_LIVES = 4  # the heartbeat key expires after this many missed writes
+
+
+@beat_init.connect
+def _stop_between_ticks(sender: Any = None, **_: Any) -> None:
+    # Sent from Service.start, after Celery installed its own SIGTERM/SIGINT handler.
+    scheduler = getattr(sender, "scheduler", None)
+    if isinstance(scheduler, GuardedScheduler):
+        signal.signal(signal.SIGTERM, scheduler.request_stop)
+        signal.signal(signal.SIGINT, scheduler.request_stop)
 
 
 class GuardedScheduler(PersistentScheduler):  # type: ignore[misc]
@@ -48,6 +59,8 @@ class GuardedScheduler(PersistentScheduler):  # type: ignore[misc]
         self._renewed_at = float("-inf")
         self._waiting_logged = False
         self._closed = False
+        self._ticking = False
+        self._stop_requested = False
         super().__init__(*args, **kwargs)
         self.max_interval = min(self.max_interval, self.interval)
 
@@ -56,10 +69,28 @@ class GuardedScheduler(PersistentScheduler):  # type: ignore[misc]
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
         """Renew or take the lock; while held, write the heartbeat and send what is due."""
-        if not self._hold():
-            return self.interval
-        result: float = super().tick(*args, **kwargs)
-        return min(result, self.interval)
+        self._ticking = True
+        try:
+            if not self._hold():
+                return self.interval
+            result: float = super().tick(*args, **kwargs)
+            return min(result, self.interval)
+        finally:
+            self._ticking = False
+            if self._stop_requested:
+                raise SystemExit()
+
+    def request_stop(self, _signum: int = 0, _frame: Any = None) -> None:
+        """SIGTERM/SIGINT: stop between ticks, never inside one.
+
+        Celery's own handler saves the schedule from inside the signal handler, which would reuse
+        the Redis connection a tick may be in the middle of; here the handler only interrupts the
+        sleep between ticks (or marks the tick to end the loop), and Celery's loop then closes
+        the scheduler in its normal `finally`.
+        """
+        self._stop_requested = True
+        if not self._ticking:
+            raise SystemExit()
 
     def reserve(self, entry: ScheduleEntry) -> ScheduleEntry:
         """Advance `entry` and record the send in Redis before it happens (at most once)."""
