@@ -63,6 +63,7 @@ def make_config(settings: Settings) -> dict[str, Any]:
                 "task": "maintenance.cleanup",
                 "schedule": float(settings.cleanup_interval_s),
             },
+            **_classroom_schedule(settings),
         },
         "beat_schedule_filename": str(settings.data_dir / "celerybeat-schedule"),
         # One beat runs the schedule (the holder of a Redis lock; others stand by), ticking at
@@ -70,6 +71,14 @@ def make_config(settings: Settings) -> dict[str, Any]:
         "beat_scheduler": "tasks.beat_guard:GuardedScheduler",
         "beat_max_loop_interval": settings.beat_heartbeat_interval_s,
     }
+
+
+def _classroom_schedule(settings: Settings) -> dict[str, Any]:
+    """The beat entry of classroom.sync; none when CLASSROOM_SYNC_INTERVAL_S is 0 (off)."""
+    if not settings.classroom_sync_interval_s:
+        return {}
+    entry = {"task": "classroom.sync", "schedule": float(settings.classroom_sync_interval_s)}
+    return {"classroom.sync": entry}
 
 
 # `app.config_from_object("celeryconfig")` reads these module attributes.

@@ -8,7 +8,19 @@ from flask import Flask
 from flask_smorest.spec.plugins import integerconverter2paramschema
 from flask_swagger_ui import get_swaggerui_blueprint
 
-from api import catalog, classroom, credentials, downloads, drive, health, maintenance, tasks, ui
+from api import (
+    catalog,
+    classroom,
+    credentials,
+    downloads,
+    drive,
+    health,
+    maintenance,
+    notifications,
+    subscriptions,
+    tasks,
+    ui,
+)
 from api.access import document_read_access, register_access
 from api.errors import register_error_handlers
 from api.extensions import api, make_celery_client
@@ -30,6 +42,8 @@ BLUEPRINTS = (
     drive.blp,
     downloads.blp,
     classroom.blp,
+    subscriptions.blp,
+    notifications.blp,
 )
 
 
@@ -67,7 +81,8 @@ def register_settings(app: Flask, settings: Settings) -> None:
 def register_logging(settings: Settings) -> None:
     """Structured logs with every configured secret redacted."""
     configure_logging(settings.log_format, settings.log_level)
-    for secret in (settings.admin_token, settings.flower_basic_auth, settings.encryption_key):
+    secrets = (settings.admin_token, settings.flower_basic_auth, settings.encryption_key)
+    for secret in (*secrets, settings.webhook_secret):
         if secret is not None:
             for part in secret.get_secret_value().split(","):
                 register_secret(part)

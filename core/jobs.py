@@ -28,6 +28,7 @@ TASK_NAMES = (
     "downloads.fetch",
     "classroom.sync",
     "maintenance.cleanup",
+    "notifications.deliver",
 )
 QUEUES = ("default", "downloads")
 

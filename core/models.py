@@ -16,6 +16,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Text,
     TypeDecorator,
     UniqueConstraint,
 )
@@ -210,3 +211,71 @@ class Course(Base):
     alternate_link: Mapped[str | None] = mapped_column(String(2048), default=None)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Subscription(Base):
+    """A Classroom course or an indexed Drive folder tree whose new videos download themselves."""
+
+    __tablename__ = "subscriptions"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    source: Mapped[str] = mapped_column(String(16))  # "classroom" or "drive"
+    source_key: Mapped[str] = mapped_column(String(1024))  # the course id or the folder id
+    format: Mapped[str | None] = mapped_column(String(256), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_checked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    __table_args__ = (UniqueConstraint("source", "source_key", name="uq_subscriptions_source"),)
+
+
+class SubscriptionItem(Base):
+    """A video a subscription claimed: inserted once per video (unique), so overlapping syncs
+    enqueue it once; `download_id` is set once its download exists."""
+
+    __tablename__ = "subscription_items"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id", ondelete="CASCADE"))
+    item_key: Mapped[str] = mapped_column(String(64))  # sha256 of the item's source and id
+    item_id: Mapped[int | None] = mapped_column(
+        ForeignKey("catalog_items.id", ondelete="SET NULL"), default=None
+    )
+    download_id: Mapped[int | None] = mapped_column(
+        ForeignKey("downloads.id", ondelete="SET NULL"), default=None
+    )
+    brought: Mapped[bool] = mapped_column(Boolean, default=False)  # the subscription created it
+    error: Mapped[str | None] = mapped_column(String(2000), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "item_key", name="uq_subscription_items_key"),
+    )
+
+
+class Delivery(Base):
+    """One event for one webhook URL: written with the change it announces, sent by a task."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(64))  # X-Aula-Delivery: one per event
+    event: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(128))  # deliveries of one subject go in order
+    # Webhook URLs may carry tokens (Slack's do): rows keep only a digest of the URL, found
+    # again in WEBHOOK_URLS when sending, and its host for people to read.
+    target: Mapped[str] = mapped_column(String(64))
+    host: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)  # the exact bytes sent (and signed), every attempt
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_status: Mapped[int | None] = mapped_column(Integer, default=None)
+    last_error: Mapped[str | None] = mapped_column(String(2000), default=None)
+    dispatched_at: Mapped[datetime | None] = mapped_column(default=None)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    __table_args__ = (
+        Index("ix_deliveries_chain", "target", "subject", "state", "id"),
+        Index("ix_deliveries_state_id", "state", "id"),
+    )

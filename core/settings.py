@@ -14,11 +14,14 @@ from cryptography.fernet import Fernet
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from core.errors import ConfigurationError
+from core.errors import AulaError, ConfigurationError
 
 CSV = Annotated[list[str], NoDecode]
 PathList = Annotated[list[Path], NoDecode]
-SECRET_FIELDS = frozenset({"encryption_key", "admin_token", "flower_basic_auth"})
+# Webhook URLs count as secrets: many carry a token in their path (Slack, Discord, ntfy).
+SECRET_FIELDS = frozenset(
+    {"encryption_key", "admin_token", "flower_basic_auth", "webhook_secret", "webhook_urls"}
+)
 LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 
 
@@ -61,6 +64,7 @@ class Settings(BaseSettings):
     drive_rate_per_s: float = Field(10.0, gt=0)
     catalog_sync_interval_s: int = Field(300, ge=1)
     cleanup_interval_s: int = Field(3600, ge=1)
+    classroom_sync_interval_s: int = Field(900, ge=0)  # 0: beat does not run classroom.sync
     max_content_length: int = Field(16 * 1024 * 1024, ge=1024)
     # Access and HTTP hardening (README, Security).
     require_auth_for_reads: bool = False
@@ -92,8 +96,15 @@ class Settings(BaseSettings):
     worker_shutdown_grace_s: int = Field(30, ge=0, le=3600)
     beat_lock_ttl_s: int = Field(30, ge=3, le=3600)
     beat_heartbeat_interval_s: float = Field(5.0, gt=0, le=60)
+    # Notifications (README, Notifications): retries double from the base up to the cap, and
+    # the default attempts span about an hour, so a receiver down for minutes misses nothing.
+    webhook_urls: CSV = Field(default_factory=list)
+    webhook_secret: SecretStr | None = None
+    webhook_retry_base_s: float = Field(5.0, gt=0, le=3600)
+    webhook_retry_max_s: float = Field(600.0, gt=0, le=6 * 3600)
+    webhook_max_attempts: int = Field(12, ge=1, le=100)
 
-    @field_validator("drive_folder_ids", "cors_origins", mode="before")
+    @field_validator("drive_folder_ids", "cors_origins", "webhook_urls", mode="before")
     @classmethod
     def _csv(cls, value: Any) -> Any:
         return _split(value, ",")
@@ -112,6 +123,19 @@ class Settings(BaseSettings):
     @classmethod
     def _origins(cls, value: list[str]) -> list[str]:
         return [_http_url(origin) for origin in value]
+
+    @field_validator("webhook_urls")
+    @classmethod
+    def _webhooks(cls, value: list[str]) -> list[str]:
+        from core.netguard import normalize_url
+
+        checked = []
+        for index, url in enumerate(value, 1):
+            try:
+                checked.append(normalize_url(url))
+            except AulaError as error:  # the URL itself is not echoed: it may hold a token
+                raise ValueError(f"entry {index} of {len(value)}: {error.message}") from None
+        return checked
 
     @field_validator("database_url")
     @classmethod
@@ -219,7 +243,7 @@ class Settings(BaseSettings):
         shown: dict[str, Any] = {}
         for name, value in self.model_dump(mode="json").items():
             if name in SECRET_FIELDS:
-                shown[name] = "set" if getattr(self, name) is not None else None
+                shown[name] = "set" if getattr(self, name) else None
             elif name in ("database_url", "redis_url"):
                 shown[name] = strip_password(value)
             else:

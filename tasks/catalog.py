@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from core import indexing
+from core import indexing, subscriptions
 from core.google import DriveClient
 from core.locks import redis_lock
 from core.settings import get_settings
 from core.vault import Vault
 from tasks.app import AulaTask, app
+from tasks.notifications import AnnouncedSync
 
 
 def _google_configured() -> bool:
@@ -18,7 +19,7 @@ def _google_configured() -> bool:
     return any(info.kind == "google" and info.configured for info in vault.list())
 
 
-@app.task(name="catalog.rebuild", bind=True)
+@app.task(name="catalog.rebuild", bind=True, base=AnnouncedSync)
 def rebuild(self: AulaTask, source: str = "all") -> dict[str, Any]:
     """Rebuild the catalog of `source` (local, drive or all) in full.
 
@@ -36,12 +37,15 @@ def rebuild(self: AulaTask, source: str = "all") -> dict[str, Any]:
             if not taken:
                 return {**result, "drive": {"skipped": "another Drive rebuild or sync is running"}}
             result["drive"] = indexing.rebuild_drive(settings, client, self.progress)
+        checked = subscriptions.refresh(settings, app, "drive")
+        if checked["subscriptions"]:
+            result["subscriptions"] = checked
     elif source == "all":
         result["drive"] = {"skipped": "no Google credentials are configured"}
     return result
 
 
-@app.task(name="catalog.sync", bind=True)
+@app.task(name="catalog.sync", bind=True, base=AnnouncedSync)
 def sync(self: AulaTask, source: str = "drive") -> dict[str, Any]:
     """Apply Drive's changes feed (a full rebuild the first time); one at a time; retried."""
     settings = get_settings()
@@ -49,6 +53,10 @@ def sync(self: AulaTask, source: str = "drive") -> dict[str, Any]:
         return {"skipped": "no Google credentials are configured"}
     client = DriveClient.from_settings(settings)
     with redis_lock(settings.redis_url, "catalog.drive", settings.task_time_limit_s) as taken:
-        if not taken:
-            return {"skipped": "another Drive rebuild or sync is running"}
-        return indexing.sync_drive(settings, client, self.progress)
+        if taken:
+            result: dict[str, Any] = indexing.sync_drive(settings, client, self.progress)
+        else:
+            result = {"skipped": "another Drive rebuild or sync is running"}
+    # Also when skipped: checking is idempotent, and catches up on a check that died.
+    checked = subscriptions.refresh(settings, app, "drive")
+    return {**result, "subscriptions": checked} if checked["subscriptions"] else result

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from core import classroom
+from core import classroom, subscriptions
 from core.errors import CredentialsMissing
 from core.google import DriveClient
 from core.locks import redis_lock
 from core.settings import get_settings
 from tasks.app import AulaTask, app
+from tasks.notifications import AnnouncedSync
 
 
-@app.task(name="classroom.sync", bind=True)
+@app.task(name="classroom.sync", bind=True, base=AnnouncedSync)
 def sync(self: AulaTask) -> dict[str, Any]:
     """List every course, its courseWork and courseWorkMaterials, and catalog the materials.
 
@@ -28,6 +29,12 @@ def sync(self: AulaTask) -> dict[str, Any]:
     # Drive answers whether a Drive material is a video; one token serves both APIs.
     drive = DriveClient(settings, client.auth, client.session)
     with redis_lock(settings.redis_url, "classroom.sync", settings.task_time_limit_s) as taken:
-        if not taken:
-            return {"skipped": "another Classroom sync is running"}
-        return classroom.sync_classroom(settings, client, drive, self.progress)
+        if taken:
+            result: dict[str, Any] = classroom.sync_classroom(
+                settings, client, drive, self.progress
+            )
+        else:
+            result = {"skipped": "another Classroom sync is running"}
+    # Also when skipped: checking is idempotent, and catches up on a check that died.
+    checked = subscriptions.refresh(settings, app, "classroom")
+    return {**result, "subscriptions": checked} if checked["subscriptions"] else result

@@ -1,0 +1,88 @@
+"""Subscriptions: a course or folder whose new videos download on their own."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from api.downloads import CreateDownloadSchema
+from api.extensions import celery_client, db_url, settings
+from api.schemas import PageArgsSchema, page_schema
+from core import subscriptions
+
+blp = Blueprint(
+    "subscriptions",
+    __name__,
+    url_prefix="/api/subscriptions",
+    description="Courses and Drive folders whose new videos download on their own.",
+)
+_ID = validate.And(validate.Length(min=1, max=256), validate.Regexp(r"^[\x21-\x7e]+$"))
+
+
+class SubscriptionSchema(Schema):
+    id = fields.Integer(required=True)
+    source = fields.String(required=True, metadata={"enum": list(subscriptions.SOURCES)})
+    course_id = fields.String(allow_none=True)
+    folder_id = fields.String(allow_none=True)
+    format = fields.String(allow_none=True)
+    created_at = fields.AwareDateTime(required=True)
+    last_checked_at = fields.AwareDateTime(allow_none=True)
+    downloads = fields.Integer(
+        required=True, metadata={"description": "Downloads this subscription enqueued."}
+    )
+
+
+SubscriptionPageSchema = page_schema(SubscriptionSchema, "SubscriptionPage")
+
+
+class CreateSubscriptionSchema(Schema):
+    source = fields.String(required=True, validate=validate.OneOf(subscriptions.SOURCES))
+    course_id = fields.String(validate=_ID)
+    folder_id = fields.String(validate=_ID)
+    format = CreateDownloadSchema().fields["format"]
+
+    @validates_schema
+    def _one_key(self, data: dict[str, Any], **_: Any) -> None:
+        wanted = "course_id" if data.get("source") == "classroom" else "folder_id"
+        other = "folder_id" if wanted == "course_id" else "course_id"
+        if wanted not in data:
+            raise ValidationError(f"A {data.get('source')} subscription needs {wanted}.", wanted)
+        if other in data:
+            raise ValidationError(f"Not used by a {data.get('source')} subscription.", other)
+
+
+@blp.route("")
+class SubscriptionList(MethodView):
+    @blp.arguments(PageArgsSchema, location="query")
+    @blp.response(200, SubscriptionPageSchema)
+    def get(self, args: dict[str, Any]) -> Any:
+        """Subscriptions, newest first, each with what it brought and when it last looked."""
+        return subscriptions.list_subscriptions(db_url(), **args)
+
+    @blp.arguments(CreateSubscriptionSchema)
+    @blp.response(201, SubscriptionSchema)
+    @blp.alt_response(200, schema=SubscriptionSchema, description="Already subscribed.")
+    def post(self, body: dict[str, Any]) -> Any:
+        """Subscribe a course or an indexed Drive folder tree; its videos not downloaded yet are
+        enqueued now, and new ones after every sync."""
+        key = body.get("course_id") or body["folder_id"]
+        view, created = subscriptions.subscribe(
+            settings(), celery_client(), source=body["source"], key=key, fmt=body.get("format")
+        )
+        return view, 201 if created else 200
+
+
+@blp.route("/<int:subscription_id>")
+class SubscriptionDetail(MethodView):
+    @blp.response(200, SubscriptionSchema)
+    def get(self, subscription_id: int) -> Any:
+        """One subscription."""
+        return subscriptions.get(db_url(), subscription_id)
+
+    @blp.response(204)
+    def delete(self, subscription_id: int) -> None:
+        """Unsubscribe; what it downloaded stays, files included."""
+        subscriptions.unsubscribe(db_url(), subscription_id)

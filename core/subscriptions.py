@@ -1,0 +1,337 @@
+"""Subscriptions: a Classroom course or an indexed Drive folder tree whose new videos download.
+
+Each check claims the subscription's videos in `subscription_items` (one row per video, unique,
+inserted with ON CONFLICT DO NOTHING: overlapping checks claim a video once), then makes a
+download for every claim that has none yet. That step is deduplicated by the downloads' own
+unique key, so a claim whose check died before its download existed is finished by the next
+check, and two checks finishing the same claim still enqueue one download.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from core import catalog, classroom, downloads, notifications
+from core.db import session_scope
+from core.errors import (
+    CredentialsMissing,
+    InsufficientStorage,
+    NotFound,
+    PermanentError,
+    ValidationFailed,
+)
+from core.google import FOLDER_MIME, DriveClient
+from core.jobs import TaskBroker
+from core.models import CatalogFolder, CatalogItem, Download, Subscription, SubscriptionItem, utcnow
+from core.pagination import Page, keyset_page
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+SOURCES = ("classroom", "drive")
+
+
+@dataclass(frozen=True)
+class SubscriptionView:
+    """A subscription as the API shows it, with how many downloads it brought."""
+
+    id: int
+    source: str
+    course_id: str | None
+    folder_id: str | None
+    format: str | None
+    created_at: datetime
+    last_checked_at: datetime | None
+    downloads: int
+
+
+def _view(sub: Subscription, brought: int) -> SubscriptionView:
+    course = sub.source_key if sub.source == "classroom" else None
+    folder = sub.source_key if sub.source == "drive" else None
+    return SubscriptionView(sub.id, sub.source, course, folder, sub.format, sub.created_at,
+                            sub.last_checked_at, brought)  # fmt: skip
+
+
+def _counts(session: Session, ids: list[int]) -> dict[int, int]:
+    rows = session.execute(
+        select(SubscriptionItem.subscription_id, func.count())
+        .where(SubscriptionItem.subscription_id.in_(ids), SubscriptionItem.brought.is_(True))
+        .group_by(SubscriptionItem.subscription_id)
+    )
+    return {int(sub_id): int(count) for sub_id, count in rows}
+
+
+# ---------------------------------------------------------------- which folders are indexed
+
+
+def _drive_roots(db_url: str, settings: Settings) -> set[str]:
+    aliases = (catalog.get_state(db_url, "drive").extra or {}).get("aliases") or {}
+    return set(settings.drive_folder_ids) | set(aliases.values())
+
+
+def _canonical_folder(db_url: str, folder_id: str) -> str:
+    aliases = (catalog.get_state(db_url, "drive").extra or {}).get("aliases") or {}
+    return str(aliases.get(folder_id, folder_id))
+
+
+def folder_tree(db_url: str, settings: Settings, folder_id: str) -> set[str]:
+    """The folder and every indexed folder below it."""
+    with session_scope(db_url) as session:
+        rows = session.execute(
+            select(CatalogFolder.source_id, CatalogFolder.parent_id).where(
+                CatalogFolder.source == "drive"
+            )
+        )
+        children: dict[str, list[str]] = {}
+        for child, parent in rows:
+            children.setdefault(parent or "", []).append(child)
+    tree, todo = set(), [_canonical_folder(db_url, folder_id)]
+    while todo:
+        current = todo.pop()
+        if current not in tree:
+            tree.add(current)
+            todo.extend(children.get(current, []))
+    return tree
+
+
+def _check_folder(settings: Settings, folder_id: str) -> None:
+    db = settings.database_url
+    if folder_id in _drive_roots(db, settings):
+        return
+    if catalog.find_item(db, "drive", folder_id) is not None:
+        raise ValidationFailed(
+            "This Drive id is a file, not a folder.", {"folder_id": ["Not a folder."]}
+        )
+    with session_scope(db) as session:
+        indexed = session.scalar(
+            select(CatalogFolder.id).where(
+                CatalogFolder.source == "drive", CatalogFolder.source_id == folder_id
+            )
+        )
+    if indexed is not None:
+        return
+    try:
+        entry = DriveClient.from_settings(settings).get_file(folder_id)
+    except CredentialsMissing:
+        raise NotFound(f"No indexed Drive folder with id {folder_id!r}.") from None
+    outside = "is outside the indexed folders (DRIVE_FOLDER_IDS)"
+    what = "folder" if entry.get("mimeType") == FOLDER_MIME else "file, not a folder, and"
+    raise ValidationFailed(
+        f"This Drive {what} {outside}; only indexed folders can be subscribed.",
+        {"folder_id": [f"Not an indexed folder: it {outside}."]},
+    )
+
+
+# ---------------------------------------------------------------- create, read, delete
+
+
+def subscribe(
+    settings: Settings, broker: TaskBroker, *, source: str, key: str, fmt: str | None = None
+) -> tuple[SubscriptionView, bool]:
+    """Subscribe a course or folder (created, True) or return the existing one (False); a new
+    subscription enqueues every video of its source not downloaded yet."""
+    db = settings.database_url
+    if source == "classroom":
+        classroom.get_course(db, key)
+    else:
+        _check_folder(settings, key)
+    try:
+        with session_scope(db) as session:
+            sub = Subscription(source=source, source_key=key, format=fmt)
+            session.add(sub)
+    except IntegrityError:
+        return get(db, _find(db, source, key)), False
+    check(settings, broker, sub.id)
+    return get(db, sub.id), True
+
+
+def _find(db_url: str, source: str, key: str) -> int:
+    with session_scope(db_url) as session:
+        found = session.scalar(
+            select(Subscription.id).where(
+                Subscription.source == source, Subscription.source_key == key
+            )
+        )
+    if found is None:
+        raise NotFound("The subscription was deleted meanwhile.")
+    return int(found)
+
+
+def get(db_url: str, subscription_id: int) -> SubscriptionView:
+    """One subscription, or NotFound."""
+    with session_scope(db_url) as session:
+        sub = session.get(Subscription, subscription_id)
+        if sub is None:
+            raise NotFound(f"No subscription with id {subscription_id}.")
+        return _view(sub, _counts(session, [sub.id]).get(sub.id, 0))
+
+
+def list_subscriptions(
+    db_url: str, *, limit: int = 50, cursor: str | None = None
+) -> Page[SubscriptionView]:
+    """Subscriptions, newest first."""
+    with session_scope(db_url) as session:
+        page = keyset_page(session, select(Subscription), (Subscription.id,), limit=limit,
+                           cursor=cursor)  # fmt: skip
+        counts = _counts(session, [sub.id for sub in page.items])
+        return Page([_view(s, counts.get(s.id, 0)) for s in page.items], page.next_cursor)
+
+
+def unsubscribe(db_url: str, subscription_id: int) -> None:
+    """Forget a subscription; its downloads and their files stay."""
+    with session_scope(db_url) as session:
+        sub = session.get(Subscription, subscription_id)
+        if sub is None:
+            raise NotFound(f"No subscription with id {subscription_id}.")
+        session.execute(
+            delete(SubscriptionItem).where(SubscriptionItem.subscription_id == subscription_id)
+        )
+        session.delete(sub)
+
+
+# ---------------------------------------------------------------- checking for new videos
+
+
+def item_key(item: CatalogItem) -> str:
+    """What identifies a video across syncs (its catalog row may be replaced)."""
+    return hashlib.sha256(f"{item.source}\n{item.source_id}".encode()).hexdigest()
+
+
+def videos(settings: Settings, sub: Subscription) -> list[CatalogItem]:
+    """The videos of a subscription's course or folder tree, oldest first."""
+    db = settings.database_url
+    if sub.source == "classroom":
+        return classroom.course_videos(db, sub.source_key)
+    tree = sorted(folder_tree(db, settings, sub.source_key))
+    with session_scope(db) as session:
+        return list(
+            session.scalars(
+                select(CatalogItem)
+                .where(CatalogItem.source == "drive", CatalogItem.is_video.is_(True))
+                .where(CatalogItem.folder_id.in_(tree))
+                .order_by(CatalogItem.id)
+            )
+        )
+
+
+def _claim(session: Session, sub_id: int, items: list[CatalogItem]) -> None:
+    if not items:
+        return
+    rows = [
+        {"subscription_id": sub_id, "item_key": item_key(item), "item_id": item.id,
+         "brought": False, "created_at": utcnow()}
+        for item in items
+    ]  # fmt: skip
+    stmt = catalog._insert(session)(SubscriptionItem).on_conflict_do_nothing(
+        index_elements=["subscription_id", "item_key"]
+    )
+    session.execute(stmt, rows)
+
+
+def _download(
+    settings: Settings, broker: TaskBroker, item_id: int, fmt: str | None
+) -> tuple[Download, bool]:
+    for attempt in range(2):
+        try:
+            return downloads.create(settings, broker, item_id=item_id, fmt=fmt)
+        except IntegrityError:  # another check created the same download a moment earlier
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _open_claims(db_url: str, sub_id: int) -> list[SubscriptionItem]:
+    with session_scope(db_url) as session:
+        return list(
+            session.scalars(
+                select(SubscriptionItem)
+                .where(SubscriptionItem.subscription_id == sub_id)
+                .where(SubscriptionItem.download_id.is_(None), SubscriptionItem.error.is_(None))
+                .where(SubscriptionItem.item_id.is_not(None))
+                .order_by(SubscriptionItem.id)
+            )
+        )
+
+
+def _settle(db_url: str, claim_id: int, **values: Any) -> None:
+    with session_scope(db_url) as session:
+        session.execute(
+            update(SubscriptionItem).where(SubscriptionItem.id == claim_id).values(**values)
+        )
+
+
+def _enqueue_claims(settings: Settings, broker: TaskBroker, sub: Subscription) -> list[Download]:
+    created: list[Download] = []
+    for claim in _open_claims(settings.database_url, sub.id):
+        assert claim.item_id is not None
+        try:
+            download, new = _download(settings, broker, claim.item_id, sub.format)
+        except (InsufficientStorage, NotFound):
+            break  # the disk is full (or the item went): the next check carries on
+        except PermanentError as error:  # one bad video must not hold up the others
+            _settle(settings.database_url, claim.id, error=error.message[:2000])
+            continue
+        values: dict[str, Any] = {"download_id": download.id}
+        if new:
+            values["brought"] = True
+            created.append(download)
+        _settle(settings.database_url, claim.id, **values)
+    return created
+
+
+def as_dict(view: SubscriptionView) -> dict[str, Any]:
+    """The API's JSON shape of a subscription."""
+    last = view.last_checked_at.isoformat() if view.last_checked_at else None
+    return {"id": view.id, "source": view.source, "course_id": view.course_id,
+            "folder_id": view.folder_id, "format": view.format,
+            "created_at": view.created_at.isoformat(), "last_checked_at": last,
+            "downloads": view.downloads}  # fmt: skip
+
+
+def check(settings: Settings, broker: TaskBroker, subscription_id: int) -> list[Download]:
+    """Enqueue every video of the subscription that it has not enqueued yet; idempotent.
+
+    Announces what it brought (subscription.new_items). A transient failure (broker down)
+    leaves the remaining claims for the next check.
+    """
+    db = settings.database_url
+    with session_scope(db) as session:
+        sub = session.get(Subscription, subscription_id)
+    if sub is None:
+        return []
+    items = videos(settings, sub)
+    with session_scope(db) as session:
+        _claim(session, sub.id, items)
+    try:
+        created = _enqueue_claims(settings, broker, sub)
+    finally:
+        with session_scope(db) as session:
+            session.execute(
+                update(Subscription)
+                .where(Subscription.id == sub.id)
+                .values(last_checked_at=utcnow())
+            )
+    if created:
+        log.info("subscription %d brought %d new videos", sub.id, len(created))
+        data = {"subscription": as_dict(get(db, sub.id)),
+                "downloads": [notifications.download_resource(d) for d in created]}  # fmt: skip
+        notifications.emit(settings, broker, "subscription.new_items", f"subscription:{sub.id}",
+                           data)  # fmt: skip
+    return created
+
+
+def refresh(settings: Settings, broker: TaskBroker, source: str) -> dict[str, int]:
+    """Check every subscription of `source` (after a sync of it); how many downloads it made."""
+    with session_scope(settings.database_url) as session:
+        ids = list(session.scalars(select(Subscription.id).where(Subscription.source == source)))
+    brought = 0
+    for sub_id in ids:
+        brought += len(check(settings, broker, sub_id))
+    return {"subscriptions": len(ids), "new_downloads": brought}
