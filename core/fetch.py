@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from core import direct, ytdlp_runner
+from core import direct, notifications, ytdlp_runner
 from core.db import session_scope
 from core.downloads import file_of, hash_file, partial_dir, remove_partials, safe_name
 from core.errors import AulaError, NotFound, PermanentError, TransientError, write_failed
@@ -274,6 +274,7 @@ def begin(settings: Settings, download_id: int, task_id: str | None) -> Download
                 f"The worker stopped {download.deliveries - 1} times while fetching"
                 " this download; giving up. Retry it once the cause is fixed.",
             )
+            notifications.record_download(session, settings, download)
             return None
         download.state, download.started_at = "running", download.started_at or utcnow()
         download.task_id = task_id or download.task_id
@@ -306,6 +307,7 @@ def succeed(settings: Settings, download: Download, fetched: Fetched) -> None:
             "eta_s": 0,
         }
         row.progress = done
+        notifications.record_download(session, settings, row)
     remove_partials(settings, download.id)
 
 
@@ -319,6 +321,7 @@ def fail(settings: Settings, download_id: int, error: BaseException, *, final: b
         row.deliveries = 0
         if final:
             _fail(row, message)
+            notifications.record_download(session, settings, row)
         else:
             row.state, row.error = "queued", f"Will retry: {message}"
     if final:

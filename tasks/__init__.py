@@ -1,7 +1,14 @@
 """Celery tasks: `celery -A tasks worker|beat|flower` finds `tasks.app` here."""
 
 from core.settings import get_settings
-from tasks import catalog, classroom, downloads, maintenance, signals  # noqa: F401  (registers)
+from tasks import (  # noqa: F401  (registers)
+    catalog,
+    classroom,
+    downloads,
+    maintenance,
+    notifications,
+    signals,
+)
 from tasks.app import app
 
 if get_settings().enable_test_tasks:

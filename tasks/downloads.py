@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from core import fetch
+from core import fetch, notifications
 from core.errors import NotFound, TransientError
 from core.google import DriveClient
 from core.settings import Settings, get_settings
@@ -66,6 +66,7 @@ def fetch_download(self: AulaTask, download_id: int) -> dict[str, Any]:
     settings = get_settings()
     download = fetch.begin(settings, download_id, self.request.id)
     if download is None:
+        notifications.dispatch(settings, app)  # a download that failed here was announced
         return {"download_id": download_id, "skipped": True}
     tracker: fetch.Progress = fetch.ProgressTracker(
         settings.database_url, download_id, settings.progress_interval_s, metrics.download_bytes
@@ -92,9 +93,12 @@ def fetch_download(self: AulaTask, download_id: int) -> dict[str, Any]:
         final = fetch.is_final(error, self.request.retries, self.max_retries or 0)
         fetch.fail(settings, download_id, error, final=final)
         metrics.download_ended("failed" if final else "retried", time.monotonic() - started)
+        if final:
+            notifications.dispatch(settings, app)
         raise
     finally:
         metrics.download_finished()
     fetch.succeed(settings, download, result)
+    notifications.dispatch(settings, app)
     metrics.download_ended("succeeded", time.monotonic() - started)
     return {"download_id": download_id, "size_bytes": result.size, "sha256": result.sha256}

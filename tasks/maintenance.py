@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core import maintenance, reconcile
+from core import maintenance, notifications, reconcile
 from core.settings import get_settings
 from tasks.app import AulaTask, app
 
@@ -19,4 +19,5 @@ def cleanup(self: AulaTask) -> dict[str, Any]:
     live = reconcile.live_ids([inspect.active(), inspect.reserved(), inspect.scheduled()])
     live |= reconcile.queued_task_ids(settings.redis_url)
     result.update(reconcile.reconcile_downloads(settings, app, live))
+    result["deliveries_sent"] = notifications.dispatch(settings, app)  # any the broker lost
     return result

@@ -64,10 +64,17 @@ def start(data_dir: Path, port: int) -> None:
     _metrics["runs"] = Counter(
         "celery_task_runs_total", "Task runs by name and outcome.", ["task", "state"]
     )
+    _metrics["deliveries"] = Counter(
+        "webhook_deliveries_total",
+        "Webhook delivery attempts by outcome: delivered, retry, failed (final), waiting.",
+        ["state"],
+    )
     # Outcomes start at zero, so that increase() and the alerts see a first failure (a series
     # born at 1 shows no increase) and a scrape names every metric before any task ran.
     for state in ("succeeded", "failed", "retried", "canceled"):
         _metrics["jobs"].labels(state=state)
+    for outcome in ("delivered", "retry", "failed"):
+        _metrics["deliveries"].labels(state=outcome)
     for name in TASK_NAMES:
         for outcome in ("SUCCESS", "FAILURE"):
             _metrics["runs"].labels(task=name, state=outcome)
@@ -123,3 +130,9 @@ def download_ended(state: str, seconds: float) -> None:
     if _metrics:
         _metrics["jobs"].labels(state=state).inc()
         _metrics["download_duration"].observe(seconds)
+
+
+def delivery_ended(outcome: str) -> None:
+    """Count one webhook delivery attempt by outcome."""
+    if _metrics and outcome in ("delivered", "retry", "failed", "waiting"):
+        _metrics["deliveries"].labels(state=outcome).inc()

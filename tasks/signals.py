@@ -32,7 +32,8 @@ def _db() -> str:
 def _setup_logging(**_: Any) -> None:
     settings = get_settings()
     configure_logging(settings.log_format, settings.log_level)
-    for secret in (settings.admin_token, settings.flower_basic_auth, settings.encryption_key):
+    secrets = (settings.admin_token, settings.flower_basic_auth, settings.encryption_key)
+    for secret in (*secrets, settings.webhook_secret):
         if secret is not None:
             for part in secret.get_secret_value().split(","):
                 register_secret(part)

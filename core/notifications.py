@@ -1,0 +1,310 @@
+"""Webhook notifications: events written with the change they announce, sent in order, retried.
+
+An event becomes one `Delivery` row per URL of WEBHOOK_URLS, added in the caller's transaction
+where it can (a download's end), so an event is never lost between the change and the send.
+`dispatch` sends `notifications.deliver` for the first pending delivery of each subject and URL
+(one download's events reach a receiver in the order they happened); a delivery that ends hands
+the turn to the next one of its subject. Rows a task was sent for but that stayed pending far
+longer than any retry wait (the broker lost it) are sent again: at least once, with the event's
+`X-Aula-Delivery` id for receivers to drop repeats.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import exists, select, update
+from sqlalchemy.orm import Session, aliased
+
+from core import jobs, webhooks
+from core.db import session_scope
+from core.errors import AulaError, NotFound
+from core.jobs import TaskBroker
+from core.models import Delivery, Download, TaskRecord, utcnow
+from core.pagination import Page, keyset_page
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+TASK = "notifications.deliver"
+EVENTS = ("download.succeeded", "download.failed", "catalog.sync.failed", "subscription.new_items")
+STATES = ("pending", "delivered", "failed")
+DISPATCH_BATCH = 500
+
+
+# ---------------------------------------------------------------- resources as the API shows them
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def download_resource(download: Download) -> dict[str, Any]:
+    """A download as GET /api/downloads/{id} shows it (without the signed file link)."""
+    empty = {"downloaded_bytes": 0, "total_bytes": None, "percent": None,
+             "speed_bps": None, "eta_s": None}  # fmt: skip
+    done = download.state == "succeeded" and download.file_path
+    file = (
+        {"path": download.file_path, "size_bytes": download.file_size, "sha256": download.sha256}
+        if done
+        else None
+    )
+    return {
+        "id": download.id, "url": download.url, "item_id": download.item_id,
+        "format": download.format, "title": download.title, "state": download.state,
+        "progress": {**empty, **(download.progress or {})}, "file": file,
+        "error": download.error, "task_id": download.task_id, "attempts": download.attempts,
+        "created_at": _iso(download.created_at), "started_at": _iso(download.started_at),
+        "finished_at": _iso(download.finished_at),
+    }  # fmt: skip
+
+
+def task_resource(record: TaskRecord) -> dict[str, Any]:
+    """A task as GET /api/tasks/{id} shows it."""
+    return {
+        "id": record.id, "name": record.name, "state": record.state,
+        "progress": record.progress, "result": record.result, "error": record.error,
+        "created_at": _iso(record.created_at), "started_at": _iso(record.started_at),
+        "finished_at": _iso(record.finished_at),
+    }  # fmt: skip
+
+
+# ---------------------------------------------------------------- recording events
+
+
+def target_of(url: str) -> str:
+    """The digest a delivery row keeps instead of its URL (which may hold a token)."""
+    return hashlib.sha256(url.encode()).hexdigest()
+
+
+def record(
+    session: Session, settings: Settings, event: str, subject: str, data: dict[str, Any]
+) -> str | None:
+    """Add the deliveries of one event inside `session`; its id, or None with no WEBHOOK_URLS."""
+    if event not in EVENTS:
+        raise ValueError(f"unknown event {event!r}")
+    if not settings.webhook_urls:
+        return None
+    event_id = uuid.uuid4().hex
+    occurred = utcnow()
+    body = json.dumps(
+        {"event": event, "id": event_id, "occurred_at": occurred.isoformat(), "data": data},
+        separators=(",", ":"),
+        default=str,
+    )
+    for url in settings.webhook_urls:
+        session.add(
+            Delivery(event_id=event_id, event=event, subject=subject[:128], target=target_of(url),
+                     host=(urlsplit(url).netloc or "?")[:300], body=body, created_at=occurred)
+        )  # fmt: skip
+    return event_id
+
+
+def record_download(session: Session, settings: Settings, download: Download) -> None:
+    """download.succeeded or download.failed for a download that just ended, in `session`."""
+    if download.state in ("succeeded", "failed"):
+        session.flush()
+        event = f"download.{download.state}"
+        record(session, settings, event, f"download:{download.id}", download_resource(download))
+
+
+def emit(
+    settings: Settings, broker: TaskBroker, event: str, subject: str, data: dict[str, Any]
+) -> None:
+    """Record an event in a transaction of its own and send what it brought."""
+    if not settings.webhook_urls:
+        return
+    with session_scope(settings.database_url) as session:
+        record(session, settings, event, subject, data)
+    dispatch(settings, broker)
+
+
+# ---------------------------------------------------------------- sending
+
+
+def _stale(settings: Settings) -> timedelta:
+    # Longer than any wait between two attempts, plus a request's time: only lost tasks.
+    timeouts = settings.http_connect_timeout + settings.http_read_timeout
+    return timedelta(seconds=2 * settings.webhook_retry_max_s + timeouts + 300)
+
+
+def _heads(session: Session, stale_before: datetime) -> list[int]:
+    earlier = aliased(Delivery)
+    blocked = exists().where(
+        earlier.target == Delivery.target,
+        earlier.subject == Delivery.subject,
+        earlier.state == "pending",
+        earlier.id < Delivery.id,
+    )
+    rows = session.scalars(
+        select(Delivery.id)
+        .where(Delivery.state == "pending", ~blocked)
+        .where((Delivery.dispatched_at.is_(None)) | (Delivery.dispatched_at < stale_before))
+        .order_by(Delivery.id)
+        .limit(DISPATCH_BATCH)
+    )
+    return list(rows)
+
+
+def _claim(session: Session, delivery_id: int, stale_before: datetime) -> bool:
+    claimed = session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id, Delivery.state == "pending")
+        .where((Delivery.dispatched_at.is_(None)) | (Delivery.dispatched_at < stale_before))
+        .values(dispatched_at=utcnow())
+    )
+    return bool(getattr(claimed, "rowcount", 0))
+
+
+def dispatch(settings: Settings, broker: TaskBroker) -> int:
+    """Send a deliver task for each pending delivery whose turn it is and that no task carries.
+
+    The claim is one conditional UPDATE, so two dispatchers never send the same row twice.
+    Returns how many were sent; a broker that refuses leaves the rest for the next dispatch.
+    """
+    db = settings.database_url
+    stale_before = utcnow() - _stale(settings)
+    with session_scope(db) as session:
+        heads = _heads(session, stale_before)
+    sent = 0
+    for delivery_id in heads:
+        with session_scope(db) as session:
+            if not _claim(session, delivery_id, stale_before):
+                continue
+        try:
+            jobs.enqueue(db, broker, TASK, {"delivery_id": delivery_id})
+        except AulaError:
+            with session_scope(db) as session:
+                session.get_one(Delivery, delivery_id).dispatched_at = None
+            log.warning("could not send delivery %d; it waits for the next dispatch", delivery_id)
+            break
+        sent += 1
+    return sent
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What `attempt` did: `outcome` is delivered, failed, retry, waiting or gone."""
+
+    outcome: str
+    countdown: float = 0.0
+    status: int | None = None
+
+
+def url_for(settings: Settings, target: str) -> str | None:
+    """The configured URL behind a row's digest (None once it left WEBHOOK_URLS)."""
+    return next((url for url in settings.webhook_urls if target_of(url) == target), None)
+
+
+def _turn(session: Session, row: Delivery) -> bool:
+    earlier = session.scalar(
+        select(Delivery.id).where(
+            Delivery.target == row.target, Delivery.subject == row.subject,
+            Delivery.state == "pending", Delivery.id < row.id,
+        ).limit(1)
+    )  # fmt: skip
+    return earlier is None
+
+
+def _begin(settings: Settings, delivery_id: int) -> Delivery | str:
+    with session_scope(settings.database_url) as session:
+        row = session.get(Delivery, delivery_id)
+        if row is None or row.state != "pending":
+            return "gone"
+        if not _turn(session, row):
+            row.dispatched_at = None  # the delivery before it sends it when it ends
+            return "waiting"
+        row.attempts += 1
+        row.dispatched_at, row.next_attempt_at = utcnow(), None
+        session.flush()
+        session.expunge(row)
+        return row
+
+
+def backoff(settings: Settings, attempts: int, asked: float | None) -> float:
+    """Seconds before the next attempt: doubling from the base, capped, jittered; at least
+    what a Retry-After asked for (up to six hours)."""
+    doubled = settings.webhook_retry_base_s * 2.0 ** max(attempts - 1, 0)
+    wait: float = min(doubled, settings.webhook_retry_max_s)
+    wait *= random.uniform(0.8, 1.0)  # noqa: S311  (spreading retries, not a secret)
+    return max(wait, min(asked or 0.0, 6 * 3600.0))
+
+
+def _headers(settings: Settings, row: Delivery, body: bytes) -> dict[str, str]:
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "aula-webhooks/0.1",
+        "X-Aula-Event": row.event,
+        "X-Aula-Delivery": row.event_id,
+    }
+    if settings.webhook_secret is not None:
+        secret = settings.webhook_secret.get_secret_value()
+        headers["X-Aula-Signature"] = webhooks.signature(secret, body)
+    return headers
+
+
+def attempt(settings: Settings, delivery_id: int) -> Attempt:
+    """Try one delivery once and record the outcome; the caller schedules a retry if asked."""
+    row = _begin(settings, delivery_id)
+    if isinstance(row, str):
+        return Attempt(row)
+    url = url_for(settings, row.target)
+    if url is None:
+        answer = webhooks.Answer(False, False, None, "The URL is no longer in WEBHOOK_URLS.")
+    else:
+        body = row.body.encode()
+        answer = webhooks.post(
+            url, body, _headers(settings, row, body),
+            allow_private=settings.download_allow_private_hosts,
+            connect_timeout=settings.http_connect_timeout,
+            read_timeout=settings.http_read_timeout,
+        )  # fmt: skip
+    return _finish(settings, row, answer)
+
+
+def _finish(settings: Settings, row: Delivery, answer: webhooks.Answer) -> Attempt:
+    retry = answer.retry and row.attempts < settings.webhook_max_attempts
+    countdown = backoff(settings, row.attempts, answer.retry_after_s) if retry else 0.0
+    outcome = "delivered" if answer.delivered else ("retry" if retry else "failed")
+    with session_scope(settings.database_url) as session:
+        stored = session.get_one(Delivery, row.id)
+        stored.last_status, stored.last_error = answer.status, answer.error
+        if outcome == "delivered":
+            stored.state, stored.delivered_at = "delivered", utcnow()
+        elif outcome == "failed":
+            stored.state = "failed"
+        else:
+            stored.next_attempt_at = utcnow() + timedelta(seconds=countdown)
+    if outcome != "retry":
+        log.info("delivery %d of %s to %s: %s", row.id, row.event, row.host, outcome)
+    return Attempt(outcome, countdown, answer.status)
+
+
+# ---------------------------------------------------------------- reading
+
+
+def list_deliveries(
+    db_url: str, *, state: str | None = None, limit: int = 50, cursor: str | None = None
+) -> Page[Delivery]:
+    """Deliveries, newest first, optionally of one state."""
+    stmt = select(Delivery)
+    if state:
+        stmt = stmt.where(Delivery.state == state)
+    with session_scope(db_url) as session:
+        return keyset_page(session, stmt, (Delivery.id,), limit=limit, cursor=cursor)
+
+
+def get_delivery(db_url: str, delivery_id: int) -> Delivery:
+    """One delivery, or NotFound."""
+    with session_scope(db_url) as session:
+        row = session.get(Delivery, delivery_id)
+    if row is None:
+        raise NotFound(f"No delivery with id {delivery_id}.")
+    return row
