@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from core import jobs
+from core import jobs, notifications
 from core.classroom import ClassroomClient, sync_classroom
+from core.db import session_scope
 from core.google import DriveClient
 from core.indexing import rebuild_local
 from tests.conftest import settings_from_env
@@ -20,7 +21,7 @@ from tests.media import make_video
 
 pytestmark = pytest.mark.timeout(180)
 
-VIEWS = ("catalog", "downloads", "tasks", "sources", "settings")
+VIEWS = ("catalog", "downloads", "tasks", "sources", "subscriptions", "settings")
 
 
 @pytest.fixture(scope="module")
@@ -413,3 +414,36 @@ def test_scrolling_down_the_catalog_loads_the_next_page(ui: Watched, settings):
     assert ui.page.get_by_role("button", name="Load more").is_hidden()
     titles = cards.locator(".card-title").all_inner_texts()
     assert len(set(titles)) == 30
+
+
+def test_a_course_is_subscribed_shows_what_it_brought_and_is_unsubscribed(
+    ui: Watched, stack: Stack, settings, classroom
+):
+    video = classroom.add_file("aula de música.mp4", size=4_000, seed=3)
+    course = classroom.add_course("Música")
+    classroom.add_coursework(course, "Semana 1", [drive_file(video, "Aula de música")])
+    sync_classroom(
+        settings, ClassroomClient.from_settings(settings), DriveClient.from_settings(settings)
+    )
+    # A delivery to show in the list (this stack sends no webhooks of its own).
+    hooked = settings.model_copy(update={"webhook_urls": ["https://hooks.example.org/aula"]})
+    with session_scope(settings.database_url) as session:
+        notifications.record(session, hooked, "download.failed", "download:0", {"id": 0})
+    ui.goto("subscriptions")
+    ui.page.get_by_label("Course").select_option(label="Música")
+    ui.page.get_by_role("button", name="Subscribe").click()
+    ui.page.locator("#status .notice", has_text="1 video enqueued").wait_for()
+    row = ui.page.locator("tr[data-subscription-id]", has_text="Course Música")
+    row.locator("td.brought", has_text="1").wait_for()
+    assert row.locator("td.checked").inner_text() != "—"
+    delivery = ui.page.locator("tr[data-delivery-id]", has_text="download.failed")
+    delivery.wait_for()
+    assert "hooks.example.org" in delivery.inner_text()
+    ui.shot("subscriptions")
+    listed = stack.api("GET", "/api/downloads").json()["items"]
+    assert [d["url"].split("/")[5] for d in listed] == [video]
+    row.get_by_role("button", name="Unsubscribe Course Música").click()
+    ui.page.locator(".summary", has_text="No subscriptions yet.").wait_for()
+    assert stack.api("GET", "/api/subscriptions").json()["items"] == []
+    assert len(stack.api("GET", "/api/downloads").json()["items"]) == 1, "downloads stay"
+    assert ui.console_errors == []

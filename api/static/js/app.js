@@ -1,4 +1,5 @@
-// The router: #/catalog, #/player/<id>, #/downloads, #/tasks, #/sources, #/settings.
+// The router: #/catalog, #/player/<id>, #/downloads, #/tasks, #/sources, #/subscriptions,
+// #/settings.
 
 import { ApiError } from './api.js';
 import { clear, h } from './dom.js';
@@ -7,6 +8,7 @@ import { downloadsView } from './views/downloads.js';
 import { playerView, downloadPlayerView } from './views/player.js';
 import { settingsView } from './views/settings.js';
 import { sourcesView } from './views/sources.js';
+import { subscriptionsView } from './views/subscriptions.js';
 import { tasksView } from './views/tasks.js';
 
 const ROUTES = [
@@ -16,6 +18,7 @@ const ROUTES = [
   [/^#\/downloads\/(\d+)\/play$/, 'downloads', (id) => (ctx) => downloadPlayerView(ctx, id)],
   [/^#\/tasks$/, 'tasks', () => tasksView],
   [/^#\/sources$/, 'sources', () => sourcesView],
+  [/^#\/subscriptions$/, 'subscriptions', () => subscriptionsView],
   [/^#\/settings$/, 'settings', () => settingsView],
 ];
 

@@ -7,7 +7,8 @@ import { poll } from '../poller.js';
 import { when } from '../format.js';
 
 export const ACTIVE_STATES = ['PENDING', 'STARTED', 'PROGRESS', 'RETRY'];
-const NAMES = ['', 'catalog.rebuild', 'catalog.sync', 'downloads.fetch', 'classroom.sync', 'maintenance.cleanup'];
+const NAMES = ['', 'catalog.rebuild', 'catalog.sync', 'downloads.fetch', 'classroom.sync', 'maintenance.cleanup',
+  'notifications.deliver'];
 const LIST_EVERY = 4; // ticks
 
 function makeRow(task, signal, refresh) {
