@@ -15,6 +15,7 @@ ALERTS = {
     "AulaBeatSilent",
     "AulaDiskBelowFloor",
     "AulaQueueGrowing",
+    "AulaWebhookDeliveriesFailing",
 }
 
 
@@ -22,7 +23,7 @@ def test_promtool_accepts_the_scrape_config_and_its_rule_files() -> None:
     done = run_promtool("check", "config", PROMETHEUS / "prometheus.yml")
 
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "SUCCESS: 6 rules found" in done.stdout + done.stderr
+    assert "SUCCESS: 7 rules found" in done.stdout + done.stderr
 
 
 def test_promtool_accepts_the_alert_rules() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import urllib.request
 from collections import Counter
 
 from api import create_app
@@ -10,12 +11,14 @@ from api.extensions import make_celery_client
 from core import jobs
 from core.classroom import ClassroomClient, sync_classroom
 from core.google import DriveClient
+from tests.api.metrics_text import value
 from tests.conftest import read_log, settings_from_env
 from tests.fakes.google import drive_file
 from tests.fakes.webhooks import Receiver
 from tests.helpers import (
     ROOT,
     VENV_BIN,
+    free_port,
     own_worker_env,
     process_env,
     start_worker,
@@ -126,7 +129,11 @@ def test_a_receiver_down_then_up_gets_every_event_once_in_order(
     # Shortened so the test waits seconds, not minutes: it proves that every event arrives
     # once, in order, after an outage. That the default backoff outlasts a ten-minute outage is
     # tests/core/test_notifications.py::test_the_default_backoff_outlasts_a_ten_minute_outage.
-    env = _env(base_env, 57, receiver, tmp_path, webhook_retry_base_s=0.5, webhook_retry_max_s=2)
+    port = free_port()
+    env = _env(
+        base_env, 57, receiver, tmp_path,
+        webhook_retry_base_s=0.5, webhook_retry_max_s=2, worker_metrics_port=port,
+    )  # fmt: skip
     client = _client(env)
     files = [drive.add_file(f"v{i}.mp4", size=10_000, seed=i) for i in range(3)]
     drive.set_download_error(files[0], "downloadQuotaExceeded")
@@ -164,6 +171,11 @@ def test_a_receiver_down_then_up_gets_every_event_once_in_order(
         first = [e["event"] for e in events if e["data"]["id"] == ids[0]]
         assert first == ["download.failed", "download.succeeded"], "in order per download"
         assert {e["data"]["id"] for e in events} == set(ids)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            scraped = response.read().decode()
+        assert value(scraped, "webhook_deliveries_total", state="delivered") == 4
+        assert (value(scraped, "webhook_deliveries_total", state="retry") or 0) >= 3
+        assert value(scraped, "webhook_deliveries_total", state="failed") == 0
     finally:
         stop_process_group(worker)
         receiver.stop()
