@@ -97,7 +97,7 @@ class Settings(BaseSettings):
     beat_lock_ttl_s: int = Field(30, ge=3, le=3600)
     beat_heartbeat_interval_s: float = Field(5.0, gt=0, le=60)
     # Notifications (README, Notifications): retries double from the base up to the cap, and
-    # the default attempts span about an hour, so a receiver down for minutes misses nothing.
+    # the default attempts span 40-50 minutes, so a receiver down for minutes misses nothing.
     webhook_urls: CSV = Field(default_factory=list)
     webhook_secret: SecretStr | None = None
     webhook_retry_base_s: float = Field(5.0, gt=0, le=3600)

@@ -25,7 +25,7 @@ def rebuild(self: AulaTask, source: str = "all") -> dict[str, Any]:
 
     Idempotent: removes what vanished only after a complete listing. Transient upstream errors
     are retried with backoff; a Drive rebuild for "all" is skipped when no Google credentials
-    are configured.
+    are configured. A Drive rebuild then enqueues the new videos of folder subscriptions.
     """
     settings = get_settings()
     result: dict[str, Any] = {}
@@ -47,7 +47,11 @@ def rebuild(self: AulaTask, source: str = "all") -> dict[str, Any]:
 
 @app.task(name="catalog.sync", bind=True, base=AnnouncedSync)
 def sync(self: AulaTask, source: str = "drive") -> dict[str, Any]:
-    """Apply Drive's changes feed (a full rebuild the first time); one at a time; retried."""
+    """Apply Drive's changes feed (a full rebuild the first time); one at a time; retried.
+
+    Then enqueues the new videos of Drive folder subscriptions (each once, also when two syncs
+    overlap); a final failure is announced as catalog.sync.failed.
+    """
     settings = get_settings()
     if not _google_configured():
         return {"skipped": "no Google credentials are configured"}

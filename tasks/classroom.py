@@ -19,7 +19,8 @@ def sync(self: AulaTask) -> dict[str, Any]:
 
     Idempotent: writes only after every listing is complete, removing what vanished. One runs
     at a time (a Redis lock); transient upstream errors are retried with backoff. Skipped when
-    no Google credentials are configured.
+    no Google credentials are configured. Then enqueues the new videos of subscribed courses
+    (each once, also when two syncs overlap); a final failure is announced (catalog.sync.failed).
     """
     settings = get_settings()
     try:
