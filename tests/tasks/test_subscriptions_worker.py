@@ -97,9 +97,8 @@ def test_beats_sync_alone_downloads_a_new_material_and_announces_it_signed(
 
         def announced():
             wanted = ("download.succeeded", found["id"])
-            return [
-                g for g in receiver.received if (g.json["event"], g.json["data"]["id"]) == wanted
-            ]
+            got = receiver.received
+            return [g for g in got if (g.json["event"], g.json["data"].get("id")) == wanted]
 
         [got] = wait_for(announced, 60, what="the webhook of the new download")
         assert got.signed_by(SECRET), "X-Aula-Signature is the HMAC-SHA256 of the raw body"
@@ -217,3 +216,31 @@ def test_two_overlapping_syncs_enqueue_each_video_once(base_env, settings, class
     finally:
         stop_process_group(worker)
         print(read_log(tmp_path / "worker.log")[-3000:])
+
+
+def test_a_sync_that_fails_for_good_is_announced(base_env, settings, drive, tmp_path):
+    receiver = Receiver().start()
+    env = _env(base_env, 59, receiver, tmp_path)
+    config = settings_from_env(env)
+    drive.revoke_refresh_token()  # Google refuses the grant: a final failure, no retry
+    record = jobs.enqueue(
+        config.database_url, make_celery_client(config), "catalog.sync", {"source": "drive"}
+    )
+    worker = start_worker(env, tmp_path / "worker.log")
+    try:
+
+        def announced():
+            return [e for e in receiver.events() if e["event"] == "catalog.sync.failed"]
+
+        [event] = wait_for(announced, 90, what="catalog.sync.failed")
+        task = event["data"]
+        assert (task["id"], task["name"], task["state"]) == (record.id, "catalog.sync", "FAILURE")
+        assert task["error"]["message"] and task["finished_at"]
+        assert receiver.received[0].signed_by(SECRET)
+        assert jobs.get_record(config.database_url, record.id).state == "FAILURE"
+        log = read_log(tmp_path / "worker.log")
+        assert SECRET not in log and receiver.url not in log, "secrets stay out of the logs"
+    finally:
+        stop_process_group(worker)
+        receiver.stop()
+        drive.restore_refresh_token()
