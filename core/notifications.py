@@ -4,9 +4,10 @@ An event becomes one `Delivery` row per URL of WEBHOOK_URLS, added in the caller
 where it can (a download's end), so an event is never lost between the change and the send.
 `dispatch` sends `notifications.deliver` for the first pending delivery of each subject and URL
 (one download's events reach a receiver in the order they happened); a delivery that ends hands
-the turn to the next one of its subject. Rows a task was sent for but that stayed pending far
-longer than any retry wait (the broker lost it) are sent again: at least once, with the event's
-`X-Aula-Delivery` id for receivers to drop repeats.
+the turn to the next one of its subject. A row whose task was lost (an attempt begun minutes
+ago that never ended, a retry overdue by minutes) is sent again by the next dispatch (at the
+latest the hourly cleanup's): at least once, with the event's `X-Aula-Delivery` id for
+receivers to drop repeats.
 """
 
 from __future__ import annotations
@@ -129,13 +130,19 @@ def emit(
 # ---------------------------------------------------------------- sending
 
 
-def _stale(settings: Settings) -> timedelta:
-    # Longer than any wait between two attempts, plus a request's time: only lost tasks.
-    timeouts = settings.http_connect_timeout + settings.http_read_timeout
-    return timedelta(seconds=2 * settings.webhook_retry_max_s + timeouts + 300)
+def _unsent(settings: Settings) -> Any:
+    """Pending rows no task carries: never sent, or whose task was lost (an attempt that began
+    long ago and never ended, or a retry overdue by far; a long Retry-After is not lost)."""
+    now = utcnow()
+    grace = timedelta(seconds=settings.http_connect_timeout + settings.http_read_timeout + 300)
+    return (
+        Delivery.dispatched_at.is_(None)
+        | (Delivery.next_attempt_at.is_(None) & (Delivery.dispatched_at < now - grace))
+        | (Delivery.next_attempt_at < now - grace)
+    )
 
 
-def _heads(session: Session, stale_before: datetime) -> list[int]:
+def _heads(session: Session, unsent: Any) -> list[int]:
     earlier = aliased(Delivery)
     blocked = exists().where(
         earlier.target == Delivery.target,
@@ -145,19 +152,17 @@ def _heads(session: Session, stale_before: datetime) -> list[int]:
     )
     rows = session.scalars(
         select(Delivery.id)
-        .where(Delivery.state == "pending", ~blocked)
-        .where((Delivery.dispatched_at.is_(None)) | (Delivery.dispatched_at < stale_before))
+        .where(Delivery.state == "pending", ~blocked, unsent)
         .order_by(Delivery.id)
         .limit(DISPATCH_BATCH)
     )
     return list(rows)
 
 
-def _claim(session: Session, delivery_id: int, stale_before: datetime) -> bool:
+def _claim(session: Session, delivery_id: int, unsent: Any) -> bool:
     claimed = session.execute(
         update(Delivery)
-        .where(Delivery.id == delivery_id, Delivery.state == "pending")
-        .where((Delivery.dispatched_at.is_(None)) | (Delivery.dispatched_at < stale_before))
+        .where(Delivery.id == delivery_id, Delivery.state == "pending", unsent)
         .values(dispatched_at=utcnow())
     )
     return bool(getattr(claimed, "rowcount", 0))
@@ -170,13 +175,12 @@ def dispatch(settings: Settings, broker: TaskBroker) -> int:
     Returns how many were sent; a broker that refuses leaves the rest for the next dispatch.
     """
     db = settings.database_url
-    stale_before = utcnow() - _stale(settings)
     with session_scope(db) as session:
-        heads = _heads(session, stale_before)
+        heads = _heads(session, _unsent(settings))
     sent = 0
     for delivery_id in heads:
         with session_scope(db) as session:
-            if not _claim(session, delivery_id, stale_before):
+            if not _claim(session, delivery_id, _unsent(settings)):
                 continue
         try:
             jobs.enqueue(db, broker, TASK, {"delivery_id": delivery_id})
@@ -222,7 +226,7 @@ def _begin(settings: Settings, delivery_id: int) -> Delivery | str:
             row.dispatched_at = None  # the delivery before it sends it when it ends
             return "waiting"
         row.attempts += 1
-        row.dispatched_at, row.next_attempt_at = utcnow(), None
+        row.dispatched_at, row.next_attempt_at = utcnow(), None  # an attempt under way
         session.flush()
         session.expunge(row)
         return row

@@ -222,13 +222,20 @@ def videos(settings: Settings, sub: Subscription) -> list[CatalogItem]:
 
 
 def _claim(session: Session, sub_id: int, items: list[CatalogItem]) -> None:
-    if not items:
-        return
+    claimed = set(
+        session.scalars(
+            select(SubscriptionItem.item_key).where(SubscriptionItem.subscription_id == sub_id)
+        )
+    )
     rows = [
-        {"subscription_id": sub_id, "item_key": item_key(item), "item_id": item.id,
-         "brought": False, "created_at": utcnow()}
+        {"subscription_id": sub_id, "item_key": key, "item_id": item.id, "brought": False,
+         "created_at": utcnow()}
         for item in items
+        if (key := item_key(item)) not in claimed
     ]  # fmt: skip
+    if not rows:
+        return
+    # Another check may claim the same videos meanwhile: the unique key decides, not the read.
     stmt = catalog._insert(session)(SubscriptionItem).on_conflict_do_nothing(
         index_elements=["subscription_id", "item_key"]
     )

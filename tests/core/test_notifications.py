@@ -4,6 +4,7 @@ retries and their backoff, the address guard, order per subject."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from pydantic import SecretStr
@@ -12,7 +13,7 @@ from sqlalchemy import select
 from api.extensions import make_celery_client
 from core import jobs, notifications
 from core.db import session_scope
-from core.models import Delivery
+from core.models import Delivery, utcnow
 from core.settings import load_settings
 from tests.fakes.webhooks import Receiver
 from tests.helpers import private_redis_db
@@ -124,6 +125,26 @@ def test_deliveries_of_one_subject_go_one_after_the_other(settings, receiver):
     assert notifications.dispatch(config, broker) == 1
     assert notifications.attempt(config, second).outcome == "delivered"
     assert [e["event"] for e in receiver.events()] == ["download.failed", "download.succeeded"]
+
+
+def test_a_delivery_whose_task_was_lost_is_sent_again_but_a_long_retry_after_is_kept(
+    settings, receiver
+):
+    config = _settings(settings, receiver)
+    broker = make_celery_client(config)
+    lost, waiting = _record(config, subject="download:1"), _record(config, subject="download:2")
+    assert notifications.dispatch(config, broker) == 2
+    assert notifications.dispatch(config, broker) == 0
+    long_ago = utcnow() - timedelta(hours=1)
+    with session_scope(config.database_url) as session:
+        # An attempt began an hour ago and never ended: its worker died with the task.
+        session.get_one(Delivery, lost).dispatched_at = long_ago
+        # A receiver asked (Retry-After) for two hours: its task waits, it is not lost.
+        row = session.get_one(Delivery, waiting)
+        row.dispatched_at, row.next_attempt_at = long_ago, utcnow() + timedelta(hours=1)
+    assert notifications.dispatch(config, broker) == 1
+    sent = [r.args["delivery_id"] for r in jobs.list_records(config.database_url).items]
+    assert sorted(sent) == sorted([lost, waiting, lost])
 
 
 def test_the_default_backoff_outlasts_a_ten_minute_outage():
