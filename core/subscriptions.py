@@ -19,18 +19,16 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core import catalog, classroom, downloads, notifications
+from core import catalog, classroom, downloads, jobs, notifications
+from core import subscription_targets as targets
 from core.db import session_scope
 from core.errors import (
-    CredentialsMissing,
     InsufficientStorage,
     NotFound,
     PermanentError,
-    ValidationFailed,
 )
-from core.google import FOLDER_MIME, DriveClient
 from core.jobs import TaskBroker
-from core.models import CatalogFolder, CatalogItem, Download, Subscription, SubscriptionItem, utcnow
+from core.models import CatalogItem, Download, Subscription, SubscriptionItem, utcnow
 from core.pagination import Page, keyset_page
 from core.settings import Settings
 
@@ -68,67 +66,6 @@ def _counts(session: Session, ids: list[int]) -> dict[int, int]:
     return {int(sub_id): int(count) for sub_id, count in rows}
 
 
-# ---------------------------------------------------------------- which folders are indexed
-
-
-def _drive_roots(db_url: str, settings: Settings) -> set[str]:
-    aliases = (catalog.get_state(db_url, "drive").extra or {}).get("aliases") or {}
-    return set(settings.drive_folder_ids) | set(aliases.values())
-
-
-def _canonical_folder(db_url: str, folder_id: str) -> str:
-    aliases = (catalog.get_state(db_url, "drive").extra or {}).get("aliases") or {}
-    return str(aliases.get(folder_id, folder_id))
-
-
-def folder_tree(db_url: str, settings: Settings, folder_id: str) -> set[str]:
-    """The folder and every indexed folder below it."""
-    with session_scope(db_url) as session:
-        rows = session.execute(
-            select(CatalogFolder.source_id, CatalogFolder.parent_id).where(
-                CatalogFolder.source == "drive"
-            )
-        )
-        children: dict[str, list[str]] = {}
-        for child, parent in rows:
-            children.setdefault(parent or "", []).append(child)
-    tree, todo = set(), [_canonical_folder(db_url, folder_id)]
-    while todo:
-        current = todo.pop()
-        if current not in tree:
-            tree.add(current)
-            todo.extend(children.get(current, []))
-    return tree
-
-
-def _check_folder(settings: Settings, folder_id: str) -> None:
-    db = settings.database_url
-    if folder_id in _drive_roots(db, settings):
-        return
-    if catalog.find_item(db, "drive", folder_id) is not None:
-        raise ValidationFailed(
-            "This Drive id is a file, not a folder.", {"folder_id": ["Not a folder."]}
-        )
-    with session_scope(db) as session:
-        indexed = session.scalar(
-            select(CatalogFolder.id).where(
-                CatalogFolder.source == "drive", CatalogFolder.source_id == folder_id
-            )
-        )
-    if indexed is not None:
-        return
-    try:
-        entry = DriveClient.from_settings(settings).get_file(folder_id)
-    except CredentialsMissing:
-        raise NotFound(f"No indexed Drive folder with id {folder_id!r}.") from None
-    outside = "is outside the indexed folders (DRIVE_FOLDER_IDS)"
-    what = "folder" if entry.get("mimeType") == FOLDER_MIME else "file, not a folder, and"
-    raise ValidationFailed(
-        f"This Drive {what} {outside}; only indexed folders can be subscribed.",
-        {"folder_id": [f"Not an indexed folder: it {outside}."]},
-    )
-
-
 # ---------------------------------------------------------------- create, read, delete
 
 
@@ -138,17 +75,21 @@ def subscribe(
     """Subscribe a course or folder (created, True) or return the existing one (False); a new
     subscription enqueues every video of its source not downloaded yet."""
     db = settings.database_url
+    synced = True
     if source == "classroom":
-        classroom.get_course(db, key)
+        synced = targets.check_course(settings, key)
     else:
-        _check_folder(settings, key)
+        targets.check_folder(settings, key)
     try:
         with session_scope(db) as session:
             sub = Subscription(source=source, source_key=key, format=fmt)
             session.add(sub)
     except IntegrityError:
         return get(db, _find(db, source, key)), False
-    check(settings, broker, sub.id)
+    if synced:
+        check(settings, broker, sub.id)
+    else:  # its videos are enqueued by this sync, once it has catalogued them
+        jobs.enqueue(db, broker, "classroom.sync", {}, single="classroom.sync")
     return get(db, sub.id), True
 
 
@@ -209,7 +150,7 @@ def videos(settings: Settings, sub: Subscription) -> list[CatalogItem]:
     db = settings.database_url
     if sub.source == "classroom":
         return classroom.course_videos(db, sub.source_key)
-    tree = sorted(folder_tree(db, settings, sub.source_key))
+    tree = sorted(targets.folder_tree(db, settings, sub.source_key))
     with session_scope(db) as session:
         return list(
             session.scalars(

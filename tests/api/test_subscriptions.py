@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from core import indexing
+from api.extensions import make_celery_client
+from core import indexing, subscriptions
 from core.classroom import ClassroomClient, sync_classroom
 from core.google import DriveClient
 from tests.api.envelope import assert_envelope
@@ -54,6 +55,23 @@ def test_subscribing_a_course_enqueues_each_video_once(quiet_app, settings, clas
     assert again.status_code == 200 and again.get_json()["id"] == body["id"]
     assert len(_downloads(client)) == 3, "subscribing again enqueues nothing"
     assert client.get(f"/api/subscriptions/{body['id']}").get_json()["downloads"] == 2
+
+
+def test_a_course_not_synced_yet_is_subscribed_and_a_sync_enqueued(quiet_app, settings, classroom):
+    client = quiet_app.test_client()
+    course, _ = _course_with_videos(classroom, 2)
+    response = client.post("/api/subscriptions", json={"source": "classroom", "course_id": course})
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["downloads"] == 0
+    tasks = client.get("/api/tasks", query_string={"name": "classroom.sync"}).get_json()["items"]
+    assert len(tasks) == 1 and tasks[0]["state"] == "PENDING"
+    # That sync, once run, enqueues the course's videos (as every sync does).
+    _sync_classroom(settings)
+    quiet = quiet_app.extensions["aula.settings"]
+    subscriptions.refresh(quiet, make_celery_client(quiet), "classroom")
+    assert len(_downloads(client)) == 2
+    sub = client.get(f"/api/subscriptions/{response.get_json()['id']}").get_json()
+    assert sub["downloads"] == 2
 
 
 def test_list_get_and_delete_keep_the_downloads(quiet_app, settings, classroom):
