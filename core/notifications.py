@@ -18,18 +18,18 @@ import logging
 import random
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import delete, exists, select, update
 from sqlalchemy.orm import Session, aliased
 
-from core import jobs, webhooks
+from core import jobs, resources, webhooks
 from core.db import session_scope
 from core.errors import AulaError, NotFound
 from core.jobs import TaskBroker
-from core.models import Delivery, Download, TaskRecord, utcnow
+from core.models import Delivery, Download, utcnow
 from core.pagination import Page, keyset_page
 from core.settings import Settings
 
@@ -38,43 +38,6 @@ TASK = "notifications.deliver"
 EVENTS = ("download.succeeded", "download.failed", "catalog.sync.failed", "subscription.new_items")
 STATES = ("pending", "delivered", "failed")
 DISPATCH_BATCH = 500
-
-
-# ---------------------------------------------------------------- resources as the API shows them
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def download_resource(download: Download) -> dict[str, Any]:
-    """A download as GET /api/downloads/{id} shows it (without the signed file link)."""
-    empty = {"downloaded_bytes": 0, "total_bytes": None, "percent": None,
-             "speed_bps": None, "eta_s": None}  # fmt: skip
-    done = download.state == "succeeded" and download.file_path
-    file = (
-        {"path": download.file_path, "size_bytes": download.file_size, "sha256": download.sha256}
-        if done
-        else None
-    )
-    return {
-        "id": download.id, "url": download.url, "item_id": download.item_id,
-        "format": download.format, "title": download.title, "state": download.state,
-        "progress": {**empty, **(download.progress or {})}, "file": file,
-        "error": download.error, "task_id": download.task_id, "attempts": download.attempts,
-        "created_at": _iso(download.created_at), "started_at": _iso(download.started_at),
-        "finished_at": _iso(download.finished_at),
-    }  # fmt: skip
-
-
-def task_resource(record: TaskRecord) -> dict[str, Any]:
-    """A task as GET /api/tasks/{id} shows it."""
-    return {
-        "id": record.id, "name": record.name, "state": record.state,
-        "progress": record.progress, "result": record.result, "error": record.error,
-        "created_at": _iso(record.created_at), "started_at": _iso(record.started_at),
-        "finished_at": _iso(record.finished_at),
-    }  # fmt: skip
 
 
 # ---------------------------------------------------------------- recording events
@@ -113,7 +76,7 @@ def record_download(session: Session, settings: Settings, download: Download) ->
     if download.state in ("succeeded", "failed"):
         session.flush()
         event = f"download.{download.state}"
-        record(session, settings, event, f"download:{download.id}", download_resource(download))
+        record(session, settings, event, f"download:{download.id}", resources.download(download))
 
 
 def emit(
@@ -289,6 +252,18 @@ def _finish(settings: Settings, row: Delivery, answer: webhooks.Answer) -> Attem
     if outcome != "retry":
         log.info("delivery %d of %s to %s: %s", row.id, row.event, row.host, outcome)
     return Attempt(outcome, countdown, answer.status)
+
+
+def prune(settings: Settings) -> int:
+    """Forget ended deliveries older than TASK_RETENTION_DAYS; how many went."""
+    before = utcnow() - timedelta(days=settings.task_retention_days)
+    with session_scope(settings.database_url) as session:
+        gone = session.execute(
+            delete(Delivery).where(
+                Delivery.state.in_(("delivered", "failed")), Delivery.created_at < before
+            )
+        )
+        return int(getattr(gone, "rowcount", 0) or 0)
 
 
 # ---------------------------------------------------------------- reading

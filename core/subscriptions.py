@@ -19,7 +19,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core import catalog, classroom, downloads, jobs, notifications
+from core import catalog, classroom, downloads, jobs, notifications, resources
 from core import subscription_targets as targets
 from core.db import session_scope
 from core.errors import (
@@ -269,7 +269,7 @@ def check(settings: Settings, broker: TaskBroker, subscription_id: int) -> list[
     if created:
         log.info("subscription %d brought %d new videos", sub.id, len(created))
         data = {"subscription": as_dict(get(db, sub.id)),
-                "downloads": [notifications.download_resource(d) for d in created]}  # fmt: skip
+                "downloads": [resources.download(d) for d in created]}  # fmt: skip
         notifications.emit(settings, broker, "subscription.new_items", f"subscription:{sub.id}",
                            data)  # fmt: skip
     return created

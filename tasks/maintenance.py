@@ -11,8 +11,8 @@ from tasks.app import AulaTask, app
 
 @app.task(name="maintenance.cleanup", bind=True)
 def cleanup(self: AulaTask) -> dict[str, Any]:
-    """Remove stale temp files, old task records and surplus thumbnails; send again downloads
-    that lost their task. Idempotent; transient errors retried."""
+    """Remove stale temp files, old task records and deliveries, surplus thumbnails; send again
+    downloads and webhook deliveries that lost their task. Idempotent; transient errors retried."""
     settings = get_settings()
     result: dict[str, Any] = maintenance.cleanup(settings, on_progress=self.progress)
     inspect = app.control.inspect(timeout=1.0)
@@ -20,4 +20,5 @@ def cleanup(self: AulaTask) -> dict[str, Any]:
     live |= reconcile.queued_task_ids(settings.redis_url)
     result.update(reconcile.reconcile_downloads(settings, app, live))
     result["deliveries_sent"] = notifications.dispatch(settings, app)  # any the broker lost
+    result["deliveries_removed"] = notifications.prune(settings)
     return result

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core import jobs, notifications
+from core import jobs, notifications, resources
 from core.settings import get_settings
 from tasks import metrics
 from tasks.app import AulaTask, app
@@ -45,5 +45,5 @@ class AnnouncedSync(AulaTask):
             return
         notifications.emit(
             settings, app, "catalog.sync.failed", f"task:{record.name}",
-            notifications.task_resource(record),
+            resources.task(record),
         )  # fmt: skip

@@ -147,6 +147,19 @@ def test_a_delivery_whose_task_was_lost_is_sent_again_but_a_long_retry_after_is_
     assert sorted(sent) == sorted([lost, waiting, lost])
 
 
+def test_ended_deliveries_past_retention_are_pruned(settings, receiver):
+    config = _settings(settings, receiver)
+    old, recent, waiting = (_record(config, subject=f"download:{n}") for n in range(3))
+    notifications.attempt(config, old)
+    notifications.attempt(config, recent)
+    with session_scope(config.database_url) as session:
+        for delivery_id in (old, waiting):
+            session.get_one(Delivery, delivery_id).created_at = utcnow() - timedelta(days=31)
+    assert notifications.prune(config) == 1
+    left = [row.id for row in notifications.list_deliveries(config.database_url).items]
+    assert sorted(left) == sorted([recent, waiting]), "pending ones are kept, however old"
+
+
 def test_the_default_backoff_outlasts_a_ten_minute_outage():
     defaults = load_settings()
     waits = [
