@@ -446,4 +446,10 @@ def test_a_course_is_subscribed_shows_what_it_brought_and_is_unsubscribed(
     ui.page.locator(".summary", has_text="No subscriptions yet.").wait_for()
     assert stack.api("GET", "/api/subscriptions").json()["items"] == []
     assert len(stack.api("GET", "/api/downloads").json()["items"]) == 1, "downloads stay"
+    ui.goto("sources")  # subscribing from the course's row
+    ui.page.get_by_role("button", name="Subscribe to Música").click()
+    ui.page.locator(".course-result", has_text="Subscribed").wait_for()
+    ui.goto("subscriptions")
+    ui.page.locator("tr[data-subscription-id]", has_text="Course Música").wait_for()
+    assert len(stack.api("GET", "/api/downloads").json()["items"]) == 1, "nothing twice"
     assert ui.console_errors == []

@@ -83,12 +83,21 @@ function courseRow(course, signal) {
         result.textContent = `${body.downloads.length} enqueued, ${body.skipped} skipped${refused}.`;
       } catch { /* announced */ } finally { button.disabled = false; }
     } }, 'Download all');
+  const follow = h('button', { type: 'button', 'aria-label': `Subscribe to ${course.name}`,
+    onclick: async () => {
+      follow.disabled = true;
+      try {
+        const body = { source: 'classroom', course_id: course.id };
+        const sub = await post('/api/subscriptions', body, { signal });
+        result.textContent = `Subscribed: new videos download on their own (${sub.downloads} so far).`;
+      } catch { /* announced */ } finally { follow.disabled = false; }
+    } }, 'Subscribe');
   return h('tr', {},
     h('td', { 'data-label': 'Course' }, course.name),
     h('td', { 'data-label': 'Section' }, course.section || '—'),
     h('td', { 'data-label': 'State' }, course.state || '—'),
     h('td', { 'data-label': 'Items' }, String(course.item_count)),
-    h('td', { 'data-label': 'Actions', class: 'actions' }, button, result));
+    h('td', { 'data-label': 'Actions', class: 'actions' }, button, follow, result));
 }
 
 async function courses(tbody, empty, signal) {
