@@ -197,6 +197,9 @@ def test_two_overlapping_syncs_enqueue_each_video_once(base_env, settings, class
     )
     files = [classroom.add_file(f"a{i}.mp4", size=2_000, seed=i) for i in range(8)]
     classroom.add_course_material(course, "Aulas", [drive_file(f, f) for f in files])
+    # What a sync whose worker died after writing the catalog, before enqueuing, leaves: the
+    # new videos catalogued, none enqueued. Both syncs below then find all eight to enqueue.
+    _sync(config)
     broker = make_celery_client(config)
     # Both are queued before the worker starts, so its two processes run them side by side.
     syncs = [jobs.enqueue(config.database_url, broker, "classroom.sync").id for _ in range(2)]
@@ -213,6 +216,9 @@ def test_two_overlapping_syncs_enqueue_each_video_once(base_env, settings, class
         assert sorted(d["url"].split("/")[5] for d in listed) == sorted(files)
         subscription = client.get("/api/subscriptions").get_json()["items"][0]
         assert subscription["downloads"] == len(files)
+        results = [jobs.get_record(config.database_url, t).result or {} for t in syncs]
+        made = [r.get("subscriptions", {}).get("new_downloads", 0) for r in results]
+        assert sum(made) == len(files), results
     finally:
         stop_process_group(worker)
         print(read_log(tmp_path / "worker.log")[-3000:])
