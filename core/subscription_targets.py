@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy import select
@@ -12,6 +14,9 @@ from core.errors import CredentialsMissing, NotFound, ValidationFailed
 from core.google import FOLDER_MIME, DriveClient
 from core.models import CatalogFolder
 from core.settings import Settings
+
+MAX_DEPTH = 64  # folders deeper than this below a root are not looked for
+NOT_A_FOLDER = "This Drive id is a file, not a folder: subscribe to its folder."
 
 
 def _drive_roots(db_url: str, settings: Settings) -> set[str]:
@@ -44,16 +49,15 @@ def folder_tree(db_url: str, settings: Settings, folder_id: str) -> set[str]:
     return tree
 
 
-def check_folder(settings: Settings, folder_id: str) -> None:
-    """Nothing for an indexed Drive folder; ValidationFailed for a file or a folder outside the
-    indexed ones; NotFound for an id Drive does not know."""
+def check_folder(settings: Settings, folder_id: str) -> bool:
+    """True for a catalogued folder of the indexed trees; False for one Drive shows inside them
+    that no sync catalogued yet; ValidationFailed for a file or a folder outside them; NotFound
+    for an id Drive does not know."""
     db = settings.database_url
     if folder_id in _drive_roots(db, settings):
-        return
+        return True
     if catalog.find_item(db, "drive", folder_id) is not None:
-        raise ValidationFailed(
-            "This Drive id is a file, not a folder.", {"folder_id": ["Not a folder."]}
-        )
+        raise ValidationFailed(NOT_A_FOLDER, {"folder_id": ["Not a folder."]})
     with session_scope(db) as session:
         indexed = session.scalar(
             select(CatalogFolder.id).where(
@@ -61,17 +65,44 @@ def check_folder(settings: Settings, folder_id: str) -> None:
             )
         )
     if indexed is not None:
-        return
+        return True
     try:
-        entry = DriveClient.from_settings(settings).get_file(folder_id)
+        client = DriveClient.from_settings(settings)
+        entry = client.get_file(folder_id)
     except CredentialsMissing:
         raise NotFound(f"No indexed Drive folder with id {folder_id!r}.") from None
+    if entry.get("mimeType") != FOLDER_MIME:
+        raise ValidationFailed(NOT_A_FOLDER, {"folder_id": ["Not a folder."]})
+    if _under(client, entry, _drive_roots(db, settings)):
+        return False
     outside = "is outside the indexed folders (DRIVE_FOLDER_IDS)"
-    what = "folder" if entry.get("mimeType") == FOLDER_MIME else "file, not a folder, and"
     raise ValidationFailed(
-        f"This Drive {what} {outside}; only indexed folders can be subscribed.",
+        f"This Drive folder {outside}; only indexed folders can be subscribed.",
         {"folder_id": [f"Not an indexed folder: it {outside}."]},
     )
+
+
+def _under(client: DriveClient, entry: dict[str, Any], roots: set[str]) -> bool:
+    """Whether a Drive entry lies in one of the indexed trees, asking Drive for its ancestors."""
+    roots = set(roots)
+    if "root" in roots:  # Drive names parents by the real id of "root"
+        with contextlib.suppress(NotFound):
+            roots.add(str(client.get_file("root").get("id")))
+    if entry.get("id") in roots:
+        return True
+    seen: set[str] = set()
+    parents = list(entry.get("parents") or [])
+    for _ in range(MAX_DEPTH):
+        if not parents or parents[0] in seen:
+            return False
+        if any(parent in roots for parent in parents):
+            return True
+        seen.add(parents[0])
+        try:
+            parents = list(client.get_file(parents[0]).get("parents") or [])
+        except NotFound:
+            return False
+    return False
 
 
 def check_course(settings: Settings, course_id: str) -> bool:

@@ -75,11 +75,10 @@ def subscribe(
     """Subscribe a course or folder (created, True) or return the existing one (False); a new
     subscription enqueues every video of its source not downloaded yet."""
     db = settings.database_url
-    synced = True
     if source == "classroom":
         synced = targets.check_course(settings, key)
     else:
-        targets.check_folder(settings, key)
+        synced = targets.check_folder(settings, key)
     try:
         with session_scope(db) as session:
             sub = Subscription(source=source, source_key=key, format=fmt)
@@ -88,8 +87,10 @@ def subscribe(
         return get(db, _find(db, source, key)), False
     if synced:
         check(settings, broker, sub.id)
-    else:  # its videos are enqueued by this sync, once it has catalogued them
+    elif source == "classroom":  # this sync enqueues its videos, once it has catalogued them
         jobs.enqueue(db, broker, "classroom.sync", {}, single="classroom.sync")
+    else:
+        jobs.enqueue(db, broker, "catalog.sync", {"source": "drive"}, single="catalog.sync:drive")
     return get(db, sub.id), True
 
 

@@ -123,6 +123,13 @@ def test_a_folder_tree_subscription_and_its_refusals(make_app, settings, drive):
     sub_folder = client.post("/api/subscriptions", json={"source": "drive", "folder_id": week})
     assert sub_folder.status_code == 201 and sub_folder.get_json()["downloads"] == 0
 
+    # A folder made inside the tree after the last sync: subscribed, and a Drive sync enqueued.
+    later = drive.add_folder("Semana 2", week)
+    fresh = client.post("/api/subscriptions", json={"source": "drive", "folder_id": later})
+    assert fresh.status_code == 201 and fresh.get_json()["downloads"] == 0
+    tasks = client.get("/api/tasks", query_string={"name": "catalog.sync"}).get_json()["items"]
+    assert len(tasks) == 1 and tasks[0]["state"] == "PENDING"
+
     outside = client.post("/api/subscriptions", json={"source": "drive", "folder_id": elsewhere})
     assert_envelope(outside, 400, "validation_error")
     unknown = client.post("/api/subscriptions", json={"source": "drive", "folder_id": "nope123"})
@@ -139,3 +146,21 @@ def test_a_folder_tree_subscription_and_its_refusals(make_app, settings, drive):
         assert response.status_code in (400, 422), bad
         assert_envelope(response, response.status_code, "validation_error")
     assert len(_downloads(client)) == 2
+
+
+def test_before_any_drive_sync_a_folder_under_my_drive_is_found_by_its_ancestors(
+    quiet_app, settings, drive
+):
+    client = quiet_app.test_client()  # DRIVE_FOLDER_IDS=root, nothing catalogued yet
+    deep = drive.add_folder("C", drive.add_folder("B", drive.add_folder("A")))
+    response = client.post("/api/subscriptions", json={"source": "drive", "folder_id": deep})
+    assert response.status_code == 201, response.get_json()
+    video = drive.add_file("aula.mp4", deep, size=100)
+    notes = drive.add_file("notas.pdf", deep, mime_type="application/pdf", size=10)
+    item = client.post("/api/subscriptions", json={"source": "drive", "folder_id": notes})
+    assert_envelope(item, 400, "validation_error")
+    # The sync it enqueued, run here, catalogues the tree and enqueues the folder's video.
+    quiet = quiet_app.extensions["aula.settings"]
+    indexing.rebuild_drive(quiet, DriveClient.from_settings(quiet))
+    subscriptions.refresh(quiet, make_celery_client(quiet), "drive")
+    assert [d["url"].split("/")[5] for d in _downloads(client)] == [video]
