@@ -32,11 +32,14 @@ def _db() -> str:
 def _setup_logging(**_: Any) -> None:
     settings = get_settings()
     configure_logging(settings.log_format, settings.log_level)
-    secrets = (settings.admin_token, settings.flower_basic_auth, settings.encryption_key)
-    for secret in (*secrets, settings.webhook_secret):
+    for secret in (settings.admin_token, settings.flower_basic_auth, settings.encryption_key):
         if secret is not None:
             for part in secret.get_secret_value().split(","):
                 register_secret(part)
+    if settings.webhook_secret is not None:
+        register_secret(settings.webhook_secret.get_secret_value())
+    for url in settings.webhook_urls:  # their paths often hold a token
+        register_secret(url)
 
 
 @signals.worker_init.connect

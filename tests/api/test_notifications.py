@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from core import notifications
 from core.db import session_scope
+from core.logging import redact
 from tests.api.envelope import assert_envelope
 
 URLS = ["https://hooks.example.org/services/T0KEN-1", "https://other.example.net:8443/h?k=T0KEN-2"]
@@ -41,3 +42,10 @@ def test_deliveries_are_listed_newest_first_without_their_urls(make_app, setting
     assert_envelope(bad, bad.status_code, "validation_error")
     shown = client.get("/api/health").get_json()["settings"]
     assert shown["webhook_urls"] == "set" and "T0KEN" not in str(shown)
+
+
+def test_the_webhook_secret_and_urls_are_redacted_from_logs(make_app):
+    secret = "webhook-secret-for-redaction-5d1c"
+    make_app(webhook_secret=secret, webhook_urls=URLS[0])
+    line = redact(f"signing with {secret} for {URLS[0]}")
+    assert secret not in line and "T0KEN" not in line, line
