@@ -9,6 +9,7 @@ check, and two checks finishing the same claim still enqueue one download.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -75,6 +76,8 @@ def subscribe(
     """Subscribe a course or folder (created, True) or return the existing one (False); a new
     subscription enqueues every video of its source not downloaded yet."""
     db = settings.database_url
+    with contextlib.suppress(NotFound):  # subscribed already: no need to ask Google again
+        return get(db, _find(db, source, key)), False
     if source == "classroom":
         synced = targets.check_course(settings, key)
     else:
@@ -102,7 +105,7 @@ def _find(db_url: str, source: str, key: str) -> int:
             )
         )
     if found is None:
-        raise NotFound("The subscription was deleted meanwhile.")
+        raise NotFound(f"No subscription of {source} {key!r}.")
     return int(found)
 
 
