@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from flask import Response, send_file
+from flask import Response
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from api.access import media_url
 from api.extensions import db_url, settings
+from api.streaming import thumbnail_response
 from core import drive_files, thumbnails
 from core.drive_files import DriveEntry
 from core.errors import NotFound
@@ -88,7 +89,7 @@ class DriveThumbnail(MethodView):
         if not link:
             raise NotFound("Google Drive has no thumbnail for this file.")
         path = thumbnails.link_thumbnail(settings(), link)
-        return send_file(path, mimetype=thumbnails.image_type(path), max_age=3600, conditional=True)
+        return thumbnail_response(path)
 
 
 @blp.route("/files/<string:file_id>/stream")

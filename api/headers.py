@@ -10,6 +10,7 @@ from flask import Flask, Response, request
 from flask_cors import CORS
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from api.access import MEDIA_ENDPOINTS
 from api.extensions import settings
 from api.security import run_early
 
@@ -19,6 +20,9 @@ CSP = (
     "media-src 'self' blob:; connect-src 'self'; font-src 'self'; object-src 'none'; "
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
+# Media bytes (streams, thumbnails, files) are never a document that runs anything: a file that
+# is HTML after all opens sandboxed, in an opaque origin with no script.
+MEDIA_CSP = "sandbox"
 DOCS_PREFIX = "/api/docs"
 _INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
 # The one <style> element the Swagger UI bundle (flask-swagger-ui 5.34.0) injects, as Chromium
@@ -59,6 +63,8 @@ def _docs_csp(response: Response) -> str:
 
 def _security_headers(response: Response) -> Response:
     docs = request.path == DOCS_PREFIX or request.path.startswith(DOCS_PREFIX + "/")
+    if request.endpoint in MEDIA_ENDPOINTS:
+        response.headers["Content-Security-Policy"] = MEDIA_CSP
     response.headers.setdefault("Content-Security-Policy", _docs_csp(response) if docs else CSP)
     for name, value in HEADERS.items():
         response.headers.setdefault(name, value)

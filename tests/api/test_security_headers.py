@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 from werkzeug.test import TestResponse
 
-from api.headers import CSP
+from api.headers import CSP, MEDIA_CSP
 from core.indexing import rebuild_local
 from core.settings import Settings
 from tests.api.conftest import MakeApp
@@ -29,8 +29,10 @@ EXPECTED = {
 }
 
 
-def assert_hardened(response: TestResponse) -> None:
-    for name, value in EXPECTED.items():
+def assert_hardened(response: TestResponse, *, media: bool = False) -> None:
+    # Media (streams, thumbnails, files) get the stricter sandbox policy instead of the page one.
+    expected = {**EXPECTED, "Content-Security-Policy": MEDIA_CSP} if media else EXPECTED
+    for name, value in expected.items():
         assert response.headers.get(name) == value, (name, response.headers.get(name))
     policy = response.headers["Permissions-Policy"]
     assert "camera=()" in policy and "microphone=()" in policy and "geolocation=()" in policy
@@ -83,7 +85,7 @@ def test_headers_on_json_errors_streams_and_the_ui(
     assert_envelope(responses["401"], 401, "unauthorized")
     for name, response in responses.items():
         assert response.status_code < 500, name
-        assert_hardened(response)
+        assert_hardened(response, media=name in ("stream", "head", "thumbnail"))
 
 
 def test_a_500_carries_the_headers_too(make_app: MakeApp) -> None:
