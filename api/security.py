@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Flask, Response, g, request
 
@@ -59,15 +60,57 @@ def _is_loopback(address: str | None) -> bool:
         return False
 
 
+def _origin_key(origin: str) -> tuple[str, str, int | None] | None:
+    try:
+        parts = urlsplit(origin.strip())
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+    except ValueError:
+        return None
+    if not parts.scheme or not parts.hostname:
+        return None
+    return parts.scheme.lower(), parts.hostname.lower().rstrip("."), port
+
+
+def foreign_origin() -> bool:
+    """Whether the request names an Origin other than the server's own and not in CORS_ORIGINS.
+
+    `null` (sandboxed frames, local files) and anything unparseable are foreign.
+    """
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return False
+    key = _origin_key(origin)
+    allowed = [f"{request.scheme}://{request.host}", *settings().cors_origins]
+    return key is None or key not in [_origin_key(own) for own in allowed]
+
+
+def host_is_loopback() -> bool:
+    """Whether the Host the client asked for is a loopback name or address (not a DNS name
+    that a rebinding attack can point at 127.0.0.1)."""
+    try:
+        name = (urlsplit(f"//{request.host}").hostname or "").rstrip(".")
+    except ValueError:
+        return False
+    return name == "localhost" or name.endswith(".localhost") or _is_loopback(name)
+
+
 def _require_admin() -> Response | None:
     if request.method not in MUTATING:
         return None
+    if foreign_origin():
+        return envelope(
+            403, "forbidden", "Changes from another site's pages are refused (Origin).",
+            {"reason": "foreign_origin"},
+        )  # fmt: skip
     if settings().admin_token is None:
-        if _is_loopback(request.remote_addr):
+        if _is_loopback(request.remote_addr) and host_is_loopback():
             return None
         return envelope(
-            403, "forbidden", "Mutations are allowed from loopback only until ADMIN_TOKEN is set."
-        )
+            403, "forbidden",
+            "Until ADMIN_TOKEN is set, changes are accepted only from this machine at a loopback"
+            " address (http://127.0.0.1:<port> or http://localhost:<port>).",
+            {"reason": "loopback_only"},
+        )  # fmt: skip
     if presented_token_is_valid():
         return None
     return unauthorized("A valid admin token is required for this request.")

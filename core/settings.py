@@ -67,7 +67,8 @@ class Settings(BaseSettings):
     media_url_ttl_s: int = Field(4 * 3600, ge=60, le=7 * 24 * 3600)
     force_https: bool = False
     trusted_proxies: int = Field(0, ge=0, le=10)
-    rate_limit_mutations: str = "60/minute"
+    rate_limit_mutations: str = "600/minute"
+    rate_limit_auth_failures: str = "10/minute"
     # Operational knobs beyond the contract's table.
     port: int = Field(8000, ge=1, le=65535)
     worker_metrics_port: int = Field(9808, ge=0, le=65535)
@@ -130,7 +131,7 @@ class Settings(BaseSettings):
             raise ValueError("unknown scheme: use redis://host:port/db")
         return value
 
-    @field_validator("rate_limit_mutations")
+    @field_validator("rate_limit_mutations", "rate_limit_auth_failures")
     @classmethod
     def _rate_limit(cls, value: str) -> str:
         value = value.strip()
