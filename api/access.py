@@ -9,8 +9,9 @@ from flask import Flask, Response, current_app, request
 
 from api.errors import envelope
 from api.extensions import settings
-from api.security import presented_token_is_valid, unauthorized
-from core import signing
+from api.security import host_is_loopback, is_loopback, presented_token_is_valid, unauthorized
+from core import drive_scope, signing
+from core.google import DriveClient
 from core.settings import Settings
 
 READS = frozenset({"GET", "HEAD"})
@@ -28,6 +29,11 @@ MEDIA_ENDPOINTS = frozenset(
     }
 )
 _KEY = "aula.media_key"
+# Drive endpoints that serve any file the account can read, and the id each one names.
+DRIVE_ENDPOINTS = frozenset(
+    {"drive.DriveFiles", "drive.DriveFile", "drive.DriveThumbnail", "drive.DriveStream"}
+)
+MAX_DRIVE_ID = 256
 
 
 def media_key(config: Settings) -> bytes | None:
@@ -82,6 +88,49 @@ def _require_read_access() -> Response | None:
     return unauthorized("A valid admin token is required for this request.")
 
 
+def privileged_read() -> bool:
+    """Whether this read may see the whole Google account: it carries the admin token (or a
+    valid media signature) when ADMIN_TOKEN is set; it comes from this machine when unset."""
+    if settings().admin_token is None:
+        return is_loopback(request.remote_addr) and host_is_loopback()
+    if presented_token_is_valid():
+        return True
+    key: bytes | None = current_app.extensions.get(_KEY)
+    signed = request.args.get("sig") is not None and request.endpoint in MEDIA_ENDPOINTS
+    verdict = signing.verify(
+        key, request.path, request.args.get("exp"), request.args.get("sig"), time.time()
+    ) if signed and key is not None else None  # fmt: skip
+    return verdict is signing.Verdict.VALID
+
+
+def _drive_id() -> str:
+    named = (request.view_args or {}).get("file_id") or request.args.get("folder_id") or "root"
+    return str(named)
+
+
+def _require_indexed_drive_content() -> Response | None:
+    # Contract section 7: beyond the indexed trees the account is the admin's alone.
+    if request.endpoint not in DRIVE_ENDPOINTS or request.method not in READS:
+        return None
+    if privileged_read():
+        return None
+    file_id = _drive_id()
+    client = lambda: DriveClient.from_settings(settings())  # noqa: E731
+    if len(file_id) <= MAX_DRIVE_ID and drive_scope.is_indexed(settings(), client, file_id):
+        return None
+    if settings().admin_token is not None:
+        return unauthorized(
+            "Drive files outside the indexed folders need the admin token.",
+            {"reason": "outside_indexed_folders"},
+        )
+    return envelope(
+        403, "forbidden",
+        "Drive files outside the indexed folders are served to this machine only, until"
+        " ADMIN_TOKEN is set.",
+        {"reason": "outside_indexed_folders"},
+    )  # fmt: skip
+
+
 _MEDIA_PATH_ENDS = ("/stream", "/thumbnail", "/file")
 _SIGNATURE_PARAMETERS = [
     {"name": "exp", "in": "query", "required": False, "schema": {"type": "integer"},
@@ -116,3 +165,4 @@ def register_access(app: Flask) -> None:
     """Guard reads when configured; keep the signing key (derived once) for media URLs."""
     app.extensions[_KEY] = media_key(app.extensions["aula.settings"])
     app.before_request(_require_read_access)
+    app.before_request(_require_indexed_drive_content)

@@ -53,7 +53,8 @@ def unauthorized(message: str, details: Any = None) -> Response:
     return response
 
 
-def _is_loopback(address: str | None) -> bool:
+def is_loopback(address: str | None) -> bool:
+    """Whether `address` is a loopback IP address (a name or nothing is not)."""
     try:
         return address is not None and ipaddress.ip_address(address).is_loopback
     except ValueError:
@@ -91,7 +92,7 @@ def host_is_loopback() -> bool:
         name = (urlsplit(f"//{request.host}").hostname or "").rstrip(".")
     except ValueError:
         return False
-    return name == "localhost" or name.endswith(".localhost") or _is_loopback(name)
+    return name == "localhost" or name.endswith(".localhost") or is_loopback(name)
 
 
 def _require_admin() -> Response | None:
@@ -103,7 +104,7 @@ def _require_admin() -> Response | None:
             {"reason": "foreign_origin"},
         )  # fmt: skip
     if settings().admin_token is None:
-        if _is_loopback(request.remote_addr) and host_is_loopback():
+        if is_loopback(request.remote_addr) and host_is_loopback():
             return None
         return envelope(
             403, "forbidden",
