@@ -37,9 +37,8 @@ MAX_DRIVE_ID = 256
 
 
 def media_key(config: Settings) -> bytes | None:
-    """The media URL signing key, derived from ADMIN_TOKEN, else the first ENCRYPTION_KEY."""
-    if config.admin_token is not None:
-        return signing.derive_key(config.admin_token.get_secret_value())
+    """The media URL signing key: derived from the first ENCRYPTION_KEY, never from ADMIN_TOKEN
+    (a leaked signed URL must not let anyone test token guesses offline)."""
     if config.fernet_keys:
         return signing.derive_key(config.fernet_keys[0])
     return None

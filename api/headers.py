@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
 import re
+from collections.abc import Iterable
+from typing import Any
 
 from flask import Flask, Response, request
 from flask_cors import CORS
@@ -81,14 +84,43 @@ def _redirect_to_https() -> Response | None:
     return response
 
 
+class TrustedProxies:
+    """X-Forwarded-For/-Proto/-Host/-Port believed only from a peer in TRUSTED_PROXIES.
+
+    The client is the rightmost X-Forwarded-For address that is not itself a listed proxy (each
+    trusted proxy appends the peer it saw); -Proto, -Host and -Port come from the nearest proxy.
+    From any other peer the headers are ignored, whatever they claim.
+    """
+
+    def __init__(self, app: Any, proxies: Iterable[str]) -> None:
+        self.app = app
+        self.networks = [ipaddress.ip_network(proxy) for proxy in proxies]
+
+    def trusted(self, address: str | None) -> bool:
+        """Whether `address` is one of the listed proxies."""
+        try:
+            ip = ipaddress.ip_address((address or "").strip())
+        except ValueError:
+            return False
+        return any(ip.version == net.version and ip in net for net in self.networks)
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if not self.trusted(environ.get("REMOTE_ADDR")):
+            return self.app(environ, start_response)
+        chain = [a.strip() for a in environ.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        chain = [address for address in chain if address]
+        hops = 1
+        while hops < len(chain) and self.trusted(chain[-hops]):
+            hops += 1
+        fixer = ProxyFix(self.app, x_for=hops, x_proto=1, x_host=1, x_port=1)
+        return fixer(environ, start_response)
+
+
 def register_headers(app: Flask) -> None:
     """Trust TRUSTED_PROXIES proxies, redirect to https when FORCE_HTTPS, CORS, and headers."""
     config = app.extensions["aula.settings"]
     if config.trusted_proxies:
-        hops = config.trusted_proxies
-        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
-            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops
-        )
+        app.wsgi_app = TrustedProxies(app.wsgi_app, config.trusted_proxies)  # type: ignore[method-assign]
     run_early(app, _redirect_to_https)
     if config.cors_origins:
         CORS(

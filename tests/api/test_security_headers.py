@@ -221,7 +221,9 @@ def test_probes_and_metrics_are_not_redirected(https_app: Flask) -> None:
 def test_forwarded_proto_is_ignored_unless_proxies_are_trusted(make_app: MakeApp) -> None:
     forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "192.0.2.7"}
     untrusted = make_app(admin_token=TOKEN, force_https=True).test_client()
-    trusted = make_app(admin_token=TOKEN, force_https=True, trusted_proxies=1).test_client()
+    trusted = make_app(
+        admin_token=TOKEN, force_https=True, trusted_proxies="127.0.0.1"
+    ).test_client()
 
     assert untrusted.get("/api/tasks", headers=forwarded).status_code == 308
     behind = trusted.get("/api/tasks", headers=forwarded)
@@ -235,7 +237,7 @@ def test_a_trusted_proxy_gives_the_client_address(make_app: MakeApp) -> None:
     # Without ADMIN_TOKEN mutations come from loopback only: behind nginx on the same host, only
     # TRUSTED_PROXIES tells a local request from one the proxy relays from outside.
     outside = {"X-Forwarded-For": "192.0.2.7", "X-Forwarded-Proto": "http"}
-    trusted = make_app(trusted_proxies=1).test_client()
+    trusted = make_app(trusted_proxies="127.0.0.1").test_client()
     untrusted = make_app().test_client()
 
     assert_envelope(trusted.post("/api/maintenance/cleanup", headers=outside), 403, "forbidden")
