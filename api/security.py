@@ -25,6 +25,7 @@ _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 def _start_request() -> None:
     g.started = time.perf_counter()
+    g.cpu_started = time.thread_time()
     incoming = request.headers.get("X-Request-ID", "")
     g.request_id = incoming if _SANE_ID.match(incoming) else uuid.uuid4().hex
     g.request_id_token = request_id_var.set(g.request_id)
@@ -137,6 +138,9 @@ def _require_valid_json() -> Response | None:
 
 def _finish_request(response: Response) -> Response:
     response.headers["X-Request-ID"] = g.get("request_id", "")
+    # CPU this request's thread spent before the response starts (contract section 7 bounds it).
+    cpu_ms = (time.thread_time() - g.get("cpu_started", time.thread_time())) * 1000
+    response.headers["Server-Timing"] = f"cpu;dur={cpu_ms:.1f}"
     duration_ms = round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2)
     log.info(
         "%s %s %s",

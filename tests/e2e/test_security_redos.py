@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 from collections.abc import Iterator
@@ -36,14 +37,21 @@ def one_worker(base_env: dict[str, str], tmp_path: Path) -> Iterator[Web]:
     stop_process_group(web.process)
 
 
-def _status_of(base: str, target: str) -> int:
+def _answer(base: str, target: str) -> tuple[int, bytes]:
     host, port = base.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=20) as sock:
         sock.settimeout(20)  # bounds the wait only: a linear redaction answers in milliseconds
         request = f"GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
         sock.sendall(request.encode())
-        status_line = sock.recv(64).split(b"\r\n", 1)[0]
-    return int(status_line.split()[1])
+        raw = b""
+        while chunk := sock.recv(65536):
+            raw += chunk
+    head, _, body = raw.partition(b"\r\n\r\n")
+    return int(head.split(b"\r\n", 1)[0].split()[1]), body
+
+
+def _status_of(base: str, target: str) -> int:
+    return _answer(base, target)[0]
 
 
 def test_a_backtracking_path_is_answered_while_health_stays_responsive(one_worker: Web) -> None:
@@ -68,3 +76,14 @@ def test_a_backtracking_path_is_answered_while_health_stays_responsive(one_worke
     assert set(statuses) == set(TARGETS), statuses
     assert all(isinstance(status, int) and status < 500 for status in statuses.values()), statuses
     assert one_worker.process.poll() is None
+
+
+def test_gunicorns_own_refusals_are_in_the_envelope(one_worker: Web) -> None:
+    # A request line over gunicorn's limit never reaches the app: gunicorn answers it itself.
+    status, body = _answer(one_worker.base, "/" + "\\" * 10_000)
+
+    assert status == 414
+    answer = json.loads(body)
+    assert set(answer) == {"error", "request_id"}
+    assert answer["error"]["code"] == "validation_error" and answer["error"]["details"] is None
+    assert "\\" * 50 not in answer["error"]["message"]
