@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from flask import Flask, Response, current_app, request
@@ -11,6 +14,7 @@ from api.errors import envelope
 from api.extensions import settings
 from api.security import host_is_loopback, is_loopback, presented_token_is_valid, unauthorized
 from core import drive_scope, signing
+from core.errors import Busy
 from core.google import DriveClient
 from core.settings import Settings
 
@@ -34,6 +38,24 @@ DRIVE_ENDPOINTS = frozenset(
     {"drive.DriveFiles", "drive.DriveFile", "drive.DriveThumbnail", "drive.DriveStream"}
 )
 MAX_DRIVE_ID = 256
+# How long a request waits for one of the DRIVE_LIVE_CONCURRENCY slots before a 429.
+LIVE_WAIT_S = 20.0
+
+
+@contextmanager
+def live_drive_slot() -> Iterator[None]:
+    """Hold one of this process's DRIVE_LIVE_CONCURRENCY slots for live Drive calls: browsing
+    never ties up every request thread (nor the account's quota the workers share)."""
+    slots: threading.BoundedSemaphore = current_app.extensions["aula.drive_slots"]
+    if not slots.acquire(timeout=LIVE_WAIT_S):
+        raise Busy(
+            "Too many live Google Drive requests at once on this server; retry in a moment.",
+            {"retry_after_s": 2},
+        )
+    try:
+        yield
+    finally:
+        slots.release()
 
 
 def media_key(config: Settings) -> bytes | None:
@@ -115,8 +137,10 @@ def _require_indexed_drive_content() -> Response | None:
         return None
     file_id = _drive_id()
     client = lambda: DriveClient.from_settings(settings())  # noqa: E731
-    if len(file_id) <= MAX_DRIVE_ID and drive_scope.is_indexed(settings(), client, file_id):
-        return None
+    if len(file_id) <= MAX_DRIVE_ID:
+        with live_drive_slot():
+            if drive_scope.is_indexed(settings(), client, file_id):
+                return None
     if settings().admin_token is not None:
         return unauthorized(
             "Drive files outside the indexed folders need the admin token.",
@@ -163,5 +187,7 @@ def document_read_access(spec: dict[str, Any]) -> None:
 def register_access(app: Flask) -> None:
     """Guard reads when configured; keep the signing key (derived once) for media URLs."""
     app.extensions[_KEY] = media_key(app.extensions["aula.settings"])
+    slots = app.extensions["aula.settings"].drive_live_concurrency
+    app.extensions["aula.drive_slots"] = threading.BoundedSemaphore(slots)
     app.before_request(_require_read_access)
     app.before_request(_require_indexed_drive_content)

@@ -71,6 +71,7 @@ class Settings(BaseSettings):
     trusted_proxies: CSV = Field(default_factory=list)
     rate_limit_mutations: str = "600/minute"
     rate_limit_auth_failures: str = "10/minute"
+    drive_live_concurrency: int = Field(4, ge=1, le=64)
     # Operational knobs beyond the contract's table.
     port: int = Field(8000, ge=1, le=65535)
     worker_metrics_port: int = Field(9808, ge=0, le=65535)
