@@ -75,6 +75,7 @@ class Settings(BaseSettings):
     # Operational knobs beyond the contract's table.
     port: int = Field(8000, ge=1, le=65535)
     worker_metrics_port: int = Field(9808, ge=0, le=65535)
+    worker_metrics_address: str = "0.0.0.0"
     flower_port: int = Field(5555, ge=1, le=65535)
     flower_basic_auth: SecretStr | None = None
     web_concurrency: int = Field(2, ge=1, le=64)
@@ -175,6 +176,14 @@ class Settings(BaseSettings):
                 ' "import secrets; print(secrets.token_urlsafe(32))")'
             )
         return value
+
+    @field_validator("worker_metrics_address")
+    @classmethod
+    def _bind_address(cls, value: str) -> str:
+        try:
+            return str(ipaddress.ip_address(value.strip()))
+        except ValueError:
+            raise ValueError("is not an IP address to listen on (e.g. 127.0.0.1)") from None
 
     @field_validator("log_level", mode="before")
     @classmethod
