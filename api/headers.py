@@ -8,12 +8,14 @@ import ipaddress
 import re
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import quote
 
 from flask import Flask, Response, request
 from flask_cors import CORS
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api.access import MEDIA_ENDPOINTS
+from api.errors import envelope
 from api.extensions import settings
 from api.security import run_early
 
@@ -76,11 +78,24 @@ def _security_headers(response: Response) -> Response:
     return response
 
 
+# A host name or IPv4 address, or a bracketed IPv6 one, with an optional port: nothing that could
+# carry a path, credentials or a second URL into the Location of a redirect.
+_SANE_HOST = re.compile(
+    r"(?:[A-Za-z0-9-]{1,63}+(?:\.[A-Za-z0-9-]{1,63}+)*+\.?+|\[[0-9A-Fa-f:.]{2,45}+\])(?::[0-9]{1,5}+)?+"
+)
+
+
 def _redirect_to_https() -> Response | None:
     if not settings().force_https or request.is_secure or request.path in NOT_REDIRECTED:
         return None
+    host = request.host
+    if len(host) > 255 or not _SANE_HOST.fullmatch(host):
+        return envelope(400, "validation_error", "The Host header is not a valid host name.")
     response = Response(status=308)
-    response.headers["Location"] = "https://" + request.url.split("://", 1)[1]
+    query = request.query_string.decode("latin-1")
+    response.headers["Location"] = f"https://{host}{quote(request.path)}" + (
+        f"?{query}" if query else ""
+    )
     return response
 
 
