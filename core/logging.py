@@ -18,6 +18,7 @@ REDACTED = "[REDACTED]"
 # size and in the time its redaction takes, however large the value (a request path, a body).
 MAX_REDACTED_CHARS = 16 * 1024
 TRUNCATED = "...[truncated]"
+MIN_CUT_PREFIX = 4
 _SENSITIVE = (
     r"access_token|refresh_token|id_token|client_secret|token|api_key|apikey|key|secret|"
     r"password|passwd|signature|sig"
@@ -84,9 +85,10 @@ def redact(text: str) -> str:
 
 
 def _drop_cut_secret(text: str, secrets: list[str]) -> str:
-    # The cut may have left the first characters of a known secret at the very end.
+    # The cut may have left the first characters of a known secret at the very end (three or
+    # fewer tell next to nothing, and matching them would shred ordinary text).
     for secret in secrets:
-        for length in range(len(secret) - 1, 0, -1):
+        for length in range(len(secret) - 1, MIN_CUT_PREFIX - 1, -1):
             if text.endswith(secret[:length]):
                 return text[:-length] + REDACTED
     return text

@@ -64,10 +64,11 @@ def test_every_pattern_is_linear_on_100_kb_of_adversarial_input() -> None:
 
 
 def test_redacted_text_is_cut_to_a_bounded_length() -> None:
+    register_secret("aaa-like-a-prefix-of-the-text")  # shares only "aaa" with the cut: kept
     cleaned = redact("a" * 100_000)
 
     assert len(cleaned) == MAX_REDACTED_CHARS + len(TRUNCATED)
-    assert cleaned.endswith(TRUNCATED)
+    assert cleaned == "a" * MAX_REDACTED_CHARS + TRUNCATED
 
 
 def test_a_known_secret_cut_in_two_by_the_cap_is_still_removed() -> None:
