@@ -66,11 +66,14 @@ def media_key(config: Settings) -> bytes | None:
     return None
 
 
-def media_url(url_path: str) -> str:
-    """`url_path` as the API hands it out: signed and expiring when reads need the token."""
+def media_url(url_path: str, *, for_admin: bool = False) -> str:
+    """`url_path` as the API hands it out: signed and expiring when reads need the token, or
+    (`for_admin`) when the admin asked with the token: Drive files outside the indexed folders
+    then play in <video> and <img>, which send no header."""
     config = settings()
     key: bytes | None = current_app.extensions.get(_KEY)
-    if not config.require_auth_for_reads or key is None:
+    admin = for_admin and config.admin_token is not None and presented_token_is_valid()
+    if not (config.require_auth_for_reads or admin) or key is None:
         return url_path
     return signing.sign_url(key, url_path, signing.expiry(time.time(), config.media_url_ttl_s))
 

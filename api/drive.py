@@ -36,13 +36,13 @@ class DriveFileSchema(Schema):
     def _thumbnail_url(self, entry: DriveEntry) -> str | None:
         if not entry.has_thumbnail:
             return None
-        return media_url(f"/api/drive/files/{quote(entry.id, safe='')}/thumbnail")
+        return media_url(f"/api/drive/files/{quote(entry.id, safe='')}/thumbnail", for_admin=True)
 
     def _stream_url(self, entry: DriveEntry) -> str | None:
         # Folders and Google Docs have no bytes to stream.
         if entry.is_folder or (entry.mime_type or "").startswith(GOOGLE_APPS):
             return None
-        return media_url(f"/api/drive/files/{quote(entry.id, safe='')}/stream")
+        return media_url(f"/api/drive/files/{quote(entry.id, safe='')}/stream", for_admin=True)
 
 
 class DriveListSchema(Schema):

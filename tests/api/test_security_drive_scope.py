@@ -109,3 +109,20 @@ def test_without_a_token_outside_content_is_for_this_machine_only(
         assert client.get(url).status_code == 200, url  # this machine: the UI, curl
     for url in urls(tree["lesson"]):
         assert client.get(url, environ_base=OUTSIDER).status_code == 200, url
+
+
+def test_the_admin_gets_signed_media_urls_that_play_without_headers(
+    make_app: MakeApp, tree: dict[str, str]
+) -> None:
+    client = _build(make_app, tree, admin_token=TOKEN).test_client()
+    listing = f"/api/drive/files?folder_id={tree['private']}"
+
+    files = client.get(listing, headers=AUTH).get_json()["files"]
+    entry = next(f for f in files if f["id"] == tree["diary"])
+    assert "sig=" in entry["stream_url"] and "sig=" in entry["thumbnail_url"]
+    # What a <video> element sends: the URL alone, no header.
+    played = client.get(entry["stream_url"], environ_base=OUTSIDER)
+    assert played.status_code == 200 and played.data == b"\1" * 4096
+    assert client.get(entry["thumbnail_url"], environ_base=OUTSIDER).status_code == 200
+    tampered = entry["stream_url"].replace(tree["diary"], tree["material"])
+    assert client.get(tampered, environ_base=OUTSIDER).status_code == 401
