@@ -32,6 +32,7 @@ TOKEN = "fuzz-admin-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 # Examples per operation and mode; 29 operations x 2 modes: a few hundred requests at most.
 MAX_EXAMPLES = 8
+STATEFUL_SCENARIOS = 15  # sequences of up to 6 linked calls each
 # CPU a request may spend before its response starts (contract section 7), as the server
 # reports it in Server-Timing (per-thread CPU time: what other load on the machine does not add).
 MAX_CPU_MS = 1000.0
@@ -77,15 +78,21 @@ def stack(
 
 
 @pytest.fixture(scope="module")
-def operations(stack: Stack) -> list[Any]:
-    """Every operation of the live document."""
+def api_schema(stack: Stack) -> Any:
+    """The live document, as schemathesis reads it."""
     schema = schemathesis.openapi.from_url(f"{stack.web.base}/api/openapi.json")
     schema.config.base_url = stack.web.base
     # A query too long for gunicorn's request line (4094 bytes) is refused by gunicorn itself,
     # with 414 (or 431 for headers): a rejection as good as the app's 400.
     rejection = schema.config.checks.negative_data_rejection
     rejection.expected_statuses = [*rejection.expected_statuses, "414", "431"]
-    found = [result.ok() for result in schema.get_all_operations()]
+    return schema
+
+
+@pytest.fixture(scope="module")
+def operations(api_schema: Any) -> list[Any]:
+    """Every operation of the live document."""
+    found = [result.ok() for result in api_schema.get_all_operations()]
     assert len(found) >= 25, [op.label for op in found]
     return found
 
@@ -168,3 +175,34 @@ def test_every_operation_survives_fuzzing(
     for operation in operations:
         failures += _fuzz(operation, mode, stack)
     assert not failures, "\n\n".join(failures)
+
+
+def test_linked_operations_survive_sequences(stack: Stack, api_schema: Any) -> None:
+    # The document's links (api/links.py): enqueue then poll or cancel the task, create a
+    # download then read, cancel and retry it, list items then fetch one, its thumbnail, stream.
+    machine = api_schema.as_state_machine()
+
+    class Sequences(machine):  # type: ignore[misc,valid-type]
+        def setup(self) -> None:
+            stack.store_google()
+
+        def before_call(self, case: Case) -> None:
+            _loopback_only(case)
+
+        def get_call_kwargs(self, case: Case) -> dict[str, Any]:
+            return {"base_url": stack.web.base, "headers": AUTH, "timeout": 30}
+
+        def validate_response(self, response: Any, case: Case, **kwargs: Any) -> None:
+            case.validate_response(
+                response,
+                additional_checks=[errors_in_the_envelope, under_a_second_of_cpu],
+                excluded_checks=EXCLUDED,
+            )
+
+    Sequences.run(
+        settings=settings(
+            max_examples=STATEFUL_SCENARIOS, stateful_step_count=6, deadline=None,
+            derandomize=True, database=None, phases=[Phase.explicit, Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
+    )  # fmt: skip
