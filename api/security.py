@@ -128,6 +128,18 @@ def _refuse_oversized() -> Response | None:
     return None
 
 
+def _refuse_nul_characters() -> Response | None:
+    # PostgreSQL cannot store or compare text holding NUL: refuse it here as bad input, in a
+    # path, a query or a JSON body, before any view hands it to the database (a 500 before).
+    query = request.query_string.lower()
+    in_body = request.is_json and request.content_length and b"\\u0000" in request.get_data()
+    if "\x00" in request.path or b"%00" in query or b"\x00" in query or in_body:
+        return envelope(
+            400, "validation_error", "NUL characters are not accepted.", {"reason": "nul"}
+        )
+    return None
+
+
 def _require_valid_json() -> Response | None:
     # A JSON body that does not parse is refused on every route, even one that ignores bodies.
     has_json_body = request.method in MUTATING and request.is_json and request.content_length
@@ -168,6 +180,7 @@ def register_request_hooks(app: Flask) -> None:
     app.before_request(_start_request)
     app.before_request(_require_admin)
     app.before_request(_refuse_oversized)
+    app.before_request(_refuse_nul_characters)
     app.before_request(_require_valid_json)
     app.after_request(_finish_request)
     app.teardown_request(_reset_context)
