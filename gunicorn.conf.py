@@ -8,6 +8,7 @@ from pathlib import Path
 from core.db import migrate
 from core.logging import dict_config
 from core.settings import settings_or_exit
+from gunicorn_errors import install as install_envelope_errors
 
 _settings = settings_or_exit()
 
@@ -27,6 +28,8 @@ keepalive = 5
 forwarded_allow_ips = ""
 accesslog = None
 logconfig_dict = dict_config(_settings.log_format, _settings.log_level)
+# Errors gunicorn answers itself (request line too long, bad headers) in the JSON envelope too.
+install_envelope_errors()
 
 
 def on_starting(server: object) -> None:

@@ -26,6 +26,7 @@ from api.errors import register_error_handlers
 from api.extensions import api, make_celery_client
 from api.headers import register_headers
 from api.limits import register_limits
+from api.links import document_links
 from api.metrics import instrument
 from api.schemas import IdConverter
 from api.security import register_request_hooks
@@ -103,6 +104,7 @@ def register_api(app: Flask) -> None:
         api.register_blueprint(blueprint)
     _document_admin_token(api.spec.to_dict())
     document_read_access(api.spec.to_dict())
+    document_links(api.spec.to_dict())
     docs = get_swaggerui_blueprint(
         "/api/docs", "/api/openapi.json", config={"app_name": "Aula API"}
     )

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from flask import Flask, Response, current_app, request
 
 from api.errors import envelope
 from api.extensions import settings
-from api.security import presented_token_is_valid, unauthorized
-from core import signing
+from api.security import host_is_loopback, is_loopback, presented_token_is_valid, unauthorized
+from core import drive_scope, signing
+from core.errors import Busy
+from core.google import DriveClient
 from core.settings import Settings
 
 READS = frozenset({"GET", "HEAD"})
@@ -28,22 +33,47 @@ MEDIA_ENDPOINTS = frozenset(
     }
 )
 _KEY = "aula.media_key"
+# Drive endpoints that serve any file the account can read, and the id each one names.
+DRIVE_ENDPOINTS = frozenset(
+    {"drive.DriveFiles", "drive.DriveFile", "drive.DriveThumbnail", "drive.DriveStream"}
+)
+MAX_DRIVE_ID = 256
+# How long a request waits for one of the DRIVE_LIVE_CONCURRENCY slots before a 429.
+LIVE_WAIT_S = 20.0
+
+
+@contextmanager
+def live_drive_slot() -> Iterator[None]:
+    """Hold one of this process's DRIVE_LIVE_CONCURRENCY slots for live Drive calls: browsing
+    never ties up every request thread (nor the account's quota the workers share)."""
+    slots: threading.BoundedSemaphore = current_app.extensions["aula.drive_slots"]
+    if not slots.acquire(timeout=LIVE_WAIT_S):
+        raise Busy(
+            "Too many live Google Drive requests at once on this server; retry in a moment.",
+            {"retry_after_s": 2},
+        )
+    try:
+        yield
+    finally:
+        slots.release()
 
 
 def media_key(config: Settings) -> bytes | None:
-    """The media URL signing key, derived from ADMIN_TOKEN, else the first ENCRYPTION_KEY."""
-    if config.admin_token is not None:
-        return signing.derive_key(config.admin_token.get_secret_value())
+    """The media URL signing key: derived from the first ENCRYPTION_KEY, never from ADMIN_TOKEN
+    (a leaked signed URL must not let anyone test token guesses offline)."""
     if config.fernet_keys:
         return signing.derive_key(config.fernet_keys[0])
     return None
 
 
-def media_url(url_path: str) -> str:
-    """`url_path` as the API hands it out: signed and expiring when reads need the token."""
+def media_url(url_path: str, *, for_admin: bool = False) -> str:
+    """`url_path` as the API hands it out: signed and expiring when reads need the token, or
+    (`for_admin`) when the admin asked with the token: Drive files outside the indexed folders
+    then play in <video> and <img>, which send no header."""
     config = settings()
     key: bytes | None = current_app.extensions.get(_KEY)
-    if not config.require_auth_for_reads or key is None:
+    admin = for_admin and config.admin_token is not None and presented_token_is_valid()
+    if not (config.require_auth_for_reads or admin) or key is None:
         return url_path
     return signing.sign_url(key, url_path, signing.expiry(time.time(), config.media_url_ttl_s))
 
@@ -82,6 +112,51 @@ def _require_read_access() -> Response | None:
     return unauthorized("A valid admin token is required for this request.")
 
 
+def privileged_read() -> bool:
+    """Whether this read may see the whole Google account: it carries the admin token (or a
+    valid media signature) when ADMIN_TOKEN is set; it comes from this machine when unset."""
+    if settings().admin_token is None:
+        return is_loopback(request.remote_addr) and host_is_loopback()
+    if presented_token_is_valid():
+        return True
+    key: bytes | None = current_app.extensions.get(_KEY)
+    signed = request.args.get("sig") is not None and request.endpoint in MEDIA_ENDPOINTS
+    verdict = signing.verify(
+        key, request.path, request.args.get("exp"), request.args.get("sig"), time.time()
+    ) if signed and key is not None else None  # fmt: skip
+    return verdict is signing.Verdict.VALID
+
+
+def _drive_id() -> str:
+    named = (request.view_args or {}).get("file_id") or request.args.get("folder_id") or "root"
+    return str(named)
+
+
+def _require_indexed_drive_content() -> Response | None:
+    # Contract section 7: beyond the indexed trees the account is the admin's alone.
+    if request.endpoint not in DRIVE_ENDPOINTS or request.method not in READS:
+        return None
+    if privileged_read():
+        return None
+    file_id = _drive_id()
+    client = lambda: DriveClient.from_settings(settings())  # noqa: E731
+    if len(file_id) <= MAX_DRIVE_ID:
+        with live_drive_slot():
+            if drive_scope.is_indexed(settings(), client, file_id):
+                return None
+    if settings().admin_token is not None:
+        return unauthorized(
+            "Drive files outside the indexed folders need the admin token.",
+            {"reason": "outside_indexed_folders"},
+        )
+    return envelope(
+        403, "forbidden",
+        "Drive files outside the indexed folders are served to this machine only, until"
+        " ADMIN_TOKEN is set.",
+        {"reason": "outside_indexed_folders"},
+    )  # fmt: skip
+
+
 _MEDIA_PATH_ENDS = ("/stream", "/thumbnail", "/file")
 _SIGNATURE_PARAMETERS = [
     {"name": "exp", "in": "query", "required": False, "schema": {"type": "integer"},
@@ -115,4 +190,7 @@ def document_read_access(spec: dict[str, Any]) -> None:
 def register_access(app: Flask) -> None:
     """Guard reads when configured; keep the signing key (derived once) for media URLs."""
     app.extensions[_KEY] = media_key(app.extensions["aula.settings"])
+    slots = app.extensions["aula.settings"].drive_live_concurrency
+    app.extensions["aula.drive_slots"] = threading.BoundedSemaphore(slots)
     app.before_request(_require_read_access)
+    app.before_request(_require_indexed_drive_content)

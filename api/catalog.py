@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, send_file
+from flask import Response
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
@@ -12,6 +12,7 @@ from marshmallow import Schema, fields, validate
 from api.access import media_url
 from api.extensions import celery_client, db_url, require_google, settings
 from api.schemas import EnqueuedSchema, PageArgsSchema, enqueued, page_schema
+from api.streaming import thumbnail_response
 from core import catalog, downloads, jobs, thumbnails
 from core.errors import Conflict
 from core.models import CatalogItem
@@ -147,7 +148,7 @@ class Thumbnail(MethodView):
         """A JPEG thumbnail, made on first request and cached; 404 when none can be made."""
         item = catalog.get_item(db_url(), item_id)
         path = thumbnails.item_thumbnail(settings(), item)
-        return send_file(path, mimetype=thumbnails.image_type(path), max_age=3600, conditional=True)
+        return thumbnail_response(path)
 
 
 def stream_item(item: CatalogItem) -> Response:

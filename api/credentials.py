@@ -13,6 +13,7 @@ from marshmallow import Schema, fields, validate
 from api.extensions import db_url, settings
 from core import cookies
 from core.errors import PayloadTooLarge
+from core.logging import register_secret
 from core.vault import KINDS, Vault
 
 blp = Blueprint(
@@ -68,6 +69,8 @@ class CookiesCredential(MethodView):
             raise PayloadTooLarge("The cookies file is larger than 1 MB.")
         raw = request.get_data(cache=False)
         cookies.validate_netscape(raw)
+        for value in cookies.values(raw):
+            register_secret(value)  # a bare value in a later log line is redacted too
         return vault().put("cookies", raw)
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from flask import Response, send_file
+from flask import Response
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from api.access import media_url
+from api.access import live_drive_slot, media_url
 from api.extensions import db_url, settings
+from api.streaming import thumbnail_response
 from core import drive_files, thumbnails
 from core.drive_files import DriveEntry
 from core.errors import NotFound
@@ -35,13 +36,13 @@ class DriveFileSchema(Schema):
     def _thumbnail_url(self, entry: DriveEntry) -> str | None:
         if not entry.has_thumbnail:
             return None
-        return media_url(f"/api/drive/files/{quote(entry.id, safe='')}/thumbnail")
+        return media_url(f"/api/drive/files/{quote(entry.id, safe='')}/thumbnail", for_admin=True)
 
     def _stream_url(self, entry: DriveEntry) -> str | None:
         # Folders and Google Docs have no bytes to stream.
         if entry.is_folder or (entry.mime_type or "").startswith(GOOGLE_APPS):
             return None
-        return media_url(f"/api/drive/files/{quote(entry.id, safe='')}/stream")
+        return media_url(f"/api/drive/files/{quote(entry.id, safe='')}/stream", for_admin=True)
 
 
 class DriveListSchema(Schema):
@@ -65,9 +66,10 @@ class DriveFiles(MethodView):
     @blp.response(200, DriveListSchema)
     def get(self, args: dict[str, Any]) -> Any:
         """Every non-trashed child of a folder, folders first; from the catalog when indexed."""
-        files, token = drive_files.list_folder(
-            db_url(), _client, args["folder_id"], args["page_size"], args["page_token"]
-        )
+        with live_drive_slot():
+            files, token = drive_files.list_folder(
+                db_url(), _client, args["folder_id"], args["page_size"], args["page_token"]
+            )
         return {"files": files, "next_page_token": token}
 
 
@@ -76,7 +78,8 @@ class DriveFile(MethodView):
     @blp.response(200, DriveFileSchema)
     def get(self, file_id: str) -> Any:
         """One file or folder."""
-        return drive_files.get_entry(db_url(), _client, file_id)[0]
+        with live_drive_slot():
+            return drive_files.get_entry(db_url(), _client, file_id)[0]
 
 
 @blp.route("/files/<string:file_id>/thumbnail")
@@ -84,11 +87,12 @@ class DriveThumbnail(MethodView):
     @blp.response(200, content_type="image/*")
     def get(self, file_id: str) -> Response:
         """The file's thumbnail image, cached; 404 when Drive has none."""
-        _entry, link = drive_files.get_entry(db_url(), _client, file_id)
-        if not link:
-            raise NotFound("Google Drive has no thumbnail for this file.")
-        path = thumbnails.link_thumbnail(settings(), link)
-        return send_file(path, mimetype=thumbnails.image_type(path), max_age=3600, conditional=True)
+        with live_drive_slot():
+            _entry, link = drive_files.get_entry(db_url(), _client, file_id)
+            if not link:
+                raise NotFound("Google Drive has no thumbnail for this file.")
+            path = thumbnails.link_thumbnail(settings(), link)
+        return thumbnail_response(path)
 
 
 @blp.route("/files/<string:file_id>/stream")

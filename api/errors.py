@@ -71,8 +71,11 @@ def http_error_response(error: HTTPException) -> Response:
 
 
 def aula_error_response(error: AulaError) -> Response:
-    """Envelope for errors `core` raises on purpose."""
-    return envelope(error.status, error.code, error.message, error.details)
+    """Envelope for errors `core` raises on purpose (429 with its Retry-After)."""
+    response = envelope(error.status, error.code, error.message, error.details)
+    if error.status == 429:
+        response.headers["Retry-After"] = str((error.details or {}).get("retry_after_s", 1))
+    return response
 
 
 def unhandled_error_response(error: Exception) -> Response:

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
 import re
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import quote
 
 from flask import Flask, Response, request
 from flask_cors import CORS
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from api.access import MEDIA_ENDPOINTS
+from api.errors import envelope
 from api.extensions import settings
 from api.security import run_early
 
@@ -19,6 +25,9 @@ CSP = (
     "media-src 'self' blob:; connect-src 'self'; font-src 'self'; object-src 'none'; "
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
+# Media bytes (streams, thumbnails, files) are never a document that runs anything: a file that
+# is HTML after all opens sandboxed, in an opaque origin with no script.
+MEDIA_CSP = "sandbox"
 DOCS_PREFIX = "/api/docs"
 _INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
 # The one <style> element the Swagger UI bundle (flask-swagger-ui 5.34.0) injects, as Chromium
@@ -59,6 +68,8 @@ def _docs_csp(response: Response) -> str:
 
 def _security_headers(response: Response) -> Response:
     docs = request.path == DOCS_PREFIX or request.path.startswith(DOCS_PREFIX + "/")
+    if request.endpoint in MEDIA_ENDPOINTS:
+        response.headers["Content-Security-Policy"] = MEDIA_CSP
     response.headers.setdefault("Content-Security-Policy", _docs_csp(response) if docs else CSP)
     for name, value in HEADERS.items():
         response.headers.setdefault(name, value)
@@ -67,22 +78,64 @@ def _security_headers(response: Response) -> Response:
     return response
 
 
+# A host name or IPv4 address, or a bracketed IPv6 one, with an optional port: nothing that could
+# carry a path, credentials or a second URL into the Location of a redirect.
+_SANE_HOST = re.compile(
+    r"(?:[A-Za-z0-9-]{1,63}+(?:\.[A-Za-z0-9-]{1,63}+)*+\.?+|\[[0-9A-Fa-f:.]{2,45}+\])(?::[0-9]{1,5}+)?+"
+)
+
+
 def _redirect_to_https() -> Response | None:
     if not settings().force_https or request.is_secure or request.path in NOT_REDIRECTED:
         return None
+    host = request.host
+    if len(host) > 255 or not _SANE_HOST.fullmatch(host):
+        return envelope(400, "validation_error", "The Host header is not a valid host name.")
     response = Response(status=308)
-    response.headers["Location"] = "https://" + request.url.split("://", 1)[1]
+    query = request.query_string.decode("latin-1")
+    response.headers["Location"] = f"https://{host}{quote(request.path)}" + (
+        f"?{query}" if query else ""
+    )
     return response
+
+
+class TrustedProxies:
+    """X-Forwarded-For/-Proto/-Host/-Port believed only from a peer in TRUSTED_PROXIES.
+
+    The client is the rightmost X-Forwarded-For address that is not itself a listed proxy (each
+    trusted proxy appends the peer it saw); -Proto, -Host and -Port come from the nearest proxy.
+    From any other peer the headers are ignored, whatever they claim.
+    """
+
+    def __init__(self, app: Any, proxies: Iterable[str]) -> None:
+        self.app = app
+        self.networks = [ipaddress.ip_network(proxy) for proxy in proxies]
+
+    def trusted(self, address: str | None) -> bool:
+        """Whether `address` is one of the listed proxies."""
+        try:
+            ip = ipaddress.ip_address((address or "").strip())
+        except ValueError:
+            return False
+        return any(ip.version == net.version and ip in net for net in self.networks)
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if not self.trusted(environ.get("REMOTE_ADDR")):
+            return self.app(environ, start_response)
+        chain = [a.strip() for a in environ.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        chain = [address for address in chain if address]
+        hops = 1
+        while hops < len(chain) and self.trusted(chain[-hops]):
+            hops += 1
+        fixer = ProxyFix(self.app, x_for=hops, x_proto=1, x_host=1, x_port=1)
+        return fixer(environ, start_response)
 
 
 def register_headers(app: Flask) -> None:
     """Trust TRUSTED_PROXIES proxies, redirect to https when FORCE_HTTPS, CORS, and headers."""
     config = app.extensions["aula.settings"]
     if config.trusted_proxies:
-        hops = config.trusted_proxies
-        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
-            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops
-        )
+        app.wsgi_app = TrustedProxies(app.wsgi_app, config.trusted_proxies)  # type: ignore[method-assign]
     run_early(app, _redirect_to_https)
     if config.cors_origins:
         CORS(

@@ -1,21 +1,30 @@
-"""Rate limits on mutations (RATE_LIMIT_MUTATIONS per client address), counted in Redis."""
+"""Rate limits per client address, counted in Redis: authorised mutations (RATE_LIMIT_MUTATIONS)
+and failed authentications (RATE_LIMIT_AUTH_FAILURES), with the `limits` library directly."""
 
 from __future__ import annotations
 
+import logging
 import math
+import threading
 import time
+from dataclasses import dataclass, field
 
-from flask import Flask, Response, g, request
-from flask_limiter import Limiter, RateLimitExceeded, RequestLimit
+from flask import Flask, Response, current_app, request
+from limits import RateLimitItem, parse_many
+from limits.errors import StorageError
+from limits.storage import MemoryStorage, Storage, storage_from_string
+from limits.strategies import SlidingWindowCounterRateLimiter
 
 from api.errors import envelope
 from api.security import MUTATING, run_early
 
 KEY_PREFIX = "aula-ratelimit"
+RECHECK_S = 10.0  # while Redis is unreachable, try it again this often
+log = logging.getLogger(__name__)
 
 
 def _client_address() -> str:
-    # With TRUSTED_PROXIES set, ProxyFix has already put the real client's address here.
+    # Behind TRUSTED_PROXIES, api.headers has already put the real client's address here.
     return request.remote_addr or "unknown"
 
 
@@ -25,58 +34,139 @@ def storage_uri(redis_url: str) -> str:
     return f"redis+unix://{rest}" if scheme in ("unix", "redis+socket") else redis_url
 
 
-def _remember_breach(limit: RequestLimit) -> None:
-    g.rate_limit = limit
+@dataclass
+class Limits:
+    """Both limits on one shared storage, falling back to this process's memory while Redis is
+    unreachable (a warning is logged once per outage) rather than failing every mutation."""
+
+    storage: Storage
+    mutations: list[RateLimitItem]
+    auth_failures: list[RateLimitItem]
+    _memory: SlidingWindowCounterRateLimiter = field(
+        default_factory=lambda: SlidingWindowCounterRateLimiter(MemoryStorage())
+    )
+    _down: bool = False
+    _checked_at: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self._shared = SlidingWindowCounterRateLimiter(self.storage)
+
+    def _limiter(self) -> SlidingWindowCounterRateLimiter:
+        if self._down and time.monotonic() - self._checked_at > RECHECK_S:
+            self._checked_at = time.monotonic()
+            if self._reachable():
+                log.warning("rate limit storage reachable again: counting in Redis")
+                self._down = False
+        return self._memory if self._down else self._shared
+
+    def _reachable(self) -> bool:
+        try:
+            return bool(self.storage.check())
+        except Exception:  # whatever the client raises, it is still down
+            return False
+
+    def _call(self, hit: bool, item: RateLimitItem, key: str) -> bool:
+        limiter = self._limiter()
+        try:
+            return (
+                limiter.hit(item, KEY_PREFIX, key) if hit else limiter.test(item, KEY_PREFIX, key)
+            )
+        except StorageError as error:
+            with self._lock:
+                if not self._down:
+                    log.warning(
+                        "rate limit storage unreachable (%s): counting in this process's memory",
+                        type(error.storage_error).__name__,
+                    )
+                self._down, self._checked_at = True, time.monotonic()
+            return self._call(hit, item, key)
+
+    def retry_after(self, item: RateLimitItem, key: str) -> int:
+        """Seconds until `key` may try again under `item` (at least one)."""
+        try:
+            reset = self._limiter().get_window_stats(item, KEY_PREFIX, key).reset_time
+        except StorageError:
+            reset = time.time() + item.get_expiry()
+        return max(1, min(item.get_expiry(), math.ceil(reset - time.time())))
+
+    def over(self, items: list[RateLimitItem], key: str, *, hit: bool) -> RateLimitItem | None:
+        """The first of `items` that `key` is past (counting this request when `hit`)."""
+        for item in items:
+            if not self._call(hit, item, key):
+                return item
+        return None
 
 
-def _too_many(error: RateLimitExceeded) -> Response:
-    limit: RequestLimit | None = g.get("rate_limit")
-    retry_after = 1
-    if limit is not None:
-        # When a slot frees up again (RequestLimit.reset_at adds a second on top of this).
-        retry_after = max(1, math.ceil(limit.window[0] - time.time()))
+def _too_many(limits_: Limits, item: RateLimitItem, key: str, what: str) -> Response:
+    retry_after = limits_.retry_after(item, key)
+    described = str(item)
     response = envelope(
         429,
         "rate_limited",
-        f"Too many changes from this address ({error.description}); retry later.",
-        {"limit": error.description, "retry_after_s": retry_after},
+        f"Too many {what} from this address ({described}); retry later.",
+        {"limit": described, "retry_after_s": retry_after},
     )
     response.headers["Retry-After"] = str(retry_after)
     return response
 
 
-def make_limiter(app: Flask) -> Limiter | None:
-    """The limiter for this app, or None when RATE_LIMIT_MUTATIONS disables it."""
-    config = app.extensions["aula.settings"]
-    if not config.rate_limit_mutations:
+def _limits() -> Limits:
+    found: Limits = current_app.extensions["aula.limiter"]
+    return found
+
+
+def _refuse_after_failures() -> Response | None:
+    # Runs before the token check: once past the limit no token is checked at all.
+    limits_ = _limits()
+    if request.method not in MUTATING or not limits_.auth_failures:
         return None
-    return Limiter(
-        _client_address,
-        application_limits=[config.rate_limit_mutations],
-        storage_uri=storage_uri(config.redis_url),
-        storage_options={"socket_connect_timeout": 1, "socket_timeout": 1},
-        key_prefix=KEY_PREFIX,
-        strategy="sliding-window-counter",
-        # Count every mutation attempt, routed or not (Flask-Limiter skips requests without one).
-        request_identifier=lambda: request.endpoint or "unrouted",
-        on_breach=_remember_breach,
-        headers_enabled=False,
-        # Redis down: count in this process's memory (a warning is logged once) until it is back,
-        # rather than failing every mutation.
-        in_memory_fallback_enabled=True,
-        in_memory_fallback=[config.rate_limit_mutations],
+    key = "auth:" + _client_address()
+    item = limits_.over(limits_.auth_failures, key, hit=False)
+    return _too_many(limits_, item, key, "failed authentications") if item else None
+
+
+def _count_mutation() -> Response | None:
+    # Runs after the admin check: only mutations that passed it are counted here.
+    limits_ = _limits()
+    if request.method not in MUTATING or not limits_.mutations:
+        return None
+    key = "mutation:" + _client_address()
+    item = limits_.over(limits_.mutations, key, hit=True)
+    return _too_many(limits_, item, key, "changes") if item else None
+
+
+def _count_failure(response: Response) -> Response:
+    limits_ = _limits()
+    if response.status_code == 401 and request.method in MUTATING and limits_.auth_failures:
+        limits_.over(limits_.auth_failures, "auth:" + _client_address(), hit=True)
+    return response
+
+
+def make_limits(app: Flask) -> Limits | None:
+    """The limits of this app, or None when both settings disable them."""
+    config = app.extensions["aula.settings"]
+    if not config.rate_limit_mutations and not config.rate_limit_auth_failures:
+        return None
+    storage = storage_from_string(
+        storage_uri(config.redis_url),
+        socket_connect_timeout=1,
+        socket_timeout=1,
+        wrap_exceptions=True,
+    )
+    return Limits(
+        storage,
+        parse_many(config.rate_limit_mutations) if config.rate_limit_mutations else [],
+        parse_many(config.rate_limit_auth_failures) if config.rate_limit_auth_failures else [],
     )
 
 
 def register_limits(app: Flask) -> None:
-    """Limit mutations per client address; reads and streams are never limited."""
-    limiter = make_limiter(app)
-    if limiter is None:
+    """Limit mutations per client address; reads and streams are never counted here."""
+    limits_ = make_limits(app)
+    if limits_ is None:
         return
-    limiter.request_filter(lambda: request.method not in MUTATING)
-    limiter.init_app(app)
-    # Moved before the admin check so failed token guesses count too (the hook Flask-Limiter
-    # registers; pinned version, and test_guessing_the_token_is_limited_too guards it).
-    run_early(app, limiter._check_request_limit)
-    app.register_error_handler(RateLimitExceeded, _too_many)
-    app.extensions["aula.limiter"] = limiter
+    app.extensions["aula.limiter"] = limits_
+    run_early(app, _refuse_after_failures)
+    app.before_request(_count_mutation)  # after api.security's admin check
+    app.after_request(_count_failure)

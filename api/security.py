@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Flask, Response, g, request
 
@@ -24,6 +25,7 @@ _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 def _start_request() -> None:
     g.started = time.perf_counter()
+    g.cpu_started = time.thread_time()
     incoming = request.headers.get("X-Request-ID", "")
     g.request_id = incoming if _SANE_ID.match(incoming) else uuid.uuid4().hex
     g.request_id_token = request_id_var.set(g.request_id)
@@ -52,22 +54,65 @@ def unauthorized(message: str, details: Any = None) -> Response:
     return response
 
 
-def _is_loopback(address: str | None) -> bool:
+def is_loopback(address: str | None) -> bool:
+    """Whether `address` is a loopback IP address (a name or nothing is not)."""
     try:
         return address is not None and ipaddress.ip_address(address).is_loopback
     except ValueError:
         return False
 
 
+def _origin_key(origin: str) -> tuple[str, str, int | None] | None:
+    try:
+        parts = urlsplit(origin.strip())
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+    except ValueError:
+        return None
+    if not parts.scheme or not parts.hostname:
+        return None
+    return parts.scheme.lower(), parts.hostname.lower().rstrip("."), port
+
+
+def foreign_origin() -> bool:
+    """Whether the request names an Origin other than the server's own and not in CORS_ORIGINS.
+
+    `null` (sandboxed frames, local files) and anything unparseable are foreign.
+    """
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return False
+    key = _origin_key(origin)
+    allowed = [f"{request.scheme}://{request.host}", *settings().cors_origins]
+    return key is None or key not in [_origin_key(own) for own in allowed]
+
+
+def host_is_loopback() -> bool:
+    """Whether the Host the client asked for is a loopback name or address (not a DNS name
+    that a rebinding attack can point at 127.0.0.1)."""
+    try:
+        name = (urlsplit(f"//{request.host}").hostname or "").rstrip(".")
+    except ValueError:
+        return False
+    return name == "localhost" or name.endswith(".localhost") or is_loopback(name)
+
+
 def _require_admin() -> Response | None:
     if request.method not in MUTATING:
         return None
+    if foreign_origin():
+        return envelope(
+            403, "forbidden", "Changes from another site's pages are refused (Origin).",
+            {"reason": "foreign_origin"},
+        )  # fmt: skip
     if settings().admin_token is None:
-        if _is_loopback(request.remote_addr):
+        if is_loopback(request.remote_addr) and host_is_loopback():
             return None
         return envelope(
-            403, "forbidden", "Mutations are allowed from loopback only until ADMIN_TOKEN is set."
-        )
+            403, "forbidden",
+            "Until ADMIN_TOKEN is set, changes are accepted only from this machine at a loopback"
+            " address (http://127.0.0.1:<port> or http://localhost:<port>).",
+            {"reason": "loopback_only"},
+        )  # fmt: skip
     if presented_token_is_valid():
         return None
     return unauthorized("A valid admin token is required for this request.")
@@ -83,6 +128,18 @@ def _refuse_oversized() -> Response | None:
     return None
 
 
+def _refuse_nul_characters() -> Response | None:
+    # PostgreSQL cannot store or compare text holding NUL: refuse it here as bad input, in a
+    # path or a query, before any view hands it to the database (a 500 before). JSON bodies are
+    # left to their schemas, which name the field.
+    query = request.query_string.lower()
+    if "\x00" in request.path or b"%00" in query or b"\x00" in query:
+        return envelope(
+            400, "validation_error", "NUL characters are not accepted.", {"reason": "nul"}
+        )
+    return None
+
+
 def _require_valid_json() -> Response | None:
     # A JSON body that does not parse is refused on every route, even one that ignores bodies.
     has_json_body = request.method in MUTATING and request.is_json and request.content_length
@@ -93,6 +150,9 @@ def _require_valid_json() -> Response | None:
 
 def _finish_request(response: Response) -> Response:
     response.headers["X-Request-ID"] = g.get("request_id", "")
+    # CPU this request's thread spent before the response starts (contract section 7 bounds it).
+    cpu_ms = (time.thread_time() - g.get("cpu_started", time.thread_time())) * 1000
+    response.headers["Server-Timing"] = f"cpu;dur={cpu_ms:.1f}"
     duration_ms = round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2)
     log.info(
         "%s %s %s",
@@ -120,6 +180,7 @@ def register_request_hooks(app: Flask) -> None:
     app.before_request(_start_request)
     app.before_request(_require_admin)
     app.before_request(_refuse_oversized)
+    app.before_request(_refuse_nul_characters)
     app.before_request(_require_valid_json)
     app.after_request(_finish_request)
     app.teardown_request(_reset_context)

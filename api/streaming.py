@@ -8,10 +8,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from flask import Response, current_app, request
+from flask import Response, current_app, request, send_file
 from werkzeug.wsgi import ClosingIterator
 
 from api.errors import envelope
+from core import thumbnails
 from core.google import DriveClient
 from core.media import VIDEO_EXTENSIONS, sniff, video_type
 from core.streaming import (
@@ -26,6 +27,34 @@ from core.streaming import (
     proxy_plan,
 )
 
+# Served inline: what <video>, <audio> and <img> play. Anything else (HTML, script, SVG, PDF) is
+# handed over as an attachment of no particular type, so it never runs on Aula's origin.
+INLINE_KINDS = ("audio/", "video/", "image/")
+OPAQUE_TYPE = "application/octet-stream"
+
+
+def is_inline_type(content_type: str | None) -> bool:
+    """Whether a response of this type may be shown inline: audio, video or raster images."""
+    kind = (content_type or "").split(";", 1)[0].strip().lower()
+    return kind.startswith(INLINE_KINDS) and "xml" not in kind
+
+
+def served_as(content_type: str | None, filename: str | None) -> tuple[str, str | None]:
+    """The Content-Type and Content-Disposition to serve a file of `content_type` with."""
+    if is_inline_type(content_type):
+        return str(content_type), content_disposition(filename) if filename else None
+    return OPAQUE_TYPE, content_disposition(filename, "attachment") if filename else "attachment"
+
+
+def thumbnail_response(path: Path) -> Response:
+    """A cached thumbnail image; one asked for with a token or a signature is cached privately."""
+    response = send_file(path, mimetype=thumbnails.image_type(path), max_age=3600, conditional=True)
+    credentials = ("Authorization", "X-Admin-Token")
+    if "sig" in request.args or any(request.headers.get(name) for name in credentials):
+        response.cache_control.public = False
+        response.cache_control.private = True
+    return response
+
 
 def local_file_response(
     path: Path, *, download_name: str | None = None, mime_type: str | None = None
@@ -39,8 +68,11 @@ def local_file_response(
     """
     handle, info = open_local(path)
     try:
-        content_type = mime_type or guess_mime_type(path, handle.fileno())
-        disposition = content_disposition(download_name) if download_name else None
+        content_type, disposition = served_as(
+            mime_type or guess_mime_type(path, handle.fileno()), download_name or path.name
+        )
+        if download_name is None and disposition and disposition.startswith("inline"):
+            disposition = None  # a stream plays in place; only downloads name their file
         plan = plan_local_file(
             info, Conditions.from_headers(request.headers), content_type, disposition
         )
@@ -76,10 +108,13 @@ def drive_proxy_response(client: DriveClient, file_id: str) -> Response:
         return unsatisfiable_response(
             plan.size if plan.size is not None else _drive_size(client, file_id)
         )
+    content_type, disposition = served_as(plan.headers.get("Content-Type"), None)
+    headers = {**plan.headers, "Content-Type": content_type}
+    if disposition:
+        headers["Content-Disposition"] = disposition
     if request.method == "HEAD":
         upstream.close()
-        return _stream_response((), plan.status, plan.headers)
-    headers = {"Content-Type": "application/octet-stream", **plan.headers}
+        return _stream_response((), plan.status, headers)
     # ClosingIterator also closes the upstream when the body is dropped before its first chunk
     # (a generator that never started does not run its `finally`).
     body = ClosingIterator(iter_upstream(upstream), [upstream.close])

@@ -51,3 +51,13 @@ def validate_netscape(raw: bytes) -> int:
     if count == 0:
         raise ValidationFailed("The cookies file holds no cookie.")
     return count
+
+
+def values(raw: bytes) -> list[str]:
+    """The cookie values of a Netscape cookies.txt (to redact them from logs one by one)."""
+    found = []
+    for line in raw.decode("utf-8", "replace").splitlines():
+        fields = line.removeprefix("#HttpOnly_").rstrip("\r").split("\t")
+        if len(fields) == 7 and not fields[0].startswith("#") and fields[6]:
+            found.append(fields[6])
+    return found

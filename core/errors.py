@@ -53,6 +53,13 @@ class InsufficientStorage(PermanentError):
     status = 507
 
 
+class Busy(TransientError):
+    """Too much of something costly at once on this server; `retry_after_s` in the details."""
+
+    code = "rate_limited"
+    status = 429
+
+
 class BrokerUnavailable(TransientError):
     code = "broker_unavailable"
     status = 503

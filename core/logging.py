@@ -14,26 +14,41 @@ task_id_var: ContextVar[str | None] = ContextVar("task_id", default=None)
 task_name_var: ContextVar[str | None] = ContextVar("task_name", default=None)
 
 REDACTED = "[REDACTED]"
+# Longer text is cut to this many characters before it is redacted: a log line stays bounded in
+# size and in the time its redaction takes, however large the value (a request path, a body).
+MAX_REDACTED_CHARS = 16 * 1024
+TRUNCATED = "...[truncated]"
+MIN_CUT_PREFIX = 4
 _SENSITIVE = (
     r"access_token|refresh_token|id_token|client_secret|token|api_key|apikey|key|secret|"
     r"password|passwd|signature|sig"
 )
-_PATTERNS = (
+# Every pattern runs in linear time: its alternatives are disjoint and every repetition is
+# possessive, so no input (runs of backslashes, quotes, nested key=) makes the engine backtrack.
+_HEADER_NAME = r"['\"]?+(?:authorization|x-admin-token|set-cookie|cookie)['\"]?+"
+_JSON_NAME = rf"['\"](?:{_SENSITIVE}|cookies?)['\"]"
+PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # Authorization: Bearer xyz / Basic xyz, in headers, dict reprs and plain text.
-    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"), rf"\1 {REDACTED}"),
+    (re.compile(r"(?i)\b(bearer|basic)\s++[A-Za-z0-9._~+/=-]++"), rf"\1 {REDACTED}"),
+    # Authorization: ..., Cookie: ... as a header line, quoted ('...' or "...", closed or not) or
+    # bare up to a quote or the end of the line.
     (
         re.compile(
-            r"(?i)(['\"]?(?:authorization|x-admin-token|cookie|set-cookie)['\"]?\s*[:=]\s*)"
-            r"(['\"]?)[^'\"\n]+\2"
+            rf"(?i)({_HEADER_NAME}[ \t]*+[:=][ \t]*+)"
+            r"(?:(\")[^\"\n]*+\"?+|(')[^'\n]*+'?+|[^'\"\n]++)"
         ),
-        rf"\1\2{REDACTED}\2",
+        "\\1\\2\\3" + REDACTED + "\\2\\3",
     ),
     # ?access_token=...&key=... in URLs and form bodies.
-    (re.compile(rf"(?i)([?&;](?:{_SENSITIVE}|code)=)[^&#\s'\"]+"), rf"\1{REDACTED}"),
-    # "refresh_token": "..." in JSON and reprs.
+    (re.compile(rf"(?i)([?&;](?:{_SENSITIVE}|code)=)[^&#\s'\"]++"), rf"\1{REDACTED}"),
+    # "refresh_token": "..." in JSON and reprs, escaped quotes included; an unclosed string is
+    # redacted to the end of its line.
     (
-        re.compile(rf"(?i)(['\"](?:{_SENSITIVE}|cookies?)['\"]\s*:\s*)(['\"])(?:\\.|(?!\2).)*\2"),
-        rf"\1\2{REDACTED}\2",
+        re.compile(
+            rf"(?i)({_JSON_NAME}\s*+:\s*+)"
+            r"(?:(\")(?:[^\"\\\n]|\\.)*+\\?+\"?+|(')(?:[^'\\\n]|\\.)*+\\?+'?+)"
+        ),
+        "\\1\\2\\3" + REDACTED + "\\2\\3",
     ),
 )
 _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
@@ -49,12 +64,33 @@ def register_secret(value: str | None) -> None:
 
 
 def redact(text: str) -> str:
-    """Remove secrets from a string: known values, bearer tokens, cookies, secret query params."""
-    for secret in sorted(_known_secrets, key=len, reverse=True):
+    """Remove secrets from a string: known values, bearer tokens, cookies, secret query params.
+
+    Text longer than MAX_REDACTED_CHARS is cut first (marked with TRUNCATED); a known secret cut
+    in two at that point is removed as well. Linear in the length of the text.
+    """
+    cut = len(text) > MAX_REDACTED_CHARS
+    if cut:
+        text = text[:MAX_REDACTED_CHARS]
+    with _secrets_lock:
+        secrets = sorted(_known_secrets, key=len, reverse=True)
+    for secret in secrets:
         if secret in text:
             text = text.replace(secret, REDACTED)
-    for pattern, replacement in _PATTERNS:
+    if cut:
+        text = _drop_cut_secret(text, secrets)
+    for pattern, replacement in PATTERNS:
         text = pattern.sub(replacement, text)
+    return text + TRUNCATED if cut else text
+
+
+def _drop_cut_secret(text: str, secrets: list[str]) -> str:
+    # The cut may have left the first characters of a known secret at the very end (three or
+    # fewer tell next to nothing, and matching them would shred ordinary text).
+    for secret in secrets:
+        for length in range(len(secret) - 1, MIN_CUT_PREFIX - 1, -1):
+            if text.endswith(secret[:length]):
+                return text[:-length] + REDACTED
     return text
 
 

@@ -7,6 +7,7 @@ import mimetypes
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,18 @@ def probe(path: Path) -> Probe:
         return Probe(None, None, None)
 
 
+# Frames larger than 8K are not decoded for a thumbnail: one such frame costs seconds of CPU.
+MAX_THUMBNAIL_SOURCE_PIXELS = 7680 * 4320
+
+
+def _too_large(context: Any) -> bool:
+    pixels = int(context.width or 0) * int(context.height or 0)
+    if pixels > MAX_THUMBNAIL_SOURCE_PIXELS:
+        log.info("no thumbnail: a %dx%d frame is too large", context.width, context.height)
+        return True
+    return False
+
+
 def thumbnail_jpeg(path: Path, width: int = 320, at: float = 0.1) -> bytes | None:
     """A JPEG of a frame about `at` of the way in, `width` pixels wide; None if none decodes."""
     import av
@@ -102,7 +115,7 @@ def thumbnail_jpeg(path: Path, width: int = 320, at: float = 0.1) -> bytes | Non
     try:
         with av.open(str(path)) as container:
             stream = next(iter(container.streams.video), None)
-            if stream is None:
+            if stream is None or _too_large(stream.codec_context):
                 return None
             if container.duration:
                 container.seek(int(container.duration * at), backward=True, any_frame=False)

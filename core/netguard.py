@@ -59,6 +59,13 @@ _RANGES = (
     (_NETS("fec0::/10"), "site-local (deprecated)"),
     (_NETS("ff00::/8"), "multicast"),
 )
+# Never reachable, DOWNLOAD_ALLOW_PRIVATE_HOSTS or not: link-local ranges and the cloud metadata
+# services that live there (AWS also answers on fd00:ec2::254, inside the private fc00::/7).
+NEVER_ALLOWED = (
+    (_NETS("169.254.0.0/16"), "link-local"),
+    (_NETS("fe80::/10"), "link-local"),
+    (_NETS("fd00:ec2::254/128"), "cloud metadata service"),
+)
 _NAT64 = _NETS("64:ff9b::/96")
 _GLOBAL_EXCEPTIONS = frozenset(map(ipaddress.ip_address, ("192.0.0.9", "192.0.0.10")))
 
@@ -157,11 +164,28 @@ def forbidden_reason(ip: IPAddress) -> str | None:
     return None
 
 
+def never_allowed_reason(ip: IPAddress) -> str | None:
+    """Why `ip` may never be reached, even with DOWNLOAD_ALLOW_PRIVATE_HOSTS: link-local and
+    cloud metadata addresses, also when embedded in an IPv6 address (mapped, NAT64, 6to4...)."""
+    inner = _embedded_ipv4(ip) if isinstance(ip, ipaddress.IPv6Address) else None
+    for candidate in (ip, inner):
+        for network, reason in NEVER_ALLOWED:
+            same_family = candidate is not None and candidate.version == network.version
+            if same_family and candidate in network:
+                return reason
+    return None
+
+
 def check_address(address: str, *, allow_private: bool) -> None:
-    """ValidationFailed (reason forbidden_url) unless a download may connect to `address`."""
+    """ValidationFailed (reason forbidden_url) unless a download may connect to `address`.
+
+    `allow_private` opens loopback and private ranges, never link-local or metadata addresses.
+    """
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     reason = forbidden_reason(ip)
-    if reason and not allow_private:
+    if reason and allow_private:
+        reason = never_allowed_reason(ip)
+    if reason:
         raise ValidationFailed(
             f"Downloads may not reach {ip}: it is a {reason} address.",
             {"reason": "forbidden_url", "address": str(ip)},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sys
 from functools import lru_cache
@@ -23,6 +24,7 @@ SECRET_FIELDS = frozenset(
     {"encryption_key", "admin_token", "flower_basic_auth", "webhook_secret", "webhook_urls"}
 )
 LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+MIN_ADMIN_TOKEN = 24
 
 
 def _split(value: Any, sep: str) -> Any:
@@ -70,11 +72,14 @@ class Settings(BaseSettings):
     require_auth_for_reads: bool = False
     media_url_ttl_s: int = Field(4 * 3600, ge=60, le=7 * 24 * 3600)
     force_https: bool = False
-    trusted_proxies: int = Field(0, ge=0, le=10)
-    rate_limit_mutations: str = "60/minute"
+    trusted_proxies: CSV = Field(default_factory=list)
+    rate_limit_mutations: str = "600/minute"
+    rate_limit_auth_failures: str = "10/minute"
+    drive_live_concurrency: int = Field(4, ge=1, le=64)
     # Operational knobs beyond the contract's table.
     port: int = Field(8000, ge=1, le=65535)
     worker_metrics_port: int = Field(9808, ge=0, le=65535)
+    worker_metrics_address: str = "0.0.0.0"
     flower_port: int = Field(5555, ge=1, le=65535)
     flower_basic_auth: SecretStr | None = None
     web_concurrency: int = Field(2, ge=1, le=64)
@@ -104,7 +109,9 @@ class Settings(BaseSettings):
     webhook_retry_max_s: float = Field(600.0, gt=0, le=6 * 3600)
     webhook_max_attempts: int = Field(12, ge=1, le=100)
 
-    @field_validator("drive_folder_ids", "cors_origins", "webhook_urls", mode="before")
+    @field_validator(
+        "drive_folder_ids", "cors_origins", "trusted_proxies", "webhook_urls", mode="before"
+    )
     @classmethod
     def _csv(cls, value: Any) -> Any:
         return _split(value, ",")
@@ -154,7 +161,7 @@ class Settings(BaseSettings):
             raise ValueError("unknown scheme: use redis://host:port/db")
         return value
 
-    @field_validator("rate_limit_mutations")
+    @field_validator("rate_limit_mutations", "rate_limit_auth_failures")
     @classmethod
     def _rate_limit(cls, value: str) -> str:
         value = value.strip()
@@ -165,6 +172,44 @@ class Settings(BaseSettings):
         except ValueError:
             raise ValueError('is not a rate limit like "60/minute" ("" or 0 disables)') from None
         return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: list[str]) -> list[str]:
+        if value == ["0"]:
+            return []  # the old "no proxy" count
+        networks = []
+        for entry in value:
+            if entry.isdigit():
+                raise ValueError(
+                    "is a count of proxies; list the proxies' addresses or CIDRs instead"
+                    " (e.g. 127.0.0.1,10.0.0.0/8)"
+                )
+            try:
+                networks.append(str(ipaddress.ip_network(entry, strict=False)))
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or CIDR") from None
+        return networks
+
+    @field_validator("admin_token")
+    @classmethod
+    def _token_length(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value():
+            return None  # ADMIN_TOKEN= (empty) is unset
+        if value is not None and len(value.get_secret_value()) < MIN_ADMIN_TOKEN:
+            raise ValueError(
+                f"must be at least {MIN_ADMIN_TOKEN} characters (make one with: python -c"
+                ' "import secrets; print(secrets.token_urlsafe(32))")'
+            )
+        return value
+
+    @field_validator("worker_metrics_address")
+    @classmethod
+    def _bind_address(cls, value: str) -> str:
+        try:
+            return str(ipaddress.ip_address(value.strip()))
+        except ValueError:
+            raise ValueError("is not an IP address to listen on (e.g. 127.0.0.1)") from None
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -223,6 +268,11 @@ class Settings(BaseSettings):
     def _read_auth(self) -> Settings:
         if self.require_auth_for_reads and self.admin_token is None:
             raise ValueError("REQUIRE_AUTH_FOR_READS: needs ADMIN_TOKEN to be set")
+        if self.require_auth_for_reads and not self.fernet_keys:
+            raise ValueError(
+                "REQUIRE_AUTH_FOR_READS: needs ENCRYPTION_KEY (media URLs are signed with a key"
+                " derived from it)"
+            )
         return self
 
     @property

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 # Binds derived keys to this one use: a key derived for anything else never verifies here.
-_INFO = b"aula media-url signing v1"
+_INFO = b"aula media-url signing v2"  # v2: keyed from ENCRYPTION_KEY, no longer ADMIN_TOKEN
 # Expiries are rounded up to this many seconds at most, so a URL stays the same for a while
 # (browser caches and the JSON answers' ETags see the same URL on every poll).
 _GRANULARITY_S = 300

@@ -37,6 +37,10 @@ def child_env() -> dict[str, str]:
     env.setdefault("PYTHONUNBUFFERED", "1")
     # honcho would otherwise hand web PORT=5000; the contract's default is 8000.
     env["PORT"] = env.get("PORT") or "8000"
+    # On this machine only: worker metrics, and Flower unless it asks for a password.
+    env["WORKER_METRICS_ADDRESS"] = env.get("WORKER_METRICS_ADDRESS") or "127.0.0.1"
+    if not env.get("FLOWER_BASIC_AUTH"):
+        env["FLOWER_ADDRESS"] = env.get("FLOWER_ADDRESS") or "127.0.0.1"
     return env
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import tempfile
 import time
 from collections.abc import Iterator
@@ -10,14 +11,59 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from core import fetch, notifications
+from celery import signals
+
+from core import cookies, fetch, notifications
 from core.errors import NotFound, TransientError
 from core.google import DriveClient
+from core.logging import register_secret
 from core.settings import Settings, get_settings
 from core.vault import Vault
 from tasks import metrics
 from tasks.app import AulaTask, app
 from tasks.shutdown import WorkerStopping, stop_requested
+
+COOKIES_PREFIX = "cookies-"
+
+
+def _cookies_prefix() -> str:
+    # Names its owner, so that a worker starting after a SIGKILL knows which files are orphans.
+    return f"{COOKIES_PREFIX}{socket.gethostname()}-{os.getpid()}-"
+
+
+def _orphaned(name: str, host: str) -> bool:
+    # cookies-<host>-<pid>-<random>.txt (mkstemp's random part has no "-")
+    parts = name.removeprefix(COOKIES_PREFIX).removesuffix(".txt").rsplit("-", 2)
+    if len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
+        return False  # another host's (or an older name): judged by its age only
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def remove_stale_cookies(settings: Settings) -> int:
+    """Remove cookies files whose worker process is gone (a SIGKILL skips the `finally` that
+    removes them), and any older than a task may run. Returns how many were removed."""
+    removed, host = 0, socket.gethostname()
+    oldest = time.time() - settings.task_time_limit_s
+    for path in settings.temp_dir.glob(f"{COOKIES_PREFIX}*.txt"):
+        try:
+            stale = path.stat().st_mtime < oldest or _orphaned(path.name, host)
+            if stale:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:
+            continue
+    return removed
+
+
+@signals.worker_init.connect
+def _remove_stale_cookies(**_: Any) -> None:
+    remove_stale_cookies(get_settings())
 
 
 @contextmanager
@@ -28,8 +74,10 @@ def cookies_file(settings: Settings) -> Iterator[Path | None]:
     except NotFound:
         yield None
         return
+    for value in cookies.values(secret):
+        register_secret(value)  # a bare value in a yt-dlp line is redacted too
     settings.temp_dir.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix="cookies-", suffix=".txt", dir=settings.temp_dir)
+    fd, name = tempfile.mkstemp(prefix=_cookies_prefix(), suffix=".txt", dir=settings.temp_dir)
     try:
         os.fchmod(fd, 0o600)
         with os.fdopen(fd, "wb") as handle:

@@ -22,8 +22,9 @@ _started: dict[str, float] = {}
 _metrics: dict[str, Any] = {}
 
 
-def start(data_dir: Path, port: int) -> None:
-    """Prepare the multiprocess folder, define the metrics and serve them (port 0 = off)."""
+def start(data_dir: Path, port: int, address: str = "0.0.0.0") -> None:
+    """Prepare the multiprocess folder, define the metrics and serve them on `address`:`port`
+    (port 0 = off)."""
     # Host and pid: worker containers sharing one DATA_DIR volume often have the same pid.
     own = data_dir / "metrics" / f"worker-{socket.gethostname()}-{os.getpid()}"
     folder = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or own)
@@ -82,8 +83,8 @@ def start(data_dir: Path, port: int) -> None:
         registry = CollectorRegistry()
         MultiProcessCollector(registry)
         try:
-            start_http_server(port, registry=registry)
-            log.info("worker metrics on port %d", port)
+            start_http_server(port, addr=address, registry=registry)
+            log.info("worker metrics on %s port %d", address, port)
         except OSError as error:
             log.warning("worker metrics port %d unavailable: %s", port, error)
 

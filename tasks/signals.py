@@ -54,7 +54,7 @@ def _prepare(**_: Any) -> None:
 @signals.worker_init.connect
 def _serve_metrics(**_: Any) -> None:
     settings = get_settings()
-    metrics.start(settings.data_dir, settings.worker_metrics_port)
+    metrics.start(settings.data_dir, settings.worker_metrics_port, settings.worker_metrics_address)
 
 
 @signals.worker_process_shutdown.connect

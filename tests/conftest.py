@@ -125,9 +125,10 @@ def base_env(
         "DRIVE_RATE_PER_S": "500",
         "HTTP_CONNECT_TIMEOUT": "2",
         "HTTP_READ_TIMEOUT": "5",
-        # Tests send far more mutations than any limit allows; tests/api/test_security_limits.py
-        # turns it on.
+        # Tests send far more mutations (and bad tokens) than any limit allows;
+        # tests/api/test_security_limits.py turns them on.
         "RATE_LIMIT_MUTATIONS": "",
+        "RATE_LIMIT_AUTH_FAILURES": "",
         **fake_google.env(),
     }
 

@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 from werkzeug.test import TestResponse
 
-from api.headers import CSP
+from api.headers import CSP, MEDIA_CSP
 from core.indexing import rebuild_local
 from core.settings import Settings
 from tests.api.conftest import MakeApp
@@ -29,8 +29,10 @@ EXPECTED = {
 }
 
 
-def assert_hardened(response: TestResponse) -> None:
-    for name, value in EXPECTED.items():
+def assert_hardened(response: TestResponse, *, media: bool = False) -> None:
+    # Media (streams, thumbnails, files) get the stricter sandbox policy instead of the page one.
+    expected = {**EXPECTED, "Content-Security-Policy": MEDIA_CSP} if media else EXPECTED
+    for name, value in expected.items():
         assert response.headers.get(name) == value, (name, response.headers.get(name))
     policy = response.headers["Permissions-Policy"]
     assert "camera=()" in policy and "microphone=()" in policy and "geolocation=()" in policy
@@ -83,7 +85,7 @@ def test_headers_on_json_errors_streams_and_the_ui(
     assert_envelope(responses["401"], 401, "unauthorized")
     for name, response in responses.items():
         assert response.status_code < 500, name
-        assert_hardened(response)
+        assert_hardened(response, media=name in ("stream", "head", "thumbnail"))
 
 
 def test_a_500_carries_the_headers_too(make_app: MakeApp) -> None:
@@ -219,7 +221,9 @@ def test_probes_and_metrics_are_not_redirected(https_app: Flask) -> None:
 def test_forwarded_proto_is_ignored_unless_proxies_are_trusted(make_app: MakeApp) -> None:
     forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "192.0.2.7"}
     untrusted = make_app(admin_token=TOKEN, force_https=True).test_client()
-    trusted = make_app(admin_token=TOKEN, force_https=True, trusted_proxies=1).test_client()
+    trusted = make_app(
+        admin_token=TOKEN, force_https=True, trusted_proxies="127.0.0.1"
+    ).test_client()
 
     assert untrusted.get("/api/tasks", headers=forwarded).status_code == 308
     behind = trusted.get("/api/tasks", headers=forwarded)
@@ -233,7 +237,7 @@ def test_a_trusted_proxy_gives_the_client_address(make_app: MakeApp) -> None:
     # Without ADMIN_TOKEN mutations come from loopback only: behind nginx on the same host, only
     # TRUSTED_PROXIES tells a local request from one the proxy relays from outside.
     outside = {"X-Forwarded-For": "192.0.2.7", "X-Forwarded-Proto": "http"}
-    trusted = make_app(trusted_proxies=1).test_client()
+    trusted = make_app(trusted_proxies="127.0.0.1").test_client()
     untrusted = make_app().test_client()
 
     assert_envelope(trusted.post("/api/maintenance/cleanup", headers=outside), 403, "forbidden")

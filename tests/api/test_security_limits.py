@@ -12,11 +12,12 @@ from flask.testing import FlaskClient
 
 from api.limits import KEY_PREFIX, storage_uri
 from core.errors import ConfigurationError
-from core.settings import load_settings
+from core.settings import Settings, load_settings
 from tests.api.conftest import MakeApp
 from tests.api.envelope import assert_envelope
 from tests.api.test_auth import TOKEN
 from tests.core.brokers import closed_redis_url
+from tests.helpers import ROOT
 
 AUTH = {"X-Admin-Token": TOKEN}
 COOKIES = "# Netscape HTTP Cookie File\n.example.com\tTRUE\t/\tFALSE\t0\tSID\tlimit-test\n"
@@ -92,12 +93,49 @@ def test_apps_share_the_count_through_redis(make_app: MakeApp) -> None:
     assert put_cookies(two, me, **AUTH) == 429
 
 
-def test_guessing_the_token_is_limited_too(limited: Flask) -> None:
-    client, me = limited.test_client(), address()
+@pytest.fixture
+def guarded(make_app: MakeApp) -> Flask:
+    """The limits a user gets by default (600 mutations, 10 failed authentications a minute)."""
+    defaults = {
+        name: Settings.model_fields[name].default
+        for name in ("rate_limit_mutations", "rate_limit_auth_failures")
+    }
+    return make_app(admin_token=TOKEN, **defaults)
+
+
+def test_failed_authentications_have_their_own_limit(make_app: MakeApp) -> None:
+    app = make_app(admin_token=TOKEN, rate_limit_auth_failures="3/minute")
+    client, me = app.test_client(), address()
 
     answers = [put_cookies(client, me, **{"X-Admin-Token": f"guess-{n}"}) for n in range(5)]
     assert answers == [401, 401, 401, 429, 429]
-    assert put_cookies(client, me, **AUTH) == 429
+    # Past the limit no token is checked: the right one waits out the window as well.
+    refused = client.post("/api/maintenance/cleanup", headers=AUTH, environ_base=me)
+    details = assert_envelope(refused, 429, "rate_limited")
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert details["limit"] == "3 per 1 minute"
+    # Reads are not mutations: still answered.
+    assert client.get("/api/tasks", environ_base=me).status_code == 200
+
+
+def test_a_script_enqueuing_a_hundred_changes_is_not_throttled(guarded: Flask) -> None:
+    client, me = guarded.test_client(), address()
+
+    assert {put_cookies(client, me, **AUTH) for _ in range(100)} == {200}
+
+
+def test_guesses_from_another_address_do_not_lock_the_admin_out(guarded: Flask) -> None:
+    client, admin, stranger = guarded.test_client(), address(), address()
+
+    guesses = [put_cookies(client, stranger, **{"X-Admin-Token": "nope"}) for _ in range(12)]
+    assert guesses[:10] == [401] * 10 and guesses[10:] == [429, 429]
+    assert put_cookies(client, stranger) == 429  # no token at all: refused the same way
+    assert put_cookies(client, admin, **AUTH) == 200
+
+
+def test_the_limits_do_not_use_flask_limiters_private_api() -> None:
+    source = (ROOT / "api" / "limits.py").read_text()
+    assert "_check_request_limit" not in source and "flask_limiter" not in source
 
 
 @pytest.fixture

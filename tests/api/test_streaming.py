@@ -288,7 +288,10 @@ def test_type_and_download_name(server: Server, http: requests.Session) -> None:
     typed = http.head(server.url("data.bin"), params={"type": "video/webm"})
     assert typed.headers["Content-Type"] == "video/webm"
     assert http.head(server.url("lecture.dat")).headers["Content-Type"] == "video/mp4"  # sniffed
-    assert http.head(server.url("notes.txt")).headers["Content-Type"].startswith("text/plain")
+    # Not audio, video or an image: an opaque attachment (CONTRACT section 7).
+    notes = http.head(server.url("notes.txt"))
+    assert notes.headers["Content-Type"] == "application/octet-stream"
+    assert notes.headers["Content-Disposition"] == 'attachment; filename="notes.txt"'
 
 
 @pytest.mark.parametrize("name", ["missing.bin", "folder", "../../etc/passwd"])

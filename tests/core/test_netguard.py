@@ -178,10 +178,11 @@ def test_global_addresses_pass_and_allow_private_lets_loopback_through():
         "2001:4860:4860::8888",
         "8.8.8.8",
     ]
-    loop = fake_resolver({"local.example": ["127.0.0.1", "fe80::1%eth0"]})
+    # (link-local fe80::/10 never passes: tests/core/test_netguard_never.py)
+    loop = fake_resolver({"local.example": ["127.0.0.1", "fd12::1%eth0"]})
     assert check_host("local.example", 80, allow_private=True, resolver=loop) == [
         "127.0.0.1",
-        "fe80::1",
+        "fd12::1",
     ]
 
 

@@ -169,7 +169,7 @@ def test_a_password_in_a_bad_url_stays_out_of_the_line(
 
 def test_public_settings_hold_no_secret(clean_env: pytest.MonkeyPatch) -> None:
     keys = [Fernet.generate_key().decode(), Fernet.generate_key().decode()]
-    clean_env.setenv("ADMIN_TOKEN", "public-admin-token-abc")
+    clean_env.setenv("ADMIN_TOKEN", "public-admin-token-abc-0123456789")
     clean_env.setenv("ENCRYPTION_KEY", ",".join(keys))
     clean_env.setenv("FLOWER_BASIC_AUTH", "flower:flower-pass-abc")
     clean_env.setenv("DATABASE_URL", "postgresql://aula:pg-pass-abc@db.example:5432/aula")
@@ -180,7 +180,7 @@ def test_public_settings_hold_no_secret(clean_env: pytest.MonkeyPatch) -> None:
     text = json.dumps(public)
 
     assert settings.fernet_keys == keys
-    for secret in (*keys, "public-admin-token-abc", "flower-pass-abc", "pg-pass-abc"):
+    for secret in (*keys, "public-admin-token-abc-0123456789", "flower-pass-abc", "pg-pass-abc"):
         assert secret not in text
     assert "redis-pass-abc" not in text
     assert public["admin_token"] == "set"
@@ -278,7 +278,7 @@ def run_check_config(env: dict[str, str], tmp_path: Path) -> subprocess.Complete
 
 def test_check_config_prints_one_line_and_exits_2_on_a_bad_value(tmp_path: Path) -> None:
     result = run_check_config(
-        {"HTTP_READ_TIMEOUT": "abc", "ADMIN_TOKEN": "cli-token-xyz"}, tmp_path
+        {"HTTP_READ_TIMEOUT": "abc", "ADMIN_TOKEN": "cli-token-xyz-0123456789abcdef"}, tmp_path
     )
 
     assert result.returncode == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from cryptography.fernet import Fernet
 
 from core.errors import ConfigurationError
 from core.settings import Settings, load_settings
@@ -23,10 +24,11 @@ def test_defaults_leave_reads_open_and_limit_mutations() -> None:
     assert settings.require_auth_for_reads is False
     assert settings.media_url_ttl_s == 4 * 3600
     assert settings.force_https is False
-    assert settings.trusted_proxies == 0
-    assert settings.rate_limit_mutations == "60/minute"
+    assert settings.trusted_proxies == []
+    assert settings.rate_limit_mutations == "600/minute"
+    assert settings.rate_limit_auth_failures == "10/minute"
     shown = settings.public()
-    assert shown["require_auth_for_reads"] is False and shown["trusted_proxies"] == 0
+    assert shown["require_auth_for_reads"] is False and shown["trusted_proxies"] == []
 
 
 @pytest.mark.parametrize(
@@ -47,6 +49,7 @@ def test_rate_limits_parse_and_empty_or_zero_disables(value: str, parsed: str) -
         ({"trusted_proxies": -1}, "TRUSTED_PROXIES"),
         ({"force_https": "maybe"}, "FORCE_HTTPS"),
         ({"rate_limit_mutations": "lots"}, "RATE_LIMIT_MUTATIONS"),
+        ({"rate_limit_auth_failures": "10/fortnight"}, "RATE_LIMIT_AUTH_FAILURES"),
     ],
 )
 def test_bad_values_stop_with_one_line_naming_the_variable(
@@ -59,6 +62,10 @@ def test_bad_values_stop_with_one_line_naming_the_variable(
 
 
 def test_reads_behind_the_token_with_a_token_is_fine() -> None:
-    settings = _settings(require_auth_for_reads=True, admin_token="a-token-of-some-length")
+    settings = _settings(
+        require_auth_for_reads=True,
+        admin_token="a-token-of-some-length-0123",
+        encryption_key=Fernet.generate_key().decode(),
+    )
 
     assert settings.require_auth_for_reads is True

@@ -47,7 +47,7 @@ def _get(url: str, **headers: str) -> requests.Response:
 
 def test_forwarded_proto_needs_trusted_proxies(start_web: Web) -> None:
     untrusted = start_web(force_https="true")
-    trusted = start_web(force_https="true", trusted_proxies="1")
+    trusted = start_web(force_https="true", trusted_proxies="127.0.0.1")
 
     # A loopback client claiming https is not believed without TRUSTED_PROXIES.
     claimed = _get(f"{untrusted}/api/tasks?limit=1", **{"X-Forwarded-Proto": "https"})
@@ -85,12 +85,14 @@ def test_a_429_from_gunicorn_carries_retry_after(start_web: Web) -> None:
 @pytest.mark.parametrize(
     ("variable", "value"),
     [("REQUIRE_AUTH_FOR_READS", "true"), ("RATE_LIMIT_MUTATIONS", "lots/minute"),
-     ("TRUSTED_PROXIES", "many"), ("MEDIA_URL_TTL_S", "5")],
+     ("TRUSTED_PROXIES", "many"), ("TRUSTED_PROXIES", "1"), ("MEDIA_URL_TTL_S", "5"),
+     ("ADMIN_TOKEN", "short-token")],
 )  # fmt: skip
 def test_web_refuses_to_start_half_secured(variable: str, value: str, tmp_path: Path) -> None:
     env = process_env({"DATA_DIR": str(tmp_path), "PORT": str(free_port()), variable: value})
     for name in ("REDIS_URL", "ADMIN_TOKEN"):
-        env.pop(name, None)
+        if name != variable:
+            env.pop(name, None)
     command = [str(VENV_BIN / "gunicorn"), "--config", "gunicorn.conf.py", "wsgi:app"]
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
 
@@ -98,3 +100,4 @@ def test_web_refuses_to_start_half_secured(variable: str, value: str, tmp_path: 
     lines = [line for line in (result.stderr + result.stdout).splitlines() if line.strip()]
     assert len(lines) == 1, lines
     assert lines[0].startswith(f"configuration error: {variable}")
+    assert variable != "ADMIN_TOKEN" or value not in lines[0]

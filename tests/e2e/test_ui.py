@@ -369,7 +369,7 @@ def test_settings_store_secrets_without_showing_them_back(ui: Watched, stack: St
 def test_with_reads_behind_the_token_the_ui_asks_for_it_and_plays_signed_urls(
     browser, base_env, settings, tmp_path
 ):
-    token = "ui-test-admin-token"
+    token = "ui-test-admin-token-0123456789"
     local_videos(settings, "protegida.webm")
     rebuild_local(settings)
     env = {**base_env, "ADMIN_TOKEN": token, "REQUIRE_AUTH_FOR_READS": "true"}
