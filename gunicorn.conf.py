@@ -5,6 +5,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from gunicorn import glogging
+
 from core.db import migrate
 from core.logging import dict_config
 from core.settings import settings_or_exit
@@ -26,6 +28,18 @@ keepalive = 5
 # by gunicorn's own default trust of loopback.
 forwarded_allow_ips = ""
 accesslog = None
+
+
+class Logger(glogging.Logger):  # type: ignore[misc]
+    """gunicorn's logger without the access-log fields it builds for every request whenever a
+    logging config is given, even though no access log is written (about 3% of a poll)."""
+
+    def access(self, resp: object, req: object, environ: object, request_time: object) -> None:
+        if self.cfg.accesslog:
+            super().access(resp, req, environ, request_time)
+
+
+logger_class = Logger
 logconfig_dict = dict_config(_settings.log_format, _settings.log_level)
 
 

@@ -2,15 +2,16 @@
 
     .venv/bin/python bench/poll_bench.py [--rounds 3] [--seconds 15] [--open-seconds 20]
 
-Starts a private redis-server and two servers under `gunicorn --config gunicorn.conf.py`
+Starts a private redis-server and three servers under `gunicorn --config gunicorn.conf.py`
 (gthread, WEB_CONCURRENCY=2, WEB_THREADS at its default, the request log at INFO into a file):
-`wsgi:app` with one running task record in its SQLite database, and `hello` below, a bare WSGI
-app answering a small JSON body. Then, round by round so that the machine's drift hits every
-cell alike, `wrk -t2 -c200` on the bare app, on `GET /api/tasks/{id}` and on the same with
-`If-None-Match` (304); prints the medians and the ratios to the bare app (targets: poll >= 0.6,
-304 >= 0.8). Last, an open-loop run: 200 pollers each sending one request a second on its own
-keep-alive connection, latency counted from when the request was due (so a slow answer cannot
-hide the ones queued behind it); prints p50/p99/max for Aula and the bare app (target: Aula's
+`wsgi:app` with one running task record in its SQLite database, `hello` below, a bare WSGI
+app answering a small JSON body, and, for context, `flask_hello`: the same from a bare Flask app.
+Then, round by round so that the machine's drift hits every cell alike, `wrk -t2 -c200` on the
+bare apps, on `GET /api/tasks/{id}` and on the same with `If-None-Match` (304); prints the
+medians and the ratios to the bare WSGI app (targets: poll >= 0.6, 304 >= 0.8). Last, an
+open-loop run: 200 pollers each sending one request a second on its own keep-alive connection,
+latency counted from when the request was due (so a slow answer cannot hide the ones queued
+behind it); prints p50/p99/max for Aula and the bare WSGI app (target: Aula's
 p99 < 20 ms). Needs wrk (`apt-get install -y wrk`).
 """
 
@@ -44,6 +45,18 @@ def hello(environ: dict[str, Any], start_response: Any) -> list[bytes]:
         "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(HELLO_BODY)))]
     )
     return [HELLO_BODY]
+
+
+def _flask_hello() -> Any:
+    from flask import Flask, Response
+
+    app = Flask("bare_flask")
+    app.add_url_rule("/", "hello", lambda: Response(HELLO_BODY, mimetype="application/json"))
+    return app
+
+
+# For context, not a target: the same answer from Flask with no hook and no database.
+flask_hello = _flask_hello()
 
 
 def _setup(tmp: Path) -> tuple[dict[str, str], str, Any]:
@@ -193,11 +206,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="aula-poll-") as tmp, contextlib.ExitStack() as stack:
         env, task_id, redis_process = _setup(Path(tmp))
         stack.callback(stop_process_group, redis_process)
-        ports = {"bare": free_port(), "aula": free_port()}
+        ports = {"bare": free_port(), "flask": free_port(), "aula": free_port()}
         path = f"/api/tasks/{task_id}"
-        for (name, port), app in zip(ports.items(), ("poll_bench:hello", "wsgi:app"), strict=True):
+        apps = ("poll_bench:hello", "poll_bench:flask_hello", "wsgi:app")
+        for (name, port), app in zip(ports.items(), apps, strict=True):
             stack.enter_context(gunicorn(port, app, env, Path(tmp) / f"{name}.log"))
         wait_ready(ports["bare"], "/")
+        wait_ready(ports["flask"], "/")
         wait_ready(ports["aula"], path)
         results, loops = measure(ports, path, args)
     report(results, loops, args)
@@ -213,6 +228,7 @@ def measure(
         raise SystemExit(f"If-None-Match answered {status}, not 304")
     cases = {
         "bare WSGI": (ports["bare"], "/", {}),
+        "bare Flask": (ports["flask"], "/", {}),
         "poll": (ports["aula"], path, {}),
         "poll, 304": (ports["aula"], path, {"If-None-Match": etag}),
     }
@@ -223,7 +239,7 @@ def measure(
     loops = {
         name: open_loop(port, target, args.pollers, args.open_seconds)
         for name, (port, target, _) in cases.items()
-        if name != "poll, 304"
+        if name in ("bare WSGI", "poll")
     }
     return results, loops
 
@@ -236,7 +252,7 @@ def report(
     print("| case | req/s (each round) | median req/s | ratio to bare | target |")
     print("|---|---:|---:|---:|---:|")
     bare = statistics.median(results["bare WSGI"])
-    targets = {"bare WSGI": "", "poll": ">= 0.6", "poll, 304": ">= 0.8"}
+    targets = {"bare WSGI": "", "bare Flask": "", "poll": ">= 0.6", "poll, 304": ">= 0.8"}
     for name, values in results.items():
         rounds = " / ".join(f"{value:,.0f}" for value in values)
         med = statistics.median(values)

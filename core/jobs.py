@@ -8,10 +8,10 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
 
-from core.db import session_scope
+from core.db import get_engine, session_scope
 from core.errors import BrokerUnavailable, Conflict, NotFound
 from core.logging import request_id_var
 from core.models import TaskRecord, utcnow
@@ -116,6 +116,29 @@ def get_record(db_url: str, task_id: str) -> TaskRecord:
     if record is None:
         raise NotFound(f"No task with id {task_id!r}.")
     return record
+
+
+# What GET /api/tasks/{id} shows, read with one cached Core select: no ORM session per poll.
+_VIEW = select(
+    TaskRecord.id,
+    TaskRecord.name,
+    TaskRecord.state,
+    TaskRecord.progress,
+    TaskRecord.result,
+    TaskRecord.error,
+    TaskRecord.created_at,
+    TaskRecord.started_at,
+    TaskRecord.finished_at,
+).where(TaskRecord.id == bindparam("task_id"))
+
+
+def read_view(db_url: str, task_id: str) -> dict[str, Any]:
+    """The shown fields of `task_id`'s record as read now from the database, or NotFound."""
+    with get_engine(db_url).connect() as connection:
+        row = connection.execute(_VIEW, {"task_id": task_id}).first()
+    if row is None:
+        raise NotFound(f"No task with id {task_id!r}.")
+    return row._asdict()
 
 
 def list_records(
