@@ -45,7 +45,7 @@ from tests.helpers import free_port, process_env, start_redis, stop_process_grou
 
 RAW_CONSUMER = """
 import sys, time, redis
-client = redis.Redis.from_url(sys.argv[1])
+client = redis.Redis.from_url(sys.argv[1], socket_timeout=60)
 while True:
     if client.brpop("bench:raw", timeout=5) is not None:
         client.rpush("bench:started", repr(time.time()))
@@ -96,7 +96,7 @@ def throughput(
     return count / (time.perf_counter() - started)
 
 
-def latencies(send: Callable[[], Any], client: redis.Redis, count: int) -> list[float]:
+def latencies(name: str, send: Callable[[], Any], client: redis.Redis, count: int) -> list[float]:
     """Seconds from the enqueue call to the task body's first line, one task at a time."""
     values = []
     for _ in range(count):
@@ -104,7 +104,7 @@ def latencies(send: Callable[[], Any], client: redis.Redis, count: int) -> list[
         send()
         popped = client.blpop(["bench:started"], timeout=30)
         if popped is None:
-            raise SystemExit("a probe task did not start within 30 s")
+            raise SystemExit(f"a {name} probe task did not start within 30 s")
         values.append(float(popped[1]) - began)
         time.sleep(0.02)  # an idle worker, as for a task a user starts now and then
     return values
@@ -136,7 +136,7 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, list[Any]]:
     aula = make_celery_client(aula_settings)
     bare = Celery("bare-client", set_as_current=False)
     bare.conf.update(broker_url=urls["bare"], task_default_queue="default")
-    clients = {name: redis.Redis.from_url(value) for name, value in urls.items()}
+    clients = {name: redis.Redis.from_url(value, socket_timeout=60) for name, value in urls.items()}
     sends = {
         "aula": lambda: jobs.enqueue(aula_settings.database_url, aula, *NOOP),
         "bare": lambda: bare.send_task("bench.noop", queue="default"),
@@ -164,7 +164,7 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, list[Any]]:
                 results.setdefault(f"throughput {name}", []).append(rate)
             for name, probe in probes.items():
                 results.setdefault(f"latency {name}", []).extend(
-                    latencies(probe, clients[name], args.latency)
+                    latencies(name, probe, clients[name], args.latency)
                 )
     return results
 

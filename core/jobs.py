@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import bindparam, delete, func, literal, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core.db import get_engine, session_scope
@@ -169,24 +169,34 @@ def is_revoked(db_url: str, task_id: str) -> bool:
 
 
 def _update(db_url: str, task_id: str, **values: Any) -> None:
-    with session_scope(db_url) as session:
-        record = session.get(TaskRecord, task_id)
-        if record is None:
-            return
-        for key, value in values.items():
-            setattr(record, key, value)
+    # One UPDATE statement, no read first: a task's start and its end each cost one write.
+    with get_engine(db_url).begin() as connection:
+        connection.execute(update(TaskRecord).where(TaskRecord.id == task_id).values(**values))
 
 
-def mark_started(db_url: str, task_id: str) -> None:
-    """A worker began (or began again, after a redelivery) to run the task."""
-    with session_scope(db_url) as session:
-        record = session.get(TaskRecord, task_id)
-        if record is None:
-            return
-        record.state = "STARTED"
-        record.started_at = record.started_at or utcnow()
-        record.finished_at = None
-        record.error = None
+def mark_started(db_url: str, task_id: str) -> bool:
+    """A worker began (or began again, after a redelivery) to run the task: one UPDATE.
+
+    Returns False if the record says REVOKED (canceled while queued): the task must not run.
+    """
+    now = literal(utcnow(), TaskRecord.started_at.type)
+    values = {
+        "state": "STARTED",
+        "started_at": func.coalesce(TaskRecord.started_at, now),
+        "finished_at": None,
+        "error": None,
+    }
+    with get_engine(db_url).begin() as connection:
+        started = connection.execute(
+            update(TaskRecord)
+            .where(TaskRecord.id == task_id, TaskRecord.state != "REVOKED")
+            .values(**values)
+        )
+        if started.rowcount:
+            return True
+        # Rare: no record at all (it runs), or a canceled one (it does not).
+        state = connection.scalar(select(TaskRecord.state).where(TaskRecord.id == task_id))
+    return state != "REVOKED"
 
 
 def mark_retry(db_url: str, task_id: str, error: BaseException | None) -> None:
