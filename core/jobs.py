@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, delete, func, literal, select, update
+from sqlalchemy import bindparam, delete, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core.db import get_engine, session_scope
@@ -62,12 +62,15 @@ def enqueue(
     kwargs = kwargs or {}
     queue = queue_for(name)
     request_id = request_id_var.get() or uuid.uuid4().hex
+    now = utcnow()
     record = TaskRecord(
-        id=task_id, name=name, queue=queue, args=kwargs, request_id=request_id, active_key=single
-    )
+        id=task_id, name=name, queue=queue, args=kwargs, request_id=request_id, active_key=single,
+        state="PENDING", retries=0, created_at=now, updated_at=now,
+    )  # fmt: skip
     try:
-        with session_scope(db_url) as session:
-            session.add(record)
+        # One Core INSERT (no ORM session): half the cost of the record's write.
+        with get_engine(db_url).begin() as connection:
+            connection.execute(insert(TaskRecord), _columns(record))
     except IntegrityError:
         existing = _active(db_url, single)
         if existing is not None:
@@ -84,6 +87,12 @@ def enqueue(
         raise BrokerUnavailable("The task broker is unavailable; try again shortly.") from None
     log.info("enqueued %s", name, extra={"enqueued_task_id": task_id, "queue": queue})
     return record
+
+
+def _columns(record: TaskRecord) -> dict[str, Any]:
+    # Unset columns are left out, as the ORM leaves them: SQL NULL, not a JSON null.
+    values = {column.key: getattr(record, column.key) for column in TaskRecord.__table__.columns}
+    return {key: value for key, value in values.items() if value is not None}
 
 
 def _active(db_url: str, key: str | None) -> TaskRecord | None:
