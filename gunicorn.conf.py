@@ -1,9 +1,12 @@
 """Gunicorn settings for `web`; a bad setting stops the master with one line naming the variable."""
 
+import gc
 import os
 import shutil
 import tempfile
 from pathlib import Path
+
+from gunicorn import glogging
 
 from core.db import migrate
 from core.logging import dict_config
@@ -27,6 +30,18 @@ keepalive = 5
 # by gunicorn's own default trust of loopback.
 forwarded_allow_ips = ""
 accesslog = None
+
+
+class Logger(glogging.Logger):  # type: ignore[misc]
+    """gunicorn's logger without the access-log fields it builds for every request whenever a
+    logging config is given, even though no access log is written (about 3% of a poll)."""
+
+    def access(self, resp: object, req: object, environ: object, request_time: object) -> None:
+        if self.cfg.accesslog:
+            super().access(resp, req, environ, request_time)
+
+
+logger_class = Logger
 logconfig_dict = dict_config(_settings.log_format, _settings.log_level)
 # Errors gunicorn answers itself (request line too long, bad headers) in the JSON envelope too.
 install_envelope_errors()
@@ -36,6 +51,16 @@ def on_starting(server: object) -> None:
     """Bring the schema up to date once, in the master, before any worker serves."""
     migrate(_settings.database_url)
     _fresh_metrics_dir()
+
+
+def post_worker_init(worker: object) -> None:
+    """Keep the loaded app out of the cyclic GC's scans (`gc.freeze`).
+
+    Its ~120,000 objects live as long as the worker; a full collection scanned them all with the
+    GIL held, 70 to 150 ms here, and every request of the worker waited (once in ~5,000 polls).
+    """
+    gc.collect()
+    gc.freeze()
 
 
 # Web metrics (api.metrics): every worker writes its samples into one folder, prepared here in

@@ -8,10 +8,10 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 
-from core.db import session_scope
+from core.db import get_engine, session_scope
 from core.errors import BrokerUnavailable, Conflict, NotFound
 from core.logging import request_id_var
 from core.models import TaskRecord, utcnow
@@ -63,12 +63,15 @@ def enqueue(
     kwargs = kwargs or {}
     queue = queue_for(name)
     request_id = request_id_var.get() or uuid.uuid4().hex
+    now = utcnow()
     record = TaskRecord(
-        id=task_id, name=name, queue=queue, args=kwargs, request_id=request_id, active_key=single
-    )
+        id=task_id, name=name, queue=queue, args=kwargs, request_id=request_id, active_key=single,
+        state="PENDING", retries=0, created_at=now, updated_at=now,
+    )  # fmt: skip
     try:
-        with session_scope(db_url) as session:
-            session.add(record)
+        # One Core INSERT (no ORM session): half the cost of the record's write.
+        with get_engine(db_url).begin() as connection:
+            connection.execute(insert(TaskRecord), _columns(record))
     except IntegrityError:
         existing = _active(db_url, single)
         if existing is not None:
@@ -85,6 +88,12 @@ def enqueue(
         raise BrokerUnavailable("The task broker is unavailable; try again shortly.") from None
     log.info("enqueued %s", name, extra={"enqueued_task_id": task_id, "queue": queue})
     return record
+
+
+def _columns(record: TaskRecord) -> dict[str, Any]:
+    # Unset columns are left out, as the ORM leaves them: SQL NULL, not a JSON null.
+    values = {column.key: getattr(record, column.key) for column in TaskRecord.__table__.columns}
+    return {key: value for key, value in values.items() if value is not None}
 
 
 def _active(db_url: str, key: str | None) -> TaskRecord | None:
@@ -119,6 +128,29 @@ def get_record(db_url: str, task_id: str) -> TaskRecord:
     return record
 
 
+# What GET /api/tasks/{id} shows, read with one cached Core select: no ORM session per poll.
+_VIEW = select(
+    TaskRecord.id,
+    TaskRecord.name,
+    TaskRecord.state,
+    TaskRecord.progress,
+    TaskRecord.result,
+    TaskRecord.error,
+    TaskRecord.created_at,
+    TaskRecord.started_at,
+    TaskRecord.finished_at,
+).where(TaskRecord.id == bindparam("task_id"))
+
+
+def read_view(db_url: str, task_id: str) -> dict[str, Any]:
+    """The shown fields of `task_id`'s record as read now from the database, or NotFound."""
+    with get_engine(db_url).connect() as connection:
+        row = connection.execute(_VIEW, {"task_id": task_id}).first()
+    if row is None:
+        raise NotFound(f"No task with id {task_id!r}.")
+    return row._asdict()
+
+
 def list_records(
     db_url: str,
     *,
@@ -147,24 +179,34 @@ def is_revoked(db_url: str, task_id: str) -> bool:
 
 
 def _update(db_url: str, task_id: str, **values: Any) -> None:
-    with session_scope(db_url) as session:
-        record = session.get(TaskRecord, task_id)
-        if record is None:
-            return
-        for key, value in values.items():
-            setattr(record, key, value)
+    # One UPDATE statement, no read first: a task's start and its end each cost one write.
+    with get_engine(db_url).begin() as connection:
+        connection.execute(update(TaskRecord).where(TaskRecord.id == task_id).values(**values))
 
 
-def mark_started(db_url: str, task_id: str) -> None:
-    """A worker began (or began again, after a redelivery) to run the task."""
-    with session_scope(db_url) as session:
-        record = session.get(TaskRecord, task_id)
-        if record is None:
-            return
-        record.state = "STARTED"
-        record.started_at = record.started_at or utcnow()
-        record.finished_at = None
-        record.error = None
+def mark_started(db_url: str, task_id: str) -> bool:
+    """A worker began (or began again, after a redelivery) to run the task: one UPDATE.
+
+    Returns False if the record says REVOKED (canceled while queued): the task must not run.
+    """
+    now = literal(utcnow(), TaskRecord.started_at.type)
+    values = {
+        "state": "STARTED",
+        "started_at": func.coalesce(TaskRecord.started_at, now),
+        "finished_at": None,
+        "error": None,
+    }
+    with get_engine(db_url).begin() as connection:
+        started = connection.execute(
+            update(TaskRecord)
+            .where(TaskRecord.id == task_id, TaskRecord.state != "REVOKED")
+            .values(**values)
+        )
+        if started.rowcount:
+            return True
+        # Rare: no record at all (it runs), or a canceled one (it does not).
+        state = connection.scalar(select(TaskRecord.state).where(TaskRecord.id == task_id))
+    return state != "REVOKED"
 
 
 def mark_retry(db_url: str, task_id: str, error: BaseException | None) -> None:

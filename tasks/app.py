@@ -35,7 +35,7 @@ class AulaTask(Task):  # type: ignore[misc]
     max_retries = 5
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if self.request.id and jobs.is_revoked(get_settings().database_url, self.request.id):
+        if getattr(self.request, "aula_revoked", False):  # read from the record at task_prerun
             raise Ignore()
         try:
             return super().__call__(*args, **kwargs)

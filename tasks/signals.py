@@ -87,8 +87,8 @@ def _started(task_id: str, task: Any, **_: Any) -> None:
     task_name_var.set(task.name)
     request_id_var.set(getattr(task.request, "request_id", None))
     metrics.task_started(task_id)
-    if not jobs.is_revoked(_db(), task_id):
-        jobs.mark_started(_db(), task_id)
+    # One write, which also says whether the task was canceled while queued (AulaTask skips it).
+    task.request.aula_revoked = not jobs.mark_started(_db(), task_id)
 
 
 @signals.task_postrun.connect

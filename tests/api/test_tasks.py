@@ -124,6 +124,46 @@ def test_polling_is_cheap_with_etags(quiet_client: FlaskClient) -> None:
     assert changed.get_json()["state"] == "REVOKED"
 
 
+def test_every_shown_change_changes_the_etag(quiet_app: Flask) -> None:
+    client = quiet_app.test_client()
+    task_id = enqueue(client)
+    seen = {client.get(f"/api/tasks/{task_id}").headers["ETag"]}
+    reporter = jobs.ProgressReporter(db_of(quiet_app), task_id, interval=0)
+    for step in ("started", "progress", "same numbers, new message", "finished"):
+        if step == "started":
+            jobs.mark_started(db_of(quiet_app), task_id)
+        elif step == "finished":
+            jobs.mark_finished(db_of(quiet_app), task_id, "SUCCESS", result={"n": 1})
+        else:
+            reporter(1, 3, step)
+        answer = client.get(f"/api/tasks/{task_id}", headers={"If-None-Match": ", ".join(seen)})
+        assert answer.status_code == 200, step
+        assert answer.headers["ETag"] not in seen, step
+        seen.add(answer.headers["ETag"])
+        # The 304 names the tag it stands for, weak or strong in the request alike.
+        for tag in (answer.headers["ETag"], "W/" + answer.headers["ETag"]):
+            again = client.get(f"/api/tasks/{task_id}", headers={"If-None-Match": tag})
+            assert (again.status_code, again.headers["ETag"]) == (304, answer.headers["ETag"])
+
+
+def test_the_poll_body_is_what_the_task_schema_dumps(quiet_app: Flask) -> None:
+    # The poll builds its body without marshmallow: it must stay what TaskSchema says.
+    from api.schemas import TaskSchema
+
+    client = quiet_app.test_client()
+    task_id = enqueue(client)
+    jobs.ProgressReporter(db_of(quiet_app), task_id, interval=0)(2, 7, "h\u00e9")
+    with session_scope(db_of(quiet_app)) as session:
+        record = session.get(TaskRecord, task_id)
+        assert record is not None
+        record.progress = {**(record.progress or {}), "extra": "not shown"}
+    jobs.mark_finished(db_of(quiet_app), task_id, "FAILURE", error=OSError("disk full"))
+    with quiet_app.app_context():
+        dumped = TaskSchema().dump(jobs.get_record(db_of(quiet_app), task_id))
+        expected = quiet_app.json.response(dumped).get_data()
+    assert client.get(f"/api/tasks/{task_id}").get_data() == expected
+
+
 def test_unknown_tasks_are_not_found_not_pending(quiet_client: FlaskClient) -> None:
     assert_envelope(quiet_client.get(f"/api/tasks/{uuid.uuid4()}"), 404, "not_found")
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -12,11 +14,11 @@ import pytest
 import redis
 from celery import Celery
 from celery.signals import before_task_publish
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from api.extensions import make_celery_client
 from core import jobs
-from core.db import session_scope
+from core.db import get_engine, session_scope
 from core.errors import BrokerUnavailable, Conflict, NotFound, TransientError
 from core.logging import request_id_var
 from core.models import TaskRecord, utcnow
@@ -173,6 +175,45 @@ def test_mark_finished_with_failure_keeps_type_and_message_only(settings: Settin
     assert record.error["message"].startswith("bad input x")
     assert len(record.error["message"]) == 2000
     assert "Traceback" not in json.dumps(record.error)
+
+
+@contextlib.contextmanager
+def _statements(db_url: str) -> Iterator[list[str]]:
+    # The first word of every statement the process's engine for `db_url` sends.
+    seen: list[str] = []
+
+    def record(*args: Any) -> None:
+        seen.append(args[2].split()[0])
+
+    event.listen(get_engine(db_url), "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(get_engine(db_url), "before_cursor_execute", record)
+
+
+def test_a_start_and_a_finish_are_one_write_each(settings: Settings) -> None:
+    db = settings.database_url
+    task_id = new_record(db)
+
+    with _statements(db) as statements:
+        assert jobs.mark_started(db, task_id) is True
+        assert statements == ["UPDATE"]
+        jobs.mark_finished(db, task_id, "SUCCESS", result={"n": 1})
+        assert statements == ["UPDATE", "UPDATE"]
+    record = jobs.get_record(db, task_id)
+    assert (record.state, record.result, record.active_key) == ("SUCCESS", {"n": 1}, None)
+    assert record.updated_at >= record.started_at  # type: ignore[operator]
+
+
+def test_a_canceled_record_is_not_started(settings: Settings) -> None:
+    db = settings.database_url
+    task_id = new_record(db, state="REVOKED")
+
+    assert jobs.mark_started(db, task_id) is False
+    record = jobs.get_record(db, task_id)
+    assert (record.state, record.started_at) == ("REVOKED", None)
+    assert jobs.mark_started(db, str(uuid.uuid4())) is True, "no record: nothing says stop"
 
 
 def test_marks_on_an_unknown_id_do_nothing(settings: Settings) -> None:
