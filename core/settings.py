@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     worker_shutdown_grace_s: int = Field(30, ge=0, le=3600)
     beat_lock_ttl_s: int = Field(30, ge=3, le=3600)
     beat_heartbeat_interval_s: float = Field(5.0, gt=0, le=60)
+    # Crash recovery: workers prove they live; the tasks of those that stop are handed back.
+    worker_liveness_interval_s: float = Field(10.0, gt=0, le=60)
+    worker_liveness_ttl_s: float = Field(30.0, gt=0, le=600)
 
     @field_validator("drive_folder_ids", "cors_origins", mode="before")
     @classmethod
@@ -192,6 +195,15 @@ class Settings(BaseSettings):
             raise ValueError(
                 "BEAT_LOCK_TTL_S: must be at least three BEAT_HEARTBEAT_INTERVAL_S, or the running"
                 " beat may lose its lock between renewals"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _liveness(self) -> Settings:
+        if self.worker_liveness_interval_s * 3 > self.worker_liveness_ttl_s:
+            raise ValueError(
+                "WORKER_LIVENESS_TTL_S: must be at least three WORKER_LIVENESS_INTERVAL_S, or a"
+                " live worker's tasks may be handed to another between two of its writes"
             )
         return self
 
