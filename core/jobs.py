@@ -12,7 +12,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from core.db import session_scope
-from core.errors import BrokerUnavailable, Conflict, NotFound
+from core.errors import BrokerUnavailable, Conflict, NotFound, PermanentError
 from core.logging import request_id_var
 from core.models import TaskRecord, utcnow
 from core.pagination import Page, keyset_page
@@ -30,6 +30,12 @@ TASK_NAMES = (
     "maintenance.cleanup",
 )
 QUEUES = ("default", "downloads")
+# Deliveries that may start and never end (the worker died each time) before a task is failed.
+MAX_CRASH_DELIVERIES = 3
+
+
+class WorkerKeptDying(PermanentError):
+    """The task's worker died every time it ran it: running it again would loop forever."""
 
 
 class TaskBroker(Protocol):
@@ -145,6 +151,24 @@ def is_revoked(db_url: str, task_id: str) -> bool:
         return record is not None and record.state == "REVOKED"
 
 
+def check_delivery(db_url: str, task_id: str) -> bool:
+    """False if the task was canceled before a worker picked it up; WorkerKeptDying if its
+    worker died under it MAX_CRASH_DELIVERIES times (the current delivery is counted already)."""
+    with session_scope(db_url) as session:
+        record = session.get(TaskRecord, task_id)
+        if record is None:
+            return True
+        if record.state == "REVOKED":
+            return False
+        crashes = record.deliveries - 1
+    if crashes >= MAX_CRASH_DELIVERIES:
+        raise WorkerKeptDying(
+            f"The worker stopped {crashes} times while running this task (killed, out of"
+            " memory or its machine gone); giving up instead of running it again."
+        )
+    return True
+
+
 def _update(db_url: str, task_id: str, **values: Any) -> None:
     with session_scope(db_url) as session:
         record = session.get(TaskRecord, task_id)
@@ -161,6 +185,7 @@ def mark_started(db_url: str, task_id: str) -> None:
         if record is None:
             return
         record.state = "STARTED"
+        record.deliveries += 1  # back to 0 when the delivery ends (finished, retried, released)
         record.started_at = record.started_at or utcnow()
         record.finished_at = None
         record.error = None
@@ -174,6 +199,7 @@ def mark_retry(db_url: str, task_id: str, error: BaseException | None) -> None:
             return
         record.state = "RETRY"
         record.retries += 1
+        record.deliveries = 0
         record.error = error_dict(error) if error is not None else None
 
 
@@ -184,6 +210,7 @@ def mark_released(db_url: str, task_id: str) -> None:
         if record is None or record.state in FINISHED:
             return
         record.state = "PENDING"
+        record.deliveries = 0  # handed back on purpose: not a worker that died
 
 
 def mark_finished(
@@ -195,7 +222,12 @@ def mark_finished(
     error: BaseException | None = None,
 ) -> None:
     """The task ended in SUCCESS, FAILURE or REVOKED."""
-    values: dict[str, Any] = {"state": state, "finished_at": utcnow(), "active_key": None}
+    values: dict[str, Any] = {
+        "state": state,
+        "finished_at": utcnow(),
+        "active_key": None,
+        "deliveries": 0,
+    }
     if state == "SUCCESS":
         values["result"] = result if isinstance(result, dict) else {"value": result}
         values["error"] = None

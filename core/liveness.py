@@ -26,6 +26,7 @@ class Claims:
     """What the live worker instances hold right now."""
 
     tags: frozenset[str]
+    task_ids: frozenset[str]
     live: tuple[str, ...]
     dead: tuple[str, ...]
 
@@ -36,10 +37,23 @@ def server_time(client: Any) -> float:
     return float(seconds) + float(micros) / 1e6
 
 
-def publish(client: Any, instance: str, tags: Iterable[str], ttl_s: float, **about: object) -> None:
-    """Say that `instance` lives and holds these delivery tags, for the next `ttl_s` seconds."""
+def publish(
+    client: Any,
+    instance: str,
+    tags: Iterable[str],
+    ttl_s: float,
+    task_ids: Iterable[str] = (),
+    **about: object,
+) -> None:
+    """Say that `instance` lives and holds these delivery tags (and task ids), for `ttl_s`."""
     now = server_time(client)
-    entry = {"tags": sorted(set(tags)), "expires": now + ttl_s, "ttl_s": ttl_s, **about}
+    entry = {
+        "tags": sorted(set(tags)),
+        "task_ids": sorted(set(task_ids)),
+        "expires": now + ttl_s,
+        "ttl_s": ttl_s,
+        **about,
+    }
     client.hset(WORKERS_KEY, instance, json.dumps(entry))
 
 
@@ -52,6 +66,7 @@ def claims(client: Any) -> Claims:
     """The delivery tags that live instances hold; entries long dead are forgotten."""
     now = server_time(client)
     tags: set[str] = set()
+    task_ids: set[str] = set()
     live: list[str] = []
     dead: list[str] = []
     forget: list[bytes] = []
@@ -61,6 +76,7 @@ def claims(client: Any) -> Claims:
             entry = json.loads(raw)
             expires, ttl = float(entry["expires"]), float(entry.get("ttl_s", 0))
             held = [str(tag) for tag in entry["tags"]]
+            running = [str(task_id) for task_id in entry.get("task_ids", ())]
         except (ValueError, KeyError, TypeError):
             log.warning("unreadable liveness entry %s dropped", name)
             forget.append(field)
@@ -68,13 +84,14 @@ def claims(client: Any) -> Claims:
         if expires > now:
             live.append(name)
             tags.update(held)
+            task_ids.update(running)
             continue
         dead.append(name)
         if now - expires > FORGET_AFTER_TTLS * max(ttl, 1.0):
             forget.append(field)
     if forget:
         client.hdel(WORKERS_KEY, *forget)
-    return Claims(frozenset(tags), tuple(live), tuple(dead))
+    return Claims(frozenset(tags), frozenset(task_ids), tuple(live), tuple(dead))
 
 
 def take_reaper_turn(client: Any, instance: str, period_s: float) -> bool:

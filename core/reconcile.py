@@ -1,4 +1,4 @@
-"""Reconciliation: downloads left queued or running with no live task are sent again."""
+"""Reconciliation: tasks whose message is gone are sent again (or failed), downloads too."""
 
 from __future__ import annotations
 
@@ -15,11 +15,66 @@ from core import jobs
 from core.db import session_scope
 from core.downloads import ACTIVE, _send
 from core.jobs import TaskBroker
-from core.models import Download, utcnow
+from core.models import Download, TaskRecord, utcnow
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
 QUEUES = ("default", "downloads")
+# Task id -> when a reconciliation first found its message nowhere (Redis server time).
+MISSING_KEY = "aula:reconcile:missing"
+LOST_LIMIT = 500
+
+
+def lost_tasks(
+    settings: Settings, client: Any, present: set[str], now: float, grace_s: float
+) -> list[TaskRecord]:
+    """Unfinished task records whose message no queue, unacked set or live worker has held for
+    `grace_s` (seen missing in rounds that far apart, so a message between a worker's pop and
+    its unacked write, or a worker's first liveness write after a flush, is not mistaken)."""
+    cutoff = utcnow() - timedelta(seconds=grace_s)
+    with session_scope(settings.database_url) as session:
+        records = list(
+            session.scalars(
+                select(TaskRecord)
+                .where(
+                    TaskRecord.state.not_in(jobs.FINISHED),
+                    TaskRecord.name != "downloads.fetch",  # reconcile_downloads sends those
+                    TaskRecord.updated_at < cutoff,
+                )
+                .limit(LOST_LIMIT)
+            )
+        )
+    missing = {r.id for r in records if r.id not in present}
+    seen = {k.decode(): float(v) for k, v in client.hgetall(MISSING_KEY).items()}
+    pipe = client.pipeline()
+    if set(seen) - missing:
+        pipe.hdel(MISSING_KEY, *(set(seen) - missing))
+    for task_id in missing - set(seen):
+        pipe.hset(MISSING_KEY, task_id, now)
+    pipe.execute()
+    return [r for r in records if r.id in missing and now - seen.get(r.id, now) >= grace_s]
+
+
+def resend_lost(settings: Settings, broker: TaskBroker, client: Any, lost: list[TaskRecord]) -> int:
+    """Send a lost single-instance task again under its own id (later requests of its kind
+    find it queued, not dead); fail any other lost task with a clear error."""
+    for record in lost:
+        client.hdel(MISSING_KEY, record.id)
+        if record.active_key is None:
+            gone = RuntimeError("The task's message was lost (broker flushed or restarted).")
+            jobs.mark_finished(settings.database_url, record.id, "FAILURE", error=gone)
+            log.warning("task %s lost its message; marked failed", record.id)
+            continue
+        jobs.mark_released(settings.database_url, record.id)
+        broker.send_task(
+            record.name,
+            kwargs=record.args,
+            task_id=record.id,
+            queue=record.queue,
+            headers={"request_id": record.request_id},
+        )
+        log.warning("single task %s (%s) lost its message; sent again", record.id, record.name)
+    return len(lost)
 
 
 def queued_task_ids(redis_url: str) -> set[str]:

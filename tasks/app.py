@@ -29,13 +29,16 @@ class AulaTask(Task):  # type: ignore[misc]
     """
 
     autoretry_for = (TransientError,)
+    # Fail after jobs.MAX_CRASH_DELIVERIES deliveries whose worker died; False for a task that
+    # bounds its own redeliveries (downloads.fetch counts per download, across task ids).
+    count_crashes = True
     retry_backoff = 2
     retry_backoff_max = 600
     retry_jitter = True
     max_retries = 5
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if self.request.id and jobs.is_revoked(get_settings().database_url, self.request.id):
+        if self.request.id and not self._may_run(self.request.id):
             raise Ignore()
         try:
             return super().__call__(*args, **kwargs)
@@ -46,6 +49,12 @@ class AulaTask(Task):  # type: ignore[misc]
             # pool child: what the task started (ffmpeg under yt-dlp) must not outlive it.
             kill_children(grace_s=2.0)
             raise
+
+    def _may_run(self, task_id: str) -> bool:
+        db_url = get_settings().database_url
+        if not self.count_crashes:
+            return not jobs.is_revoked(db_url, task_id)
+        return jobs.check_delivery(db_url, task_id)
 
     @cached_property
     def _reporters(self) -> dict[str, jobs.ProgressReporter]:

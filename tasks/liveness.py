@@ -27,7 +27,7 @@ import redis
 from celery import signals
 from celery.worker import state
 
-from core import liveness, unacked
+from core import jobs, liveness, reconcile, unacked
 from core.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -36,21 +36,29 @@ _stop = threading.Event()
 _instance: dict[str, str] = {}
 
 
-def held_tags(consumer: Any) -> set[str]:
-    """Delivery tags this worker holds: its task channel's unacked set and every request."""
+def held_tags(consumer: Any) -> tuple[set[str], set[str]]:
+    """Delivery tags this worker holds (its task channel's unacked set and every request) and
+    the task ids of its requests."""
     channel = getattr(getattr(consumer, "task_consumer", None), "channel", None)
     tags = unacked.held_tags(channel)
+    task_ids: set[str] = set()
     for requests in (state.active_requests, state.reserved_requests, state.scheduled_requests):
-        for _ in range(unacked.SNAPSHOT_TRIES):
-            try:  # a WeakSet the consumer may grow while this thread copies it
-                held = list(requests)
-                break
-            except RuntimeError:
-                continue
-        else:
-            held = []
-        tags.update(str(tag) for tag in (_tag_of(request) for request in held) if tag)
-    return tags
+        for request in _copy(requests):
+            tag = _tag_of(request)
+            if tag:
+                tags.add(tag)
+            if getattr(request, "id", None):
+                task_ids.add(str(request.id))
+    return tags, task_ids
+
+
+def _copy(requests: Any) -> list[Any]:
+    for _ in range(unacked.SNAPSHOT_TRIES):
+        try:  # a WeakSet the consumer may grow while this thread copies it
+            return list(requests)
+        except RuntimeError:
+            continue
+    return []
 
 
 def _tag_of(request: Any) -> str | None:
@@ -98,8 +106,9 @@ def _run(consumer: Any, instance: str, settings: Settings) -> None:
     about = {"host": getattr(consumer, "hostname", ""), "pid": os.getpid()}
     while True:
         try:
-            tags = held_tags(consumer)
-            liveness.publish(client, instance, tags, settings.worker_liveness_ttl_s, **about)
+            tags, task_ids = held_tags(consumer)
+            ttl = settings.worker_liveness_ttl_s
+            liveness.publish(client, instance, tags, ttl, task_ids, **about)
             if liveness.take_reaper_turn(client, instance, interval):
                 reaper.round(client)
         except Exception as error:  # a broker outage: keep trying, the next round may work
@@ -118,10 +127,13 @@ def _app_connection() -> Any:
 class Reaper:
     """One round hands back the messages of dead workers and re-sends lost single tasks."""
 
-    def __init__(self, settings: Settings, instance: str, connect: Any = None) -> None:
+    def __init__(
+        self, settings: Settings, instance: str, connect: Any = None, broker: Any = None
+    ) -> None:
         self.settings = settings
         self.instance = instance
         self._connect = connect or _app_connection
+        self._broker = broker
         self._connection: Any = None
 
     def channel(self) -> Any:
@@ -156,4 +168,19 @@ class Reaper:
                 task_id,
                 extra={"delivery_tag": tag, "live_workers": len(claims.live)},
             )
+        resend_lost(self.settings, client, channel, claims, self._broker)
         return returned
+
+
+def resend_lost(
+    settings: Settings, client: Any, channel: Any, claims: liveness.Claims, broker: Any = None
+) -> int:
+    """Send again (or fail) unfinished tasks whose message has been nowhere for a TTL."""
+    present = unacked.present_task_ids(channel, jobs.QUEUES) | claims.task_ids
+    now = liveness.server_time(client)
+    lost = reconcile.lost_tasks(settings, client, present, now, settings.worker_liveness_ttl_s)
+    if not lost:
+        return 0
+    if broker is None:
+        from tasks.app import app as broker
+    return reconcile.resend_lost(settings, broker, client, lost)

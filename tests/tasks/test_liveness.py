@@ -31,12 +31,13 @@ def env(base_env):
 def test_claims_hold_until_the_ttl_passes(env):
     client = redis.Redis.from_url(env["REDIS_URL"])
     liveness.publish(client, "a@host:1:x", ["t1", "t2"], 0.5)
-    liveness.publish(client, "b@host:2:y", ["t3"], 30)
+    liveness.publish(client, "b@host:2:y", ["t3"], 30, ["task-3"], host="host", pid=2)
     claims = liveness.claims(client)
     assert claims.tags == {"t1", "t2", "t3"} and set(claims.live) == {"a@host:1:x", "b@host:2:y"}
     time.sleep(0.7)
     claims = liveness.claims(client)
     assert claims.tags == {"t3"} and claims.dead == ("a@host:1:x",)
+    assert claims.task_ids == {"task-3"}
     liveness.withdraw(client, "b@host:2:y")
     assert liveness.claims(client).tags == frozenset()
     client.close()
