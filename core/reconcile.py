@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import redis
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from core import jobs
 from core.db import session_scope
@@ -28,24 +28,25 @@ LOST_LIMIT = 500
 def lost_tasks(
     settings: Settings, client: Any, present: set[str], now: float, grace_s: float
 ) -> list[TaskRecord]:
-    """Unfinished task records whose message no queue, unacked set or live worker has held for
-    `grace_s` (seen missing in rounds that far apart, so a message between a worker's pop and
-    its unacked write, or a worker's first liveness write after a flush, is not mistaken)."""
+    """Unfinished single-instance task records (they block requests of their kind) whose message
+    no queue, unacked set or live worker has held for `grace_s`: seen missing in rounds that far
+    apart, so a message between a worker's pop and its unacked write, or a worker's first
+    liveness write after a flush, is not mistaken for lost."""
     cutoff = utcnow() - timedelta(seconds=grace_s)
     with session_scope(settings.database_url) as session:
         records = list(
             session.scalars(
                 select(TaskRecord)
                 .where(
+                    TaskRecord.active_key.is_not(None),
                     TaskRecord.state.not_in(jobs.FINISHED),
-                    TaskRecord.name != "downloads.fetch",  # reconcile_downloads sends those
                     TaskRecord.updated_at < cutoff,
                 )
                 .limit(LOST_LIMIT)
             )
         )
     missing = {r.id for r in records if r.id not in present}
-    seen = {k.decode(): float(v) for k, v in client.hgetall(MISSING_KEY).items()}
+    seen = {_text(k): float(v) for k, v in client.hgetall(MISSING_KEY).items()}
     pipe = client.pipeline()
     if set(seen) - missing:
         pipe.hdel(MISSING_KEY, *(set(seen) - missing))
@@ -56,16 +57,20 @@ def lost_tasks(
 
 
 def resend_lost(settings: Settings, broker: TaskBroker, client: Any, lost: list[TaskRecord]) -> int:
-    """Send a lost single-instance task again under its own id (later requests of its kind
-    find it queued, not dead); fail any other lost task with a clear error."""
+    """Send a lost single-instance task again under its own id, so later requests of its kind
+    find it queued rather than dead; returns how many were sent."""
+    sent = 0
     for record in lost:
         client.hdel(MISSING_KEY, record.id)
-        if record.active_key is None:
-            gone = RuntimeError("The task's message was lost (broker flushed or restarted).")
-            jobs.mark_finished(settings.database_url, record.id, "FAILURE", error=gone)
-            log.warning("task %s lost its message; marked failed", record.id)
+        with session_scope(settings.database_url) as session:
+            claimed = session.execute(  # one sender only (the reaper and cleanup may race)
+                update(TaskRecord)
+                .where(TaskRecord.id == record.id, TaskRecord.updated_at == record.updated_at)
+                .where(TaskRecord.state.not_in(jobs.FINISHED))
+                .values(state="PENDING", deliveries=0, updated_at=utcnow())
+            )
+        if not getattr(claimed, "rowcount", 0):
             continue
-        jobs.mark_released(settings.database_url, record.id)
         broker.send_task(
             record.name,
             kwargs=record.args,
@@ -73,8 +78,13 @@ def resend_lost(settings: Settings, broker: TaskBroker, client: Any, lost: list[
             queue=record.queue,
             headers={"request_id": record.request_id},
         )
+        sent += 1
         log.warning("single task %s (%s) lost its message; sent again", record.id, record.name)
-    return len(lost)
+    return sent
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def queued_task_ids(redis_url: str) -> set[str]:
