@@ -33,7 +33,7 @@ RECOVERY_WAIT_S = 240
 def _unacked_and_queued(url):
     client = redis.Redis.from_url(url)
     try:
-        return client.hlen("unacked"), client.llen("default")
+        return client.hlen("unacked"), client.llen("default") + client.llen("downloads")
     finally:
         client.close()
 
@@ -68,7 +68,9 @@ def test_a_second_worker_finishes_the_download_of_one_killed(base_env, settings,
         ranges = [r.range for r in drive.media_requests(file_id)]
         assert any(r and not r.startswith("bytes=0-") for r in ranges), ranges  # it resumed
         assert "stopped proving it lives" in read_log(log_path)
-        assert survivor.poll() is None and _unacked_and_queued(env["REDIS_URL"]) == (0, 0)
+        acked = lambda: _unacked_and_queued(env["REDIS_URL"]) == (0, 0)  # noqa: E731
+        wait_for(acked, 20, what="the message to be acknowledged")
+        assert survivor.poll() is None
     finally:
         drive.media_bytes_per_s = None
         stop_process_group(doomed)
@@ -154,4 +156,33 @@ def test_a_flushed_single_task_does_not_block_its_kind(base_env, settings, tmp_p
         done = wait_for_task(settings.database_url, later.get_json()["task_id"], ("SUCCESS",), 60)
     finally:
         stop_process_group(worker)
+        print(read_log(log_path)[-3000:])
+
+
+@pytest.mark.slow
+def test_a_countdown_held_by_a_live_worker_is_not_handed_back(base_env, settings, tmp_path):
+    # A short liveness TTL (3 s) against a 15 s countdown: this test proves that a message a
+    # worker holds until its ETA is claimed, not how long the TTL is.
+    env = own_worker_env(base_env, 35, worker_liveness_interval_s=1, worker_liveness_ttl_s=3)
+    celery, log_path = make_celery_client(settings_from_env(env)), tmp_path / "worker.log"
+    marker = tmp_path / "runs.txt"
+    holder = start_worker(env, log_path, "-Q", "default")
+    other = None
+    try:
+        wait_for(lambda: celery.control.ping(timeout=0.5), 40, what="the first worker")
+        sent = celery.send_task(
+            "testing.sleep", kwargs={"seconds": 0.1, "steps": 1, "marker": str(marker)},
+            queue="default", countdown=15,
+        )  # fmt: skip
+        wait_for(lambda: _unacked_and_queued(env["REDIS_URL"]) == (1, 0), 20, what="held")
+        other = start_worker(env, log_path, "-Q", "default")  # would take a handed-back copy
+        wait_for(lambda: len(celery.control.ping(timeout=0.5)) == 2, 40, what="both workers")
+        wait_for(lambda: marker.exists(), 60, what="the task to run at its ETA")
+        wait_for(lambda: _unacked_and_queued(env["REDIS_URL"]) == (0, 0), 20, what="the ack")
+        assert marker.read_text().splitlines() == [sent.id]
+        assert "stopped proving it lives" not in read_log(log_path)
+    finally:
+        stop_process_group(holder)
+        if other is not None:
+            stop_process_group(other)
         print(read_log(log_path)[-3000:])
