@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+
+from core import unacked
 
 log = logging.getLogger(__name__)
 
@@ -98,3 +101,22 @@ def take_reaper_turn(client: Any, instance: str, period_s: float) -> bool:
     """True if `instance` reaps this round (no other did within the last `period_s`)."""
     milliseconds = max(int(period_s * 900), 100)  # a little under a period: no round is skipped
     return bool(client.set(REAPER_LOCK_KEY, instance, nx=True, px=milliseconds))
+
+
+def reap(channel: Any, claims: Claims, ttl_s: float) -> int:
+    """Hand back to its queue every unacknowledged message that no live instance claims and
+    that was delivered more than `ttl_s` ago (younger ones may not be in a liveness write yet).
+    `channel` is a kombu Redis channel of the reaper's own connection; returns how many."""
+    returned = 0
+    for tag in unacked.delivered_before(channel, time.time() - ttl_s):
+        if tag in claims.tags:
+            continue
+        task_id = unacked.task_id_of(channel, tag)
+        unacked.hand_back(channel, tag)
+        returned += 1
+        log.warning(
+            "task %s handed back: the worker holding it stopped proving it lives",
+            task_id,
+            extra={"delivery_tag": tag, "live_workers": len(claims.live)},
+        )
+    return returned

@@ -20,7 +20,6 @@ import logging
 import os
 import secrets
 import threading
-import time
 from typing import Any
 
 import redis
@@ -127,19 +126,15 @@ def _app_connection() -> Any:
 class Reaper:
     """One round hands back the messages of dead workers and re-sends lost single tasks."""
 
-    def __init__(
-        self, settings: Settings, instance: str, connect: Any = None, broker: Any = None
-    ) -> None:
+    def __init__(self, settings: Settings, instance: str) -> None:
         self.settings = settings
         self.instance = instance
-        self._connect = connect or _app_connection
-        self._broker = broker
         self._connection: Any = None
 
     def channel(self) -> Any:
         """A kombu channel on a connection of our own (the consumer's is not thread-safe)."""
         if self._connection is None:
-            self._connection = self._connect()
+            self._connection = _app_connection()
         return self._connection.default_channel
 
     def reset(self) -> None:
@@ -152,30 +147,18 @@ class Reaper:
         self._connection = None
 
     def round(self, client: Any) -> int:
-        """Hand back every message no live instance claims, delivered over a TTL ago."""
+        """Hand back the messages of dead workers, then re-send lost single tasks."""
         claims = liveness.claims(client)
         channel = self.channel()
-        cutoff = time.time() - self.settings.worker_liveness_ttl_s
-        returned = 0
-        for tag in unacked.delivered_before(channel, cutoff):
-            if tag in claims.tags:
-                continue
-            task_id = unacked.task_id_of(channel, tag)
-            unacked.hand_back(channel, tag)
-            returned += 1
-            log.warning(
-                "task %s handed back: the worker holding it stopped proving it lives",
-                task_id,
-                extra={"delivery_tag": tag, "live_workers": len(claims.live)},
-            )
-        resend_lost(self.settings, client, channel, claims, self._broker)
+        returned = liveness.reap(channel, claims, self.settings.worker_liveness_ttl_s)
+        resend_lost(self.settings, client, channel, claims)
         return returned
 
 
 def resend_lost(
     settings: Settings, client: Any, channel: Any, claims: liveness.Claims, broker: Any = None
 ) -> int:
-    """Send again (or fail) unfinished tasks whose message has been nowhere for a TTL."""
+    """Send again the single-instance tasks whose message has been nowhere for a TTL."""
     present = unacked.present_task_ids(channel, jobs.QUEUES) | claims.task_ids
     now = liveness.server_time(client)
     lost = reconcile.lost_tasks(settings, client, present, now, settings.worker_liveness_ttl_s)

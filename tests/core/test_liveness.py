@@ -1,4 +1,4 @@
-"""Liveness entries and one reaper round, against a real Redis and kombu's real unacked set."""
+"""Liveness entries and the reaper's rule, against a real Redis and kombu's real unacked set."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from kombu import Connection, Exchange, Queue
 
 from api.extensions import make_celery_client
 from core import liveness
-from tasks.liveness import Reaper
 from tests.conftest import settings_from_env
 from tests.helpers import private_redis_db, wait_for
 
@@ -61,19 +60,22 @@ def test_the_reaper_hands_back_only_unclaimed_old_deliveries(env):
         dead_id = celery.send_task("testing.sleep", queue="default").id
         lost = QUEUE(dead.default_channel).get(no_ack=False)
         assert (live.headers["id"], lost.headers["id"]) == (live_id, dead_id)
-        reaper = Reaper(settings, "r", connect=lambda: Connection(settings.redis_url))
-        liveness.publish(client, "live", [live.delivery_tag], 30)
+        ttl = settings.worker_liveness_ttl_s
 
-        assert reaper.round(client) == 0, "a delivery younger than the TTL is never taken"
+        def reap() -> int:
+            with Connection(settings.redis_url) as own:  # the reaper's own connection
+                return liveness.reap(own.default_channel, liveness.claims(client), ttl)
+
+        liveness.publish(client, "live", [live.delivery_tag], 30)
+        assert reap() == 0, "a delivery younger than the TTL is never taken"
         time.sleep(1.2)
-        assert reaper.round(client) == 1
+        assert reap() == 1
         assert client.llen("default") == 1
         again = QUEUE(held.default_channel).get(no_ack=False)
         assert again.headers["id"] == dead_id
-        assert reaper.round(client) == 0, "the live instance's delivery stays where it is"
+        assert reap() == 0, "the live instance's delivery stays where it is"
         liveness.withdraw(client, "live")
         liveness.publish(client, "live", [again.delivery_tag], 30)
-        assert reaper.round(client) == 1  # the live one's first delivery is unclaimed now
-        reaper.reset()
+        assert reap() == 1  # the live one's first delivery is unclaimed now
     client.close()
     celery.close()
