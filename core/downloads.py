@@ -7,6 +7,7 @@ import hashlib
 import logging
 import re
 import shutil
+import time
 import unicodedata
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from core.settings import Settings
 
 log = logging.getLogger(__name__)
 STATES = ("queued", "running", "succeeded", "failed", "canceled")
+RACE_TRIES = 3
 DEDUPED = frozenset({"queued", "running", "succeeded"})
 ACTIVE = frozenset({"queued", "running"})
 _DRIVE_PATH = re.compile(r"^/file/d/([A-Za-z0-9_-]{10,})")
@@ -147,20 +149,44 @@ def create(
     fmt: str | None = None,
     force: bool = False,
 ) -> tuple[Download, bool]:
-    """A download of `url` or of a catalog item; (download, created). Deduplicated unless force."""
+    """A download of `url` or of a catalog item; (download, created). Deduplicated unless force.
+
+    Identical requests at the same moment race on the unique dedupe key: the one whose insert
+    wins creates the download, the others answer with it."""
     target = _target(settings, url, item_id)
     fmt = fmt if target["kind"] == "ytdlp" else None
     key = dedupe_key(target["url"], fmt)
-    existing = _existing(settings.database_url, key)
-    if existing is not None and not force:
-        return existing, False
-    _check_disk(settings)
-    with session_scope(settings.database_url) as session:
-        if existing is not None:  # force: the old one keeps its file but gives up the key
-            session.get_one(Download, existing.id).dedupe_key = None
-        download = Download(format=fmt, dedupe_key=key, **target)
-        session.add(download)
-    return _send(settings, broker, download), True
+    for _ in range(RACE_TRIES):
+        existing = _existing(settings.database_url, key)
+        if existing is not None and not force:
+            return _once_sent(settings.database_url, existing), False
+        _check_disk(settings)
+        try:
+            with session_scope(settings.database_url) as session:
+                if existing is not None:  # force: the old one keeps its file but gives up the key
+                    session.get_one(Download, existing.id).dedupe_key = None
+                download = Download(format=fmt, dedupe_key=key, **target)
+                session.add(download)
+        except IntegrityError:
+            force = False  # an identical request won the key: its download is the answer
+            continue
+        return _send(settings, broker, download), True
+    raise Conflict("An identical download request is being handled right now; try again.")
+
+
+def _once_sent(db_url: str, download: Download, wait_s: float = 2.0) -> Download:
+    # A download a racing request created a moment ago gets its task id once sent: wait for it
+    # briefly, so the answer names the task as the winner's does.
+    deadline = time.monotonic() + wait_s
+    while download.task_id is None and download.state == "queued":
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+        again = _existing(db_url, download.dedupe_key or "")
+        if again is None:
+            break
+        download = again
+    return download
 
 
 def _send(settings: Settings, broker: TaskBroker, download: Download) -> Download:

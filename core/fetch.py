@@ -157,8 +157,21 @@ def _write(out: Any, chunk: bytes) -> None:
 def _finish(settings: Settings, download: Download, source: Path, sha256: str) -> Fetched:
     final = settings.download_dir / safe_name(download.title, download.id, source.suffix)
     final.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(source, final)  # atomic: same filesystem, and the name is unique to the download
+    durable_replace(source, final)
     return Fetched(final, final.stat().st_size, sha256)
+
+
+def durable_replace(source: Path, final: Path) -> None:
+    """Rename `source` to `final` so that a power cut leaves the old state or the whole file:
+    its bytes reach the disk before the rename, and the rename before this returns."""
+    with source.open("rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(source, final)  # atomic: same filesystem, and the name is unique to the download
+    folder = os.open(final.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
 
 
 def _suffix_for(meta: dict[str, Any]) -> str:

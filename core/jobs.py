@@ -12,7 +12,7 @@ from sqlalchemy import bindparam, delete, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core.db import get_engine, session_scope
-from core.errors import BrokerUnavailable, Conflict, NotFound
+from core.errors import BrokerUnavailable, Conflict, NotFound, PermanentError
 from core.logging import request_id_var
 from core.models import TaskRecord, utcnow
 from core.pagination import Page, keyset_page
@@ -31,6 +31,12 @@ TASK_NAMES = (
     "notifications.deliver",
 )
 QUEUES = ("default", "downloads")
+# Deliveries that may start and never end (the worker died each time) before a task is failed.
+MAX_CRASH_DELIVERIES = 3
+
+
+class WorkerKeptDying(PermanentError):
+    """The task's worker died every time it ran it: running it again would loop forever."""
 
 
 class TaskBroker(Protocol):
@@ -178,16 +184,29 @@ def is_revoked(db_url: str, task_id: str) -> bool:
         return record is not None and record.state == "REVOKED"
 
 
+def check_crashes(deliveries: int) -> None:
+    """WorkerKeptDying if the task's worker died under it MAX_CRASH_DELIVERIES times;
+    `deliveries` (from begin_delivery) counts the current delivery too."""
+    crashes = deliveries - 1
+    if crashes >= MAX_CRASH_DELIVERIES:
+        raise WorkerKeptDying(
+            f"The worker stopped {crashes} times while running this task (killed, out of"
+            " memory or its machine gone); giving up instead of running it again."
+        )
+
+
 def _update(db_url: str, task_id: str, **values: Any) -> None:
     # One UPDATE statement, no read first: a task's start and its end each cost one write.
     with get_engine(db_url).begin() as connection:
         connection.execute(update(TaskRecord).where(TaskRecord.id == task_id).values(**values))
 
 
-def mark_started(db_url: str, task_id: str) -> bool:
+def begin_delivery(db_url: str, task_id: str) -> int | None:
     """A worker began (or began again, after a redelivery) to run the task: one UPDATE.
 
-    Returns False if the record says REVOKED (canceled while queued): the task must not run.
+    Returns how many deliveries of the task have started without ending, this one included (0
+    when it has no record), or None if the record says REVOKED (canceled while queued): the
+    task must not run.
     """
     now = literal(utcnow(), TaskRecord.started_at.type)
     values = {
@@ -195,18 +214,27 @@ def mark_started(db_url: str, task_id: str) -> bool:
         "started_at": func.coalesce(TaskRecord.started_at, now),
         "finished_at": None,
         "error": None,
+        # Back to 0 when the delivery ends (finished, retried, released): what is left counts
+        # the workers that died under it.
+        "deliveries": TaskRecord.deliveries + 1,
     }
     with get_engine(db_url).begin() as connection:
         started = connection.execute(
             update(TaskRecord)
             .where(TaskRecord.id == task_id, TaskRecord.state != "REVOKED")
             .values(**values)
-        )
-        if started.rowcount:
-            return True
+            .returning(TaskRecord.deliveries)
+        ).first()
+        if started is not None:
+            return int(started[0])
         # Rare: no record at all (it runs), or a canceled one (it does not).
         state = connection.scalar(select(TaskRecord.state).where(TaskRecord.id == task_id))
-    return state != "REVOKED"
+    return None if state == "REVOKED" else 0
+
+
+def mark_started(db_url: str, task_id: str) -> bool:
+    """begin_delivery, answering only whether the task may run (False: canceled while queued)."""
+    return begin_delivery(db_url, task_id) is not None
 
 
 def mark_retry(db_url: str, task_id: str, error: BaseException | None) -> None:
@@ -217,6 +245,7 @@ def mark_retry(db_url: str, task_id: str, error: BaseException | None) -> None:
             return
         record.state = "RETRY"
         record.retries += 1
+        record.deliveries = 0
         record.error = error_dict(error) if error is not None else None
 
 
@@ -227,6 +256,7 @@ def mark_released(db_url: str, task_id: str) -> None:
         if record is None or record.state in FINISHED:
             return
         record.state = "PENDING"
+        record.deliveries = 0  # handed back on purpose: not a worker that died
 
 
 def mark_finished(
@@ -238,7 +268,12 @@ def mark_finished(
     error: BaseException | None = None,
 ) -> None:
     """The task ended in SUCCESS, FAILURE or REVOKED."""
-    values: dict[str, Any] = {"state": state, "finished_at": utcnow(), "active_key": None}
+    values: dict[str, Any] = {
+        "state": state,
+        "finished_at": utcnow(),
+        "active_key": None,
+        "deliveries": 0,
+    }
     if state == "SUCCESS":
         values["result"] = result if isinstance(result, dict) else {"value": result}
         values["error"] = None

@@ -71,6 +71,8 @@ class TaskRecord(Base):
     # second request finds the running one instead of starting another.
     active_key: Mapped[str | None] = mapped_column(String(128), default=None)
     retries: Mapped[int] = mapped_column(Integer, default=0)
+    # Deliveries that started and never ended: each one is a worker that died under the task.
+    deliveries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(default=None)

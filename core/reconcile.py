@@ -1,4 +1,4 @@
-"""Reconciliation: downloads left queued or running with no live task are sent again."""
+"""Reconciliation: tasks whose message is gone are sent again (or failed), downloads too."""
 
 from __future__ import annotations
 
@@ -9,17 +9,82 @@ from datetime import timedelta
 from typing import Any
 
 import redis
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from core import jobs
 from core.db import session_scope
 from core.downloads import ACTIVE, _send
 from core.jobs import TaskBroker
-from core.models import Download, utcnow
+from core.models import Download, TaskRecord, utcnow
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
 QUEUES = ("default", "downloads")
+# Task id -> when a reconciliation first found its message nowhere (Redis server time).
+MISSING_KEY = "aula:reconcile:missing"
+LOST_LIMIT = 500
+
+
+def lost_tasks(
+    settings: Settings, client: Any, present: set[str], now: float, grace_s: float
+) -> list[TaskRecord]:
+    """Unfinished single-instance task records (they block requests of their kind) whose message
+    no queue, unacked set or live worker has held for `grace_s`: seen missing in rounds that far
+    apart, so a message between a worker's pop and its unacked write, or a worker's first
+    liveness write after a flush, is not mistaken for lost."""
+    cutoff = utcnow() - timedelta(seconds=grace_s)
+    with session_scope(settings.database_url) as session:
+        records = list(
+            session.scalars(
+                select(TaskRecord)
+                .where(
+                    TaskRecord.active_key.is_not(None),
+                    TaskRecord.state.not_in(jobs.FINISHED),
+                    TaskRecord.updated_at < cutoff,
+                )
+                .limit(LOST_LIMIT)
+            )
+        )
+    missing = {r.id for r in records if r.id not in present}
+    seen = {_text(k): float(v) for k, v in client.hgetall(MISSING_KEY).items()}
+    pipe = client.pipeline()
+    if set(seen) - missing:
+        pipe.hdel(MISSING_KEY, *(set(seen) - missing))
+    for task_id in missing - set(seen):
+        pipe.hset(MISSING_KEY, task_id, now)
+    pipe.execute()
+    return [r for r in records if r.id in missing and now - seen.get(r.id, now) >= grace_s]
+
+
+def resend_lost(settings: Settings, broker: TaskBroker, client: Any, lost: list[TaskRecord]) -> int:
+    """Send a lost single-instance task again under its own id, so later requests of its kind
+    find it queued rather than dead; returns how many were sent."""
+    sent = 0
+    for record in lost:
+        client.hdel(MISSING_KEY, record.id)
+        with session_scope(settings.database_url) as session:
+            claimed = session.execute(  # one sender only (the reaper and cleanup may race)
+                update(TaskRecord)
+                .where(TaskRecord.id == record.id, TaskRecord.updated_at == record.updated_at)
+                .where(TaskRecord.state.not_in(jobs.FINISHED))
+                .values(state="PENDING", deliveries=0, updated_at=utcnow())
+            )
+        if not getattr(claimed, "rowcount", 0):
+            continue
+        broker.send_task(
+            record.name,
+            kwargs=record.args,
+            task_id=record.id,
+            queue=record.queue,
+            headers={"request_id": record.request_id},
+        )
+        sent += 1
+        log.warning("single task %s (%s) lost its message; sent again", record.id, record.name)
+    return sent
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def queued_task_ids(redis_url: str) -> set[str]:

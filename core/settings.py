@@ -108,6 +108,9 @@ class Settings(BaseSettings):
     webhook_retry_base_s: float = Field(5.0, gt=0, le=3600)
     webhook_retry_max_s: float = Field(600.0, gt=0, le=6 * 3600)
     webhook_max_attempts: int = Field(12, ge=1, le=100)
+    # Crash recovery: workers prove they live; the tasks of those that stop are handed back.
+    worker_liveness_interval_s: float = Field(10.0, gt=0, le=60)
+    worker_liveness_ttl_s: float = Field(30.0, gt=0, le=600)
 
     @field_validator(
         "drive_folder_ids", "cors_origins", "trusted_proxies", "webhook_urls", mode="before"
@@ -261,6 +264,15 @@ class Settings(BaseSettings):
             raise ValueError(
                 "BEAT_LOCK_TTL_S: must be at least three BEAT_HEARTBEAT_INTERVAL_S, or the running"
                 " beat may lose its lock between renewals"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _liveness(self) -> Settings:
+        if self.worker_liveness_interval_s * 3 > self.worker_liveness_ttl_s:
+            raise ValueError(
+                "WORKER_LIVENESS_TTL_S: must be at least three WORKER_LIVENESS_INTERVAL_S, or a"
+                " live worker's tasks may be handed to another between two of its writes"
             )
         return self
 

@@ -5,6 +5,7 @@ from tasks import (  # noqa: F401  (registers)
     catalog,
     classroom,
     downloads,
+    liveness,
     maintenance,
     notifications,
     signals,

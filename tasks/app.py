@@ -29,14 +29,21 @@ class AulaTask(Task):  # type: ignore[misc]
     """
 
     autoretry_for = (TransientError,)
+    # Fail after jobs.MAX_CRASH_DELIVERIES deliveries whose worker died; False for a task that
+    # bounds its own redeliveries (downloads.fetch counts per download, across task ids).
+    count_crashes = True
     retry_backoff = 2
     retry_backoff_max = 600
     retry_jitter = True
     max_retries = 5
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if getattr(self.request, "aula_revoked", False):  # read from the record at task_prerun
+        # Set at task_prerun by the one write that starts the delivery (tasks/signals.py).
+        deliveries = getattr(self.request, "aula_deliveries", 0)
+        if deliveries is None:  # canceled while queued
             raise Ignore()
+        if self.count_crashes:
+            jobs.check_crashes(deliveries)
         try:
             return super().__call__(*args, **kwargs)
         except WorkerStopping:

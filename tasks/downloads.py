@@ -103,6 +103,7 @@ def _until_shutdown(tracker: fetch.Progress) -> fetch.Progress:
     max_retries=4,
     retry_backoff=5,
     retry_backoff_max=300,
+    count_crashes=False,  # core.fetch.begin bounds a download's deliveries, across task ids
 )
 def fetch_download(self: AulaTask, download_id: int) -> dict[str, Any]:
     """Fetch one download into DOWNLOAD_DIR.

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from core import maintenance, notifications, reconcile
+import redis
+
+from core import liveness, maintenance, notifications, reconcile
 from core.settings import get_settings
 from tasks.app import AulaTask, app
+from tasks.liveness import resend_lost
 
 
 @app.task(name="maintenance.cleanup", bind=True)
 def cleanup(self: AulaTask) -> dict[str, Any]:
     """Remove stale temp files, old task records and deliveries, surplus thumbnails; send again
-    downloads and webhook deliveries that lost their task. Idempotent; transient errors retried."""
+    downloads and webhook deliveries that lost their task, and single-instance tasks whose
+    message is gone. Idempotent; transient errors retried."""
     settings = get_settings()
     result: dict[str, Any] = maintenance.cleanup(settings, on_progress=self.progress)
     inspect = app.control.inspect(timeout=1.0)
@@ -21,4 +25,13 @@ def cleanup(self: AulaTask) -> dict[str, Any]:
     result.update(reconcile.reconcile_downloads(settings, app, live))
     result["deliveries_sent"] = notifications.dispatch(settings, app)  # any the broker lost
     result["deliveries_removed"] = notifications.prune(settings)
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
+    try:  # the liveness reaper does this every round too; here it is one more look
+        with app.connection_for_write() as connection:
+            claims = liveness.claims(client)
+            result["tasks_lost"] = resend_lost(
+                settings, client, connection.default_channel, claims, app
+            )
+    finally:
+        client.close()
     return result

@@ -88,9 +88,19 @@ def _force() -> None:
     for request in list(state.active_requests):
         try:  # their messages go back to the queue: their records say so, not "running"
             jobs.mark_released(db_url, request.id)
+            _release_download(request)
         except Exception as error:
             log.warning("could not mark a cut task as queued: %s", type(error).__name__)
     os.kill(os.getpid(), signal.SIGQUIT)
+
+
+def _release_download(request: Any) -> None:
+    # A download cut here is handed back, not a worker that died: not a crash delivery.
+    download_id = (getattr(request, "kwargs", None) or {}).get("download_id")
+    if getattr(request, "name", None) == "downloads.fetch" and download_id is not None:
+        from core import fetch
+
+        fetch.release(get_settings(), int(download_id))
 
 
 def _daemon_timer(seconds: float, action: Any) -> None:

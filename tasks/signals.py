@@ -87,8 +87,9 @@ def _started(task_id: str, task: Any, **_: Any) -> None:
     task_name_var.set(task.name)
     request_id_var.set(getattr(task.request, "request_id", None))
     metrics.task_started(task_id)
-    # One write, which also says whether the task was canceled while queued (AulaTask skips it).
-    task.request.aula_revoked = not jobs.mark_started(_db(), task_id)
+    # One write, which also says whether the task was canceled while queued (AulaTask skips it)
+    # and how often its worker died under it (AulaTask gives up past a bound).
+    task.request.aula_deliveries = jobs.begin_delivery(_db(), task_id)
 
 
 @signals.task_postrun.connect

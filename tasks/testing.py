@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -42,3 +44,13 @@ def ffmpeg(self: AulaTask, marker: str, seconds: float = 60.0) -> dict[str, int]
         self.progress(tick + 1, ticks, "ffmpeg running")
     child.kill()
     return {"pid": child.pid}
+
+
+@app.task(name="testing.kill_worker", bind=True)
+def kill_worker(self: AulaTask, marker: str) -> None:
+    """SIGKILL this task's whole worker, as a crash would: its main process, then this pool
+    process; append a line to `marker` first. It never returns."""
+    with Path(marker).open("a") as handle:
+        handle.write(f"{self.request.id}\n")
+    os.kill(os.getppid(), signal.SIGKILL)
+    os.kill(os.getpid(), signal.SIGKILL)

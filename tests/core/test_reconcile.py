@@ -86,3 +86,49 @@ def test_partials_of_dead_downloads_are_removed(base_env, settings, drive):
     assert remove_dead_partials(quiet) == 2
     assert downloads.partial_dir(quiet, live.id).exists()
     assert not downloads.partial_dir(quiet, dead.id).exists() and not orphan.exists()
+
+
+def _age_record(settings, task_id, seconds=600):
+    from core.models import TaskRecord
+
+    with session_scope(settings.database_url) as session:
+        session.execute(
+            update(TaskRecord)
+            .where(TaskRecord.id == task_id)
+            .values(updated_at=utcnow() - timedelta(seconds=seconds))
+        )
+
+
+def test_a_flushed_single_task_is_sent_again_once(base_env, settings):
+    from kombu import Connection
+
+    from core import reconcile, unacked
+
+    quiet, broker = _quiet(base_env)
+    client = redis.Redis.from_url(quiet.redis_url)
+    single = jobs.enqueue(quiet.database_url, broker, "catalog.rebuild", {"source": "local"},
+                          single="catalog.rebuild:local")  # fmt: skip
+    plain = jobs.enqueue(quiet.database_url, broker, "testing.sleep", {})
+    _age_record(quiet, single.id)
+    _age_record(quiet, plain.id)
+    with Connection(quiet.redis_url) as connection:
+        channel = connection.default_channel
+        present = unacked.present_task_ids(channel, jobs.QUEUES)
+        assert {single.id, plain.id} <= present
+        assert reconcile.lost_tasks(quiet, client, present, 1000.0, 30) == []
+
+        client.flushdb()
+        present = unacked.present_task_ids(channel, jobs.QUEUES)
+        assert reconcile.lost_tasks(quiet, client, present, 1000.0, 30) == []  # first seen gone
+        assert reconcile.lost_tasks(quiet, client, present, 1020.0, 30) == []  # not for long
+        lost = reconcile.lost_tasks(quiet, client, present, 1031.0, 30)
+        assert [r.id for r in lost] == [single.id]  # only single tasks block their kind
+
+        assert reconcile.resend_lost(quiet, broker, client, lost) == 1
+        assert reconcile.resend_lost(quiet, broker, client, lost) == 0  # a racing second look
+        assert unacked.present_task_ids(channel, jobs.QUEUES) == {single.id}
+    assert jobs.get_record(quiet.database_url, single.id).state == "PENDING"
+    again = jobs.enqueue(quiet.database_url, broker, "catalog.rebuild", {"source": "local"},
+                         single="catalog.rebuild:local")  # fmt: skip
+    assert again.id == single.id
+    client.close()

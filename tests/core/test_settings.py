@@ -132,6 +132,17 @@ def test_the_beat_lock_outlives_several_renewals(clean_env: pytest.MonkeyPatch) 
     assert load_settings().beat_lock_ttl_s == 10
 
 
+def test_a_worker_outlives_several_missed_liveness_writes(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("WORKER_LIVENESS_TTL_S", "20")
+    clean_env.setenv("WORKER_LIVENESS_INTERVAL_S", "10")
+
+    line = config_error()
+
+    assert "WORKER_LIVENESS_TTL_S" in line and "WORKER_LIVENESS_INTERVAL_S" in line
+    clean_env.setenv("WORKER_LIVENESS_INTERVAL_S", "5")
+    assert load_settings().worker_liveness_ttl_s == 20
+
+
 def test_secrets_set_alongside_a_bad_value_stay_out_of_the_line(
     clean_env: pytest.MonkeyPatch,
 ) -> None:

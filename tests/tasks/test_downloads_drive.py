@@ -81,11 +81,7 @@ def test_cancel_stops_a_running_download_and_removes_partials(client, settings, 
 
 
 def _own_worker(base_env, db, tmp_path):
-    # Short limits so the broker hands back an unacked message within seconds, not hours.
-    env = own_worker_env(
-        base_env, db, task_time_limit_s=10, broker_visibility_timeout_s=12,
-        broker_restore_interval_s=1,
-    )  # fmt: skip
+    env = own_worker_env(base_env, db)  # crash recovery with every setting at its default
     return env, make_celery_client(settings_from_env(env)), tmp_path / "worker.log"
 
 
@@ -109,7 +105,8 @@ def test_sigkill_mid_download_resumes_to_one_correct_file(base_env, settings, dr
         first.wait(10)
         drive.media_bytes_per_s = None
         second = start_worker(env, log_path, "-Q", "downloads")
-        body = wait_for_download(client, download_id, ("succeeded", "failed"), 90)
+        # The contract's bound is 2 minutes from the death; the wait is generous (loaded CI).
+        body = wait_for_download(client, download_id, ("succeeded", "failed"), 240)
         assert body["state"] == "succeeded", body
         content = drive.content_of(file_id)
         assert body["file"]["sha256"] == hashlib.sha256(content).hexdigest()

@@ -83,10 +83,8 @@ def test_cancel_of_a_url_download_removes_its_partials(private_stack, settings, 
 
 
 def test_sigkill_mid_download_resumes_a_plain_file(base_env, settings, media, tmp_path):
-    env = own_worker_env(
-        base_env, 26, download_allow_private_hosts=True, task_time_limit_s=10,
-        broker_visibility_timeout_s=12, broker_restore_interval_s=1,
-    )  # fmt: skip
+    # Crash recovery with every setting at its default.
+    env = own_worker_env(base_env, 26, download_allow_private_hosts=True)
     celery, log_path = make_celery_client(settings_from_env(env)), tmp_path / "worker.log"
     client = create_app({k.lower(): v for k, v in env.items()}).test_client()
     media.rate_bps = 2 * 1024 * 1024
@@ -100,7 +98,7 @@ def test_sigkill_mid_download_resumes_a_plain_file(base_env, settings, media, tm
         first.wait(10)
         media.rate_bps = None
         second = start_worker(env, log_path, "-Q", "downloads")
-        body = wait_for_download(client, download_id, ("succeeded", "failed"))
+        body = wait_for_download(client, download_id, ("succeeded", "failed"), 240)
         assert body["state"] == "succeeded", body
         assert body["file"]["sha256"] == hashlib.sha256(media.slow).hexdigest()
         assert body["file"]["size_bytes"] == len(media.slow)

@@ -76,3 +76,33 @@ def test_sigterm_mid_download_hands_it_back_and_it_resumes(base_env, settings, d
         if second is not None:
             stop_process_group(second)
         print(read_log(log_path)[-3000:])
+
+
+@pytest.mark.slow
+def test_a_download_cut_by_the_cold_shutdown_is_not_a_crash(base_env, settings, drive, tmp_path):
+    env = own_worker_env(base_env, 36, worker_shutdown_grace_s=1)
+    celery = make_celery_client(settings_from_env(env))
+    client = create_app({k.lower(): v for k, v in env.items()}).test_client()
+    file_id = drive.add_file("presa.mp4", size=8 * MIB, seed=22)
+    # So slow that a 1 MiB read never completes: no progress call, so the stop flag goes unread
+    # and only the last-resort cold shutdown ends the run.
+    drive.media_bytes_per_s = 32 * 1024
+    log_path = tmp_path / "worker.log"
+    worker = start_worker(env, log_path, "-Q", "downloads")
+    try:
+        wait_for(lambda: celery.control.ping(timeout=0.5), 40, what="worker")
+        created = client.post(
+            "/api/downloads", json={"url": f"https://drive.google.com/file/d/{file_id}"}
+        )
+        download_id = created.get_json()["download"]["id"]
+        wait_for(lambda: _body(client, download_id)["state"] == "running", 30, what="running")
+        wait_for(lambda: drive.media_requests(file_id), 30, what="the transfer to start")
+        os.kill(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=60)
+        assert "cold shutdown" in read_log(log_path)
+        row = downloads.get(settings.database_url, download_id)
+        assert row.state == "queued" and row.deliveries == 0, (row.state, row.deliveries)
+    finally:
+        drive.media_bytes_per_s = None
+        stop_process_group(worker)
+        print(read_log(log_path)[-3000:])

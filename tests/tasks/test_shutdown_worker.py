@@ -124,7 +124,9 @@ def test_a_task_that_never_polls_is_cut_and_redelivered(base_env, settings, tmp_
         wait_for(lambda: marker.exists(), 30, what="the task to start")
         _terminate(first)
         assert "cold shutdown" in read_log(log_path)
-        assert _record(settings, record.id).state == "PENDING"  # queued again, not "running"
+        cut = _record(settings, record.id)
+        assert cut.state == "PENDING"  # queued again, not "running"
+        assert cut.deliveries == 0  # handed back: not counted as a worker that died
         assert _queued(env["REDIS_URL"]) == (1, 0)  # restored to its queue, not lost
 
         second = start_worker(env, log_path, "-Q", "default")

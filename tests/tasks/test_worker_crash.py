@@ -19,13 +19,8 @@ from tests.helpers import (
     wait_for_task,
 )
 
-# Short limits so the broker hands back the unacked message within seconds, not hours.
-CRASH_ENV = {
-    "TASK_TIME_LIMIT_S": "10",
-    "BROKER_VISIBILITY_TIMEOUT_S": "12",
-    "WORKER_CONCURRENCY": "1",
-    "BROKER_RESTORE_INTERVAL_S": "1",
-}
+# Every crash-recovery setting at its default (visibility timeout, restore interval, liveness).
+CRASH_ENV = {"WORKER_CONCURRENCY": "1"}
 
 
 def _state(settings, task_id):
@@ -55,7 +50,8 @@ def test_sigkilled_worker_task_reruns_after_restart(base_env, settings, tmp_path
         first.wait(timeout=10)
 
         second = start_worker(env, log_path, "-Q", "default")
-        done = wait_for_task(settings.database_url, record.id, ("SUCCESS",))
+        # The contract's bound is 2 minutes from the death; the wait is generous (loaded CI).
+        done = wait_for_task(settings.database_url, record.id, ("SUCCESS",), timeout=240)
         assert done.result == {"steps": 8, "runs": 2}
         assert marker.read_text().splitlines() == [record.id, record.id]
     finally:

@@ -1,0 +1,76 @@
+"""kombu's Redis layout as core.unacked reads it: fails when kombu changes its keys or restore."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import redis
+from kombu import Connection, Exchange, Queue
+
+from api.extensions import make_celery_client
+from core import unacked
+from tests.conftest import settings_from_env
+from tests.helpers import private_redis_db
+
+QUEUE = Queue("default", Exchange("default"), routing_key="default")
+
+
+@pytest.fixture
+def broker(base_env):
+    env = {**base_env, "REDIS_URL": private_redis_db(base_env["REDIS_URL"], 30)}
+    settings = settings_from_env(env)
+    celery = make_celery_client(settings)
+    with Connection(settings.redis_url) as consumer, Connection(settings.redis_url) as other:
+        yield celery, consumer.default_channel, other.default_channel, settings.redis_url
+    celery.close()
+
+
+def _send(celery, name="testing.sleep"):
+    return celery.send_task(name, kwargs={"seconds": 0}, queue="default").id
+
+
+def test_a_delivered_message_is_found_claimed_and_handed_back(broker):
+    celery, channel, other, url = broker
+    task_id = _send(celery)
+    assert unacked.present_task_ids(other, ["default", "downloads"]) == {task_id}
+
+    message = QUEUE(channel).get(no_ack=False)  # delivered, not acknowledged
+    tag = message.delivery_tag
+    raw = redis.Redis.from_url(url)
+    # The layout this adapter reads: a hash and a sorted set named by kombu, keyed by the tag.
+    assert raw.hexists("unacked", tag) and raw.zscore("unacked_index", tag) is not None
+    assert raw.llen("default") == 0
+    assert unacked.held_tags(channel) == {tag}
+    assert unacked.held_tags(other) == set()
+    assert unacked.delivered_before(other, time.time() + 1) == [tag]
+    assert unacked.delivered_before(other, time.time() - 60) == []
+    assert unacked.task_id_of(other, tag) == task_id
+    assert unacked.present_task_ids(other, ["default"]) == {task_id}
+
+    unacked.hand_back(other, tag)
+    assert not raw.hexists("unacked", tag) and raw.zscore("unacked_index", tag) is None
+    assert raw.llen("default") == 1
+    assert unacked.task_id_of(other, tag) is None
+    again = QUEUE(other).get(no_ack=False)
+    assert again.delivery_tag == tag and again.headers["id"] == task_id
+    assert again.delivery_info["redelivered"] is True
+    again.ack()
+    assert unacked.present_task_ids(other, ["default"]) == set()
+    unacked.hand_back(other, tag)  # already acknowledged: nothing comes back
+    assert raw.llen("default") == 0
+    raw.close()
+
+
+def test_priority_queues_are_read_too(broker):
+    celery, _channel, other, url = broker
+    task_id = celery.send_task("testing.sleep", queue="default", priority=5).id
+    raw = redis.Redis.from_url(url)
+    assert raw.llen("default") == 0 and any(
+        json.loads(m)["headers"]["id"] == task_id
+        for key in raw.keys("default*")
+        for m in raw.lrange(key, 0, -1)
+    )
+    assert unacked.present_task_ids(other, ["default"]) == {task_id}
+    raw.close()
