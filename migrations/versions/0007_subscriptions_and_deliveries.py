@@ -1,7 +1,7 @@
 """Subscriptions, the videos they claimed, and webhook deliveries.
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-11-28 18:20:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from core.models import UTCDateTime
 
 revision = "0007"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
