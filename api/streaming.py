@@ -7,11 +7,13 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from flask import Response, current_app, request
 from werkzeug.wsgi import ClosingIterator
 
 from api.errors import envelope
+from api.extensions import settings
 from core.google import DriveClient
 from core.media import VIDEO_EXTENSIONS, sniff, video_type
 from core.streaming import (
@@ -39,8 +41,12 @@ def local_file_response(
     """
     handle, info = open_local(path)
     try:
+        accel = accel_redirect(path)
         content_type = mime_type or guess_mime_type(path, handle.fileno())
         disposition = content_disposition(download_name) if download_name else None
+        if accel:
+            handle.close()
+            return _accel_response(accel, content_type, disposition)
         plan = plan_local_file(
             info, Conditions.from_headers(request.headers), content_type, disposition
         )
@@ -57,6 +63,25 @@ def local_file_response(
     wrapper = request.environ.get("wsgi.file_wrapper")
     chunks: Iterable[bytes] = wrapper(body, CHUNK_SIZE) if wrapper else body.chunks()
     return _stream_response(chunks, plan.status, plan.headers)
+
+
+def accel_redirect(path: Path) -> str | None:
+    """The X-Accel-Redirect URI for `path` when ACCEL_REDIRECT_PREFIX is set and nginx asked.
+
+    nginx marks the requests it proxies (`X-Aula-Accel: 1`); a direct request to web gets the
+    bytes from Flask as before. Ranges and validators are then nginx's, over the same file.
+    """
+    prefix = settings().accel_redirect_prefix
+    if not prefix or request.headers.get("X-Aula-Accel") != "1":
+        return None
+    return prefix + quote(str(path.resolve()))
+
+
+def _accel_response(uri: str, content_type: str, disposition: str | None) -> Response:
+    headers = {"X-Accel-Redirect": uri, "Content-Type": content_type}
+    if disposition:
+        headers["Content-Disposition"] = disposition
+    return _stream_response((), 200, headers)
 
 
 def drive_proxy_response(client: DriveClient, file_id: str) -> Response:

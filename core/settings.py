@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     media_url_ttl_s: int = Field(4 * 3600, ge=60, le=7 * 24 * 3600)
     force_https: bool = False
     trusted_proxies: int = Field(0, ge=0, le=10)
+    # Behind deploy/nginx: local files answered with X-Accel-Redirect (README, Docker Compose).
+    accel_redirect_prefix: str = Field("", pattern=r"^(/[A-Za-z0-9_.-]+)*$")
     rate_limit_mutations: str = "60/minute"
     # Operational knobs beyond the contract's table.
     port: int = Field(8000, ge=1, le=65535)
