@@ -71,10 +71,10 @@ def accel_redirect(path: Path) -> str | None:
     nginx marks the requests it proxies (`X-Aula-Accel: 1`); a direct request to web gets the
     bytes from Flask as before. Ranges and validators are then nginx's, over the same file.
     """
-    prefix = settings().accel_redirect_prefix
-    if not prefix or request.headers.get("X-Aula-Accel") != "1":
+    if request.headers.get("X-Aula-Accel") != "1":
         return None
-    return prefix + quote(str(path.resolve()))
+    prefix = settings().accel_redirect_prefix
+    return prefix + quote(str(path.resolve())) if prefix else None
 
 
 def _accel_response(uri: str, content_type: str, disposition: str | None) -> Response:
