@@ -4,6 +4,7 @@
 # Dockerfile per image. Cached: an image already present under its tag is kept (a real registry
 # image too); a stand-in whose recipe changed since it was built is rebuilt. `--force` rebuilds all.
 set -eu
+export DOCKER_BUILDKIT=0  # the classic builder: dockerd 20.10 without buildx, as docker-compose 1.29 uses
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 BASE=aula-standin/debian:bookworm

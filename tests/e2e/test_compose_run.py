@@ -222,8 +222,8 @@ def test_prometheus_has_every_target_up_and_every_rule_loaded(stack: Stack) -> N
     "once recovery lands; until then it waits for BROKER_VISIBILITY_TIMEOUT_S",
 )
 def test_a_killed_workers_download_is_finished_by_another(stack: Stack) -> None:
-    big = stack.serve / "big.bin"  # 8 MiB, sent at 256 KiB/s: 32 s
-    big.write_bytes(hashlib.sha256(b"aula").digest() * (8 * 1024 * 1024 // 32))  # 8 MiB
+    big = stack.serve / "big.bin"  # 4 MiB, sent at 256 KiB/s: 16 s
+    big.write_bytes(hashlib.sha256(b"aula").digest() * (4 * 1024 * 1024 // 32))
     big.chmod(0o644)
     stack.compose("up", "-d", "--scale", "worker=3", "--no-recreate", timeout=600)
     try:
@@ -233,7 +233,9 @@ def test_a_killed_workers_download_is_finished_by_another(stack: Stack) -> None:
         running = _worker_of(stack, "big.bin")
         subprocess.run(["docker", "kill", running], check=True, capture_output=True)
 
-        done = stack.download(download["id"], timeout=240)
+        # Issue 10 hands a dead worker's task back within about 40 s (its recovery bench), then
+        # the download resumes: 150 s bounds that with room on a loaded machine.
+        done = stack.download(download["id"], timeout=150)
 
         assert done["file"]["sha256"] == hashlib.sha256(big.read_bytes()).hexdigest()
     finally:
