@@ -239,7 +239,7 @@ def test_a_killed_workers_download_is_finished_by_another(stack: Stack) -> None:
 
         assert done["file"]["sha256"] == hashlib.sha256(big.read_bytes()).hexdigest()
     finally:
-        stack.compose("up", "-d", "--scale", "worker=1", timeout=600)
+        stack.compose("up", "-d", "--scale", "worker=1", "--no-recreate", timeout=600)
         stack.wait_healthy()
 
 
