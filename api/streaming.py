@@ -7,11 +7,13 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from flask import Response, current_app, request, send_file
 from werkzeug.wsgi import ClosingIterator
 
 from api.errors import envelope
+from api.extensions import settings
 from core import thumbnails
 from core.google import DriveClient
 from core.media import VIDEO_EXTENSIONS, sniff, video_type
@@ -73,6 +75,10 @@ def local_file_response(
         )
         if download_name is None and disposition and disposition.startswith("inline"):
             disposition = None  # a stream plays in place; only downloads name their file
+        accel = accel_redirect(path)
+        if accel:
+            handle.close()
+            return _accel_response(accel, content_type, disposition)
         plan = plan_local_file(
             info, Conditions.from_headers(request.headers), content_type, disposition
         )
@@ -89,6 +95,25 @@ def local_file_response(
     wrapper = request.environ.get("wsgi.file_wrapper")
     chunks: Iterable[bytes] = wrapper(body, CHUNK_SIZE) if wrapper else body.chunks()
     return _stream_response(chunks, plan.status, plan.headers)
+
+
+def accel_redirect(path: Path) -> str | None:
+    """The X-Accel-Redirect URI for `path` when ACCEL_REDIRECT_PREFIX is set and nginx asked.
+
+    nginx marks the requests it proxies (`X-Aula-Accel: 1`); a direct request to web gets the
+    bytes from Flask as before. Ranges and validators are then nginx's, over the same file.
+    """
+    if request.headers.get("X-Aula-Accel") != "1":
+        return None
+    prefix = settings().accel_redirect_prefix
+    return prefix + quote(str(path.resolve())) if prefix else None
+
+
+def _accel_response(uri: str, content_type: str, disposition: str | None) -> Response:
+    headers = {"X-Accel-Redirect": uri, "Content-Type": content_type}
+    if disposition:
+        headers["Content-Disposition"] = disposition
+    return _stream_response((), 200, headers)
 
 
 def drive_proxy_response(client: DriveClient, file_id: str) -> Response:

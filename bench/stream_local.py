@@ -10,6 +10,7 @@ whole file and 1 MiB ranges at 0%, 50% and 99% with 1 and 8 keep-alive connectio
 (10^6 bytes/s) for both, ours/nginx, and the 99%-vs-0% time per range. `--breakdown` also times
 one connection's 1-byte and 1 MiB ranges on the same gunicorn config serving `bench/stream_apps.py`
 (no Flask; bare Flask; Flask's `send_file`) to show where a request's time goes. Needs nginx.
+`--via-proxy`: the compose stack's proxy against bare nginx instead (bench/stream_via_proxy.py).
 """
 
 from __future__ import annotations
@@ -368,7 +369,16 @@ def main() -> None:
     parser.add_argument("--range-mib", type=int, default=1, help="size of the timed ranges")
     parser.add_argument("--range-requests", type=int, default=400, help="range GETs, 1 conn")
     parser.add_argument("--breakdown", action="store_true", help="also time stripped-down apps")
+    parser.add_argument(
+        "--via-proxy", action="store_true", help="the compose stack's proxy vs bare nginx (Docker)"
+    )
     args = parser.parse_args()
+    if args.via_proxy:  # bench/stream_via_proxy.py
+        sys.path.insert(0, str(ROOT))
+        from stream_via_proxy import run_via_proxy
+
+        run_via_proxy(args)
+        return
     print(f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}, file {args.size_mib} MiB\n")
     main_results, detail = run(args)
     label = f"{args.range_mib} MiB"

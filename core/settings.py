@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     rate_limit_mutations: str = "600/minute"
     rate_limit_auth_failures: str = "10/minute"
     drive_live_concurrency: int = Field(4, ge=1, le=64)
+    # Behind deploy/nginx: local files answered with X-Accel-Redirect (README, Docker Compose).
+    accel_redirect_prefix: str = Field("", pattern=r"^(/[A-Za-z0-9_.-]+)*$")
     # Operational knobs beyond the contract's table.
     port: int = Field(8000, ge=1, le=65535)
     worker_metrics_port: int = Field(9808, ge=0, le=65535)
