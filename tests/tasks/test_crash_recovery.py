@@ -4,10 +4,13 @@ single-instance task whose message was flushed does not block its kind for ever.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import signal
+from urllib.parse import urlsplit
 
+import psutil
 import pytest
 import redis
 
@@ -38,24 +41,35 @@ def _unacked_and_queued(url):
         client.close()
 
 
+def _holder(workers, port):
+    """The worker whose pool process has a connection open to `port` (it runs the transfer)."""
+    for worker in workers:
+        for child in psutil.Process(worker.pid).children():
+            with contextlib.suppress(psutil.Error):
+                if any(c.raddr and c.raddr.port == port for c in child.net_connections("tcp")):
+                    return worker
+    return None
+
+
 @pytest.mark.slow
 def test_a_second_worker_finishes_the_download_of_one_killed(base_env, settings, drive, tmp_path):
     env = own_worker_env(base_env, 32)  # every crash-recovery setting at its default
     celery, log_path = make_celery_client(settings_from_env(env)), tmp_path / "worker.log"
     client = create_app({k.lower(): v for k, v in env.items()}).test_client()
-    file_id = drive.add_file("dois workers.mp4", size=16 * MIB, seed=21)
-    drive.media_bytes_per_s = 2 * MIB
-    doomed = start_worker(env, log_path, "-Q", "downloads")
-    survivor = None
+    file_id = drive.add_file("dois workers.mp4", size=24 * MIB, seed=21)
+    drive.media_bytes_per_s = 1 * MIB
+    # Two workers with different node names on one broker and one database, both up first.
+    workers = [start_worker(env, log_path, "-Q", "downloads") for _ in range(2)]
     try:
-        wait_for(lambda: celery.control.ping(timeout=0.5), 40, what="the first worker")
+        wait_for(lambda: len(celery.control.ping(timeout=0.5)) == 2, 60, what="both workers")
         created = client.post(
             "/api/downloads", json={"url": f"https://drive.google.com/file/d/{file_id}"}
         )
         download_id = created.get_json()["download"]["id"]
         wait_for_bytes(client, download_id, 2 * MIB, 60)
-        survivor = start_worker(env, log_path, "-Q", "downloads")  # another node name
-        wait_for(lambda: len(celery.control.ping(timeout=0.5)) == 2, 40, what="both workers")
+        port = urlsplit(env["DRIVE_API_URL"]).port
+        doomed = wait_for(lambda: _holder(workers, port), 30, what="the worker fetching it")
+        survivor = next(w for w in workers if w is not doomed)
         os.killpg(doomed.pid, signal.SIGKILL)  # the whole worker, never restarted
         doomed.wait(10)
         drive.media_bytes_per_s = 4 * MIB
@@ -73,9 +87,8 @@ def test_a_second_worker_finishes_the_download_of_one_killed(base_env, settings,
         assert survivor.poll() is None
     finally:
         drive.media_bytes_per_s = None
-        stop_process_group(doomed)
-        if survivor is not None:
-            stop_process_group(survivor)
+        for worker in workers:
+            stop_process_group(worker)
         print(read_log(log_path)[-3000:])
 
 
