@@ -4,7 +4,8 @@ The range-set and the entity-tag lists are parsed here, not by `werkzeug.http`: 
 tests/core/test_streaming.py, `parse_range_header` takes `bytes=-0` for a bad header (200, where we
 answer 416), rejects the empty list elements RFC 9110 allows (`bytes=0-1,`) and accepts blanks
 inside a spec (`0 - 5`); `parse_etags` returns unordered sets, takes unquoted and `w/` tags, and
-drops tags not separated by a comma. Dates and tag quoting are werkzeug's.
+drops tags not separated by a comma (so `is_resource_modified` answers 304 to an unquoted tag).
+Dates and tag quoting are werkzeug's.
 """
 
 from __future__ import annotations
