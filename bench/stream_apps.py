@@ -11,7 +11,8 @@ from typing import Any
 from flask import Flask, Response, send_file
 
 from api.streaming import local_file_response
-from core.streaming import CHUNK_SIZE, Conditions, RangeFile, open_local, plan_local_file
+from core.conditional import Conditions, plan_local_file
+from core.streaming import CHUNK_SIZE, RangeFile, open_local
 
 ROOT = Path(os.environ["STREAM_ROOT"])
 

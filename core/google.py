@@ -1,29 +1,26 @@
-"""Google client: OAuth refresh-token grant, Drive v3 files and changes, paced and retried."""
+"""Google client: Drive v3 files and changes, paced and retried, authorized by core.google_auth."""
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any, Self
 
 import requests
 
 from core.errors import (
-    CredentialsMissing,
     NotFound,
     TransientError,
     UpstreamRefused,
     UpstreamTimeout,
     ValidationFailed,
 )
+from core.google_auth import GoogleAuth, GoogleCredentials, json_object
 from core.http import Pacer, make_session
-from core.logging import register_secret
 from core.settings import Settings
 from core.vault import Vault
 
@@ -51,92 +48,9 @@ def shared_pacer(rate: float) -> Pacer:
         return _pacers.setdefault(rate, Pacer(rate))
 
 
-@dataclass(frozen=True)
-class GoogleCredentials:
-    client_id: str
-    client_secret: str
-    refresh_token: str
-
-    @classmethod
-    def from_vault(cls, vault: Vault) -> GoogleCredentials:
-        """Read and decrypt the stored credentials; CredentialsMissing when none are stored."""
-        try:
-            raw = json.loads(vault.get("google"))
-        except NotFound:
-            raise CredentialsMissing(
-                "Google credentials are not configured; PUT /api/credentials/google first."
-            ) from None
-        creds = cls(raw["client_id"], raw["client_secret"], raw["refresh_token"])
-        register_secret(creds.client_secret)
-        register_secret(creds.refresh_token)
-        return creds
-
-
-class GoogleAuth:
-    """Access tokens from the refresh-token grant, cached until shortly before they expire."""
-
-    def __init__(self, token_url: str, creds: GoogleCredentials, session: requests.Session) -> None:
-        self.token_url = token_url
-        self.creds = creds
-        self.session = session
-        self._token: str | None = None
-        self._expires = 0.0
-        self._lock = threading.Lock()
-
-    def token(self) -> str:
-        """A valid access token, refreshed when missing or about to expire."""
-        with self._lock:
-            if self._token is None or time.monotonic() >= self._expires:
-                self._refresh()
-            assert self._token is not None
-            return self._token
-
-    def invalidate(self) -> None:
-        """Forget the cached token (after a 401)."""
-        with self._lock:
-            self._token = None
-
-    def _refresh(self) -> None:
-        data = {
-            "grant_type": "refresh_token",
-            "client_id": self.creds.client_id,
-            "client_secret": self.creds.client_secret,
-            "refresh_token": self.creds.refresh_token,
-        }
-        try:
-            response = self.session.post(self.token_url, data=data)
-        except requests.Timeout:
-            raise UpstreamTimeout("Google's token endpoint did not answer in time.") from None
-        except requests.RequestException as error:
-            raise TransientError(
-                f"Google's token endpoint failed: {type(error).__name__}."
-            ) from None
-        if response.status_code in (400, 401):
-            reason = _json(response).get("error", "invalid_grant")
-            raise UpstreamRefused(
-                f"Google refused the stored credentials ({reason}); store new ones.",
-                {"reason": reason},
-            )
-        if response.status_code != 200:
-            raise TransientError(f"Google's token endpoint answered {response.status_code}.")
-        body = _json(response)
-        self._token = str(body["access_token"])
-        register_secret(self._token)
-        lifetime = float(body.get("expires_in", 3600))
-        self._expires = time.monotonic() + max(lifetime - 60, lifetime / 2)
-
-
-def _json(response: requests.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
 def error_reason(response: requests.Response) -> str:
     """The first `errors[].reason` of a Google error body, or ''."""
-    error = _json(response).get("error")
+    error = json_object(response).get("error")
     if isinstance(error, dict):
         for item in error.get("errors") or []:
             if isinstance(item, dict) and item.get("reason"):
@@ -253,7 +167,7 @@ class GoogleApi:
         token: str | None = None
         while True:
             query = {**params, **({"pageToken": token} if token else {})}
-            body = _json(self.request(path, query))
+            body = json_object(self.request(path, query))
             yield list(body.get(key) or [])
             token = body.get("nextPageToken")
             if not token:
@@ -282,7 +196,7 @@ class DriveClient(GoogleApi):
         }
         if page_token:
             params["pageToken"] = page_token
-        body = _json(self.request("files", params))
+        body = json_object(self.request("files", params))
         return list(body.get("files", [])), body.get("nextPageToken")
 
     def walk(self, folder_ids: list[str]) -> Iterator[tuple[str, list[dict[str, Any]]]]:
@@ -303,7 +217,7 @@ class DriveClient(GoogleApi):
 
     def get_file(self, file_id: str) -> dict[str, Any]:
         """A file's metadata."""
-        return _json(
+        return json_object(
             self.request(
                 f"files/{path_segment(file_id)}",
                 {"fields": FILE_FIELDS, "supportsAllDrives": "true"},
@@ -322,7 +236,7 @@ class DriveClient(GoogleApi):
 
     def start_page_token(self) -> str:
         """The token from which the changes feed starts now."""
-        body = _json(self.request("changes/startPageToken", {"supportsAllDrives": "true"}))
+        body = json_object(self.request("changes/startPageToken", {"supportsAllDrives": "true"}))
         return str(body["startPageToken"])
 
     def changes(self, page_token: str) -> tuple[list[dict[str, Any]], str | None, str | None]:
@@ -337,7 +251,7 @@ class DriveClient(GoogleApi):
                 f"nextPageToken,newStartPageToken,changes(fileId,removed,time,file({FILE_FIELDS}))"
             ),
         }
-        body = _json(self.request("changes", params))
+        body = json_object(self.request("changes", params))
         return (
             list(body.get("changes", [])),
             body.get("nextPageToken"),

@@ -1,55 +1,55 @@
-"""Redis locks: short ones (SET NX EX) where two workers could race, and renewed leases."""
+"""Redis locks (redis-py's `Lock`): short ones where two workers could race, and renewed leases."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import redis
-
-_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end"
-_EXTEND = (
-    "if redis.call('get', KEYS[1]) == ARGV[1] then"
-    " return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
-)
+from redis.exceptions import LockError, LockNotOwnedError
+from redis.lock import Lock
 
 
 @contextmanager
 def redis_lock(redis_url: str, name: str, ttl_s: int) -> Iterator[bool]:
     """Yield True if the lock `name` was taken (released on exit), False if someone holds it."""
     client = redis.Redis.from_url(redis_url)
-    token = uuid.uuid4().hex
-    key = f"aula:lock:{name}"
-    taken = bool(client.set(key, token, nx=True, ex=ttl_s))
+    lock = Lock(client, f"aula:lock:{name}", timeout=ttl_s, thread_local=False)
+    taken = bool(lock.acquire(blocking=False))
     try:
         yield taken
     finally:
         if taken:
-            client.eval(_RELEASE, 1, key, token)
+            with suppress(LockNotOwnedError):  # it ran out and someone else holds it now
+                lock.release()
         client.close()
 
 
 class Lease:
     """A lock held for as long as its holder keeps renewing it (SET NX PX with a token).
 
-    Extending and releasing compare the token first (one Lua script each), so a holder whose
+    Renewing and releasing compare the token first (redis-py's Lua scripts), so a holder whose
     lease ran out can never extend or free the lock that someone else took meanwhile.
     """
 
     def __init__(self, client: redis.Redis, key: str, ttl_s: float, token: str) -> None:
         self.client, self.key, self.token = client, key, token
-        self.ttl_ms = max(int(ttl_s * 1000), 1)
+        self._lock = Lock(client, key, timeout=max(ttl_s, 0.001), thread_local=False)
 
     def hold(self) -> bool:
         """Extend the lease if it is ours, else try to take it; True while we hold it."""
-        if self.client.eval(_EXTEND, 1, self.key, self.token, self.ttl_ms):
-            return True
-        return bool(self.client.set(self.key, self.token, nx=True, px=self.ttl_ms))
+        if self._lock.local.token is not None:
+            with suppress(LockNotOwnedError):
+                return self._lock.reacquire()
+        return bool(self._lock.acquire(blocking=False, token=self.token))
 
     def release(self) -> bool:
         """Delete the lock if we still hold it; True if it was ours."""
-        return bool(self.client.eval(_RELEASE, 1, self.key, self.token))
+        try:
+            self._lock.release()
+        except LockError:  # never taken, or it ran out and someone else holds it now
+            return False
+        return True
 
     def holder(self) -> str | None:
         """The token of whoever holds the lock now (None if free)."""

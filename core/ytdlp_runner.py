@@ -25,7 +25,8 @@ from core.errors import (
     ValidationFailed,
     write_failed,
 )
-from core.netguard import ForbiddenAddress, Guard, Policy, guard_ytdlp_connections
+from core.netguard import ForbiddenAddress, Guard, Policy
+from core.ytdlp_guard import guard_ytdlp_connections
 
 __all__ = [
     "Canceled", "ForbiddenAddress", "Guard", "Policy", "YtdlpResult", "ffmpeg_path",

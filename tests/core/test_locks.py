@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import redis
 
-from core.locks import Lease
+from core.locks import Lease, redis_lock
 from tests.helpers import private_redis_db, wait_for
 
 
@@ -38,4 +38,30 @@ def test_an_expired_lease_goes_to_the_next_and_the_old_holder_cannot_extend_it(r
         assert 0 < client.pttl("test:lease:expiry") <= 500
     finally:
         client.delete("test:lease:expiry")
+        client.close()
+
+
+def test_redis_lock_is_taken_once_and_never_frees_a_later_holder(redis_url):
+    url = private_redis_db(redis_url, 26)
+    client = redis.Redis.from_url(url)
+    client.delete("aula:lock:test.once")
+    try:
+        with redis_lock(url, "test.once", 1) as taken:  # 1 s: the test proves the token check only
+            assert taken and client.get("aula:lock:test.once") is not None
+            with redis_lock(url, "test.once", 1) as again:
+                assert not again  # someone holds it
+            assert client.get("aula:lock:test.once") is not None  # the loser freed nothing
+            wait_for(
+                lambda: client.get("aula:lock:test.once") is None, 5, what="the lock to expire"
+            )
+            client.set("aula:lock:test.once", "later", ex=30)  # another worker takes it meanwhile
+        assert client.get("aula:lock:test.once") == b"later"  # ours ran out: theirs stays
+        with redis_lock(url, "test.once", 1) as taken_after:
+            assert not taken_after
+        client.delete("aula:lock:test.once")
+        with redis_lock(url, "test.once", 1) as free:
+            assert free
+        assert client.get("aula:lock:test.once") is None  # released on exit
+    finally:
+        client.delete("aula:lock:test.once")
         client.close()
