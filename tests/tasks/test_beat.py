@@ -9,6 +9,11 @@ from tests.conftest import read_log
 from tests.helpers import ROOT, VENV_BIN, process_env, stop_process_group, wait_for
 
 
+def _unfinished_cleanups(db_url):
+    page = jobs.list_records(db_url, name="maintenance.cleanup", limit=200)
+    return [record.id for record in page.items if record.state not in jobs.FINISHED]
+
+
 def test_beat_enqueues_cleanup_every_interval(base_env, settings, worker, tmp_path):
     env = {**base_env, "CLEANUP_INTERVAL_S": "1", "DATA_DIR": str(tmp_path / "beat")}
     log_path = tmp_path / "beat.log"
@@ -39,4 +44,8 @@ def test_beat_enqueues_cleanup_every_interval(base_env, settings, worker, tmp_pa
     finally:
         stop_process_group(beat)
         print(read_log(log_path)[-2000:])
+        # Beat sent a cleanup every second to the session's worker: let those still queued run
+        # now, or a later test's cleanup would queue behind them and find its work done.
+        drained = lambda: not _unfinished_cleanups(settings.database_url)  # noqa: E731
+        wait_for(drained, 60, what="the queued cleanups")
     assert beat.returncode in (0, -15), read_log(log_path)[-2000:]
