@@ -22,11 +22,15 @@ from core.downloads import STATES as DOWNLOAD_STATES
 from core.health import free_bytes
 from core.jobs import QUEUES
 from core.models import CatalogItem, Download, TaskRecord
+from core.taskdefs import TaskName
 
 # Beat writes this key every beat period (JSON: {"ts", "interval_s", "pid", "host"}).
 HEARTBEAT_KEY = "aula:beat:heartbeat"
 # The periodic and maintenance tasks whose last success an operator watches.
-SUCCESS_TASKS = ("catalog.sync", "catalog.rebuild", "maintenance.cleanup")
+SUCCESS_TASKS = tuple(
+    str(name)
+    for name in (TaskName.CATALOG_SYNC, TaskName.CATALOG_REBUILD, TaskName.MAINTENANCE_CLEANUP)
+)
 # kombu's Redis transport keeps one list per queue and priority step: `queue`, `queue\x06\x163`...
 PRIORITY_SEPARATOR = "\x06\x16"
 PRIORITY_STEPS = (0, 3, 6, 9)

@@ -19,7 +19,6 @@ from core.models import Download, TaskRecord, utcnow
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
-QUEUES = ("default", "downloads")
 # Task id -> when a reconciliation first found its message nowhere (Redis server time).
 MISSING_KEY = "aula:reconcile:missing"
 LOST_LIMIT = 500
@@ -92,7 +91,7 @@ def queued_task_ids(redis_url: str) -> set[str]:
     client = redis.Redis.from_url(redis_url, socket_timeout=5)
     ids: set[str] = set()
     try:
-        raw = [m for q in QUEUES for m in client.lrange(q, 0, -1)]
+        raw = [m for q in jobs.QUEUES for m in client.lrange(q, 0, -1)]
         raw += [json.dumps(json.loads(v)[0]).encode() for v in client.hvals("unacked")]
     finally:
         client.close()
