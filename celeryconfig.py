@@ -25,6 +25,7 @@ def make_config(settings: Settings) -> dict[str, Any]:
     }
     return {
         "broker_url": settings.redis_url,
+        # Kept: Flower's REST API (/api/task/result, apply, abort) reads it; nothing else does.
         "result_backend": settings.redis_url,
         "broker_connection_retry_on_startup": True,
         "broker_transport_options": broker_transport,
