@@ -6,7 +6,9 @@ from typing import Any
 
 from kombu import Queue
 
+from core import taskdefs
 from core.settings import Settings, get_settings
+from core.taskdefs import QueueName
 
 
 def make_config(settings: Settings) -> dict[str, Any]:
@@ -23,6 +25,7 @@ def make_config(settings: Settings) -> dict[str, Any]:
     }
     return {
         "broker_url": settings.redis_url,
+        # Kept: Flower's REST API (/api/task/result, apply, abort) reads it; nothing else does.
         "result_backend": settings.redis_url,
         "broker_connection_retry_on_startup": True,
         "broker_transport_options": broker_transport,
@@ -33,14 +36,10 @@ def make_config(settings: Settings) -> dict[str, Any]:
         "accept_content": ["json"],
         "timezone": "UTC",
         "enable_utc": True,
-        "task_queues": (
-            Queue("default", routing_key="default"),
-            Queue("downloads", routing_key="downloads"),
-        ),
-        "task_default_queue": "default",
-        "task_default_routing_key": "default",
-        # Long downloads get their own queue so they never block a catalog sync.
-        "task_routes": {"downloads.*": {"queue": "downloads", "routing_key": "downloads"}},
+        "task_queues": tuple(Queue(str(queue), routing_key=str(queue)) for queue in QueueName),
+        "task_default_queue": str(QueueName.DEFAULT),
+        "task_default_routing_key": str(QueueName.DEFAULT),
+        "task_routes": taskdefs.task_routes(),
         # Acknowledged only once run: a worker that dies hands its task back.
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
@@ -55,32 +54,13 @@ def make_config(settings: Settings) -> dict[str, Any]:
         "worker_hijack_root_logger": False,
         "worker_send_task_events": True,
         "task_send_sent_event": True,
-        "beat_schedule": {
-            "catalog.sync": {
-                "task": "catalog.sync",
-                "schedule": float(settings.catalog_sync_interval_s),
-                "kwargs": {"source": "drive"},
-            },
-            "maintenance.cleanup": {
-                "task": "maintenance.cleanup",
-                "schedule": float(settings.cleanup_interval_s),
-            },
-            **_classroom_schedule(settings),
-        },
+        "beat_schedule": taskdefs.beat_schedule(settings),
         "beat_schedule_filename": str(settings.data_dir / "celerybeat-schedule"),
         # One beat runs the schedule (the holder of a Redis lock; others stand by), ticking at
         # least every heartbeat interval so it renews its lock and writes its heartbeat.
         "beat_scheduler": "tasks.beat_guard:GuardedScheduler",
         "beat_max_loop_interval": settings.beat_heartbeat_interval_s,
     }
-
-
-def _classroom_schedule(settings: Settings) -> dict[str, Any]:
-    """The beat entry of classroom.sync; none when CLASSROOM_SYNC_INTERVAL_S is 0 (off)."""
-    if not settings.classroom_sync_interval_s:
-        return {}
-    entry = {"task": "classroom.sync", "schedule": float(settings.classroom_sync_interval_s)}
-    return {"classroom.sync": entry}
 
 
 # `app.config_from_object("celeryconfig")` reads these module attributes.

@@ -16,6 +16,7 @@ from api.streaming import thumbnail_response
 from core import catalog, downloads, jobs, thumbnails
 from core.errors import Conflict
 from core.models import CatalogItem
+from core.taskdefs import TaskName
 
 blp = Blueprint("catalog", __name__, url_prefix="/api/catalog", description="The catalog.")
 
@@ -99,7 +100,7 @@ class Rebuild(MethodView):
         record = jobs.enqueue(
             db_url(),
             celery_client(),
-            "catalog.rebuild",
+            TaskName.CATALOG_REBUILD,
             body,
             single=f"catalog.rebuild:{body['source']}",
         )
@@ -114,7 +115,7 @@ class Sync(MethodView):
         """Apply Drive's changes feed since the last sync."""
         require_google()
         record = jobs.enqueue(
-            db_url(), celery_client(), "catalog.sync", body, single="catalog.sync:drive"
+            db_url(), celery_client(), TaskName.CATALOG_SYNC, body, single="catalog.sync:drive"
         )
         return enqueued(record.id)
 

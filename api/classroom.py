@@ -13,6 +13,7 @@ from api.extensions import celery_client, db_url, require_google, settings
 from api.schemas import EnqueuedSchema, PageArgsSchema, enqueued, page_schema
 from core import classroom, downloads, jobs
 from core.errors import PermanentError
+from core.taskdefs import TaskName
 
 blp = Blueprint(
     "classroom", __name__, url_prefix="/api/classroom", description="Google Classroom courses."
@@ -37,7 +38,7 @@ class Sync(MethodView):
         """Catalog every course's materials; while one sync runs, answers with it."""
         require_google()
         record = jobs.enqueue(
-            db_url(), celery_client(), "classroom.sync", {}, single="classroom.sync"
+            db_url(), celery_client(), TaskName.CLASSROOM_SYNC, {}, single="classroom.sync"
         )
         return enqueued(record.id)
 

@@ -10,6 +10,7 @@ from flask_smorest import Blueprint
 from api.extensions import celery_client, db_url
 from api.schemas import EnqueuedSchema, enqueued
 from core import jobs
+from core.taskdefs import TaskName
 
 blp = Blueprint(
     "maintenance", __name__, url_prefix="/api/maintenance", description="Maintenance runs."
@@ -21,5 +22,5 @@ class Cleanup(MethodView):
     @blp.response(202, EnqueuedSchema)
     def post(self) -> Any:
         """Enqueue `maintenance.cleanup`."""
-        record = jobs.enqueue(db_url(), celery_client(), "maintenance.cleanup")
+        record = jobs.enqueue(db_url(), celery_client(), TaskName.MAINTENANCE_CLEANUP)
         return enqueued(record.id)

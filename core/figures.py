@@ -20,16 +20,17 @@ from core.catalog import SOURCES
 from core.db import session_scope
 from core.downloads import STATES as DOWNLOAD_STATES
 from core.health import free_bytes
-from core.jobs import QUEUES
 from core.models import CatalogItem, Download, TaskRecord
+from core.taskdefs import TaskName
+from core.unacked import queue_depths as queue_depths  # read by api/metrics.py
 
 # Beat writes this key every beat period (JSON: {"ts", "interval_s", "pid", "host"}).
 HEARTBEAT_KEY = "aula:beat:heartbeat"
 # The periodic and maintenance tasks whose last success an operator watches.
-SUCCESS_TASKS = ("catalog.sync", "catalog.rebuild", "maintenance.cleanup")
-# kombu's Redis transport keeps one list per queue and priority step: `queue`, `queue\x06\x163`...
-PRIORITY_SEPARATOR = "\x06\x16"
-PRIORITY_STEPS = (0, 3, 6, 9)
+SUCCESS_TASKS = tuple(
+    str(name)
+    for name in (TaskName.CATALOG_SYNC, TaskName.CATALOG_REBUILD, TaskName.MAINTENANCE_CLEANUP)
+)
 STATEMENT_TIMEOUT_MS = 2000
 
 
@@ -108,21 +109,6 @@ def redis_client(url: str, timeout: float) -> redis.Redis:
         socket_connect_timeout=timeout,
         retry=Retry(NoBackoff(), 0),
     )
-
-
-def queue_keys(queue: str) -> list[str]:
-    """The Redis lists that hold `queue`'s waiting messages, one per priority step."""
-    return [queue if step == 0 else f"{queue}{PRIORITY_SEPARATOR}{step}" for step in PRIORITY_STEPS]
-
-
-def queue_depths(client: redis.Redis, queues: tuple[str, ...] = QUEUES) -> dict[str, int]:
-    """Messages waiting in each Celery queue, priorities summed (taken but unacked not counted)."""
-    pipe = client.pipeline(transaction=False)
-    for queue in queues:
-        for key in queue_keys(queue):
-            pipe.llen(key)
-    lengths = iter(pipe.execute())
-    return {queue: sum(int(next(lengths)) for _ in PRIORITY_STEPS) for queue in queues}
 
 
 def beat_heartbeat(client: redis.Redis, now: float | None = None) -> Heartbeat | None:

@@ -16,21 +16,16 @@ from core.errors import BrokerUnavailable, Conflict, NotFound, PermanentError
 from core.logging import request_id_var
 from core.models import TaskRecord, utcnow
 from core.pagination import Page, keyset_page
+from core.taskdefs import QueueName, TaskName
+from core.taskdefs import queue_for as _queue_of
 
 log = logging.getLogger(__name__)
 
 STATES = ("PENDING", "STARTED", "PROGRESS", "RETRY", "SUCCESS", "FAILURE", "REVOKED")
 FINISHED = frozenset({"SUCCESS", "FAILURE", "REVOKED"})
 RUNNING = frozenset({"STARTED", "PROGRESS"})
-TASK_NAMES = (
-    "catalog.rebuild",
-    "catalog.sync",
-    "downloads.fetch",
-    "classroom.sync",
-    "maintenance.cleanup",
-    "notifications.deliver",
-)
-QUEUES = ("default", "downloads")
+TASK_NAMES = tuple(str(name) for name in TaskName)
+QUEUES = tuple(str(queue) for queue in QueueName)
 # Deliveries that may start and never end (the worker died each time) before a task is failed.
 MAX_CRASH_DELIVERIES = 3
 
@@ -48,8 +43,8 @@ class TaskBroker(Protocol):
 
 
 def queue_for(name: str) -> str:
-    """The queue a task name is routed to: downloads on their own, everything else on default."""
-    return "downloads" if name.startswith("downloads.") else "default"
+    """The queue a task name is routed to (core.taskdefs' table)."""
+    return str(_queue_of(name))
 
 
 def enqueue(
@@ -66,6 +61,7 @@ def enqueue(
     returned and nothing new is sent.
     """
     task_id = str(uuid.uuid4())
+    name = str(name)  # a TaskName, stored and sent as its plain value
     kwargs = kwargs or {}
     queue = queue_for(name)
     request_id = request_id_var.get() or uuid.uuid4().hex

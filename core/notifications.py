@@ -32,9 +32,10 @@ from core.jobs import TaskBroker
 from core.models import Delivery, Download, utcnow
 from core.pagination import Page, keyset_page
 from core.settings import Settings
+from core.taskdefs import TaskName
 
 log = logging.getLogger(__name__)
-TASK = "notifications.deliver"
+TASK = TaskName.NOTIFICATIONS_DELIVER
 EVENTS = ("download.succeeded", "download.failed", "catalog.sync.failed", "subscription.new_items")
 STATES = ("pending", "delivered", "failed")
 DISPATCH_BATCH = 500

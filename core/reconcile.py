@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 from datetime import timedelta
@@ -11,7 +10,7 @@ from typing import Any
 import redis
 from sqlalchemy import select, update
 
-from core import jobs
+from core import jobs, unacked
 from core.db import session_scope
 from core.downloads import ACTIVE, _send
 from core.jobs import TaskBroker
@@ -19,7 +18,6 @@ from core.models import Download, TaskRecord, utcnow
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
-QUEUES = ("default", "downloads")
 # Task id -> when a reconciliation first found its message nowhere (Redis server time).
 MISSING_KEY = "aula:reconcile:missing"
 LOST_LIMIT = 500
@@ -90,18 +88,10 @@ def _text(value: Any) -> str:
 def queued_task_ids(redis_url: str) -> set[str]:
     """Ids of task messages waiting in the broker or delivered but not yet acknowledged."""
     client = redis.Redis.from_url(redis_url, socket_timeout=5)
-    ids: set[str] = set()
     try:
-        raw = [m for q in QUEUES for m in client.lrange(q, 0, -1)]
-        raw += [json.dumps(json.loads(v)[0]).encode() for v in client.hvals("unacked")]
+        return unacked.waiting_task_ids(client, jobs.QUEUES)
     finally:
         client.close()
-    for message in raw:
-        try:
-            ids.add(str(json.loads(message)["headers"]["id"]))
-        except (ValueError, KeyError, TypeError):
-            continue
-    return ids
 
 
 def reconcile_downloads(

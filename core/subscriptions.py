@@ -32,6 +32,7 @@ from core.jobs import TaskBroker
 from core.models import CatalogItem, Download, Subscription, SubscriptionItem, utcnow
 from core.pagination import Page, keyset_page
 from core.settings import Settings
+from core.taskdefs import TaskName
 
 log = logging.getLogger(__name__)
 SOURCES = ("classroom", "drive")
@@ -91,9 +92,10 @@ def subscribe(
     if synced:
         check(settings, broker, sub.id)
     elif source == "classroom":  # this sync enqueues its videos, once it has catalogued them
-        jobs.enqueue(db, broker, "classroom.sync", {}, single="classroom.sync")
+        jobs.enqueue(db, broker, TaskName.CLASSROOM_SYNC, {}, single="classroom.sync")
     else:
-        jobs.enqueue(db, broker, "catalog.sync", {"source": "drive"}, single="catalog.sync:drive")
+        drive = {"source": "drive"}
+        jobs.enqueue(db, broker, TaskName.CATALOG_SYNC, drive, single="catalog.sync:drive")
     return get(db, sub.id), True
 
 

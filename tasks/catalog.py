@@ -8,6 +8,7 @@ from core import indexing, subscriptions
 from core.google import DriveClient
 from core.locks import redis_lock
 from core.settings import get_settings
+from core.taskdefs import TaskName
 from core.vault import Vault
 from tasks.app import AulaTask, app
 from tasks.notifications import AnnouncedSync
@@ -19,7 +20,7 @@ def _google_configured() -> bool:
     return any(info.kind == "google" and info.configured for info in vault.list())
 
 
-@app.task(name="catalog.rebuild", bind=True, base=AnnouncedSync)
+@app.task(name=TaskName.CATALOG_REBUILD, bind=True, base=AnnouncedSync)
 def rebuild(self: AulaTask, source: str = "all") -> dict[str, Any]:
     """Rebuild the catalog of `source` (local, drive or all) in full.
 
@@ -45,7 +46,7 @@ def rebuild(self: AulaTask, source: str = "all") -> dict[str, Any]:
     return result
 
 
-@app.task(name="catalog.sync", bind=True, base=AnnouncedSync)
+@app.task(name=TaskName.CATALOG_SYNC, bind=True, base=AnnouncedSync)
 def sync(self: AulaTask, source: str = "drive") -> dict[str, Any]:
     """Apply Drive's changes feed (a full rebuild the first time); one at a time; retried.
 

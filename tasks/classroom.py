@@ -9,11 +9,12 @@ from core.errors import CredentialsMissing
 from core.google import DriveClient
 from core.locks import redis_lock
 from core.settings import get_settings
+from core.taskdefs import TaskName
 from tasks.app import AulaTask, app
 from tasks.notifications import AnnouncedSync
 
 
-@app.task(name="classroom.sync", bind=True, base=AnnouncedSync)
+@app.task(name=TaskName.CLASSROOM_SYNC, bind=True, base=AnnouncedSync)
 def sync(self: AulaTask) -> dict[str, Any]:
     """List every course, its courseWork and courseWorkMaterials, and catalog the materials.
 

@@ -18,6 +18,7 @@ from core.errors import NotFound, TransientError
 from core.google import DriveClient
 from core.logging import register_secret
 from core.settings import Settings, get_settings
+from core.taskdefs import TaskName
 from core.vault import Vault
 from tasks import metrics
 from tasks.app import AulaTask, app
@@ -97,7 +98,7 @@ def _until_shutdown(tracker: fetch.Progress) -> fetch.Progress:
 
 
 @app.task(
-    name="downloads.fetch",
+    name=TaskName.DOWNLOADS_FETCH,
     bind=True,
     autoretry_for=(TransientError,),
     max_retries=4,

@@ -8,11 +8,12 @@ import redis
 
 from core import liveness, maintenance, notifications, reconcile
 from core.settings import get_settings
+from core.taskdefs import TaskName
 from tasks.app import AulaTask, app
 from tasks.liveness import resend_lost
 
 
-@app.task(name="maintenance.cleanup", bind=True)
+@app.task(name=TaskName.MAINTENANCE_CLEANUP, bind=True)
 def cleanup(self: AulaTask) -> dict[str, Any]:
     """Remove stale temp files, old task records and deliveries, surplus thumbnails; send again
     downloads and webhook deliveries that lost their task, and single-instance tasks whose

@@ -6,11 +6,12 @@ from typing import Any
 
 from core import jobs, notifications, resources
 from core.settings import get_settings
+from core.taskdefs import TaskName
 from tasks import metrics
 from tasks.app import AulaTask, app
 
 
-@app.task(name="notifications.deliver", bind=True, max_retries=None, autoretry_for=())
+@app.task(name=TaskName.NOTIFICATIONS_DELIVER, bind=True, max_retries=None, autoretry_for=())
 def deliver(self: AulaTask, delivery_id: int) -> dict[str, Any]:
     """POST one event to one webhook URL.
 

@@ -27,6 +27,7 @@ from celery.exceptions import Reject
 
 from core import jobs
 from core.settings import get_settings
+from core.taskdefs import TaskName
 
 log = logging.getLogger(__name__)
 # Not Celery's worker_soft_shutdown_timeout: measured on 5.7.0 with 3 s, SIGTERM still waited 18.8 s
@@ -99,7 +100,7 @@ def _force() -> None:
 def _release_download(request: Any) -> None:
     # A download cut here is handed back, not a worker that died: not a crash delivery.
     download_id = (getattr(request, "kwargs", None) or {}).get("download_id")
-    if getattr(request, "name", None) == "downloads.fetch" and download_id is not None:
+    if getattr(request, "name", None) == TaskName.DOWNLOADS_FETCH and download_id is not None:
         from core import fetch
 
         fetch.release(get_settings(), int(download_id))

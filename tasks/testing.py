@@ -8,10 +8,11 @@ import subprocess
 import time
 from pathlib import Path
 
+from core.taskdefs import TestTaskName
 from tasks.app import AulaTask, app
 
 
-@app.task(name="testing.sleep", bind=True)
+@app.task(name=TestTaskName.SLEEP, bind=True)
 def sleep(
     self: AulaTask, seconds: float = 1.0, steps: int = 10, marker: str = ""
 ) -> dict[str, int]:
@@ -27,7 +28,7 @@ def sleep(
     return {"steps": steps, "runs": runs}
 
 
-@app.task(name="testing.ffmpeg", bind=True)
+@app.task(name=TestTaskName.FFMPEG, bind=True)
 def ffmpeg(self: AulaTask, marker: str, seconds: float = 60.0) -> dict[str, int]:
     """Run an endless ffmpeg, a child of the pool process as under yt-dlp; its pid in `marker`."""
     from core.ytdlp_runner import ffmpeg_path
@@ -46,7 +47,7 @@ def ffmpeg(self: AulaTask, marker: str, seconds: float = 60.0) -> dict[str, int]
     return {"pid": child.pid}
 
 
-@app.task(name="testing.kill_worker", bind=True)
+@app.task(name=TestTaskName.KILL_WORKER, bind=True)
 def kill_worker(self: AulaTask, marker: str) -> None:
     """SIGKILL this task's whole worker, as a crash would: its main process, then this pool
     process; append a line to `marker` first. It never returns."""

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import re
 from html.parser import HTMLParser
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from flask import Flask
 from flask.testing import FlaskClient
+
+from core import jobs
 
 EXPECTED = {
     "/api/health": {"get"},
@@ -110,3 +113,14 @@ def test_docs_are_served_from_local_assets(client: FlaskClient) -> None:
         asset = client.get(urljoin(response.request.path, url))
         assert asset.status_code == 200, url
         assert asset.data, url
+
+
+def test_the_task_name_filter_lists_production_tasks_only(make_app: Any) -> None:
+    # Test tasks stay out of the schema even where they are enabled (as in this test session).
+    for enabled in (False, True):
+        spec = make_app(enable_test_tasks=enabled).test_client().get("/api/openapi.json").get_json()
+        params = spec["paths"]["/api/tasks"]["get"]["parameters"]
+        (name,) = [p for p in params if p["name"] == "name"]
+        assert name["schema"]["enum"] == list(jobs.TASK_NAMES)
+        assert "notifications.deliver" in name["schema"]["enum"]
+        assert not [n for n in name["schema"]["enum"] if n.startswith("testing.")]

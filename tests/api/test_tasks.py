@@ -266,3 +266,16 @@ def test_enqueue_while_the_broker_is_down_is_503_and_leaves_no_record(down_app: 
 
     assert_envelope(response, 503, "broker_unavailable")
     assert client.get("/api/tasks").get_json() == {"items": [], "next_cursor": None}
+
+
+def test_test_task_names_filter_only_where_test_tasks_run(make_app: Any) -> None:
+    # A production app (ENABLE_TEST_TASKS unset) refuses `testing.*` like any unknown name.
+    production = make_app(enable_test_tasks=False).test_client()
+    refused = production.get("/api/tasks", query_string={"name": "testing.sleep"})
+    assert refused.status_code == 422
+    assert "testing.sleep" not in refused.get_data(as_text=True)
+    testing = make_app(enable_test_tasks=True)
+    task_id = add(db_of(testing), "testing.sleep", "SUCCESS", datetime.now(UTC))
+    found = walk(testing.test_client(), {"name": "testing.sleep"})
+    assert [item["id"] for item in found] == [task_id]
+    assert walk(testing.test_client(), {"name": "catalog.sync"}) == []

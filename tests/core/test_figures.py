@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import redis
-from kombu.transport import redis as kombu_redis
 
 from core import figures
 from core.db import session_scope
@@ -26,18 +25,6 @@ def quiet(redis_url: str) -> Iterator[redis.Redis]:
     yield client
     client.flushdb()
     client.close()
-
-
-def test_queue_keys_follow_kombus_priority_lists() -> None:
-    # If kombu changes how it names a queue's per-priority lists, the depth gauge must follow.
-    assert kombu_redis.Channel.sep == figures.PRIORITY_SEPARATOR
-    assert list(figures.PRIORITY_STEPS) == list(kombu_redis.PRIORITY_STEPS)
-    assert figures.queue_keys("downloads") == [
-        "downloads",
-        "downloads\x06\x163",
-        "downloads\x06\x166",
-        "downloads\x06\x169",
-    ]
 
 
 def test_queue_depths_sum_the_priority_lists(quiet: redis.Redis) -> None:

@@ -8,13 +8,15 @@ import time
 import pytest
 import redis
 from kombu import Connection, Exchange, Queue
+from kombu.transport import redis as kombu_redis
 
 from api.extensions import make_celery_client
-from core import unacked
+from core import reconcile, unacked
 from tests.conftest import settings_from_env
 from tests.helpers import private_redis_db
 
 QUEUE = Queue("default", Exchange("default"), routing_key="default")
+REDIS_DB = 63
 
 
 @pytest.fixture
@@ -74,3 +76,52 @@ def test_priority_queues_are_read_too(broker):
     )
     assert unacked.present_task_ids(other, ["default"]) == {task_id}
     raw.close()
+
+
+def test_the_plain_client_names_are_kombus() -> None:
+    # Readers without a kombu channel (metrics scrapes, cleanup) use these copies of its names.
+    channel_class = kombu_redis.Channel
+    assert channel_class.unacked_key == unacked.UNACKED_KEY
+    assert channel_class.sep == unacked.PRIORITY_SEPARATOR
+    assert tuple(kombu_redis.PRIORITY_STEPS) == unacked.PRIORITY_STEPS
+    assert unacked.queue_keys("downloads") == [
+        "downloads",
+        "downloads\x06\x163",
+        "downloads\x06\x166",
+        "downloads\x06\x169",
+    ]
+
+
+def test_what_kombu_writes_is_what_the_plain_client_reads(base_env):
+    """Messages Celery publishes at every priority, on both queues, then one taken and held:
+    depths and ids read with a plain Redis client match what kombu wrote."""
+    env = {**base_env, "REDIS_URL": private_redis_db(base_env["REDIS_URL"], REDIS_DB)}
+    settings = settings_from_env(env)
+    celery = make_celery_client(settings)
+    raw = redis.Redis.from_url(settings.redis_url)
+    sent = {
+        queue: [celery.send_task("testing.sleep", queue=queue, priority=p).id for p in (0, 4, 9)]
+        for queue in ("default", "downloads")
+    }
+    try:
+        assert len(raw.keys("default*")) > 1, "kombu wrote one list per priority step"
+        assert unacked.queue_depths(raw) == {"default": 3, "downloads": 3}
+        everything = {task_id for ids in sent.values() for task_id in ids}
+        assert unacked.waiting_task_ids(raw, ["default", "downloads"]) == everything
+        # Cleanup's reconciliation reads them all too (it read only priority 0 before).
+        assert reconcile.queued_task_ids(settings.redis_url) == everything
+        with Connection(settings.redis_url) as connection:
+            held = Queue("downloads", Exchange("downloads"), routing_key="downloads")(
+                connection.default_channel
+            ).get(no_ack=False)
+            assert held is not None and held.headers["id"] in sent["downloads"]
+            assert unacked.queue_depths(raw, ["downloads"]) == {"downloads": 2}
+            # Taken but unacknowledged: still present, found in kombu's unacked hash.
+            assert unacked.waiting_task_ids(raw, ["default", "downloads"]) == everything
+            assert raw.hexists(unacked.UNACKED_KEY, held.delivery_tag)
+            raw.rpush("default", b"not json")  # a stranger's message is skipped
+            assert unacked.waiting_task_ids(raw, ["default", "downloads"]) == everything
+    finally:
+        raw.flushdb()
+        raw.close()
+        celery.close()
