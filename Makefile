@@ -14,7 +14,7 @@ help:
 	@echo "make run        install into .venv, migrate, start web, worker, beat and flower"
 	@echo "make test       lint, type-check and run the test suite"
 	@echo "make migrate    apply database migrations (DATABASE_URL)"
-	@echo "make lint       ruff check, ruff format --check, mypy core"
+	@echo "make lint       ruff check, ruff format --check, mypy (core, api, tasks)"
 	@echo "make fmt        format and auto-fix with ruff"
 	@echo "make clean      remove caches and coverage files (keeps .venv and var/)"
 	@echo "make distclean  clean, and remove .venv too (var/ is your data: remove it by hand)"
@@ -62,7 +62,7 @@ migrate: $(STAMP)
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy core
+	$(BIN)/mypy
 
 fmt: $(DEV_STAMP)
 	$(BIN)/ruff check --fix .

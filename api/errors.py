@@ -62,8 +62,8 @@ def http_error_response(error: HTTPException) -> Response:
     if status == 400 and details and "json" in details:
         message = "The body is not valid JSON."
     else:
-        message = data.get("message") if isinstance(data, dict) and data.get("message") else None
-        message = message or _message(error)
+        found = data.get("message") if isinstance(data, dict) else None
+        message = found or _message(error)
     response = envelope(status, CODES.get(status, "internal_error"), message, details)
     if status == 405 and error.get_response().headers.get("Allow"):
         response.headers["Allow"] = error.get_response().headers["Allow"]

@@ -15,7 +15,7 @@ from core.settings import Settings
 from core.vault import Vault
 
 
-class Api(SmorestApi):  # type: ignore[misc]
+class Api(SmorestApi):
     """flask-smorest's Api, with our error envelope instead of its own."""
 
     ERROR_SCHEMA = ErrorSchema

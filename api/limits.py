@@ -154,6 +154,7 @@ def make_limits(app: Flask) -> Limits | None:
         socket_timeout=1,
         wrap_exceptions=True,
     )
+    assert isinstance(storage, Storage)  # storage_uri() names a synchronous storage
     return Limits(
         storage,
         parse_many(config.rate_limit_mutations) if config.rate_limit_mutations else [],

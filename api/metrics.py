@@ -69,7 +69,7 @@ def _shared_metrics(folder: str) -> tuple[Histogram, Counter]:
         Path(folder).mkdir(parents=True, exist_ok=True)
         if values.ValueClass.__name__ != "MmapedValue":
             # prometheus_client was imported before the folder was set: switch to files now.
-            values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
+            values.ValueClass = values.get_value_class()
         _process_metrics.clear()
         _process_metrics[pid] = _request_metrics(None)
     return _process_metrics[pid]
@@ -112,7 +112,7 @@ def _scrape_view(settings: Settings, registry: CollectorRegistry | None) -> Call
         else:
             # A fresh registry per scrape: the files of every worker, dead ones included.
             merged = CollectorRegistry()
-            MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
+            MultiProcessCollector(merged)
             merged.register(AulaCollector(settings))
             body = generate_latest(merged)
         return Response(body, mimetype=None, content_type=CONTENT_TYPE_LATEST)

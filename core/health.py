@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import redis
@@ -37,7 +37,7 @@ def check_broker(redis_url: str, timeout: float = 1.0) -> str:
     return OK
 
 
-def check_workers(ping: Callable[[], list[object]]) -> str:
+def check_workers(ping: Callable[[], Sequence[object]]) -> str:
     """Ask Celery workers to answer a ping."""
     try:
         replies = ping()
@@ -60,7 +60,7 @@ def check_disk(path: Path, floor_mb: int) -> str:
     return OK if free_mb >= floor_mb else f"{free_mb} MB free, below the {floor_mb} MB floor"
 
 
-def readiness(settings: Settings, ping_workers: Callable[[], list[object]]) -> dict[str, str]:
+def readiness(settings: Settings, ping_workers: Callable[[], Sequence[object]]) -> dict[str, str]:
     """Every readiness check by name."""
     broker = check_broker(settings.redis_url)
     return {

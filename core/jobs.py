@@ -42,7 +42,8 @@ class WorkerKeptDying(PermanentError):
 class TaskBroker(Protocol):
     """What enqueuing needs from a Celery app, without importing Celery."""
 
-    control: Any
+    @property
+    def control(self) -> Any: ...
 
     def send_task(self, name: str, *args: Any, **kwargs: Any) -> Any: ...
 

@@ -21,7 +21,7 @@ _settings = settings_or_exit()
 configure_logging(_settings.log_format, _settings.log_level)
 
 
-class AulaTask(Task):  # type: ignore[misc]
+class AulaTask(Task[Any, Any]):
     """Retries transient errors with jittered backoff; skips tasks canceled while queued.
 
     A task that reports progress also hands itself back to the queue when its worker shuts down
@@ -76,7 +76,7 @@ class AulaTask(Task):  # type: ignore[misc]
         return reporter(current, total, message)
 
 
-class AulaCelery(Celery):  # type: ignore[misc]
+class AulaCelery(Celery[AulaTask]):
     """Celery with a worker and beat that keep every line structured in JSON mode."""
 
     @cached_property

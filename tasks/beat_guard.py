@@ -19,7 +19,7 @@ import socket
 import time
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import redis
 from celery.beat import PersistentScheduler, ScheduleEntry
@@ -45,8 +45,12 @@ def _stop_between_ticks(sender: Any = None, **_: Any) -> None:
         signal.signal(signal.SIGINT, scheduler.request_stop)
 
 
-class GuardedScheduler(PersistentScheduler):  # type: ignore[misc]
+class GuardedScheduler(PersistentScheduler):
     """Celery's file-backed scheduler, run only by the holder of the beat lock."""
+
+    # Seconds, a float here: celery-types' stub says int | None, Celery itself takes any number.
+    max_interval: float  # type: ignore[assignment]
+    _store: Any  # PersistentScheduler's shelve, None until opened (not in celery-types' stub)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         settings = get_settings()
@@ -92,9 +96,11 @@ class GuardedScheduler(PersistentScheduler):  # type: ignore[misc]
         if not self._ticking:
             raise SystemExit()
 
-    def reserve(self, entry: ScheduleEntry) -> ScheduleEntry:
+    def reserve(self, entry: ScheduleEntry) -> Any:
         """Advance `entry` and record the send in Redis before it happens (at most once)."""
-        new_entry = super().reserve(entry)
+        # Celery returns the next ScheduleEntry; celery-types' stub says event_t.
+        new_entry = cast(ScheduleEntry, super().reserve(entry))
+        assert new_entry.last_run_at is not None  # next(entry) stamps the send
         try:
             stamp = new_entry.last_run_at.timestamp()
             self._client().hset(LAST_RUN_KEY, new_entry.name, repr(stamp))

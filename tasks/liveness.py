@@ -41,7 +41,9 @@ def held_tags(consumer: Any) -> tuple[set[str], set[str]]:
     channel = getattr(getattr(consumer, "task_consumer", None), "channel", None)
     tags = unacked.held_tags(channel)
     task_ids: set[str] = set()
-    for requests in (state.active_requests, state.reserved_requests, state.scheduled_requests):
+    # celery.worker.state's request sets (celery-types' stub omits scheduled_requests).
+    sets = ("active_requests", "reserved_requests", "scheduled_requests")
+    for requests in (getattr(state, name) for name in sets):
         for request in _copy(requests):
             tag = _tag_of(request)
             if tag:

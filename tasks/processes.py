@@ -26,11 +26,14 @@ def _say(msg: str, f: Any = None) -> None:
     log.warning(msg.strip())
 
 
-class QuietWorker(Worker):  # type: ignore[misc]
+class QuietWorker(Worker):
+    hostname: str  # set by Celery's WorkController (not in celery-types' stub)
+    concurrency: int
+
     def on_before_init(self, quiet: bool = False, **kwargs: Any) -> None:
         if _json_logs():
             quiet = True
-            celery.apps.worker.safe_say = _say
+            vars(celery.apps.worker)["safe_say"] = _say  # celery-types omits safe_say
         super().on_before_init(quiet=quiet, **kwargs)
 
     def on_start(self) -> None:
@@ -45,9 +48,12 @@ class QuietWorker(Worker):  # type: ignore[misc]
         )
 
 
-class QuietBeat(Beat):  # type: ignore[misc]
+class QuietBeat(Beat):
+    schedule: str  # the schedule file, set by Beat.__init__ (not in celery-types' stub)
+
     def __init__(self, *args: Any, quiet: bool = False, **kwargs: Any) -> None:
-        super().__init__(*args, quiet=quiet or _json_logs(), **kwargs)
+        kwargs["quiet"] = quiet or _json_logs()
+        super().__init__(*args, **kwargs)
 
     def run(self) -> None:
         # The schedule file lives in DATA_DIR, which must exist before the scheduler opens it.
