@@ -6,7 +6,6 @@ import json
 import os
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,15 +20,27 @@ from api import create_app
 from api.extensions import make_celery_client
 from core.db import migrate, reset_engines, session_scope
 from core.models import Base
-from core.settings import Settings, load_settings
+from core.settings import Settings
 from core.vault import Vault
 from tests.fakes import FakeGoogle
-from tests.helpers import (
-    start_redis,
-    start_worker,
-    stop_process_group,
-    wait_for,
+from tests.helpers import (  # read_log and settings_from_env: older tests import them from here
+    read_log as read_log,
 )
+from tests.helpers import (
+    settings_from_env,
+    start_redis,
+    stop_process_group,
+)
+from tests.redis_dbs import POOL
+from tests.workers import running_worker
+
+
+@pytest.fixture(autouse=True)
+def _own_redis_databases() -> Iterator[None]:
+    """Give back the private Redis databases this test took (tests/redis_dbs.py)."""
+    mark = POOL.mark()
+    yield
+    POOL.give_back_since(mark)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -133,13 +144,6 @@ def base_env(
     }
 
 
-def settings_from_env(env: dict[str, str], **extra: Any) -> Settings:
-    """Settings built from an env dict, as a child process with that env would read them."""
-    values: dict[str, Any] = {key.lower(): value for key, value in env.items()}
-    values.update(extra)
-    return load_settings(**values)
-
-
 @pytest.fixture
 def settings(base_env: dict[str, str]) -> Settings:
     """Settings for this test, on an emptied database."""
@@ -178,18 +182,8 @@ def worker(
 ) -> Iterator[dict[str, Any]]:
     """A real `celery -A tasks worker` process shared by the session's tests."""
     log_path = tmp_path_factory.mktemp("logs") / "worker.log"
-    process = start_worker(base_env, log_path)
-    client = make_celery_client(settings_from_env(base_env))
-    try:
-        wait_for(lambda: client.control.ping(timeout=0.5), 40, what="the worker to answer a ping")
+    with running_worker(base_env, log_path) as process:
         yield {"process": process, "log": log_path, "env": base_env}
-    finally:
-        stop_process_group(process)
-        client.close()
-
-
-def read_log(path: Path) -> str:
-    return path.read_text(errors="replace") if path.exists() else ""
 
 
 @pytest.fixture

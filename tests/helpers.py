@@ -11,9 +11,14 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
+
+from tests.redis_dbs import private_redis_db
+
+if TYPE_CHECKING:
+    from core.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -82,10 +87,18 @@ def start_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
 def stop_process_group(
     process: subprocess.Popen[Any], sig: int = signal.SIGTERM, timeout: float = 15
 ) -> None:
-    """Signal a process started with start_new_session and its children; SIGKILL stragglers."""
+    """Signal a process started with start_new_session, then its children; SIGKILL stragglers.
+
+    The leader first: a Celery worker or gunicorn then stops its own children, which exit
+    through their normal path and so save their coverage data (Celery resets SIGTERM to its
+    default in pool children, where the signal would end them before they could)."""
     if process.poll() is not None:
         return
     try:
+        if sig != signal.SIGKILL:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                os.kill(process.pid, sig)
+                process.wait(timeout=timeout)
         os.killpg(process.pid, sig)
         process.wait(timeout=timeout)
     except (ProcessLookupError, subprocess.TimeoutExpired):
@@ -127,28 +140,31 @@ def start_worker(
     )
 
 
-def private_redis_db(url: str, db: int) -> str:
-    """The same Redis server, another database, emptied first: a worker there shares no queue
-    with others and finds nothing an earlier test left in it."""
-    base, _, _ = url.rpartition("/")
-    private = f"{base}/{db}"
-    client = redis.Redis.from_url(private)
-    try:
-        client.flushdb()
-    finally:
-        client.close()
-    return private
-
-
-def own_worker_env(base_env: dict[str, str], db: int, **settings: object) -> dict[str, str]:
+def own_worker_env(
+    base_env: dict[str, str], db: int | None = None, **settings: object
+) -> dict[str, str]:
     """Settings for a test's own one-process worker on its own Redis database (plus `settings`,
-    named like the Settings fields: task_time_limit_s=10)."""
+    named like the Settings fields: task_time_limit_s=10); `db` as in private_redis_db."""
     return {
         **base_env,
         "REDIS_URL": private_redis_db(base_env["REDIS_URL"], db),
         "WORKER_CONCURRENCY": "1",
         **{name.upper(): str(value) for name, value in settings.items()},
     }
+
+
+def read_log(path: Path) -> str:
+    """A process's log file so far ("" before it exists)."""
+    return path.read_text(errors="replace") if path.exists() else ""
+
+
+def settings_from_env(env: dict[str, str], **extra: Any) -> Settings:
+    """Settings built from an env dict, as a child process with that env would read them."""
+    from core.settings import load_settings
+
+    values: dict[str, Any] = {key.lower(): value for key, value in env.items()}
+    values.update(extra)
+    return load_settings(**values)
 
 
 def wait_for_task(db_url: str, task_id: str, states: tuple[str, ...], timeout: float = 60) -> Any:

@@ -21,7 +21,7 @@ def env(base_env):
     # A short TTL: these tests check the reaper's rule, not how long a worker is given.
     return {
         **base_env,
-        "REDIS_URL": private_redis_db(base_env["REDIS_URL"], 31),
+        "REDIS_URL": private_redis_db(base_env["REDIS_URL"]),
         "WORKER_LIVENESS_INTERVAL_S": "0.2",
         "WORKER_LIVENESS_TTL_S": "1",
     }

@@ -9,7 +9,7 @@ from tests.helpers import private_redis_db, wait_for
 
 
 def _pair(redis_url, key):
-    client = redis.Redis.from_url(private_redis_db(redis_url, 25))
+    client = redis.Redis.from_url(private_redis_db(redis_url))
     client.delete(key)
     return client, Lease(client, key, 0.5, "a"), Lease(client, key, 0.5, "b")
 

@@ -33,7 +33,7 @@ def _settings(settings, receiver, **extra):
         "webhook_secret": SecretStr(SECRET),
         # The receiver listens on loopback, which the guard refuses unless this is set.
         "download_allow_private_hosts": True,
-        "redis_url": private_redis_db(settings.redis_url, 56),
+        "redis_url": private_redis_db(settings.redis_url),
         **extra,
     }
     return settings.model_copy(update=values)

@@ -18,7 +18,7 @@ from tests.helpers import private_redis_db
 
 def _quiet(base_env):
     """Settings and a Celery client on a Redis database no worker consumes."""
-    env = {**base_env, "REDIS_URL": private_redis_db(base_env["REDIS_URL"], 11)}
+    env = {**base_env, "REDIS_URL": private_redis_db(base_env["REDIS_URL"])}
     settings = settings_from_env(env)
     redis.Redis.from_url(settings.redis_url).flushdb()
     return settings, make_celery_client(settings)

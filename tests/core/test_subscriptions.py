@@ -29,9 +29,9 @@ def _setup(settings, classroom, videos):
     return sub.id, files
 
 
-def _quiet(settings, db):
+def _quiet(settings):
     # A broker database no worker consumes: the downloads stay queued for the assertions.
-    quiet = settings.model_copy(update={"redis_url": private_redis_db(settings.redis_url, db)})
+    quiet = settings.model_copy(update={"redis_url": private_redis_db(settings.redis_url)})
     return quiet, make_celery_client(quiet)
 
 
@@ -43,7 +43,7 @@ def _counts(db_url):
 
 
 def test_overlapping_checks_enqueue_each_video_once(settings, classroom):
-    quiet, broker = _quiet(settings, 52)
+    quiet, broker = _quiet(settings)
     sub_id, files = _setup(quiet, classroom, 12)
     start = threading.Barrier(4)
     errors: list[BaseException] = []
@@ -67,7 +67,7 @@ def test_overlapping_checks_enqueue_each_video_once(settings, classroom):
 
 
 def test_a_check_that_died_after_claiming_is_finished_by_the_next(settings, classroom):
-    quiet, broker = _quiet(settings, 53)
+    quiet, broker = _quiet(settings)
     sub_id, _ = _setup(quiet, classroom, 3)
     with session_scope(quiet.database_url) as session:
         sub = session.get_one(Subscription, sub_id)
@@ -85,7 +85,7 @@ def test_a_check_that_died_after_claiming_is_finished_by_the_next(settings, clas
 
 
 def test_a_video_that_leaves_the_course_keeps_its_download(settings, classroom):
-    quiet, broker = _quiet(settings, 54)
+    quiet, broker = _quiet(settings)
     sub_id, _ = _setup(quiet, classroom, 2)
     subscriptions.check(quiet, broker, sub_id)
     course = subscriptions.get(quiet.database_url, sub_id).course_id

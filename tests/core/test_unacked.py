@@ -21,7 +21,7 @@ REDIS_DB = 63
 
 @pytest.fixture
 def broker(base_env):
-    env = {**base_env, "REDIS_URL": private_redis_db(base_env["REDIS_URL"], 30)}
+    env = {**base_env, "REDIS_URL": private_redis_db(base_env["REDIS_URL"])}
     settings = settings_from_env(env)
     celery = make_celery_client(settings)
     with Connection(settings.redis_url) as consumer, Connection(settings.redis_url) as other:

@@ -57,7 +57,7 @@ def scrapes(
     env = {
         **base_env,
         "WORKER_METRICS_PORT": str(port),
-        "REDIS_URL": private_redis_db(base_env["REDIS_URL"], 24),
+        "REDIS_URL": private_redis_db(base_env["REDIS_URL"]),
     }
     settings = settings_from_env(env)
     celery = make_celery_client(settings)

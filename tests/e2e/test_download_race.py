@@ -21,7 +21,7 @@ ROUNDS = 50
 @pytest.mark.slow
 def test_identical_posts_at_once_never_fail(base_env, settings, tmp_path):
     # A broker database no worker consumes: the downloads stay queued, only creation races.
-    env = {**base_env, "REDIS_URL": private_redis_db(base_env["REDIS_URL"], 37)}
+    env = {**base_env, "REDIS_URL": private_redis_db(base_env["REDIS_URL"])}
     web = start_web(env, tmp_path / "web.log", workers=4)
     try:
         with ThreadPoolExecutor(8) as pool:

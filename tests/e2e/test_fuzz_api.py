@@ -63,7 +63,7 @@ def stack(
     base_env: dict[str, str], fake_google: FakeGoogle, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
     """gunicorn and a worker on their own Redis database, and the fake Google's credentials."""
-    env = own_worker_env(base_env, 38, admin_token=TOKEN)
+    env = own_worker_env(base_env, admin_token=TOKEN)
     config = settings_from_env(env)
     truncate(config.database_url)
     logs = tmp_path_factory.mktemp("fuzz-logs")

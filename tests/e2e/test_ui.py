@@ -26,7 +26,7 @@ VIEWS = ("catalog", "downloads", "tasks", "sources", "subscriptions", "settings"
 
 @pytest.fixture(scope="module")
 def stack(base_env, tmp_path_factory):
-    with ui_stack(base_env, tmp_path_factory.mktemp("ui-logs"), redis_db=13) as running:
+    with ui_stack(base_env, tmp_path_factory.mktemp("ui-logs")) as running:
         yield running
 
 

@@ -63,11 +63,11 @@ def web_process(env: dict[str, str], log_path: Path) -> Iterator[str]:
 
 
 @contextmanager
-def ui_stack(base_env: dict[str, str], logs: Path, redis_db: int) -> Iterator[Stack]:
+def ui_stack(base_env: dict[str, str], logs: Path) -> Iterator[Stack]:
     """Web and worker that may download from loopback (the media servers live there)."""
     env = {
         **base_env,
-        "REDIS_URL": private_redis_db(base_env["REDIS_URL"], redis_db),
+        "REDIS_URL": private_redis_db(base_env["REDIS_URL"]),
         "DOWNLOAD_ALLOW_PRIVATE_HOSTS": "true",
     }
     web_log, worker_log = logs / "web.log", logs / "worker.log"

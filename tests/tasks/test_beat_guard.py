@@ -26,10 +26,10 @@ from tests.helpers import (
 PERIOD_S = 2.0
 
 
-def _env(base_env, tmp_path, db, ttl):
+def _env(base_env, tmp_path, ttl):
     return {
         **base_env,
-        "REDIS_URL": private_redis_db(base_env["REDIS_URL"], db),
+        "REDIS_URL": private_redis_db(base_env["REDIS_URL"]),
         "DATA_DIR": str(tmp_path / "shared"),  # one DATA_DIR for both, as in docker-compose
         "CLEANUP_INTERVAL_S": str(int(PERIOD_S)),
         "CATALOG_SYNC_INTERVAL_S": "3600",
@@ -96,7 +96,7 @@ def _heartbeat(client):
 
 @pytest.mark.slow
 def test_one_beat_runs_the_schedule_and_the_standby_takes_over(base_env, settings, tmp_path):
-    env = _env(base_env, tmp_path, 12, ttl=4)
+    env = _env(base_env, tmp_path, ttl=4)
     client = redis.Redis.from_url(env["REDIS_URL"])
     client.flushdb()
     first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"
@@ -137,7 +137,7 @@ def test_one_beat_runs_the_schedule_and_the_standby_takes_over(base_env, setting
 
 @pytest.mark.slow
 def test_sigterm_stops_beat_cleanly_and_frees_the_lock_at_once(base_env, settings, tmp_path):
-    env = _env(base_env, tmp_path, 13, ttl=60)  # a lock left behind would block for a minute
+    env = _env(base_env, tmp_path, ttl=60)  # a lock left behind would block for a minute
     client = redis.Redis.from_url(env["REDIS_URL"])
     client.flushdb()
     first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"

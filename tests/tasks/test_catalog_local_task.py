@@ -60,7 +60,7 @@ def test_rebuild_then_browse_local_items(client, settings, worker):
 
 def test_a_second_rebuild_request_gets_the_running_task(base_env, settings):
     # A Redis database no worker consumes: the first task stays active.
-    env = {**base_env, "REDIS_URL": private_redis_db(base_env["REDIS_URL"], 6)}
+    env = {**base_env, "REDIS_URL": private_redis_db(base_env["REDIS_URL"])}
     client = create_app({key.lower(): value for key, value in env.items()}).test_client()
     first = client.post("/api/catalog/rebuild", json={"source": "local"}).get_json()
     second = client.post("/api/catalog/rebuild", json={"source": "local"}).get_json()

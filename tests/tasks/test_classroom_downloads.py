@@ -11,7 +11,7 @@ from tests.helpers import private_redis_db
 
 def test_a_course_batch_enqueues_each_video_once(base_env, settings, classroom):
     # A Redis database no worker consumes: the downloads stay queued for the assertions.
-    env = {**base_env, "REDIS_URL": private_redis_db(base_env["REDIS_URL"], 9)}
+    env = {**base_env, "REDIS_URL": private_redis_db(base_env["REDIS_URL"])}
     client = create_app({k.lower(): v for k, v in env.items()}).test_client()
     videos = [classroom.add_file(f"aula {i}.mp4", size=1000, seed=i) for i in range(3)]
     handout = classroom.add_file("apostila.pdf", mime_type="application/pdf")

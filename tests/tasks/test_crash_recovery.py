@@ -53,7 +53,7 @@ def _holder(workers, port):
 
 @pytest.mark.slow
 def test_a_second_worker_finishes_the_download_of_one_killed(base_env, settings, drive, tmp_path):
-    env = own_worker_env(base_env, 32)  # every crash-recovery setting at its default
+    env = own_worker_env(base_env)  # every crash-recovery setting at its default
     celery, log_path = make_celery_client(settings_from_env(env)), tmp_path / "worker.log"
     client = create_app({k.lower(): v for k, v in env.items()}).test_client()
     file_id = drive.add_file("dois workers.mp4", size=24 * MIB, seed=21)
@@ -94,7 +94,7 @@ def test_a_second_worker_finishes_the_download_of_one_killed(base_env, settings,
 
 @pytest.mark.slow
 def test_a_task_silent_past_the_liveness_ttl_runs_once(base_env, settings, tmp_path):
-    env = own_worker_env(base_env, 35)  # defaults: a 30 s liveness TTL, reaped every 10 s
+    env = own_worker_env(base_env)  # defaults: a 30 s liveness TTL, reaped every 10 s
     celery, log_path = make_celery_client(settings_from_env(env)), tmp_path / "worker.log"
     marker = tmp_path / "runs.txt"
     busy = start_worker(env, log_path, "-Q", "default")
@@ -123,7 +123,7 @@ def test_a_task_silent_past_the_liveness_ttl_runs_once(base_env, settings, tmp_p
 @pytest.mark.slow
 def test_a_task_that_keeps_killing_its_worker_ends_failed(base_env, settings, tmp_path):
     # A short liveness TTL: this test counts deliveries; the recovery time is proved above.
-    env = own_worker_env(base_env, 33, worker_liveness_interval_s=1, worker_liveness_ttl_s=3)
+    env = own_worker_env(base_env, worker_liveness_interval_s=1, worker_liveness_ttl_s=3)
     celery, log_path = make_celery_client(settings_from_env(env)), tmp_path / "worker.log"
     marker = tmp_path / "runs.txt"
     workers = []
@@ -151,7 +151,7 @@ def test_a_task_that_keeps_killing_its_worker_ends_failed(base_env, settings, tm
 
 @pytest.mark.slow
 def test_a_flushed_single_task_does_not_block_its_kind(base_env, settings, tmp_path):
-    env = own_worker_env(base_env, 34)  # defaults: the lost message is found within ~TTL
+    env = own_worker_env(base_env)  # defaults: the lost message is found within ~TTL
     log_path = tmp_path / "worker.log"
     client = create_app({k.lower(): v for k, v in env.items()}).test_client()
     first = client.post("/api/catalog/rebuild", json={"source": "local"})
@@ -176,7 +176,7 @@ def test_a_flushed_single_task_does_not_block_its_kind(base_env, settings, tmp_p
 def test_a_countdown_held_by_a_live_worker_is_not_handed_back(base_env, settings, tmp_path):
     # A short liveness TTL (3 s) against a 15 s countdown: this test proves that a message a
     # worker holds until its ETA is claimed, not how long the TTL is.
-    env = own_worker_env(base_env, 35, worker_liveness_interval_s=1, worker_liveness_ttl_s=3)
+    env = own_worker_env(base_env, worker_liveness_interval_s=1, worker_liveness_ttl_s=3)
     celery, log_path = make_celery_client(settings_from_env(env)), tmp_path / "worker.log"
     marker = tmp_path / "runs.txt"
     holder = start_worker(env, log_path, "-Q", "default")

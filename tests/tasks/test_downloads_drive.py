@@ -80,13 +80,13 @@ def test_cancel_stops_a_running_download_and_removes_partials(client, settings, 
         drive.media_bytes_per_s = None
 
 
-def _own_worker(base_env, db, tmp_path):
-    env = own_worker_env(base_env, db)  # crash recovery with every setting at its default
+def _own_worker(base_env, tmp_path):
+    env = own_worker_env(base_env)  # crash recovery with every setting at its default
     return env, make_celery_client(settings_from_env(env)), tmp_path / "worker.log"
 
 
 def test_sigkill_mid_download_resumes_to_one_correct_file(base_env, settings, drive, tmp_path):
-    env, celery, log_path = _own_worker(base_env, 7, tmp_path)
+    env, celery, log_path = _own_worker(base_env, tmp_path)
     from api import create_app
 
     client = create_app({k.lower(): v for k, v in env.items()}).test_client()
@@ -127,7 +127,7 @@ def test_sigkill_mid_download_resumes_to_one_correct_file(base_env, settings, dr
 
 
 def test_a_download_that_keeps_killing_its_worker_fails(base_env, settings, drive, tmp_path):
-    env, celery, log_path = _own_worker(base_env, 8, tmp_path)
+    env, celery, log_path = _own_worker(base_env, tmp_path)
     from api import create_app
 
     client = create_app({k.lower(): v for k, v in env.items()}).test_client()
@@ -205,7 +205,7 @@ def test_catalog_items_show_their_newest_download(base_env, settings, drive):
     from core.indexing import rebuild_drive
 
     # A Redis database no worker consumes, so the download stays queued.
-    env = {**base_env, "REDIS_URL": private_redis_db(base_env["REDIS_URL"], 14)}
+    env = {**base_env, "REDIS_URL": private_redis_db(base_env["REDIS_URL"])}
     app_client = create_app({k.lower(): v for k, v in env.items()}).test_client()
     file_id = drive.add_file("com download.mp4", size=1000, seed=3)
     rebuild_drive(settings, DriveClient.from_settings(settings))

@@ -34,7 +34,7 @@ def private_stack(base_env, settings, tmp_path):
     """A worker and an app that may fetch from loopback (the media servers live there)."""
     env = {
         **base_env,
-        "REDIS_URL": private_redis_db(base_env["REDIS_URL"], 10),
+        "REDIS_URL": private_redis_db(base_env["REDIS_URL"]),
         "DOWNLOAD_ALLOW_PRIVATE_HOSTS": "true",
     }
     log_path = tmp_path / "worker.log"
@@ -84,7 +84,7 @@ def test_cancel_of_a_url_download_removes_its_partials(private_stack, settings, 
 
 def test_sigkill_mid_download_resumes_a_plain_file(base_env, settings, media, tmp_path):
     # Crash recovery with every setting at its default.
-    env = own_worker_env(base_env, 26, download_allow_private_hosts=True)
+    env = own_worker_env(base_env, download_allow_private_hosts=True)
     celery, log_path = make_celery_client(settings_from_env(env)), tmp_path / "worker.log"
     client = create_app({k.lower(): v for k, v in env.items()}).test_client()
     media.rate_bps = 2 * 1024 * 1024

@@ -32,7 +32,7 @@ def _body(client, download_id):
 
 @pytest.mark.slow
 def test_sigterm_mid_download_hands_it_back_and_it_resumes(base_env, settings, drive, tmp_path):
-    env = own_worker_env(base_env, 23, worker_shutdown_grace_s=1)
+    env = own_worker_env(base_env, worker_shutdown_grace_s=1)
     celery = make_celery_client(settings_from_env(env))
     client = create_app({k.lower(): v for k, v in env.items()}).test_client()
     file_id = drive.add_file("desligada.mp4", size=12 * MIB, seed=21)
@@ -80,7 +80,7 @@ def test_sigterm_mid_download_hands_it_back_and_it_resumes(base_env, settings, d
 
 @pytest.mark.slow
 def test_a_download_cut_by_the_cold_shutdown_is_not_a_crash(base_env, settings, drive, tmp_path):
-    env = own_worker_env(base_env, 36, worker_shutdown_grace_s=1)
+    env = own_worker_env(base_env, worker_shutdown_grace_s=1)
     celery = make_celery_client(settings_from_env(env))
     client = create_app({k.lower(): v for k, v in env.items()}).test_client()
     file_id = drive.add_file("presa.mp4", size=8 * MIB, seed=22)

@@ -18,10 +18,11 @@ from tests.helpers import (
     wait_for,
     wait_for_task,
 )
+from tests.workers import running_worker
 
 
-def _env(base_env, db, grace):
-    return own_worker_env(base_env, db, worker_shutdown_grace_s=grace)
+def _env(base_env, grace):
+    return own_worker_env(base_env, worker_shutdown_grace_s=grace)
 
 
 def _record(settings, task_id):
@@ -46,12 +47,10 @@ def _terminate(process):
 
 @pytest.mark.slow
 def test_a_task_that_finishes_within_the_grace_succeeds_once(base_env, settings, tmp_path):
-    env = _env(base_env, 20, grace=30)
+    env = _env(base_env, grace=30)
     celery = make_celery_client(settings_from_env(env))
     marker, log_path = tmp_path / "runs.txt", tmp_path / "worker.log"
-    worker = start_worker(env, log_path, "-Q", "default")
-    try:
-        wait_for(lambda: celery.control.ping(timeout=0.5), 40, what="worker")
+    with running_worker(env, log_path, "-Q", "default") as worker:
         record = jobs.enqueue(
             settings.database_url,
             celery,
@@ -66,14 +65,11 @@ def test_a_task_that_finishes_within_the_grace_succeeds_once(base_env, settings,
         assert _queued(env["REDIS_URL"]) == (0, 0)  # acknowledged: nothing to redeliver
         assert marker.read_text().splitlines() == [record.id]
         assert "running tasks have 30 s to finish" in read_log(log_path)
-    finally:
-        stop_process_group(worker)
-        print(read_log(log_path)[-3000:])
 
 
 @pytest.mark.slow
 def test_a_task_outliving_the_grace_is_redelivered_and_completes(base_env, settings, tmp_path):
-    env = _env(base_env, 21, grace=1)
+    env = _env(base_env, grace=1)
     celery = make_celery_client(settings_from_env(env))
     marker, log_path = tmp_path / "runs.txt", tmp_path / "worker.log"
     first = start_worker(env, log_path, "-Q", "default")
@@ -108,7 +104,7 @@ def test_a_task_outliving_the_grace_is_redelivered_and_completes(base_env, setti
 @pytest.mark.slow
 def test_a_task_that_never_polls_is_cut_and_redelivered(base_env, settings, tmp_path):
     """The last resort: Celery's cold shutdown ends the run; the unacked message comes back."""
-    env = _env(base_env, 22, grace=1)
+    env = _env(base_env, grace=1)
     celery = make_celery_client(settings_from_env(env))
     marker, log_path = tmp_path / "runs.txt", tmp_path / "worker.log"
     first = start_worker(env, log_path, "-Q", "default")

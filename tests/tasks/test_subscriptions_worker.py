@@ -30,9 +30,9 @@ from tests.helpers import (
 SECRET = "webhook-secret-for-tests-0123456789"
 
 
-def _env(base_env, db, receiver, tmp_path, **settings):
+def _env(base_env, receiver, tmp_path, **settings):
     return own_worker_env(
-        base_env, db,
+        base_env,
         webhook_urls=receiver.url, webhook_secret=SECRET,
         # The receiver listens on loopback, which the address guard refuses unless this is set.
         download_allow_private_hosts="true",
@@ -73,7 +73,7 @@ def test_beats_sync_alone_downloads_a_new_material_and_announces_it_signed(
     receiver = Receiver().start()
     # Beat's period is not what this test proves (that a scheduled sync, with no request from
     # anyone, finds, downloads and announces a new material): 2 s instead of 900 s.
-    env = _env(base_env, 55, receiver, tmp_path, classroom_sync_interval_s=2)
+    env = _env(base_env, receiver, tmp_path, classroom_sync_interval_s=2)
     config = settings_from_env(env)
     client = _client(env)
     first = classroom.add_file("aula 1.mp4", size=20_000, seed=1)
@@ -130,7 +130,7 @@ def test_a_receiver_down_then_up_gets_every_event_once_in_order(
     # tests/core/test_notifications.py::test_the_default_backoff_outlasts_a_ten_minute_outage.
     port = free_port()
     env = _env(
-        base_env, 57, receiver, tmp_path,
+        base_env, receiver, tmp_path,
         webhook_retry_base_s=0.5, webhook_retry_max_s=2, worker_metrics_port=port,
     )  # fmt: skip
     client = _client(env)
@@ -183,7 +183,7 @@ def test_a_receiver_down_then_up_gets_every_event_once_in_order(
 
 def test_two_overlapping_syncs_enqueue_each_video_once(base_env, settings, classroom, tmp_path):
     receiver = Receiver()
-    env = _env(base_env, 58, receiver, tmp_path, worker_concurrency=2)
+    env = _env(base_env, receiver, tmp_path, worker_concurrency=2)
     config = settings_from_env(env)
     client = _client(env)
     course = classroom.add_course("Artes")
@@ -226,7 +226,7 @@ def test_two_overlapping_syncs_enqueue_each_video_once(base_env, settings, class
 
 def test_a_sync_that_fails_for_good_is_announced(base_env, settings, drive, tmp_path):
     receiver = Receiver().start()
-    env = _env(base_env, 59, receiver, tmp_path)
+    env = _env(base_env, receiver, tmp_path)
     config = settings_from_env(env)
     drive.revoke_refresh_token()  # Google refuses the grant: a final failure, no retry
     record = jobs.enqueue(

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from api.extensions import make_celery_client
 from core import jobs
-from tests.conftest import read_log, settings_from_env
-from tests.helpers import own_worker_env, start_worker, stop_process_group, wait_for_task
+from tests.conftest import settings_from_env
+from tests.helpers import own_worker_env, wait_for_task
+from tests.workers import running_worker
 
 
 def test_a_task_canceled_before_any_worker_listened_never_runs(base_env, settings, tmp_path):
     # No worker is up when the cancel's revoke broadcast goes out, so no worker's in-memory
     # revoked list holds the id: only the record, read at the task's start, can stop it.
-    env = own_worker_env(base_env, 46)
+    env = own_worker_env(base_env)
     celery_client = make_celery_client(settings_from_env(env))
     marker = tmp_path / "never.txt"
     canceled = jobs.enqueue(
@@ -23,13 +24,9 @@ def test_a_task_canceled_before_any_worker_listened_never_runs(base_env, setting
         settings.database_url, celery_client, "testing.sleep", {"seconds": 0.1, "steps": 1}
     )
     log_path = tmp_path / "worker.log"
-    worker = start_worker(env, log_path, "-Q", "default")
-    try:
+    with running_worker(env, log_path, "-Q", "default"):
         # The worker takes the queue in order: once the later task ran, the canceled one was seen.
         wait_for_task(settings.database_url, after.id, ("SUCCESS",))
         record = jobs.get_record(settings.database_url, canceled.id)
         assert (record.state, record.started_at) == ("REVOKED", None)
         assert not marker.exists()
-    finally:
-        stop_process_group(worker)
-        print(read_log(log_path)[-3000:])

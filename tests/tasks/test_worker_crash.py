@@ -18,6 +18,7 @@ from tests.helpers import (
     wait_for,
     wait_for_task,
 )
+from tests.workers import running_worker
 
 # Every crash-recovery setting at its default (visibility timeout, restore interval, liveness).
 CRASH_ENV = {"WORKER_CONCURRENCY": "1"}
@@ -29,7 +30,7 @@ def _state(settings, task_id):
 
 @pytest.mark.slow
 def test_sigkilled_worker_task_reruns_after_restart(base_env, settings, tmp_path):
-    env = {**base_env, **CRASH_ENV, "REDIS_URL": private_redis_db(base_env["REDIS_URL"], 3)}
+    env = {**base_env, **CRASH_ENV, "REDIS_URL": private_redis_db(base_env["REDIS_URL"])}
     celery_client = make_celery_client(settings_from_env(env))
     marker = tmp_path / "runs.txt"
     log_path = tmp_path / "worker.log"
@@ -63,13 +64,11 @@ def test_sigkilled_worker_task_reruns_after_restart(base_env, settings, tmp_path
 
 @pytest.mark.slow
 def test_killed_pool_child_is_requeued_at_once(base_env, settings, tmp_path):
-    env = {**base_env, **CRASH_ENV, "REDIS_URL": private_redis_db(base_env["REDIS_URL"], 4)}
+    env = {**base_env, **CRASH_ENV, "REDIS_URL": private_redis_db(base_env["REDIS_URL"])}
     celery_client = make_celery_client(settings_from_env(env))
     marker = tmp_path / "runs.txt"
     log_path = tmp_path / "worker.log"
-    process = start_worker(env, log_path, "-Q", "default")
-    try:
-        wait_for(lambda: celery_client.control.ping(timeout=0.5), 40, what="worker")
+    with running_worker(env, log_path, "-Q", "default") as process:
         record = jobs.enqueue(
             settings.database_url,
             celery_client,
@@ -90,6 +89,3 @@ def test_killed_pool_child_is_requeued_at_once(base_env, settings, tmp_path):
         )
         assert done.state == "SUCCESS", done.error
         assert len(marker.read_text().splitlines()) == 2
-    finally:
-        stop_process_group(process)
-        print(read_log(log_path)[-3000:])

@@ -80,7 +80,7 @@ def test_a_starting_worker_cleans_up_and_binds_metrics_where_told(
     base_env: dict[str, str], settings: Any, tmp_path: Path
 ) -> None:
     port = free_port()
-    env = own_worker_env(base_env, 39, worker_metrics_port=port, worker_metrics_address="127.0.0.1")
+    env = own_worker_env(base_env, worker_metrics_port=port, worker_metrics_address="127.0.0.1")
     files = _orphans(settings.temp_dir)
     client = make_celery_client(settings_from_env(env))
     process = start_worker(env, tmp_path / "worker.log")

@@ -9,8 +9,9 @@ import psutil
 
 from api.extensions import make_celery_client
 from core import jobs
-from tests.conftest import read_log, settings_from_env
-from tests.helpers import free_port, private_redis_db, start_worker, stop_process_group, wait_for
+from tests.conftest import settings_from_env
+from tests.helpers import free_port, private_redis_db, wait_for
+from tests.workers import running_worker
 
 
 def _scrape(port: int) -> str:
@@ -29,13 +30,11 @@ def test_task_metrics_sum_over_pool_children(base_env, settings, tmp_path):
         **base_env,
         "WORKER_METRICS_PORT": str(port),
         "WORKER_CONCURRENCY": "2",
-        "REDIS_URL": private_redis_db(base_env["REDIS_URL"], 5),
+        "REDIS_URL": private_redis_db(base_env["REDIS_URL"]),
     }
     celery_client = make_celery_client(settings_from_env(env))
     log_path = tmp_path / "worker.log"
-    process = start_worker(env, log_path, "-Q", "default")
-    try:
-        wait_for(lambda: celery_client.control.ping(timeout=0.5), 40, what="worker")
+    with running_worker(env, log_path, "-Q", "default") as process:
         records = [
             jobs.enqueue(
                 settings.database_url, celery_client, "testing.sleep", {"seconds": 0.4, "steps": 1}
@@ -62,9 +61,6 @@ def test_task_metrics_sum_over_pool_children(base_env, settings, tmp_path):
         )
         assert _sample(text, r'celery_task_runs_total\{state="SUCCESS",task="testing.sleep"\}') == 6
         assert _sample(text, r'celery_task_duration_seconds_sum\{task="testing.sleep"\}') >= 6 * 0.4
-    finally:
-        stop_process_group(process)
-        print(read_log(log_path)[-2000:])
 
 
 def test_download_metrics_count_jobs_bytes_and_active(base_env, settings, drive, tmp_path):
@@ -75,16 +71,13 @@ def test_download_metrics_count_jobs_bytes_and_active(base_env, settings, drive,
         **base_env,
         "WORKER_METRICS_PORT": str(port),
         "WORKER_CONCURRENCY": "2",
-        "REDIS_URL": private_redis_db(base_env["REDIS_URL"], 12),
+        "REDIS_URL": private_redis_db(base_env["REDIS_URL"]),
     }
-    celery_client = make_celery_client(settings_from_env(env))
     client = create_app({k.lower(): v for k, v in env.items()}).test_client()
     sizes = [3 * 1024 * 1024, 1024 * 1024 + 5]
     files = [drive.add_file(f"m{i}.mp4", size=size, seed=i) for i, size in enumerate(sizes)]
     log_path = tmp_path / "worker.log"
-    process = start_worker(env, log_path, "-Q", "downloads")
-    try:
-        wait_for(lambda: celery_client.control.ping(timeout=0.5), 40, what="worker")
+    with running_worker(env, log_path, "-Q", "downloads"):
         ids = [
             client.post(
                 "/api/downloads", json={"url": f"https://drive.google.com/file/d/{f}"}
@@ -108,6 +101,3 @@ def test_download_metrics_count_jobs_bytes_and_active(base_env, settings, drive,
         assert _sample(text, "download_bytes_total") == sum(sizes)
         assert _sample(text, "download_duration_seconds_count") == 2
         assert _sample(text, "active_downloads") == 0
-    finally:
-        stop_process_group(process)
-        print(read_log(log_path)[-2000:])
