@@ -15,7 +15,8 @@ from tests.helpers import free_port, wait_for
 from tests.media import make_video
 
 ROOT = Path(__file__).resolve().parents[2]
-PROJECT = "aulae2e"
+# Another name lets two checkouts run the compose test on one Docker engine at once.
+PROJECT = os.environ.get("AULA_COMPOSE_PROJECT", "aulae2e")
 TOKEN = "compose-test-admin-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 LONG_RUNNING = ("redis", "postgres", "web", "worker", "beat", "flower", "proxy")
