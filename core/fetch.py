@@ -15,16 +15,17 @@ from urllib.parse import urlsplit
 
 from core import direct, notifications, ytdlp_runner
 from core.db import session_scope
-from core.downloads import file_of, hash_file, partial_dir, remove_partials, safe_name
+from core.downloads import file_of, hash_file, partial_dir, remove_partials, safe_name, state
+from core.downloads.state import MAX_DELIVERIES, DownloadState
 from core.errors import AulaError, NotFound, PermanentError, TransientError, write_failed
 from core.google import DriveClient
-from core.models import Download, utcnow
+from core.models import Download
 from core.netguard import Guard
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
 CHUNK = 1024 * 1024
-MAX_DELIVERIES = 3  # starts that never ended: the worker died each time
+__all__ = ["MAX_DELIVERIES"]  # re-exported: where it was
 Progress = Callable[[int, int | None, float | None, float | None], bool]
 
 
@@ -74,7 +75,7 @@ class ProgressTracker:
         percent = round(min(100.0, 100.0 * done / total), 1) if total else None
         with session_scope(self.db_url) as session:
             row = session.get(Download, self.download_id)
-            if row is None or row.state == "canceled":
+            if row is None or row.state == DownloadState.CANCELED:
                 self._canceled = True
                 return
             row.progress = {
@@ -275,51 +276,28 @@ def begin(settings: Settings, download_id: int, task_id: str | None) -> Download
     """Mark a delivery; None if nothing is to be done. Fails a download whose worker keeps dying."""
     with session_scope(settings.database_url) as session:
         download = session.get(Download, download_id)
-        if download is None or download.state in ("canceled", "failed"):
+        if download is None or not state.legal(download, "begin"):
             return None
-        if download.state == "succeeded" and already_done(settings, download):
+        if download.state == DownloadState.SUCCEEDED and already_done(settings, download):
             return None
-        download.deliveries += 1
-        download.attempts += 1
-        if download.deliveries > MAX_DELIVERIES:
-            _fail(
-                download,
-                f"The worker stopped {download.deliveries - 1} times while fetching"
-                " this download; giving up. Retry it once the cause is fixed.",
-            )
+        if not state.begin(download, task_id):
             notifications.record_download(session, settings, download)
             return None
-        download.state, download.started_at = "running", download.started_at or utcnow()
-        download.task_id = task_id or download.task_id
         session.flush()
         session.expunge(download)
         return download
-
-
-def _fail(download: Download, message: str) -> None:
-    download.state, download.error, download.dedupe_key = "failed", message, None
-    download.finished_at = utcnow()
 
 
 def succeed(settings: Settings, download: Download, fetched: Fetched) -> None:
     """Record the finished file and forget the work in progress."""
     with session_scope(settings.database_url) as session:
         row = session.get_one(Download, download.id)
-        if row.state == "canceled":  # canceled at the last moment: keep the outcome it asked for
+        if not state.legal(row, "succeed"):  # canceled at the last moment: keep that outcome
             fetched.path.unlink(missing_ok=True)
             return
-        row.state, row.finished_at, row.error, row.deliveries = "succeeded", utcnow(), None, 0
+        file_path = fetched.path.relative_to(settings.download_dir).as_posix()
+        state.succeed(row, file_path=file_path, size=fetched.size, sha256=fetched.sha256)
         row.title = download.title
-        row.file_path = fetched.path.relative_to(settings.download_dir).as_posix()
-        row.file_size, row.sha256 = fetched.size, fetched.sha256
-        done = {
-            "downloaded_bytes": fetched.size,
-            "total_bytes": fetched.size,
-            "percent": 100.0,
-            "speed_bps": None,
-            "eta_s": 0,
-        }
-        row.progress = done
         notifications.record_download(session, settings, row)
     remove_partials(settings, download.id)
 
@@ -329,14 +307,13 @@ def fail(settings: Settings, download_id: int, error: BaseException, *, final: b
     message = getattr(error, "message", None) or str(error) or type(error).__name__
     with session_scope(settings.database_url) as session:
         row = session.get(Download, download_id)
-        if row is None or row.state == "canceled":
+        if row is None or not state.legal(row, "fail"):  # canceled: that outcome stays
             return
-        row.deliveries = 0
         if final:
-            _fail(row, message)
+            state.fail(row, message)
             notifications.record_download(session, settings, row)
         else:
-            row.state, row.error = "queued", f"Will retry: {message}"
+            state.requeue(row, message)
     if final:
         remove_partials(settings, download_id)
 
@@ -346,9 +323,8 @@ def release(settings: Settings, download_id: int) -> None:
     next delivery to resume, and this delivery not counted as a worker that died."""
     with session_scope(settings.database_url) as session:
         row = session.get(Download, download_id)
-        if row is None or row.state != "running":
-            return
-        row.state, row.deliveries = "queued", max(row.deliveries - 1, 0)
+        if row is not None and state.legal(row, "release"):
+            state.release(row)
 
 
 def is_final(error: BaseException, retries: int, max_retries: int) -> bool:
