@@ -21,13 +21,13 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from core.downloads import hash_file
+from core.downloads.progress import Canceled, Progress
 from core.errors import (
     AulaError,
     TransientError,
@@ -37,7 +37,6 @@ from core.errors import (
 )
 from core.netguard import Guard
 
-Progress = Callable[[int, int | None, float | None, float | None], bool]
 CHUNK = 1024 * 1024
 MEDIA_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".ts", ".mp3", ".m4a",
                             ".avi", ".flv", ".ogv", ".bin"})  # fmt: skip
@@ -48,10 +47,6 @@ _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 
 class NotMedia(Exception):
     """The URL answered with a page or a playlist, not a media file: leave it to yt-dlp."""
-
-
-class Canceled(Exception):
-    """`on_progress` returned False."""
 
 
 class _StartOver(Exception):

@@ -7,7 +7,6 @@ import logging
 import mimetypes
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,8 @@ from urllib.parse import urlsplit
 from core import direct, notifications, ytdlp_runner
 from core.db import session_scope
 from core.downloads import file_of, hash_file, partial_dir, remove_partials, safe_name, state
-from core.downloads.state import MAX_DELIVERIES, DownloadState
+from core.downloads.progress import Canceled, Progress
+from core.downloads.state import DownloadState
 from core.errors import AulaError, NotFound, PermanentError, TransientError, write_failed
 from core.google import DriveClient
 from core.models import Download
@@ -25,12 +25,6 @@ from core.settings import Settings
 
 log = logging.getLogger(__name__)
 CHUNK = 1024 * 1024
-__all__ = ["MAX_DELIVERIES"]  # re-exported: where it was
-Progress = Callable[[int, int | None, float | None, float | None], bool]
-
-
-class Canceled(Exception):
-    """The download was canceled while it ran."""
 
 
 @dataclass(frozen=True)
@@ -38,53 +32,6 @@ class Fetched:
     path: Path
     size: int
     sha256: str
-
-
-class ProgressTracker:
-    """Throttled progress writes; tells the runner to stop once the download is canceled."""
-
-    def __init__(
-        self,
-        db_url: str,
-        download_id: int,
-        interval: float,
-        on_bytes: Callable[[int], None] | None = None,
-    ) -> None:
-        self.db_url, self.download_id, self.interval = db_url, download_id, interval
-        self.on_bytes = on_bytes
-        self._last_write = float("-inf")
-        self._last_bytes: int | None = None
-        self._peak = 0
-        self._canceled = False
-
-    def __call__(
-        self, done: int, total: int | None, speed: float | None, eta: float | None
-    ) -> bool:
-        if self._last_bytes is not None and done > self._last_bytes and self.on_bytes:
-            self.on_bytes(done - self._last_bytes)
-        self._last_bytes = done
-        now = time.monotonic()
-        finished = total is not None and done >= total
-        if finished or now - self._last_write >= self.interval:
-            self._last_write = now
-            self._write(max(done, self._peak), total, speed, eta)
-        return not self._canceled
-
-    def _write(self, done: int, total: int | None, speed: float | None, eta: float | None) -> None:
-        self._peak = done  # progress only rises, even when a resumed run starts lower
-        percent = round(min(100.0, 100.0 * done / total), 1) if total else None
-        with session_scope(self.db_url) as session:
-            row = session.get(Download, self.download_id)
-            if row is None or row.state == DownloadState.CANCELED:
-                self._canceled = True
-                return
-            row.progress = {
-                "downloaded_bytes": done,
-                "total_bytes": total,
-                "percent": percent,
-                "speed_bps": round(speed) if speed else None,
-                "eta_s": round(eta) if eta is not None else None,
-            }
 
 
 def fetch_drive(
@@ -219,18 +166,15 @@ def run_url(
 def _run_direct(
     settings: Settings, download: Download, cookies: Path | None, part: Path, on_progress: Progress
 ) -> Fetched:
-    try:
-        result = direct.fetch_direct(
-            download.url,
-            part,
-            guard=Guard(settings.download_allow_private_hosts),
-            on_progress=on_progress,
-            connect_timeout=settings.http_connect_timeout,
-            read_timeout=settings.http_read_timeout,
-            cookies=cookies,
-        )
-    except direct.Canceled:
-        raise Canceled() from None
+    result = direct.fetch_direct(
+        download.url,
+        part,
+        guard=Guard(settings.download_allow_private_hosts),
+        on_progress=on_progress,
+        connect_timeout=settings.http_connect_timeout,
+        read_timeout=settings.http_read_timeout,
+        cookies=cookies,
+    )
     named = part.with_name("data" + Path(urlsplit(download.url).path).suffix.lower())
     os.replace(part, named)
     if not download.title and result.title:
@@ -253,9 +197,9 @@ def _run_ytdlp(
             allow_private=settings.download_allow_private_hosts,
             on_progress=on_progress,
         )
-    except ytdlp_runner.Canceled:
+    except Canceled:
         ytdlp_runner.kill_children()
-        raise Canceled() from None
+        raise
     if not download.title and result.title:
         download.title = result.title
     return _finish(settings, download, result.path, result.sha256)

@@ -8,7 +8,7 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import psutil
 
 from core.downloads import hash_file
+from core.downloads.progress import Canceled, Progress
 from core.errors import (
     AulaError,
     TransientError,
@@ -32,17 +33,12 @@ __all__ = [
     "guard_ytdlp_connections", "kill_children", "run_ytdlp",
 ]  # fmt: skip
 log = logging.getLogger(__name__)
-Progress = Callable[[int, int | None, float | None, float | None], bool]
 _PERMANENT_HINTS = (
     "unsupported url", "http error 404", "http error 403", "http error 410", "http error 401",
     "private video", "video unavailable", "not available", "requested format is not available",
     "no video formats found", "sign in to confirm",
 )  # fmt: skip
 _RETRYABLE_STATUS = frozenset({408, 425, 429})
-
-
-class Canceled(Exception):
-    """The download was canceled from the progress callback."""
 
 
 @dataclass(frozen=True)

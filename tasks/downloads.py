@@ -14,6 +14,7 @@ from typing import Any
 from celery import signals
 
 from core import cookies, fetch, notifications
+from core.downloads.progress import Canceled, Progress, ProgressTracker
 from core.errors import NotFound, TransientError
 from core.google import DriveClient
 from core.logging import register_secret
@@ -87,7 +88,7 @@ def cookies_file(settings: Settings) -> Iterator[Path | None]:
         Path(name).unlink(missing_ok=True)
 
 
-def _until_shutdown(tracker: fetch.Progress) -> fetch.Progress:
+def _until_shutdown(tracker: Progress) -> Progress:
     """The progress tracker, also answering "stop" once the worker's shutdown grace is over."""
 
     def report(done: int, total: int | None, speed: float | None, eta: float | None) -> bool:
@@ -117,7 +118,7 @@ def fetch_download(self: AulaTask, download_id: int) -> dict[str, Any]:
     if download is None:
         notifications.dispatch(settings, app)  # a download that failed here was announced
         return {"download_id": download_id, "skipped": True}
-    tracker: fetch.Progress = fetch.ProgressTracker(
+    tracker: Progress = ProgressTracker(
         settings.database_url, download_id, settings.progress_interval_s, metrics.download_bytes
     )
     tracker = _until_shutdown(tracker)
@@ -131,7 +132,7 @@ def fetch_download(self: AulaTask, download_id: int) -> dict[str, Any]:
         else:
             with cookies_file(settings) as cookies:
                 result = fetch.run_url(settings, download, cookies, tracker)
-    except fetch.Canceled:
+    except Canceled:
         if stop_requested():  # not a cancel: the worker is shutting down; resume elsewhere
             fetch.release(settings, download_id)
             metrics.download_ended("released", time.monotonic() - started)
