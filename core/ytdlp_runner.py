@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import psutil
 
 from core.downloads import hash_file
+from core.downloads.engine import Job, Staged
 from core.downloads.progress import Canceled, Progress
 from core.errors import (
     AulaError,
@@ -29,7 +30,7 @@ from core.errors import (
 from core.netguard import ForbiddenAddress, Guard, Policy, guard_ytdlp_connections
 
 __all__ = [
-    "Canceled", "ForbiddenAddress", "Guard", "Policy", "YtdlpResult", "ffmpeg_path",
+    "Canceled", "ForbiddenAddress", "Guard", "Policy", "YtdlpEngine", "YtdlpResult", "ffmpeg_path",
     "guard_ytdlp_connections", "kill_children", "run_ytdlp",
 ]  # fmt: skip
 log = logging.getLogger(__name__)
@@ -351,3 +352,27 @@ def kill_children(grace_s: float = 3.0) -> None:
             child.kill()
         except psutil.Error:
             continue
+
+
+class YtdlpEngine:
+    """Pages, HLS and DASH: yt-dlp through the SSRF guard."""
+
+    def __init__(self, allow_private: bool, cookies: Path | None) -> None:
+        self.allow_private, self.cookies = allow_private, cookies
+
+    def fetch(self, job: Job, work: Path, on_progress: Progress) -> Staged:
+        """The media into `work/done`; its title from yt-dlp. A cancel also stops ffmpeg."""
+        try:
+            result = run_ytdlp(
+                job.url,
+                dest_dir=work / "done",
+                work_dir=work,
+                fmt=job.format,
+                cookies_file=self.cookies,
+                allow_private=self.allow_private,
+                on_progress=on_progress,
+            )
+        except Canceled:
+            kill_children()
+            raise
+        return Staged(result.path, result.sha256, result.title)

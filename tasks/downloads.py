@@ -7,16 +7,16 @@ import socket
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
 from celery import signals
 
 from core import cookies, fetch, notifications
+from core.downloads.engine import Job
 from core.downloads.progress import Canceled, Progress, ProgressTracker
 from core.errors import NotFound, TransientError
-from core.google import DriveClient
 from core.logging import register_secret
 from core.settings import Settings, get_settings
 from core.vault import Vault
@@ -88,6 +88,10 @@ def cookies_file(settings: Settings) -> Iterator[Path | None]:
         Path(name).unlink(missing_ok=True)
 
 
+def _cookies_for(settings: Settings, job: Job) -> AbstractContextManager[Path | None]:
+    return nullcontext() if job.kind == "drive" else cookies_file(settings)
+
+
 def _until_shutdown(tracker: Progress) -> Progress:
     """The progress tracker, also answering "stop" once the worker's shutdown grace is over."""
 
@@ -114,8 +118,8 @@ def fetch_download(self: AulaTask, download_id: int) -> dict[str, Any]:
     (redelivered without ever ending) fails after a few deliveries.
     """
     settings = get_settings()
-    download = fetch.begin(settings, download_id, self.request.id)
-    if download is None:
+    job = fetch.begin(settings, download_id, self.request.id)
+    if job is None:
         notifications.dispatch(settings, app)  # a download that failed here was announced
         return {"download_id": download_id, "skipped": True}
     tracker: Progress = ProgressTracker(
@@ -125,13 +129,8 @@ def fetch_download(self: AulaTask, download_id: int) -> dict[str, Any]:
     started = time.monotonic()
     metrics.download_started()
     try:
-        if download.kind == "drive":
-            result = fetch.run_drive(
-                settings, download, DriveClient.from_settings(settings), tracker
-            )
-        else:
-            with cookies_file(settings) as cookies:
-                result = fetch.run_url(settings, download, cookies, tracker)
+        with _cookies_for(settings, job) as cookies:
+            result = fetch.run(settings, job, fetch.engines_for(settings, job, cookies), tracker)
     except Canceled:
         if stop_requested():  # not a cancel: the worker is shutting down; resume elsewhere
             fetch.release(settings, download_id)
@@ -148,7 +147,7 @@ def fetch_download(self: AulaTask, download_id: int) -> dict[str, Any]:
         raise
     finally:
         metrics.download_finished()
-    fetch.succeed(settings, download, result)
+    fetch.succeed(settings, download_id, result)
     notifications.dispatch(settings, app)
     metrics.download_ended("succeeded", time.monotonic() - started)
     return {"download_id": download_id, "size_bytes": result.size, "sha256": result.sha256}
