@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from core.direct import (
+from core.downloads.direct import (
     Canceled,
     NotMedia,
     _HashingWriter,

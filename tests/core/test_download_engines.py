@@ -1,4 +1,4 @@
-"""core.fetch.run: engines tried in order, a decline passes on, the file renamed into place."""
+"""run.run: engines tried in order, a decline passes on, the file renamed into place."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from core.downloads.engine import Declined, Engine, Job, Staged
 from core.downloads.progress import Canceled, Progress
-from core.fetch import run
+from core.downloads.run import run
 from core.settings import Settings
 from tests.conftest import settings_from_env
 

@@ -1,4 +1,4 @@
-"""Running one download: its engines in turn, and the bookkeeping around them."""
+"""Running one download: its engines in turn, the bookkeeping around them, the task's body."""
 
 from __future__ import annotations
 
@@ -6,15 +6,29 @@ import contextlib
 import hashlib
 import logging
 import os
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
-from core import direct, notifications, ytdlp_runner
+from core import notifications
 from core.db import session_scope
-from core.downloads import file_of, hash_file, partial_dir, remove_partials, safe_name, state
+from core.downloads import (
+    direct,
+    file_of,
+    hash_file,
+    partial_dir,
+    remove_partials,
+    safe_name,
+    state,
+    ytdlp,
+)
+from core.downloads.cookies import cookies_file
 from core.downloads.drive import DriveEngine
 from core.downloads.engine import Declined, Engine, Job, Staged
-from core.downloads.progress import Progress
+from core.downloads.progress import Canceled, Progress, ProgressTracker
 from core.downloads.state import DownloadState
 from core.errors import NotFound, PermanentError, TransientError
 from core.google import DriveClient
@@ -37,15 +51,15 @@ class Fetched:
 
 def engines_for(settings: Settings, job: Job, cookies: Path | None) -> list[Engine]:
     """The engines to try for `job`, in order: Drive files by Drive; a URL naming a media file
-    straight (core.direct), and yt-dlp if it answers with a page or a playlist instead."""
+    straight (core.downloads.direct), and yt-dlp if it answers with a page or a playlist instead."""
     if job.kind == "drive":
         return [DriveEngine(DriveClient.from_settings(settings))]
-    ytdlp = ytdlp_runner.YtdlpEngine(settings.download_allow_private_hosts, cookies)
+    by_ytdlp = ytdlp.YtdlpEngine(settings.download_allow_private_hosts, cookies)
     if not direct.is_media_url(job.url):
-        return [ytdlp]
+        return [by_ytdlp]
     guard = Guard(settings.download_allow_private_hosts)
     timeouts = (settings.http_connect_timeout, settings.http_read_timeout)
-    return [direct.DirectEngine(guard, timeouts, cookies), ytdlp]
+    return [direct.DirectEngine(guard, timeouts, cookies), by_ytdlp]
 
 
 def run(settings: Settings, job: Job, engines: list[Engine], on_progress: Progress) -> Fetched:
@@ -150,3 +164,103 @@ def is_final(error: BaseException, retries: int, max_retries: int) -> bool:
         or not isinstance(error, TransientError)
         or (retries >= max_retries)
     )
+
+
+# ---------------------------------------------------------------- one delivery of the task
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """The task delivery running a download: its id and how many retries it has had and has."""
+
+    task_id: str | None
+    retries: int
+    max_retries: int
+
+
+class Meter(Protocol):
+    """Where a download run is counted (tasks.metrics)."""
+
+    def download_started(self) -> None: ...
+    def download_finished(self) -> None: ...
+    def download_bytes(self, count: int) -> None: ...
+    def download_ended(self, state: str, seconds: float) -> None: ...
+
+
+class Stopped(Exception):
+    """The worker is shutting down: the download was handed back for a later delivery."""
+
+
+def execute(
+    settings: Settings,
+    download_id: int,
+    attempt: Attempt,
+    *,
+    should_stop: Callable[[], bool],
+    meter: Meter,
+    announce: Callable[[], object],
+) -> dict[str, Any]:
+    """One delivery of a download, from begin to its end; the task's answer.
+
+    Stops when the download is canceled, or (raising Stopped, the download released) when
+    `should_stop()` turns true. Errors are recorded, final or to retry, and raised again.
+    `announce()` sends the events that a download which ended has recorded."""
+    job = begin(settings, download_id, attempt.task_id)
+    if job is None:
+        announce()  # a download that failed here was announced
+        return {"download_id": download_id, "skipped": True}
+    tracker = ProgressTracker(
+        settings.database_url, download_id, settings.progress_interval_s, meter.download_bytes
+    )
+
+    def report(done: int, total: int | None, speed: float | None, eta: float | None) -> bool:
+        return tracker(done, total, speed, eta) and not should_stop()
+
+    started = time.monotonic()
+
+    def ended(outcome: str) -> None:
+        meter.download_ended(outcome, time.monotonic() - started)
+
+    meter.download_started()
+    try:
+        result = _once(settings, job, attempt, report, should_stop, ended, announce)
+    finally:
+        meter.download_finished()
+    if result is None:
+        return {"download_id": download_id, "canceled": True}
+    succeed(settings, download_id, result)
+    announce()
+    ended("succeeded")
+    return {"download_id": download_id, "size_bytes": result.size, "sha256": result.sha256}
+
+
+def _once(
+    settings: Settings,
+    job: Job,
+    attempt: Attempt,
+    report: Progress,
+    should_stop: Callable[[], bool],
+    ended: Callable[[str], None],
+    announce: Callable[[], object],
+) -> Fetched | None:
+    try:
+        with _cookies_for(settings, job) as cookies:
+            return run(settings, job, engines_for(settings, job, cookies), report)
+    except Canceled:
+        if should_stop():  # not a cancel: the worker is shutting down; resume elsewhere
+            release(settings, job.id)
+            ended("released")
+            raise Stopped() from None
+        ended("canceled")
+        return None
+    except Exception as error:
+        final = is_final(error, attempt.retries, attempt.max_retries)
+        fail(settings, job.id, error, final=final)
+        ended("failed" if final else "retried")
+        if final:
+            announce()
+        raise
+
+
+def _cookies_for(settings: Settings, job: Job) -> AbstractContextManager[Path | None]:
+    return nullcontext() if job.kind == "drive" else cookies_file(settings)
