@@ -42,7 +42,7 @@ def test_an_expired_lease_goes_to_the_next_and_the_old_holder_cannot_extend_it(r
 
 
 def test_redis_lock_is_taken_once_and_never_frees_a_later_holder(redis_url):
-    url = private_redis_db(redis_url, 26)
+    url = private_redis_db(redis_url)
     client = redis.Redis.from_url(url)
     client.delete("aula:lock:test.once")
     try:

@@ -16,7 +16,6 @@ from tests.conftest import settings_from_env
 from tests.helpers import private_redis_db
 
 QUEUE = Queue("default", Exchange("default"), routing_key="default")
-REDIS_DB = 63
 
 
 @pytest.fixture
@@ -95,7 +94,7 @@ def test_the_plain_client_names_are_kombus() -> None:
 def test_what_kombu_writes_is_what_the_plain_client_reads(base_env):
     """Messages Celery publishes at every priority, on both queues, then one taken and held:
     depths and ids read with a plain Redis client match what kombu wrote."""
-    env = {**base_env, "REDIS_URL": private_redis_db(base_env["REDIS_URL"], REDIS_DB)}
+    env = {**base_env, "REDIS_URL": private_redis_db(base_env["REDIS_URL"])}
     settings = settings_from_env(env)
     celery = make_celery_client(settings)
     raw = redis.Redis.from_url(settings.redis_url)

@@ -15,8 +15,6 @@ from core.taskdefs import QueueName, TaskName, TestTaskName, queue_for
 from tests.conftest import read_log, settings_from_env
 from tests.helpers import own_worker_env, start_worker, stop_process_group, wait_for
 
-REDIS_DB = 62
-
 
 def api_task_names(env: dict[str, str]) -> set[str]:
     """The task names the API's OpenAPI document lets a client name (GET /api/tasks?name=)."""
@@ -31,7 +29,7 @@ def production_worker(
     base_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[dict[str, str], set[str]]]:
     """A worker with the settings a user gets (no test tasks), and the names it registered."""
-    env = {**own_worker_env(base_env, REDIS_DB), "ENABLE_TEST_TASKS": "false"}
+    env = {**own_worker_env(base_env), "ENABLE_TEST_TASKS": "false"}
     log = tmp_path_factory.mktemp("contract") / "worker.log"
     celery = make_celery_client(settings_from_env(env))
     worker = start_worker(env, log, "-Q", ",".join(QueueName))
