@@ -11,7 +11,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from api.extensions import db_url, settings
-from core import cookies
+from core.downloads import cookies
 from core.errors import PayloadTooLarge
 from core.logging import register_secret
 from core.vault import KINDS, Vault

@@ -5,7 +5,7 @@ private redis-server, and a real `celery -A tasks worker` (WORKER_CONCURRENCY=4)
 from loopback; then
 - times curl saving the file next to DOWNLOAD_DIR (the reference: the same work a download does
   but the sha256), and, for context, curl to /dev/null and curl followed by sha256sum;
-- times one download of a plain file through POST /api/downloads (core.direct), from creation to
+- times one download of a plain file through POST /api/downloads (core/downloads), from creation to
   `succeeded` as the database records them: prints MiB/s and the ratio to curl (target >= 0.9);
 - times the same file reached through a page (`/page.html?src=`), which yt-dlp downloads;
 - times four downloads of four different URLs enqueued together: aggregate MiB/s against one.

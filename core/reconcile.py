@@ -10,9 +10,10 @@ from typing import Any
 import redis
 from sqlalchemy import select, update
 
-from core import jobs, unacked
+from core import downloads, jobs, unacked
 from core.db import session_scope
-from core.downloads import ACTIVE, _send
+from core.downloads import state
+from core.downloads.state import ACTIVE
 from core.jobs import TaskBroker
 from core.models import Download, TaskRecord, utcnow
 from core.settings import Settings
@@ -113,8 +114,11 @@ def reconcile_downloads(
             lost = RuntimeError("The task was lost (broker flushed or worker gone); sent again.")
             jobs.mark_finished(settings.database_url, download.task_id, "FAILURE", error=lost)
         with session_scope(settings.database_url) as session:
-            session.get_one(Download, download.id).state = "queued"
-        _send(settings, broker, download)
+            row = session.get_one(Download, download.id)
+            if not state.legal(row, "resend"):
+                continue  # it ended meanwhile: nothing is lost
+            state.resend(row)
+        downloads.send(settings, broker, download)
         requeued += 1
         log.warning("download %d had no live task; sent again", download.id)
     return {"downloads_requeued": requeued, "partials_removed": remove_dead_partials(settings)}

@@ -9,10 +9,10 @@ from celery import Celery, Task
 from celery.exceptions import Ignore
 
 from core import jobs
+from core.downloads.ytdlp import kill_children
 from core.errors import TransientError
 from core.logging import configure_logging
 from core.settings import get_settings, settings_or_exit
-from core.ytdlp_runner import kill_children
 from tasks.shutdown import WorkerStopping, release, stop_requested
 
 # `celery -A tasks` imports this module first: configure logging now rather than at Celery's

@@ -101,9 +101,9 @@ def _release_download(request: Any) -> None:
     # A download cut here is handed back, not a worker that died: not a crash delivery.
     download_id = (getattr(request, "kwargs", None) or {}).get("download_id")
     if getattr(request, "name", None) == TaskName.DOWNLOADS_FETCH and download_id is not None:
-        from core import fetch
+        from core.downloads import run
 
-        fetch.release(get_settings(), int(download_id))
+        run.release(get_settings(), int(download_id))
 
 
 def _daemon_timer(seconds: float, action: Any) -> None:

@@ -31,7 +31,7 @@ def sleep(
 @app.task(name=TestTaskName.FFMPEG, bind=True)
 def ffmpeg(self: AulaTask, marker: str, seconds: float = 60.0) -> dict[str, int]:
     """Run an endless ffmpeg, a child of the pool process as under yt-dlp; its pid in `marker`."""
-    from core.ytdlp_runner import ffmpeg_path
+    from core.downloads.ytdlp import ffmpeg_path
 
     command = [ffmpeg_path() or "ffmpeg", "-nostdin", "-loglevel", "error", "-re", "-f", "lavfi",
                "-i", "testsrc=size=64x64:rate=5", "-f", "null", "-"]  # fmt: skip

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from core.direct import (
+from core.downloads.direct import (
     Canceled,
     NotMedia,
     _HashingWriter,
@@ -208,7 +208,7 @@ def test_a_full_disk_is_insufficient_storage_not_a_broken_connection():
 
 
 def test_a_drive_transfer_onto_a_full_disk_is_insufficient_storage(media):
-    from core.fetch import _write_body
+    from core.downloads.drive import _write_body
 
     response = requests.get(f"{media.base_url}/video.mp4", stream=True, timeout=10)
     with pytest.raises(InsufficientStorage):

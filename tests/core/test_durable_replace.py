@@ -14,7 +14,7 @@ from tests.helpers import ROOT
 SCRIPT = """
 import sys
 from pathlib import Path
-from core.fetch import durable_replace
+from core.downloads.run import durable_replace
 work, final = Path(sys.argv[1]), Path(sys.argv[2])
 print("START", flush=True)
 durable_replace(work, final)

@@ -12,8 +12,8 @@ import psutil
 import pytest
 import requests
 
+from core.downloads.ytdlp import Canceled, guard_ytdlp_connections, run_ytdlp
 from core.errors import TransientError, UpstreamRefused, ValidationFailed
-from core.ytdlp_runner import Canceled, guard_ytdlp_connections, run_ytdlp
 from tests.fakes.media import MediaServer
 from tests.helpers import ROOT
 
@@ -245,7 +245,7 @@ def test_progress_rises_and_ends_at_the_total(media, tmp_path):
 
 def test_kill_children_terminates_what_this_process_started():
     script = (
-        "import subprocess, sys, psutil; from core.ytdlp_runner import kill_children;"
+        "import subprocess, sys, psutil; from core.downloads.ytdlp import kill_children;"
         "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']);"
         "kill_children(grace_s=5); print(psutil.pid_exists(p.pid))"
     )
@@ -260,9 +260,9 @@ def test_a_full_disk_under_yt_dlp_is_insufficient_storage():
 
     from yt_dlp.utils import DownloadError
 
+    from core.downloads.ytdlp_errors import classify as _classify
     from core.errors import InsufficientStorage
     from core.netguard import Guard
-    from core.ytdlp_runner import _classify
 
     full = OSError(errno.ENOSPC, "No space left on device")
     wrapped = DownloadError("ERROR: unable to write data: [Errno 28]", (OSError, full, None))

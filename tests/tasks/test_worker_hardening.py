@@ -16,7 +16,7 @@ import psutil
 import pytest
 
 from api.extensions import make_celery_client
-from tasks.downloads import COOKIES_PREFIX, cookies_file, remove_stale_cookies
+from core.downloads.cookies import COOKIES_PREFIX, cookies_file, remove_stale_cookies
 from tests.conftest import settings_from_env
 from tests.helpers import (
     ROOT,

@@ -21,13 +21,14 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from core.downloads import hash_file
+from core.downloads.engine import Declined, Job, Staged
+from core.downloads.progress import Canceled, Progress
 from core.errors import (
     AulaError,
     TransientError,
@@ -37,7 +38,6 @@ from core.errors import (
 )
 from core.netguard import Guard
 
-Progress = Callable[[int, int | None, float | None, float | None], bool]
 CHUNK = 1024 * 1024
 MEDIA_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".ts", ".mp3", ".m4a",
                             ".avi", ".flv", ".ogv", ".bin"})  # fmt: skip
@@ -46,12 +46,8 @@ _RETRYABLE = frozenset({408, 425, 429})
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 
 
-class NotMedia(Exception):
+class NotMedia(Declined):
     """The URL answered with a page or a playlist, not a media file: leave it to yt-dlp."""
-
-
-class Canceled(Exception):
-    """`on_progress` returned False."""
 
 
 class _StartOver(Exception):
@@ -336,3 +332,30 @@ def fetch_direct(
         raise TransientError("The server kept closing the transfer early; will resume later.")
     on_progress(run.have, run.have, None, 0.0)
     return DirectResult(part, run.have, run.digest.hexdigest(), title)
+
+
+class DirectEngine:
+    """A URL naming a media file, fetched straight; Declined (NotMedia) if it is not one."""
+
+    def __init__(self, guard: Guard, timeouts: tuple[float, float], cookies: Path | None) -> None:
+        self.guard, self.timeouts, self.cookies = guard, timeouts, cookies
+
+    def fetch(self, job: Job, work: Path, on_progress: Progress) -> Staged:
+        """The file into `work`, named with the URL's suffix; its title from the response."""
+        part = work / "direct.part"
+        try:
+            result = fetch_direct(
+                job.url,
+                part,
+                guard=self.guard,
+                on_progress=on_progress,
+                connect_timeout=self.timeouts[0],
+                read_timeout=self.timeouts[1],
+                cookies=self.cookies,
+            )
+        except NotMedia:
+            part.unlink(missing_ok=True)
+            raise
+        named = part.with_name("data" + Path(urlsplit(job.url).path).suffix.lower())
+        os.replace(part, named)
+        return Staged(named, result.sha256, result.title)

@@ -18,19 +18,19 @@ from sqlalchemy.exc import IntegrityError
 
 from core import catalog, jobs
 from core.db import session_scope
+from core.downloads import state
+from core.downloads.state import ACTIVE, DEDUPED, STATES, DownloadState
 from core.errors import Conflict, InsufficientStorage, NotFound
 from core.health import free_bytes
 from core.jobs import TaskBroker
-from core.models import Download, utcnow
+from core.models import Download
 from core.netguard import check_url, normalize_url
 from core.pagination import Page, keyset_page
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
-STATES = ("queued", "running", "succeeded", "failed", "canceled")
 RACE_TRIES = 3
-DEDUPED = frozenset({"queued", "running", "succeeded"})
-ACTIVE = frozenset({"queued", "running"})
+__all__ = ["ACTIVE", "DEDUPED", "STATES", "DownloadState"]  # re-exported: where they were
 _DRIVE_PATH = re.compile(r"^/file/d/([A-Za-z0-9_-]{10,})")
 
 
@@ -87,7 +87,7 @@ def remove_partials(settings: Settings, download_id: int) -> None:
 
 def file_of(settings: Settings, download: Download) -> Path:
     """The finished file of a download, confined to DOWNLOAD_DIR; NotFound otherwise."""
-    if download.state != "succeeded" or not download.file_path:
+    if download.state != DownloadState.SUCCEEDED or not download.file_path:
         raise NotFound("This download has no finished file.")
     root = settings.download_dir.resolve()
     path = (root / download.file_path).resolve()
@@ -165,12 +165,12 @@ def create(
             with session_scope(settings.database_url) as session:
                 if existing is not None:  # force: the old one keeps its file but gives up the key
                     session.get_one(Download, existing.id).dedupe_key = None
-                download = Download(format=fmt, dedupe_key=key, **target)
+                download = state.create(format=fmt, dedupe_key=key, **target)
                 session.add(download)
         except IntegrityError:
             force = False  # an identical request won the key: its download is the answer
             continue
-        return _send(settings, broker, download), True
+        return send(settings, broker, download), True
     raise Conflict("An identical download request is being handled right now; try again.")
 
 
@@ -178,7 +178,7 @@ def _once_sent(db_url: str, download: Download, wait_s: float = 2.0) -> Download
     # A download a racing request created a moment ago gets its task id once sent: wait for it
     # briefly, so the answer names the task as the winner's does.
     deadline = time.monotonic() + wait_s
-    while download.task_id is None and download.state == "queued":
+    while download.task_id is None and download.state == DownloadState.QUEUED:
         if time.monotonic() > deadline:
             break
         time.sleep(0.02)
@@ -189,7 +189,8 @@ def _once_sent(db_url: str, download: Download, wait_s: float = 2.0) -> Download
     return download
 
 
-def _send(settings: Settings, broker: TaskBroker, download: Download) -> Download:
+def send(settings: Settings, broker: TaskBroker, download: Download) -> Download:
+    """Send a queued download's task and record its id; a download never sent is deleted."""
     try:
         record = jobs.enqueue(
             settings.database_url, broker, "downloads.fetch", {"download_id": download.id}
@@ -232,10 +233,7 @@ def cancel(settings: Settings, broker: TaskBroker, download_id: int) -> Download
         download = session.get(Download, download_id)
         if download is None:
             raise NotFound(f"No download with id {download_id}.")
-        if download.state not in ACTIVE:
-            raise Conflict(f"The download already ended ({download.state}).")
-        download.state, download.dedupe_key = "canceled", None
-        download.finished_at, download.error = utcnow(), "Canceled by request."
+        state.cancel(download)
         task_id = download.task_id
     if task_id:
         with contextlib.suppress(NotFound, Conflict):  # the task ended already: nothing runs
@@ -250,19 +248,17 @@ def retry(settings: Settings, broker: TaskBroker, download_id: int) -> Download:
         download = session.get(Download, download_id)
         if download is None:
             raise NotFound(f"No download with id {download_id}.")
-        if download.state not in ("failed", "canceled"):
-            raise Conflict(f"Only failed or canceled downloads can be retried ({download.state}).")
+        state.require(download, "retry")
         key = dedupe_key(download.url, download.format)
     if _existing(settings.database_url, key) is not None:
         raise Conflict("Another download of the same URL and format is queued, running or done.")
     try:
         with session_scope(settings.database_url) as session:
             download = session.get_one(Download, download_id)
-            download.state, download.dedupe_key, download.error = "queued", key, None
-            download.deliveries, download.finished_at, download.task_id = 0, None, None
+            state.retry(download, key)
     except IntegrityError:
         raise Conflict("Another download of the same URL and format is active.") from None
-    return _send(settings, broker, download)
+    return send(settings, broker, download)
 
 
 def latest_for_items(db_url: str, item_ids: list[int]) -> dict[int, Download]:
