@@ -20,8 +20,9 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core import catalog, classroom, downloads, jobs, notifications, resources
+from core import catalog, downloads, jobs, notifications, resources
 from core import subscription_targets as targets
+from core.classroom.courses import course_videos
 from core.db import session_scope
 from core.errors import (
     InsufficientStorage,
@@ -155,7 +156,7 @@ def videos(settings: Settings, sub: Subscription) -> list[CatalogItem]:
     """The videos of a subscription's course or folder tree, oldest first."""
     db = settings.database_url
     if sub.source == "classroom":
-        return classroom.course_videos(db, sub.source_key)
+        return course_videos(db, sub.source_key)
     tree = sorted(targets.folder_tree(db, settings, sub.source_key))
     with session_scope(db) as session:
         return list(

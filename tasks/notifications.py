@@ -6,7 +6,7 @@ from typing import Any
 
 from core import jobs, notifications, resources
 from core.settings import get_settings
-from core.taskdefs import TaskName
+from core.taskdefs import TaskName, TaskState
 from tasks import metrics
 from tasks.app import AulaTask, app
 
@@ -39,7 +39,7 @@ class AnnouncedSync(AulaTask):
         super().on_failure(exc, task_id, args, kwargs, einfo)
         settings = get_settings()
         # Record the end first, so the event shows the task as the API will (FAILURE, error).
-        jobs.mark_finished(settings.database_url, task_id, "FAILURE", error=exc)
+        jobs.mark_finished(settings.database_url, task_id, TaskState.FAILURE, error=exc)
         try:
             record = jobs.get_record(settings.database_url, task_id)
         except Exception:  # no record (sent by hand): nothing to announce

@@ -19,6 +19,7 @@ from core.logging import (
     task_name_var,
 )
 from core.settings import get_settings
+from core.taskdefs import TaskState
 from tasks import metrics
 
 log = logging.getLogger(__name__)
@@ -102,12 +103,12 @@ def _clear_context(task_id: str, task: Any, state: str | None = None, **_: Any) 
 
 @signals.task_success.connect
 def _succeeded(sender: Any, result: Any = None, **_: Any) -> None:
-    jobs.mark_finished(_db(), sender.request.id, "SUCCESS", result=result)
+    jobs.mark_finished(_db(), sender.request.id, TaskState.SUCCESS, result=result)
 
 
 @signals.task_failure.connect
 def _failed(task_id: str, exception: BaseException, **_: Any) -> None:
-    jobs.mark_finished(_db(), task_id, "FAILURE", error=exception)
+    jobs.mark_finished(_db(), task_id, TaskState.FAILURE, error=exception)
 
 
 @signals.task_retry.connect
@@ -119,4 +120,4 @@ def _retrying(request: Any, reason: Any = None, **_: Any) -> None:
 @signals.task_revoked.connect
 def _revoked(request: Any, terminated: bool = False, **_: Any) -> None:
     log.info("task %s revoked (terminated=%s)", request.id, terminated)
-    jobs.mark_finished(_db(), request.id, "REVOKED")
+    jobs.mark_finished(_db(), request.id, TaskState.REVOKED)

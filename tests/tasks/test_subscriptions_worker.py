@@ -9,7 +9,8 @@ from collections import Counter
 from api import create_app
 from api.extensions import make_celery_client
 from core import jobs
-from core.classroom import ClassroomClient, sync_classroom
+from core.classroom.client import ClassroomClient
+from core.classroom.sync import sync_classroom
 from core.google import DriveClient
 from tests.api.metrics_text import value
 from tests.conftest import read_log, settings_from_env
