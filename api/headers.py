@@ -17,7 +17,6 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from api.access import MEDIA_ENDPOINTS
 from api.errors import envelope
 from api.extensions import settings
-from api.security import run_early
 
 # The UI and everything else: our own origin only, no inline script or style, no framing.
 CSP = (
@@ -66,7 +65,8 @@ def _docs_csp(response: Response) -> str:
     return policy.replace("style-src 'self'", f"style-src 'self' {DOCS_STYLE}")
 
 
-def _security_headers(response: Response) -> Response:
+def security_headers(response: Response) -> Response:
+    """CSP (sandbox for media), the fixed security headers, HSTS over https when FORCE_HTTPS."""
     docs = request.path == DOCS_PREFIX or request.path.startswith(DOCS_PREFIX + "/")
     if request.endpoint in MEDIA_ENDPOINTS:
         response.headers["Content-Security-Policy"] = MEDIA_CSP
@@ -85,7 +85,8 @@ _SANE_HOST = re.compile(
 )
 
 
-def _redirect_to_https() -> Response | None:
+def redirect_to_https() -> Response | None:
+    """308 to https when FORCE_HTTPS and the request came over http (probes excepted)."""
     if not settings().force_https or request.is_secure or request.path in NOT_REDIRECTED:
         return None
     host = request.host
@@ -132,11 +133,11 @@ class TrustedProxies:
 
 
 def register_headers(app: Flask) -> None:
-    """Trust TRUSTED_PROXIES proxies, redirect to https when FORCE_HTTPS, CORS, and headers."""
+    """Trust TRUSTED_PROXIES proxies and answer CORS; the redirect to https and the security
+    headers are stages of the request pipeline (api/pipeline.py)."""
     config = app.extensions["aula.settings"]
     if config.trusted_proxies:
         app.wsgi_app = TrustedProxies(app.wsgi_app, config.trusted_proxies)  # type: ignore[method-assign]
-    run_early(app, _redirect_to_https)
     if config.cors_origins:
         CORS(
             app,
@@ -147,4 +148,3 @@ def register_headers(app: Flask) -> None:
             supports_credentials=False,
             max_age=600,
         )
-    app.after_request(_security_headers)
