@@ -66,15 +66,24 @@ def _docs_csp(response: Response) -> str:
 
 
 def security_headers(response: Response) -> Response:
-    """CSP (sandbox for media), the fixed security headers, HSTS over https when FORCE_HTTPS."""
-    docs = request.path == DOCS_PREFIX or request.path.startswith(DOCS_PREFIX + "/")
+    """CSP (sandbox for media), the fixed security headers, HSTS over https when FORCE_HTTPS;
+    a header the view already set is kept (a media CSP is always the sandbox)."""
+    # Not Headers.setdefault or `in`: each finds an absent name by raising and catching an
+    # exception, and here the names are nearly always absent. One pass over those present.
+    headers = response.headers
+    present = {name.lower() for name, _ in headers.items()}
     if request.endpoint in MEDIA_ENDPOINTS:
-        response.headers["Content-Security-Policy"] = MEDIA_CSP
-    response.headers.setdefault("Content-Security-Policy", _docs_csp(response) if docs else CSP)
+        headers["Content-Security-Policy"] = MEDIA_CSP
+    elif "content-security-policy" not in present:
+        path = request.path
+        docs = path == DOCS_PREFIX or path.startswith(DOCS_PREFIX + "/")
+        headers.add("Content-Security-Policy", _docs_csp(response) if docs else CSP)
     for name, value in HEADERS.items():
-        response.headers.setdefault(name, value)
-    if settings().force_https and request.is_secure:
-        response.headers.setdefault("Strict-Transport-Security", HSTS)
+        if name.lower() not in present:
+            headers.add(name, value)
+    secure = settings().force_https and request.is_secure
+    if secure and "strict-transport-security" not in present:
+        headers.add("Strict-Transport-Security", HSTS)
     return response
 
 
