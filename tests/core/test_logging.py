@@ -66,18 +66,6 @@ def json_lines(stream: io.StringIO) -> list[dict[str, object]]:
         ('{"access_token":"json-at-value","token_type":"Bearer"}', "json-at-value"),
         ("{'client_secret': 'repr-cs-value'}", "repr-cs-value"),
         ('{"client_secret": "escaped\\"quote-secret"}', "quote-secret"),
-    ],
-)
-def test_redact_removes_secrets(text: str, secret: str) -> None:
-    cleaned = redact(text)
-
-    assert secret not in cleaned
-    assert REDACTED in cleaned
-
-
-@pytest.mark.parametrize(
-    ("text", "secret"),
-    [
         # Upper-case names: the needles that let a line skip a pattern are found case-blind.
         ("AUTHORIZATION: BASIC dXBwZXI6Y2FzZQ==", "dXBwZXI6Y2FzZQ"),
         ("X-ADMIN-TOKEN=UPPER-ADMIN-VALUE", "UPPER-ADMIN-VALUE"),
@@ -88,7 +76,7 @@ def test_redact_removes_secrets(text: str, secret: str) -> None:
         ("/x?\u212aey=kelvin-key-value", "kelvin-key-value"),
     ],
 )
-def test_redact_finds_secrets_whatever_their_case(text: str, secret: str) -> None:
+def test_redact_removes_secrets(text: str, secret: str) -> None:
     cleaned = redact(text)
 
     assert secret not in cleaned
