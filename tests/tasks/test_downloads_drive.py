@@ -150,6 +150,7 @@ def test_a_download_that_keeps_killing_its_worker_fails(base_env, settings, driv
                 )
             body = wait_for_download(client, download_id, ("failed",), 60)
             assert "stopped" in body["error"] and body["attempts"] == 4
+            assert not partial_dir(settings, download_id).exists()  # a later id's resume must not
     finally:
         drive.media_bytes_per_s = None
 
