@@ -112,10 +112,11 @@ def begin(settings: Settings, download_id: int, task_id: str | None) -> Job | No
             return None
         if download.state == DownloadState.SUCCEEDED and already_done(settings, download):
             return None
-        if not state.begin(download, task_id):
-            notifications.record_download(session, settings, download)
-            return None
-        return Job.of(download)
+        if state.begin(download, task_id):
+            return Job.of(download)
+        notifications.record_download(session, settings, download)  # failed: its worker kept dying
+    remove_partials(settings, download_id)  # a final failure, as in fail()
+    return None
 
 
 def succeed(settings: Settings, download_id: int, fetched: Fetched) -> None:

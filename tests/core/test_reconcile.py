@@ -68,8 +68,10 @@ def test_recent_or_finished_downloads_are_left_alone(base_env, settings, drive):
     assert reconcile_downloads(quiet, broker, set())["downloads_requeued"] == 0
 
 
-def test_partials_of_dead_downloads_are_removed(base_env, settings, drive):
-    quiet, broker = _quiet(base_env)
+def test_partials_of_dead_downloads_are_removed(base_env, settings, drive, tmp_path):
+    # A download folder of its own: the live partial left here would otherwise be resumed by
+    # the next test's download with the same id (ids start again after the truncation).
+    quiet, broker = _quiet({**base_env, "DOWNLOAD_DIR": str(tmp_path / "downloads")})
     live, _ = downloads.create(
         quiet, broker, url=f"https://drive.google.com/file/d/{drive.add_file('a.mp4')}"
     )

@@ -8,18 +8,15 @@ import signal
 
 import psutil
 
-from api.extensions import make_celery_client
 from core.downloads import partial_dir
-from tests.conftest import read_log, settings_from_env
 from tests.helpers import (
     own_worker_env,
     private_redis_db,
-    start_worker,
-    stop_process_group,
     wait_for,
     wait_for_bytes,
     wait_for_download,
 )
+from tests.workers import running_worker
 
 MIB = 1024 * 1024
 
@@ -82,31 +79,29 @@ def test_cancel_stops_a_running_download_and_removes_partials(client, settings, 
 
 def _own_worker(base_env, tmp_path):
     env = own_worker_env(base_env)  # crash recovery with every setting at its default
-    return env, make_celery_client(settings_from_env(env)), tmp_path / "worker.log"
+    return env, tmp_path / "worker.log"
 
 
 def test_sigkill_mid_download_resumes_to_one_correct_file(base_env, settings, drive, tmp_path):
-    env, celery, log_path = _own_worker(base_env, tmp_path)
+    env, log_path = _own_worker(base_env, tmp_path)
     from api import create_app
 
     client = create_app({k.lower(): v for k, v in env.items()}).test_client()
     file_id = drive.add_file("interrompida.mp4", size=12 * MIB, seed=12)
     drive.media_bytes_per_s = 3 * MIB
-    first = start_worker(env, log_path, "-Q", "downloads")
-    second = None
     try:
-        wait_for(lambda: celery.control.ping(timeout=0.5), 40, what="worker")
-        created = client.post(
-            "/api/downloads", json={"url": f"https://drive.google.com/file/d/{file_id}"}
-        )
-        download_id = created.get_json()["download"]["id"]
-        wait_for_bytes(client, download_id, 2 * MIB)
-        os.killpg(first.pid, signal.SIGKILL)
-        first.wait(10)
+        with running_worker(env, log_path, "-Q", "downloads") as first:
+            created = client.post(
+                "/api/downloads", json={"url": f"https://drive.google.com/file/d/{file_id}"}
+            )
+            download_id = created.get_json()["download"]["id"]
+            wait_for_bytes(client, download_id, 2 * MIB)
+            os.killpg(first.pid, signal.SIGKILL)
+            first.wait(10)
         drive.media_bytes_per_s = None
-        second = start_worker(env, log_path, "-Q", "downloads")
-        # The contract's bound is 2 minutes from the death; the wait is generous (loaded CI).
-        body = wait_for_download(client, download_id, ("succeeded", "failed"), 240)
+        with running_worker(env, log_path, "-Q", "downloads"):
+            # The contract's bound is 2 minutes from the death; the wait is generous (loaded CI).
+            body = wait_for_download(client, download_id, ("succeeded", "failed"), 240)
         assert body["state"] == "succeeded", body
         content = drive.content_of(file_id)
         assert body["file"]["sha256"] == hashlib.sha256(content).hexdigest()
@@ -120,52 +115,44 @@ def test_sigkill_mid_download_resumes_to_one_correct_file(base_env, settings, dr
         assert any(r and not r.startswith("bytes=0-") for r in ranges), ranges  # it resumed
     finally:
         drive.media_bytes_per_s = None
-        stop_process_group(first)
-        if second is not None:
-            stop_process_group(second)
-        print(read_log(log_path)[-3000:])
 
 
 def test_a_download_that_keeps_killing_its_worker_fails(base_env, settings, drive, tmp_path):
-    env, celery, log_path = _own_worker(base_env, tmp_path)
+    env, log_path = _own_worker(base_env, tmp_path)
     from api import create_app
 
     client = create_app({k.lower(): v for k, v in env.items()}).test_client()
     file_id = drive.add_file("maldita.mp4", size=30 * MIB, seed=13)
     drive.media_bytes_per_s = 2 * MIB
-    process = start_worker(env, log_path, "-Q", "downloads")
     try:
-        wait_for(lambda: celery.control.ping(timeout=0.5), 40, what="worker")
-        created = client.post(
-            "/api/downloads", json={"url": f"https://drive.google.com/file/d/{file_id}"}
-        )
-        download_id = created.get_json()["download"]["id"]
-        for _ in range(3):  # each delivery's pool process dies mid-transfer
-            wait_for(
-                lambda: (
-                    client.get(f"/api/downloads/{download_id}").get_json()["state"] == "running"
-                    and psutil.Process(process.pid).children()
-                ),
-                30,
+        with running_worker(env, log_path, "-Q", "downloads") as process:
+            created = client.post(
+                "/api/downloads", json={"url": f"https://drive.google.com/file/d/{file_id}"}
             )
-            before = client.get(f"/api/downloads/{download_id}").get_json()["attempts"]
-            wait_for_bytes(client, download_id, 0)
-            for child in psutil.Process(process.pid).children():
-                child.kill()
-            wait_for(
-                lambda before=before: (
-                    client.get(f"/api/downloads/{download_id}").get_json()["attempts"] > before
-                    or client.get(f"/api/downloads/{download_id}").get_json()["state"] == "failed"
-                ),
-                30,
-                what="the next delivery",
-            )
-        body = wait_for_download(client, download_id, ("failed",), 60)
-        assert "stopped" in body["error"] and body["attempts"] == 4
+            download_id = created.get_json()["download"]["id"]
+
+            def now():
+                return client.get(f"/api/downloads/{download_id}").get_json()
+
+            for _ in range(3):  # each delivery's pool process dies mid-transfer
+                wait_for(
+                    lambda: now()["state"] == "running" and psutil.Process(process.pid).children(),
+                    30,
+                )
+                before = now()["attempts"]
+                wait_for_bytes(client, download_id, 0)
+                for child in psutil.Process(process.pid).children():
+                    child.kill()
+                wait_for(
+                    lambda before=before: now()["attempts"] > before or now()["state"] == "failed",
+                    30,
+                    what="the next delivery",
+                )
+            body = wait_for_download(client, download_id, ("failed",), 60)
+            assert "stopped" in body["error"] and body["attempts"] == 4
+            assert not partial_dir(settings, download_id).exists()  # a later id's resume must not
     finally:
         drive.media_bytes_per_s = None
-        stop_process_group(process)
-        print(read_log(log_path)[-3000:])
 
 
 def test_bad_download_requests(client, settings, drive):

@@ -12,8 +12,9 @@ from api.extensions import make_celery_client
 from celeryconfig import make_config
 from core import jobs
 from core.taskdefs import QueueName, TaskName, TestTaskName, queue_for
-from tests.conftest import read_log, settings_from_env
-from tests.helpers import own_worker_env, start_worker, stop_process_group, wait_for
+from tests.conftest import settings_from_env
+from tests.helpers import own_worker_env, wait_for
+from tests.workers import running_worker
 
 
 def api_task_names(env: dict[str, str]) -> set[str]:
@@ -32,19 +33,17 @@ def production_worker(
     env = {**own_worker_env(base_env), "ENABLE_TEST_TASKS": "false"}
     log = tmp_path_factory.mktemp("contract") / "worker.log"
     celery = make_celery_client(settings_from_env(env))
-    worker = start_worker(env, log, "-Q", ",".join(QueueName))
 
     def registered() -> Any:
         replies = celery.control.inspect(timeout=2).registered() or {}
         return next(iter(replies.values()), None)
 
     try:
-        names = wait_for(registered, 60, interval=0.5, what="the worker's registered tasks")
-        yield env, {name.split(" ", 1)[0] for name in names}
+        with running_worker(env, log, "-Q", ",".join(QueueName)):
+            names = wait_for(registered, 60, interval=0.5, what="the worker's registered tasks")
+            yield env, {name.split(" ", 1)[0] for name in names}
     finally:
-        stop_process_group(worker)
         celery.close()
-        print(read_log(log)[-2000:])
 
 
 def test_the_worker_registers_every_task_name_and_no_test_task(production_worker) -> None:
