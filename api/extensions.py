@@ -11,6 +11,7 @@ from flask_smorest import Api as SmorestApi
 import celeryconfig
 from api.schemas import ErrorSchema
 from core.errors import CredentialsMissing
+from core.services import Services
 from core.settings import Settings
 from core.vault import Vault
 
@@ -27,6 +28,7 @@ class Api(SmorestApi):
 
 
 api = Api()
+SERVICES = "aula.services"
 
 
 def make_celery_client(settings: Settings) -> Celery:
@@ -45,20 +47,26 @@ def make_celery_client(settings: Settings) -> Celery:
     return client
 
 
+def services() -> Services:
+    """The current app's services (its composition root, built once in `create_app`)."""
+    value: Services = current_app.extensions[SERVICES]
+    return value
+
+
 def settings() -> Settings:
     """The settings of the current app."""
-    value: Settings = current_app.extensions["aula.settings"]
-    return value
+    return services().settings
 
 
 def db_url() -> str:
     """The database URL of the current app."""
-    return settings().database_url
+    return services().db.url
 
 
 def celery_client() -> Celery:
     """The current app's Celery client."""
-    client: Celery = current_app.extensions["aula.celery"]
+    client = services().broker
+    assert isinstance(client, Celery)  # create_app gives the web process a Celery client
     return client
 
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import fcntl
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+from core.settings import strip_password
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 _lock = threading.Lock()
@@ -64,6 +66,29 @@ def session_scope(url: str) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+class Database:
+    """One database, named by its URL: its engine and sessions, opened lazily on first use.
+
+    Built once per process by the composition root (core.services). The engine comes from this
+    module's per-URL table, so `reset_engines()` in a forked child resets it too.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def __repr__(self) -> str:
+        return f"Database({strip_password(self.url)!r})"
+
+    @property
+    def engine(self) -> Engine:
+        """The process's engine for this database."""
+        return get_engine(self.url)
+
+    def session(self) -> AbstractContextManager[Session]:
+        """A session that commits on success and rolls back on error."""
+        return session_scope(self.url)
 
 
 def reset_engines() -> None:

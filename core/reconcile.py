@@ -86,13 +86,9 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def queued_task_ids(redis_url: str) -> set[str]:
+def queued_task_ids(client: redis.Redis) -> set[str]:
     """Ids of task messages waiting in the broker or delivered but not yet acknowledged."""
-    client = redis.Redis.from_url(redis_url, socket_timeout=5)
-    try:
-        return unacked.waiting_task_ids(client, jobs.QUEUES)
-    finally:
-        client.close()
+    return unacked.waiting_task_ids(client, jobs.QUEUES)
 
 
 def reconcile_downloads(

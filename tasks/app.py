@@ -12,7 +12,8 @@ from core import jobs
 from core.downloads.ytdlp import kill_children
 from core.errors import TransientError
 from core.logging import configure_logging
-from core.settings import get_settings, settings_or_exit
+from core.services import Services
+from core.settings import settings_or_exit
 from tasks.shutdown import WorkerStopping, release, stop_requested
 
 # `celery -A tasks` imports this module first: configure logging now rather than at Celery's
@@ -47,7 +48,7 @@ class AulaTask(Task[Any, Any]):
         try:
             return super().__call__(*args, **kwargs)
         except WorkerStopping:
-            release(self.request.id)
+            release(services.db.url, self.request.id)
         except SystemExit:
             # revoke(terminate=True) sends SIGTERM, which billiard turns into SystemExit in the
             # pool child: what the task started (ffmpeg under yt-dlp) must not outlive it.
@@ -68,16 +69,21 @@ class AulaTask(Task[Any, Any]):
         reporter = self._reporters.get(task_id)
         if reporter is None:
             self._reporters.clear()
-            settings = get_settings()
             reporter = jobs.ProgressReporter(
-                settings.database_url, task_id, settings.progress_interval_s
+                services.db.url, task_id, services.settings.progress_interval_s
             )
             self._reporters[task_id] = reporter
         return reporter(current, total, message)
 
 
 class AulaCelery(Celery[AulaTask]):
-    """Celery with a worker and beat that keep every line structured in JSON mode."""
+    """Celery with a worker and beat that keep every line structured in JSON mode, and the
+    process's services (its composition root), built once from the settings read at start."""
+
+    @cached_property
+    def services(self) -> Services:
+        """Settings, database, this app as the broker client, and the Redis pool."""
+        return Services.build(_settings, broker=self)
 
     @cached_property
     def Worker(self) -> Any:  # noqa: N802  (Celery's attribute name)
@@ -94,3 +100,4 @@ class AulaCelery(Celery[AulaTask]):
 
 app = AulaCelery("aula", task_cls=AulaTask)
 app.config_from_object("celeryconfig")
+services = app.services

@@ -18,19 +18,19 @@ from core.logging import (
     task_id_var,
     task_name_var,
 )
-from core.settings import get_settings
 from tasks import metrics
+from tasks.app import services
 
 log = logging.getLogger(__name__)
 
 
 def _db() -> str:
-    return get_settings().database_url
+    return services.db.url
 
 
 @signals.setup_logging.connect
 def _setup_logging(**_: Any) -> None:
-    settings = get_settings()
+    settings = services.settings
     configure_logging(settings.log_format, settings.log_level)
     for secret in (settings.admin_token, settings.flower_basic_auth, settings.encryption_key):
         if secret is not None:
@@ -45,7 +45,7 @@ def _setup_logging(**_: Any) -> None:
 @signals.worker_init.connect
 @signals.beat_init.connect
 def _prepare(**_: Any) -> None:
-    settings = get_settings()
+    settings = services.settings
     for folder in (settings.data_dir, settings.temp_dir, settings.download_dir):
         folder.mkdir(parents=True, exist_ok=True)
     migrate(settings.database_url)
@@ -53,7 +53,7 @@ def _prepare(**_: Any) -> None:
 
 @signals.worker_init.connect
 def _serve_metrics(**_: Any) -> None:
-    settings = get_settings()
+    settings = services.settings
     metrics.start(settings.data_dir, settings.worker_metrics_port, settings.worker_metrics_address)
 
 

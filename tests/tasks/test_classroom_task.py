@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import redis
+
 from core import jobs
 from core.locks import redis_lock
 from tests.fakes.google import youtube
@@ -24,7 +26,7 @@ def test_without_google_credentials_the_sync_is_skipped(settings, celery_client,
 
 
 def test_only_one_sync_runs_at_a_time(settings, celery_client, classroom, worker):
-    with redis_lock(settings.redis_url, "classroom.sync", 60) as taken:
+    with redis_lock(redis.Redis.from_url(settings.redis_url), "classroom.sync", 60) as taken:
         assert taken
         record = jobs.enqueue(settings.database_url, celery_client, "classroom.sync")
         done = _finish(settings, record.id)
