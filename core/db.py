@@ -145,6 +145,34 @@ def migrate(url: str, revision: str = "head") -> None:
         command.upgrade(config, revision)
 
 
+def head_revision() -> str | None:
+    """The revision the code expects: the head of migrations/ (read from the scripts, no I/O)."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_alembic_config("")).get_current_head()
+
+
+def prepare_schema(url: str, migrate_on_start: bool) -> None:
+    """At a process's start: check the schema is at head, migrating it if `migrate_on_start`.
+
+    A release step (`python -m core migrate`: compose's `migrate` service, `make run`) applies
+    the migrations once before the processes start and sets MIGRATE_ON_START=false; then a
+    schema left behind stops the process with one line. Without a release step (the Procfile
+    under plain `honcho start`) every process brings the schema up to date itself, under
+    `migrate`'s lock; once one has, the others find it at head and take no lock.
+    """
+    head = head_revision()
+    current = current_revision(url)
+    if current == head:
+        return
+    if not migrate_on_start:
+        raise SystemExit(
+            f"MIGRATE_ON_START=false but the database is at revision {current}, not {head}:"
+            " run `python -m core migrate` (the release step) first"
+        )
+    migrate(url)
+
+
 def current_revision(url: str) -> str | None:
     """The Alembic revision the database at `url` is at, or None if it was never migrated."""
     from alembic.runtime.migration import MigrationContext

@@ -10,7 +10,7 @@ from typing import Any
 from celery import signals
 
 from core import jobs
-from core.db import migrate, reset_engines
+from core.db import prepare_schema, reset_engines
 from core.logging import (
     configure_logging,
     register_secret,
@@ -48,7 +48,7 @@ def _prepare(**_: Any) -> None:
     settings = services.settings
     for folder in (settings.data_dir, settings.temp_dir, settings.download_dir):
         folder.mkdir(parents=True, exist_ok=True)
-    migrate(settings.database_url)
+    prepare_schema(services.db.url, settings.migrate_on_start)
 
 
 @signals.worker_init.connect

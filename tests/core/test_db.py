@@ -19,6 +19,7 @@ from core.db import (
     get_engine,
     make_engine,
     migrate,
+    prepare_schema,
     reset_engines,
     session_scope,
 )
@@ -72,11 +73,28 @@ def test_migrating_twice_is_a_no_op(settings: Settings) -> None:
     assert jobs.get_record(db, "kept-across-migrations").args == {"a": 1}
 
 
+def test_a_process_start_migrates_a_fresh_database_unless_a_release_step_should_have(
+    fresh_url: str,
+) -> None:
+    with pytest.raises(SystemExit, match=r"MIGRATE_ON_START=false .* revision None"):
+        prepare_schema(fresh_url, migrate_on_start=False)
+    assert current_revision(fresh_url) is None  # checked only, never migrated
+
+    prepare_schema(fresh_url, migrate_on_start=True)
+    assert current_revision(fresh_url) == head_revision()
+
+
+def test_a_process_start_accepts_a_schema_at_head(settings: Settings) -> None:
+    prepare_schema(settings.database_url, migrate_on_start=False)  # the release step ran
+
+    assert current_revision(settings.database_url) == head_revision()
+
+
 def test_concurrent_migrations_from_three_processes(
     fresh_url: str, request: pytest.FixtureRequest
 ) -> None:
-    # web, worker and beat all migrate at start; they may start in the same instant.
-    code = "import sys; from core.db import migrate; migrate(sys.argv[1])"
+    # Without a release step, web, worker and beat all migrate at start, maybe in one instant.
+    code = "import sys; from core.db import prepare_schema; prepare_schema(sys.argv[1], True)"
     children = [
         subprocess.Popen(
             [sys.executable, "-c", code, fresh_url],
