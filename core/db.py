@@ -17,8 +17,7 @@ from core.settings import strip_password
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 _lock = threading.Lock()
-_engines: dict[str, Engine] = {}
-_factories: dict[str, sessionmaker[Session]] = {}
+_databases: dict[str, Database] = {}
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -43,61 +42,79 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
 
 
-def get_engine(url: str) -> Engine:
-    """The process's engine for `url`, created on first use."""
-    with _lock:
-        engine = _engines.get(url)
-        if engine is None:
-            engine = _engines[url] = make_engine(url)
-            _factories[url] = sessionmaker(engine, expire_on_commit=False)
-        return engine
-
-
-@contextmanager
-def session_scope(url: str) -> Iterator[Session]:
-    """A session that commits on success and rolls back on error."""
-    get_engine(url)
-    session = _factories[url]()
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
-
-
 class Database:
-    """One database, named by its URL: its engine and sessions, opened lazily on first use.
+    """One database: its engine and session factory, opened lazily on first use.
 
-    Built once per process by the composition root (core.services). The engine comes from this
-    module's per-URL table, so `reset_engines()` in a forked child resets it too.
+    Built once per process by its composition root (core.services). A forked child must not
+    use the parent's connections: `reset()` (all of them: `reset_engines()`) forgets the engine.
     """
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self._lock = threading.Lock()
+        self._engine: Engine | None = None
+        self._factory: sessionmaker[Session] | None = None
 
     def __repr__(self) -> str:
         return f"Database({strip_password(self.url)!r})"
 
     @property
     def engine(self) -> Engine:
-        """The process's engine for this database."""
-        return get_engine(self.url)
+        """The engine, created on first use."""
+        return self._open()[0]
 
-    def session(self) -> AbstractContextManager[Session]:
+    @contextmanager
+    def session(self) -> Iterator[Session]:
         """A session that commits on success and rolls back on error."""
-        return session_scope(self.url)
+        session = self._open()[1]()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def reset(self) -> None:
+        """Forget the engine without closing the parent's sockets (call in a forked child)."""
+        with self._lock:
+            if self._engine is not None:
+                self._engine.dispose(close=False)
+            self._engine = self._factory = None
+
+    def _open(self) -> tuple[Engine, sessionmaker[Session]]:
+        with self._lock:
+            if self._engine is None or self._factory is None:
+                self._engine = make_engine(self.url)
+                self._factory = sessionmaker(self._engine, expire_on_commit=False)
+            return self._engine, self._factory
+
+
+def database(url: str) -> Database:
+    """The process's one `Database` for `url` (one engine and pool per URL and process)."""
+    with _lock:
+        found = _databases.get(url)
+        if found is None:
+            found = _databases[url] = Database(url)
+        return found
+
+
+def get_engine(url: str) -> Engine:
+    """The process's engine for `url`, created on first use."""
+    return database(url).engine
+
+
+def session_scope(url: str) -> AbstractContextManager[Session]:
+    """A session on the process's database at `url` that commits on success."""
+    return database(url).session()
 
 
 def reset_engines() -> None:
     """Forget every engine without closing the parent's sockets (call in a forked child)."""
     with _lock:
-        for engine in _engines.values():
-            engine.dispose(close=False)
-        _engines.clear()
-        _factories.clear()
+        for db in _databases.values():
+            db.reset()
 
 
 def _alembic_config(url: str) -> Any:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import redis
 
-from core.db import Database
+from core.db import Database, database
 from core.jobs import TaskBroker
 from core.settings import Settings
 
@@ -36,7 +36,7 @@ class Services:
             socket_timeout=REDIS_TIMEOUT_S,
             socket_connect_timeout=REDIS_TIMEOUT_S,
         )
-        return cls(settings, Database(settings.database_url), broker, pool)
+        return cls(settings, database(settings.database_url), broker, pool)
 
     def redis(self) -> redis.Redis:
         """A Redis client on the shared pool (closing it returns its connection to the pool)."""

@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, text
 
 from api import create_app
 from api.extensions import make_celery_client
-from core.db import migrate, reset_engines, session_scope
+from core.db import Database, database, migrate, reset_engines, session_scope
 from core.models import Base
 from core.settings import Settings
 from core.vault import Vault
@@ -150,6 +150,12 @@ def settings(base_env: dict[str, str]) -> Settings:
     value = settings_from_env(base_env)
     truncate(value.database_url)
     return value
+
+
+@pytest.fixture
+def db(settings: Settings) -> Database:
+    """The test database (emptied for this test), as core functions take it."""
+    return database(settings.database_url)
 
 
 @pytest.fixture

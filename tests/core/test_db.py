@@ -15,6 +15,7 @@ from sqlalchemy import inspect, text
 from core import jobs
 from core.db import (
     MIGRATIONS_DIR,
+    Database,
     current_revision,
     get_engine,
     make_engine,
@@ -132,12 +133,13 @@ def test_session_scope_commits_on_success_and_rolls_back_on_error(settings: Sett
         assert session.get(TaskRecord, "rolled-back") is None
 
 
-def test_engines_are_shared_until_reset(settings: Settings) -> None:
+def test_engines_are_shared_until_reset(settings: Settings, db: Database) -> None:
     first = get_engine(settings.database_url)
 
-    assert get_engine(settings.database_url) is first
+    assert get_engine(settings.database_url) is first is db.engine
     reset_engines()
-    assert get_engine(settings.database_url) is not first
+    assert db.engine is not first
+    assert get_engine(settings.database_url) is db.engine  # one engine per URL, again
 
 
 def test_sqlite_engines_make_their_folder_and_use_wal(tmp_path: Path) -> None:
