@@ -25,26 +25,28 @@ _metrics: dict[str, Any] = {}
 def start(data_dir: Path, port: int, address: str = "0.0.0.0") -> None:
     """Prepare the multiprocess folder, define the metrics and serve them on `address`:`port`
     (port 0 = off)."""
+    _prepare_folder(data_dir)
+    _define_metrics()
+    if port:
+        _serve(port, address)
+
+
+def _prepare_folder(data_dir: Path) -> None:
     # Host and pid: worker containers sharing one DATA_DIR volume often have the same pid.
     own = data_dir / "metrics" / f"worker-{socket.gethostname()}-{os.getpid()}"
     folder = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or own)
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True, exist_ok=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
-
-    from prometheus_client import (
-        CollectorRegistry,
-        Counter,
-        Gauge,
-        Histogram,
-        start_http_server,
-        values,
-    )
-    from prometheus_client.multiprocess import MultiProcessCollector
+    from prometheus_client import values
 
     # Celery's command line may have imported prometheus_client already (Flower's command
     # plugin does): pick the value class again now that the folder is set.
     values.ValueClass = values.get_value_class()
+
+
+def _define_metrics() -> None:
+    from prometheus_client import Counter, Gauge, Histogram
 
     _metrics["duration"] = Histogram(
         "celery_task_duration_seconds",
@@ -79,14 +81,19 @@ def start(data_dir: Path, port: int, address: str = "0.0.0.0") -> None:
     for name in TASK_NAMES:
         for outcome in ("SUCCESS", "FAILURE"):
             _metrics["runs"].labels(task=name, state=outcome)
-    if port:
-        registry = CollectorRegistry()
-        MultiProcessCollector(registry)
-        try:
-            start_http_server(port, addr=address, registry=registry)
-            log.info("worker metrics on %s port %d", address, port)
-        except OSError as error:
-            log.warning("worker metrics port %d unavailable: %s", port, error)
+
+
+def _serve(port: int, address: str) -> None:
+    from prometheus_client import CollectorRegistry, start_http_server
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)
+    try:
+        start_http_server(port, addr=address, registry=registry)
+        log.info("worker metrics on %s port %d", address, port)
+    except OSError as error:
+        log.warning("worker metrics port %d unavailable: %s", port, error)
 
 
 def task_started(task_id: str) -> None:

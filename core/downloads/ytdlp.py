@@ -222,17 +222,25 @@ def run_ytdlp(
     (forbidden_url), UpstreamRefused (permanent) or TransientError. On success the file is moved
     into `dest_dir` under a name of its own and the other files of `work_dir` are removed.
     """
-    import yt_dlp
-
     tracker = _Tracker(on_progress)
     work_dir.mkdir(parents=True, exist_ok=True)
     if not any(work_dir.iterdir()):
         on_progress(0, None, None, None)  # a fresh start: every byte from here on is new
+    params = _params(work_dir, fmt, cookies_file, tracker, socket_timeout, retries)
+    if _is_plain_file(url):
+        params["fixup"] = "never"  # nothing to repair in a plain file: skip ffprobe
+    info = _extract(url, params, tracker, allow_private, policy)
+    return _finish(info, tracker, dest_dir, work_dir)
+
+
+def _extract(
+    url: str, params: dict[str, Any], tracker: _Tracker, allow_private: bool, policy: Policy | None
+) -> dict[str, Any]:
+    """yt-dlp's info of the one video downloaded, its errors typed (see run_ytdlp)."""
+    import yt_dlp
+
     with guard_ytdlp_connections(allow_private, policy) as guard:
         try:
-            params = _params(work_dir, fmt, cookies_file, tracker, socket_timeout, retries)
-            if _is_plain_file(url):
-                params["fixup"] = "never"  # nothing to repair in a plain file: skip ffprobe
             with yt_dlp.YoutubeDL(params) as ydl:
                 info = _single(ydl.extract_info(url, download=True, ie_key=_extractor_for(url)))
         except Exception as error:
@@ -241,6 +249,11 @@ def run_ytdlp(
             raise classify(error, guard) from None
     if tracker.stopped:
         raise Canceled()
+    return info
+
+
+def _finish(info: dict[str, Any], tracker: _Tracker, dest_dir: Path, work_dir: Path) -> YtdlpResult:
+    """The produced file moved into `dest_dir`, the rest of `work_dir` removed, and hashed."""
     downloads = info.get("requested_downloads") or [{}]
     produced = Path(downloads[0].get("filepath") or "")
     if not produced.is_file():
@@ -248,7 +261,7 @@ def run_ytdlp(
     target = _place(produced, dest_dir)
     _remove_leftovers(work_dir, target)
     size = target.stat().st_size
-    on_progress(max(tracker.done, size), max(tracker.done, size), None, 0.0)
+    tracker.on_progress(max(tracker.done, size), max(tracker.done, size), None, 0.0)
     digest = hashlib.sha256()
     hash_file(target, digest)
     return YtdlpResult(target, size, digest.hexdigest(), info.get("title"))
