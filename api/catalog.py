@@ -10,7 +10,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from api.access import media_url
-from api.extensions import celery_client, db_url, require_google, settings
+from api.extensions import celery_client, db, db_url, require_google, settings
 from api.schemas import EnqueuedSchema, PageArgsSchema, enqueued, page_schema
 from api.streaming import thumbnail_response
 from core import catalog, downloads, jobs, thumbnails
@@ -98,7 +98,7 @@ class Rebuild(MethodView):
         if body["source"] == "drive":
             require_google()
         record = jobs.enqueue(
-            db_url(),
+            db(),
             celery_client(),
             TaskName.CATALOG_REBUILD,
             body,
@@ -115,7 +115,7 @@ class Sync(MethodView):
         """Apply Drive's changes feed since the last sync."""
         require_google()
         record = jobs.enqueue(
-            db_url(), celery_client(), TaskName.CATALOG_SYNC, body, single="catalog.sync:drive"
+            db(), celery_client(), TaskName.CATALOG_SYNC, body, single="catalog.sync:drive"
         )
         return enqueued(record.id)
 

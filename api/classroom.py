@@ -9,7 +9,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from api.downloads import DownloadSchema
-from api.extensions import celery_client, db_url, require_google, settings
+from api.extensions import celery_client, db, db_url, require_google, settings
 from api.schemas import EnqueuedSchema, PageArgsSchema, enqueued, page_schema
 from core import classroom, downloads, jobs
 from core.errors import PermanentError
@@ -38,7 +38,7 @@ class Sync(MethodView):
         """Catalog every course's materials; while one sync runs, answers with it."""
         require_google()
         record = jobs.enqueue(
-            db_url(), celery_client(), TaskName.CLASSROOM_SYNC, {}, single="classroom.sync"
+            db(), celery_client(), TaskName.CLASSROOM_SYNC, {}, single="classroom.sync"
         )
         return enqueued(record.id)
 

@@ -10,6 +10,7 @@ from flask_smorest import Api as SmorestApi
 
 import celeryconfig
 from api.schemas import ErrorSchema
+from core.db import Database
 from core.errors import CredentialsMissing
 from core.services import Services
 from core.settings import Settings
@@ -56,6 +57,11 @@ def services() -> Services:
 def settings() -> Settings:
     """The settings of the current app."""
     return services().settings
+
+
+def db() -> Database:
+    """The current app's database."""
+    return services().db
 
 
 def db_url() -> str:

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from sqlalchemy import bindparam, delete, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 
-from core.db import get_engine, session_scope
+from core.db import Database
 from core.errors import BrokerUnavailable, Conflict, NotFound, PermanentError
 from core.logging import request_id_var
 from core.models import TaskRecord, utcnow
@@ -49,7 +49,7 @@ def queue_for(name: str) -> str:
 
 
 def enqueue(
-    db_url: str,
+    db: Database,
     broker: TaskBroker,
     name: str,
     kwargs: dict[str, Any] | None = None,
@@ -73,10 +73,10 @@ def enqueue(
     )  # fmt: skip
     try:
         # One Core INSERT (no ORM session): half the cost of the record's write.
-        with get_engine(db_url).begin() as connection:
+        with db.engine.begin() as connection:
             connection.execute(insert(TaskRecord), _columns(record))
     except IntegrityError:
-        existing = _active(db_url, single)
+        existing = _active(db, single)
         if existing is not None:
             return existing
         raise
@@ -86,7 +86,7 @@ def enqueue(
         )
     except Exception as error:
         log.error("could not send %s to the broker: %s", name, type(error).__name__)
-        with session_scope(db_url) as session:
+        with db.session() as session:
             session.execute(delete(TaskRecord).where(TaskRecord.id == task_id))
         raise BrokerUnavailable("The task broker is unavailable; try again shortly.") from None
     log.info("enqueued %s", name, extra={"enqueued_task_id": task_id, "queue": queue})
@@ -99,20 +99,20 @@ def _columns(record: TaskRecord) -> dict[str, Any]:
     return {key: value for key, value in values.items() if value is not None}
 
 
-def _active(db_url: str, key: str | None) -> TaskRecord | None:
-    with session_scope(db_url) as session:
+def _active(db: Database, key: str | None) -> TaskRecord | None:
+    with db.session() as session:
         return session.scalars(select(TaskRecord).where(TaskRecord.active_key == key)).first()
 
 
 def ensure_record(
-    db_url: str, task_id: str, name: str, kwargs: dict[str, Any], request_id: str | None
+    db: Database, task_id: str, name: str, kwargs: dict[str, Any], request_id: str | None
 ) -> None:
     """Create the record of a task sent by someone else (beat, a retry) if it has none yet."""
-    with session_scope(db_url) as session:
+    with db.session() as session:
         if session.get(TaskRecord, task_id) is not None:
             return
     try:
-        with session_scope(db_url) as session:
+        with db.session() as session:
             session.add(
                 TaskRecord(
                     id=task_id, name=name, queue=queue_for(name), args=kwargs, request_id=request_id
@@ -122,9 +122,9 @@ def ensure_record(
         pass  # another process created it first
 
 
-def get_record(db_url: str, task_id: str) -> TaskRecord:
+def get_record(db: Database, task_id: str) -> TaskRecord:
     """The record of `task_id`, or NotFound."""
-    with session_scope(db_url) as session:
+    with db.session() as session:
         record = session.get(TaskRecord, task_id)
     if record is None:
         raise NotFound(f"No task with id {task_id!r}.")
@@ -145,9 +145,9 @@ _VIEW = select(
 ).where(TaskRecord.id == bindparam("task_id"))
 
 
-def read_view(db_url: str, task_id: str) -> dict[str, Any]:
+def read_view(db: Database, task_id: str) -> dict[str, Any]:
     """The shown fields of `task_id`'s record as read now from the database, or NotFound."""
-    with get_engine(db_url).connect() as connection:
+    with db.engine.connect() as connection:
         row = connection.execute(_VIEW, {"task_id": task_id}).first()
     if row is None:
         raise NotFound(f"No task with id {task_id!r}.")
@@ -155,7 +155,7 @@ def read_view(db_url: str, task_id: str) -> dict[str, Any]:
 
 
 def list_records(
-    db_url: str,
+    db: Database,
     *,
     state: str | None = None,
     name: str | None = None,
@@ -168,15 +168,15 @@ def list_records(
         stmt = stmt.where(TaskRecord.state == state)
     if name:
         stmt = stmt.where(TaskRecord.name == name)
-    with session_scope(db_url) as session:
+    with db.session() as session:
         return keyset_page(
             session, stmt, (TaskRecord.created_at, TaskRecord.id), limit=limit, cursor=cursor
         )
 
 
-def is_revoked(db_url: str, task_id: str) -> bool:
+def is_revoked(db: Database, task_id: str) -> bool:
     """True if the task was canceled before a worker picked it up."""
-    with session_scope(db_url) as session:
+    with db.session() as session:
         record = session.get(TaskRecord, task_id)
         return record is not None and record.state == "REVOKED"
 
@@ -192,13 +192,13 @@ def check_crashes(deliveries: int) -> None:
         )
 
 
-def _update(db_url: str, task_id: str, **values: Any) -> None:
+def _update(db: Database, task_id: str, **values: Any) -> None:
     # One UPDATE statement, no read first: a task's start and its end each cost one write.
-    with get_engine(db_url).begin() as connection:
+    with db.engine.begin() as connection:
         connection.execute(update(TaskRecord).where(TaskRecord.id == task_id).values(**values))
 
 
-def begin_delivery(db_url: str, task_id: str) -> int | None:
+def begin_delivery(db: Database, task_id: str) -> int | None:
     """A worker began (or began again, after a redelivery) to run the task: one UPDATE.
 
     Returns how many deliveries of the task have started without ending, this one included (0
@@ -215,7 +215,7 @@ def begin_delivery(db_url: str, task_id: str) -> int | None:
         # the workers that died under it.
         "deliveries": TaskRecord.deliveries + 1,
     }
-    with get_engine(db_url).begin() as connection:
+    with db.engine.begin() as connection:
         started = connection.execute(
             update(TaskRecord)
             .where(TaskRecord.id == task_id, TaskRecord.state != "REVOKED")
@@ -229,14 +229,14 @@ def begin_delivery(db_url: str, task_id: str) -> int | None:
     return None if state == "REVOKED" else 0
 
 
-def mark_started(db_url: str, task_id: str) -> bool:
+def mark_started(db: Database, task_id: str) -> bool:
     """begin_delivery, answering only whether the task may run (False: canceled while queued)."""
-    return begin_delivery(db_url, task_id) is not None
+    return begin_delivery(db, task_id) is not None
 
 
-def mark_retry(db_url: str, task_id: str, error: BaseException | None) -> None:
+def mark_retry(db: Database, task_id: str, error: BaseException | None) -> None:
     """The task failed transiently and will run again."""
-    with session_scope(db_url) as session:
+    with db.session() as session:
         record = session.get(TaskRecord, task_id)
         if record is None:
             return
@@ -246,9 +246,9 @@ def mark_retry(db_url: str, task_id: str, error: BaseException | None) -> None:
         record.error = error_dict(error) if error is not None else None
 
 
-def mark_released(db_url: str, task_id: str) -> None:
+def mark_released(db: Database, task_id: str) -> None:
     """A shutting-down worker handed the task back to the queue: it waits for a worker again."""
-    with session_scope(db_url) as session:
+    with db.session() as session:
         record = session.get(TaskRecord, task_id)
         if record is None or record.state in FINISHED:
             return
@@ -257,7 +257,7 @@ def mark_released(db_url: str, task_id: str) -> None:
 
 
 def mark_finished(
-    db_url: str,
+    db: Database,
     task_id: str,
     state: str,
     *,
@@ -276,7 +276,7 @@ def mark_finished(
         values["error"] = None
     if error is not None:
         values["error"] = error_dict(error)
-    _update(db_url, task_id, **values)
+    _update(db, task_id, **values)
 
 
 def error_dict(error: BaseException) -> dict[str, str]:
@@ -285,9 +285,9 @@ def error_dict(error: BaseException) -> dict[str, str]:
     return {"type": type(error).__name__, "message": message[:2000]}
 
 
-def cancel(db_url: str, broker: TaskBroker, task_id: str) -> TaskRecord:
+def cancel(db: Database, broker: TaskBroker, task_id: str) -> TaskRecord:
     """Revoke a task: dropped if still queued, terminated if running; finished tasks conflict."""
-    with session_scope(db_url) as session:
+    with db.session() as session:
         record = session.get(TaskRecord, task_id)
         if record is None:
             raise NotFound(f"No task with id {task_id!r}.")
@@ -309,8 +309,8 @@ def cancel(db_url: str, broker: TaskBroker, task_id: str) -> TaskRecord:
 class ProgressReporter:
     """Writes a task's progress at most every `interval` seconds (and always at the end)."""
 
-    def __init__(self, db_url: str, task_id: str, interval: float = 0.5) -> None:
-        self.db_url = db_url
+    def __init__(self, db: Database, task_id: str, interval: float = 0.5) -> None:
+        self.db = db
         self.task_id = task_id
         self.interval = interval
         self._last = float("-inf")
@@ -325,7 +325,7 @@ class ProgressReporter:
         self._last = now
         percent = round(100.0 * current / total, 1) if total else None
         progress = {"current": current, "total": total, "percent": percent, "message": message}
-        with session_scope(self.db_url) as session:
+        with self.db.session() as session:
             record = session.get(TaskRecord, self.task_id)
             if record is not None and record.state not in FINISHED:
                 record.state = "PROGRESS"

@@ -26,7 +26,7 @@ from sqlalchemy import delete, exists, select, update
 from sqlalchemy.orm import Session, aliased
 
 from core import jobs, resources, webhooks
-from core.db import session_scope
+from core.db import database, session_scope
 from core.errors import AulaError, NotFound
 from core.jobs import TaskBroker
 from core.models import Delivery, Download, utcnow
@@ -147,7 +147,7 @@ def dispatch(settings: Settings, broker: TaskBroker) -> int:
             if not _claim(session, delivery_id, _unsent(settings)):
                 continue
         try:
-            jobs.enqueue(db, broker, TASK, {"delivery_id": delivery_id})
+            jobs.enqueue(database(db), broker, TASK, {"delivery_id": delivery_id})
         except AulaError:
             with session_scope(db) as session:
                 session.get_one(Delivery, delivery_id).dispatched_at = None

@@ -11,7 +11,7 @@ import redis
 from sqlalchemy import select, update
 
 from core import downloads, jobs, unacked
-from core.db import session_scope
+from core.db import database, session_scope
 from core.downloads import state
 from core.downloads.state import ACTIVE
 from core.jobs import TaskBroker
@@ -108,7 +108,9 @@ def reconcile_downloads(
             continue
         if download.task_id:
             lost = RuntimeError("The task was lost (broker flushed or worker gone); sent again.")
-            jobs.mark_finished(settings.database_url, download.task_id, "FAILURE", error=lost)
+            jobs.mark_finished(
+                database(settings.database_url), download.task_id, "FAILURE", error=lost
+            )
         with session_scope(settings.database_url) as session:
             row = session.get_one(Download, download.id)
             if not state.legal(row, "resend"):

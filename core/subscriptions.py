@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from core import catalog, classroom, downloads, jobs, notifications, resources
 from core import subscription_targets as targets
-from core.db import session_scope
+from core.db import database, session_scope
 from core.errors import (
     InsufficientStorage,
     NotFound,
@@ -92,10 +92,12 @@ def subscribe(
     if synced:
         check(settings, broker, sub.id)
     elif source == "classroom":  # this sync enqueues its videos, once it has catalogued them
-        jobs.enqueue(db, broker, TaskName.CLASSROOM_SYNC, {}, single="classroom.sync")
+        jobs.enqueue(database(db), broker, TaskName.CLASSROOM_SYNC, {}, single="classroom.sync")
     else:
         drive = {"source": "drive"}
-        jobs.enqueue(db, broker, TaskName.CATALOG_SYNC, drive, single="catalog.sync:drive")
+        jobs.enqueue(
+            database(db), broker, TaskName.CATALOG_SYNC, drive, single="catalog.sync:drive"
+        )
     return get(db, sub.id), True
 
 

@@ -48,7 +48,7 @@ class AulaTask(Task[Any, Any]):
         try:
             return super().__call__(*args, **kwargs)
         except WorkerStopping:
-            release(services.db.url, self.request.id)
+            release(services.db, self.request.id)
         except SystemExit:
             # revoke(terminate=True) sends SIGTERM, which billiard turns into SystemExit in the
             # pool child: what the task started (ffmpeg under yt-dlp) must not outlive it.
@@ -70,7 +70,7 @@ class AulaTask(Task[Any, Any]):
         if reporter is None:
             self._reporters.clear()
             reporter = jobs.ProgressReporter(
-                services.db.url, task_id, services.settings.progress_interval_s
+                services.db, task_id, services.settings.progress_interval_s
             )
             self._reporters[task_id] = reporter
         return reporter(current, total, message)

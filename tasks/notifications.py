@@ -38,9 +38,9 @@ class AnnouncedSync(AulaTask):
         super().on_failure(exc, task_id, args, kwargs, einfo)
         settings = services.settings
         # Record the end first, so the event shows the task as the API will (FAILURE, error).
-        jobs.mark_finished(services.db.url, task_id, "FAILURE", error=exc)
+        jobs.mark_finished(services.db, task_id, "FAILURE", error=exc)
         try:
-            record = jobs.get_record(services.db.url, task_id)
+            record = jobs.get_record(services.db, task_id)
         except Exception:  # no record (sent by hand): nothing to announce
             return
         notifications.emit(

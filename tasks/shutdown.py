@@ -26,6 +26,7 @@ from celery import signals
 from celery.exceptions import Reject
 
 from core import jobs
+from core.db import Database
 from core.services import Services
 from core.taskdefs import TaskName
 
@@ -50,10 +51,10 @@ def stop_requested() -> bool:
     return _flag is not None and _flag[0] == 1
 
 
-def release(db_url: str, task_id: str | None) -> NoReturn:
+def release(db: Database, task_id: str | None) -> NoReturn:
     """Record the task as queued again and reject its message with requeue (it runs again)."""
     if task_id:
-        jobs.mark_released(db_url, task_id)
+        jobs.mark_released(db, task_id)
     log.warning("task handed back to the queue: the worker is shutting down")
     raise Reject("worker shutting down", requeue=True) from None
 
@@ -90,10 +91,10 @@ def _force() -> None:
     from celery.worker import state
 
     log.warning("tasks still running %s s after the grace period: cold shutdown", FORCE_AFTER_S)
-    db_url = _services[0].db.url
+    db = _services[0].db
     for request in list(state.active_requests):
         try:  # their messages go back to the queue: their records say so, not "running"
-            jobs.mark_released(db_url, request.id)
+            jobs.mark_released(db, request.id)
             _release_download(request)
         except Exception as error:
             log.warning("could not mark a cut task as queued: %s", type(error).__name__)

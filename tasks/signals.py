@@ -24,10 +24,6 @@ from tasks.app import services
 log = logging.getLogger(__name__)
 
 
-def _db() -> str:
-    return services.db.url
-
-
 @signals.setup_logging.connect
 def _setup_logging(**_: Any) -> None:
     settings = services.settings
@@ -78,7 +74,7 @@ def _record_published(
     if not headers.get("request_id"):
         headers["request_id"] = request_id_var.get() or uuid.uuid4().hex
     kwargs = body[1] if isinstance(body, (list, tuple)) and len(body) > 1 else {}
-    jobs.ensure_record(_db(), headers["id"], sender, kwargs or {}, headers["request_id"])
+    jobs.ensure_record(services.db, headers["id"], sender, kwargs or {}, headers["request_id"])
 
 
 @signals.task_prerun.connect
@@ -89,7 +85,7 @@ def _started(task_id: str, task: Any, **_: Any) -> None:
     metrics.task_started(task_id)
     # One write, which also says whether the task was canceled while queued (AulaTask skips it)
     # and how often its worker died under it (AulaTask gives up past a bound).
-    task.request.aula_deliveries = jobs.begin_delivery(_db(), task_id)
+    task.request.aula_deliveries = jobs.begin_delivery(services.db, task_id)
 
 
 @signals.task_postrun.connect
@@ -102,21 +98,21 @@ def _clear_context(task_id: str, task: Any, state: str | None = None, **_: Any) 
 
 @signals.task_success.connect
 def _succeeded(sender: Any, result: Any = None, **_: Any) -> None:
-    jobs.mark_finished(_db(), sender.request.id, "SUCCESS", result=result)
+    jobs.mark_finished(services.db, sender.request.id, "SUCCESS", result=result)
 
 
 @signals.task_failure.connect
 def _failed(task_id: str, exception: BaseException, **_: Any) -> None:
-    jobs.mark_finished(_db(), task_id, "FAILURE", error=exception)
+    jobs.mark_finished(services.db, task_id, "FAILURE", error=exception)
 
 
 @signals.task_retry.connect
 def _retrying(request: Any, reason: Any = None, **_: Any) -> None:
     error = reason if isinstance(reason, BaseException) else None
-    jobs.mark_retry(_db(), request.id, error)
+    jobs.mark_retry(services.db, request.id, error)
 
 
 @signals.task_revoked.connect
 def _revoked(request: Any, terminated: bool = False, **_: Any) -> None:
     log.info("task %s revoked (terminated=%s)", request.id, terminated)
-    jobs.mark_finished(_db(), request.id, "REVOKED")
+    jobs.mark_finished(services.db, request.id, "REVOKED")

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from core import catalog, jobs
-from core.db import session_scope
+from core.db import database, session_scope
 from core.downloads import state
 from core.downloads.state import ACTIVE, DEDUPED, STATES, DownloadState
 from core.errors import Conflict, InsufficientStorage, NotFound
@@ -193,7 +193,7 @@ def send(settings: Settings, broker: TaskBroker, download: Download) -> Download
     """Send a queued download's task and record its id; a download never sent is deleted."""
     try:
         record = jobs.enqueue(
-            settings.database_url, broker, "downloads.fetch", {"download_id": download.id}
+            database(settings.database_url), broker, "downloads.fetch", {"download_id": download.id}
         )
     except Exception:
         with session_scope(settings.database_url) as session:
@@ -237,7 +237,7 @@ def cancel(settings: Settings, broker: TaskBroker, download_id: int) -> Download
         task_id = download.task_id
     if task_id:
         with contextlib.suppress(NotFound, Conflict):  # the task ended already: nothing runs
-            jobs.cancel(settings.database_url, broker, task_id)
+            jobs.cancel(database(settings.database_url), broker, task_id)
     remove_partials(settings, download_id)
     return download
 

@@ -10,8 +10,9 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
+from api.extensions import SERVICES
 from core import jobs
-from core.db import session_scope
+from core.db import Database
 from core.models import TaskRecord
 from tests.api.envelope import assert_envelope
 
@@ -28,8 +29,9 @@ TASK_KEYS = {
 }
 
 
-def db_of(app: Flask) -> str:
-    return str(app.extensions["aula.settings"].database_url)
+def db_of(app: Flask) -> Database:
+    db: Database = app.extensions[SERVICES].db
+    return db
 
 
 def enqueue(client: FlaskClient) -> str:
@@ -153,7 +155,7 @@ def test_the_poll_body_is_what_the_task_schema_dumps(quiet_app: Flask) -> None:
     client = quiet_app.test_client()
     task_id = enqueue(client)
     jobs.ProgressReporter(db_of(quiet_app), task_id, interval=0)(2, 7, "h\u00e9")
-    with session_scope(db_of(quiet_app)) as session:
+    with db_of(quiet_app).session() as session:
         record = session.get(TaskRecord, task_id)
         assert record is not None
         record.progress = {**(record.progress or {}), "extra": "not shown"}
@@ -168,9 +170,9 @@ def test_unknown_tasks_are_not_found_not_pending(quiet_client: FlaskClient) -> N
     assert_envelope(quiet_client.get(f"/api/tasks/{uuid.uuid4()}"), 404, "not_found")
 
 
-def add(db: str, name: str, state: str, created_at: datetime) -> str:
+def add(db: Database, name: str, state: str, created_at: datetime) -> str:
     task_id = str(uuid.uuid4())
-    with session_scope(db) as session:
+    with db.session() as session:
         session.add(TaskRecord(id=task_id, name=name, state=state, created_at=created_at))
     return task_id
 

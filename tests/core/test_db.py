@@ -17,6 +17,7 @@ from core.db import (
     MIGRATIONS_DIR,
     Database,
     current_revision,
+    database,
     get_engine,
     make_engine,
     migrate,
@@ -64,14 +65,14 @@ def test_migrate_brings_the_schema_to_head(fresh_url: str, request: pytest.Fixtu
 
 def test_migrating_twice_is_a_no_op(settings: Settings) -> None:
     db = settings.database_url
-    jobs.ensure_record(db, "kept-across-migrations", "catalog.sync", {"a": 1}, None)
+    jobs.ensure_record(database(db), "kept-across-migrations", "catalog.sync", {"a": 1}, None)
     before = current_revision(db)
 
     migrate(db)
     migrate(db)
 
     assert current_revision(db) == before == head_revision()
-    assert jobs.get_record(db, "kept-across-migrations").args == {"a": 1}
+    assert jobs.get_record(database(db), "kept-across-migrations").args == {"a": 1}
 
 
 def test_a_process_start_migrates_a_fresh_database_unless_a_release_step_should_have(
@@ -114,8 +115,8 @@ def test_concurrent_migrations_from_three_processes(
 
     assert [code for code, _ in outcomes] == [0, 0, 0], outcomes
     assert current_revision(fresh_url) == head_revision()
-    jobs.ensure_record(fresh_url, "after-race", "catalog.sync", {}, None)
-    assert jobs.get_record(fresh_url, "after-race").state == "PENDING"
+    jobs.ensure_record(database(fresh_url), "after-race", "catalog.sync", {}, None)
+    assert jobs.get_record(database(fresh_url), "after-race").state == "PENDING"
 
 
 def test_session_scope_commits_on_success_and_rolls_back_on_error(settings: Settings) -> None:

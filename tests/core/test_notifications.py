@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from api.extensions import make_celery_client
 from core import jobs, notifications
-from core.db import session_scope
+from core.db import database, session_scope
 from core.models import Delivery, utcnow
 from core.settings import load_settings
 from tests.fakes.webhooks import Receiver
@@ -116,7 +116,7 @@ def test_deliveries_of_one_subject_go_one_after_the_other(settings, receiver):
     second = _record(config, "download.succeeded", "download:9")
     other = _record(config, "download.succeeded", "download:10")
     assert notifications.dispatch(config, broker) == 2  # the first of each subject
-    sent = [r.args["delivery_id"] for r in jobs.list_records(config.database_url).items]
+    sent = [r.args["delivery_id"] for r in jobs.list_records(database(config.database_url)).items]
     assert sorted(sent) == sorted([first, other])
     assert notifications.dispatch(config, broker) == 0, "a claimed delivery is not sent twice"
     assert notifications.attempt(config, second).outcome == "waiting"
@@ -143,7 +143,7 @@ def test_a_delivery_whose_task_was_lost_is_sent_again_but_a_long_retry_after_is_
         row = session.get_one(Delivery, waiting)
         row.dispatched_at, row.next_attempt_at = long_ago, utcnow() + timedelta(hours=1)
     assert notifications.dispatch(config, broker) == 1
-    sent = [r.args["delivery_id"] for r in jobs.list_records(config.database_url).items]
+    sent = [r.args["delivery_id"] for r in jobs.list_records(database(config.database_url)).items]
     assert sorted(sent) == sorted([lost, waiting, lost])
 
 

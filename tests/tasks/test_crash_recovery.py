@@ -17,6 +17,7 @@ import redis
 from api import create_app
 from api.extensions import make_celery_client
 from core import jobs
+from core.db import database
 from tests.conftest import read_log, settings_from_env
 from tests.helpers import (
     own_worker_env,
@@ -102,7 +103,7 @@ def test_a_task_silent_past_the_liveness_ttl_runs_once(base_env, settings, tmp_p
     try:
         wait_for(lambda: celery.control.ping(timeout=0.5), 40, what="the first worker")
         record = jobs.enqueue(  # one step: no progress at all for 75 s, over twice the TTL
-            settings.database_url,
+            database(settings.database_url),
             celery,
             "testing.sleep",
             {"seconds": 75, "steps": 1, "marker": str(marker)},
@@ -129,7 +130,7 @@ def test_a_task_that_keeps_killing_its_worker_ends_failed(base_env, settings, tm
     workers = []
     try:
         record = jobs.enqueue(
-            settings.database_url, celery, "testing.kill_worker", {"marker": str(marker)}
+            database(settings.database_url), celery, "testing.kill_worker", {"marker": str(marker)}
         )
         for death in range(1, jobs.MAX_CRASH_DELIVERIES + 1):
             worker = start_worker(env, log_path, "-Q", "default")
