@@ -78,7 +78,7 @@ def celery_client() -> Celery:
 
 def require_google() -> None:
     """CredentialsMissing (409) unless Google credentials are stored."""
-    vault = Vault(db_url(), settings().fernet_keys)
+    vault = Vault(db(), settings().fernet_keys)
     if not any(info.kind == "google" and info.configured for info in vault.list()):
         raise CredentialsMissing(
             "Google credentials are not configured; PUT /api/credentials/google first."

@@ -14,7 +14,7 @@ from tasks.notifications import AnnouncedSync
 
 
 def _google_configured() -> bool:
-    vault = Vault(services.db.url, services.settings.fernet_keys)
+    vault = Vault(services.db, services.settings.fernet_keys)
     return any(info.kind == "google" and info.configured for info in vault.list())
 
 

@@ -201,7 +201,7 @@ def drive(fake_google: FakeGoogle, settings: Settings) -> Iterator[FakeGoogle]:
     fake_google.clear_log()
     fake_google.restore_refresh_token()
     fake_google.expire_change_tokens()  # a token from an earlier test must not reach this one
-    vault = Vault(settings.database_url, settings.fernet_keys)
+    vault = Vault(database(settings.database_url), settings.fernet_keys)
     vault.put("google", json.dumps(fake_google.credentials(), sort_keys=True).encode())
     yield fake_google
     fake_google.clear_faults()
