@@ -126,7 +126,7 @@ class Items(MethodView):
     @blp.response(200, ItemPageSchema)
     def get(self, args: dict[str, Any]) -> Any:
         """Items, newest first; `q` matches every word of the title, accents and case aside."""
-        page = catalog.list_items(db_url(), **args)
+        page = catalog.list_items(db(), **args)
         with_downloads(page.items)
         return page
 
@@ -137,7 +137,7 @@ class Item(MethodView):
     @blp.response(200, ItemSchema)
     def get(self, item_id: int) -> Any:
         """One item."""
-        item = catalog.get_item(db_url(), item_id)
+        item = catalog.get_item(db(), item_id)
         with_downloads([item])
         return item
 
@@ -147,7 +147,7 @@ class Thumbnail(MethodView):
     @blp.response(200, content_type="image/*")
     def get(self, item_id: int) -> Response:
         """A JPEG thumbnail, made on first request and cached; 404 when none can be made."""
-        item = catalog.get_item(db_url(), item_id)
+        item = catalog.get_item(db(), item_id)
         path = thumbnails.item_thumbnail(settings(), item)
         return thumbnail_response(path)
 
@@ -173,4 +173,4 @@ class Stream(MethodView):
     @blp.response(200, content_type="video/*")
     def get(self, item_id: int) -> Response:
         """The bytes, honouring Range, If-Range and If-None-Match (see the contract)."""
-        return stream_item(catalog.get_item(db_url(), item_id))
+        return stream_item(catalog.get_item(db(), item_id))

@@ -18,7 +18,8 @@ MAX_DEPTH = 32
 
 
 def _roots(settings: Settings) -> set[str]:
-    aliases = (catalog.get_state(settings.database_url, "drive").extra or {}).get("aliases") or {}
+    state = catalog.get_state(database(settings.database_url), "drive")
+    aliases = (state.extra or {}).get("aliases") or {}
     return set(settings.drive_folder_ids) | {str(value) for value in aliases.values()}
 
 

@@ -158,7 +158,7 @@ def videos(settings: Settings, sub: Subscription) -> list[CatalogItem]:
     db = settings.database_url
     if sub.source == "classroom":
         return classroom.course_videos(db, sub.source_key)
-    tree = sorted(targets.folder_tree(db, settings, sub.source_key))
+    tree = sorted(targets.folder_tree(database(db), settings, sub.source_key))
     with session_scope(db) as session:
         return list(
             session.scalars(

@@ -98,7 +98,7 @@ def file_of(settings: Settings, download: Download) -> Path:
 
 def _target(settings: Settings, url: str | None, item_id: int | None) -> dict[str, Any]:
     if item_id is not None:
-        item = catalog.get_item(settings.database_url, item_id)
+        item = catalog.get_item(database(settings.database_url), item_id)
         if item.source == "local":
             raise Conflict("This item is a local file already: stream it directly.")
         file_id = (

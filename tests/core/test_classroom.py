@@ -8,7 +8,7 @@ import pytest
 
 from core import catalog
 from core.classroom import ClassroomClient, course_videos, list_courses, sync_classroom
-from core.db import session_scope
+from core.db import database, session_scope
 from core.errors import TransientError, UpstreamRefused
 from core.google import DriveClient
 from core.indexing import rebuild_drive
@@ -25,7 +25,7 @@ def _sync(settings, on_progress=None, client=None):
 
 
 def _items(settings) -> dict:
-    page = catalog.list_items(settings.database_url, source="classroom", limit=200)
+    page = catalog.list_items(database(settings.database_url), source="classroom", limit=200)
     assert page.next_cursor is None
     return {item.source_id: item for item in page.items}
 
