@@ -10,7 +10,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from api.access import media_url
-from api.extensions import celery_client, db, db_url, require_google, settings
+from api.extensions import celery_client, db, require_google, settings
 from api.schemas import EnqueuedSchema, PageArgsSchema, enqueued, page_schema
 from api.streaming import thumbnail_response
 from core import catalog, downloads, jobs, thumbnails
@@ -79,7 +79,7 @@ class ItemArgsSchema(PageArgsSchema):
 
 def with_downloads(items: list[CatalogItem]) -> None:
     """Attach each item's newest download (one query for the page)."""
-    found = downloads.latest_for_items(db_url(), [item.id for item in items])
+    found = downloads.latest_for_items(db(), [item.id for item in items])
     for item in items:
         item.latest_download = found.get(item.id)  # type: ignore[attr-defined]
 

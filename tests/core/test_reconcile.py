@@ -49,7 +49,7 @@ def test_a_download_whose_message_was_flushed_is_sent_again(base_env, settings, 
     queue.flushall()
     result = reconcile_downloads(quiet, broker, queued_task_ids(queue))
     assert result["downloads_requeued"] == 1
-    again = downloads.get(quiet.database_url, download.id)
+    again = downloads.get(database(quiet.database_url), download.id)
     assert again.state == "queued" and again.task_id != download.task_id
     assert again.task_id in queued_task_ids(queue)
     assert jobs.get_record(database(quiet.database_url), download.task_id).state == "FAILURE"
