@@ -55,7 +55,7 @@ class ItemSchema(Schema):
         found = getattr(item, "latest_download", None)
         if found is None:
             return None
-        done = found.state == "succeeded"
+        done = found.state == downloads.DownloadState.SUCCEEDED
         return {
             "id": found.id,
             "state": found.state,

@@ -57,14 +57,14 @@ class DownloadSchema(Schema):
         return {**empty, **(download.progress or {})}
 
     def _file(self, download: Download) -> dict[str, Any] | None:
-        if download.state != "succeeded" or not download.file_path:
+        if download.state != downloads.DownloadState.SUCCEEDED or not download.file_path:
             return None
         return {"path": download.file_path, "size_bytes": download.file_size,
                 "sha256": download.sha256, "url": self._file_url(download)}  # fmt: skip
 
     def _file_url(self, download: Download) -> str | None:
         # Signed when reads need the token, so a <video src> plays it without headers.
-        done = download.state == "succeeded" and download.file_path
+        done = download.state == downloads.DownloadState.SUCCEEDED and download.file_path
         return media_url(f"/api/downloads/{download.id}/file") if done else None
 
 

@@ -21,7 +21,7 @@ from core.db import session_scope
 from core.downloads import STATES as DOWNLOAD_STATES
 from core.health import free_bytes
 from core.models import CatalogItem, Download, TaskRecord
-from core.taskdefs import TaskName
+from core.taskdefs import TaskName, TaskState
 from core.unacked import queue_depths as queue_depths  # read by api/metrics.py
 
 # Beat writes this key every beat period (JSON: {"ts", "interval_s", "pid", "host"}).
@@ -78,7 +78,7 @@ def last_success_ages(
     """Seconds since each task last finished with SUCCESS; a task that never did is left out."""
     query = (
         select(TaskRecord.name, func.max(TaskRecord.finished_at))
-        .where(TaskRecord.state == "SUCCESS", TaskRecord.name.in_(names))
+        .where(TaskRecord.state == TaskState.SUCCESS, TaskRecord.name.in_(names))
         .group_by(TaskRecord.name)
     )
     with session_scope(db_url) as session:

@@ -16,14 +16,14 @@ from core.errors import BrokerUnavailable, Conflict, NotFound, PermanentError
 from core.logging import request_id_var
 from core.models import TaskRecord, utcnow
 from core.pagination import Page, keyset_page
-from core.taskdefs import QueueName, TaskName
+from core.taskdefs import QueueName, TaskName, TaskState
 from core.taskdefs import queue_for as _queue_of
 
 log = logging.getLogger(__name__)
 
-STATES = ("PENDING", "STARTED", "PROGRESS", "RETRY", "SUCCESS", "FAILURE", "REVOKED")
-FINISHED = frozenset({"SUCCESS", "FAILURE", "REVOKED"})
-RUNNING = frozenset({"STARTED", "PROGRESS"})
+STATES = tuple(str(state) for state in TaskState)
+FINISHED = frozenset({TaskState.SUCCESS, TaskState.FAILURE, TaskState.REVOKED})
+RUNNING = frozenset({TaskState.STARTED, TaskState.PROGRESS})
 TASK_NAMES = tuple(str(name) for name in TaskName)
 QUEUES = tuple(str(queue) for queue in QueueName)
 # Deliveries that may start and never end (the worker died each time) before a task is failed.
@@ -69,7 +69,7 @@ def enqueue(
     now = utcnow()
     record = TaskRecord(
         id=task_id, name=name, queue=queue, args=kwargs, request_id=request_id, active_key=single,
-        state="PENDING", retries=0, created_at=now, updated_at=now,
+        state=TaskState.PENDING, retries=0, created_at=now, updated_at=now,
     )  # fmt: skip
     try:
         # One Core INSERT (no ORM session): half the cost of the record's write.
@@ -178,7 +178,7 @@ def is_revoked(db: Database, task_id: str) -> bool:
     """True if the task was canceled before a worker picked it up."""
     with db.session() as session:
         record = session.get(TaskRecord, task_id)
-        return record is not None and record.state == "REVOKED"
+        return record is not None and record.state == TaskState.REVOKED
 
 
 def check_crashes(deliveries: int) -> None:
@@ -207,7 +207,7 @@ def begin_delivery(db: Database, task_id: str) -> int | None:
     """
     now = literal(utcnow(), TaskRecord.started_at.type)
     values = {
-        "state": "STARTED",
+        "state": TaskState.STARTED,
         "started_at": func.coalesce(TaskRecord.started_at, now),
         "finished_at": None,
         "error": None,
@@ -218,7 +218,7 @@ def begin_delivery(db: Database, task_id: str) -> int | None:
     with db.engine.begin() as connection:
         started = connection.execute(
             update(TaskRecord)
-            .where(TaskRecord.id == task_id, TaskRecord.state != "REVOKED")
+            .where(TaskRecord.id == task_id, TaskRecord.state != TaskState.REVOKED)
             .values(**values)
             .returning(TaskRecord.deliveries)
         ).first()
@@ -226,7 +226,7 @@ def begin_delivery(db: Database, task_id: str) -> int | None:
             return int(started[0])
         # Rare: no record at all (it runs), or a canceled one (it does not).
         state = connection.scalar(select(TaskRecord.state).where(TaskRecord.id == task_id))
-    return None if state == "REVOKED" else 0
+    return None if state == TaskState.REVOKED else 0
 
 
 def mark_started(db: Database, task_id: str) -> bool:
@@ -240,7 +240,7 @@ def mark_retry(db: Database, task_id: str, error: BaseException | None) -> None:
         record = session.get(TaskRecord, task_id)
         if record is None:
             return
-        record.state = "RETRY"
+        record.state = TaskState.RETRY
         record.retries += 1
         record.deliveries = 0
         record.error = error_dict(error) if error is not None else None
@@ -252,7 +252,7 @@ def mark_released(db: Database, task_id: str) -> None:
         record = session.get(TaskRecord, task_id)
         if record is None or record.state in FINISHED:
             return
-        record.state = "PENDING"
+        record.state = TaskState.PENDING
         record.deliveries = 0  # handed back on purpose: not a worker that died
 
 
@@ -271,7 +271,7 @@ def mark_finished(
         "active_key": None,
         "deliveries": 0,
     }
-    if state == "SUCCESS":
+    if state == TaskState.SUCCESS:
         values["result"] = result if isinstance(result, dict) else {"value": result}
         values["error"] = None
     if error is not None:
@@ -294,7 +294,7 @@ def cancel(db: Database, broker: TaskBroker, task_id: str) -> TaskRecord:
         if record.state in FINISHED:
             raise Conflict(f"The task already ended in state {record.state}.")
         running = record.state in RUNNING
-        record.state = "REVOKED"
+        record.state = TaskState.REVOKED
         record.active_key = None
         record.finished_at = utcnow()
         record.error = {"type": "Revoked", "message": "Canceled by request."}
@@ -328,6 +328,6 @@ class ProgressReporter:
         with self.db.session() as session:
             record = session.get(TaskRecord, self.task_id)
             if record is not None and record.state not in FINISHED:
-                record.state = "PROGRESS"
+                record.state = TaskState.PROGRESS
                 record.progress = progress
         return True

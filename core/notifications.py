@@ -19,6 +19,7 @@ import random
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,6 +28,7 @@ from sqlalchemy.orm import Session, aliased
 
 from core import jobs, resources, webhooks
 from core.db import database, session_scope
+from core.downloads.state import DownloadState
 from core.errors import AulaError, NotFound
 from core.jobs import TaskBroker
 from core.models import Delivery, Download, utcnow
@@ -37,7 +39,17 @@ from core.taskdefs import TaskName
 log = logging.getLogger(__name__)
 TASK = TaskName.NOTIFICATIONS_DELIVER
 EVENTS = ("download.succeeded", "download.failed", "catalog.sync.failed", "subscription.new_items")
-STATES = ("pending", "delivered", "failed")
+
+
+class DeliveryState(StrEnum):
+    """Where a webhook delivery is (stored as its value in deliveries.state)."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+STATES = tuple(str(state) for state in DeliveryState)
 DISPATCH_BATCH = 500
 
 
@@ -74,7 +86,7 @@ def record(
 
 def record_download(session: Session, settings: Settings, download: Download) -> None:
     """download.succeeded or download.failed for a download that just ended, in `session`."""
-    if download.state in ("succeeded", "failed"):
+    if download.state in (DownloadState.SUCCEEDED, DownloadState.FAILED):
         session.flush()
         event = f"download.{download.state}"
         record(session, settings, event, f"download:{download.id}", resources.download(download))
@@ -111,12 +123,12 @@ def _heads(session: Session, unsent: Any) -> list[int]:
     blocked = exists().where(
         earlier.target == Delivery.target,
         earlier.subject == Delivery.subject,
-        earlier.state == "pending",
+        earlier.state == DeliveryState.PENDING,
         earlier.id < Delivery.id,
     )
     rows = session.scalars(
         select(Delivery.id)
-        .where(Delivery.state == "pending", ~blocked, unsent)
+        .where(Delivery.state == DeliveryState.PENDING, ~blocked, unsent)
         .order_by(Delivery.id)
         .limit(DISPATCH_BATCH)
     )
@@ -126,7 +138,7 @@ def _heads(session: Session, unsent: Any) -> list[int]:
 def _claim(session: Session, delivery_id: int, unsent: Any) -> bool:
     claimed = session.execute(
         update(Delivery)
-        .where(Delivery.id == delivery_id, Delivery.state == "pending", unsent)
+        .where(Delivery.id == delivery_id, Delivery.state == DeliveryState.PENDING, unsent)
         .values(dispatched_at=utcnow())
     )
     return bool(getattr(claimed, "rowcount", 0))
@@ -175,7 +187,7 @@ def _turn(session: Session, row: Delivery) -> bool:
     earlier = session.scalar(
         select(Delivery.id).where(
             Delivery.target == row.target, Delivery.subject == row.subject,
-            Delivery.state == "pending", Delivery.id < row.id,
+            Delivery.state == DeliveryState.PENDING, Delivery.id < row.id,
         ).limit(1)
     )  # fmt: skip
     return earlier is None
@@ -184,7 +196,7 @@ def _turn(session: Session, row: Delivery) -> bool:
 def _begin(settings: Settings, delivery_id: int) -> Delivery | str:
     with session_scope(settings.database_url) as session:
         row = session.get(Delivery, delivery_id)
-        if row is None or row.state != "pending":
+        if row is None or row.state != DeliveryState.PENDING:
             return "gone"
         if not _turn(session, row):
             row.dispatched_at = None  # the delivery before it sends it when it ends
@@ -245,9 +257,9 @@ def _finish(settings: Settings, row: Delivery, answer: webhooks.Answer) -> Attem
         stored = session.get_one(Delivery, row.id)
         stored.last_status, stored.last_error = answer.status, answer.error
         if outcome == "delivered":
-            stored.state, stored.delivered_at = "delivered", utcnow()
+            stored.state, stored.delivered_at = DeliveryState.DELIVERED, utcnow()
         elif outcome == "failed":
-            stored.state = "failed"
+            stored.state = DeliveryState.FAILED
         else:
             stored.next_attempt_at = utcnow() + timedelta(seconds=countdown)
     if outcome != "retry":
@@ -261,7 +273,8 @@ def prune(settings: Settings) -> int:
     with session_scope(settings.database_url) as session:
         gone = session.execute(
             delete(Delivery).where(
-                Delivery.state.in_(("delivered", "failed")), Delivery.created_at < before
+                Delivery.state.in_((DeliveryState.DELIVERED, DeliveryState.FAILED)),
+                Delivery.created_at < before,
             )
         )
         return int(getattr(gone, "rowcount", 0) or 0)

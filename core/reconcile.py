@@ -17,6 +17,7 @@ from core.downloads.state import ACTIVE
 from core.jobs import TaskBroker
 from core.models import Download, TaskRecord, utcnow
 from core.settings import Settings
+from core.taskdefs import TaskState
 
 log = logging.getLogger(__name__)
 # Task id -> when a reconciliation first found its message nowhere (Redis server time).
@@ -66,7 +67,7 @@ def resend_lost(settings: Settings, broker: TaskBroker, client: Any, lost: list[
                 update(TaskRecord)
                 .where(TaskRecord.id == record.id, TaskRecord.updated_at == record.updated_at)
                 .where(TaskRecord.state.not_in(jobs.FINISHED))
-                .values(state="PENDING", deliveries=0, updated_at=utcnow())
+                .values(state=TaskState.PENDING, deliveries=0, updated_at=utcnow())
             )
         if not getattr(claimed, "rowcount", 0):
             continue
@@ -109,7 +110,7 @@ def reconcile_downloads(
         if download.task_id:
             lost = RuntimeError("The task was lost (broker flushed or worker gone); sent again.")
             jobs.mark_finished(
-                database(settings.database_url), download.task_id, "FAILURE", error=lost
+                database(settings.database_url), download.task_id, TaskState.FAILURE, error=lost
             )
         with session_scope(settings.database_url) as session:
             row = session.get_one(Download, download.id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from core.downloads.state import DownloadState
 from core.models import Download, TaskRecord
 
 
@@ -16,7 +17,7 @@ def download(download: Download) -> dict[str, Any]:
     """A download as GET /api/downloads/{id} shows it (without the signed file link)."""
     empty = {"downloaded_bytes": 0, "total_bytes": None, "percent": None,
              "speed_bps": None, "eta_s": None}  # fmt: skip
-    done = download.state == "succeeded" and download.file_path
+    done = download.state == DownloadState.SUCCEEDED and download.file_path
     file = (
         {"path": download.file_path, "size_bytes": download.file_size, "sha256": download.sha256}
         if done

@@ -8,7 +8,9 @@ from urllib.parse import quote
 
 from sqlalchemy import select
 
-from core import catalog, classroom
+from core import catalog
+from core.classroom.client import ClassroomClient
+from core.classroom.courses import get_course
 from core.db import Database, database
 from core.errors import CredentialsMissing, NotFound, ValidationFailed
 from core.google import FOLDER_MIME, DriveClient
@@ -109,12 +111,12 @@ def check_course(settings: Settings, course_id: str) -> bool:
     """True for a synced course; False for one Classroom knows but no sync catalogued yet;
     NotFound for any other."""
     try:
-        classroom.get_course(settings.database_url, course_id)
+        get_course(settings.database_url, course_id)
         return True
     except NotFound:
         pass
     try:
-        client = classroom.ClassroomClient.from_settings(settings)
+        client = ClassroomClient.from_settings(settings)
         client.request(f"courses/{quote(course_id, safe='')}", None).close()
     except (CredentialsMissing, ValidationFailed):
         raise NotFound(f"No Classroom course with id {course_id!r}.") from None

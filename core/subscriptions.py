@@ -20,8 +20,9 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core import catalog, classroom, downloads, jobs, notifications, resources
+from core import catalog, downloads, jobs, notifications, resources
 from core import subscription_targets as targets
+from core.classroom.courses import course_videos
 from core.db import Database, database
 from core.errors import (
     InsufficientStorage,
@@ -155,7 +156,7 @@ def videos(settings: Settings, sub: Subscription) -> list[CatalogItem]:
     """The videos of a subscription's course or folder tree, oldest first."""
     db = database(settings.database_url)
     if sub.source == "classroom":
-        return classroom.course_videos(db.url, sub.source_key)  # classroom takes a URL still
+        return course_videos(db.url, sub.source_key)  # classroom takes a URL still
     tree = sorted(targets.folder_tree(db, settings, sub.source_key))
     with db.session() as session:
         return list(

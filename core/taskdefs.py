@@ -28,6 +28,18 @@ class TaskName(StrEnum):
     NOTIFICATIONS_DELIVER = "notifications.deliver"
 
 
+class TaskState(StrEnum):
+    """Where a task record is in its life (Celery's state names, and our PROGRESS)."""
+
+    PENDING = "PENDING"
+    STARTED = "STARTED"
+    PROGRESS = "PROGRESS"
+    RETRY = "RETRY"
+    SUCCESS = "SUCCESS"
+    FAILURE = "FAILURE"
+    REVOKED = "REVOKED"
+
+
 class TestTaskName(StrEnum):
     """Test-only tasks: registered when ENABLE_TEST_TASKS is set, never in production."""
 

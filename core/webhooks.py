@@ -1,6 +1,6 @@
 """One webhook POST: signed body, sent only to an address the SSRF guard allows, answer classified.
 
-Plain http.client over core.downloads.direct's guarded sockets rather than requests or Apprise: the
+Plain http.client over core.guarded_http's guarded sockets rather than requests or Apprise: the
 address checked is the address connected to (no DNS-rebinding gap), which neither requests'
 urllib3 pool nor Apprise's plugins (each opens its own connections: requests, smtplib, MQTT)
 let us guarantee. Redirects are not followed: a receiver answers where it was configured.
@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
-from core.downloads.direct import guarded_socket
 from core.errors import ValidationFailed
+from core.guarded_http import guarded_socket
 from core.models import utcnow
 from core.netguard import ForbiddenAddress, Guard
 

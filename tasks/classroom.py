@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from core import classroom, subscriptions
+from core import subscriptions
+from core.classroom.client import ClassroomClient
+from core.classroom.sync import sync_classroom
 from core.errors import CredentialsMissing
 from core.google import DriveClient
 from core.locks import redis_lock
@@ -24,16 +26,14 @@ def sync(self: AulaTask) -> dict[str, Any]:
     """
     settings = services.settings
     try:
-        client = classroom.ClassroomClient.from_settings(settings)
+        client = ClassroomClient.from_settings(settings)
     except CredentialsMissing:
         return {"skipped": "no Google credentials are configured"}
     # Drive answers whether a Drive material is a video; one token serves both APIs.
     drive = DriveClient(settings, client.auth, client.session)
     with redis_lock(services.redis(), "classroom.sync", settings.task_time_limit_s) as taken:
         if taken:
-            result: dict[str, Any] = classroom.sync_classroom(
-                settings, client, drive, self.progress
-            )
+            result: dict[str, Any] = sync_classroom(settings, client, drive, self.progress)
         else:
             result = {"skipped": "another Classroom sync is running"}
     # Also when skipped: checking is idempotent, and catches up on a check that died.

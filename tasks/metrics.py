@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from core.jobs import TASK_NAMES
+from core.taskdefs import TaskState
 
 log = logging.getLogger(__name__)
 _started: dict[str, float] = {}
@@ -79,7 +80,7 @@ def _define_metrics() -> None:
     for outcome in ("delivered", "retry", "failed"):
         _metrics["deliveries"].labels(state=outcome)
     for name in TASK_NAMES:
-        for outcome in ("SUCCESS", "FAILURE"):
+        for outcome in (TaskState.SUCCESS, TaskState.FAILURE):
             _metrics["runs"].labels(task=name, state=outcome)
 
 

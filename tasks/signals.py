@@ -18,6 +18,7 @@ from core.logging import (
     task_id_var,
     task_name_var,
 )
+from core.taskdefs import TaskState
 from tasks import metrics
 from tasks.app import services
 
@@ -98,12 +99,12 @@ def _clear_context(task_id: str, task: Any, state: str | None = None, **_: Any) 
 
 @signals.task_success.connect
 def _succeeded(sender: Any, result: Any = None, **_: Any) -> None:
-    jobs.mark_finished(services.db, sender.request.id, "SUCCESS", result=result)
+    jobs.mark_finished(services.db, sender.request.id, TaskState.SUCCESS, result=result)
 
 
 @signals.task_failure.connect
 def _failed(task_id: str, exception: BaseException, **_: Any) -> None:
-    jobs.mark_finished(services.db, task_id, "FAILURE", error=exception)
+    jobs.mark_finished(services.db, task_id, TaskState.FAILURE, error=exception)
 
 
 @signals.task_retry.connect
@@ -115,4 +116,4 @@ def _retrying(request: Any, reason: Any = None, **_: Any) -> None:
 @signals.task_revoked.connect
 def _revoked(request: Any, terminated: bool = False, **_: Any) -> None:
     log.info("task %s revoked (terminated=%s)", request.id, terminated)
-    jobs.mark_finished(services.db, request.id, "REVOKED")
+    jobs.mark_finished(services.db, request.id, TaskState.REVOKED)

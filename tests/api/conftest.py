@@ -12,7 +12,8 @@ from flask.testing import FlaskClient
 
 from api import create_app
 from core.settings import Settings
-from tests.core.brokers import closed_redis_url, quiet_redis_url
+from tests.core.brokers import closed_redis_url
+from tests.redis_dbs import private_redis_db
 
 MakeApp = Callable[..., Flask]
 
@@ -20,10 +21,7 @@ MakeApp = Callable[..., Flask]
 @pytest.fixture
 def make_app(base_env: dict[str, str], settings: Settings, redis_url: str) -> MakeApp:
     """Build an app on the test database and the quiet broker database, with overrides."""
-    quiet = quiet_redis_url(redis_url)
-    client = redis.Redis.from_url(quiet)
-    client.flushdb()
-    client.close()
+    quiet = private_redis_db(redis_url)  # emptied, and no worker consumes it
 
     def build(**overrides: Any) -> Flask:
         values: dict[str, Any] = {key.lower(): value for key, value in base_env.items()}

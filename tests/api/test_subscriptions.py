@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from api.extensions import make_celery_client
 from core import indexing, subscriptions
-from core.classroom import ClassroomClient, sync_classroom
+from core.classroom.client import ClassroomClient
+from core.classroom.sync import sync_classroom
 from core.google import DriveClient
 from tests.api.envelope import assert_envelope
 from tests.fakes.google import drive_file, link

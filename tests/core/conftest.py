@@ -10,17 +10,14 @@ from celery import Celery
 
 from api.extensions import make_celery_client
 from core.settings import Settings
-from tests.core.brokers import env_settings, quiet_redis_url
+from tests.core.brokers import env_settings
+from tests.redis_dbs import private_redis_db
 
 
 @pytest.fixture
 def quiet_settings(base_env: dict[str, str], settings: Settings, redis_url: str) -> Settings:
     """The test settings (emptied database) with a broker database of its own, emptied too."""
-    url = quiet_redis_url(redis_url)
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    client.close()
-    return env_settings(base_env, redis_url=url)
+    return env_settings(base_env, redis_url=private_redis_db(redis_url))
 
 
 @pytest.fixture

@@ -7,7 +7,9 @@ from collections.abc import Iterator
 import pytest
 
 from core import catalog
-from core.classroom import ClassroomClient, course_videos, list_courses, sync_classroom
+from core.classroom.client import ClassroomClient
+from core.classroom.courses import course_videos, list_courses
+from core.classroom.sync import sync_classroom
 from core.db import database, session_scope
 from core.errors import TransientError, UpstreamRefused
 from core.google import DriveClient

@@ -15,15 +15,13 @@ from core import figures
 from core.db import session_scope
 from core.models import Download, TaskRecord
 from core.settings import Settings
-from tests.core.brokers import quiet_redis_url
+from tests.redis_dbs import private_redis_db
 
 
 @pytest.fixture
 def quiet(redis_url: str) -> Iterator[redis.Redis]:
-    client = figures.redis_client(quiet_redis_url(redis_url), timeout=2)
-    client.flushdb()
+    client = figures.redis_client(private_redis_db(redis_url), timeout=2)
     yield client
-    client.flushdb()
     client.close()
 
 

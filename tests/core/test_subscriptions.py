@@ -8,7 +8,8 @@ from sqlalchemy import func, select
 
 from api.extensions import make_celery_client
 from core import subscriptions
-from core.classroom import ClassroomClient, sync_classroom
+from core.classroom.client import ClassroomClient
+from core.classroom.sync import sync_classroom
 from core.db import database, session_scope
 from core.google import DriveClient
 from core.models import Download, Subscription, SubscriptionItem

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from core import jobs, notifications
-from core.classroom import ClassroomClient, sync_classroom
+from core.classroom.client import ClassroomClient
+from core.classroom.sync import sync_classroom
 from core.db import database, session_scope
 from core.google import DriveClient
 from core.indexing import rebuild_local

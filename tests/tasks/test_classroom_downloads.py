@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from api import create_app
-from core.classroom import ClassroomClient, sync_classroom
+from core.classroom.client import ClassroomClient
+from core.classroom.sync import sync_classroom
 from core.google import DriveClient
 from tests.fakes.google import drive_file, link
 from tests.helpers import private_redis_db

@@ -9,7 +9,8 @@ from collections import Counter
 from api import create_app
 from api.extensions import make_celery_client
 from core import jobs
-from core.classroom import ClassroomClient, sync_classroom
+from core.classroom.client import ClassroomClient
+from core.classroom.sync import sync_classroom
 from core.db import database
 from core.google import DriveClient
 from tests.api.metrics_text import value
