@@ -64,11 +64,6 @@ def db() -> Database:
     return services().db
 
 
-def db_url() -> str:
-    """The database URL of the current app."""
-    return services().db.url
-
-
 def celery_client() -> Celery:
     """The current app's Celery client."""
     client = services().broker

@@ -111,7 +111,7 @@ def check_course(settings: Settings, course_id: str) -> bool:
     """True for a synced course; False for one Classroom knows but no sync catalogued yet;
     NotFound for any other."""
     try:
-        get_course(settings.database_url, course_id)
+        get_course(database(settings.database_url), course_id)
         return True
     except NotFound:
         pass

@@ -156,7 +156,7 @@ def videos(settings: Settings, sub: Subscription) -> list[CatalogItem]:
     """The videos of a subscription's course or folder tree, oldest first."""
     db = database(settings.database_url)
     if sub.source == "classroom":
-        return course_videos(db.url, sub.source_key)  # classroom takes a URL still
+        return course_videos(db, sub.source_key)
     tree = sorted(targets.folder_tree(db, settings, sub.source_key))
     with db.session() as session:
         return list(

@@ -47,7 +47,7 @@ def _record(settings, event="download.succeeded", subject="download:1", data=Non
 
 
 def _row(settings, delivery_id):
-    return notifications.get_delivery(settings.database_url, delivery_id)
+    return notifications.get_delivery(database(settings.database_url), delivery_id)
 
 
 def test_a_delivery_is_signed_and_says_which_event_it_is(settings, receiver):
@@ -156,7 +156,7 @@ def test_ended_deliveries_past_retention_are_pruned(settings, receiver):
         for delivery_id in (old, waiting):
             session.get_one(Delivery, delivery_id).created_at = utcnow() - timedelta(days=31)
     assert notifications.prune(config) == 1
-    left = [row.id for row in notifications.list_deliveries(config.database_url).items]
+    left = [row.id for row in notifications.list_deliveries(database(config.database_url)).items]
     assert sorted(left) == sorted([recent, waiting]), "pending ones are kept, however old"
 
 
