@@ -10,7 +10,7 @@ from typing import Any
 import redis
 from sqlalchemy import select, update
 
-from core import downloads, jobs, unacked
+from core import downloads, jobs, task_lifecycle, unacked
 from core.db import database, session_scope
 from core.downloads import state
 from core.downloads.state import ACTIVE
@@ -109,7 +109,7 @@ def reconcile_downloads(
             continue
         if download.task_id:
             lost = RuntimeError("The task was lost (broker flushed or worker gone); sent again.")
-            jobs.mark_finished(
+            task_lifecycle.mark_finished(
                 database(settings.database_url), download.task_id, TaskState.FAILURE, error=lost
             )
         with session_scope(settings.database_url) as session:

@@ -8,7 +8,7 @@ from typing import Any
 from celery import Celery, Task
 from celery.exceptions import Ignore
 
-from core import jobs
+from core import task_lifecycle
 from core.downloads.ytdlp import kill_children
 from core.errors import TransientError
 from core.logging import configure_logging
@@ -30,8 +30,8 @@ class AulaTask(Task[Any, Any]):
     """
 
     autoretry_for = (TransientError,)
-    # Fail after jobs.MAX_CRASH_DELIVERIES deliveries whose worker died; False for a task that
-    # bounds its own redeliveries (downloads.fetch counts per download, across task ids).
+    # Fail after task_lifecycle.MAX_CRASH_DELIVERIES deliveries whose worker died; False for a
+    # task that bounds its own redeliveries (downloads.fetch counts per download, across task ids).
     count_crashes = True
     retry_backoff = 2
     retry_backoff_max = 600
@@ -44,7 +44,7 @@ class AulaTask(Task[Any, Any]):
         if deliveries is None:  # canceled while queued
             raise Ignore()
         if self.count_crashes:
-            jobs.check_crashes(deliveries)
+            task_lifecycle.check_crashes(deliveries)
         try:
             return super().__call__(*args, **kwargs)
         except WorkerStopping:
@@ -56,7 +56,7 @@ class AulaTask(Task[Any, Any]):
             raise
 
     @cached_property
-    def _reporters(self) -> dict[str, jobs.ProgressReporter]:
+    def _reporters(self) -> dict[str, task_lifecycle.ProgressReporter]:
         return {}
 
     def progress(self, current: int, total: int | None, message: str = "") -> bool:
@@ -69,7 +69,7 @@ class AulaTask(Task[Any, Any]):
         reporter = self._reporters.get(task_id)
         if reporter is None:
             self._reporters.clear()
-            reporter = jobs.ProgressReporter(
+            reporter = task_lifecycle.ProgressReporter(
                 services.db, task_id, services.settings.progress_interval_s
             )
             self._reporters[task_id] = reporter

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core import jobs, notifications, resources
+from core import jobs, notifications, resources, task_lifecycle
 from core.taskdefs import TaskName, TaskState
 from tasks import metrics
 from tasks.app import AulaTask, app, services
@@ -38,7 +38,7 @@ class AnnouncedSync(AulaTask):
         super().on_failure(exc, task_id, args, kwargs, einfo)
         settings = services.settings
         # Record the end first, so the event shows the task as the API will (FAILURE, error).
-        jobs.mark_finished(services.db, task_id, TaskState.FAILURE, error=exc)
+        task_lifecycle.mark_finished(services.db, task_id, TaskState.FAILURE, error=exc)
         try:
             record = jobs.get_record(services.db, task_id)
         except Exception:  # no record (sent by hand): nothing to announce

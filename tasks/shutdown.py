@@ -25,7 +25,7 @@ from typing import Any, NoReturn
 from celery import signals
 from celery.exceptions import Reject
 
-from core import jobs
+from core import task_lifecycle
 from core.db import Database
 from core.services import Services
 from core.taskdefs import TaskName
@@ -54,7 +54,7 @@ def stop_requested() -> bool:
 def release(db: Database, task_id: str | None) -> NoReturn:
     """Record the task as queued again and reject its message with requeue (it runs again)."""
     if task_id:
-        jobs.mark_released(db, task_id)
+        task_lifecycle.mark_released(db, task_id)
     log.warning("task handed back to the queue: the worker is shutting down")
     raise Reject("worker shutting down", requeue=True) from None
 
@@ -94,7 +94,7 @@ def _force() -> None:
     db = _services[0].db
     for request in list(state.active_requests):
         try:  # their messages go back to the queue: their records say so, not "running"
-            jobs.mark_released(db, request.id)
+            task_lifecycle.mark_released(db, request.id)
             _release_download(request)
         except Exception as error:
             log.warning("could not mark a cut task as queued: %s", type(error).__name__)

@@ -9,7 +9,7 @@ from typing import Any
 
 from celery import signals
 
-from core import jobs
+from core import jobs, task_lifecycle
 from core.db import prepare_schema, reset_engines
 from core.logging import (
     configure_logging,
@@ -86,7 +86,7 @@ def _started(task_id: str, task: Any, **_: Any) -> None:
     metrics.task_started(task_id)
     # One write, which also says whether the task was canceled while queued (AulaTask skips it)
     # and how often its worker died under it (AulaTask gives up past a bound).
-    task.request.aula_deliveries = jobs.begin_delivery(services.db, task_id)
+    task.request.aula_deliveries = task_lifecycle.begin_delivery(services.db, task_id)
 
 
 @signals.task_postrun.connect
@@ -99,21 +99,21 @@ def _clear_context(task_id: str, task: Any, state: str | None = None, **_: Any) 
 
 @signals.task_success.connect
 def _succeeded(sender: Any, result: Any = None, **_: Any) -> None:
-    jobs.mark_finished(services.db, sender.request.id, TaskState.SUCCESS, result=result)
+    task_lifecycle.mark_finished(services.db, sender.request.id, TaskState.SUCCESS, result=result)
 
 
 @signals.task_failure.connect
 def _failed(task_id: str, exception: BaseException, **_: Any) -> None:
-    jobs.mark_finished(services.db, task_id, TaskState.FAILURE, error=exception)
+    task_lifecycle.mark_finished(services.db, task_id, TaskState.FAILURE, error=exception)
 
 
 @signals.task_retry.connect
 def _retrying(request: Any, reason: Any = None, **_: Any) -> None:
     error = reason if isinstance(reason, BaseException) else None
-    jobs.mark_retry(services.db, request.id, error)
+    task_lifecycle.mark_retry(services.db, request.id, error)
 
 
 @signals.task_revoked.connect
 def _revoked(request: Any, terminated: bool = False, **_: Any) -> None:
     log.info("task %s revoked (terminated=%s)", request.id, terminated)
-    jobs.mark_finished(services.db, request.id, TaskState.REVOKED)
+    task_lifecycle.mark_finished(services.db, request.id, TaskState.REVOKED)

@@ -17,7 +17,7 @@ from celery.signals import before_task_publish
 from sqlalchemy import event, func, select
 
 from api.extensions import make_celery_client
-from core import jobs
+from core import jobs, task_lifecycle
 from core.db import Database, database
 from core.errors import BrokerUnavailable, Conflict, NotFound, TransientError
 from core.logging import request_id_var
@@ -136,24 +136,24 @@ def test_mark_started_retry_and_finished(settings: Settings) -> None:
     db = database(settings.database_url)
     task_id = new_record(db)
 
-    jobs.mark_started(db, task_id)
+    task_lifecycle.mark_started(db, task_id)
     started = jobs.get_record(db, task_id)
     assert started.state == "STARTED"
     assert started.started_at is not None and started.finished_at is None
 
-    jobs.mark_retry(db, task_id, TimeoutError("drive timed out"))
+    task_lifecycle.mark_retry(db, task_id, TimeoutError("drive timed out"))
     retrying = jobs.get_record(db, task_id)
     assert retrying.state == "RETRY"
     assert retrying.retries == 1
     assert retrying.error == {"type": "TimeoutError", "message": "drive timed out"}
 
-    jobs.mark_started(db, task_id)  # the retry runs
+    task_lifecycle.mark_started(db, task_id)  # the retry runs
     again = jobs.get_record(db, task_id)
     assert again.state == "STARTED"
     assert again.error is None
     assert again.started_at == started.started_at, "the first start is kept"
 
-    jobs.mark_finished(db, task_id, "SUCCESS", result=3)
+    task_lifecycle.mark_finished(db, task_id, "SUCCESS", result=3)
     done = jobs.get_record(db, task_id)
     assert done.state == "SUCCESS"
     assert done.result == {"value": 3}
@@ -168,7 +168,7 @@ def test_mark_finished_with_failure_keeps_type_and_message_only(settings: Settin
     try:
         raise ValueError("bad input " + "x" * 3000)
     except ValueError as error:
-        jobs.mark_finished(db, task_id, "FAILURE", error=error)
+        task_lifecycle.mark_finished(db, task_id, "FAILURE", error=error)
 
     record = jobs.get_record(db, task_id)
     assert record.state == "FAILURE"
@@ -199,9 +199,9 @@ def test_a_start_and_a_finish_are_one_write_each(settings: Settings) -> None:
     task_id = new_record(db)
 
     with _statements(db) as statements:
-        assert jobs.mark_started(db, task_id) is True
+        assert task_lifecycle.mark_started(db, task_id) is True
         assert statements == ["UPDATE"]
-        jobs.mark_finished(db, task_id, "SUCCESS", result={"n": 1})
+        task_lifecycle.mark_finished(db, task_id, "SUCCESS", result={"n": 1})
         assert statements == ["UPDATE", "UPDATE"]
     record = jobs.get_record(db, task_id)
     assert (record.state, record.result, record.active_key) == ("SUCCESS", {"n": 1}, None)
@@ -212,18 +212,20 @@ def test_a_canceled_record_is_not_started(settings: Settings) -> None:
     db = database(settings.database_url)
     task_id = new_record(db, state="REVOKED")
 
-    assert jobs.mark_started(db, task_id) is False
+    assert task_lifecycle.mark_started(db, task_id) is False
     record = jobs.get_record(db, task_id)
     assert (record.state, record.started_at) == ("REVOKED", None)
-    assert jobs.mark_started(db, str(uuid.uuid4())) is True, "no record: nothing says stop"
+    assert task_lifecycle.mark_started(db, str(uuid.uuid4())) is True, (
+        "no record: nothing says stop"
+    )
 
 
 def test_marks_on_an_unknown_id_do_nothing(settings: Settings) -> None:
     ghost = str(uuid.uuid4())
 
-    jobs.mark_started(database(settings.database_url), ghost)
-    jobs.mark_retry(database(settings.database_url), ghost, None)
-    jobs.mark_finished(database(settings.database_url), ghost, "SUCCESS", result={})
+    task_lifecycle.mark_started(database(settings.database_url), ghost)
+    task_lifecycle.mark_retry(database(settings.database_url), ghost, None)
+    task_lifecycle.mark_finished(database(settings.database_url), ghost, "SUCCESS", result={})
 
     assert count_records(database(settings.database_url)) == 0
 
@@ -231,8 +233,8 @@ def test_marks_on_an_unknown_id_do_nothing(settings: Settings) -> None:
 def test_progress_is_throttled_and_the_end_always_written(settings: Settings) -> None:
     db = database(settings.database_url)
     task_id = new_record(db)
-    jobs.mark_started(db, task_id)
-    report = jobs.ProgressReporter(db, task_id, interval=0.3)
+    task_lifecycle.mark_started(db, task_id)
+    report = task_lifecycle.ProgressReporter(db, task_id, interval=0.3)
 
     assert report(1, 10, "one") is True
     assert report(2, 10, "two") is False
@@ -257,7 +259,7 @@ def test_progress_without_a_total_has_no_percent(settings: Settings) -> None:
     db = database(settings.database_url)
     task_id = new_record(db)
 
-    assert jobs.ProgressReporter(db, task_id, interval=0)(5, None, "counting") is True
+    assert task_lifecycle.ProgressReporter(db, task_id, interval=0)(5, None, "counting") is True
 
     assert jobs.get_record(db, task_id).progress == {
         "current": 5,
@@ -270,9 +272,9 @@ def test_progress_without_a_total_has_no_percent(settings: Settings) -> None:
 def test_progress_never_reopens_a_finished_task(settings: Settings) -> None:
     db = database(settings.database_url)
     task_id = new_record(db)
-    jobs.mark_finished(db, task_id, "REVOKED")
+    task_lifecycle.mark_finished(db, task_id, "REVOKED")
 
-    jobs.ProgressReporter(db, task_id, interval=0)(9, 10, "late")
+    task_lifecycle.ProgressReporter(db, task_id, interval=0)(9, 10, "late")
 
     record = jobs.get_record(db, task_id)
     assert record.state == "REVOKED"
@@ -296,7 +298,7 @@ def test_cancel_a_pending_task(quiet_settings: Settings, quiet_celery: Celery) -
 def test_cancel_a_running_task(quiet_settings: Settings, quiet_celery: Celery) -> None:
     db = database(quiet_settings.database_url)
     task_id = new_record(db)
-    jobs.mark_started(db, task_id)
+    task_lifecycle.mark_started(db, task_id)
 
     assert jobs.cancel(db, quiet_celery, task_id).state == "REVOKED"
     assert jobs.is_revoked(db, task_id) is True
@@ -334,7 +336,7 @@ def test_ensure_record_is_idempotent(settings: Settings) -> None:
     task_id = str(uuid.uuid4())
 
     jobs.ensure_record(db, task_id, "maintenance.cleanup", {"a": 1}, "req-1")
-    jobs.mark_started(db, task_id)
+    task_lifecycle.mark_started(db, task_id)
     jobs.ensure_record(db, task_id, "maintenance.cleanup", {"a": 2}, "req-2")
 
     assert count_records(db) == 1
@@ -345,11 +347,11 @@ def test_ensure_record_is_idempotent(settings: Settings) -> None:
 def test_error_dict_never_carries_a_traceback() -> None:
     from core.errors import UpstreamTimeout
 
-    assert jobs.error_dict(UpstreamTimeout("Drive took too long.")) == {
+    assert task_lifecycle.error_dict(UpstreamTimeout("Drive took too long.")) == {
         "type": "UpstreamTimeout",
         "message": "Drive took too long.",
     }
-    assert jobs.error_dict(KeyError()) == {"type": "KeyError", "message": "KeyError"}
+    assert task_lifecycle.error_dict(KeyError()) == {"type": "KeyError", "message": "KeyError"}
 
 
 def test_records_default_to_utc_timestamps_set_per_row(settings: Settings) -> None:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from core import jobs
+from core import jobs, task_lifecycle
 from core.db import database, session_scope
 from core.errors import ValidationFailed
 from core.models import TaskRecord
@@ -176,7 +176,7 @@ def test_filters_combine_with_cursors(settings: Settings) -> None:
     db = settings.database_url
     ids = add_records(db, [BASE + timedelta(seconds=i) for i in range(30)])
     for task_id in ids[::3]:
-        jobs.mark_finished(database(db), task_id, "SUCCESS", result={"ok": True})
+        task_lifecycle.mark_finished(database(db), task_id, "SUCCESS", result={"ok": True})
     wanted = [i for i in expected_order(db) if i in set(ids[::3])]
 
     seen: list[str] = []
