@@ -17,6 +17,7 @@ from api import (
     health,
     maintenance,
     notifications,
+    pipeline,
     subscriptions,
     tasks,
     ui,
@@ -29,7 +30,6 @@ from api.limits import register_limits
 from api.links import document_links
 from api.metrics import instrument
 from api.schemas import IdConverter
-from api.security import register_request_hooks
 from core import __version__
 from core.logging import configure_logging, register_secret
 from core.services import Services
@@ -56,13 +56,13 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     register_settings(app, settings)
     register_logging(settings)
-    register_request_hooks(app)
     register_headers(app)
     register_access(app)
     register_limits(app)
     register_api(app)
     register_error_handlers(app)
     register_metrics(app)
+    pipeline.install(app)  # every request hook, in the order api/pipeline.py declares
     return app
 
 

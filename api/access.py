@@ -101,8 +101,12 @@ def _check_signature() -> Response | None:
     )
 
 
-def _require_read_access() -> Response | None:
-    if not settings().require_auth_for_reads or request.method not in READS:
+def require_read_access() -> Response | None:
+    """With REQUIRE_AUTH_FOR_READS, a read of /api needs the token or a media URL's signature.
+
+    The pipeline runs it for READS only.
+    """
+    if not settings().require_auth_for_reads:
         return None
     if _is_open(request.path) or presented_token_is_valid():
         return None
@@ -132,9 +136,10 @@ def _drive_id() -> str:
     return str(named)
 
 
-def _require_indexed_drive_content() -> Response | None:
+def require_indexed_drive_content() -> Response | None:
+    """Drive content outside the indexed trees only for a privileged read (the pipeline: READS)."""
     # Contract section 7: beyond the indexed trees the account is the admin's alone.
-    if request.endpoint not in DRIVE_ENDPOINTS or request.method not in READS:
+    if request.endpoint not in DRIVE_ENDPOINTS:
         return None
     if privileged_read():
         return None
@@ -188,9 +193,8 @@ def document_read_access(spec: dict[str, Any]) -> None:
 
 
 def register_access(app: Flask) -> None:
-    """Guard reads when configured; keep the signing key (derived once) for media URLs."""
+    """Keep the signing key (derived once) for media URLs and the live Drive slots; the read
+    guards are stages of the request pipeline (api/pipeline.py)."""
     app.extensions[_KEY] = media_key(app.extensions["aula.settings"])
     slots = app.extensions["aula.settings"].drive_live_concurrency
     app.extensions["aula.drive_slots"] = threading.BoundedSemaphore(slots)
-    app.before_request(_require_read_access)
-    app.before_request(_require_indexed_drive_content)

@@ -17,7 +17,6 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from api.access import MEDIA_ENDPOINTS
 from api.errors import envelope
 from api.extensions import settings
-from api.security import run_early
 
 # The UI and everything else: our own origin only, no inline script or style, no framing.
 CSP = (
@@ -66,15 +65,25 @@ def _docs_csp(response: Response) -> str:
     return policy.replace("style-src 'self'", f"style-src 'self' {DOCS_STYLE}")
 
 
-def _security_headers(response: Response) -> Response:
-    docs = request.path == DOCS_PREFIX or request.path.startswith(DOCS_PREFIX + "/")
+def security_headers(response: Response) -> Response:
+    """CSP (sandbox for media), the fixed security headers, HSTS over https when FORCE_HTTPS;
+    a header the view already set is kept (a media CSP is always the sandbox)."""
+    # Not Headers.setdefault or `in`: each finds an absent name by raising and catching an
+    # exception, and here the names are nearly always absent. One pass over those present.
+    headers = response.headers
+    present = {name.lower() for name, _ in headers.items()}
     if request.endpoint in MEDIA_ENDPOINTS:
-        response.headers["Content-Security-Policy"] = MEDIA_CSP
-    response.headers.setdefault("Content-Security-Policy", _docs_csp(response) if docs else CSP)
+        headers["Content-Security-Policy"] = MEDIA_CSP
+    elif "content-security-policy" not in present:
+        path = request.path
+        docs = path == DOCS_PREFIX or path.startswith(DOCS_PREFIX + "/")
+        headers.add("Content-Security-Policy", _docs_csp(response) if docs else CSP)
     for name, value in HEADERS.items():
-        response.headers.setdefault(name, value)
-    if settings().force_https and request.is_secure:
-        response.headers.setdefault("Strict-Transport-Security", HSTS)
+        if name.lower() not in present:
+            headers.add(name, value)
+    secure = settings().force_https and request.is_secure
+    if secure and "strict-transport-security" not in present:
+        headers.add("Strict-Transport-Security", HSTS)
     return response
 
 
@@ -85,7 +94,8 @@ _SANE_HOST = re.compile(
 )
 
 
-def _redirect_to_https() -> Response | None:
+def redirect_to_https() -> Response | None:
+    """308 to https when FORCE_HTTPS and the request came over http (probes excepted)."""
     if not settings().force_https or request.is_secure or request.path in NOT_REDIRECTED:
         return None
     host = request.host
@@ -132,11 +142,11 @@ class TrustedProxies:
 
 
 def register_headers(app: Flask) -> None:
-    """Trust TRUSTED_PROXIES proxies, redirect to https when FORCE_HTTPS, CORS, and headers."""
+    """Trust TRUSTED_PROXIES proxies and answer CORS; the redirect to https and the security
+    headers are stages of the request pipeline (api/pipeline.py)."""
     config = app.extensions["aula.settings"]
     if config.trusted_proxies:
         app.wsgi_app = TrustedProxies(app.wsgi_app, config.trusted_proxies)  # type: ignore[method-assign]
-    run_early(app, _redirect_to_https)
     if config.cors_origins:
         CORS(
             app,
@@ -147,4 +157,3 @@ def register_headers(app: Flask) -> None:
             supports_credentials=False,
             max_age=600,
         )
-    app.after_request(_security_headers)

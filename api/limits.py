@@ -16,7 +16,6 @@ from limits.storage import MemoryStorage, Storage, storage_from_string
 from limits.strategies import SlidingWindowCounterRateLimiter
 
 from api.errors import envelope
-from api.security import MUTATING, run_early
 
 KEY_PREFIX = "aula-ratelimit"
 RECHECK_S = 10.0  # while Redis is unreachable, try it again this often
@@ -116,29 +115,37 @@ def _limits() -> Limits:
     return found
 
 
-def _refuse_after_failures() -> Response | None:
+def configured(app: Flask) -> bool:
+    """Whether this app has limits (the pipeline installs the stages below only then)."""
+    return "aula.limiter" in app.extensions
+
+
+def refuse_after_failures() -> Response | None:
+    """429 once this address is past RATE_LIMIT_AUTH_FAILURES (the pipeline: MUTATING only)."""
     # Runs before the token check: once past the limit no token is checked at all.
     limits_ = _limits()
-    if request.method not in MUTATING or not limits_.auth_failures:
+    if not limits_.auth_failures:
         return None
     key = "auth:" + _client_address()
     item = limits_.over(limits_.auth_failures, key, hit=False)
     return _too_many(limits_, item, key, "failed authentications") if item else None
 
 
-def _count_mutation() -> Response | None:
+def count_mutation() -> Response | None:
+    """Count a mutation; 429 past RATE_LIMIT_MUTATIONS (the pipeline: MUTATING only)."""
     # Runs after the admin check: only mutations that passed it are counted here.
     limits_ = _limits()
-    if request.method not in MUTATING or not limits_.mutations:
+    if not limits_.mutations:
         return None
     key = "mutation:" + _client_address()
     item = limits_.over(limits_.mutations, key, hit=True)
     return _too_many(limits_, item, key, "changes") if item else None
 
 
-def _count_failure(response: Response) -> Response:
+def count_failure(response: Response) -> Response:
+    """Count a 401 towards RATE_LIMIT_AUTH_FAILURES (the pipeline: MUTATING only)."""
     limits_ = _limits()
-    if response.status_code == 401 and request.method in MUTATING and limits_.auth_failures:
+    if response.status_code == 401 and limits_.auth_failures:
         limits_.over(limits_.auth_failures, "auth:" + _client_address(), hit=True)
     return response
 
@@ -163,11 +170,8 @@ def make_limits(app: Flask) -> Limits | None:
 
 
 def register_limits(app: Flask) -> None:
-    """Limit mutations per client address; reads and streams are never counted here."""
+    """Keep this app's limits, if any; the pipeline (api/pipeline.py) runs the counting stages,
+    for mutations only: reads and streams are never counted."""
     limits_ = make_limits(app)
-    if limits_ is None:
-        return
-    app.extensions["aula.limiter"] = limits_
-    run_early(app, _refuse_after_failures)
-    app.before_request(_count_mutation)  # after api.security's admin check
-    app.after_request(_count_failure)
+    if limits_ is not None:
+        app.extensions["aula.limiter"] = limits_

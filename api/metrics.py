@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -40,6 +40,7 @@ UNMATCHED = "<unmatched>"
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, float("inf"))
 REDIS_TIMEOUT_S = 0.5
 _process_metrics: dict[int, tuple[Histogram, Counter]] = {}
+_METRICS = "aula.request_metrics"
 
 
 def multiprocess_dir() -> str | None:
@@ -78,7 +79,8 @@ def _shared_metrics(folder: str) -> tuple[Histogram, Counter]:
 
 
 def instrument(app: Flask, settings: Settings) -> None:
-    """Count and time every request, and serve /metrics."""
+    """Make the request metrics (`observe`, a stage of api/pipeline.py, counts into them), and
+    serve /metrics."""
     folder = multiprocess_dir()
     registry: CollectorRegistry | None = None
     if folder:
@@ -88,23 +90,21 @@ def instrument(app: Flask, settings: Settings) -> None:
         duration, total = _request_metrics(registry)
         registry.register(AulaCollector(settings))
 
-    def start() -> None:
-        g.metrics_started = time.perf_counter()
-
-    def observe(response: Response) -> Response:
-        method = request.method if request.method in METHODS else "other"
-        rule = request.url_rule.rule if request.url_rule is not None else UNMATCHED
-        status = str(response.status_code)
-        began = g.get("metrics_started")
-        elapsed = time.perf_counter() - began if began is not None else 0.0
-        duration.labels(method=method, url_rule=rule, status=status).observe(elapsed)
-        total.labels(method=method, status=status).inc()
-        return response
-
-    # First, so that a hook answering early (401, 403) still leaves a start time.
-    app.before_request_funcs.setdefault(None, []).insert(0, start)
-    app.after_request(observe)
+    app.extensions[_METRICS] = (duration, total)
     app.add_url_rule("/metrics", "metrics", _scrape_view(settings, registry))
+
+
+def observe(response: Response) -> Response:
+    """Count and time this request, from the clock api.security.start_request started."""
+    duration, total = current_app.extensions[_METRICS]
+    method = request.method if request.method in METHODS else "other"
+    rule = request.url_rule.rule if request.url_rule is not None else UNMATCHED
+    status = str(response.status_code)
+    began = g.get("started")
+    elapsed = time.perf_counter() - began if began is not None else 0.0
+    duration.labels(method=method, url_rule=rule, status=status).observe(elapsed)
+    total.labels(method=method, status=status).inc()
+    return response
 
 
 def _scrape_view(settings: Settings, registry: CollectorRegistry | None) -> Callable[[], Response]:

@@ -1,4 +1,8 @@
-"""Request ids, the request log line, and the admin token on every mutating request."""
+"""Request ids, the request log line, and the admin token on every mutating request.
+
+The hooks here are stages of the request pipeline (api/pipeline.py), which decides their order
+and which requests they run for.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,10 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, g, request
+from flask import Response, g, request
 
 from api.errors import envelope
 from api.extensions import settings
@@ -23,7 +26,8 @@ MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
-def _start_request() -> None:
+def start_request() -> None:
+    """Start the clocks (the request log line and the metrics read them) and set the request id."""
     g.started = time.perf_counter()
     g.cpu_started = time.thread_time()
     incoming = request.headers.get("X-Request-ID", "")
@@ -96,9 +100,11 @@ def host_is_loopback() -> bool:
     return name == "localhost" or name.endswith(".localhost") or is_loopback(name)
 
 
-def _require_admin() -> Response | None:
-    if request.method not in MUTATING:
-        return None
+def require_admin() -> Response | None:
+    """A mutation needs ADMIN_TOKEN, or loopback while it is unset; never from a foreign Origin.
+
+    The pipeline runs it for MUTATING methods only.
+    """
     if foreign_origin():
         return envelope(
             403, "forbidden", "Changes from another site's pages are refused (Origin).",
@@ -118,7 +124,8 @@ def _require_admin() -> Response | None:
     return unauthorized("A valid admin token is required for this request.")
 
 
-def _refuse_oversized() -> Response | None:
+def refuse_oversized() -> Response | None:
+    """413 for a declared body larger than MAX_CONTENT_LENGTH, on any route."""
     # Werkzeug refuses a large body only when a view reads it; refuse it whatever the view does.
     limit = settings().max_content_length
     if request.content_length is not None and request.content_length > limit:
@@ -128,7 +135,8 @@ def _refuse_oversized() -> Response | None:
     return None
 
 
-def _refuse_nul_characters() -> Response | None:
+def refuse_nul_characters() -> Response | None:
+    """400 for a NUL in the path or the query string."""
     # PostgreSQL cannot store or compare text holding NUL: refuse it here as bad input, in a
     # path or a query, before any view hands it to the database (a 500 before). JSON bodies are
     # left to their schemas, which name the field.
@@ -140,61 +148,36 @@ def _refuse_nul_characters() -> Response | None:
     return None
 
 
-def _require_valid_json() -> Response | None:
-    # A JSON body that does not parse is refused on every route, even one that ignores bodies.
-    has_json_body = request.method in MUTATING and request.is_json and request.content_length
+def require_valid_json() -> Response | None:
+    """400 for a mutation's JSON body that does not parse (the pipeline: MUTATING methods only)."""
+    # Refused on every route, even one that ignores bodies.
+    has_json_body = request.is_json and request.content_length
     if has_json_body and request.get_json(silent=True) is None:
         return envelope(400, "validation_error", "The body is not valid JSON.", None)
     return None
 
 
-def _finish_request(response: Response) -> Response:
+def finish_request(response: Response) -> Response:
+    """X-Request-ID, Server-Timing and the request log line (the last after-stage)."""
+    cpu_now, now = time.thread_time(), time.perf_counter()  # each read once: a syscall, not free
     response.headers["X-Request-ID"] = g.get("request_id", "")
     # CPU this request's thread spent before the response starts (contract section 7 bounds it).
-    cpu_ms = (time.thread_time() - g.get("cpu_started", time.thread_time())) * 1000
+    cpu_ms = (cpu_now - g.get("cpu_started", cpu_now)) * 1000
     response.headers["Server-Timing"] = f"cpu;dur={cpu_ms:.1f}"
-    duration_ms = round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2)
+    duration_ms = round((now - g.get("started", now)) * 1000, 2)
+    method, path, status = request.method, request.path, response.status_code
     log.info(
         "%s %s %s",
-        request.method,
-        request.path,
-        response.status_code,
-        extra={
-            "method": request.method,
-            "path": request.path,
-            "status_code": response.status_code,
-            "duration_ms": duration_ms,
-        },
+        method,
+        path,
+        status,
+        extra={"method": method, "path": path, "status_code": status, "duration_ms": duration_ms},
     )
     return response
 
 
-def _reset_context(_exc: BaseException | None) -> None:
+def reset_context(_exc: BaseException | None) -> None:
+    """Drop this request's id from the logging context (a teardown: runs whatever happened)."""
     token = g.pop("request_id_token", None)
     if token is not None:
         request_id_var.reset(token)
-
-
-def register_request_hooks(app: Flask) -> None:
-    """Install the hooks; the admin check runs before routing errors, so it is checked first."""
-    app.before_request(_start_request)
-    app.before_request(_require_admin)
-    app.before_request(_refuse_oversized)
-    app.before_request(_refuse_nul_characters)
-    app.before_request(_require_valid_json)
-    app.after_request(_finish_request)
-    app.teardown_request(_reset_context)
-
-
-def run_early(app: Flask, hook: Callable[[], Response | None]) -> None:
-    """Run `hook` right after the request id is set (and earlier early hooks), before the rest.
-
-    For what must answer before the admin check: the HTTPS redirect, and the rate limit (which
-    so counts the attempts that then fail the token check too).
-    """
-    hooks = app.before_request_funcs.setdefault(None, [])
-    early: list[object] = app.extensions.setdefault("aula.early_hooks", [])
-    if hook in hooks:
-        hooks.remove(hook)
-    hooks.insert(hooks.index(_start_request) + 1 + len(early), hook)
-    early.append(hook)

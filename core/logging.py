@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import logging.config
 import re
@@ -27,9 +28,16 @@ _SENSITIVE = (
 # possessive, so no input (runs of backslashes, quotes, nested key=) makes the engine backtrack.
 _HEADER_NAME = r"['\"]?+(?:authorization|x-admin-token|set-cookie|cookie)['\"]?+"
 _JSON_NAME = rf"['\"](?:{_SENSITIVE}|cookies?)['\"]"
-PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+# Each pattern with its needles: lower-case strings of which every match contains one (in ASCII
+# text, where `(?i)` is plain ASCII case-folding). A text holding none of a pattern's needles cannot
+# match it, so the pattern is not run: most log lines hold no needle at all.
+PATTERNS: tuple[tuple[re.Pattern[str], str, tuple[str, ...]], ...] = (
     # Authorization: Bearer xyz / Basic xyz, in headers, dict reprs and plain text.
-    (re.compile(r"(?i)\b(bearer|basic)\s++[A-Za-z0-9._~+/=-]++"), rf"\1 {REDACTED}"),
+    (
+        re.compile(r"(?i)\b(bearer|basic)\s++[A-Za-z0-9._~+/=-]++"),
+        rf"\1 {REDACTED}",
+        ("bearer", "basic"),
+    ),
     # Authorization: ..., Cookie: ... as a header line, quoted ('...' or "...", closed or not) or
     # bare up to a quote or the end of the line.
     (
@@ -38,9 +46,14 @@ PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
             r"(?:(\")[^\"\n]*+\"?+|(')[^'\n]*+'?+|[^'\"\n]++)"
         ),
         "\\1\\2\\3" + REDACTED + "\\2\\3",
+        ("authorization", "x-admin-token", "cookie"),  # set-cookie holds cookie
     ),
     # ?access_token=...&key=... in URLs and form bodies.
-    (re.compile(rf"(?i)([?&;](?:{_SENSITIVE}|code)=)[^&#\s'\"]++"), rf"\1{REDACTED}"),
+    (
+        re.compile(rf"(?i)([?&;](?:{_SENSITIVE}|code)=)[^&#\s'\"]++"),
+        rf"\1{REDACTED}",
+        ("?", "&", ";"),
+    ),
     # "refresh_token": "..." in JSON and reprs, escaped quotes included; an unclosed string is
     # redacted to the end of its line.
     (
@@ -49,18 +62,24 @@ PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
             r"(?:(\")(?:[^\"\\\n]|\\.)*+\\?+\"?+|(')(?:[^'\\\n]|\\.)*+\\?+'?+)"
         ),
         "\\1\\2\\3" + REDACTED + "\\2\\3",
+        ("'", '"'),
     ),
 )
 _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 _known_secrets: set[str] = set()
+# The same values, longest first (a secret that holds another is removed whole); rebuilt on each
+# registration, so a log line reads it without taking the lock or sorting.
+_secrets_by_length: tuple[str, ...] = ()
 _secrets_lock = threading.Lock()
 
 
 def register_secret(value: str | None) -> None:
     """Redact this exact value wherever it appears in a log line from now on."""
+    global _secrets_by_length
     if value and len(value) >= 6:
         with _secrets_lock:
             _known_secrets.add(value)
+            _secrets_by_length = tuple(sorted(_known_secrets, key=len, reverse=True))
 
 
 def redact(text: str) -> str:
@@ -72,19 +91,22 @@ def redact(text: str) -> str:
     cut = len(text) > MAX_REDACTED_CHARS
     if cut:
         text = text[:MAX_REDACTED_CHARS]
-    with _secrets_lock:
-        secrets = sorted(_known_secrets, key=len, reverse=True)
+    secrets = _secrets_by_length
     for secret in secrets:
         if secret in text:
             text = text.replace(secret, REDACTED)
     if cut:
         text = _drop_cut_secret(text, secrets)
-    for pattern, replacement in PATTERNS:
-        text = pattern.sub(replacement, text)
+    # Outside ASCII, `(?i)` folds more than str.lower() does (the Kelvin sign matches k): every
+    # pattern runs there, needles or not.
+    folded = text.lower() if text.isascii() else None
+    for pattern, replacement, needles in PATTERNS:
+        if folded is None or any(map(folded.__contains__, needles)):
+            text = pattern.sub(replacement, text)
     return text + TRUNCATED if cut else text
 
 
-def _drop_cut_secret(text: str, secrets: list[str]) -> str:
+def _drop_cut_secret(text: str, secrets: tuple[str, ...]) -> str:
     # The cut may have left the first characters of a known secret at the very end (three or
     # fewer tell next to nothing, and matching them would shred ordinary text).
     for secret in secrets:
@@ -99,9 +121,15 @@ _SENSITIVE_KEY = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=1024)
+def _is_sensitive_key(key: str) -> bool:
+    # Cached: the same few field names come back on every line (bounded for keys from data).
+    return _SENSITIVE_KEY.match(key) is not None
+
+
 def redact_value(key: str, value: Any, depth: int = 0) -> Any:
     """Redact a structured value: secret-named keys wholesale, strings by pattern, recursively."""
-    if isinstance(key, str) and _SENSITIVE_KEY.match(key) and value not in (None, ""):
+    if isinstance(key, str) and _is_sensitive_key(key) and value not in (None, ""):
         return REDACTED
     if isinstance(value, str):
         return redact(value)

@@ -66,6 +66,14 @@ def json_lines(stream: io.StringIO) -> list[dict[str, object]]:
         ('{"access_token":"json-at-value","token_type":"Bearer"}', "json-at-value"),
         ("{'client_secret': 'repr-cs-value'}", "repr-cs-value"),
         ('{"client_secret": "escaped\\"quote-secret"}', "quote-secret"),
+        # Upper-case names: the needles that let a line skip a pattern are found case-blind.
+        ("AUTHORIZATION: BASIC dXBwZXI6Y2FzZQ==", "dXBwZXI6Y2FzZQ"),
+        ("X-ADMIN-TOKEN=UPPER-ADMIN-VALUE", "UPPER-ADMIN-VALUE"),
+        ("GET /CB?CODE=UPPER-CODE-1 HTTP/1.1", "UPPER-CODE-1"),
+        # Outside ASCII, (?i) folds more than str.lower() (long s, Kelvin sign): still redacted.
+        ("Ba\u017fic dXNlcjpwYXNzd29yZA==", "dXNlcjpwYXNzd29yZA"),
+        ('{"pa\u017fsword": "long-s-password"}', "long-s-password"),
+        ("/x?\u212aey=kelvin-key-value", "kelvin-key-value"),
     ],
 )
 def test_redact_removes_secrets(text: str, secret: str) -> None:
@@ -73,6 +81,14 @@ def test_redact_removes_secrets(text: str, secret: str) -> None:
 
     assert secret not in cleaned
     assert REDACTED in cleaned
+
+
+def test_a_secret_registered_later_is_redacted_from_then_on() -> None:
+    before = redact("late-registered-secret-7071 in a line")
+    register_secret("late-registered-secret-7071")
+
+    assert before == "late-registered-secret-7071 in a line"
+    assert redact("late-registered-secret-7071 in a line") == f"{REDACTED} in a line"
 
 
 def test_redact_keeps_what_is_not_secret() -> None:

@@ -41,7 +41,7 @@ from core import logging as aula_logging
 for text in INPUTS:
     assert len(text) >= 99_000, len(text)
     aula_logging.redact(text)
-    for pattern, replacement in aula_logging.PATTERNS:
+    for pattern, replacement, _needles in aula_logging.PATTERNS:
         pattern.sub(replacement, text)  # uncapped: the pattern itself must be linear
 print("done", len(INPUTS))
 """
