@@ -8,7 +8,7 @@ from pathlib import Path
 
 from gunicorn import glogging
 
-from core.db import migrate
+from core.db import prepare_schema
 from core.logging import dict_config
 from core.settings import settings_or_exit
 from gunicorn_errors import install as install_envelope_errors
@@ -48,8 +48,8 @@ install_envelope_errors()
 
 
 def on_starting(server: object) -> None:
-    """Bring the schema up to date once, in the master, before any worker serves."""
-    migrate(_settings.database_url)
+    """Check (or bring) the schema up to date once, in the master, before any worker serves."""
+    prepare_schema(_settings.database_url, _settings.migrate_on_start)
     _fresh_metrics_dir()
 
 

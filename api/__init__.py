@@ -24,7 +24,7 @@ from api import (
 )
 from api.access import document_read_access, register_access
 from api.errors import register_error_handlers
-from api.extensions import api, make_celery_client
+from api.extensions import SERVICES, api, make_celery_client
 from api.headers import register_headers
 from api.limits import register_limits
 from api.links import document_links
@@ -32,6 +32,7 @@ from api.metrics import instrument
 from api.schemas import IdConverter
 from core import __version__
 from core.logging import configure_logging, register_secret
+from core.services import Services
 from core.settings import Settings, get_settings, load_settings
 
 BLUEPRINTS = (
@@ -66,7 +67,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
 
 def register_settings(app: Flask, settings: Settings) -> None:
-    """Make settings and the Celery client reachable from views."""
+    """Build the web process's services once; views reach them through api.extensions."""
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_content_length,
         API_TITLE="Aula",
@@ -75,8 +76,8 @@ def register_settings(app: Flask, settings: Settings) -> None:
         OPENAPI_URL_PREFIX="/api",
         OPENAPI_JSON_PATH="openapi.json",
     )
-    app.extensions["aula.settings"] = settings
-    app.extensions["aula.celery"] = make_celery_client(settings)
+    app.extensions[SERVICES] = Services.build(settings, broker=make_celery_client(settings))
+    app.extensions["aula.settings"] = settings  # read by the request hooks as they register
 
 
 def register_logging(settings: Settings) -> None:

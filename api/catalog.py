@@ -10,7 +10,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from api.access import media_url
-from api.extensions import celery_client, db_url, require_google, settings
+from api.extensions import celery_client, db, require_google, settings
 from api.schemas import EnqueuedSchema, PageArgsSchema, enqueued, page_schema
 from api.streaming import thumbnail_response
 from core import catalog, downloads, jobs, thumbnails
@@ -79,7 +79,7 @@ class ItemArgsSchema(PageArgsSchema):
 
 def with_downloads(items: list[CatalogItem]) -> None:
     """Attach each item's newest download (one query for the page)."""
-    found = downloads.latest_for_items(db_url(), [item.id for item in items])
+    found = downloads.latest_for_items(db(), [item.id for item in items])
     for item in items:
         item.latest_download = found.get(item.id)  # type: ignore[attr-defined]
 
@@ -98,7 +98,7 @@ class Rebuild(MethodView):
         if body["source"] == "drive":
             require_google()
         record = jobs.enqueue(
-            db_url(),
+            db(),
             celery_client(),
             TaskName.CATALOG_REBUILD,
             body,
@@ -115,7 +115,7 @@ class Sync(MethodView):
         """Apply Drive's changes feed since the last sync."""
         require_google()
         record = jobs.enqueue(
-            db_url(), celery_client(), TaskName.CATALOG_SYNC, body, single="catalog.sync:drive"
+            db(), celery_client(), TaskName.CATALOG_SYNC, body, single="catalog.sync:drive"
         )
         return enqueued(record.id)
 
@@ -126,7 +126,7 @@ class Items(MethodView):
     @blp.response(200, ItemPageSchema)
     def get(self, args: dict[str, Any]) -> Any:
         """Items, newest first; `q` matches every word of the title, accents and case aside."""
-        page = catalog.list_items(db_url(), **args)
+        page = catalog.list_items(db(), **args)
         with_downloads(page.items)
         return page
 
@@ -137,7 +137,7 @@ class Item(MethodView):
     @blp.response(200, ItemSchema)
     def get(self, item_id: int) -> Any:
         """One item."""
-        item = catalog.get_item(db_url(), item_id)
+        item = catalog.get_item(db(), item_id)
         with_downloads([item])
         return item
 
@@ -147,7 +147,7 @@ class Thumbnail(MethodView):
     @blp.response(200, content_type="image/*")
     def get(self, item_id: int) -> Response:
         """A JPEG thumbnail, made on first request and cached; 404 when none can be made."""
-        item = catalog.get_item(db_url(), item_id)
+        item = catalog.get_item(db(), item_id)
         path = thumbnails.item_thumbnail(settings(), item)
         return thumbnail_response(path)
 
@@ -173,4 +173,4 @@ class Stream(MethodView):
     @blp.response(200, content_type="video/*")
     def get(self, item_id: int) -> Response:
         """The bytes, honouring Range, If-Range and If-None-Match (see the contract)."""
-        return stream_item(catalog.get_item(db_url(), item_id))
+        return stream_item(catalog.get_item(db(), item_id))

@@ -9,7 +9,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from api.downloads import DownloadSchema
-from api.extensions import celery_client, db_url, require_google, settings
+from api.extensions import celery_client, db, require_google, settings
 from api.schemas import EnqueuedSchema, PageArgsSchema, enqueued, page_schema
 from core import downloads, jobs
 from core.classroom import courses
@@ -39,7 +39,7 @@ class Sync(MethodView):
         """Catalog every course's materials; while one sync runs, answers with it."""
         require_google()
         record = jobs.enqueue(
-            db_url(), celery_client(), TaskName.CLASSROOM_SYNC, {}, single="classroom.sync"
+            db(), celery_client(), TaskName.CLASSROOM_SYNC, {}, single="classroom.sync"
         )
         return enqueued(record.id)
 
@@ -50,7 +50,7 @@ class Courses(MethodView):
     @blp.response(200, CoursePageSchema)
     def get(self, args: dict[str, Any]) -> Any:
         """Courses by name, each with the number of catalog items it owns."""
-        return courses.list_courses(db_url(), **args)
+        return courses.list_courses(db(), **args)
 
 
 class RefusedSchema(Schema):
@@ -70,9 +70,9 @@ class CourseDownloads(MethodView):
     @blp.response(202, CourseDownloadsSchema)
     def post(self, course_id: str) -> Any:
         """Download every video of the course not downloaded yet; asking again enqueues nothing."""
-        courses.get_course(db_url(), course_id)
+        courses.get_course(db(), course_id)
         created, skipped, refused = [], 0, []
-        for item in courses.course_videos(db_url(), course_id):
+        for item in courses.course_videos(db(), course_id):
             try:
                 download, new = downloads.create(settings(), celery_client(), item_id=item.id)
             except PermanentError as error:  # one bad material must not stop the others

@@ -10,7 +10,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from api.extensions import db_url, settings
+from api.extensions import db, settings
 from core.downloads import cookies
 from core.errors import PayloadTooLarge
 from core.logging import register_secret
@@ -40,7 +40,7 @@ class GoogleCredentialSchema(Schema):
 
 def vault() -> Vault:
     """The vault of the current app."""
-    return Vault(db_url(), settings().fernet_keys)
+    return Vault(db(), settings().fernet_keys)
 
 
 @blp.route("")

@@ -10,7 +10,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from api.access import media_url
-from api.extensions import celery_client, db_url, settings
+from api.extensions import celery_client, db, settings
 from api.schemas import MAX_ID, PageArgsSchema, page_schema
 from api.streaming import local_file_response
 from core import downloads
@@ -106,7 +106,7 @@ class DownloadList(MethodView):
     @blp.response(200, DownloadPageSchema)
     def get(self, args: dict[str, Any]) -> Any:
         """Downloads, newest first, optionally of one state."""
-        return downloads.list_downloads(db_url(), **args)
+        return downloads.list_downloads(db(), **args)
 
     @blp.arguments(CreateDownloadSchema)
     @blp.response(202, CreatedSchema)
@@ -126,7 +126,7 @@ class DownloadDetail(MethodView):
     @blp.response(200, DownloadSchema)
     def get(self, download_id: int) -> Any:
         """One download, with its progress; honours If-None-Match."""
-        return downloads.get(db_url(), download_id)
+        return downloads.get(db(), download_id)
 
     @blp.response(200, DownloadSchema)
     def delete(self, download_id: int) -> Any:
@@ -148,6 +148,6 @@ class DownloadFile(MethodView):
     @blp.response(200, content_type="application/octet-stream")
     def get(self, download_id: int) -> Response:
         """The finished file, with Range support."""
-        download = downloads.get(db_url(), download_id)
+        download = downloads.get(db(), download_id)
         path = downloads.file_of(settings(), download)
         return local_file_response(path, download_name=path.name)

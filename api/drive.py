@@ -11,7 +11,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from api.access import live_drive_slot, media_url
-from api.extensions import db_url, settings
+from api.extensions import db, settings
 from api.streaming import thumbnail_response
 from core import drive_files, thumbnails
 from core.drive_files import DriveEntry
@@ -68,7 +68,7 @@ class DriveFiles(MethodView):
         """Every non-trashed child of a folder, folders first; from the catalog when indexed."""
         with live_drive_slot():
             files, token = drive_files.list_folder(
-                db_url(), _client, args["folder_id"], args["page_size"], args["page_token"]
+                db(), _client, args["folder_id"], args["page_size"], args["page_token"]
             )
         return {"files": files, "next_page_token": token}
 
@@ -79,7 +79,7 @@ class DriveFile(MethodView):
     def get(self, file_id: str) -> Any:
         """One file or folder."""
         with live_drive_slot():
-            return drive_files.get_entry(db_url(), _client, file_id)[0]
+            return drive_files.get_entry(db(), _client, file_id)[0]
 
 
 @blp.route("/files/<string:file_id>/thumbnail")
@@ -88,7 +88,7 @@ class DriveThumbnail(MethodView):
     def get(self, file_id: str) -> Response:
         """The file's thumbnail image, cached; 404 when Drive has none."""
         with live_drive_slot():
-            _entry, link = drive_files.get_entry(db_url(), _client, file_id)
+            _entry, link = drive_files.get_entry(db(), _client, file_id)
             if not link:
                 raise NotFound("Google Drive has no thumbnail for this file.")
             path = thumbnails.link_thumbnail(settings(), link)

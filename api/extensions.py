@@ -10,7 +10,9 @@ from flask_smorest import Api as SmorestApi
 
 import celeryconfig
 from api.schemas import ErrorSchema
+from core.db import Database
 from core.errors import CredentialsMissing
+from core.services import Services
 from core.settings import Settings
 from core.vault import Vault
 
@@ -27,6 +29,7 @@ class Api(SmorestApi):
 
 
 api = Api()
+SERVICES = "aula.services"
 
 
 def make_celery_client(settings: Settings) -> Celery:
@@ -45,26 +48,32 @@ def make_celery_client(settings: Settings) -> Celery:
     return client
 
 
-def settings() -> Settings:
-    """The settings of the current app."""
-    value: Settings = current_app.extensions["aula.settings"]
+def services() -> Services:
+    """The current app's services (its composition root, built once in `create_app`)."""
+    value: Services = current_app.extensions[SERVICES]
     return value
 
 
-def db_url() -> str:
-    """The database URL of the current app."""
-    return settings().database_url
+def settings() -> Settings:
+    """The settings of the current app."""
+    return services().settings
+
+
+def db() -> Database:
+    """The current app's database."""
+    return services().db
 
 
 def celery_client() -> Celery:
     """The current app's Celery client."""
-    client: Celery = current_app.extensions["aula.celery"]
+    client = services().broker
+    assert isinstance(client, Celery)  # create_app gives the web process a Celery client
     return client
 
 
 def require_google() -> None:
     """CredentialsMissing (409) unless Google credentials are stored."""
-    vault = Vault(db_url(), settings().fernet_keys)
+    vault = Vault(db(), settings().fernet_keys)
     if not any(info.kind == "google" and info.configured for info in vault.list()):
         raise CredentialsMissing(
             "Google credentials are not configured; PUT /api/credentials/google first."

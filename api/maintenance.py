@@ -7,7 +7,7 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from api.extensions import celery_client, db_url
+from api.extensions import celery_client, db
 from api.schemas import EnqueuedSchema, enqueued
 from core import jobs
 from core.taskdefs import TaskName
@@ -22,5 +22,5 @@ class Cleanup(MethodView):
     @blp.response(202, EnqueuedSchema)
     def post(self) -> Any:
         """Enqueue `maintenance.cleanup`."""
-        record = jobs.enqueue(db_url(), celery_client(), TaskName.MAINTENANCE_CLEANUP)
+        record = jobs.enqueue(db(), celery_client(), TaskName.MAINTENANCE_CLEANUP)
         return enqueued(record.id)

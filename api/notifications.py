@@ -9,7 +9,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from api.extensions import db_url
+from api.extensions import db
 from api.schemas import PageArgsSchema, page_schema
 from core import notifications
 from core.models import Delivery
@@ -56,7 +56,7 @@ class DeliveryList(MethodView):
     @blp.response(200, DeliveryPageSchema)
     def get(self, args: dict[str, Any]) -> Any:
         """Recent deliveries, newest first, with their state (pending, delivered, failed)."""
-        return notifications.list_deliveries(db_url(), **args)
+        return notifications.list_deliveries(db(), **args)
 
 
 @blp.route("/<int:delivery_id>")
@@ -64,4 +64,4 @@ class DeliveryDetail(MethodView):
     @blp.response(200, DeliverySchema)
     def get(self, delivery_id: int) -> Any:
         """One delivery."""
-        return notifications.get_delivery(db_url(), delivery_id)
+        return notifications.get_delivery(db(), delivery_id)

@@ -9,7 +9,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from api.downloads import CreateDownloadSchema
-from api.extensions import celery_client, db_url, settings
+from api.extensions import celery_client, db, settings
 from api.schemas import PageArgsSchema, page_schema
 from core import subscriptions
 
@@ -60,7 +60,7 @@ class SubscriptionList(MethodView):
     @blp.response(200, SubscriptionPageSchema)
     def get(self, args: dict[str, Any]) -> Any:
         """Subscriptions, newest first, each with what it brought and when it last looked."""
-        return subscriptions.list_subscriptions(db_url(), **args)
+        return subscriptions.list_subscriptions(db(), **args)
 
     @blp.arguments(CreateSubscriptionSchema)
     @blp.response(201, SubscriptionSchema)
@@ -80,9 +80,9 @@ class SubscriptionDetail(MethodView):
     @blp.response(200, SubscriptionSchema)
     def get(self, subscription_id: int) -> Any:
         """One subscription."""
-        return subscriptions.get(db_url(), subscription_id)
+        return subscriptions.get(db(), subscription_id)
 
     @blp.response(204)
     def delete(self, subscription_id: int) -> None:
         """Unsubscribe; what it downloaded stays, files included."""
-        subscriptions.unsubscribe(db_url(), subscription_id)
+        subscriptions.unsubscribe(db(), subscription_id)

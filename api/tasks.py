@@ -11,7 +11,7 @@ from flask import Response, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from api.extensions import celery_client, db_url
+from api.extensions import celery_client, db
 from api.schemas import TaskListArgsSchema, TaskPageSchema, TaskSchema
 from core import jobs
 
@@ -27,7 +27,7 @@ class TaskList(MethodView):
     @blp.response(200, TaskPageSchema)
     def get(self, args: dict[str, Any]) -> Any:
         """Tasks, newest first, filtered by state and name."""
-        return jobs.list_records(db_url(), **args)
+        return jobs.list_records(db(), **args)
 
 
 def poll_etag(view: dict[str, Any]) -> str:
@@ -52,7 +52,7 @@ def task_body(view: dict[str, Any]) -> bytes:
 
 def _poll(self: MethodView, task_id: str) -> Response:
     """One task; honours If-None-Match with 304."""
-    view = jobs.read_view(db_url(), task_id)
+    view = jobs.read_view(db(), task_id)
     etag = poll_etag(view)
     # The tag is compared before the body is built: a 304 costs one read and one hash.
     if request.if_none_match.contains_weak(etag):
@@ -73,4 +73,4 @@ class TaskDetail(MethodView):
     @blp.response(200, TaskSchema)
     def delete(self, task_id: str) -> Any:
         """Cancel: dropped if queued, terminated if running."""
-        return jobs.cancel(db_url(), celery_client(), task_id)
+        return jobs.cancel(db(), celery_client(), task_id)

@@ -26,7 +26,7 @@ from cryptography.fernet import Fernet
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.db import migrate  # noqa: E402
+from core.db import database, migrate  # noqa: E402
 from core.vault import Vault  # noqa: E402
 from tests.helpers import free_port, process_env, stop_process_group, wait_for  # noqa: E402
 
@@ -94,7 +94,7 @@ def main() -> None:
         key = Fernet.generate_key().decode()
         db = f"sqlite:///{tmp}/aula.db"
         migrate(db)
-        Vault(db, [key]).put("google", json.dumps(creds).encode())
+        Vault(database(db), [key]).put("google", json.dumps(creds).encode())
         port = free_port()
         env = process_env({
             "DATABASE_URL": db, "ENCRYPTION_KEY": key, "DATA_DIR": tmp, "PORT": str(port),

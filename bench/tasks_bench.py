@@ -39,7 +39,7 @@ from celery import Celery  # noqa: E402
 
 from api.extensions import make_celery_client  # noqa: E402
 from core import jobs  # noqa: E402
-from core.db import migrate  # noqa: E402
+from core.db import database, migrate  # noqa: E402
 from core.settings import load_settings  # noqa: E402
 from tests.helpers import free_port, process_env, start_redis, stop_process_group, wait_for  # noqa: E402
 
@@ -142,11 +142,11 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, list[Any]]:
     bare.conf.update(broker_url=urls["bare"], task_default_queue="default")
     clients = {name: redis.Redis.from_url(value, socket_timeout=60) for name, value in urls.items()}
     sends = {
-        "aula": lambda: jobs.enqueue(aula_settings.database_url, aula, *NOOP),
+        "aula": lambda: jobs.enqueue(database(aula_settings.database_url), aula, *NOOP),
         "bare": lambda: bare.send_task("bench.noop", queue="default"),
     }
     probes = {
-        "aula": lambda: jobs.enqueue(aula_settings.database_url, aula, "bench.probe"),
+        "aula": lambda: jobs.enqueue(database(aula_settings.database_url), aula, "bench.probe"),
         "bare": lambda: bare.send_task("bench.probe", queue="default"),
         "raw": lambda: clients["raw"].lpush("bench:raw", "go"),
     }

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Select, delete, func, select
 from sqlalchemy.orm import Session
 
-from core.db import session_scope
+from core.db import Database
 from core.errors import NotFound
 from core.models import CatalogFolder, CatalogItem, SourceState, utcnow
 from core.pagination import Page, keyset_page
@@ -133,27 +133,27 @@ def items_query(
 
 
 def list_items(
-    db_url: str, *, limit: int = 50, cursor: str | None = None, **filters: Any
+    db: Database, *, limit: int = 50, cursor: str | None = None, **filters: Any
 ) -> Page[CatalogItem]:
     """A page of items, newest id first."""
-    with session_scope(db_url) as session:
+    with db.session() as session:
         return keyset_page(
             session, items_query(**filters), (CatalogItem.id,), limit=limit, cursor=cursor
         )
 
 
-def get_item(db_url: str, item_id: int) -> CatalogItem:
+def get_item(db: Database, item_id: int) -> CatalogItem:
     """One item or NotFound."""
-    with session_scope(db_url) as session:
+    with db.session() as session:
         item = session.get(CatalogItem, item_id)
     if item is None:
         raise NotFound(f"No catalog item with id {item_id}.")
     return item
 
 
-def find_item(db_url: str, source: str, source_id: str) -> CatalogItem | None:
+def find_item(db: Database, source: str, source_id: str) -> CatalogItem | None:
     """The item of `source` with `source_id`, if catalogued."""
-    with session_scope(db_url) as session:
+    with db.session() as session:
         return session.scalars(
             select(CatalogItem).where(
                 CatalogItem.source == source, CatalogItem.source_id == source_id
@@ -161,18 +161,18 @@ def find_item(db_url: str, source: str, source_id: str) -> CatalogItem | None:
         ).first()
 
 
-def count_items(db_url: str, source: str | None = None) -> int:
+def count_items(db: Database, source: str | None = None) -> int:
     """How many items (of `source`) the catalog holds."""
-    with session_scope(db_url) as session:
+    with db.session() as session:
         stmt = select(func.count()).select_from(CatalogItem)
         if source:
             stmt = stmt.where(CatalogItem.source == source)
         return int(session.scalar(stmt) or 0)
 
 
-def get_state(db_url: str, source: str) -> SourceState:
+def get_state(db: Database, source: str) -> SourceState:
     """The sync state of `source` (a blank one if it never ran)."""
-    with session_scope(db_url) as session:
+    with db.session() as session:
         return session.get(SourceState, source) or SourceState(source=source)
 
 
@@ -186,9 +186,9 @@ def save_state(session: Session, source: str, **values: Any) -> None:
         setattr(state, key, value)
 
 
-def set_thumbnail_state(db_url: str, item_id: int, state: str) -> None:
+def set_thumbnail_state(db: Database, item_id: int, state: str) -> None:
     """Record whether a thumbnail could be made."""
-    with session_scope(db_url) as session:
+    with db.session() as session:
         item = session.get(CatalogItem, item_id)
         if item is not None:
             item.thumbnail_state = state

@@ -5,7 +5,7 @@ from __future__ import annotations
 import fcntl
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +13,11 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.settings import strip_password
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 _lock = threading.Lock()
-_engines: dict[str, Engine] = {}
-_factories: dict[str, sessionmaker[Session]] = {}
+_databases: dict[str, Database] = {}
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -41,38 +42,79 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
 
 
+class Database:
+    """One database: its engine and session factory, opened lazily on first use.
+
+    Built once per process by its composition root (core.services). A forked child must not
+    use the parent's connections: `reset()` (all of them: `reset_engines()`) forgets the engine.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._lock = threading.Lock()
+        self._engine: Engine | None = None
+        self._factory: sessionmaker[Session] | None = None
+
+    def __repr__(self) -> str:
+        return f"Database({strip_password(self.url)!r})"
+
+    @property
+    def engine(self) -> Engine:
+        """The engine, created on first use."""
+        return self._open()[0]
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session that commits on success and rolls back on error."""
+        session = self._open()[1]()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def reset(self) -> None:
+        """Forget the engine without closing the parent's sockets (call in a forked child)."""
+        with self._lock:
+            if self._engine is not None:
+                self._engine.dispose(close=False)
+            self._engine = self._factory = None
+
+    def _open(self) -> tuple[Engine, sessionmaker[Session]]:
+        with self._lock:
+            if self._engine is None or self._factory is None:
+                self._engine = make_engine(self.url)
+                self._factory = sessionmaker(self._engine, expire_on_commit=False)
+            return self._engine, self._factory
+
+
+def database(url: str) -> Database:
+    """The process's one `Database` for `url` (one engine and pool per URL and process)."""
+    with _lock:
+        found = _databases.get(url)
+        if found is None:
+            found = _databases[url] = Database(url)
+        return found
+
+
 def get_engine(url: str) -> Engine:
     """The process's engine for `url`, created on first use."""
-    with _lock:
-        engine = _engines.get(url)
-        if engine is None:
-            engine = _engines[url] = make_engine(url)
-            _factories[url] = sessionmaker(engine, expire_on_commit=False)
-        return engine
+    return database(url).engine
 
 
-@contextmanager
-def session_scope(url: str) -> Iterator[Session]:
-    """A session that commits on success and rolls back on error."""
-    get_engine(url)
-    session = _factories[url]()
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
+def session_scope(url: str) -> AbstractContextManager[Session]:
+    """A session on the process's database at `url` that commits on success."""
+    return database(url).session()
 
 
 def reset_engines() -> None:
     """Forget every engine without closing the parent's sockets (call in a forked child)."""
     with _lock:
-        for engine in _engines.values():
-            engine.dispose(close=False)
-        _engines.clear()
-        _factories.clear()
+        for db in _databases.values():
+            db.reset()
 
 
 def _alembic_config(url: str) -> Any:
@@ -118,6 +160,34 @@ def migrate(url: str, revision: str = "head") -> None:
         config = _alembic_config(url)
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+
+
+def head_revision() -> str | None:
+    """The revision the code expects: the head of migrations/ (read from the scripts, no I/O)."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_alembic_config("")).get_current_head()
+
+
+def prepare_schema(url: str, migrate_on_start: bool) -> None:
+    """At a process's start: check the schema is at head, migrating it if `migrate_on_start`.
+
+    A release step (`python -m core migrate`: compose's `migrate` service, `make run`) applies
+    the migrations once before the processes start and sets MIGRATE_ON_START=false; then a
+    schema left behind stops the process with one line. Without a release step (the Procfile
+    under plain `honcho start`) every process brings the schema up to date itself, under
+    `migrate`'s lock; once one has, the others find it at head and take no lock.
+    """
+    head = head_revision()
+    current = current_revision(url)
+    if current == head:
+        return
+    if not migrate_on_start:
+        raise SystemExit(
+            f"MIGRATE_ON_START=false but the database is at revision {current}, not {head}:"
+            " run `python -m core migrate` (the release step) first"
+        )
+    migrate(url)
 
 
 def current_revision(url: str) -> str | None:

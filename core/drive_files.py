@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 
 from core import catalog
-from core.db import session_scope
+from core.db import Database
 from core.errors import NotFound, ValidationFailed
 from core.google import FOLDER_MIME, DriveClient
 from core.indexing import parse_timestamp
@@ -48,21 +48,21 @@ def _unpack(token: str) -> tuple[str, Any]:
         ) from None
 
 
-def resolve_alias(db_url: str, folder_id: str) -> str:
+def resolve_alias(db: Database, folder_id: str) -> str:
     """The real id of an indexed root given by alias (e.g. "root")."""
-    aliases = (catalog.get_state(db_url, "drive").extra or {}).get("aliases") or {}
+    aliases = (catalog.get_state(db, "drive").extra or {}).get("aliases") or {}
     return str(aliases.get(folder_id, folder_id))
 
 
-def is_indexed(db_url: str, folder_id: str) -> bool:
+def is_indexed(db: Database, folder_id: str) -> bool:
     """True if the catalog holds the complete listing of this Drive folder."""
-    state = catalog.get_state(db_url, "drive")
+    state = catalog.get_state(db, "drive")
     if state.last_rebuild_at is None:
         return False
     roots = set(((state.extra or {}).get("aliases") or {}).values())
     if folder_id in roots:
         return True
-    with session_scope(db_url) as session:
+    with db.session() as session:
         return (
             session.scalar(
                 select(CatalogFolder.id).where(
@@ -106,11 +106,11 @@ def live_entry(entry: dict[str, Any]) -> DriveEntry:
 
 
 def _catalog_page(
-    db_url: str, folder_id: str, size: int, state: Any
+    db: Database, folder_id: str, size: int, state: Any
 ) -> tuple[list[DriveEntry], str | None]:
     phase, cursor = state or ["folders", None]
     entries: list[DriveEntry] = []
-    with session_scope(db_url) as session:
+    with db.session() as session:
         if phase == "folders":
             folders = select(CatalogFolder).where(
                 CatalogFolder.source == "drive", CatalogFolder.parent_id == folder_id
@@ -139,7 +139,7 @@ def _catalog_page(
 
 
 def list_folder(
-    db_url: str,
+    db: Database,
     client_factory: Any,
     folder_id: str,
     page_size: int = 100,
@@ -148,14 +148,14 @@ def list_folder(
     """One page of a folder's non-trashed children, folders first, complete and duplicate-free."""
     if not 1 <= page_size <= 1000:
         raise ValidationFailed("page_size must be between 1 and 1000.", {"page_size": ["Range."]})
-    folder_id = resolve_alias(db_url, folder_id)
+    folder_id = resolve_alias(db, folder_id)
     mode, state = (
         _unpack(page_token)
         if page_token
-        else ("catalog" if is_indexed(db_url, folder_id) else "live", None)
+        else ("catalog" if is_indexed(db, folder_id) else "live", None)
     )
     if mode == "catalog":
-        return _catalog_page(db_url, folder_id, page_size, state)
+        return _catalog_page(db, folder_id, page_size, state)
     client: DriveClient = client_factory()
     if state is None:
         folder = client.get_file(folder_id)
@@ -166,12 +166,12 @@ def list_folder(
     return entries, _pack("live", next_token) if next_token else None
 
 
-def get_entry(db_url: str, client_factory: Any, file_id: str) -> tuple[DriveEntry, str | None]:
+def get_entry(db: Database, client_factory: Any, file_id: str) -> tuple[DriveEntry, str | None]:
     """A file or folder and its thumbnail link: from the catalog if known, else live."""
-    item = catalog.find_item(db_url, "drive", file_id)
+    item = catalog.find_item(db, "drive", file_id)
     if item is not None:
         return _item_entry(item), item.thumbnail_link
-    with session_scope(db_url) as session:
+    with db.session() as session:
         folder = session.scalars(
             select(CatalogFolder).where(
                 CatalogFolder.source == "drive", CatalogFolder.source_id == file_id

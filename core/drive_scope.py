@@ -7,7 +7,7 @@ from collections.abc import Callable
 from sqlalchemy import select
 
 from core import catalog
-from core.db import session_scope
+from core.db import Database, database
 from core.errors import NotFound
 from core.google import DriveClient
 from core.models import CatalogFolder, CatalogItem
@@ -18,25 +18,26 @@ MAX_DEPTH = 32
 
 
 def _roots(settings: Settings) -> set[str]:
-    aliases = (catalog.get_state(settings.database_url, "drive").extra or {}).get("aliases") or {}
+    state = catalog.get_state(database(settings.database_url), "drive")
+    aliases = (state.extra or {}).get("aliases") or {}
     return set(settings.drive_folder_ids) | {str(value) for value in aliases.values()}
 
 
-def in_catalog(db_url: str, file_id: str) -> bool:
+def in_catalog(db: Database, file_id: str) -> bool:
     """Whether the catalog holds `file_id` as a Drive item or folder, or a Classroom material."""
-    with session_scope(db_url) as session:
+    with db.session() as session:
         item = session.scalar(
             select(CatalogItem.id)
             .where(CatalogItem.source.in_(("drive", "classroom")))
             .where(CatalogItem.source_id == file_id)
             .limit(1)
         )
-    return item is not None or is_indexed_folder(db_url, file_id)
+    return item is not None or is_indexed_folder(db, file_id)
 
 
-def is_indexed_folder(db_url: str, folder_id: str) -> bool:
+def is_indexed_folder(db: Database, folder_id: str) -> bool:
     """Whether the catalog holds `folder_id` as a folder of an indexed tree."""
-    with session_scope(db_url) as session:
+    with db.session() as session:
         folder = session.scalar(
             select(CatalogFolder.id)
             .where(CatalogFolder.source == "drive", CatalogFolder.source_id == folder_id)
@@ -53,9 +54,10 @@ def is_indexed(settings: Settings, client_factory: Callable[[], DriveClient], fi
     MAX_DEPTH levels. An id Drive does not know is outside.
     """
     roots = _roots(settings)
-    if file_id in roots or in_catalog(settings.database_url, file_id):
+    if file_id in roots or in_catalog(database(settings.database_url), file_id):
         return True
     client = client_factory()
+    db = database(settings.database_url)
     if "root" in roots:
         roots.add(str(client.get_file("root")["id"]))
     level, seen = [file_id], {file_id}
@@ -66,7 +68,7 @@ def is_indexed(settings: Settings, client_factory: Callable[[], DriveClient], fi
                 parents += [str(p) for p in client.get_file(current).get("parents") or []]
             except NotFound:
                 continue
-        if any(p in roots or is_indexed_folder(settings.database_url, p) for p in parents):
+        if any(p in roots or is_indexed_folder(db, p) for p in parents):
             return True
         level = [p for p in parents if p not in seen]
         seen.update(level)

@@ -12,6 +12,7 @@ from typing import Any, Self
 
 import requests
 
+from core.db import database
 from core.errors import (
     NotFound,
     TransientError,
@@ -91,7 +92,9 @@ class GoogleApi:
         """A client using the credentials stored in the vault."""
         session = make_session(settings)
         token_session = make_session(settings, methods=("POST",))
-        creds = GoogleCredentials.from_vault(Vault(settings.database_url, settings.fernet_keys))
+        creds = GoogleCredentials.from_vault(
+            Vault(database(settings.database_url), settings.fernet_keys)
+        )
         return cls(settings, GoogleAuth(settings.google_token_url, creds, token_session), session)
 
     def request(

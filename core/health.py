@@ -9,16 +9,16 @@ from pathlib import Path
 import redis
 from sqlalchemy import text
 
-from core.db import session_scope
+from core.db import Database, database
 from core.settings import Settings
 
 OK = "ok"
 
 
-def check_database(db_url: str) -> str:
+def check_database(db: Database) -> str:
     """Run a trivial query."""
     try:
-        with session_scope(db_url) as session:
+        with db.session() as session:
             session.execute(text("SELECT 1"))
     except Exception as error:
         return f"unreachable: {type(error).__name__}"
@@ -64,7 +64,7 @@ def readiness(settings: Settings, ping_workers: Callable[[], Sequence[object]]) 
     """Every readiness check by name."""
     broker = check_broker(settings.redis_url)
     return {
-        "database": check_database(settings.database_url),
+        "database": check_database(database(settings.database_url)),
         "broker": broker,
         # Pinging workers through a dead broker only retries until it times out.
         "workers": check_workers(ping_workers) if broker == OK else "unknown: broker unreachable",

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from core import catalog, media
-from core.db import session_scope
+from core.db import Database, database, session_scope
 from core.errors import NotFound, ValidationFailed
 from core.google import FOLDER_MIME, DriveClient
 from core.models import CatalogFolder, CatalogItem, utcnow
@@ -53,8 +53,8 @@ def safe_files(root: Path) -> Iterator[Path]:
                 continue
 
 
-def _known_local(db_url: str) -> dict[str, tuple[int | None, int | None, float | None]]:
-    with session_scope(db_url) as session:
+def _known_local(db: Database) -> dict[str, tuple[int | None, int | None, float | None]]:
+    with db.session() as session:
         rows = session.query(
             CatalogItem.source_id, CatalogItem.size_bytes, CatalogItem.extra, CatalogItem.duration_s
         ).filter(CatalogItem.source == "local")
@@ -87,7 +87,7 @@ def _local_row(
 def rebuild_local(settings: Settings, on_progress: Progress = _quiet) -> dict[str, int]:
     """Index every video under MEDIA_ROOTS; re-probe only changed files; drop what vanished."""
     started = utcnow()
-    known = _known_local(settings.database_url)
+    known = _known_local(database(settings.database_url))
     files = [
         (root, path) for root in settings.media_roots if root.is_dir() for path in safe_files(root)
     ]
@@ -261,7 +261,7 @@ def sync_drive(
     settings: Settings, client: DriveClient, on_progress: Progress = _quiet
 ) -> dict[str, int]:
     """Apply Drive's changes feed since the stored token; a full rebuild if there is none."""
-    state = catalog.get_state(settings.database_url, "drive")
+    state = catalog.get_state(database(settings.database_url), "drive")
     if not state.page_token:
         return {**rebuild_drive(settings, client, on_progress), "full_rebuild": 1}
     roots = list(((state.extra or {}).get("aliases") or {}).values()) or settings.drive_folder_ids

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import logging
-import time
 import uuid
-from collections.abc import Callable
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, delete, func, insert, literal, select, update
+from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from core.db import get_engine, session_scope
-from core.errors import BrokerUnavailable, Conflict, NotFound, PermanentError
+from core.db import Database
+from core.errors import BrokerUnavailable, Conflict, NotFound
 from core.logging import request_id_var
 from core.models import TaskRecord, utcnow
 from core.pagination import Page, keyset_page
@@ -26,12 +24,6 @@ FINISHED = frozenset({TaskState.SUCCESS, TaskState.FAILURE, TaskState.REVOKED})
 RUNNING = frozenset({TaskState.STARTED, TaskState.PROGRESS})
 TASK_NAMES = tuple(str(name) for name in TaskName)
 QUEUES = tuple(str(queue) for queue in QueueName)
-# Deliveries that may start and never end (the worker died each time) before a task is failed.
-MAX_CRASH_DELIVERIES = 3
-
-
-class WorkerKeptDying(PermanentError):
-    """The task's worker died every time it ran it: running it again would loop forever."""
 
 
 class TaskBroker(Protocol):
@@ -49,7 +41,7 @@ def queue_for(name: str) -> str:
 
 
 def enqueue(
-    db_url: str,
+    db: Database,
     broker: TaskBroker,
     name: str,
     kwargs: dict[str, Any] | None = None,
@@ -73,10 +65,10 @@ def enqueue(
     )  # fmt: skip
     try:
         # One Core INSERT (no ORM session): half the cost of the record's write.
-        with get_engine(db_url).begin() as connection:
+        with db.engine.begin() as connection:
             connection.execute(insert(TaskRecord), _columns(record))
     except IntegrityError:
-        existing = _active(db_url, single)
+        existing = _active(db, single)
         if existing is not None:
             return existing
         raise
@@ -86,7 +78,7 @@ def enqueue(
         )
     except Exception as error:
         log.error("could not send %s to the broker: %s", name, type(error).__name__)
-        with session_scope(db_url) as session:
+        with db.session() as session:
             session.execute(delete(TaskRecord).where(TaskRecord.id == task_id))
         raise BrokerUnavailable("The task broker is unavailable; try again shortly.") from None
     log.info("enqueued %s", name, extra={"enqueued_task_id": task_id, "queue": queue})
@@ -99,20 +91,20 @@ def _columns(record: TaskRecord) -> dict[str, Any]:
     return {key: value for key, value in values.items() if value is not None}
 
 
-def _active(db_url: str, key: str | None) -> TaskRecord | None:
-    with session_scope(db_url) as session:
+def _active(db: Database, key: str | None) -> TaskRecord | None:
+    with db.session() as session:
         return session.scalars(select(TaskRecord).where(TaskRecord.active_key == key)).first()
 
 
 def ensure_record(
-    db_url: str, task_id: str, name: str, kwargs: dict[str, Any], request_id: str | None
+    db: Database, task_id: str, name: str, kwargs: dict[str, Any], request_id: str | None
 ) -> None:
     """Create the record of a task sent by someone else (beat, a retry) if it has none yet."""
-    with session_scope(db_url) as session:
+    with db.session() as session:
         if session.get(TaskRecord, task_id) is not None:
             return
     try:
-        with session_scope(db_url) as session:
+        with db.session() as session:
             session.add(
                 TaskRecord(
                     id=task_id, name=name, queue=queue_for(name), args=kwargs, request_id=request_id
@@ -122,9 +114,9 @@ def ensure_record(
         pass  # another process created it first
 
 
-def get_record(db_url: str, task_id: str) -> TaskRecord:
+def get_record(db: Database, task_id: str) -> TaskRecord:
     """The record of `task_id`, or NotFound."""
-    with session_scope(db_url) as session:
+    with db.session() as session:
         record = session.get(TaskRecord, task_id)
     if record is None:
         raise NotFound(f"No task with id {task_id!r}.")
@@ -145,9 +137,9 @@ _VIEW = select(
 ).where(TaskRecord.id == bindparam("task_id"))
 
 
-def read_view(db_url: str, task_id: str) -> dict[str, Any]:
+def read_view(db: Database, task_id: str) -> dict[str, Any]:
     """The shown fields of `task_id`'s record as read now from the database, or NotFound."""
-    with get_engine(db_url).connect() as connection:
+    with db.engine.connect() as connection:
         row = connection.execute(_VIEW, {"task_id": task_id}).first()
     if row is None:
         raise NotFound(f"No task with id {task_id!r}.")
@@ -155,7 +147,7 @@ def read_view(db_url: str, task_id: str) -> dict[str, Any]:
 
 
 def list_records(
-    db_url: str,
+    db: Database,
     *,
     state: str | None = None,
     name: str | None = None,
@@ -168,126 +160,22 @@ def list_records(
         stmt = stmt.where(TaskRecord.state == state)
     if name:
         stmt = stmt.where(TaskRecord.name == name)
-    with session_scope(db_url) as session:
+    with db.session() as session:
         return keyset_page(
             session, stmt, (TaskRecord.created_at, TaskRecord.id), limit=limit, cursor=cursor
         )
 
 
-def is_revoked(db_url: str, task_id: str) -> bool:
+def is_revoked(db: Database, task_id: str) -> bool:
     """True if the task was canceled before a worker picked it up."""
-    with session_scope(db_url) as session:
+    with db.session() as session:
         record = session.get(TaskRecord, task_id)
         return record is not None and record.state == TaskState.REVOKED
 
 
-def check_crashes(deliveries: int) -> None:
-    """WorkerKeptDying if the task's worker died under it MAX_CRASH_DELIVERIES times;
-    `deliveries` (from begin_delivery) counts the current delivery too."""
-    crashes = deliveries - 1
-    if crashes >= MAX_CRASH_DELIVERIES:
-        raise WorkerKeptDying(
-            f"The worker stopped {crashes} times while running this task (killed, out of"
-            " memory or its machine gone); giving up instead of running it again."
-        )
-
-
-def _update(db_url: str, task_id: str, **values: Any) -> None:
-    # One UPDATE statement, no read first: a task's start and its end each cost one write.
-    with get_engine(db_url).begin() as connection:
-        connection.execute(update(TaskRecord).where(TaskRecord.id == task_id).values(**values))
-
-
-def begin_delivery(db_url: str, task_id: str) -> int | None:
-    """A worker began (or began again, after a redelivery) to run the task: one UPDATE.
-
-    Returns how many deliveries of the task have started without ending, this one included (0
-    when it has no record), or None if the record says REVOKED (canceled while queued): the
-    task must not run.
-    """
-    now = literal(utcnow(), TaskRecord.started_at.type)
-    values = {
-        "state": TaskState.STARTED,
-        "started_at": func.coalesce(TaskRecord.started_at, now),
-        "finished_at": None,
-        "error": None,
-        # Back to 0 when the delivery ends (finished, retried, released): what is left counts
-        # the workers that died under it.
-        "deliveries": TaskRecord.deliveries + 1,
-    }
-    with get_engine(db_url).begin() as connection:
-        started = connection.execute(
-            update(TaskRecord)
-            .where(TaskRecord.id == task_id, TaskRecord.state != TaskState.REVOKED)
-            .values(**values)
-            .returning(TaskRecord.deliveries)
-        ).first()
-        if started is not None:
-            return int(started[0])
-        # Rare: no record at all (it runs), or a canceled one (it does not).
-        state = connection.scalar(select(TaskRecord.state).where(TaskRecord.id == task_id))
-    return None if state == TaskState.REVOKED else 0
-
-
-def mark_started(db_url: str, task_id: str) -> bool:
-    """begin_delivery, answering only whether the task may run (False: canceled while queued)."""
-    return begin_delivery(db_url, task_id) is not None
-
-
-def mark_retry(db_url: str, task_id: str, error: BaseException | None) -> None:
-    """The task failed transiently and will run again."""
-    with session_scope(db_url) as session:
-        record = session.get(TaskRecord, task_id)
-        if record is None:
-            return
-        record.state = TaskState.RETRY
-        record.retries += 1
-        record.deliveries = 0
-        record.error = error_dict(error) if error is not None else None
-
-
-def mark_released(db_url: str, task_id: str) -> None:
-    """A shutting-down worker handed the task back to the queue: it waits for a worker again."""
-    with session_scope(db_url) as session:
-        record = session.get(TaskRecord, task_id)
-        if record is None or record.state in FINISHED:
-            return
-        record.state = TaskState.PENDING
-        record.deliveries = 0  # handed back on purpose: not a worker that died
-
-
-def mark_finished(
-    db_url: str,
-    task_id: str,
-    state: str,
-    *,
-    result: Any = None,
-    error: BaseException | None = None,
-) -> None:
-    """The task ended in SUCCESS, FAILURE or REVOKED."""
-    values: dict[str, Any] = {
-        "state": state,
-        "finished_at": utcnow(),
-        "active_key": None,
-        "deliveries": 0,
-    }
-    if state == TaskState.SUCCESS:
-        values["result"] = result if isinstance(result, dict) else {"value": result}
-        values["error"] = None
-    if error is not None:
-        values["error"] = error_dict(error)
-    _update(db_url, task_id, **values)
-
-
-def error_dict(error: BaseException) -> dict[str, str]:
-    """The contract's `{"type", "message"}` for an exception, never a traceback."""
-    message = getattr(error, "message", None) or str(error) or type(error).__name__
-    return {"type": type(error).__name__, "message": message[:2000]}
-
-
-def cancel(db_url: str, broker: TaskBroker, task_id: str) -> TaskRecord:
+def cancel(db: Database, broker: TaskBroker, task_id: str) -> TaskRecord:
     """Revoke a task: dropped if still queued, terminated if running; finished tasks conflict."""
-    with session_scope(db_url) as session:
+    with db.session() as session:
         record = session.get(TaskRecord, task_id)
         if record is None:
             raise NotFound(f"No task with id {task_id!r}.")
@@ -304,30 +192,3 @@ def cancel(db_url: str, broker: TaskBroker, task_id: str) -> TaskRecord:
         # The record already says REVOKED and workers check it before running.
         log.warning("revoke broadcast failed: %s", type(error).__name__)
     return record
-
-
-class ProgressReporter:
-    """Writes a task's progress at most every `interval` seconds (and always at the end)."""
-
-    def __init__(self, db_url: str, task_id: str, interval: float = 0.5) -> None:
-        self.db_url = db_url
-        self.task_id = task_id
-        self.interval = interval
-        self._last = float("-inf")
-        self._clock: Callable[[], float] = time.monotonic
-
-    def __call__(self, current: int, total: int | None, message: str = "") -> bool:
-        """Report progress; returns True if it was written."""
-        now = self._clock()
-        done = total is not None and current >= total
-        if not done and now - self._last < self.interval:
-            return False
-        self._last = now
-        percent = round(100.0 * current / total, 1) if total else None
-        progress = {"current": current, "total": total, "percent": percent, "message": message}
-        with session_scope(self.db_url) as session:
-            record = session.get(TaskRecord, self.task_id)
-            if record is not None and record.state not in FINISHED:
-                record.state = TaskState.PROGRESS
-                record.progress = progress
-        return True

@@ -11,9 +11,8 @@ from redis.lock import Lock
 
 
 @contextmanager
-def redis_lock(redis_url: str, name: str, ttl_s: int) -> Iterator[bool]:
+def redis_lock(client: redis.Redis, name: str, ttl_s: int) -> Iterator[bool]:
     """Yield True if the lock `name` was taken (released on exit), False if someone holds it."""
-    client = redis.Redis.from_url(redis_url)
     lock = Lock(client, f"aula:lock:{name}", timeout=ttl_s, thread_local=False)
     taken = bool(lock.acquire(blocking=False))
     try:
@@ -22,7 +21,6 @@ def redis_lock(redis_url: str, name: str, ttl_s: int) -> Iterator[bool]:
         if taken:
             with suppress(LockNotOwnedError):  # it ran out and someone else holds it now
                 lock.release()
-        client.close()
 
 
 class Lease:

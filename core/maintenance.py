@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import delete
 
-from core.db import session_scope
+from core.db import Database, database
 from core.jobs import FINISHED
 from core.models import TaskRecord, utcnow
 from core.settings import Settings
@@ -46,10 +46,10 @@ def sweep_temp_files(root: Path, max_age_s: float, now: float | None = None) -> 
     return removed, freed
 
 
-def purge_task_records(db_url: str, retention: timedelta) -> int:
+def purge_task_records(db: Database, retention: timedelta) -> int:
     """Delete records of tasks that finished longer than `retention` ago; return how many."""
     cutoff = utcnow() - retention
-    with session_scope(db_url) as session:
+    with db.session() as session:
         result = session.execute(
             delete(TaskRecord).where(
                 TaskRecord.state.in_(FINISHED), TaskRecord.finished_at < cutoff
@@ -64,7 +64,7 @@ def cleanup(settings: Settings, on_progress: Progress = _noop) -> dict[str, int]
     files, freed = sweep_temp_files(settings.temp_dir, settings.temp_max_age_s)
     on_progress(1, 3, "purging old task records")
     retention = timedelta(days=settings.task_retention_days)
-    records = purge_task_records(settings.database_url, retention)
+    records = purge_task_records(database(settings.database_url), retention)
     on_progress(2, 3, "trimming the thumbnail cache")
     thumbnails, thumbnail_bytes = enforce_cap(settings)
     on_progress(3, 3, "done")

@@ -27,7 +27,7 @@ from sqlalchemy import delete, exists, select, update
 from sqlalchemy.orm import Session, aliased
 
 from core import jobs, resources, webhooks
-from core.db import session_scope
+from core.db import Database, database, session_scope
 from core.downloads.state import DownloadState
 from core.errors import AulaError, NotFound
 from core.jobs import TaskBroker
@@ -150,18 +150,18 @@ def dispatch(settings: Settings, broker: TaskBroker) -> int:
     The claim is one conditional UPDATE, so two dispatchers never send the same row twice.
     Returns how many were sent; a broker that refuses leaves the rest for the next dispatch.
     """
-    db = settings.database_url
-    with session_scope(db) as session:
+    db = database(settings.database_url)
+    with db.session() as session:
         heads = _heads(session, _unsent(settings))
     sent = 0
     for delivery_id in heads:
-        with session_scope(db) as session:
+        with db.session() as session:
             if not _claim(session, delivery_id, _unsent(settings)):
                 continue
         try:
             jobs.enqueue(db, broker, TASK, {"delivery_id": delivery_id})
         except AulaError:
-            with session_scope(db) as session:
+            with db.session() as session:
                 session.get_one(Delivery, delivery_id).dispatched_at = None
             log.warning("could not send delivery %d; it waits for the next dispatch", delivery_id)
             break
@@ -284,19 +284,19 @@ def prune(settings: Settings) -> int:
 
 
 def list_deliveries(
-    db_url: str, *, state: str | None = None, limit: int = 50, cursor: str | None = None
+    db: Database, *, state: str | None = None, limit: int = 50, cursor: str | None = None
 ) -> Page[Delivery]:
     """Deliveries, newest first, optionally of one state."""
     stmt = select(Delivery)
     if state:
         stmt = stmt.where(Delivery.state == state)
-    with session_scope(db_url) as session:
+    with db.session() as session:
         return keyset_page(session, stmt, (Delivery.id,), limit=limit, cursor=cursor)
 
 
-def get_delivery(db_url: str, delivery_id: int) -> Delivery:
+def get_delivery(db: Database, delivery_id: int) -> Delivery:
     """One delivery, or NotFound."""
-    with session_scope(db_url) as session:
+    with db.session() as session:
         row = session.get(Delivery, delivery_id)
     if row is None:
         raise NotFound(f"No delivery with id {delivery_id}.")

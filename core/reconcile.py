@@ -10,8 +10,8 @@ from typing import Any
 import redis
 from sqlalchemy import select, update
 
-from core import downloads, jobs, unacked
-from core.db import session_scope
+from core import downloads, jobs, task_lifecycle, unacked
+from core.db import database, session_scope
 from core.downloads import state
 from core.downloads.state import ACTIVE
 from core.jobs import TaskBroker
@@ -87,13 +87,9 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def queued_task_ids(redis_url: str) -> set[str]:
+def queued_task_ids(client: redis.Redis) -> set[str]:
     """Ids of task messages waiting in the broker or delivered but not yet acknowledged."""
-    client = redis.Redis.from_url(redis_url, socket_timeout=5)
-    try:
-        return unacked.waiting_task_ids(client, jobs.QUEUES)
-    finally:
-        client.close()
+    return unacked.waiting_task_ids(client, jobs.QUEUES)
 
 
 def reconcile_downloads(
@@ -113,8 +109,8 @@ def reconcile_downloads(
             continue
         if download.task_id:
             lost = RuntimeError("The task was lost (broker flushed or worker gone); sent again.")
-            jobs.mark_finished(
-                settings.database_url, download.task_id, TaskState.FAILURE, error=lost
+            task_lifecycle.mark_finished(
+                database(settings.database_url), download.task_id, TaskState.FAILURE, error=lost
             )
         with session_scope(settings.database_url) as session:
             row = session.get_one(Download, download.id)

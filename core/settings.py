@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     data_dir: Path = Path("var")
     media_roots: PathList = Field(default_factory=list)
     download_dir: Path = Path("var/downloads")
+    # False once a release step (`python -m core migrate`) has run: see core.db.prepare_schema.
+    migrate_on_start: bool = True
     drive_api_url: str = "https://www.googleapis.com"
     classroom_api_url: str = "https://classroom.googleapis.com"
     google_token_url: str = "https://oauth2.googleapis.com/token"  # noqa: S105

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from core import catalog
 from core.classroom.client import ClassroomClient
 from core.classroom.courses import get_course
-from core.db import session_scope
+from core.db import Database, database
 from core.errors import CredentialsMissing, NotFound, ValidationFailed
 from core.google import FOLDER_MIME, DriveClient
 from core.models import CatalogFolder
@@ -21,19 +21,19 @@ MAX_DEPTH = 64  # folders deeper than this below a root are not looked for
 NOT_A_FOLDER = "This Drive id is a file, not a folder: subscribe to its folder."
 
 
-def _drive_roots(db_url: str, settings: Settings) -> set[str]:
-    aliases = (catalog.get_state(db_url, "drive").extra or {}).get("aliases") or {}
+def _drive_roots(db: Database, settings: Settings) -> set[str]:
+    aliases = (catalog.get_state(db, "drive").extra or {}).get("aliases") or {}
     return set(settings.drive_folder_ids) | set(aliases.values())
 
 
-def _canonical_folder(db_url: str, folder_id: str) -> str:
-    aliases = (catalog.get_state(db_url, "drive").extra or {}).get("aliases") or {}
+def _canonical_folder(db: Database, folder_id: str) -> str:
+    aliases = (catalog.get_state(db, "drive").extra or {}).get("aliases") or {}
     return str(aliases.get(folder_id, folder_id))
 
 
-def folder_tree(db_url: str, settings: Settings, folder_id: str) -> set[str]:
+def folder_tree(db: Database, settings: Settings, folder_id: str) -> set[str]:
     """The folder and every indexed folder below it."""
-    with session_scope(db_url) as session:
+    with db.session() as session:
         rows = session.execute(
             select(CatalogFolder.source_id, CatalogFolder.parent_id).where(
                 CatalogFolder.source == "drive"
@@ -42,7 +42,7 @@ def folder_tree(db_url: str, settings: Settings, folder_id: str) -> set[str]:
         children: dict[str, list[str]] = {}
         for child, parent in rows:
             children.setdefault(parent or "", []).append(child)
-    tree, todo = set(), [_canonical_folder(db_url, folder_id)]
+    tree, todo = set(), [_canonical_folder(db, folder_id)]
     while todo:
         current = todo.pop()
         if current not in tree:
@@ -55,12 +55,12 @@ def check_folder(settings: Settings, folder_id: str) -> bool:
     """True for a catalogued folder of the indexed trees; False for one Drive shows inside them
     that no sync catalogued yet; ValidationFailed for a file or a folder outside them; NotFound
     for an id Drive does not know."""
-    db = settings.database_url
+    db = database(settings.database_url)
     if folder_id in _drive_roots(db, settings):
         return True
     if catalog.find_item(db, "drive", folder_id) is not None:
         raise ValidationFailed(NOT_A_FOLDER, {"folder_id": ["Not a folder."]})
-    with session_scope(db) as session:
+    with db.session() as session:
         indexed = session.scalar(
             select(CatalogFolder.id).where(
                 CatalogFolder.source == "drive", CatalogFolder.source_id == folder_id
@@ -111,7 +111,7 @@ def check_course(settings: Settings, course_id: str) -> bool:
     """True for a synced course; False for one Classroom knows but no sync catalogued yet;
     NotFound for any other."""
     try:
-        get_course(settings.database_url, course_id)
+        get_course(database(settings.database_url), course_id)
         return True
     except NotFound:
         pass

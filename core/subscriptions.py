@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from core import catalog, downloads, jobs, notifications, resources
 from core import subscription_targets as targets
 from core.classroom.courses import course_videos
-from core.db import session_scope
+from core.db import Database, database
 from core.errors import (
     InsufficientStorage,
     NotFound,
@@ -77,7 +77,7 @@ def subscribe(
 ) -> tuple[SubscriptionView, bool]:
     """Subscribe a course or folder (created, True) or return the existing one (False); a new
     subscription enqueues every video of its source not downloaded yet."""
-    db = settings.database_url
+    db = database(settings.database_url)
     with contextlib.suppress(NotFound):  # subscribed already: no need to ask Google again
         return get(db, _find(db, source, key)), False
     if source == "classroom":
@@ -85,7 +85,7 @@ def subscribe(
     else:
         synced = targets.check_folder(settings, key)
     try:
-        with session_scope(db) as session:
+        with db.session() as session:
             sub = Subscription(source=source, source_key=key, format=fmt)
             session.add(sub)
     except IntegrityError:
@@ -100,8 +100,8 @@ def subscribe(
     return get(db, sub.id), True
 
 
-def _find(db_url: str, source: str, key: str) -> int:
-    with session_scope(db_url) as session:
+def _find(db: Database, source: str, key: str) -> int:
+    with db.session() as session:
         found = session.scalar(
             select(Subscription.id).where(
                 Subscription.source == source, Subscription.source_key == key
@@ -112,9 +112,9 @@ def _find(db_url: str, source: str, key: str) -> int:
     return int(found)
 
 
-def get(db_url: str, subscription_id: int) -> SubscriptionView:
+def get(db: Database, subscription_id: int) -> SubscriptionView:
     """One subscription, or NotFound."""
-    with session_scope(db_url) as session:
+    with db.session() as session:
         sub = session.get(Subscription, subscription_id)
         if sub is None:
             raise NotFound(f"No subscription with id {subscription_id}.")
@@ -122,19 +122,19 @@ def get(db_url: str, subscription_id: int) -> SubscriptionView:
 
 
 def list_subscriptions(
-    db_url: str, *, limit: int = 50, cursor: str | None = None
+    db: Database, *, limit: int = 50, cursor: str | None = None
 ) -> Page[SubscriptionView]:
     """Subscriptions, newest first."""
-    with session_scope(db_url) as session:
+    with db.session() as session:
         page = keyset_page(session, select(Subscription), (Subscription.id,), limit=limit,
                            cursor=cursor)  # fmt: skip
         counts = _counts(session, [sub.id for sub in page.items])
         return Page([_view(s, counts.get(s.id, 0)) for s in page.items], page.next_cursor)
 
 
-def unsubscribe(db_url: str, subscription_id: int) -> None:
+def unsubscribe(db: Database, subscription_id: int) -> None:
     """Forget a subscription; its downloads and their files stay."""
-    with session_scope(db_url) as session:
+    with db.session() as session:
         sub = session.get(Subscription, subscription_id)
         if sub is None:
             raise NotFound(f"No subscription with id {subscription_id}.")
@@ -154,11 +154,11 @@ def item_key(item: CatalogItem) -> str:
 
 def videos(settings: Settings, sub: Subscription) -> list[CatalogItem]:
     """The videos of a subscription's course or folder tree, oldest first."""
-    db = settings.database_url
+    db = database(settings.database_url)
     if sub.source == "classroom":
         return course_videos(db, sub.source_key)
     tree = sorted(targets.folder_tree(db, settings, sub.source_key))
-    with session_scope(db) as session:
+    with db.session() as session:
         return list(
             session.scalars(
                 select(CatalogItem)
@@ -202,8 +202,8 @@ def _download(
     raise AssertionError("unreachable")
 
 
-def _open_claims(db_url: str, sub_id: int) -> list[SubscriptionItem]:
-    with session_scope(db_url) as session:
+def _open_claims(db: Database, sub_id: int) -> list[SubscriptionItem]:
+    with db.session() as session:
         return list(
             session.scalars(
                 select(SubscriptionItem)
@@ -215,8 +215,8 @@ def _open_claims(db_url: str, sub_id: int) -> list[SubscriptionItem]:
         )
 
 
-def _settle(db_url: str, claim_id: int, **values: Any) -> None:
-    with session_scope(db_url) as session:
+def _settle(db: Database, claim_id: int, **values: Any) -> None:
+    with db.session() as session:
         session.execute(
             update(SubscriptionItem).where(SubscriptionItem.id == claim_id).values(**values)
         )
@@ -224,20 +224,21 @@ def _settle(db_url: str, claim_id: int, **values: Any) -> None:
 
 def _enqueue_claims(settings: Settings, broker: TaskBroker, sub: Subscription) -> list[Download]:
     created: list[Download] = []
-    for claim in _open_claims(settings.database_url, sub.id):
+    db = database(settings.database_url)
+    for claim in _open_claims(db, sub.id):
         assert claim.item_id is not None
         try:
             download, new = _download(settings, broker, claim.item_id, sub.format)
         except (InsufficientStorage, NotFound):
             break  # the disk is full (or the item went): the next check carries on
         except PermanentError as error:  # one bad video must not hold up the others
-            _settle(settings.database_url, claim.id, error=error.message[:2000])
+            _settle(db, claim.id, error=error.message[:2000])
             continue
         values: dict[str, Any] = {"download_id": download.id}
         if new:
             values["brought"] = True
             created.append(download)
-        _settle(settings.database_url, claim.id, **values)
+        _settle(db, claim.id, **values)
     return created
 
 
@@ -256,18 +257,18 @@ def check(settings: Settings, broker: TaskBroker, subscription_id: int) -> list[
     Announces what it brought (subscription.new_items). A transient failure (broker down)
     leaves the remaining claims for the next check.
     """
-    db = settings.database_url
-    with session_scope(db) as session:
+    db = database(settings.database_url)
+    with db.session() as session:
         sub = session.get(Subscription, subscription_id)
     if sub is None:
         return []
     items = videos(settings, sub)
-    with session_scope(db) as session:
+    with db.session() as session:
         _claim(session, sub.id, items)
     try:
         created = _enqueue_claims(settings, broker, sub)
     finally:
-        with session_scope(db) as session:
+        with db.session() as session:
             session.execute(
                 update(Subscription)
                 .where(Subscription.id == sub.id)
@@ -284,7 +285,7 @@ def check(settings: Settings, broker: TaskBroker, subscription_id: int) -> list[
 
 def refresh(settings: Settings, broker: TaskBroker, source: str) -> dict[str, int]:
     """Check every subscription of `source` (after a sync of it); how many downloads it made."""
-    with session_scope(settings.database_url) as session:
+    with database(settings.database_url).session() as session:
         ids = list(session.scalars(select(Subscription.id).where(Subscription.source == source)))
     brought = 0
     for sub_id in ids:

@@ -14,6 +14,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 
 from core import catalog, media
+from core.db import database
 from core.errors import NotFound, ValidationFailed
 from core.http import make_session
 from core.indexing import resolve_local
@@ -124,7 +125,7 @@ def item_thumbnail(settings: Settings, item: CatalogItem) -> Path:
         result = _cached(settings, f"link:{link}", lambda: _fetch(settings, link))
     else:
         raise NotFound("This item has no thumbnail.")
-    catalog.set_thumbnail_state(settings.database_url, item.id, "ready")
+    catalog.set_thumbnail_state(database(settings.database_url), item.id, "ready")
     return result
 
 

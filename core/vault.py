@@ -9,7 +9,7 @@ from datetime import datetime
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy import select
 
-from core.db import session_scope
+from core.db import Database
 from core.errors import ConfigurationError, NotFound
 from core.logging import register_secret
 from core.models import Credential
@@ -35,8 +35,8 @@ def fingerprint(secret: bytes) -> str:
 class Vault:
     """Encrypts with the first key; decrypts with any, so keys can be rotated."""
 
-    def __init__(self, db_url: str, keys: list[str]) -> None:
-        self.db_url = db_url
+    def __init__(self, db: Database, keys: list[str]) -> None:
+        self.db = db
         self._keys = keys
 
     def _fernet(self) -> MultiFernet:
@@ -49,7 +49,7 @@ class Vault:
     def put(self, kind: str, secret: bytes) -> CredentialInfo:
         """Store (or replace) the secret of `kind`."""
         token = self._fernet().encrypt(secret)
-        with session_scope(self.db_url) as session:
+        with self.db.session() as session:
             row = session.get(Credential, kind)
             if row is None:
                 row = Credential(kind=kind, token=token, fingerprint=fingerprint(secret))
@@ -61,7 +61,7 @@ class Vault:
 
     def get(self, kind: str) -> bytes:
         """The plaintext secret of `kind`; NotFound if none is stored."""
-        with session_scope(self.db_url) as session:
+        with self.db.session() as session:
             row = session.get(Credential, kind)
             token = row.token if row is not None else None
         if token is None:
@@ -78,7 +78,7 @@ class Vault:
 
     def delete(self, kind: str) -> None:
         """Forget the secret of `kind`; NotFound if none is stored."""
-        with session_scope(self.db_url) as session:
+        with self.db.session() as session:
             row = session.get(Credential, kind)
             if row is None:
                 raise NotFound(f"No {kind} credential is configured.")
@@ -86,7 +86,7 @@ class Vault:
 
     def list(self) -> list[CredentialInfo]:
         """Every known kind, configured or not."""
-        with session_scope(self.db_url) as session:
+        with self.db.session() as session:
             rows = {row.kind: row for row in session.scalars(select(Credential))}
         return [
             CredentialInfo(
@@ -101,7 +101,7 @@ class Vault:
     def rotate(self) -> int:
         """Re-encrypt every stored secret with the first key; return how many."""
         fernet = self._fernet()
-        with session_scope(self.db_url) as session:
+        with self.db.session() as session:
             rows = list(session.scalars(select(Credential)))
             for row in rows:
                 row.token = fernet.rotate(row.token)

@@ -70,12 +70,16 @@ def ensure_key(env: dict[str, str], data_dir: Path) -> None:
 
 
 def migrate(env: dict[str, str]) -> None:
-    """Bring the database schema up to date, or stop with the migration's exit status."""
+    """The release step: bring the database schema up to date, or stop with its exit status.
+
+    The Procfile's processes then only check the schema's revision (MIGRATE_ON_START=false).
+    """
     log.info("applying migrations")
     result = subprocess.run([sys.executable, "-m", "core", "migrate"], cwd=ROOT, env=env)
     if result.returncode != 0:
         log.error("migrations failed (exit status %d)", result.returncode)
         raise SystemExit(result.returncode)
+    env["MIGRATE_ON_START"] = "false"
 
 
 def redis_binary() -> Path:

@@ -1,6 +1,5 @@
 """Celery tasks: `celery -A tasks worker|beat|flower` finds `tasks.app` here."""
 
-from core.settings import get_settings
 from tasks import (  # noqa: F401  (registers)
     catalog,
     classroom,
@@ -10,9 +9,9 @@ from tasks import (  # noqa: F401  (registers)
     notifications,
     signals,
 )
-from tasks.app import app
+from tasks.app import app, services
 
-if get_settings().enable_test_tasks:
+if services.settings.enable_test_tasks:
     from tasks import testing  # noqa: F401
 
 __all__ = ["app"]

@@ -8,11 +8,12 @@ from typing import Any
 from celery import Celery, Task
 from celery.exceptions import Ignore
 
-from core import jobs
+from core import task_lifecycle
 from core.downloads.ytdlp import kill_children
 from core.errors import TransientError
 from core.logging import configure_logging
-from core.settings import get_settings, settings_or_exit
+from core.services import Services
+from core.settings import settings_or_exit
 from tasks.shutdown import WorkerStopping, release, stop_requested
 
 # `celery -A tasks` imports this module first: configure logging now rather than at Celery's
@@ -29,8 +30,8 @@ class AulaTask(Task[Any, Any]):
     """
 
     autoretry_for = (TransientError,)
-    # Fail after jobs.MAX_CRASH_DELIVERIES deliveries whose worker died; False for a task that
-    # bounds its own redeliveries (downloads.fetch counts per download, across task ids).
+    # Fail after task_lifecycle.MAX_CRASH_DELIVERIES deliveries whose worker died; False for a
+    # task that bounds its own redeliveries (downloads.fetch counts per download, across task ids).
     count_crashes = True
     retry_backoff = 2
     retry_backoff_max = 600
@@ -43,11 +44,11 @@ class AulaTask(Task[Any, Any]):
         if deliveries is None:  # canceled while queued
             raise Ignore()
         if self.count_crashes:
-            jobs.check_crashes(deliveries)
+            task_lifecycle.check_crashes(deliveries)
         try:
             return super().__call__(*args, **kwargs)
         except WorkerStopping:
-            release(self.request.id)
+            release(services.db, self.request.id)
         except SystemExit:
             # revoke(terminate=True) sends SIGTERM, which billiard turns into SystemExit in the
             # pool child: what the task started (ffmpeg under yt-dlp) must not outlive it.
@@ -55,7 +56,7 @@ class AulaTask(Task[Any, Any]):
             raise
 
     @cached_property
-    def _reporters(self) -> dict[str, jobs.ProgressReporter]:
+    def _reporters(self) -> dict[str, task_lifecycle.ProgressReporter]:
         return {}
 
     def progress(self, current: int, total: int | None, message: str = "") -> bool:
@@ -68,16 +69,21 @@ class AulaTask(Task[Any, Any]):
         reporter = self._reporters.get(task_id)
         if reporter is None:
             self._reporters.clear()
-            settings = get_settings()
-            reporter = jobs.ProgressReporter(
-                settings.database_url, task_id, settings.progress_interval_s
+            reporter = task_lifecycle.ProgressReporter(
+                services.db, task_id, services.settings.progress_interval_s
             )
             self._reporters[task_id] = reporter
         return reporter(current, total, message)
 
 
 class AulaCelery(Celery[AulaTask]):
-    """Celery with a worker and beat that keep every line structured in JSON mode."""
+    """Celery with a worker and beat that keep every line structured in JSON mode, and the
+    process's services (its composition root), built once from the settings read at start."""
+
+    @cached_property
+    def services(self) -> Services:
+        """Settings, database, this app as the broker client, and the Redis pool."""
+        return Services.build(_settings, broker=self)
 
     @cached_property
     def Worker(self) -> Any:  # noqa: N802  (Celery's attribute name)
@@ -94,3 +100,4 @@ class AulaCelery(Celery[AulaTask]):
 
 app = AulaCelery("aula", task_cls=AulaTask)
 app.config_from_object("celeryconfig")
+services = app.services

@@ -26,7 +26,7 @@ from celery.beat import PersistentScheduler, ScheduleEntry
 from celery.signals import beat_init
 
 from core.locks import Lease
-from core.settings import get_settings
+from tasks.app import services
 
 log = logging.getLogger("aula.beat")
 # Not celery-redbeat 2.4.2: measured, its standby took over 4.5 s after a SIGKILL (lock 4 s), but it
@@ -56,10 +56,9 @@ class GuardedScheduler(PersistentScheduler):
     _store: Any  # PersistentScheduler's shelve, None until opened (not in celery-types' stub)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        settings = get_settings()
+        settings = services.settings
         self.interval = settings.beat_heartbeat_interval_s
         self.lock_ttl = settings.beat_lock_ttl_s
-        self.redis_url = settings.redis_url
         self.host, self.pid = socket.gethostname(), os.getpid()
         self.leading = False
         self._lease: Lease | None = None
@@ -127,9 +126,7 @@ class GuardedScheduler(PersistentScheduler):
 
     def _client(self) -> redis.Redis:
         if self._lease is None:
-            client = redis.Redis.from_url(
-                self.redis_url, socket_timeout=5, socket_connect_timeout=5
-            )
+            client = services.redis()
             token = f"{self.host}:{self.pid}:{uuid.uuid4().hex[:12]}"
             self._lease = Lease(client, LOCK_KEY, self.lock_ttl, token)
         return self._lease.client

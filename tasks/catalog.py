@@ -7,16 +7,14 @@ from typing import Any
 from core import indexing, subscriptions
 from core.google import DriveClient
 from core.locks import redis_lock
-from core.settings import get_settings
 from core.taskdefs import TaskName
 from core.vault import Vault
-from tasks.app import AulaTask, app
+from tasks.app import AulaTask, app, services
 from tasks.notifications import AnnouncedSync
 
 
 def _google_configured() -> bool:
-    settings = get_settings()
-    vault = Vault(settings.database_url, settings.fernet_keys)
+    vault = Vault(services.db, services.settings.fernet_keys)
     return any(info.kind == "google" and info.configured for info in vault.list())
 
 
@@ -28,13 +26,13 @@ def rebuild(self: AulaTask, source: str = "all") -> dict[str, Any]:
     are retried with backoff; a Drive rebuild for "all" is skipped when no Google credentials
     are configured. A Drive rebuild then enqueues the new videos of folder subscriptions.
     """
-    settings = get_settings()
+    settings = services.settings
     result: dict[str, Any] = {}
     if source in ("local", "all"):
         result["local"] = indexing.rebuild_local(settings, self.progress)
     if source == "drive" or (source == "all" and _google_configured()):
         client = DriveClient.from_settings(settings)
-        with redis_lock(settings.redis_url, "catalog.drive", settings.task_time_limit_s) as taken:
+        with redis_lock(services.redis(), "catalog.drive", settings.task_time_limit_s) as taken:
             if not taken:
                 return {**result, "drive": {"skipped": "another Drive rebuild or sync is running"}}
             result["drive"] = indexing.rebuild_drive(settings, client, self.progress)
@@ -53,11 +51,11 @@ def sync(self: AulaTask, source: str = "drive") -> dict[str, Any]:
     Then enqueues the new videos of Drive folder subscriptions (each once, also when two syncs
     overlap); a final failure is announced as catalog.sync.failed.
     """
-    settings = get_settings()
+    settings = services.settings
     if not _google_configured():
         return {"skipped": "no Google credentials are configured"}
     client = DriveClient.from_settings(settings)
-    with redis_lock(settings.redis_url, "catalog.drive", settings.task_time_limit_s) as taken:
+    with redis_lock(services.redis(), "catalog.drive", settings.task_time_limit_s) as taken:
         if taken:
             result: dict[str, Any] = indexing.sync_drive(settings, client, self.progress)
         else:

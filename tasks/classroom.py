@@ -10,9 +10,8 @@ from core.classroom.sync import sync_classroom
 from core.errors import CredentialsMissing
 from core.google import DriveClient
 from core.locks import redis_lock
-from core.settings import get_settings
 from core.taskdefs import TaskName
-from tasks.app import AulaTask, app
+from tasks.app import AulaTask, app, services
 from tasks.notifications import AnnouncedSync
 
 
@@ -25,14 +24,14 @@ def sync(self: AulaTask) -> dict[str, Any]:
     no Google credentials are configured. Then enqueues the new videos of subscribed courses
     (each once, also when two syncs overlap); a final failure is announced (catalog.sync.failed).
     """
-    settings = get_settings()
+    settings = services.settings
     try:
         client = ClassroomClient.from_settings(settings)
     except CredentialsMissing:
         return {"skipped": "no Google credentials are configured"}
     # Drive answers whether a Drive material is a video; one token serves both APIs.
     drive = DriveClient(settings, client.auth, client.session)
-    with redis_lock(settings.redis_url, "classroom.sync", settings.task_time_limit_s) as taken:
+    with redis_lock(services.redis(), "classroom.sync", settings.task_time_limit_s) as taken:
         if taken:
             result: dict[str, Any] = sync_classroom(settings, client, drive, self.progress)
         else:

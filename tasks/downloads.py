@@ -10,16 +10,15 @@ from core import notifications
 from core.downloads import run
 from core.downloads.cookies import remove_stale_cookies
 from core.errors import TransientError
-from core.settings import get_settings
 from core.taskdefs import TaskName
 from tasks import metrics
-from tasks.app import AulaTask, app
+from tasks.app import AulaTask, app, services
 from tasks.shutdown import WorkerStopping, stop_requested
 
 
 @signals.worker_init.connect
 def _remove_stale_cookies(**_: Any) -> None:
-    remove_stale_cookies(get_settings())
+    remove_stale_cookies(services.settings)
 
 
 @app.task(
@@ -38,7 +37,7 @@ def fetch_download(self: AulaTask, download_id: int) -> dict[str, Any]:
     file is resumed. Transient errors retry with backoff; a download whose worker keeps dying
     (redelivered without ever ending) fails after a few deliveries.
     """
-    settings = get_settings()
+    settings = services.settings
     attempt = run.Attempt(self.request.id, self.request.retries, self.max_retries or 0)
     try:
         return run.execute(

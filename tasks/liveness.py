@@ -27,7 +27,8 @@ from celery import signals
 from celery.worker import state
 
 from core import jobs, liveness, reconcile, unacked
-from core.settings import Settings, get_settings
+from core.settings import Settings
+from tasks.app import app, services
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ def _tag_of(request: Any) -> str | None:
 def _start(sender: Any = None, **_: Any) -> None:
     if "id" in _instance:
         return  # the consumer restarted after a broker outage: the thread runs already
-    settings = get_settings()
+    settings = services.settings
     hostname = getattr(sender, "hostname", None) or "worker"
     instance = f"{hostname}:{os.getpid()}:{secrets.token_hex(4)}"
     _instance["id"] = instance
@@ -91,7 +92,7 @@ def _stop_liveness(**_: Any) -> None:
     _stop.set()
     instance = _instance.get("id")
     if instance:
-        client = redis.Redis.from_url(get_settings().redis_url, socket_timeout=5)
+        client = services.redis()
         try:
             liveness.withdraw(client, instance)
         except redis.RedisError as error:
@@ -101,7 +102,7 @@ def _stop_liveness(**_: Any) -> None:
 
 
 def _run(consumer: Any, instance: str, settings: Settings) -> None:
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
+    client = services.redis()
     reaper = Reaper(settings, instance)
     interval = settings.worker_liveness_interval_s
     about = {"host": getattr(consumer, "hostname", ""), "pid": os.getpid()}
@@ -120,8 +121,7 @@ def _run(consumer: Any, instance: str, settings: Settings) -> None:
 
 
 def _app_connection() -> Any:
-    from tasks.app import app  # the broker options the consumers use (key names, prefix)
-
+    # The broker options the consumers use (key names, prefix).
     return app.connection_for_write()
 
 
@@ -166,6 +166,4 @@ def resend_lost(
     lost = reconcile.lost_tasks(settings, client, present, now, settings.worker_liveness_ttl_s)
     if not lost:
         return 0
-    if broker is None:
-        from tasks.app import app as broker
-    return reconcile.resend_lost(settings, broker, client, lost)
+    return reconcile.resend_lost(settings, broker or services.broker, client, lost)

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import redis
-
 from core import liveness, maintenance, notifications, reconcile
-from core.settings import get_settings
 from core.taskdefs import TaskName
-from tasks.app import AulaTask, app
+from tasks.app import AulaTask, app, services
 from tasks.liveness import resend_lost
 
 
@@ -18,15 +15,15 @@ def cleanup(self: AulaTask) -> dict[str, Any]:
     """Remove stale temp files, old task records and deliveries, surplus thumbnails; send again
     downloads and webhook deliveries that lost their task, and single-instance tasks whose
     message is gone. Idempotent; transient errors retried."""
-    settings = get_settings()
+    settings = services.settings
     result: dict[str, Any] = maintenance.cleanup(settings, on_progress=self.progress)
     inspect = app.control.inspect(timeout=1.0)
     live = reconcile.live_ids([inspect.active(), inspect.reserved(), inspect.scheduled()])
-    live |= reconcile.queued_task_ids(settings.redis_url)
+    live |= reconcile.queued_task_ids(services.redis())
     result.update(reconcile.reconcile_downloads(settings, app, live))
     result["deliveries_sent"] = notifications.dispatch(settings, app)  # any the broker lost
     result["deliveries_removed"] = notifications.prune(settings)
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
+    client = services.redis()
     try:  # the liveness reaper does this every round too; here it is one more look
         with app.connection_for_write() as connection:
             claims = liveness.claims(client)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from core import jobs, notifications, resources
-from core.settings import get_settings
+from core import jobs, notifications, resources, task_lifecycle
 from core.taskdefs import TaskName, TaskState
 from tasks import metrics
-from tasks.app import AulaTask, app
+from tasks.app import AulaTask, app, services
 
 
 @app.task(name=TaskName.NOTIFICATIONS_DELIVER, bind=True, max_retries=None, autoretry_for=())
@@ -21,7 +20,7 @@ def deliver(self: AulaTask, delivery_id: int) -> dict[str, Any]:
     least once: a repeat carries the same X-Aula-Delivery id. Once it ends, the next delivery
     of the same subject (the same download) goes.
     """
-    settings = get_settings()
+    settings = services.settings
     result = notifications.attempt(settings, delivery_id)
     metrics.delivery_ended(result.outcome)
     if result.outcome == "retry":
@@ -37,11 +36,11 @@ class AnnouncedSync(AulaTask):
 
     def on_failure(self, exc: Any, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         super().on_failure(exc, task_id, args, kwargs, einfo)
-        settings = get_settings()
+        settings = services.settings
         # Record the end first, so the event shows the task as the API will (FAILURE, error).
-        jobs.mark_finished(settings.database_url, task_id, TaskState.FAILURE, error=exc)
+        task_lifecycle.mark_finished(services.db, task_id, TaskState.FAILURE, error=exc)
         try:
-            record = jobs.get_record(settings.database_url, task_id)
+            record = jobs.get_record(services.db, task_id)
         except Exception:  # no record (sent by hand): nothing to announce
             return
         notifications.emit(

@@ -13,13 +13,13 @@ import celery.apps.worker
 from celery.apps.beat import Beat
 from celery.apps.worker import Worker
 
-from core.settings import get_settings
+from tasks.app import services
 
 log = logging.getLogger("aula.process")
 
 
 def _json_logs() -> bool:
-    return get_settings().log_format == "json"
+    return services.settings.log_format == "json"
 
 
 def _say(msg: str, f: Any = None) -> None:
@@ -57,6 +57,6 @@ class QuietBeat(Beat):
 
     def run(self) -> None:
         # The schedule file lives in DATA_DIR, which must exist before the scheduler opens it.
-        get_settings().data_dir.mkdir(parents=True, exist_ok=True)
+        services.settings.data_dir.mkdir(parents=True, exist_ok=True)
         log.info("beat starting", extra={"schedule": self.schedule})
         super().run()

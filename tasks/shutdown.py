@@ -25,8 +25,9 @@ from typing import Any, NoReturn
 from celery import signals
 from celery.exceptions import Reject
 
-from core import jobs
-from core.settings import get_settings
+from core import task_lifecycle
+from core.db import Database
+from core.services import Services
 from core.taskdefs import TaskName
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,8 @@ log = logging.getLogger(__name__)
 FORCE_AFTER_S = 10.0
 
 _flag: mmap.mmap | None = None
+# The worker's services, kept at worker_init (this module is imported before tasks.app exists).
+_services: list[Services] = []
 _started = threading.Event()
 
 
@@ -48,17 +51,18 @@ def stop_requested() -> bool:
     return _flag is not None and _flag[0] == 1
 
 
-def release(task_id: str | None) -> NoReturn:
+def release(db: Database, task_id: str | None) -> NoReturn:
     """Record the task as queued again and reject its message with requeue (it runs again)."""
     if task_id:
-        jobs.mark_released(get_settings().database_url, task_id)
+        task_lifecycle.mark_released(db, task_id)
     log.warning("task handed back to the queue: the worker is shutting down")
     raise Reject("worker shutting down", requeue=True) from None
 
 
 @signals.worker_init.connect
-def _share_flag(**_: Any) -> None:
+def _share_flag(sender: Any = None, **_: Any) -> None:
     global _flag
+    _services[:] = [sender.app.services]
     # Anonymous MAP_SHARED memory, made in the main process before the pool forks: every child
     # (also those forked later, after max_tasks_per_child) sees the main process's write.
     _flag = mmap.mmap(-1, 1)
@@ -69,7 +73,7 @@ def _start_grace(how: str = "", **_: Any) -> None:
     if how != "Warm" or _started.is_set():
         return  # a cold shutdown cuts tasks anyway; a second SIGTERM changes nothing
     _started.set()
-    grace = get_settings().worker_shutdown_grace_s
+    grace = _services[0].settings.worker_shutdown_grace_s
     log.warning(
         "worker shutting down: running tasks have %s s to finish", grace, extra={"grace_s": grace}
     )
@@ -87,10 +91,10 @@ def _force() -> None:
     from celery.worker import state
 
     log.warning("tasks still running %s s after the grace period: cold shutdown", FORCE_AFTER_S)
-    db_url = get_settings().database_url
+    db = _services[0].db
     for request in list(state.active_requests):
         try:  # their messages go back to the queue: their records say so, not "running"
-            jobs.mark_released(db_url, request.id)
+            task_lifecycle.mark_released(db, request.id)
             _release_download(request)
         except Exception as error:
             log.warning("could not mark a cut task as queued: %s", type(error).__name__)
@@ -103,7 +107,7 @@ def _release_download(request: Any) -> None:
     if getattr(request, "name", None) == TaskName.DOWNLOADS_FETCH and download_id is not None:
         from core.downloads import run
 
-        run.release(get_settings(), int(download_id))
+        run.release(_services[0].settings, int(download_id))
 
 
 def _daemon_timer(seconds: float, action: Any) -> None:

@@ -9,8 +9,8 @@ from typing import Any
 
 from celery import signals
 
-from core import jobs
-from core.db import migrate, reset_engines
+from core import jobs, task_lifecycle
+from core.db import prepare_schema, reset_engines
 from core.logging import (
     configure_logging,
     register_secret,
@@ -18,20 +18,16 @@ from core.logging import (
     task_id_var,
     task_name_var,
 )
-from core.settings import get_settings
 from core.taskdefs import TaskState
 from tasks import metrics
+from tasks.app import services
 
 log = logging.getLogger(__name__)
 
 
-def _db() -> str:
-    return get_settings().database_url
-
-
 @signals.setup_logging.connect
 def _setup_logging(**_: Any) -> None:
-    settings = get_settings()
+    settings = services.settings
     configure_logging(settings.log_format, settings.log_level)
     for secret in (settings.admin_token, settings.flower_basic_auth, settings.encryption_key):
         if secret is not None:
@@ -46,15 +42,15 @@ def _setup_logging(**_: Any) -> None:
 @signals.worker_init.connect
 @signals.beat_init.connect
 def _prepare(**_: Any) -> None:
-    settings = get_settings()
+    settings = services.settings
     for folder in (settings.data_dir, settings.temp_dir, settings.download_dir):
         folder.mkdir(parents=True, exist_ok=True)
-    migrate(settings.database_url)
+    prepare_schema(services.db.url, settings.migrate_on_start)
 
 
 @signals.worker_init.connect
 def _serve_metrics(**_: Any) -> None:
-    settings = get_settings()
+    settings = services.settings
     metrics.start(settings.data_dir, settings.worker_metrics_port, settings.worker_metrics_address)
 
 
@@ -79,7 +75,7 @@ def _record_published(
     if not headers.get("request_id"):
         headers["request_id"] = request_id_var.get() or uuid.uuid4().hex
     kwargs = body[1] if isinstance(body, (list, tuple)) and len(body) > 1 else {}
-    jobs.ensure_record(_db(), headers["id"], sender, kwargs or {}, headers["request_id"])
+    jobs.ensure_record(services.db, headers["id"], sender, kwargs or {}, headers["request_id"])
 
 
 @signals.task_prerun.connect
@@ -90,7 +86,7 @@ def _started(task_id: str, task: Any, **_: Any) -> None:
     metrics.task_started(task_id)
     # One write, which also says whether the task was canceled while queued (AulaTask skips it)
     # and how often its worker died under it (AulaTask gives up past a bound).
-    task.request.aula_deliveries = jobs.begin_delivery(_db(), task_id)
+    task.request.aula_deliveries = task_lifecycle.begin_delivery(services.db, task_id)
 
 
 @signals.task_postrun.connect
@@ -103,21 +99,21 @@ def _clear_context(task_id: str, task: Any, state: str | None = None, **_: Any) 
 
 @signals.task_success.connect
 def _succeeded(sender: Any, result: Any = None, **_: Any) -> None:
-    jobs.mark_finished(_db(), sender.request.id, TaskState.SUCCESS, result=result)
+    task_lifecycle.mark_finished(services.db, sender.request.id, TaskState.SUCCESS, result=result)
 
 
 @signals.task_failure.connect
 def _failed(task_id: str, exception: BaseException, **_: Any) -> None:
-    jobs.mark_finished(_db(), task_id, TaskState.FAILURE, error=exception)
+    task_lifecycle.mark_finished(services.db, task_id, TaskState.FAILURE, error=exception)
 
 
 @signals.task_retry.connect
 def _retrying(request: Any, reason: Any = None, **_: Any) -> None:
     error = reason if isinstance(reason, BaseException) else None
-    jobs.mark_retry(_db(), request.id, error)
+    task_lifecycle.mark_retry(services.db, request.id, error)
 
 
 @signals.task_revoked.connect
 def _revoked(request: Any, terminated: bool = False, **_: Any) -> None:
     log.info("task %s revoked (terminated=%s)", request.id, terminated)
-    jobs.mark_finished(_db(), request.id, TaskState.REVOKED)
+    task_lifecycle.mark_finished(services.db, request.id, TaskState.REVOKED)

@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, text
 
 from api import create_app
 from api.extensions import make_celery_client
-from core.db import migrate, reset_engines, session_scope
+from core.db import Database, database, migrate, reset_engines, session_scope
 from core.models import Base
 from core.settings import Settings
 from core.vault import Vault
@@ -153,6 +153,12 @@ def settings(base_env: dict[str, str]) -> Settings:
 
 
 @pytest.fixture
+def db(settings: Settings) -> Database:
+    """The test database (emptied for this test), as core functions take it."""
+    return database(settings.database_url)
+
+
+@pytest.fixture
 def app(base_env: dict[str, str], settings: Settings) -> Flask:
     """The Flask app on the test database and Redis."""
     return create_app({key.lower(): value for key, value in base_env.items()})
@@ -195,7 +201,7 @@ def drive(fake_google: FakeGoogle, settings: Settings) -> Iterator[FakeGoogle]:
     fake_google.clear_log()
     fake_google.restore_refresh_token()
     fake_google.expire_change_tokens()  # a token from an earlier test must not reach this one
-    vault = Vault(settings.database_url, settings.fernet_keys)
+    vault = Vault(database(settings.database_url), settings.fernet_keys)
     vault.put("google", json.dumps(fake_google.credentials(), sort_keys=True).encode())
     yield fake_google
     fake_google.clear_faults()

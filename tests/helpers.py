@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 
+from core.db import database
 from tests.redis_dbs import private_redis_db
 
 if TYPE_CHECKING:
@@ -172,7 +173,7 @@ def wait_for_task(db_url: str, task_id: str, states: tuple[str, ...], timeout: f
     from core import jobs
 
     def reached() -> Any:
-        record = jobs.get_record(db_url, task_id)
+        record = jobs.get_record(database(db_url), task_id)
         return record if record.state in states else None
 
     return wait_for(reached, timeout, interval=0.3, what=f"task {task_id} in {states}")

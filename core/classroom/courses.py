@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 from core.classroom.materials import SOURCE
-from core.db import session_scope
+from core.db import Database
 from core.errors import NotFound
 from core.models import CatalogItem, Course
 from core.pagination import Page, keyset_page
@@ -25,9 +25,11 @@ class CourseSummary:
     item_count: int
 
 
-def list_courses(db_url: str, *, limit: int = 50, cursor: str | None = None) -> Page[CourseSummary]:
+def list_courses(
+    db: Database, *, limit: int = 50, cursor: str | None = None
+) -> Page[CourseSummary]:
     """A page of courses by name, each with how many catalog items it owns."""
-    with session_scope(db_url) as session:
+    with db.session() as session:
         page = keyset_page(
             session, select(Course), (Course.name, Course.id), limit=limit, cursor=cursor,
             descending=False,
@@ -46,11 +48,11 @@ def list_courses(db_url: str, *, limit: int = 50, cursor: str | None = None) -> 
     return Page(summaries, page.next_cursor)
 
 
-def course_videos(db_url: str, course_id: str) -> list[CatalogItem]:
+def course_videos(db: Database, course_id: str) -> list[CatalogItem]:
     """Every video material of a course, also those whose item another course owns (a material
     shared by several courses is one item, listed in its `extra.course_ids`), oldest first."""
     stmt = select(CatalogItem).where(CatalogItem.source == SOURCE, CatalogItem.is_video.is_(True))
-    with session_scope(db_url) as session:
+    with db.session() as session:
         items = session.scalars(stmt.order_by(CatalogItem.id))
         return [
             item
@@ -59,9 +61,9 @@ def course_videos(db_url: str, course_id: str) -> list[CatalogItem]:
         ]
 
 
-def get_course(db_url: str, course_id: str) -> Course:
+def get_course(db: Database, course_id: str) -> Course:
     """One synced course, or NotFound."""
-    with session_scope(db_url) as session:
+    with db.session() as session:
         course = session.get(Course, course_id)
     if course is None:
         raise NotFound(f"No Classroom course with id {course_id!r}; sync Classroom first.")

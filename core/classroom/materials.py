@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from core.db import session_scope
+from core.db import Database
 from core.errors import NotFound, UpstreamRefused
 from core.google import DriveClient
 from core.indexing import parse_timestamp
@@ -92,11 +92,11 @@ def material_row(
 # ---------------------------------------------------------------- is a Drive material a video?
 
 
-def _known_drive(db_url: str, file_ids: list[str]) -> dict[str, Row]:
+def _known_drive(db: Database, file_ids: list[str]) -> dict[str, Row]:
     """What the catalog already knows of these Drive files: the Drive index first, then what an
     earlier Classroom sync learnt from Drive (its checksum aside, which may be stale)."""
     known: dict[str, Row] = {}
-    with session_scope(db_url) as session:
+    with db.session() as session:
         for source in ("drive", SOURCE):
             items = session.scalars(
                 select(CatalogItem).where(
@@ -130,14 +130,14 @@ def _ask_drive(drive: DriveClient, file_id: str) -> Row:
     }
 
 
-def resolve_drive_files(db_url: str, drive: DriveClient, rows: list[Row]) -> int:
+def resolve_drive_files(db: Database, drive: DriveClient, rows: list[Row]) -> int:
     """Fill in type, size and `is_video` of Drive materials; return how many Drive calls it took.
 
     A file the catalog knows costs nothing; any other costs one paced `files.get`. A file
     Drive will not show (404, refused) stays catalogued, as not a video.
     """
     pending = [row for row in rows if row["extra"]["kind"] == "driveFile"]
-    known = _known_drive(db_url, [row["source_id"] for row in pending]) if pending else {}
+    known = _known_drive(db, [row["source_id"] for row in pending]) if pending else {}
     asked = 0
     for row in pending:
         info = known.get(row["source_id"])

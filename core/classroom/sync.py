@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from core import catalog
 from core.classroom.client import ClassroomClient
 from core.classroom.materials import SOURCE, Row, material_row, resolve_drive_files
-from core.db import session_scope
+from core.db import database
 from core.errors import NotFound, UpstreamRefused, ValidationFailed
 from core.google import DriveClient
 from core.indexing import MAX_LISTING_RESTARTS, Progress
@@ -124,6 +124,7 @@ def sync_classroom(
     on_progress(0, None, "listing Classroom courses")
     courses = _complete(lambda: list(client.courses()))
     indexed = [course for course in courses if course.get("courseState") in INDEXED_STATES]
+    db = database(settings.database_url)
     rows: dict[str, Row] = {}
     kept: list[str] = []
     drive_calls = 0
@@ -133,9 +134,9 @@ def sync_classroom(
             kept.append(course["id"])
         else:
             added = _add_rows(rows, course["id"], posts, started)
-            drive_calls += resolve_drive_files(settings.database_url, drive_client, added)
+            drive_calls += resolve_drive_files(db, drive_client, added)
         on_progress(index, len(indexed), f"listed {index} of {len(indexed)} courses")
-    with session_scope(settings.database_url) as session:
+    with db.session() as session:
         removed, courses_removed = _save(session, courses, list(rows.values()), kept, started)
     on_progress(len(indexed), len(indexed), f"catalogued {len(rows)} Classroom materials")
     return {

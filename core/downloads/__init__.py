@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from core import catalog, jobs
-from core.db import session_scope
+from core.db import Database, database
 from core.downloads import state
 from core.downloads.state import ACTIVE, DEDUPED, STATES, DownloadState
 from core.errors import Conflict, InsufficientStorage, NotFound
@@ -98,7 +98,7 @@ def file_of(settings: Settings, download: Download) -> Path:
 
 def _target(settings: Settings, url: str | None, item_id: int | None) -> dict[str, Any]:
     if item_id is not None:
-        item = catalog.get_item(settings.database_url, item_id)
+        item = catalog.get_item(database(settings.database_url), item_id)
         if item.source == "local":
             raise Conflict("This item is a local file already: stream it directly.")
         file_id = (
@@ -135,8 +135,8 @@ def _check_disk(settings: Settings) -> None:
         )
 
 
-def _existing(db_url: str, key: str) -> Download | None:
-    with session_scope(db_url) as session:
+def _existing(db: Database, key: str) -> Download | None:
+    with db.session() as session:
         return session.scalars(select(Download).where(Download.dedupe_key == key)).first()
 
 
@@ -156,13 +156,14 @@ def create(
     target = _target(settings, url, item_id)
     fmt = fmt if target["kind"] == "ytdlp" else None
     key = dedupe_key(target["url"], fmt)
+    db = database(settings.database_url)
     for _ in range(RACE_TRIES):
-        existing = _existing(settings.database_url, key)
+        existing = _existing(db, key)
         if existing is not None and not force:
-            return _once_sent(settings.database_url, existing), False
+            return _once_sent(db, existing), False
         _check_disk(settings)
         try:
-            with session_scope(settings.database_url) as session:
+            with database(settings.database_url).session() as session:
                 if existing is not None:  # force: the old one keeps its file but gives up the key
                     session.get_one(Download, existing.id).dedupe_key = None
                 download = state.create(format=fmt, dedupe_key=key, **target)
@@ -174,7 +175,7 @@ def create(
     raise Conflict("An identical download request is being handled right now; try again.")
 
 
-def _once_sent(db_url: str, download: Download, wait_s: float = 2.0) -> Download:
+def _once_sent(db: Database, download: Download, wait_s: float = 2.0) -> Download:
     # A download a racing request created a moment ago gets its task id once sent: wait for it
     # briefly, so the answer names the task as the winner's does.
     deadline = time.monotonic() + wait_s
@@ -182,7 +183,7 @@ def _once_sent(db_url: str, download: Download, wait_s: float = 2.0) -> Download
         if time.monotonic() > deadline:
             break
         time.sleep(0.02)
-        again = _existing(db_url, download.dedupe_key or "")
+        again = _existing(db, download.dedupe_key or "")
         if again is None:
             break
         download = again
@@ -193,23 +194,23 @@ def send(settings: Settings, broker: TaskBroker, download: Download) -> Download
     """Send a queued download's task and record its id; a download never sent is deleted."""
     try:
         record = jobs.enqueue(
-            settings.database_url, broker, "downloads.fetch", {"download_id": download.id}
+            database(settings.database_url), broker, "downloads.fetch", {"download_id": download.id}
         )
     except Exception:
-        with session_scope(settings.database_url) as session:
+        with database(settings.database_url).session() as session:
             row = session.get(Download, download.id)
             if row is not None and row.task_id is None:
                 session.delete(row)
         raise
-    with session_scope(settings.database_url) as session:
+    with database(settings.database_url).session() as session:
         row = session.get_one(Download, download.id)
         row.task_id = record.id
         return row
 
 
-def get(db_url: str, download_id: int) -> Download:
+def get(db: Database, download_id: int) -> Download:
     """One download, or NotFound."""
-    with session_scope(db_url) as session:
+    with db.session() as session:
         download = session.get(Download, download_id)
     if download is None:
         raise NotFound(f"No download with id {download_id}.")
@@ -217,19 +218,19 @@ def get(db_url: str, download_id: int) -> Download:
 
 
 def list_downloads(
-    db_url: str, *, state: str | None = None, limit: int = 50, cursor: str | None = None
+    db: Database, *, state: str | None = None, limit: int = 50, cursor: str | None = None
 ) -> Page[Download]:
     """Downloads, newest first, optionally of one state."""
     stmt = select(Download)
     if state:
         stmt = stmt.where(Download.state == state)
-    with session_scope(db_url) as session:
+    with db.session() as session:
         return keyset_page(session, stmt, (Download.id,), limit=limit, cursor=cursor)
 
 
 def cancel(settings: Settings, broker: TaskBroker, download_id: int) -> Download:
     """Stop a queued or running download and remove its partial files; ended ones conflict."""
-    with session_scope(settings.database_url) as session:
+    with database(settings.database_url).session() as session:
         download = session.get(Download, download_id)
         if download is None:
             raise NotFound(f"No download with id {download_id}.")
@@ -237,23 +238,23 @@ def cancel(settings: Settings, broker: TaskBroker, download_id: int) -> Download
         task_id = download.task_id
     if task_id:
         with contextlib.suppress(NotFound, Conflict):  # the task ended already: nothing runs
-            jobs.cancel(settings.database_url, broker, task_id)
+            jobs.cancel(database(settings.database_url), broker, task_id)
     remove_partials(settings, download_id)
     return download
 
 
 def retry(settings: Settings, broker: TaskBroker, download_id: int) -> Download:
     """Queue a failed or canceled download again (resuming what it had fetched)."""
-    with session_scope(settings.database_url) as session:
+    with database(settings.database_url).session() as session:
         download = session.get(Download, download_id)
         if download is None:
             raise NotFound(f"No download with id {download_id}.")
         state.require(download, "retry")
         key = dedupe_key(download.url, download.format)
-    if _existing(settings.database_url, key) is not None:
+    if _existing(database(settings.database_url), key) is not None:
         raise Conflict("Another download of the same URL and format is queued, running or done.")
     try:
-        with session_scope(settings.database_url) as session:
+        with database(settings.database_url).session() as session:
             download = session.get_one(Download, download_id)
             state.retry(download, key)
     except IntegrityError:
@@ -261,11 +262,11 @@ def retry(settings: Settings, broker: TaskBroker, download_id: int) -> Download:
     return send(settings, broker, download)
 
 
-def latest_for_items(db_url: str, item_ids: list[int]) -> dict[int, Download]:
+def latest_for_items(db: Database, item_ids: list[int]) -> dict[int, Download]:
     """The newest download of each of these catalog items (one query for a page of items)."""
     if not item_ids:
         return {}
-    with session_scope(db_url) as session:
+    with db.session() as session:
         rows = session.scalars(
             select(Download).where(Download.item_id.in_(item_ids)).order_by(Download.id)
         )

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from core.db import database
 from core.errors import NotFound, ValidationFailed
 from core.logging import register_secret
 from core.settings import Settings
@@ -118,7 +119,7 @@ def remove_stale_cookies(settings: Settings) -> int:
 def cookies_file(settings: Settings) -> Iterator[Path | None]:
     """The stored cookies.txt as a mode-0600 file that exists only inside this block."""
     try:
-        secret = Vault(settings.database_url, settings.fernet_keys).get("cookies")
+        secret = Vault(database(settings.database_url), settings.fernet_keys).get("cookies")
     except NotFound:
         yield None
         return

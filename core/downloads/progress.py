@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from core.db import session_scope
+from core.db import Database
 from core.downloads.state import DownloadState
 from core.models import Download
 
@@ -22,12 +22,12 @@ class ProgressTracker:
 
     def __init__(
         self,
-        db_url: str,
+        db: Database,
         download_id: int,
         interval: float,
         on_bytes: Callable[[int], None] | None = None,
     ) -> None:
-        self.db_url, self.download_id, self.interval = db_url, download_id, interval
+        self.db, self.download_id, self.interval = db, download_id, interval
         self.on_bytes = on_bytes
         self._last_write = float("-inf")
         self._last_bytes: int | None = None
@@ -50,7 +50,7 @@ class ProgressTracker:
     def _write(self, done: int, total: int | None, speed: float | None, eta: float | None) -> None:
         self._peak = done  # progress only rises, even when a resumed run starts lower
         percent = round(min(100.0, 100.0 * done / total), 1) if total else None
-        with session_scope(self.db_url) as session:
+        with self.db.session() as session:
             row = session.get(Download, self.download_id)
             if row is None or row.state == DownloadState.CANCELED:
                 self._canceled = True

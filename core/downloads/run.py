@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from core import notifications
-from core.db import session_scope
+from core.db import database, session_scope
 from core.downloads import (
     direct,
     file_of,
@@ -211,7 +211,10 @@ def execute(
         announce()  # a download that failed here was announced
         return {"download_id": download_id, "skipped": True}
     tracker = ProgressTracker(
-        settings.database_url, download_id, settings.progress_interval_s, meter.download_bytes
+        database(settings.database_url),
+        download_id,
+        settings.progress_interval_s,
+        meter.download_bytes,
     )
 
     def report(done: int, total: int | None, speed: float | None, eta: float | None) -> bool:

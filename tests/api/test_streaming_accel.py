@@ -8,8 +8,10 @@ from urllib.parse import unquote
 import pytest
 from flask import Flask, Response
 
+from api.extensions import SERVICES, make_celery_client
 from api.streaming import local_file_response
 from core.errors import ConfigurationError
+from core.services import Services
 from core.settings import load_settings
 
 NAME = "leçon 1 – vidéo.mp4"
@@ -17,7 +19,8 @@ NAME = "leçon 1 – vidéo.mp4"
 
 def _app(tmp_path: Path, prefix: str) -> Flask:
     app = Flask(__name__)
-    app.extensions["aula.settings"] = load_settings(accel_redirect_prefix=prefix)
+    settings = load_settings(accel_redirect_prefix=prefix)
+    app.extensions[SERVICES] = Services.build(settings, broker=make_celery_client(settings))
     (tmp_path / NAME).write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40)
 
     @app.get("/file")

@@ -10,8 +10,9 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
-from core import jobs
-from core.db import session_scope
+from api.extensions import SERVICES
+from core import jobs, task_lifecycle
+from core.db import Database
 from core.models import TaskRecord
 from tests.api.envelope import assert_envelope
 
@@ -28,8 +29,9 @@ TASK_KEYS = {
 }
 
 
-def db_of(app: Flask) -> str:
-    return str(app.extensions["aula.settings"].database_url)
+def db_of(app: Flask) -> Database:
+    db: Database = app.extensions[SERVICES].db
+    return db
 
 
 def enqueue(client: FlaskClient) -> str:
@@ -83,10 +85,10 @@ def test_a_finished_task_shows_its_progress_result_and_times(quiet_app: Flask) -
     client = quiet_app.test_client()
     db = db_of(quiet_app)
     task_id = enqueue(client)
-    jobs.mark_started(db, task_id)
-    jobs.ProgressReporter(db, task_id, interval=0)(1, 4, "sweeping")
+    task_lifecycle.mark_started(db, task_id)
+    task_lifecycle.ProgressReporter(db, task_id, interval=0)(1, 4, "sweeping")
     running = client.get(f"/api/tasks/{task_id}").get_json()
-    jobs.mark_finished(db, task_id, "SUCCESS", result={"temp_files_removed": 2})
+    task_lifecycle.mark_finished(db, task_id, "SUCCESS", result={"temp_files_removed": 2})
     done = client.get(f"/api/tasks/{task_id}").get_json()
 
     assert running["state"] == "PROGRESS"
@@ -99,7 +101,7 @@ def test_a_finished_task_shows_its_progress_result_and_times(quiet_app: Flask) -
 def test_a_failed_task_shows_type_and_message(quiet_app: Flask) -> None:
     client = quiet_app.test_client()
     task_id = enqueue(client)
-    jobs.mark_finished(db_of(quiet_app), task_id, "FAILURE", error=OSError("disk full"))
+    task_lifecycle.mark_finished(db_of(quiet_app), task_id, "FAILURE", error=OSError("disk full"))
 
     assert client.get(f"/api/tasks/{task_id}").get_json()["error"] == {
         "type": "OSError",
@@ -128,12 +130,12 @@ def test_every_shown_change_changes_the_etag(quiet_app: Flask) -> None:
     client = quiet_app.test_client()
     task_id = enqueue(client)
     seen = {client.get(f"/api/tasks/{task_id}").headers["ETag"]}
-    reporter = jobs.ProgressReporter(db_of(quiet_app), task_id, interval=0)
+    reporter = task_lifecycle.ProgressReporter(db_of(quiet_app), task_id, interval=0)
     for step in ("started", "progress", "same numbers, new message", "finished"):
         if step == "started":
-            jobs.mark_started(db_of(quiet_app), task_id)
+            task_lifecycle.mark_started(db_of(quiet_app), task_id)
         elif step == "finished":
-            jobs.mark_finished(db_of(quiet_app), task_id, "SUCCESS", result={"n": 1})
+            task_lifecycle.mark_finished(db_of(quiet_app), task_id, "SUCCESS", result={"n": 1})
         else:
             reporter(1, 3, step)
         answer = client.get(f"/api/tasks/{task_id}", headers={"If-None-Match": ", ".join(seen)})
@@ -152,12 +154,12 @@ def test_the_poll_body_is_what_the_task_schema_dumps(quiet_app: Flask) -> None:
 
     client = quiet_app.test_client()
     task_id = enqueue(client)
-    jobs.ProgressReporter(db_of(quiet_app), task_id, interval=0)(2, 7, "h\u00e9")
-    with session_scope(db_of(quiet_app)) as session:
+    task_lifecycle.ProgressReporter(db_of(quiet_app), task_id, interval=0)(2, 7, "h\u00e9")
+    with db_of(quiet_app).session() as session:
         record = session.get(TaskRecord, task_id)
         assert record is not None
         record.progress = {**(record.progress or {}), "extra": "not shown"}
-    jobs.mark_finished(db_of(quiet_app), task_id, "FAILURE", error=OSError("disk full"))
+    task_lifecycle.mark_finished(db_of(quiet_app), task_id, "FAILURE", error=OSError("disk full"))
     with quiet_app.app_context():
         dumped = TaskSchema().dump(jobs.get_record(db_of(quiet_app), task_id))
         expected = quiet_app.json.response(dumped).get_data()
@@ -168,9 +170,9 @@ def test_unknown_tasks_are_not_found_not_pending(quiet_client: FlaskClient) -> N
     assert_envelope(quiet_client.get(f"/api/tasks/{uuid.uuid4()}"), 404, "not_found")
 
 
-def add(db: str, name: str, state: str, created_at: datetime) -> str:
+def add(db: Database, name: str, state: str, created_at: datetime) -> str:
     task_id = str(uuid.uuid4())
-    with session_scope(db) as session:
+    with db.session() as session:
         session.add(TaskRecord(id=task_id, name=name, state=state, created_at=created_at))
     return task_id
 

@@ -10,7 +10,7 @@ from core import catalog
 from core.classroom.client import ClassroomClient
 from core.classroom.courses import course_videos, list_courses
 from core.classroom.sync import sync_classroom
-from core.db import session_scope
+from core.db import database, session_scope
 from core.errors import TransientError, UpstreamRefused
 from core.google import DriveClient
 from core.indexing import rebuild_drive
@@ -27,7 +27,7 @@ def _sync(settings, on_progress=None, client=None):
 
 
 def _items(settings) -> dict:
-    page = catalog.list_items(settings.database_url, source="classroom", limit=200)
+    page = catalog.list_items(database(settings.database_url), source="classroom", limit=200)
     assert page.next_cursor is None
     return {item.source_id: item for item in page.items}
 
@@ -233,11 +233,11 @@ def test_the_same_material_in_two_courses_is_one_item_of_the_newest_course(setti
     item = _items(settings)["https://www.youtube.com/watch?v=comum"]
     assert item.course_id == newer
     assert item.extra["course_ids"] == [newer, older]
-    counts = {c.id: c.item_count for c in list_courses(settings.database_url).items}
+    counts = {c.id: c.item_count for c in list_courses(database(settings.database_url)).items}
     assert counts == {newer: 2, older: 0}
-    older_videos = course_videos(settings.database_url, older)
+    older_videos = course_videos(database(settings.database_url), older)
     assert [video.source_id for video in older_videos] == [item.source_id]
-    assert len(course_videos(settings.database_url, newer)) == 2
+    assert len(course_videos(database(settings.database_url), newer)) == 2
 
 
 def test_a_refused_course_keeps_its_items(settings, classroom):
@@ -302,7 +302,7 @@ def test_list_courses_pages_by_name_with_item_counts(settings, classroom):
     _sync(settings)
     seen, cursor = [], None
     while True:
-        page = list_courses(settings.database_url, limit=2, cursor=cursor)
+        page = list_courses(database(settings.database_url), limit=2, cursor=cursor)
         seen += page.items
         if not (cursor := page.next_cursor):
             break

@@ -15,10 +15,13 @@ from sqlalchemy import inspect, text
 from core import jobs
 from core.db import (
     MIGRATIONS_DIR,
+    Database,
     current_revision,
+    database,
     get_engine,
     make_engine,
     migrate,
+    prepare_schema,
     reset_engines,
     session_scope,
 )
@@ -62,21 +65,38 @@ def test_migrate_brings_the_schema_to_head(fresh_url: str, request: pytest.Fixtu
 
 def test_migrating_twice_is_a_no_op(settings: Settings) -> None:
     db = settings.database_url
-    jobs.ensure_record(db, "kept-across-migrations", "catalog.sync", {"a": 1}, None)
+    jobs.ensure_record(database(db), "kept-across-migrations", "catalog.sync", {"a": 1}, None)
     before = current_revision(db)
 
     migrate(db)
     migrate(db)
 
     assert current_revision(db) == before == head_revision()
-    assert jobs.get_record(db, "kept-across-migrations").args == {"a": 1}
+    assert jobs.get_record(database(db), "kept-across-migrations").args == {"a": 1}
+
+
+def test_a_process_start_migrates_a_fresh_database_unless_a_release_step_should_have(
+    fresh_url: str,
+) -> None:
+    with pytest.raises(SystemExit, match=r"MIGRATE_ON_START=false .* revision None"):
+        prepare_schema(fresh_url, migrate_on_start=False)
+    assert current_revision(fresh_url) is None  # checked only, never migrated
+
+    prepare_schema(fresh_url, migrate_on_start=True)
+    assert current_revision(fresh_url) == head_revision()
+
+
+def test_a_process_start_accepts_a_schema_at_head(settings: Settings) -> None:
+    prepare_schema(settings.database_url, migrate_on_start=False)  # the release step ran
+
+    assert current_revision(settings.database_url) == head_revision()
 
 
 def test_concurrent_migrations_from_three_processes(
     fresh_url: str, request: pytest.FixtureRequest
 ) -> None:
-    # web, worker and beat all migrate at start; they may start in the same instant.
-    code = "import sys; from core.db import migrate; migrate(sys.argv[1])"
+    # Without a release step, web, worker and beat all migrate at start, maybe in one instant.
+    code = "import sys; from core.db import prepare_schema; prepare_schema(sys.argv[1], True)"
     children = [
         subprocess.Popen(
             [sys.executable, "-c", code, fresh_url],
@@ -95,8 +115,8 @@ def test_concurrent_migrations_from_three_processes(
 
     assert [code for code, _ in outcomes] == [0, 0, 0], outcomes
     assert current_revision(fresh_url) == head_revision()
-    jobs.ensure_record(fresh_url, "after-race", "catalog.sync", {}, None)
-    assert jobs.get_record(fresh_url, "after-race").state == "PENDING"
+    jobs.ensure_record(database(fresh_url), "after-race", "catalog.sync", {}, None)
+    assert jobs.get_record(database(fresh_url), "after-race").state == "PENDING"
 
 
 def test_session_scope_commits_on_success_and_rolls_back_on_error(settings: Settings) -> None:
@@ -114,12 +134,13 @@ def test_session_scope_commits_on_success_and_rolls_back_on_error(settings: Sett
         assert session.get(TaskRecord, "rolled-back") is None
 
 
-def test_engines_are_shared_until_reset(settings: Settings) -> None:
+def test_engines_are_shared_until_reset(settings: Settings, db: Database) -> None:
     first = get_engine(settings.database_url)
 
-    assert get_engine(settings.database_url) is first
+    assert get_engine(settings.database_url) is first is db.engine
     reset_engines()
-    assert get_engine(settings.database_url) is not first
+    assert db.engine is not first
+    assert get_engine(settings.database_url) is db.engine  # one engine per URL, again
 
 
 def test_sqlite_engines_make_their_folder_and_use_wal(tmp_path: Path) -> None:

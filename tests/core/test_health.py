@@ -7,12 +7,13 @@ from pathlib import Path
 from celery import Celery
 
 from core import health
+from core.db import database
 from core.settings import Settings
 from tests.core.brokers import closed_redis_url, env_settings
 
 
 def test_database_check(settings: Settings) -> None:
-    assert health.check_database(settings.database_url) == "ok"
+    assert health.check_database(database(settings.database_url)) == "ok"
     assert health.check_database(
         "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1"
     ).startswith("unreachable: ")

@@ -5,13 +5,14 @@ from __future__ import annotations
 import pytest
 
 from core import catalog
+from core.db import database
 from core.errors import TransientError, UpstreamRefused
 from core.google import DriveClient
 from core.indexing import rebuild_drive, sync_drive
 
 
 def _drive_items(settings) -> dict[str, str]:
-    page = catalog.list_items(settings.database_url, source="drive", limit=200)
+    page = catalog.list_items(database(settings.database_url), source="drive", limit=200)
     assert page.next_cursor is None
     return {item.source_id: item.title for item in page.items}
 
@@ -44,7 +45,7 @@ def test_rebuild_with_a_fifth_of_requests_failing_ends_with_exactly_the_files(se
     assert _drive_items(settings) == expected
     assert result["items"] == len(expected)
     assert any(record.fault for record in drive.requests), "no fault was injected"
-    intro = catalog.find_item(settings.database_url, "drive", next(iter(expected)))
+    intro = catalog.find_item(database(settings.database_url), "drive", next(iter(expected)))
     assert intro is not None
     assert intro.duration_s == 61.0 and intro.is_video and intro.checksum
 
@@ -76,12 +77,14 @@ def test_a_rejected_page_token_restarts_the_listing(settings, drive):
             expired.append(current)
 
     rebuild_drive(settings, DriveClient.from_settings(settings), after_first_page)
-    items = catalog.list_items(settings.database_url, source="drive", folder_id=big, limit=200)
+    items = catalog.list_items(
+        database(settings.database_url), source="drive", folder_id=big, limit=200
+    )
     seen = set()
     cursor = None
     while True:
         page = catalog.list_items(
-            settings.database_url, source="drive", folder_id=big, limit=200, cursor=cursor
+            database(settings.database_url), source="drive", folder_id=big, limit=200, cursor=cursor
         )
         seen |= {item.source_id for item in page.items}
         if not (cursor := page.next_cursor):
@@ -116,7 +119,7 @@ def test_sync_picks_up_added_renamed_trashed_deleted_and_moved_out(settings, dri
         added: "nova aula.mp4",
     }
     assert result["full_rebuild"] == 0 and result["removed"] == 3
-    state = catalog.get_state(scoped.database_url, "drive")
+    state = catalog.get_state(database(scoped.database_url), "drive")
     assert state.page_token == drive.start_page_token()
 
 

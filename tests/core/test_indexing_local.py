@@ -8,6 +8,7 @@ import shutil
 import pytest
 
 from core import catalog
+from core.db import database
 from core.errors import NotFound
 from core.indexing import rebuild_local, resolve_local
 from tests.media import make_video
@@ -23,7 +24,8 @@ def media_root(settings):
 
 def _items(settings):
     return {
-        item.source_id: item for item in catalog.list_items(settings.database_url, limit=200).items
+        item.source_id: item
+        for item in catalog.list_items(database(settings.database_url), limit=200).items
     }
 
 
@@ -54,9 +56,9 @@ def test_title_search_ignores_case_and_accents(settings, media_root):
     make_video(media_root / "Aula de Matemática.mp4", seconds=1)
     make_video(media_root / "Aula de História.mp4", seconds=1)
     rebuild_local(settings)
-    found = catalog.list_items(settings.database_url, q="MATEMATICA aula").items
+    found = catalog.list_items(database(settings.database_url), q="MATEMATICA aula").items
     assert [item.title for item in found] == ["Aula de Matemática"]
-    assert catalog.list_items(settings.database_url, q="100%_").items == []
+    assert catalog.list_items(database(settings.database_url), q="100%_").items == []
 
 
 def test_paths_never_escape_the_media_root(settings, media_root, tmp_path):

@@ -17,8 +17,8 @@ from celery.signals import before_task_publish
 from sqlalchemy import event, func, select
 
 from api.extensions import make_celery_client
-from core import jobs
-from core.db import get_engine, session_scope
+from core import jobs, task_lifecycle
+from core.db import Database, database
 from core.errors import BrokerUnavailable, Conflict, NotFound, TransientError
 from core.logging import request_id_var
 from core.models import TaskRecord, utcnow
@@ -26,8 +26,8 @@ from core.settings import Settings
 from tests.core.brokers import closed_redis_url, env_settings
 
 
-def count_records(db_url: str) -> int:
-    with session_scope(db_url) as session:
+def count_records(db: Database) -> int:
+    with db.session() as session:
         return int(session.scalar(select(func.count()).select_from(TaskRecord)) or 0)
 
 
@@ -35,11 +35,11 @@ def queued_messages(client: redis.Redis, queue: str) -> list[dict[str, Any]]:
     return [json.loads(raw) for raw in client.lrange(queue, 0, -1)]
 
 
-def new_record(db_url: str, name: str = "catalog.sync", state: str = "PENDING") -> str:
+def new_record(db: Database, name: str = "catalog.sync", state: str = "PENDING") -> str:
     task_id = str(uuid.uuid4())
-    jobs.ensure_record(db_url, task_id, name, {}, None)
+    jobs.ensure_record(db, task_id, name, {}, None)
     if state != "PENDING":
-        with session_scope(db_url) as session:
+        with db.session() as session:
             session.get(TaskRecord, task_id).state = state  # type: ignore[union-attr]
     return task_id
 
@@ -53,12 +53,12 @@ def test_queue_routing() -> None:
 def test_enqueue_records_pending_before_the_message_is_sent(
     quiet_settings: Settings, quiet_celery: Celery, quiet_redis: redis.Redis
 ) -> None:
-    db = quiet_settings.database_url
+    db = database(quiet_settings.database_url)
     seen_at_publish: list[str | None] = []
 
     def spy(headers: dict[str, Any] | None = None, **_: Any) -> None:
         assert headers is not None
-        with session_scope(db) as session:
+        with db.session() as session:
             record = session.get(TaskRecord, headers["id"])
             seen_at_publish.append(record.state if record else None)
 
@@ -87,7 +87,9 @@ def test_enqueue_records_pending_before_the_message_is_sent(
 def test_downloads_go_to_their_own_queue(
     quiet_settings: Settings, quiet_celery: Celery, quiet_redis: redis.Redis
 ) -> None:
-    record = jobs.enqueue(quiet_settings.database_url, quiet_celery, "downloads.fetch", {"id": 7})
+    record = jobs.enqueue(
+        database(quiet_settings.database_url), quiet_celery, "downloads.fetch", {"id": 7}
+    )
 
     assert record.queue == "downloads"
     assert quiet_redis.llen("downloads") == 1
@@ -99,7 +101,7 @@ def test_enqueue_carries_the_current_request_id(
 ) -> None:
     token = request_id_var.set("req-from-the-web-1")
     try:
-        record = jobs.enqueue(quiet_settings.database_url, quiet_celery, "catalog.sync")
+        record = jobs.enqueue(database(quiet_settings.database_url), quiet_celery, "catalog.sync")
     finally:
         request_id_var.reset(token)
 
@@ -116,42 +118,42 @@ def test_enqueue_against_an_unreachable_broker_leaves_no_record(
     client = make_celery_client(unreachable)
     try:
         with pytest.raises(BrokerUnavailable) as caught:
-            jobs.enqueue(settings.database_url, client, "maintenance.cleanup")
+            jobs.enqueue(database(settings.database_url), client, "maintenance.cleanup")
     finally:
         client.close()
 
     assert isinstance(caught.value, TransientError)
     assert caught.value.status == 503
-    assert count_records(settings.database_url) == 0
+    assert count_records(database(settings.database_url)) == 0
 
 
 def test_get_record_of_an_unknown_id_is_not_found(settings: Settings) -> None:
     with pytest.raises(NotFound):
-        jobs.get_record(settings.database_url, str(uuid.uuid4()))
+        jobs.get_record(database(settings.database_url), str(uuid.uuid4()))
 
 
 def test_mark_started_retry_and_finished(settings: Settings) -> None:
-    db = settings.database_url
+    db = database(settings.database_url)
     task_id = new_record(db)
 
-    jobs.mark_started(db, task_id)
+    task_lifecycle.mark_started(db, task_id)
     started = jobs.get_record(db, task_id)
     assert started.state == "STARTED"
     assert started.started_at is not None and started.finished_at is None
 
-    jobs.mark_retry(db, task_id, TimeoutError("drive timed out"))
+    task_lifecycle.mark_retry(db, task_id, TimeoutError("drive timed out"))
     retrying = jobs.get_record(db, task_id)
     assert retrying.state == "RETRY"
     assert retrying.retries == 1
     assert retrying.error == {"type": "TimeoutError", "message": "drive timed out"}
 
-    jobs.mark_started(db, task_id)  # the retry runs
+    task_lifecycle.mark_started(db, task_id)  # the retry runs
     again = jobs.get_record(db, task_id)
     assert again.state == "STARTED"
     assert again.error is None
     assert again.started_at == started.started_at, "the first start is kept"
 
-    jobs.mark_finished(db, task_id, "SUCCESS", result=3)
+    task_lifecycle.mark_finished(db, task_id, "SUCCESS", result=3)
     done = jobs.get_record(db, task_id)
     assert done.state == "SUCCESS"
     assert done.result == {"value": 3}
@@ -160,13 +162,13 @@ def test_mark_started_retry_and_finished(settings: Settings) -> None:
 
 
 def test_mark_finished_with_failure_keeps_type_and_message_only(settings: Settings) -> None:
-    db = settings.database_url
+    db = database(settings.database_url)
     task_id = new_record(db)
 
     try:
         raise ValueError("bad input " + "x" * 3000)
     except ValueError as error:
-        jobs.mark_finished(db, task_id, "FAILURE", error=error)
+        task_lifecycle.mark_finished(db, task_id, "FAILURE", error=error)
 
     record = jobs.get_record(db, task_id)
     assert record.state == "FAILURE"
@@ -178,28 +180,28 @@ def test_mark_finished_with_failure_keeps_type_and_message_only(settings: Settin
 
 
 @contextlib.contextmanager
-def _statements(db_url: str) -> Iterator[list[str]]:
+def _statements(db: Database) -> Iterator[list[str]]:
     # The first word of every statement the process's engine for `db_url` sends.
     seen: list[str] = []
 
     def record(*args: Any) -> None:
         seen.append(args[2].split()[0])
 
-    event.listen(get_engine(db_url), "before_cursor_execute", record)
+    event.listen(db.engine, "before_cursor_execute", record)
     try:
         yield seen
     finally:
-        event.remove(get_engine(db_url), "before_cursor_execute", record)
+        event.remove(db.engine, "before_cursor_execute", record)
 
 
 def test_a_start_and_a_finish_are_one_write_each(settings: Settings) -> None:
-    db = settings.database_url
+    db = database(settings.database_url)
     task_id = new_record(db)
 
     with _statements(db) as statements:
-        assert jobs.mark_started(db, task_id) is True
+        assert task_lifecycle.mark_started(db, task_id) is True
         assert statements == ["UPDATE"]
-        jobs.mark_finished(db, task_id, "SUCCESS", result={"n": 1})
+        task_lifecycle.mark_finished(db, task_id, "SUCCESS", result={"n": 1})
         assert statements == ["UPDATE", "UPDATE"]
     record = jobs.get_record(db, task_id)
     assert (record.state, record.result, record.active_key) == ("SUCCESS", {"n": 1}, None)
@@ -207,30 +209,32 @@ def test_a_start_and_a_finish_are_one_write_each(settings: Settings) -> None:
 
 
 def test_a_canceled_record_is_not_started(settings: Settings) -> None:
-    db = settings.database_url
+    db = database(settings.database_url)
     task_id = new_record(db, state="REVOKED")
 
-    assert jobs.mark_started(db, task_id) is False
+    assert task_lifecycle.mark_started(db, task_id) is False
     record = jobs.get_record(db, task_id)
     assert (record.state, record.started_at) == ("REVOKED", None)
-    assert jobs.mark_started(db, str(uuid.uuid4())) is True, "no record: nothing says stop"
+    assert task_lifecycle.mark_started(db, str(uuid.uuid4())) is True, (
+        "no record: nothing says stop"
+    )
 
 
 def test_marks_on_an_unknown_id_do_nothing(settings: Settings) -> None:
     ghost = str(uuid.uuid4())
 
-    jobs.mark_started(settings.database_url, ghost)
-    jobs.mark_retry(settings.database_url, ghost, None)
-    jobs.mark_finished(settings.database_url, ghost, "SUCCESS", result={})
+    task_lifecycle.mark_started(database(settings.database_url), ghost)
+    task_lifecycle.mark_retry(database(settings.database_url), ghost, None)
+    task_lifecycle.mark_finished(database(settings.database_url), ghost, "SUCCESS", result={})
 
-    assert count_records(settings.database_url) == 0
+    assert count_records(database(settings.database_url)) == 0
 
 
 def test_progress_is_throttled_and_the_end_always_written(settings: Settings) -> None:
-    db = settings.database_url
+    db = database(settings.database_url)
     task_id = new_record(db)
-    jobs.mark_started(db, task_id)
-    report = jobs.ProgressReporter(db, task_id, interval=0.3)
+    task_lifecycle.mark_started(db, task_id)
+    report = task_lifecycle.ProgressReporter(db, task_id, interval=0.3)
 
     assert report(1, 10, "one") is True
     assert report(2, 10, "two") is False
@@ -252,10 +256,10 @@ def test_progress_is_throttled_and_the_end_always_written(settings: Settings) ->
 
 
 def test_progress_without_a_total_has_no_percent(settings: Settings) -> None:
-    db = settings.database_url
+    db = database(settings.database_url)
     task_id = new_record(db)
 
-    assert jobs.ProgressReporter(db, task_id, interval=0)(5, None, "counting") is True
+    assert task_lifecycle.ProgressReporter(db, task_id, interval=0)(5, None, "counting") is True
 
     assert jobs.get_record(db, task_id).progress == {
         "current": 5,
@@ -266,11 +270,11 @@ def test_progress_without_a_total_has_no_percent(settings: Settings) -> None:
 
 
 def test_progress_never_reopens_a_finished_task(settings: Settings) -> None:
-    db = settings.database_url
+    db = database(settings.database_url)
     task_id = new_record(db)
-    jobs.mark_finished(db, task_id, "REVOKED")
+    task_lifecycle.mark_finished(db, task_id, "REVOKED")
 
-    jobs.ProgressReporter(db, task_id, interval=0)(9, 10, "late")
+    task_lifecycle.ProgressReporter(db, task_id, interval=0)(9, 10, "late")
 
     record = jobs.get_record(db, task_id)
     assert record.state == "REVOKED"
@@ -278,7 +282,7 @@ def test_progress_never_reopens_a_finished_task(settings: Settings) -> None:
 
 
 def test_cancel_a_pending_task(quiet_settings: Settings, quiet_celery: Celery) -> None:
-    db = quiet_settings.database_url
+    db = database(quiet_settings.database_url)
     record = jobs.enqueue(db, quiet_celery, "maintenance.cleanup")
 
     canceled = jobs.cancel(db, quiet_celery, record.id)
@@ -292,9 +296,9 @@ def test_cancel_a_pending_task(quiet_settings: Settings, quiet_celery: Celery) -
 
 
 def test_cancel_a_running_task(quiet_settings: Settings, quiet_celery: Celery) -> None:
-    db = quiet_settings.database_url
+    db = database(quiet_settings.database_url)
     task_id = new_record(db)
-    jobs.mark_started(db, task_id)
+    task_lifecycle.mark_started(db, task_id)
 
     assert jobs.cancel(db, quiet_celery, task_id).state == "REVOKED"
     assert jobs.is_revoked(db, task_id) is True
@@ -304,7 +308,7 @@ def test_cancel_a_running_task(quiet_settings: Settings, quiet_celery: Celery) -
 def test_cancel_a_finished_task_conflicts(
     quiet_settings: Settings, quiet_celery: Celery, state: str
 ) -> None:
-    db = quiet_settings.database_url
+    db = database(quiet_settings.database_url)
     task_id = new_record(db, state=state)
 
     with pytest.raises(Conflict):
@@ -317,22 +321,22 @@ def test_cancel_an_unknown_task_is_not_found(
     quiet_settings: Settings, quiet_celery: Celery
 ) -> None:
     with pytest.raises(NotFound):
-        jobs.cancel(quiet_settings.database_url, quiet_celery, str(uuid.uuid4()))
+        jobs.cancel(database(quiet_settings.database_url), quiet_celery, str(uuid.uuid4()))
 
 
 def test_is_revoked_of_unknown_and_pending(settings: Settings) -> None:
-    task_id = new_record(settings.database_url)
+    task_id = new_record(database(settings.database_url))
 
-    assert jobs.is_revoked(settings.database_url, task_id) is False
-    assert jobs.is_revoked(settings.database_url, str(uuid.uuid4())) is False
+    assert jobs.is_revoked(database(settings.database_url), task_id) is False
+    assert jobs.is_revoked(database(settings.database_url), str(uuid.uuid4())) is False
 
 
 def test_ensure_record_is_idempotent(settings: Settings) -> None:
-    db = settings.database_url
+    db = database(settings.database_url)
     task_id = str(uuid.uuid4())
 
     jobs.ensure_record(db, task_id, "maintenance.cleanup", {"a": 1}, "req-1")
-    jobs.mark_started(db, task_id)
+    task_lifecycle.mark_started(db, task_id)
     jobs.ensure_record(db, task_id, "maintenance.cleanup", {"a": 2}, "req-2")
 
     assert count_records(db) == 1
@@ -343,15 +347,15 @@ def test_ensure_record_is_idempotent(settings: Settings) -> None:
 def test_error_dict_never_carries_a_traceback() -> None:
     from core.errors import UpstreamTimeout
 
-    assert jobs.error_dict(UpstreamTimeout("Drive took too long.")) == {
+    assert task_lifecycle.error_dict(UpstreamTimeout("Drive took too long.")) == {
         "type": "UpstreamTimeout",
         "message": "Drive took too long.",
     }
-    assert jobs.error_dict(KeyError()) == {"type": "KeyError", "message": "KeyError"}
+    assert task_lifecycle.error_dict(KeyError()) == {"type": "KeyError", "message": "KeyError"}
 
 
 def test_records_default_to_utc_timestamps_set_per_row(settings: Settings) -> None:
-    db = settings.database_url
+    db = database(settings.database_url)
     first = new_record(db)
     time.sleep(0.01)
     second = new_record(db)

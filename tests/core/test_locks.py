@@ -46,9 +46,10 @@ def test_redis_lock_is_taken_once_and_never_frees_a_later_holder(redis_url):
     client = redis.Redis.from_url(url)
     client.delete("aula:lock:test.once")
     try:
-        with redis_lock(url, "test.once", 1) as taken:  # 1 s: the test proves the token check only
+        # 1 s: the test proves the token check only
+        with redis_lock(client, "test.once", 1) as taken:
             assert taken and client.get("aula:lock:test.once") is not None
-            with redis_lock(url, "test.once", 1) as again:
+            with redis_lock(client, "test.once", 1) as again:
                 assert not again  # someone holds it
             assert client.get("aula:lock:test.once") is not None  # the loser freed nothing
             wait_for(
@@ -56,10 +57,10 @@ def test_redis_lock_is_taken_once_and_never_frees_a_later_holder(redis_url):
             )
             client.set("aula:lock:test.once", "later", ex=30)  # another worker takes it meanwhile
         assert client.get("aula:lock:test.once") == b"later"  # ours ran out: theirs stays
-        with redis_lock(url, "test.once", 1) as taken_after:
+        with redis_lock(client, "test.once", 1) as taken_after:
             assert not taken_after
         client.delete("aula:lock:test.once")
-        with redis_lock(url, "test.once", 1) as free:
+        with redis_lock(client, "test.once", 1) as free:
             assert free
         assert client.get("aula:lock:test.once") is None  # released on exit
     finally:

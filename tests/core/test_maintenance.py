@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from core import maintenance
-from core.db import session_scope
+from core.db import database, session_scope
 from core.models import TaskRecord, utcnow
 from core.settings import Settings
 from tests.core.brokers import env_settings
@@ -90,11 +90,11 @@ def test_purge_removes_only_finished_records_past_retention(settings: Settings) 
     # A running task with a stale finished_at (from an earlier attempt) is not finished.
     unfinished.add(add_record(db, "PROGRESS", 40))
 
-    assert maintenance.purge_task_records(db, timedelta(days=30)) == 3
+    assert maintenance.purge_task_records(database(db), timedelta(days=30)) == 3
 
     assert remaining(db) == recent | unfinished
     assert not remaining(db) & old
-    assert maintenance.purge_task_records(db, timedelta(days=30)) == 0
+    assert maintenance.purge_task_records(database(db), timedelta(days=30)) == 0
 
 
 def test_cleanup_returns_its_counts_and_reports_progress(

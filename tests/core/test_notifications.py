@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from api.extensions import make_celery_client
 from core import jobs, notifications
-from core.db import session_scope
+from core.db import database, session_scope
 from core.models import Delivery, utcnow
 from core.settings import load_settings
 from tests.fakes.webhooks import Receiver
@@ -47,7 +47,7 @@ def _record(settings, event="download.succeeded", subject="download:1", data=Non
 
 
 def _row(settings, delivery_id):
-    return notifications.get_delivery(settings.database_url, delivery_id)
+    return notifications.get_delivery(database(settings.database_url), delivery_id)
 
 
 def test_a_delivery_is_signed_and_says_which_event_it_is(settings, receiver):
@@ -116,7 +116,7 @@ def test_deliveries_of_one_subject_go_one_after_the_other(settings, receiver):
     second = _record(config, "download.succeeded", "download:9")
     other = _record(config, "download.succeeded", "download:10")
     assert notifications.dispatch(config, broker) == 2  # the first of each subject
-    sent = [r.args["delivery_id"] for r in jobs.list_records(config.database_url).items]
+    sent = [r.args["delivery_id"] for r in jobs.list_records(database(config.database_url)).items]
     assert sorted(sent) == sorted([first, other])
     assert notifications.dispatch(config, broker) == 0, "a claimed delivery is not sent twice"
     assert notifications.attempt(config, second).outcome == "waiting"
@@ -143,7 +143,7 @@ def test_a_delivery_whose_task_was_lost_is_sent_again_but_a_long_retry_after_is_
         row = session.get_one(Delivery, waiting)
         row.dispatched_at, row.next_attempt_at = long_ago, utcnow() + timedelta(hours=1)
     assert notifications.dispatch(config, broker) == 1
-    sent = [r.args["delivery_id"] for r in jobs.list_records(config.database_url).items]
+    sent = [r.args["delivery_id"] for r in jobs.list_records(database(config.database_url)).items]
     assert sorted(sent) == sorted([lost, waiting, lost])
 
 
@@ -156,7 +156,7 @@ def test_ended_deliveries_past_retention_are_pruned(settings, receiver):
         for delivery_id in (old, waiting):
             session.get_one(Delivery, delivery_id).created_at = utcnow() - timedelta(days=31)
     assert notifications.prune(config) == 1
-    left = [row.id for row in notifications.list_deliveries(config.database_url).items]
+    left = [row.id for row in notifications.list_deliveries(database(config.database_url)).items]
     assert sorted(left) == sorted([recent, waiting]), "pending ones are kept, however old"
 
 

@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from core import jobs
-from core.db import session_scope
+from core import jobs, task_lifecycle
+from core.db import database, session_scope
 from core.errors import ValidationFailed
 from core.models import TaskRecord
 from core.pagination import decode_cursor, encode_cursor, keyset_page
@@ -83,7 +83,7 @@ def walk(
     cursor = None
     pages = 0
     while True:
-        page = jobs.list_records(db_url, limit=limit, cursor=cursor)
+        page = jobs.list_records(database(db_url), limit=limit, cursor=cursor)
         assert len(page.items) <= limit
         seen.extend(record.id for record in page.items)
         pages += 1
@@ -157,8 +157,8 @@ def test_ascending_walks_work_too(settings: Settings) -> None:
 def test_the_last_page_has_no_cursor(settings: Settings) -> None:
     add_records(settings.database_url, [BASE] * 4)
 
-    full = jobs.list_records(settings.database_url, limit=4)
-    empty = jobs.list_records(settings.database_url, state="SUCCESS")
+    full = jobs.list_records(database(settings.database_url), limit=4)
+    empty = jobs.list_records(database(settings.database_url), state="SUCCESS")
 
     assert len(full.items) == 4 and full.next_cursor is None
     assert empty.items == [] and empty.next_cursor is None
@@ -167,7 +167,7 @@ def test_the_last_page_has_no_cursor(settings: Settings) -> None:
 @pytest.mark.parametrize("limit", [0, -1, 201])
 def test_limits_outside_the_range_are_refused(settings: Settings, limit: int) -> None:
     with pytest.raises(ValidationFailed) as caught:
-        jobs.list_records(settings.database_url, limit=limit)
+        jobs.list_records(database(settings.database_url), limit=limit)
 
     assert "limit" in (caught.value.details or {})
 
@@ -176,13 +176,15 @@ def test_filters_combine_with_cursors(settings: Settings) -> None:
     db = settings.database_url
     ids = add_records(db, [BASE + timedelta(seconds=i) for i in range(30)])
     for task_id in ids[::3]:
-        jobs.mark_finished(db, task_id, "SUCCESS", result={"ok": True})
+        task_lifecycle.mark_finished(database(db), task_id, "SUCCESS", result={"ok": True})
     wanted = [i for i in expected_order(db) if i in set(ids[::3])]
 
     seen: list[str] = []
     cursor = None
     while True:
-        page = jobs.list_records(db, state="SUCCESS", name="catalog.sync", limit=4, cursor=cursor)
+        page = jobs.list_records(
+            database(db), state="SUCCESS", name="catalog.sync", limit=4, cursor=cursor
+        )
         assert all(r.state == "SUCCESS" for r in page.items)
         seen.extend(r.id for r in page.items)
         cursor = page.next_cursor
@@ -190,4 +192,4 @@ def test_filters_combine_with_cursors(settings: Settings) -> None:
             break
 
     assert seen == wanted
-    assert jobs.list_records(db, name="downloads.fetch").items == []
+    assert jobs.list_records(database(db), name="downloads.fetch").items == []

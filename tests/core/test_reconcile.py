@@ -9,7 +9,7 @@ from sqlalchemy import update
 
 from api.extensions import make_celery_client
 from core import downloads, jobs
-from core.db import session_scope
+from core.db import database, session_scope
 from core.models import Download, utcnow
 from core.reconcile import queued_task_ids, reconcile_downloads, remove_dead_partials
 from tests.conftest import settings_from_env
@@ -39,22 +39,20 @@ def test_a_download_whose_message_was_flushed_is_sent_again(base_env, settings, 
     download, created = downloads.create(
         quiet, broker, url=f"https://drive.google.com/file/d/{file_id}"
     )
-    assert created and download.task_id in queued_task_ids(quiet.redis_url)
+    queue = redis.Redis.from_url(quiet.redis_url)
+    assert created and download.task_id in queued_task_ids(queue)
     _age(quiet, download.id)
 
     # Still in the queue: live, nothing to do.
-    assert (
-        reconcile_downloads(quiet, broker, queued_task_ids(quiet.redis_url))["downloads_requeued"]
-        == 0
-    )
+    assert reconcile_downloads(quiet, broker, queued_task_ids(queue))["downloads_requeued"] == 0
 
-    redis.Redis.from_url(quiet.redis_url).flushall()
-    result = reconcile_downloads(quiet, broker, queued_task_ids(quiet.redis_url))
+    queue.flushall()
+    result = reconcile_downloads(quiet, broker, queued_task_ids(queue))
     assert result["downloads_requeued"] == 1
-    again = downloads.get(quiet.database_url, download.id)
+    again = downloads.get(database(quiet.database_url), download.id)
     assert again.state == "queued" and again.task_id != download.task_id
-    assert again.task_id in queued_task_ids(quiet.redis_url)
-    assert jobs.get_record(quiet.database_url, download.task_id).state == "FAILURE"
+    assert again.task_id in queued_task_ids(queue)
+    assert jobs.get_record(database(quiet.database_url), download.task_id).state == "FAILURE"
 
 
 def test_recent_or_finished_downloads_are_left_alone(base_env, settings, drive):
@@ -108,9 +106,10 @@ def test_a_flushed_single_task_is_sent_again_once(base_env, settings):
 
     quiet, broker = _quiet(base_env)
     client = redis.Redis.from_url(quiet.redis_url)
-    single = jobs.enqueue(quiet.database_url, broker, "catalog.rebuild", {"source": "local"},
+    db = database(quiet.database_url)
+    single = jobs.enqueue(db, broker, "catalog.rebuild", {"source": "local"},
                           single="catalog.rebuild:local")  # fmt: skip
-    plain = jobs.enqueue(quiet.database_url, broker, "testing.sleep", {})
+    plain = jobs.enqueue(db, broker, "testing.sleep", {})
     _age_record(quiet, single.id)
     _age_record(quiet, plain.id)
     with Connection(quiet.redis_url) as connection:
@@ -129,8 +128,8 @@ def test_a_flushed_single_task_is_sent_again_once(base_env, settings):
         assert reconcile.resend_lost(quiet, broker, client, lost) == 1
         assert reconcile.resend_lost(quiet, broker, client, lost) == 0  # a racing second look
         assert unacked.present_task_ids(channel, jobs.QUEUES) == {single.id}
-    assert jobs.get_record(quiet.database_url, single.id).state == "PENDING"
-    again = jobs.enqueue(quiet.database_url, broker, "catalog.rebuild", {"source": "local"},
+    assert jobs.get_record(db, single.id).state == "PENDING"
+    again = jobs.enqueue(db, broker, "catalog.rebuild", {"source": "local"},
                          single="catalog.rebuild:local")  # fmt: skip
     assert again.id == single.id
     client.close()

@@ -10,7 +10,7 @@ from api.extensions import make_celery_client
 from core import subscriptions
 from core.classroom.client import ClassroomClient
 from core.classroom.sync import sync_classroom
-from core.db import session_scope
+from core.db import database, session_scope
 from core.google import DriveClient
 from core.models import Download, Subscription, SubscriptionItem
 from tests.fakes.google import drive_file
@@ -64,7 +64,7 @@ def test_overlapping_checks_enqueue_each_video_once(settings, classroom):
     assert not errors, errors
     downloads, most = _counts(quiet.database_url)
     assert downloads == len(files) and most == 1
-    assert subscriptions.get(quiet.database_url, sub_id).downloads == len(files)
+    assert subscriptions.get(database(quiet.database_url), sub_id).downloads == len(files)
 
 
 def test_a_check_that_died_after_claiming_is_finished_by_the_next(settings, classroom):
@@ -89,9 +89,9 @@ def test_a_video_that_leaves_the_course_keeps_its_download(settings, classroom):
     quiet, broker = _quiet(settings)
     sub_id, _ = _setup(quiet, classroom, 2)
     subscriptions.check(quiet, broker, sub_id)
-    course = subscriptions.get(quiet.database_url, sub_id).course_id
+    course = subscriptions.get(database(quiet.database_url), sub_id).course_id
     classroom.remove_course(course)
     sync_classroom(quiet, ClassroomClient.from_settings(quiet), DriveClient.from_settings(quiet))
     assert subscriptions.check(quiet, broker, sub_id) == []
     assert _counts(quiet.database_url) == (2, 1)
-    assert subscriptions.get(quiet.database_url, sub_id).downloads == 2
+    assert subscriptions.get(database(quiet.database_url), sub_id).downloads == 2

@@ -108,7 +108,7 @@ def test_what_kombu_writes_is_what_the_plain_client_reads(base_env):
         everything = {task_id for ids in sent.values() for task_id in ids}
         assert unacked.waiting_task_ids(raw, ["default", "downloads"]) == everything
         # Cleanup's reconciliation reads them all too (it read only priority 0 before).
-        assert reconcile.queued_task_ids(settings.redis_url) == everything
+        assert reconcile.queued_task_ids(raw) == everything
         with Connection(settings.redis_url) as connection:
             held = Queue("downloads", Exchange("downloads"), routing_key="downloads")(
                 connection.default_channel

@@ -9,7 +9,7 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select
 
-from core.db import session_scope
+from core.db import database, session_scope
 from core.errors import ConfigurationError, NotFound
 from core.models import Credential
 from core.vault import Vault
@@ -18,7 +18,7 @@ SECRET = b'{"client_secret": "cs-9f8e7d", "refresh_token": "1//rt-secret-value"}
 
 
 def test_put_get_list_delete(settings):
-    vault = Vault(settings.database_url, [Fernet.generate_key().decode()])
+    vault = Vault(database(settings.database_url), [Fernet.generate_key().decode()])
     info = vault.put("google", SECRET)
     assert info.configured and info.fingerprint.startswith("sha256:")
     assert vault.get("google") == SECRET
@@ -33,7 +33,7 @@ def test_put_get_list_delete(settings):
 
 
 def test_no_plaintext_reaches_the_database(settings):
-    vault = Vault(settings.database_url, [Fernet.generate_key().decode()])
+    vault = Vault(database(settings.database_url), [Fernet.generate_key().decode()])
     vault.put("google", SECRET)
     with session_scope(settings.database_url) as session:
         stored = session.scalars(select(Credential.token)).one()
@@ -56,15 +56,15 @@ def _read_elsewhere(file: Path) -> bytes:
 
 def test_rotation_keeps_old_secrets_readable(settings):
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
-    Vault(settings.database_url, [old]).put("google", SECRET)
+    Vault(database(settings.database_url), [old]).put("google", SECRET)
     with pytest.raises(ConfigurationError, match="cannot be decrypted"):
-        Vault(settings.database_url, [new]).get("google")
-    rotating = Vault(settings.database_url, [new, old])
+        Vault(database(settings.database_url), [new]).get("google")
+    rotating = Vault(database(settings.database_url), [new, old])
     assert rotating.get("google") == SECRET
     assert rotating.rotate() == 1
-    assert Vault(settings.database_url, [new]).get("google") == SECRET
+    assert Vault(database(settings.database_url), [new]).get("google") == SECRET
 
 
 def test_without_a_key_the_vault_refuses_clearly(settings):
     with pytest.raises(ConfigurationError, match="ENCRYPTION_KEY"):
-        Vault(settings.database_url, []).put("google", SECRET)
+        Vault(database(settings.database_url), []).put("google", SECRET)

@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from api.extensions import make_celery_client
 from core import jobs
+from core.db import database
 from tests.conftest import read_log, settings_from_env
 from tests.deploy.promql import alert_rules, dashboard_exprs, metric_names
 from tests.e2e.web_process import start_web
@@ -65,9 +66,11 @@ def scrapes(
     web = start_web(env, logs / "web.log")
     try:
         wait_for(lambda: celery.control.ping(timeout=0.5), 40, what="worker")
-        record = jobs.enqueue(settings.database_url, celery, "testing.sleep", {"seconds": 0.1})
+        record = jobs.enqueue(
+            database(settings.database_url), celery, "testing.sleep", {"seconds": 0.1}
+        )
         wait_for(
-            lambda: jobs.get_record(settings.database_url, record.id).state == "SUCCESS",
+            lambda: jobs.get_record(database(settings.database_url), record.id).state == "SUCCESS",
             30,
             what="the task",
         )

@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from core import downloads
+from core.db import database
 from tests.conftest import read_log
 from tests.e2e.web_process import start_web
 from tests.helpers import private_redis_db, stop_process_group
@@ -43,7 +44,7 @@ def test_identical_posts_at_once_never_fail(base_env, settings, tmp_path):
                 ids = {body["download"]["id"] for _, body in answers}
                 assert len(ids) == 1, (round_, answers)
                 (download_id,) = ids
-                row = downloads.get(settings.database_url, download_id)
+                row = downloads.get(database(settings.database_url), download_id)
                 assert row.state == "queued" and row.task_id, row
                 assert {body["task_id"] for _, body in answers} == {row.task_id}, answers
     finally:

@@ -20,6 +20,7 @@ from schemathesis import Case, CheckContext, GenerationMode
 from schemathesis.checks import ignored_auth, not_a_server_error, positive_data_acceptance
 from schemathesis.core.failures import Failure, FailureGroup
 
+from core.db import database
 from core.vault import Vault
 from tests.conftest import settings_from_env, truncate
 from tests.e2e.web_process import Web, start_web
@@ -70,7 +71,9 @@ def stack(
     worker = start_worker(env, logs / "worker.log")
     web = start_web(env, logs / "web.log")
     try:
-        yield Stack(web, Vault(config.database_url, config.fernet_keys), fake_google.credentials())
+        yield Stack(
+            web, Vault(database(config.database_url), config.fernet_keys), fake_google.credentials()
+        )
     finally:
         stop_process_group(web.process)
         stop_process_group(worker)

@@ -10,7 +10,7 @@ import pytest
 from core import jobs, notifications
 from core.classroom.client import ClassroomClient
 from core.classroom.sync import sync_classroom
-from core.db import session_scope
+from core.db import database, session_scope
 from core.google import DriveClient
 from core.indexing import rebuild_local
 from tests.conftest import settings_from_env
@@ -229,7 +229,7 @@ def test_repeated_polls_use_304_and_a_task_can_be_canceled(ui: Watched, stack: S
 
     celery = make_celery_client(settings)
     record = jobs.enqueue(
-        settings.database_url, celery, "testing.sleep", {"seconds": 20, "steps": 1}
+        database(settings.database_url), celery, "testing.sleep", {"seconds": 20, "steps": 1}
     )
     celery.close()
     ui.goto("tasks")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import subprocess
 
 from core import jobs
+from core.db import database
 from tests.conftest import read_log
 from tests.helpers import ROOT, VENV_BIN, process_env, stop_process_group, wait_for
 
 
 def _unfinished_cleanups(db_url):
-    page = jobs.list_records(db_url, name="maintenance.cleanup", limit=200)
+    page = jobs.list_records(database(db_url), name="maintenance.cleanup", limit=200)
     return [record.id for record in page.items if record.state not in jobs.FINISHED]
 
 
@@ -30,7 +31,7 @@ def test_beat_enqueues_cleanup_every_interval(base_env, settings, worker, tmp_pa
 
         def two_successes():
             page = jobs.list_records(
-                settings.database_url, name="maintenance.cleanup", state="SUCCESS"
+                database(settings.database_url), name="maintenance.cleanup", state="SUCCESS"
             )
             return page.items if len(page.items) >= 2 else None
 

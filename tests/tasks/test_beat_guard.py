@@ -13,6 +13,7 @@ import pytest
 import redis
 
 from core import figures, jobs
+from core.db import database
 from tests.conftest import read_log
 from tests.helpers import (
     ROOT,
@@ -69,7 +70,7 @@ def _sends(log_path):
 
 
 def _records(settings):
-    page = jobs.list_records(settings.database_url, name="maintenance.cleanup", limit=200)
+    page = jobs.list_records(database(settings.database_url), name="maintenance.cleanup", limit=200)
     return sorted(page.items, key=lambda record: record.created_at)
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import redis
+
 from core import jobs
+from core.db import database
 from core.locks import redis_lock
 from tests.fakes.google import youtube
 from tests.helpers import wait_for
@@ -10,23 +13,23 @@ from tests.helpers import wait_for
 
 def _finish(settings, task_id):
     def done():
-        record = jobs.get_record(settings.database_url, task_id)
+        record = jobs.get_record(database(settings.database_url), task_id)
         return record if record.state in ("SUCCESS", "FAILURE") else None
 
     return wait_for(done, 90, what="the task")
 
 
 def test_without_google_credentials_the_sync_is_skipped(settings, celery_client, worker):
-    record = jobs.enqueue(settings.database_url, celery_client, "classroom.sync")
+    record = jobs.enqueue(database(settings.database_url), celery_client, "classroom.sync")
     done = _finish(settings, record.id)
     assert done.state == "SUCCESS"
     assert done.result == {"skipped": "no Google credentials are configured"}
 
 
 def test_only_one_sync_runs_at_a_time(settings, celery_client, classroom, worker):
-    with redis_lock(settings.redis_url, "classroom.sync", 60) as taken:
+    with redis_lock(redis.Redis.from_url(settings.redis_url), "classroom.sync", 60) as taken:
         assert taken
-        record = jobs.enqueue(settings.database_url, celery_client, "classroom.sync")
+        record = jobs.enqueue(database(settings.database_url), celery_client, "classroom.sync")
         done = _finish(settings, record.id)
     assert done.result == {"skipped": "another Classroom sync is running"}
 
@@ -35,7 +38,7 @@ def test_a_transient_outage_is_retried(settings, celery_client, classroom, worke
     course = classroom.add_course("Música")
     classroom.add_coursework(course, "Ritmo", [youtube("m1", "Ritmo")])
     classroom.fail_next(5, "503", match="/v1/courses?")  # more than one attempt's retries
-    record = jobs.enqueue(settings.database_url, celery_client, "classroom.sync")
+    record = jobs.enqueue(database(settings.database_url), celery_client, "classroom.sync")
     done = _finish(settings, record.id)
     assert done.state == "SUCCESS", done.error
     assert done.retries >= 1

@@ -16,7 +16,8 @@ import redis
 
 from api import create_app
 from api.extensions import make_celery_client
-from core import jobs
+from core import jobs, task_lifecycle
+from core.db import database
 from tests.conftest import read_log, settings_from_env
 from tests.helpers import (
     own_worker_env,
@@ -102,7 +103,7 @@ def test_a_task_silent_past_the_liveness_ttl_runs_once(base_env, settings, tmp_p
     try:
         wait_for(lambda: celery.control.ping(timeout=0.5), 40, what="the first worker")
         record = jobs.enqueue(  # one step: no progress at all for 75 s, over twice the TTL
-            settings.database_url,
+            database(settings.database_url),
             celery,
             "testing.sleep",
             {"seconds": 75, "steps": 1, "marker": str(marker)},
@@ -129,9 +130,9 @@ def test_a_task_that_keeps_killing_its_worker_ends_failed(base_env, settings, tm
     workers = []
     try:
         record = jobs.enqueue(
-            settings.database_url, celery, "testing.kill_worker", {"marker": str(marker)}
+            database(settings.database_url), celery, "testing.kill_worker", {"marker": str(marker)}
         )
-        for death in range(1, jobs.MAX_CRASH_DELIVERIES + 1):
+        for death in range(1, task_lifecycle.MAX_CRASH_DELIVERIES + 1):
             worker = start_worker(env, log_path, "-Q", "default")
             workers.append(worker)
             wait_for(lambda w=worker: w.poll() is not None, 120, what=f"death {death}")
@@ -139,7 +140,7 @@ def test_a_task_that_keeps_killing_its_worker_ends_failed(base_env, settings, tm
         done = wait_for_task(settings.database_url, record.id, ("SUCCESS", "FAILURE"), 120)
         assert done.state == "FAILURE" and done.error["type"] == "WorkerKeptDying", done.error
         assert "stopped 3 times" in done.error["message"]
-        assert len(marker.read_text().splitlines()) == jobs.MAX_CRASH_DELIVERIES
+        assert len(marker.read_text().splitlines()) == task_lifecycle.MAX_CRASH_DELIVERIES
         # Its message was acknowledged: nothing left to deliver, no endless loop.
         wait_for(lambda: _unacked_and_queued(env["REDIS_URL"]) == (0, 0), 20, what="the ack")
         assert workers[-1].poll() is None

@@ -11,7 +11,7 @@ from pathlib import Path
 import psutil
 
 from core import jobs
-from core.db import session_scope
+from core.db import database, session_scope
 from core.models import TaskRecord, utcnow
 from tests.conftest import read_log
 from tests.helpers import wait_for
@@ -75,7 +75,10 @@ def test_cleanup_runs_on_the_worker_and_reports_counts(client, settings, worker)
 
 def test_progress_only_rises_and_reaches_the_total(client, settings, celery_client, worker):
     record = jobs.enqueue(
-        settings.database_url, celery_client, "testing.sleep", {"seconds": 1.5, "steps": 6}
+        database(settings.database_url),
+        celery_client,
+        "testing.sleep",
+        {"seconds": 1.5, "steps": 6},
     )
     seen: list[int] = []
 
@@ -101,7 +104,7 @@ def test_records_outlive_a_redis_flush(client, settings, redis_client, worker):
 def test_canceling_a_running_task_terminates_it(client, settings, celery_client, worker, tmp_path):
     marker = tmp_path / "runs.txt"
     record = jobs.enqueue(
-        settings.database_url,
+        database(settings.database_url),
         celery_client,
         "testing.sleep",
         {"seconds": 20, "steps": 40, "marker": str(marker)},
@@ -124,13 +127,16 @@ def test_a_task_canceled_while_queued_never_runs(client, settings, celery_client
     # Occupy both worker slots so the third task waits in the queue.
     blockers = [
         jobs.enqueue(
-            settings.database_url, celery_client, "testing.sleep", {"seconds": 3, "steps": 3}
+            database(settings.database_url),
+            celery_client,
+            "testing.sleep",
+            {"seconds": 3, "steps": 3},
         )
         for _ in range(2)
     ]
     marker = tmp_path / "never.txt"
     queued = jobs.enqueue(
-        settings.database_url,
+        database(settings.database_url),
         celery_client,
         "testing.sleep",
         {"seconds": 0.1, "steps": 1, "marker": str(marker)},
@@ -155,7 +161,7 @@ def test_canceling_a_task_also_stops_the_ffmpeg_it_started(
 ):
     marker = tmp_path / "ffmpeg.pid"
     record = jobs.enqueue(
-        settings.database_url, celery_client, "testing.ffmpeg", {"marker": str(marker)}
+        database(settings.database_url), celery_client, "testing.ffmpeg", {"marker": str(marker)}
     )
     wait_for(lambda: marker.exists() and marker.read_text(), 30, what="ffmpeg to start")
     pid = int(marker.read_text())

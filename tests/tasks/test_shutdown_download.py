@@ -12,6 +12,7 @@ import pytest
 from api import create_app
 from api.extensions import make_celery_client
 from core import downloads
+from core.db import database
 from core.downloads import partial_dir
 from tests.conftest import read_log, settings_from_env
 from tests.helpers import (
@@ -52,7 +53,7 @@ def test_sigterm_mid_download_hands_it_back_and_it_resumes(base_env, settings, d
 
         handed_back = _body(client, download_id)
         assert handed_back["state"] == "queued", handed_back  # not lying as running
-        row = downloads.get(settings.database_url, download_id)
+        row = downloads.get(database(settings.database_url), download_id)
         assert row.deliveries == 0  # a shutdown is not a worker that died
         part = partial_dir(settings, download_id) / "data.part"
         kept = part.stat().st_size
@@ -100,7 +101,7 @@ def test_a_download_cut_by_the_cold_shutdown_is_not_a_crash(base_env, settings, 
         os.kill(worker.pid, signal.SIGTERM)
         worker.wait(timeout=60)
         assert "cold shutdown" in read_log(log_path)
-        row = downloads.get(settings.database_url, download_id)
+        row = downloads.get(database(settings.database_url), download_id)
         assert row.state == "queued" and row.deliveries == 0, (row.state, row.deliveries)
     finally:
         drive.media_bytes_per_s = None

@@ -10,6 +10,7 @@ import pytest
 
 from api.extensions import make_celery_client
 from core import jobs
+from core.db import database
 from tests.conftest import read_log, settings_from_env
 from tests.helpers import (
     own_worker_env,
@@ -26,7 +27,7 @@ def _env(base_env, grace):
 
 
 def _record(settings, task_id):
-    return jobs.get_record(settings.database_url, task_id)
+    return jobs.get_record(database(settings.database_url), task_id)
 
 
 def _queued(redis_client_url):
@@ -52,7 +53,7 @@ def test_a_task_that_finishes_within_the_grace_succeeds_once(base_env, settings,
     marker, log_path = tmp_path / "runs.txt", tmp_path / "worker.log"
     with running_worker(env, log_path, "-Q", "default") as worker:
         record = jobs.enqueue(
-            settings.database_url,
+            database(settings.database_url),
             celery,
             "testing.sleep",
             {"seconds": 3, "steps": 6, "marker": str(marker)},
@@ -77,7 +78,7 @@ def test_a_task_outliving_the_grace_is_redelivered_and_completes(base_env, setti
     try:
         wait_for(lambda: celery.control.ping(timeout=0.5), 40, what="first worker")
         record = jobs.enqueue(
-            settings.database_url,
+            database(settings.database_url),
             celery,
             "testing.sleep",
             {"seconds": 12, "steps": 24, "marker": str(marker)},
@@ -112,7 +113,7 @@ def test_a_task_that_never_polls_is_cut_and_redelivered(base_env, settings, tmp_
     try:
         wait_for(lambda: celery.control.ping(timeout=0.5), 40, what="first worker")
         record = jobs.enqueue(  # one step: no progress report, so no stop flag read, until the end
-            settings.database_url,
+            database(settings.database_url),
             celery,
             "testing.sleep",
             {"seconds": 25, "steps": 1, "marker": str(marker)},

@@ -11,6 +11,7 @@ from api.extensions import make_celery_client
 from core import jobs
 from core.classroom.client import ClassroomClient
 from core.classroom.sync import sync_classroom
+from core.db import database
 from core.google import DriveClient
 from tests.api.metrics_text import value
 from tests.conftest import read_log, settings_from_env
@@ -111,7 +112,7 @@ def test_beats_sync_alone_downloads_a_new_material_and_announces_it_signed(
             60, what="subscription.new_items",
         )  # fmt: skip
         assert news[0]["data"]["subscription"]["course_id"] == course
-        syncs = jobs.list_records(config.database_url, name="classroom.sync").items
+        syncs = jobs.list_records(database(config.database_url), name="classroom.sync").items
         assert syncs and all(record.request_id for record in syncs), "beat sent the syncs"
         body = client.get(f"/api/subscriptions/{created.get_json()['id']}").get_json()
         assert body["downloads"] == 2 and body["last_checked_at"] > created.get_json()["created_at"]
@@ -203,21 +204,22 @@ def test_two_overlapping_syncs_enqueue_each_video_once(base_env, settings, class
     _sync(config)
     broker = make_celery_client(config)
     # Both are queued before the worker starts, so its two processes run them side by side.
-    syncs = [jobs.enqueue(config.database_url, broker, "classroom.sync").id for _ in range(2)]
+    db = database(config.database_url)
+    syncs = [jobs.enqueue(db, broker, "classroom.sync").id for _ in range(2)]
     worker = start_worker(env, tmp_path / "worker.log")
     try:
         for task_id in syncs:
             wait_for(
-                lambda task_id=task_id: jobs.get_record(config.database_url, task_id).state
+                lambda task_id=task_id: jobs.get_record(db, task_id).state
                 in ("SUCCESS", "FAILURE"),
                 90, what="the syncs",
             )  # fmt: skip
-            assert jobs.get_record(config.database_url, task_id).state == "SUCCESS"
+            assert jobs.get_record(database(config.database_url), task_id).state == "SUCCESS"
         listed = client.get("/api/downloads?limit=200").get_json()["items"]
         assert sorted(d["url"].split("/")[5] for d in listed) == sorted(files)
         subscription = client.get("/api/subscriptions").get_json()["items"][0]
         assert subscription["downloads"] == len(files)
-        results = [jobs.get_record(config.database_url, t).result or {} for t in syncs]
+        results = [jobs.get_record(database(config.database_url), t).result or {} for t in syncs]
         made = [r.get("subscriptions", {}).get("new_downloads", 0) for r in results]
         assert sum(made) == len(files), results
     finally:
@@ -231,7 +233,10 @@ def test_a_sync_that_fails_for_good_is_announced(base_env, settings, drive, tmp_
     config = settings_from_env(env)
     drive.revoke_refresh_token()  # Google refuses the grant: a final failure, no retry
     record = jobs.enqueue(
-        config.database_url, make_celery_client(config), "catalog.sync", {"source": "drive"}
+        database(config.database_url),
+        make_celery_client(config),
+        "catalog.sync",
+        {"source": "drive"},
     )
     worker = start_worker(env, tmp_path / "worker.log")
     try:
@@ -244,7 +249,7 @@ def test_a_sync_that_fails_for_good_is_announced(base_env, settings, drive, tmp_
         assert (task["id"], task["name"], task["state"]) == (record.id, "catalog.sync", "FAILURE")
         assert task["error"]["message"] and task["finished_at"]
         assert receiver.received[0].signed_by(SECRET)
-        assert jobs.get_record(config.database_url, record.id).state == "FAILURE"
+        assert jobs.get_record(database(config.database_url), record.id).state == "FAILURE"
         log = read_log(tmp_path / "worker.log")
         assert SECRET not in log and receiver.url not in log, "secrets stay out of the logs"
     finally:

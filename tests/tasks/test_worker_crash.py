@@ -10,6 +10,7 @@ import pytest
 
 from api.extensions import make_celery_client
 from core import jobs
+from core.db import database
 from tests.conftest import read_log, settings_from_env
 from tests.helpers import (
     private_redis_db,
@@ -25,7 +26,7 @@ CRASH_ENV = {"WORKER_CONCURRENCY": "1"}
 
 
 def _state(settings, task_id):
-    return jobs.get_record(settings.database_url, task_id)
+    return jobs.get_record(database(settings.database_url), task_id)
 
 
 @pytest.mark.slow
@@ -39,7 +40,7 @@ def test_sigkilled_worker_task_reruns_after_restart(base_env, settings, tmp_path
     try:
         wait_for(lambda: celery_client.control.ping(timeout=0.5), 40, what="first worker")
         record = jobs.enqueue(
-            settings.database_url,
+            database(settings.database_url),
             celery_client,
             "testing.sleep",
             {"seconds": 4, "steps": 8, "marker": str(marker)},
@@ -70,7 +71,7 @@ def test_killed_pool_child_is_requeued_at_once(base_env, settings, tmp_path):
     log_path = tmp_path / "worker.log"
     with running_worker(env, log_path, "-Q", "default") as process:
         record = jobs.enqueue(
-            settings.database_url,
+            database(settings.database_url),
             celery_client,
             "testing.sleep",
             {"seconds": 3, "steps": 6, "marker": str(marker)},

@@ -16,6 +16,7 @@ import psutil
 import pytest
 
 from api.extensions import make_celery_client
+from core.db import database
 from core.downloads.cookies import COOKIES_PREFIX, cookies_file, remove_stale_cookies
 from tests.conftest import settings_from_env
 from tests.helpers import (
@@ -66,7 +67,7 @@ def test_cookie_values_are_redacted_once_a_task_reads_them(settings: Any) -> Non
 
     value = "bare-cookie-value-5d4c3b2a"
     raw = f".example.com\tTRUE\t/\tTRUE\t0\tSID\t{value}\n".encode()
-    Vault(settings.database_url, settings.fernet_keys).put("cookies", raw)
+    Vault(database(settings.database_url), settings.fernet_keys).put("cookies", raw)
 
     with cookies_file(settings) as path:
         assert path is not None

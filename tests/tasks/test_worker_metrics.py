@@ -9,6 +9,7 @@ import psutil
 
 from api.extensions import make_celery_client
 from core import jobs
+from core.db import database
 from tests.conftest import settings_from_env
 from tests.helpers import free_port, private_redis_db, wait_for
 from tests.workers import running_worker
@@ -37,13 +38,17 @@ def test_task_metrics_sum_over_pool_children(base_env, settings, tmp_path):
     with running_worker(env, log_path, "-Q", "default") as process:
         records = [
             jobs.enqueue(
-                settings.database_url, celery_client, "testing.sleep", {"seconds": 0.4, "steps": 1}
+                database(settings.database_url),
+                celery_client,
+                "testing.sleep",
+                {"seconds": 0.4, "steps": 1},
             )
             for _ in range(6)
         ]
         wait_for(
             lambda: all(
-                jobs.get_record(settings.database_url, r.id).state == "SUCCESS" for r in records
+                jobs.get_record(database(settings.database_url), r.id).state == "SUCCESS"
+                for r in records
             ),
             30,
             what="six tasks",
