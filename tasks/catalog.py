@@ -36,7 +36,7 @@ def rebuild(self: AulaTask, source: str = "all") -> dict[str, Any]:
             if not taken:
                 return {**result, "drive": {"skipped": "another Drive rebuild or sync is running"}}
             result["drive"] = indexing.rebuild_drive(settings, client, self.progress)
-        checked = subscriptions.refresh(settings, app, "drive")
+        checked = subscriptions.refresh(services, "drive")
         if checked["subscriptions"]:
             result["subscriptions"] = checked
     elif source == "all":
@@ -61,5 +61,5 @@ def sync(self: AulaTask, source: str = "drive") -> dict[str, Any]:
         else:
             result = {"skipped": "another Drive rebuild or sync is running"}
     # Also when skipped: checking is idempotent, and catches up on a check that died.
-    checked = subscriptions.refresh(settings, app, "drive")
+    checked = subscriptions.refresh(services, "drive")
     return {**result, "subscriptions": checked} if checked["subscriptions"] else result

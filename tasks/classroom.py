@@ -37,5 +37,5 @@ def sync(self: AulaTask) -> dict[str, Any]:
         else:
             result = {"skipped": "another Classroom sync is running"}
     # Also when skipped: checking is idempotent, and catches up on a check that died.
-    checked = subscriptions.refresh(settings, app, "classroom")
+    checked = subscriptions.refresh(services, "classroom")
     return {**result, "subscriptions": checked} if checked["subscriptions"] else result

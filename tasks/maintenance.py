@@ -20,16 +20,14 @@ def cleanup(self: AulaTask) -> dict[str, Any]:
     inspect = app.control.inspect(timeout=1.0)
     live = reconcile.live_ids([inspect.active(), inspect.reserved(), inspect.scheduled()])
     live |= reconcile.queued_task_ids(services.redis())
-    result.update(reconcile.reconcile_downloads(settings, app, live))
+    result.update(reconcile.reconcile_downloads(services, live))
     result["deliveries_sent"] = notifications.dispatch(settings, app)  # any the broker lost
     result["deliveries_removed"] = notifications.prune(settings)
     client = services.redis()
     try:  # the liveness reaper does this every round too; here it is one more look
         with app.connection_for_write() as connection:
             claims = liveness.claims(client)
-            result["tasks_lost"] = resend_lost(
-                settings, client, connection.default_channel, claims, app
-            )
+            result["tasks_lost"] = resend_lost(services, client, connection.default_channel, claims)
     finally:
         client.close()
     return result

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from api.extensions import make_celery_client
+from api.extensions import SERVICES
 from core import indexing, subscriptions
 from core.classroom.client import ClassroomClient
 from core.classroom.sync import sync_classroom
@@ -68,8 +68,7 @@ def test_a_course_not_synced_yet_is_subscribed_and_a_sync_enqueued(quiet_app, se
     assert len(tasks) == 1 and tasks[0]["state"] == "PENDING"
     # That sync, once run, enqueues the course's videos (as every sync does).
     _sync_classroom(settings)
-    quiet = quiet_app.extensions["aula.settings"]
-    subscriptions.refresh(quiet, make_celery_client(quiet), "classroom")
+    subscriptions.refresh(quiet_app.extensions[SERVICES], "classroom")
     assert len(_downloads(client)) == 2
     sub = client.get(f"/api/subscriptions/{response.get_json()['id']}").get_json()
     assert sub["downloads"] == 2
@@ -163,5 +162,5 @@ def test_before_any_drive_sync_a_folder_under_my_drive_is_found_by_its_ancestors
     # The sync it enqueued, run here, catalogues the tree and enqueues the folder's video.
     quiet = quiet_app.extensions["aula.settings"]
     indexing.rebuild_drive(quiet, DriveClient.from_settings(quiet))
-    subscriptions.refresh(quiet, make_celery_client(quiet), "drive")
+    subscriptions.refresh(quiet_app.extensions[SERVICES], "drive")
     assert [d["url"].split("/")[5] for d in _downloads(client)] == [video]
