@@ -275,8 +275,7 @@ def check(services: Services, subscription_id: int) -> list[Download]:
         log.info("subscription %d brought %d new videos", sub.id, len(created))
         data = {"subscription": as_dict(get(db, sub.id)),
                 "downloads": [resources.download(d) for d in created]}  # fmt: skip
-        notifications.emit(services.settings, services.broker, "subscription.new_items",
-                           f"subscription:{sub.id}", data)  # fmt: skip
+        notifications.emit(services, "subscription.new_items", f"subscription:{sub.id}", data)
     return created
 
 

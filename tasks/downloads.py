@@ -46,7 +46,7 @@ def fetch_download(self: AulaTask, download_id: int) -> dict[str, Any]:
             attempt,
             should_stop=stop_requested,
             meter=metrics,
-            announce=lambda: notifications.dispatch(settings, app),
+            announce=lambda: notifications.dispatch(services),
         )
     except run.Stopped:  # the worker is shutting down: the download resumes elsewhere
         raise WorkerStopping() from None

@@ -21,8 +21,8 @@ def cleanup(self: AulaTask) -> dict[str, Any]:
     live = reconcile.live_ids([inspect.active(), inspect.reserved(), inspect.scheduled()])
     live |= reconcile.queued_task_ids(services.redis())
     result.update(reconcile.reconcile_downloads(services, live))
-    result["deliveries_sent"] = notifications.dispatch(settings, app)  # any the broker lost
-    result["deliveries_removed"] = notifications.prune(settings)
+    result["deliveries_sent"] = notifications.dispatch(services)  # any the broker lost
+    result["deliveries_removed"] = notifications.prune(services)
     client = services.redis()
     try:  # the liveness reaper does this every round too; here it is one more look
         with app.connection_for_write() as connection:
