@@ -29,13 +29,13 @@ def rebuild(self: AulaTask, source: str = "all") -> dict[str, Any]:
     settings = services.settings
     result: dict[str, Any] = {}
     if source in ("local", "all"):
-        result["local"] = indexing.rebuild_local(settings, self.progress)
+        result["local"] = indexing.rebuild_local(services, self.progress)
     if source == "drive" or (source == "all" and _google_configured()):
         client = DriveClient.from_settings(settings)
         with redis_lock(services.redis(), "catalog.drive", settings.task_time_limit_s) as taken:
             if not taken:
                 return {**result, "drive": {"skipped": "another Drive rebuild or sync is running"}}
-            result["drive"] = indexing.rebuild_drive(settings, client, self.progress)
+            result["drive"] = indexing.rebuild_drive(services, client, self.progress)
         checked = subscriptions.refresh(services, "drive")
         if checked["subscriptions"]:
             result["subscriptions"] = checked
@@ -57,7 +57,7 @@ def sync(self: AulaTask, source: str = "drive") -> dict[str, Any]:
     client = DriveClient.from_settings(settings)
     with redis_lock(services.redis(), "catalog.drive", settings.task_time_limit_s) as taken:
         if taken:
-            result: dict[str, Any] = indexing.sync_drive(settings, client, self.progress)
+            result: dict[str, Any] = indexing.sync_drive(services, client, self.progress)
         else:
             result = {"skipped": "another Drive rebuild or sync is running"}
     # Also when skipped: checking is idempotent, and catches up on a check that died.

@@ -9,6 +9,7 @@ from core.classroom.sync import sync_classroom
 from core.google import DriveClient
 from tests.api.envelope import assert_envelope
 from tests.fakes.google import drive_file, link
+from tests.services import services_of
 
 KEYS = {"id", "source", "course_id", "folder_id", "format", "created_at", "last_checked_at",
         "downloads"}  # fmt: skip
@@ -111,7 +112,7 @@ def test_a_folder_tree_subscription_and_its_refusals(make_app, settings, drive):
     drive.add_file("c.mp4", elsewhere, size=500)
     drive.add_file("notas.pdf", lessons, mime_type="application/pdf", size=10)
     scoped = settings.model_copy(update={"drive_folder_ids": [lessons]})
-    indexing.rebuild_drive(scoped, DriveClient.from_settings(scoped))
+    indexing.rebuild_drive(services_of(scoped), DriveClient.from_settings(scoped))
     client = make_app(drive_folder_ids=lessons).test_client()
 
     response = client.post("/api/subscriptions", json={"source": "drive", "folder_id": lessons})
@@ -161,6 +162,6 @@ def test_before_any_drive_sync_a_folder_under_my_drive_is_found_by_its_ancestors
     assert_envelope(item, 400, "validation_error")
     # The sync it enqueued, run here, catalogues the tree and enqueues the folder's video.
     quiet = quiet_app.extensions["aula.settings"]
-    indexing.rebuild_drive(quiet, DriveClient.from_settings(quiet))
+    indexing.rebuild_drive(services_of(quiet), DriveClient.from_settings(quiet))
     subscriptions.refresh(quiet_app.extensions[SERVICES], "drive")
     assert [d["url"].split("/")[5] for d in _downloads(client)] == [video]

@@ -16,6 +16,7 @@ from core.google import DriveClient
 from core.indexing import rebuild_drive
 from core.models import Course
 from tests.fakes.google import drive_file, form, link, youtube
+from tests.services import services_of
 
 
 def _sync(settings, on_progress=None, client=None):
@@ -101,7 +102,7 @@ def test_sync_catalogues_drive_files_youtube_and_links(settings, classroom):
 
 def test_drive_files_the_catalog_knows_cost_no_drive_call(settings, classroom):
     known = classroom.add_file("conhecido.mp4")
-    rebuild_drive(settings, DriveClient.from_settings(settings))
+    rebuild_drive(services_of(settings), DriveClient.from_settings(settings))
     new = classroom.add_file("novo.mp4")  # in Drive, not (yet) in the catalog
     gone = "1-a-file-nobody-can-see"
     course = classroom.add_course("Artes")

@@ -9,6 +9,7 @@ from core.db import database
 from core.errors import TransientError, UpstreamRefused
 from core.google import DriveClient
 from core.indexing import rebuild_drive, sync_drive
+from tests.services import services_of
 
 
 def _drive_items(settings) -> dict[str, str]:
@@ -40,7 +41,7 @@ def test_rebuild_with_a_fifth_of_requests_failing_ends_with_exactly_the_files(se
             name = f"módulo {index} parte {part}.mp4"
             expected[drive.add_file(name, module, size=1000, seed=index * 10 + part)] = name
     drive.faults(rate=0.2, seed=11, retry_after=1, slow_s=0.3)
-    result = rebuild_drive(settings, DriveClient.from_settings(settings))
+    result = rebuild_drive(services_of(settings), DriveClient.from_settings(settings))
     drive.clear_faults()
     assert _drive_items(settings) == expected
     assert result["items"] == len(expected)
@@ -52,17 +53,17 @@ def test_rebuild_with_a_fifth_of_requests_failing_ends_with_exactly_the_files(se
 
 def test_a_rebuild_that_fails_half_way_removes_nothing(settings, drive):
     files = _tree(drive)
-    rebuild_drive(settings, DriveClient.from_settings(settings))
+    rebuild_drive(services_of(settings), DriveClient.from_settings(settings))
     gone = next(iter(files))
     drive.delete(gone)
     quadro = next(fid for fid, name in files.items() if name == "quadro.mp4")
     week = drive.file(quadro)["parents"][0]
     drive.fail_next(50, "503", match=week)  # the second folder's listing keeps failing
     with pytest.raises(TransientError):
-        rebuild_drive(settings, DriveClient.from_settings(settings))
+        rebuild_drive(services_of(settings), DriveClient.from_settings(settings))
     drive.clear_faults()
     assert gone in _drive_items(settings), "a failed rebuild removed an item"
-    rebuild_drive(settings, DriveClient.from_settings(settings))
+    rebuild_drive(services_of(settings), DriveClient.from_settings(settings))
     assert gone not in _drive_items(settings)
 
 
@@ -76,7 +77,7 @@ def test_a_rejected_page_token_restarts_the_listing(settings, drive):
             drive.expire_page_tokens()
             expired.append(current)
 
-    rebuild_drive(settings, DriveClient.from_settings(settings), after_first_page)
+    rebuild_drive(services_of(settings), DriveClient.from_settings(settings), after_first_page)
     items = catalog.list_items(
         database(settings.database_url), source="drive", folder_id=big, limit=200
     )
@@ -103,7 +104,7 @@ def test_sync_picks_up_added_renamed_trashed_deleted_and_moved_out(settings, dri
     )
     drive.add_file("fora.mp4", outside)
     scoped = settings.model_copy(update={"drive_folder_ids": [lessons]})
-    rebuild_drive(scoped, DriveClient.from_settings(scoped))
+    rebuild_drive(services_of(scoped), DriveClient.from_settings(scoped))
     assert set(_drive_items(scoped)) == {kept, renamed, trashed, deleted, moved}
 
     added = drive.add_file("nova aula.mp4", week)
@@ -111,7 +112,7 @@ def test_sync_picks_up_added_renamed_trashed_deleted_and_moved_out(settings, dri
     drive.trash(trashed)
     drive.delete(deleted)
     drive.move(moved, outside)
-    result = sync_drive(scoped, DriveClient.from_settings(scoped))
+    result = sync_drive(services_of(scoped), DriveClient.from_settings(scoped))
 
     assert _drive_items(scoped) == {
         kept: "a.mp4",
@@ -125,10 +126,10 @@ def test_sync_picks_up_added_renamed_trashed_deleted_and_moved_out(settings, dri
 
 def test_sync_with_a_rejected_changes_token_rebuilds_in_full(settings, drive):
     files = _tree(drive)
-    rebuild_drive(settings, DriveClient.from_settings(settings))
+    rebuild_drive(services_of(settings), DriveClient.from_settings(settings))
     extra = drive.add_file("depois.mp4")
     drive.expire_change_tokens()  # the stored token now predates what Drive keeps
-    result = sync_drive(settings, DriveClient.from_settings(settings))
+    result = sync_drive(services_of(settings), DriveClient.from_settings(settings))
     assert result["full_rebuild"] == 1
     assert set(_drive_items(settings)) == set(files) | {extra}
 
