@@ -80,9 +80,9 @@ def subscribe(
     with contextlib.suppress(NotFound):  # subscribed already: no need to ask Google again
         return get(db, _find(db, source, key)), False
     if source == "classroom":
-        synced = targets.check_course(services.settings, key)
+        synced = targets.check_course(services, key)
     else:
-        synced = targets.check_folder(services.settings, key)
+        synced = targets.check_folder(services, key)
     try:
         with db.session() as session:
             sub = Subscription(source=source, source_key=key, format=fmt)

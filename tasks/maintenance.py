@@ -15,8 +15,7 @@ def cleanup(self: AulaTask) -> dict[str, Any]:
     """Remove stale temp files, old task records and deliveries, surplus thumbnails; send again
     downloads and webhook deliveries that lost their task, and single-instance tasks whose
     message is gone. Idempotent; transient errors retried."""
-    settings = services.settings
-    result: dict[str, Any] = maintenance.cleanup(settings, on_progress=self.progress)
+    result: dict[str, Any] = maintenance.cleanup(services, on_progress=self.progress)
     inspect = app.control.inspect(timeout=1.0)
     live = reconcile.live_ids([inspect.active(), inspect.reserved(), inspect.scheduled()])
     live |= reconcile.queued_task_ids(services.redis())

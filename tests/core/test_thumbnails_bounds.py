@@ -56,10 +56,10 @@ def test_a_drive_thumbnail_link_elsewhere_is_not_fetched(settings: Settings, dri
     drive.clear_log()
 
     with pytest.raises(NotFound):
-        thumbnails.item_thumbnail(settings, item)
+        thumbnails.item_thumbnail(services_of(settings), item)
     assert not [r for r in drive.requests if r.path.startswith("/thumbnails/")]
     opened = _with(settings, download_allow_private_hosts=True)
-    assert thumbnails.item_thumbnail(opened, item).read_bytes()[:2] == b"\x89P"
+    assert thumbnails.item_thumbnail(services_of(opened), item).read_bytes()[:2] == b"\x89P"
 
 
 def test_a_redirect_to_a_forbidden_address_is_not_followed(
@@ -84,11 +84,11 @@ def test_a_file_without_a_thumbnail_is_decoded_once(settings: Settings) -> None:
 
     before = set(thumbnails.cache_dir(settings).glob("*.none"))
     with pytest.raises(NotFound):
-        thumbnails.item_thumbnail(settings, item)
+        thumbnails.item_thumbnail(services_of(settings), item)
     assert len(set(thumbnails.cache_dir(settings).glob("*.none")) - before) == 1
     broken.unlink()  # were it decoded again, the missing file would raise something else
     with pytest.raises(NotFound):
-        thumbnails.item_thumbnail(settings, item)
+        thumbnails.item_thumbnail(services_of(settings), item)
 
 
 def test_frames_beyond_8k_are_not_decoded(tmp_path: Path) -> None:
