@@ -33,7 +33,7 @@ def sync(self: AulaTask) -> dict[str, Any]:
     drive = DriveClient(settings, client.auth, client.session)
     with redis_lock(services.redis(), "classroom.sync", settings.task_time_limit_s) as taken:
         if taken:
-            result: dict[str, Any] = sync_classroom(settings, client, drive, self.progress)
+            result: dict[str, Any] = sync_classroom(services.db, client, drive, self.progress)
         else:
             result = {"skipped": "another Classroom sync is running"}
     # Also when skipped: checking is idempotent, and catches up on a check that died.

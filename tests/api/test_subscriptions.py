@@ -6,6 +6,7 @@ from api.extensions import SERVICES
 from core import indexing, subscriptions
 from core.classroom.client import ClassroomClient
 from core.classroom.sync import sync_classroom
+from core.db import database
 from core.google import DriveClient
 from tests.api.envelope import assert_envelope
 from tests.fakes.google import drive_file, link
@@ -17,7 +18,9 @@ KEYS = {"id", "source", "course_id", "folder_id", "format", "created_at", "last_
 
 def _sync_classroom(settings):
     sync_classroom(
-        settings, ClassroomClient.from_settings(settings), DriveClient.from_settings(settings)
+        database(settings.database_url),
+        ClassroomClient.from_settings(settings),
+        DriveClient.from_settings(settings),
     )
 
 

@@ -23,8 +23,8 @@ def _sync(settings, on_progress=None, client=None):
     client = client or ClassroomClient.from_settings(settings)
     drive = DriveClient.from_settings(settings)
     if on_progress is None:
-        return sync_classroom(settings, client, drive)
-    return sync_classroom(settings, client, drive, on_progress)
+        return sync_classroom(database(settings.database_url), client, drive)
+    return sync_classroom(database(settings.database_url), client, drive, on_progress)
 
 
 def _items(settings) -> dict:

@@ -23,7 +23,9 @@ def _setup(settings, classroom, videos):
     course = classroom.add_course("Química")
     classroom.add_coursework(course, "Aulas", [drive_file(f, f"v{f}") for f in files])
     sync_classroom(
-        settings, ClassroomClient.from_settings(settings), DriveClient.from_settings(settings)
+        database(settings.database_url),
+        ClassroomClient.from_settings(settings),
+        DriveClient.from_settings(settings),
     )
     with session_scope(settings.database_url) as session:
         sub = Subscription(source="classroom", source_key=course)
@@ -92,7 +94,11 @@ def test_a_video_that_leaves_the_course_keeps_its_download(settings, classroom):
     subscriptions.check(services, sub_id)
     course = subscriptions.get(database(quiet.database_url), sub_id).course_id
     classroom.remove_course(course)
-    sync_classroom(quiet, ClassroomClient.from_settings(quiet), DriveClient.from_settings(quiet))
+    sync_classroom(
+        database(quiet.database_url),
+        ClassroomClient.from_settings(quiet),
+        DriveClient.from_settings(quiet),
+    )
     assert subscriptions.check(services, sub_id) == []
     assert _counts(quiet.database_url) == (2, 1)
     assert subscriptions.get(database(quiet.database_url), sub_id).downloads == 2

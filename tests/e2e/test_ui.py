@@ -131,7 +131,9 @@ def test_a_download_from_the_player_reaches_100_and_the_item_plays(
     )
     settings = settings_from_env(stack.env)
     sync_classroom(
-        settings, ClassroomClient.from_settings(settings), DriveClient.from_settings(settings)
+        database(settings.database_url),
+        ClassroomClient.from_settings(settings),
+        DriveClient.from_settings(settings),
     )
     items = stack.api("GET", "/api/catalog/items?source=classroom").json()["items"]
     item = next(i for i in items if i["title"] == "Aula gravada")
@@ -425,7 +427,9 @@ def test_a_course_is_subscribed_shows_what_it_brought_and_is_unsubscribed(
     course = classroom.add_course("Música")
     classroom.add_coursework(course, "Semana 1", [drive_file(video, "Aula de música")])
     sync_classroom(
-        settings, ClassroomClient.from_settings(settings), DriveClient.from_settings(settings)
+        database(settings.database_url),
+        ClassroomClient.from_settings(settings),
+        DriveClient.from_settings(settings),
     )
     # A delivery to show in the list (this stack sends no webhooks of its own).
     hooked = settings.model_copy(update={"webhook_urls": ["https://hooks.example.org/aula"]})

@@ -49,7 +49,9 @@ def _client(env):
 
 def _sync(settings):
     sync_classroom(
-        settings, ClassroomClient.from_settings(settings), DriveClient.from_settings(settings)
+        database(settings.database_url),
+        ClassroomClient.from_settings(settings),
+        DriveClient.from_settings(settings),
     )
 
 
