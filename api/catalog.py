@@ -165,7 +165,7 @@ def stream_item(item: CatalogItem) -> Response:
             resolve_local(settings(), item.source_id), mime_type=item.mime_type
         )
     file_id = (item.extra or {}).get("drive_file_id") or item.source_id
-    return drive_proxy_response(DriveClient.from_settings(settings()), file_id)
+    return drive_proxy_response(DriveClient.from_settings(settings(), db()), file_id)
 
 
 @blp.route("/items/<int:item_id>/stream")

@@ -70,7 +70,7 @@ def check_folder(services: Services, folder_id: str) -> bool:
     if indexed is not None:
         return True
     try:
-        client = DriveClient.from_settings(settings)
+        client = DriveClient.from_settings(settings, db)
         entry = client.get_file(folder_id)
     except CredentialsMissing:
         raise NotFound(f"No indexed Drive folder with id {folder_id!r}.") from None
@@ -117,7 +117,7 @@ def check_course(services: Services, course_id: str) -> bool:
     except NotFound:
         pass
     try:
-        client = ClassroomClient.from_settings(services.settings)
+        client = ClassroomClient.from_settings(services.settings, services.db)
         client.request(f"courses/{quote(course_id, safe='')}", None).close()
     except (CredentialsMissing, ValidationFailed):
         raise NotFound(f"No Classroom course with id {course_id!r}.") from None

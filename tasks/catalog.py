@@ -31,7 +31,7 @@ def rebuild(self: AulaTask, source: str = "all") -> dict[str, Any]:
     if source in ("local", "all"):
         result["local"] = indexing.rebuild_local(services, self.progress)
     if source == "drive" or (source == "all" and _google_configured()):
-        client = DriveClient.from_settings(settings)
+        client = DriveClient.from_settings(settings, services.db)
         with redis_lock(services.redis(), "catalog.drive", settings.task_time_limit_s) as taken:
             if not taken:
                 return {**result, "drive": {"skipped": "another Drive rebuild or sync is running"}}
@@ -54,7 +54,7 @@ def sync(self: AulaTask, source: str = "drive") -> dict[str, Any]:
     settings = services.settings
     if not _google_configured():
         return {"skipped": "no Google credentials are configured"}
-    client = DriveClient.from_settings(settings)
+    client = DriveClient.from_settings(settings, services.db)
     with redis_lock(services.redis(), "catalog.drive", settings.task_time_limit_s) as taken:
         if taken:
             result: dict[str, Any] = indexing.sync_drive(services, client, self.progress)

@@ -26,7 +26,7 @@ def sync(self: AulaTask) -> dict[str, Any]:
     """
     settings = services.settings
     try:
-        client = ClassroomClient.from_settings(settings)
+        client = ClassroomClient.from_settings(settings, services.db)
     except CredentialsMissing:
         return {"skipped": "no Google credentials are configured"}
     # Drive answers whether a Drive material is a video; one token serves both APIs.

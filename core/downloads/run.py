@@ -50,11 +50,12 @@ class Fetched:
     title: str | None
 
 
-def engines_for(settings: Settings, job: Job, cookies: Path | None) -> list[Engine]:
+def engines_for(services: Services, job: Job, cookies: Path | None) -> list[Engine]:
     """The engines to try for `job`, in order: Drive files by Drive; a URL naming a media file
     straight (core.downloads.direct), and yt-dlp if it answers with a page or a playlist instead."""
+    settings = services.settings
     if job.kind == "drive":
-        return [DriveEngine(DriveClient.from_settings(settings))]
+        return [DriveEngine(DriveClient.from_settings(settings, services.db))]
     by_ytdlp = ytdlp.YtdlpEngine(settings.download_allow_private_hosts, cookies)
     if not direct.is_media_url(job.url):
         return [by_ytdlp]
@@ -249,9 +250,8 @@ def _once(
     announce: Callable[[], object],
 ) -> Fetched | None:
     try:
-        settings = services.settings
         with _cookies_for(services, job) as cookies:
-            return run(settings, job, engines_for(settings, job, cookies), report)
+            return run(services.settings, job, engines_for(services, job, cookies), report)
     except Canceled:
         if should_stop():  # not a cancel: the worker is shutting down; resume elsewhere
             release(services.db, job.id)

@@ -8,14 +8,13 @@ from sqlalchemy import func, select
 
 from api.extensions import make_celery_client
 from core import subscriptions
-from core.classroom.client import ClassroomClient
 from core.classroom.sync import sync_classroom
 from core.db import database, session_scope
-from core.google import DriveClient
 from core.models import Download, Subscription, SubscriptionItem
 from core.services import Services
 from tests.fakes.google import drive_file
 from tests.helpers import private_redis_db
+from tests.services import classroom_client, drive_client
 
 
 def _setup(settings, classroom, videos):
@@ -24,8 +23,8 @@ def _setup(settings, classroom, videos):
     classroom.add_coursework(course, "Aulas", [drive_file(f, f"v{f}") for f in files])
     sync_classroom(
         database(settings.database_url),
-        ClassroomClient.from_settings(settings),
-        DriveClient.from_settings(settings),
+        classroom_client(settings),
+        drive_client(settings),
     )
     with session_scope(settings.database_url) as session:
         sub = Subscription(source="classroom", source_key=course)
@@ -96,8 +95,8 @@ def test_a_video_that_leaves_the_course_keeps_its_download(settings, classroom):
     classroom.remove_course(course)
     sync_classroom(
         database(quiet.database_url),
-        ClassroomClient.from_settings(quiet),
-        DriveClient.from_settings(quiet),
+        classroom_client(quiet),
+        drive_client(quiet),
     )
     assert subscriptions.check(services, sub_id) == []
     assert _counts(quiet.database_url) == (2, 1)

@@ -13,14 +13,13 @@ import requests
 from core import thumbnails
 from core.db import session_scope
 from core.errors import NotFound
-from core.google import DriveClient
 from core.indexing import rebuild_drive
 from core.media import MAX_THUMBNAIL_SOURCE_PIXELS, thumbnail_jpeg
 from core.models import CatalogItem
 from core.settings import Settings
 from tests.fakes.media import MediaServer
 from tests.media import make_video
-from tests.services import services_of
+from tests.services import drive_client, services_of
 
 
 @pytest.fixture
@@ -47,7 +46,7 @@ def test_only_google_hosts_and_guarded_addresses_are_fetched(settings: Settings)
 
 def test_a_drive_thumbnail_link_elsewhere_is_not_fetched(settings: Settings, drive: Any) -> None:
     file_id = drive.add_file("aula.mp4", content=b"\0" * 1024)
-    rebuild_drive(services_of(settings), DriveClient.from_settings(settings))
+    rebuild_drive(services_of(settings), drive_client(settings))
     link = drive.file(file_id)["thumbnailLink"].replace("127.0.0.1", "localhost")
     with session_scope(settings.database_url) as session:
         item = session.query(CatalogItem).filter_by(source_id=file_id).one()

@@ -8,10 +8,8 @@ from pathlib import Path
 import pytest
 
 from core import jobs, notifications
-from core.classroom.client import ClassroomClient
 from core.classroom.sync import sync_classroom
 from core.db import database, session_scope
-from core.google import DriveClient
 from core.indexing import rebuild_local
 from tests.conftest import settings_from_env
 from tests.e2e.browser import chromium
@@ -19,7 +17,7 @@ from tests.e2e.ui_support import WAIT_MS, Stack, Watched, ui_stack, watched_page
 from tests.fakes.google import drive_file, link
 from tests.fakes.media import MediaServer
 from tests.media import make_video
-from tests.services import services_of
+from tests.services import classroom_client, drive_client, services_of
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -132,8 +130,8 @@ def test_a_download_from_the_player_reaches_100_and_the_item_plays(
     settings = settings_from_env(stack.env)
     sync_classroom(
         database(settings.database_url),
-        ClassroomClient.from_settings(settings),
-        DriveClient.from_settings(settings),
+        classroom_client(settings),
+        drive_client(settings),
     )
     items = stack.api("GET", "/api/catalog/items?source=classroom").json()["items"]
     item = next(i for i in items if i["title"] == "Aula gravada")
@@ -428,8 +426,8 @@ def test_a_course_is_subscribed_shows_what_it_brought_and_is_unsubscribed(
     classroom.add_coursework(course, "Semana 1", [drive_file(video, "Aula de música")])
     sync_classroom(
         database(settings.database_url),
-        ClassroomClient.from_settings(settings),
-        DriveClient.from_settings(settings),
+        classroom_client(settings),
+        drive_client(settings),
     )
     # A delivery to show in the list (this stack sends no webhooks of its own).
     hooked = settings.model_copy(update={"webhook_urls": ["https://hooks.example.org/aula"]})

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from api import create_app
-from core.classroom.client import ClassroomClient
 from core.classroom.sync import sync_classroom
 from core.db import database
-from core.google import DriveClient
 from tests.fakes.google import drive_file, link
 from tests.helpers import private_redis_db
+from tests.services import classroom_client, drive_client
 
 
 def test_a_course_batch_enqueues_each_video_once(base_env, settings, classroom):
@@ -30,8 +29,8 @@ def test_a_course_batch_enqueues_each_video_once(base_env, settings, classroom):
     classroom.add_course_material(course, "Extras", [drive_file(v, f"v{v}") for v in videos[1:]])
     sync_classroom(
         database(settings.database_url),
-        ClassroomClient.from_settings(settings),
-        DriveClient.from_settings(settings),
+        classroom_client(settings),
+        drive_client(settings),
     )
 
     first = client.post(f"/api/classroom/courses/{course}/downloads")
