@@ -10,14 +10,13 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from api.extensions import make_celery_client
 from core import jobs, notifications
 from core.db import database, session_scope
 from core.models import Delivery, utcnow
-from core.services import Services
 from core.settings import load_settings
 from tests.fakes.webhooks import Receiver
 from tests.helpers import private_redis_db
+from tests.services import services_of
 
 SECRET = "webhook-secret-for-tests-0123456789"
 
@@ -40,10 +39,6 @@ def _settings(settings, receiver, **extra):
     return settings.model_copy(update=values)
 
 
-def _services(config):
-    return Services.build(config, broker=make_celery_client(config))
-
-
 def _record(settings, event="download.succeeded", subject="download:1", data=None):
     with session_scope(settings.database_url) as session:
         notifications.record(session, settings, event, subject, data or {"id": 1})
@@ -57,7 +52,7 @@ def _row(settings, delivery_id):
 
 def test_a_delivery_is_signed_and_says_which_event_it_is(settings, receiver):
     config = _settings(settings, receiver)
-    services = _services(config)
+    services = services_of(config)
     delivery_id = _record(config, data={"id": 7, "state": "succeeded"})
     assert notifications.attempt(services, delivery_id).outcome == "delivered"
     [got] = receiver.received
@@ -84,7 +79,7 @@ def test_answers_that_retry_and_answers_that_are_final(
     settings, receiver, status, retry_after, outcome
 ):
     config = _settings(settings, receiver)
-    services = _services(config)
+    services = services_of(config)
     receiver.status, receiver.retry_after = status, retry_after
     delivery_id = _record(config)
     result = notifications.attempt(services, delivery_id)
@@ -99,7 +94,7 @@ def test_answers_that_retry_and_answers_that_are_final(
 
 def test_a_receiver_that_is_down_is_retried_until_attempts_run_out(settings, receiver):
     config = _settings(settings, receiver, webhook_max_attempts=3)
-    services = _services(config)
+    services = services_of(config)
     receiver.stop()
     delivery_id = _record(config)
     outcomes = [notifications.attempt(services, delivery_id).outcome for _ in range(3)]
@@ -111,7 +106,7 @@ def test_a_receiver_that_is_down_is_retried_until_attempts_run_out(settings, rec
 
 def test_the_address_guard_refuses_loopback_unless_private_hosts_are_allowed(settings, receiver):
     config = _settings(settings, receiver, download_allow_private_hosts=False)
-    services = _services(config)
+    services = services_of(config)
     delivery_id = _record(config)
     assert notifications.attempt(services, delivery_id).outcome == "failed"
     assert receiver.answered == [], "nothing reached the receiver"
@@ -120,7 +115,7 @@ def test_the_address_guard_refuses_loopback_unless_private_hosts_are_allowed(set
 
 def test_deliveries_of_one_subject_go_one_after_the_other(settings, receiver):
     config = _settings(settings, receiver)
-    services = _services(config)
+    services = services_of(config)
     first = _record(config, "download.failed", "download:9")
     second = _record(config, "download.succeeded", "download:9")
     other = _record(config, "download.succeeded", "download:10")
@@ -140,7 +135,7 @@ def test_a_delivery_whose_task_was_lost_is_sent_again_but_a_long_retry_after_is_
     settings, receiver
 ):
     config = _settings(settings, receiver)
-    services = _services(config)
+    services = services_of(config)
     lost, waiting = _record(config, subject="download:1"), _record(config, subject="download:2")
     assert notifications.dispatch(services) == 2
     assert notifications.dispatch(services) == 0
@@ -158,7 +153,7 @@ def test_a_delivery_whose_task_was_lost_is_sent_again_but_a_long_retry_after_is_
 
 def test_ended_deliveries_past_retention_are_pruned(settings, receiver):
     config = _settings(settings, receiver)
-    services = _services(config)
+    services = services_of(config)
     old, recent, waiting = (_record(config, subject=f"download:{n}") for n in range(3))
     notifications.attempt(services, old)
     notifications.attempt(services, recent)

@@ -7,14 +7,13 @@ from datetime import timedelta
 import redis
 from sqlalchemy import update
 
-from api.extensions import make_celery_client
 from core import downloads, jobs
 from core.db import session_scope
 from core.models import Download, utcnow
 from core.reconcile import queued_task_ids, reconcile_downloads, remove_dead_partials
-from core.services import Services
 from tests.conftest import settings_from_env
 from tests.helpers import private_redis_db
+from tests.services import services_of
 
 
 def _quiet(base_env):
@@ -22,7 +21,7 @@ def _quiet(base_env):
     env = {**base_env, "REDIS_URL": private_redis_db(base_env["REDIS_URL"])}
     settings = settings_from_env(env)
     redis.Redis.from_url(settings.redis_url).flushdb()
-    return settings, Services.build(settings, broker=make_celery_client(settings))
+    return settings, services_of(settings)
 
 
 def _age(settings, download_id, seconds=600):

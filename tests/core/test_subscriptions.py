@@ -6,15 +6,13 @@ import threading
 
 from sqlalchemy import func, select
 
-from api.extensions import make_celery_client
 from core import subscriptions
 from core.classroom.sync import sync_classroom
 from core.db import database, session_scope
 from core.models import Download, Subscription, SubscriptionItem
-from core.services import Services
 from tests.fakes.google import drive_file
 from tests.helpers import private_redis_db
-from tests.services import classroom_client, drive_client
+from tests.services import classroom_client, drive_client, services_of
 
 
 def _setup(settings, classroom, videos):
@@ -35,7 +33,7 @@ def _setup(settings, classroom, videos):
 def _quiet(settings):
     # A broker database no worker consumes: the downloads stay queued for the assertions.
     quiet = settings.model_copy(update={"redis_url": private_redis_db(settings.redis_url)})
-    return quiet, Services.build(quiet, broker=make_celery_client(quiet))
+    return quiet, services_of(quiet)
 
 
 def _counts(db_url):

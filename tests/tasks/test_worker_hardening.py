@@ -17,7 +17,6 @@ import pytest
 
 from api.extensions import make_celery_client
 from core.downloads.cookies import COOKIES_PREFIX, cookies_file, remove_stale_cookies
-from core.services import Services
 from tests.conftest import settings_from_env
 from tests.helpers import (
     ROOT,
@@ -27,6 +26,7 @@ from tests.helpers import (
     stop_process_group,
     wait_for,
 )
+from tests.services import services_of
 
 
 def _dead_pid() -> int:
@@ -67,7 +67,7 @@ def test_cookie_values_are_redacted_once_a_task_reads_them(settings: Any) -> Non
 
     value = "bare-cookie-value-5d4c3b2a"
     raw = f".example.com\tTRUE\t/\tTRUE\t0\tSID\t{value}\n".encode()
-    services = Services.build(settings, broker=make_celery_client(settings))
+    services = services_of(settings)
     Vault(services.db, settings.fernet_keys).put("cookies", raw)
 
     with cookies_file(services) as path:
