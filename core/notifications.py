@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, aliased
 from core import jobs, resources, webhooks
 from core.db import Database
 from core.downloads.state import DownloadState
-from core.errors import AulaError, NotFound
+from core.errors import AulaError
 from core.models import Delivery, Download, utcnow
 from core.pagination import Page, keyset_page
 from core.services import Services
@@ -295,8 +295,4 @@ def list_deliveries(
 
 def get_delivery(db: Database, delivery_id: int) -> Delivery:
     """One delivery, or NotFound."""
-    with db.session() as session:
-        row = session.get(Delivery, delivery_id)
-    if row is None:
-        raise NotFound(f"No delivery with id {delivery_id}.")
-    return row
+    return db.get(Delivery, delivery_id, f"No delivery with id {delivery_id}.")

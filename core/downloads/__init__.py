@@ -208,11 +208,7 @@ def send(services: Services, download: Download) -> Download:
 
 def get(db: Database, download_id: int) -> Download:
     """One download, or NotFound."""
-    with db.session() as session:
-        download = session.get(Download, download_id)
-    if download is None:
-        raise NotFound(f"No download with id {download_id}.")
-    return download
+    return db.get(Download, download_id, f"No download with id {download_id}.")
 
 
 def list_downloads(
