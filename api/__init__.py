@@ -123,4 +123,4 @@ def _document_admin_token(spec: dict[str, Any]) -> None:
 
 def register_metrics(app: Flask) -> None:
     """Request metrics by URL rule and gauges read at scrape time, at /metrics (api.metrics)."""
-    instrument(app, app.extensions["aula.settings"])
+    instrument(app, app.extensions[SERVICES])

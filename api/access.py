@@ -11,7 +11,7 @@ from typing import Any
 from flask import Flask, Response, current_app, request
 
 from api.errors import envelope
-from api.extensions import settings
+from api.extensions import db, services, settings
 from api.security import host_is_loopback, is_loopback, presented_token_is_valid, unauthorized
 from core import drive_scope, signing
 from core.errors import Busy
@@ -144,10 +144,10 @@ def require_indexed_drive_content() -> Response | None:
     if privileged_read():
         return None
     file_id = _drive_id()
-    client = lambda: DriveClient.from_settings(settings())  # noqa: E731
+    client = lambda: DriveClient.from_settings(settings(), db())  # noqa: E731
     if len(file_id) <= MAX_DRIVE_ID:
         with live_drive_slot():
-            if drive_scope.is_indexed(settings(), client, file_id):
+            if drive_scope.is_indexed(services(), client, file_id):
                 return None
     if settings().admin_token is not None:
         return unauthorized(

@@ -10,7 +10,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from api.access import media_url
-from api.extensions import celery_client, db, require_google, settings
+from api.extensions import celery_client, db, require_google, services, settings
 from api.schemas import EnqueuedSchema, PageArgsSchema, enqueued, page_schema
 from api.streaming import thumbnail_response
 from core import catalog, downloads, jobs, thumbnails
@@ -148,7 +148,7 @@ class Thumbnail(MethodView):
     def get(self, item_id: int) -> Response:
         """A JPEG thumbnail, made on first request and cached; 404 when none can be made."""
         item = catalog.get_item(db(), item_id)
-        path = thumbnails.item_thumbnail(settings(), item)
+        path = thumbnails.item_thumbnail(services(), item)
         return thumbnail_response(path)
 
 
@@ -165,7 +165,7 @@ def stream_item(item: CatalogItem) -> Response:
             resolve_local(settings(), item.source_id), mime_type=item.mime_type
         )
     file_id = (item.extra or {}).get("drive_file_id") or item.source_id
-    return drive_proxy_response(DriveClient.from_settings(settings()), file_id)
+    return drive_proxy_response(DriveClient.from_settings(settings(), db()), file_id)
 
 
 @blp.route("/items/<int:item_id>/stream")

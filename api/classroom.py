@@ -9,7 +9,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from api.downloads import DownloadSchema
-from api.extensions import celery_client, db, require_google, settings
+from api.extensions import celery_client, db, require_google, services
 from api.schemas import EnqueuedSchema, PageArgsSchema, enqueued, page_schema
 from core import downloads, jobs
 from core.classroom import courses
@@ -74,7 +74,7 @@ class CourseDownloads(MethodView):
         created, skipped, refused = [], 0, []
         for item in courses.course_videos(db(), course_id):
             try:
-                download, new = downloads.create(settings(), celery_client(), item_id=item.id)
+                download, new = downloads.create(services(), item_id=item.id)
             except PermanentError as error:  # one bad material must not stop the others
                 refused.append({"item_id": item.id, "title": item.title, "error": error.message})
                 continue

@@ -10,7 +10,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from api.access import media_url
-from api.extensions import celery_client, db, settings
+from api.extensions import db, services, settings
 from api.schemas import MAX_ID, PageArgsSchema, page_schema
 from api.streaming import local_file_response
 from core import downloads
@@ -114,7 +114,7 @@ class DownloadList(MethodView):
     def post(self, body: dict[str, Any]) -> Any:
         """Download a URL (yt-dlp, or the Drive API for Drive links) or a catalog item."""
         download, created = downloads.create(
-            settings(), celery_client(), url=body.get("url"), item_id=body.get("item_id"),
+            services(), url=body.get("url"), item_id=body.get("item_id"),
             fmt=body["format"], force=body["force"],
         )  # fmt: skip
         return {"download": download, "task_id": download.task_id}, 202 if created else 200
@@ -131,7 +131,7 @@ class DownloadDetail(MethodView):
     @blp.response(200, DownloadSchema)
     def delete(self, download_id: int) -> Any:
         """Cancel within seconds and remove partial files."""
-        return downloads.cancel(settings(), celery_client(), download_id)
+        return downloads.cancel(services(), download_id)
 
 
 @blp.route("/<int:download_id>/retry")
@@ -139,7 +139,7 @@ class DownloadRetry(MethodView):
     @blp.response(202, CreatedSchema)
     def post(self, download_id: int) -> Any:
         """Queue a failed or canceled download again."""
-        download = downloads.retry(settings(), celery_client(), download_id)
+        download = downloads.retry(services(), download_id)
         return {"download": download, "task_id": download.task_id}
 
 

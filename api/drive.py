@@ -57,7 +57,7 @@ class DriveListArgsSchema(Schema):
 
 
 def _client() -> DriveClient:
-    return DriveClient.from_settings(settings())
+    return DriveClient.from_settings(settings(), db())
 
 
 @blp.route("/files")

@@ -12,7 +12,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from api.access import privileged_read
-from api.extensions import celery_client, settings
+from api.extensions import celery_client, services, settings
 from core import __version__, health
 
 blp = Blueprint("health", __name__, url_prefix="/api/health", description="Health checks.")
@@ -44,7 +44,7 @@ def _readiness() -> tuple[dict[str, str], bool]:
         if cache["at"] is None or time.monotonic() - cache["at"] > READY_CACHE_S:
             client = celery_client()
             cache["checks"] = health.readiness(
-                settings(), lambda: client.control.ping(timeout=1.0, limit=1) or []
+                services(), lambda: client.control.ping(timeout=1.0, limit=1) or []
             )
             cache["at"] = time.monotonic()
         checks: dict[str, str] = dict(cache["checks"])

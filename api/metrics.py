@@ -29,7 +29,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from core import __version__, figures
-from core.settings import Settings
+from core.services import Services
 
 log = logging.getLogger(__name__)
 # Not prometheus-flask-exporter 0.23.2: measured, it labels requests with the raw method (FOOBAR,
@@ -78,7 +78,7 @@ def _shared_metrics(folder: str) -> tuple[Histogram, Counter]:
     return _process_metrics[pid]
 
 
-def instrument(app: Flask, settings: Settings) -> None:
+def instrument(app: Flask, services: Services) -> None:
     """Make the request metrics (`observe`, a stage of api/pipeline.py, counts into them), and
     serve /metrics."""
     folder = multiprocess_dir()
@@ -88,10 +88,10 @@ def instrument(app: Flask, settings: Settings) -> None:
     else:
         registry = CollectorRegistry()
         duration, total = _request_metrics(registry)
-        registry.register(AulaCollector(settings))
+        registry.register(AulaCollector(services))
 
     app.extensions[_METRICS] = (duration, total)
-    app.add_url_rule("/metrics", "metrics", _scrape_view(settings, registry))
+    app.add_url_rule("/metrics", "metrics", _scrape_view(services, registry))
 
 
 def observe(response: Response) -> Response:
@@ -107,7 +107,7 @@ def observe(response: Response) -> Response:
     return response
 
 
-def _scrape_view(settings: Settings, registry: CollectorRegistry | None) -> Callable[[], Response]:
+def _scrape_view(services: Services, registry: CollectorRegistry | None) -> Callable[[], Response]:
     def scrape() -> Response:
         if registry is not None:
             body = generate_latest(registry)
@@ -115,7 +115,7 @@ def _scrape_view(settings: Settings, registry: CollectorRegistry | None) -> Call
             # A fresh registry per scrape: the files of every worker, dead ones included.
             merged = CollectorRegistry()
             MultiProcessCollector(merged)
-            merged.register(AulaCollector(settings))
+            merged.register(AulaCollector(services))
             body = generate_latest(merged)
         return Response(body, mimetype=None, content_type=CONTENT_TYPE_LATEST)
 
@@ -129,8 +129,9 @@ def _gauge(name: str, documentation: str, labels: list[str] | None = None) -> Ga
 class AulaCollector(Collector):
     """Gauges read at scrape time; a source that fails (Redis, database) is left out, not raised."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+    def __init__(self, services: Services) -> None:
+        self.settings = services.settings
+        self.db = services.db
 
     def collect(self) -> Iterator[Metric]:
         info = _gauge("aula_web_info", "Aula web process; the value is always 1.", ["version"])
@@ -143,9 +144,9 @@ class AulaCollector(Collector):
     def _database(self) -> Iterator[Metric]:
         up = _gauge("aula_database_up", "1 if the database answered this scrape's queries.")
         try:
-            downloads = figures.downloads_by_state(self.settings.database_url)
-            items = figures.catalog_items_by_source(self.settings.database_url)
-            ages = figures.last_success_ages(self.settings.database_url)
+            downloads = figures.downloads_by_state(self.db)
+            items = figures.catalog_items_by_source(self.db)
+            ages = figures.last_success_ages(self.db)
         except Exception as error:
             log.warning("metrics: database unavailable: %s", type(error).__name__)
             up.add_metric([], 0)

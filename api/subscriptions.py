@@ -9,7 +9,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from api.downloads import CreateDownloadSchema
-from api.extensions import celery_client, db, settings
+from api.extensions import db, services
 from api.schemas import PageArgsSchema, page_schema
 from core import subscriptions
 
@@ -70,7 +70,7 @@ class SubscriptionList(MethodView):
         enqueued now, and new ones after every sync."""
         key = body.get("course_id") or body["folder_id"]
         view, created = subscriptions.subscribe(
-            settings(), celery_client(), source=body["source"], key=key, fmt=body.get("format")
+            services(), source=body["source"], key=key, fmt=body.get("format")
         )
         return view, 201 if created else 200
 

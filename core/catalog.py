@@ -11,7 +11,6 @@ from sqlalchemy import Select, delete, func, select
 from sqlalchemy.orm import Session
 
 from core.db import Database
-from core.errors import NotFound
 from core.models import CatalogFolder, CatalogItem, SourceState, utcnow
 from core.pagination import Page, keyset_page
 
@@ -144,11 +143,7 @@ def list_items(
 
 def get_item(db: Database, item_id: int) -> CatalogItem:
     """One item or NotFound."""
-    with db.session() as session:
-        item = session.get(CatalogItem, item_id)
-    if item is None:
-        raise NotFound(f"No catalog item with id {item_id}.")
-    return item
+    return db.get(CatalogItem, item_id, f"No catalog item with id {item_id}.")
 
 
 def find_item(db: Database, source: str, source_id: str) -> CatalogItem | None:

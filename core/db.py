@@ -7,17 +7,19 @@ import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.errors import NotFound
 from core.settings import strip_password
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 _lock = threading.Lock()
 _databases: dict[str, Database] = {}
+Row = TypeVar("Row")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -75,6 +77,14 @@ class Database:
             raise
         finally:
             session.close()
+
+    def get(self, model: type[Row], key: object, missing: str) -> Row:
+        """The `model` row whose primary key is `key`, detached; NotFound(`missing`) if none."""
+        with self.session() as session:
+            row = session.get(model, key)
+        if row is None:
+            raise NotFound(missing)
+        return row
 
     def reset(self) -> None:
         """Forget the engine without closing the parent's sockets (call in a forked child)."""

@@ -7,18 +7,19 @@ from collections.abc import Callable
 from sqlalchemy import select
 
 from core import catalog
-from core.db import Database, database
+from core.db import Database
 from core.errors import NotFound
 from core.google import DriveClient
 from core.models import CatalogFolder, CatalogItem
+from core.services import Services
 from core.settings import Settings
 
 # Folders nest deeper than this only in pathological trees; past it the id counts as outside.
 MAX_DEPTH = 32
 
 
-def _roots(settings: Settings) -> set[str]:
-    state = catalog.get_state(database(settings.database_url), "drive")
+def _roots(db: Database, settings: Settings) -> set[str]:
+    state = catalog.get_state(db, "drive")
     aliases = (state.extra or {}).get("aliases") or {}
     return set(settings.drive_folder_ids) | {str(value) for value in aliases.values()}
 
@@ -46,18 +47,18 @@ def is_indexed_folder(db: Database, folder_id: str) -> bool:
     return folder is not None
 
 
-def is_indexed(settings: Settings, client_factory: Callable[[], DriveClient], file_id: str) -> bool:
+def is_indexed(services: Services, client_factory: Callable[[], DriveClient], file_id: str) -> bool:
     """Whether `file_id` is inside an indexed tree or a Classroom material.
 
     The catalog answers for what it holds; a file it does not hold yet (added since the last
     sync, or before the first rebuild) is judged by walking its parents up live, at most
     MAX_DEPTH levels. An id Drive does not know is outside.
     """
-    roots = _roots(settings)
-    if file_id in roots or in_catalog(database(settings.database_url), file_id):
+    db = services.db
+    roots = _roots(db, services.settings)
+    if file_id in roots or in_catalog(db, file_id):
         return True
     client = client_factory()
-    db = database(settings.database_url)
     if "root" in roots:
         roots.add(str(client.get_file("root")["id"]))
     level, seen = [file_id], {file_id}

@@ -17,7 +17,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from core.catalog import SOURCES
-from core.db import session_scope
+from core.db import Database
 from core.downloads import STATES as DOWNLOAD_STATES
 from core.health import free_bytes
 from core.models import CatalogItem, Download, TaskRecord
@@ -48,10 +48,10 @@ def _bounded(session: Session) -> None:
         session.execute(text(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}"))
 
 
-def downloads_by_state(db_url: str) -> dict[str, int]:
+def downloads_by_state(db: Database) -> dict[str, int]:
     """The number of downloads in each state, every state present (zero when none)."""
     counts = dict.fromkeys(DOWNLOAD_STATES, 0)
-    with session_scope(db_url) as session:
+    with db.session() as session:
         _bounded(session)
         rows = session.execute(select(Download.state, func.count()).group_by(Download.state))
         for state, count in rows:
@@ -60,10 +60,10 @@ def downloads_by_state(db_url: str) -> dict[str, int]:
     return counts
 
 
-def catalog_items_by_source(db_url: str) -> dict[str, int]:
+def catalog_items_by_source(db: Database) -> dict[str, int]:
     """The number of catalog items of each source, every source present (zero when none)."""
     counts = dict.fromkeys(SOURCES, 0)
-    with session_scope(db_url) as session:
+    with db.session() as session:
         _bounded(session)
         query = select(CatalogItem.source, func.count()).group_by(CatalogItem.source)
         for source, count in session.execute(query):
@@ -73,7 +73,7 @@ def catalog_items_by_source(db_url: str) -> dict[str, int]:
 
 
 def last_success_ages(
-    db_url: str, names: tuple[str, ...] = SUCCESS_TASKS, now: datetime | None = None
+    db: Database, names: tuple[str, ...] = SUCCESS_TASKS, now: datetime | None = None
 ) -> dict[str, float]:
     """Seconds since each task last finished with SUCCESS; a task that never did is left out."""
     query = (
@@ -81,7 +81,7 @@ def last_success_ages(
         .where(TaskRecord.state == TaskState.SUCCESS, TaskRecord.name.in_(names))
         .group_by(TaskRecord.name)
     )
-    with session_scope(db_url) as session:
+    with db.session() as session:
         _bounded(session)
         rows = list(session.execute(query))
     moment = now.timestamp() if now is not None else time.time()

@@ -12,7 +12,7 @@ from typing import Any, Self
 
 import requests
 
-from core.db import database
+from core.db import Database
 from core.errors import (
     NotFound,
     TransientError,
@@ -88,13 +88,11 @@ class GoogleApi:
         raise NotImplementedError
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Self:
-        """A client using the credentials stored in the vault."""
+    def from_settings(cls, settings: Settings, db: Database) -> Self:
+        """A client using the credentials stored in the vault of `db`."""
         session = make_session(settings)
         token_session = make_session(settings, methods=("POST",))
-        creds = GoogleCredentials.from_vault(
-            Vault(database(settings.database_url), settings.fernet_keys)
-        )
+        creds = GoogleCredentials.from_vault(Vault(db, settings.fernet_keys))
         return cls(settings, GoogleAuth(settings.google_token_url, creds, token_session), session)
 
     def request(

@@ -9,8 +9,8 @@ from pathlib import Path
 import redis
 from sqlalchemy import text
 
-from core.db import Database, database
-from core.settings import Settings
+from core.db import Database
+from core.services import Services
 
 OK = "ok"
 
@@ -60,11 +60,12 @@ def check_disk(path: Path, floor_mb: int) -> str:
     return OK if free_mb >= floor_mb else f"{free_mb} MB free, below the {floor_mb} MB floor"
 
 
-def readiness(settings: Settings, ping_workers: Callable[[], Sequence[object]]) -> dict[str, str]:
+def readiness(services: Services, ping_workers: Callable[[], Sequence[object]]) -> dict[str, str]:
     """Every readiness check by name."""
+    settings = services.settings
     broker = check_broker(settings.redis_url)
     return {
-        "database": check_database(database(settings.database_url)),
+        "database": check_database(services.db),
         "broker": broker,
         # Pinging workers through a dead broker only retries until it times out.
         "workers": check_workers(ping_workers) if broker == OK else "unknown: broker unreachable",

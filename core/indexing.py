@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from core import catalog, media
-from core.db import Database, database, session_scope
+from core.db import Database
 from core.errors import NotFound, ValidationFailed
 from core.google import FOLDER_MIME, DriveClient
 from core.models import CatalogFolder, CatalogItem, utcnow
+from core.services import Services
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -84,10 +85,11 @@ def _local_row(
     }  # fmt: skip
 
 
-def rebuild_local(settings: Settings, on_progress: Progress = _quiet) -> dict[str, int]:
+def rebuild_local(services: Services, on_progress: Progress = _quiet) -> dict[str, int]:
     """Index every video under MEDIA_ROOTS; re-probe only changed files; drop what vanished."""
     started = utcnow()
-    known = _known_local(database(settings.database_url))
+    settings = services.settings
+    known = _known_local(services.db)
     files = [
         (root, path) for root in settings.media_roots if root.is_dir() for path in safe_files(root)
     ]
@@ -98,7 +100,7 @@ def rebuild_local(settings: Settings, on_progress: Progress = _quiet) -> dict[st
             rows.setdefault(row["source_id"], row)  # the first root wins a name clash
         on_progress(index, len(files), f"indexed {index} of {len(files)} files")
     folders = {row["folder_id"] for row in rows.values() if row["folder_id"]}
-    with session_scope(settings.database_url) as session:
+    with services.db.session() as session:
         catalog.upsert_items(session, list(rows.values()))
         catalog.upsert_folders(
             session,
@@ -188,21 +190,22 @@ def _resolve_roots(client: DriveClient, folder_ids: list[str]) -> list[str]:
 
 
 def rebuild_drive(
-    settings: Settings, client: DriveClient, on_progress: Progress = _quiet
+    services: Services, client: DriveClient, on_progress: Progress = _quiet
 ) -> dict[str, int]:
     """List every indexed folder; remove what vanished only after the last page arrived."""
     started = utcnow()
+    settings = services.settings
     start_token = client.start_page_token()  # changes made during the listing are caught later
     roots = _resolve_roots(client, settings.drive_folder_ids)
     for attempt in range(MAX_LISTING_RESTARTS + 1):
         try:
-            seen = _list_drive(settings, client, roots, started, on_progress)
+            seen = _list_drive(services.db, client, roots, started, on_progress)
             break
         except ValidationFailed:
             if attempt == MAX_LISTING_RESTARTS:
                 raise
             log.warning("Drive rejected a page token; restarting the listing")
-    with session_scope(settings.database_url) as session:
+    with services.db.session() as session:
         removed, _ = catalog.remove_unseen(session, "drive", started)
         aliases = dict(zip(settings.drive_folder_ids, roots, strict=True))
         catalog.save_state(
@@ -218,7 +221,7 @@ def rebuild_drive(
 
 
 def _list_drive(
-    settings: Settings,
+    db: Database,
     client: DriveClient,
     roots: list[str],
     started: datetime,
@@ -227,7 +230,7 @@ def _list_drive(
     seen = 0
     for folder, files in client.walk(roots):
         items, folders = drive_rows(files, folder, started)
-        with session_scope(settings.database_url) as session:
+        with db.session() as session:
             catalog.upsert_items(session, items)
             catalog.upsert_folders(session, folders)
         seen += len(items)
@@ -258,13 +261,14 @@ def _apply_change(session: Any, change: dict[str, Any], indexed: set[str], seen:
 
 
 def sync_drive(
-    settings: Settings, client: DriveClient, on_progress: Progress = _quiet
+    services: Services, client: DriveClient, on_progress: Progress = _quiet
 ) -> dict[str, int]:
     """Apply Drive's changes feed since the stored token; a full rebuild if there is none."""
-    state = catalog.get_state(database(settings.database_url), "drive")
+    state = catalog.get_state(services.db, "drive")
     if not state.page_token:
-        return {**rebuild_drive(settings, client, on_progress), "full_rebuild": 1}
-    roots = list(((state.extra or {}).get("aliases") or {}).values()) or settings.drive_folder_ids
+        return {**rebuild_drive(services, client, on_progress), "full_rebuild": 1}
+    aliases = (state.extra or {}).get("aliases") or {}
+    roots = list(aliases.values()) or services.settings.drive_folder_ids
     token: str | None = state.page_token
     counts = {"updated": 0, "removed": 0, "full_rebuild": 0}
     while token:
@@ -272,8 +276,8 @@ def sync_drive(
             changes, next_token, new_start = client.changes(token)
         except (NotFound, ValidationFailed):
             log.warning("Drive rejected the changes token; rebuilding in full")
-            return {**rebuild_drive(settings, client, on_progress), "full_rebuild": 1}
-        with session_scope(settings.database_url) as session:
+            return {**rebuild_drive(services, client, on_progress), "full_rebuild": 1}
+        with services.db.session() as session:
             indexed = _indexed_folders(session, roots)
             for change in changes:
                 counts[_apply_change(session, change, indexed, utcnow())] += 1

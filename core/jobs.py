@@ -116,11 +116,7 @@ def ensure_record(
 
 def get_record(db: Database, task_id: str) -> TaskRecord:
     """The record of `task_id`, or NotFound."""
-    with db.session() as session:
-        record = session.get(TaskRecord, task_id)
-    if record is None:
-        raise NotFound(f"No task with id {task_id!r}.")
-    return record
+    return db.get(TaskRecord, task_id, f"No task with id {task_id!r}.")
 
 
 # What GET /api/tasks/{id} shows, read with one cached Core select: no ORM session per poll.

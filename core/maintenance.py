@@ -11,10 +11,10 @@ from pathlib import Path
 
 from sqlalchemy import delete
 
-from core.db import Database, database
+from core.db import Database
 from core.jobs import FINISHED
 from core.models import TaskRecord, utcnow
-from core.settings import Settings
+from core.services import Services
 from core.thumbnails import enforce_cap
 
 log = logging.getLogger(__name__)
@@ -58,13 +58,14 @@ def purge_task_records(db: Database, retention: timedelta) -> int:
         return int(getattr(result, "rowcount", 0) or 0)
 
 
-def cleanup(settings: Settings, on_progress: Progress = _noop) -> dict[str, int]:
+def cleanup(services: Services, on_progress: Progress = _noop) -> dict[str, int]:
     """One maintenance run; idempotent, returns the counts of what it removed."""
+    settings = services.settings
     on_progress(0, 3, "sweeping temporary files")
     files, freed = sweep_temp_files(settings.temp_dir, settings.temp_max_age_s)
     on_progress(1, 3, "purging old task records")
     retention = timedelta(days=settings.task_retention_days)
-    records = purge_task_records(database(settings.database_url), retention)
+    records = purge_task_records(services.db, retention)
     on_progress(2, 3, "trimming the thumbnail cache")
     thumbnails, thumbnail_bytes = enforce_cap(settings)
     on_progress(3, 3, "done")

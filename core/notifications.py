@@ -27,12 +27,12 @@ from sqlalchemy import delete, exists, select, update
 from sqlalchemy.orm import Session, aliased
 
 from core import jobs, resources, webhooks
-from core.db import Database, database, session_scope
+from core.db import Database
 from core.downloads.state import DownloadState
-from core.errors import AulaError, NotFound
-from core.jobs import TaskBroker
+from core.errors import AulaError
 from core.models import Delivery, Download, utcnow
 from core.pagination import Page, keyset_page
+from core.services import Services
 from core.settings import Settings
 from core.taskdefs import TaskName
 
@@ -92,15 +92,13 @@ def record_download(session: Session, settings: Settings, download: Download) ->
         record(session, settings, event, f"download:{download.id}", resources.download(download))
 
 
-def emit(
-    settings: Settings, broker: TaskBroker, event: str, subject: str, data: dict[str, Any]
-) -> None:
+def emit(services: Services, event: str, subject: str, data: dict[str, Any]) -> None:
     """Record an event in a transaction of its own and send what it brought."""
-    if not settings.webhook_urls:
+    if not services.settings.webhook_urls:
         return
-    with session_scope(settings.database_url) as session:
-        record(session, settings, event, subject, data)
-    dispatch(settings, broker)
+    with services.db.session() as session:
+        record(session, services.settings, event, subject, data)
+    dispatch(services)
 
 
 # ---------------------------------------------------------------- sending
@@ -144,13 +142,13 @@ def _claim(session: Session, delivery_id: int, unsent: Any) -> bool:
     return bool(getattr(claimed, "rowcount", 0))
 
 
-def dispatch(settings: Settings, broker: TaskBroker) -> int:
+def dispatch(services: Services) -> int:
     """Send a deliver task for each pending delivery whose turn it is and that no task carries.
 
     The claim is one conditional UPDATE, so two dispatchers never send the same row twice.
     Returns how many were sent; a broker that refuses leaves the rest for the next dispatch.
     """
-    db = database(settings.database_url)
+    db, settings = services.db, services.settings
     with db.session() as session:
         heads = _heads(session, _unsent(settings))
     sent = 0
@@ -159,7 +157,7 @@ def dispatch(settings: Settings, broker: TaskBroker) -> int:
             if not _claim(session, delivery_id, _unsent(settings)):
                 continue
         try:
-            jobs.enqueue(db, broker, TASK, {"delivery_id": delivery_id})
+            jobs.enqueue(db, services.broker, TASK, {"delivery_id": delivery_id})
         except AulaError:
             with db.session() as session:
                 session.get_one(Delivery, delivery_id).dispatched_at = None
@@ -193,8 +191,8 @@ def _turn(session: Session, row: Delivery) -> bool:
     return earlier is None
 
 
-def _begin(settings: Settings, delivery_id: int) -> Delivery | str:
-    with session_scope(settings.database_url) as session:
+def _begin(db: Database, delivery_id: int) -> Delivery | str:
+    with db.session() as session:
         row = session.get(Delivery, delivery_id)
         if row is None or row.state != DeliveryState.PENDING:
             return "gone"
@@ -230,9 +228,10 @@ def _headers(settings: Settings, row: Delivery, body: bytes) -> dict[str, str]:
     return headers
 
 
-def attempt(settings: Settings, delivery_id: int) -> Attempt:
+def attempt(services: Services, delivery_id: int) -> Attempt:
     """Try one delivery once and record the outcome; the caller schedules a retry if asked."""
-    row = _begin(settings, delivery_id)
+    settings = services.settings
+    row = _begin(services.db, delivery_id)
     if isinstance(row, str):
         return Attempt(row)
     url = url_for(settings, row.target)
@@ -246,14 +245,14 @@ def attempt(settings: Settings, delivery_id: int) -> Attempt:
             connect_timeout=settings.http_connect_timeout,
             read_timeout=settings.http_read_timeout,
         )  # fmt: skip
-    return _finish(settings, row, answer)
+    return _finish(services, row, answer)
 
 
-def _finish(settings: Settings, row: Delivery, answer: webhooks.Answer) -> Attempt:
-    retry = answer.retry and row.attempts < settings.webhook_max_attempts
-    countdown = backoff(settings, row.attempts, answer.retry_after_s) if retry else 0.0
+def _finish(services: Services, row: Delivery, answer: webhooks.Answer) -> Attempt:
+    retry = answer.retry and row.attempts < services.settings.webhook_max_attempts
+    countdown = backoff(services.settings, row.attempts, answer.retry_after_s) if retry else 0.0
     outcome = "delivered" if answer.delivered else ("retry" if retry else "failed")
-    with session_scope(settings.database_url) as session:
+    with services.db.session() as session:
         stored = session.get_one(Delivery, row.id)
         stored.last_status, stored.last_error = answer.status, answer.error
         if outcome == "delivered":
@@ -267,10 +266,10 @@ def _finish(settings: Settings, row: Delivery, answer: webhooks.Answer) -> Attem
     return Attempt(outcome, countdown, answer.status)
 
 
-def prune(settings: Settings) -> int:
+def prune(services: Services) -> int:
     """Forget ended deliveries older than TASK_RETENTION_DAYS; how many went."""
-    before = utcnow() - timedelta(days=settings.task_retention_days)
-    with session_scope(settings.database_url) as session:
+    before = utcnow() - timedelta(days=services.settings.task_retention_days)
+    with services.db.session() as session:
         gone = session.execute(
             delete(Delivery).where(
                 Delivery.state.in_((DeliveryState.DELIVERED, DeliveryState.FAILED)),
@@ -296,8 +295,4 @@ def list_deliveries(
 
 def get_delivery(db: Database, delivery_id: int) -> Delivery:
     """One delivery, or NotFound."""
-    with db.session() as session:
-        row = session.get(Delivery, delivery_id)
-    if row is None:
-        raise NotFound(f"No delivery with id {delivery_id}.")
-    return row
+    return db.get(Delivery, delivery_id, f"No delivery with id {delivery_id}.")

@@ -11,12 +11,11 @@ import redis
 from sqlalchemy import select, update
 
 from core import downloads, jobs, task_lifecycle, unacked
-from core.db import database, session_scope
+from core.db import Database
 from core.downloads import state
 from core.downloads.state import ACTIVE
-from core.jobs import TaskBroker
 from core.models import Download, TaskRecord, utcnow
-from core.settings import Settings
+from core.services import Services
 from core.taskdefs import TaskState
 
 log = logging.getLogger(__name__)
@@ -26,14 +25,14 @@ LOST_LIMIT = 500
 
 
 def lost_tasks(
-    settings: Settings, client: Any, present: set[str], now: float, grace_s: float
+    db: Database, client: Any, present: set[str], now: float, grace_s: float
 ) -> list[TaskRecord]:
     """Unfinished single-instance task records (they block requests of their kind) whose message
     no queue, unacked set or live worker has held for `grace_s`: seen missing in rounds that far
     apart, so a message between a worker's pop and its unacked write, or a worker's first
     liveness write after a flush, is not mistaken for lost."""
     cutoff = utcnow() - timedelta(seconds=grace_s)
-    with session_scope(settings.database_url) as session:
+    with db.session() as session:
         records = list(
             session.scalars(
                 select(TaskRecord)
@@ -56,13 +55,13 @@ def lost_tasks(
     return [r for r in records if r.id in missing and now - seen.get(r.id, now) >= grace_s]
 
 
-def resend_lost(settings: Settings, broker: TaskBroker, client: Any, lost: list[TaskRecord]) -> int:
+def resend_lost(services: Services, client: Any, lost: list[TaskRecord]) -> int:
     """Send a lost single-instance task again under its own id, so later requests of its kind
     find it queued rather than dead; returns how many were sent."""
     sent = 0
     for record in lost:
         client.hdel(MISSING_KEY, record.id)
-        with session_scope(settings.database_url) as session:
+        with services.db.session() as session:
             claimed = session.execute(  # one sender only (the reaper and cleanup may race)
                 update(TaskRecord)
                 .where(TaskRecord.id == record.id, TaskRecord.updated_at == record.updated_at)
@@ -71,7 +70,7 @@ def resend_lost(settings: Settings, broker: TaskBroker, client: Any, lost: list[
             )
         if not getattr(claimed, "rowcount", 0):
             continue
-        broker.send_task(
+        services.broker.send_task(
             record.name,
             kwargs=record.args,
             task_id=record.id,
@@ -92,12 +91,10 @@ def queued_task_ids(client: redis.Redis) -> set[str]:
     return unacked.waiting_task_ids(client, jobs.QUEUES)
 
 
-def reconcile_downloads(
-    settings: Settings, broker: TaskBroker, live: set[str], grace_s: float = 120
-) -> dict[str, int]:
+def reconcile_downloads(services: Services, live: set[str], grace_s: float = 120) -> dict[str, int]:
     """Send again downloads stuck queued/running whose task no worker or queue holds."""
     cutoff = utcnow() - timedelta(seconds=grace_s)
-    with session_scope(settings.database_url) as session:
+    with services.db.session() as session:
         stuck = list(
             session.scalars(
                 select(Download).where(Download.state.in_(ACTIVE), Download.updated_at < cutoff)
@@ -110,25 +107,25 @@ def reconcile_downloads(
         if download.task_id:
             lost = RuntimeError("The task was lost (broker flushed or worker gone); sent again.")
             task_lifecycle.mark_finished(
-                database(settings.database_url), download.task_id, TaskState.FAILURE, error=lost
+                services.db, download.task_id, TaskState.FAILURE, error=lost
             )
-        with session_scope(settings.database_url) as session:
+        with services.db.session() as session:
             row = session.get_one(Download, download.id)
             if not state.legal(row, "resend"):
                 continue  # it ended meanwhile: nothing is lost
             state.resend(row)
-        downloads.send(settings, broker, download)
+        downloads.send(services, download)
         requeued += 1
         log.warning("download %d had no live task; sent again", download.id)
-    return {"downloads_requeued": requeued, "partials_removed": remove_dead_partials(settings)}
+    return {"downloads_requeued": requeued, "partials_removed": remove_dead_partials(services)}
 
 
-def remove_dead_partials(settings: Settings) -> int:
+def remove_dead_partials(services: Services) -> int:
     """Remove work-in-progress folders of downloads that are no longer queued or running."""
-    root = settings.download_dir / ".partial"
+    root = services.settings.download_dir / ".partial"
     if not root.is_dir():
         return 0
-    with session_scope(settings.database_url) as session:
+    with services.db.session() as session:
         active = {
             str(i) for i in session.scalars(select(Download.id).where(Download.state.in_(ACTIVE)))
         }

@@ -11,10 +11,11 @@ from sqlalchemy import select
 from core import catalog
 from core.classroom.client import ClassroomClient
 from core.classroom.courses import get_course
-from core.db import Database, database
+from core.db import Database
 from core.errors import CredentialsMissing, NotFound, ValidationFailed
 from core.google import FOLDER_MIME, DriveClient
 from core.models import CatalogFolder
+from core.services import Services
 from core.settings import Settings
 
 MAX_DEPTH = 64  # folders deeper than this below a root are not looked for
@@ -51,11 +52,11 @@ def folder_tree(db: Database, settings: Settings, folder_id: str) -> set[str]:
     return tree
 
 
-def check_folder(settings: Settings, folder_id: str) -> bool:
+def check_folder(services: Services, folder_id: str) -> bool:
     """True for a catalogued folder of the indexed trees; False for one Drive shows inside them
     that no sync catalogued yet; ValidationFailed for a file or a folder outside them; NotFound
     for an id Drive does not know."""
-    db = database(settings.database_url)
+    db, settings = services.db, services.settings
     if folder_id in _drive_roots(db, settings):
         return True
     if catalog.find_item(db, "drive", folder_id) is not None:
@@ -69,7 +70,7 @@ def check_folder(settings: Settings, folder_id: str) -> bool:
     if indexed is not None:
         return True
     try:
-        client = DriveClient.from_settings(settings)
+        client = DriveClient.from_settings(settings, db)
         entry = client.get_file(folder_id)
     except CredentialsMissing:
         raise NotFound(f"No indexed Drive folder with id {folder_id!r}.") from None
@@ -107,16 +108,16 @@ def _under(client: DriveClient, entry: dict[str, Any], roots: set[str]) -> bool:
     return False
 
 
-def check_course(settings: Settings, course_id: str) -> bool:
+def check_course(services: Services, course_id: str) -> bool:
     """True for a synced course; False for one Classroom knows but no sync catalogued yet;
     NotFound for any other."""
     try:
-        get_course(database(settings.database_url), course_id)
+        get_course(services.db, course_id)
         return True
     except NotFound:
         pass
     try:
-        client = ClassroomClient.from_settings(settings)
+        client = ClassroomClient.from_settings(services.settings, services.db)
         client.request(f"courses/{quote(course_id, safe='')}", None).close()
     except (CredentialsMissing, ValidationFailed):
         raise NotFound(f"No Classroom course with id {course_id!r}.") from None

@@ -23,16 +23,15 @@ from sqlalchemy.orm import Session
 from core import catalog, downloads, jobs, notifications, resources
 from core import subscription_targets as targets
 from core.classroom.courses import course_videos
-from core.db import Database, database
+from core.db import Database
 from core.errors import (
     InsufficientStorage,
     NotFound,
     PermanentError,
 )
-from core.jobs import TaskBroker
 from core.models import CatalogItem, Download, Subscription, SubscriptionItem, utcnow
 from core.pagination import Page, keyset_page
-from core.settings import Settings
+from core.services import Services
 from core.taskdefs import TaskName
 
 log = logging.getLogger(__name__)
@@ -73,17 +72,17 @@ def _counts(session: Session, ids: list[int]) -> dict[int, int]:
 
 
 def subscribe(
-    settings: Settings, broker: TaskBroker, *, source: str, key: str, fmt: str | None = None
+    services: Services, *, source: str, key: str, fmt: str | None = None
 ) -> tuple[SubscriptionView, bool]:
     """Subscribe a course or folder (created, True) or return the existing one (False); a new
     subscription enqueues every video of its source not downloaded yet."""
-    db = database(settings.database_url)
+    db, broker = services.db, services.broker
     with contextlib.suppress(NotFound):  # subscribed already: no need to ask Google again
         return get(db, _find(db, source, key)), False
     if source == "classroom":
-        synced = targets.check_course(settings, key)
+        synced = targets.check_course(services, key)
     else:
-        synced = targets.check_folder(settings, key)
+        synced = targets.check_folder(services, key)
     try:
         with db.session() as session:
             sub = Subscription(source=source, source_key=key, format=fmt)
@@ -91,7 +90,7 @@ def subscribe(
     except IntegrityError:
         return get(db, _find(db, source, key)), False
     if synced:
-        check(settings, broker, sub.id)
+        check(services, sub.id)
     elif source == "classroom":  # this sync enqueues its videos, once it has catalogued them
         jobs.enqueue(db, broker, TaskName.CLASSROOM_SYNC, {}, single="classroom.sync")
     else:
@@ -152,12 +151,12 @@ def item_key(item: CatalogItem) -> str:
     return hashlib.sha256(f"{item.source}\n{item.source_id}".encode()).hexdigest()
 
 
-def videos(settings: Settings, sub: Subscription) -> list[CatalogItem]:
+def videos(services: Services, sub: Subscription) -> list[CatalogItem]:
     """The videos of a subscription's course or folder tree, oldest first."""
-    db = database(settings.database_url)
+    db = services.db
     if sub.source == "classroom":
         return course_videos(db, sub.source_key)
-    tree = sorted(targets.folder_tree(db, settings, sub.source_key))
+    tree = sorted(targets.folder_tree(db, services.settings, sub.source_key))
     with db.session() as session:
         return list(
             session.scalars(
@@ -190,12 +189,10 @@ def _claim(session: Session, sub_id: int, items: list[CatalogItem]) -> None:
     session.execute(stmt, rows)
 
 
-def _download(
-    settings: Settings, broker: TaskBroker, item_id: int, fmt: str | None
-) -> tuple[Download, bool]:
+def _download(services: Services, item_id: int, fmt: str | None) -> tuple[Download, bool]:
     for attempt in range(2):
         try:
-            return downloads.create(settings, broker, item_id=item_id, fmt=fmt)
+            return downloads.create(services, item_id=item_id, fmt=fmt)
         except IntegrityError:  # another check created the same download a moment earlier
             if attempt:
                 raise
@@ -222,13 +219,13 @@ def _settle(db: Database, claim_id: int, **values: Any) -> None:
         )
 
 
-def _enqueue_claims(settings: Settings, broker: TaskBroker, sub: Subscription) -> list[Download]:
+def _enqueue_claims(services: Services, sub: Subscription) -> list[Download]:
     created: list[Download] = []
-    db = database(settings.database_url)
+    db = services.db
     for claim in _open_claims(db, sub.id):
         assert claim.item_id is not None
         try:
-            download, new = _download(settings, broker, claim.item_id, sub.format)
+            download, new = _download(services, claim.item_id, sub.format)
         except (InsufficientStorage, NotFound):
             break  # the disk is full (or the item went): the next check carries on
         except PermanentError as error:  # one bad video must not hold up the others
@@ -251,22 +248,22 @@ def as_dict(view: SubscriptionView) -> dict[str, Any]:
             "downloads": view.downloads}  # fmt: skip
 
 
-def check(settings: Settings, broker: TaskBroker, subscription_id: int) -> list[Download]:
+def check(services: Services, subscription_id: int) -> list[Download]:
     """Enqueue every video of the subscription that it has not enqueued yet; idempotent.
 
     Announces what it brought (subscription.new_items). A transient failure (broker down)
     leaves the remaining claims for the next check.
     """
-    db = database(settings.database_url)
+    db = services.db
     with db.session() as session:
         sub = session.get(Subscription, subscription_id)
     if sub is None:
         return []
-    items = videos(settings, sub)
+    items = videos(services, sub)
     with db.session() as session:
         _claim(session, sub.id, items)
     try:
-        created = _enqueue_claims(settings, broker, sub)
+        created = _enqueue_claims(services, sub)
     finally:
         with db.session() as session:
             session.execute(
@@ -278,16 +275,15 @@ def check(settings: Settings, broker: TaskBroker, subscription_id: int) -> list[
         log.info("subscription %d brought %d new videos", sub.id, len(created))
         data = {"subscription": as_dict(get(db, sub.id)),
                 "downloads": [resources.download(d) for d in created]}  # fmt: skip
-        notifications.emit(settings, broker, "subscription.new_items", f"subscription:{sub.id}",
-                           data)  # fmt: skip
+        notifications.emit(services, "subscription.new_items", f"subscription:{sub.id}", data)
     return created
 
 
-def refresh(settings: Settings, broker: TaskBroker, source: str) -> dict[str, int]:
+def refresh(services: Services, source: str) -> dict[str, int]:
     """Check every subscription of `source` (after a sync of it); how many downloads it made."""
-    with database(settings.database_url).session() as session:
+    with services.db.session() as session:
         ids = list(session.scalars(select(Subscription.id).where(Subscription.source == source)))
     brought = 0
     for sub_id in ids:
-        brought += len(check(settings, broker, sub_id))
+        brought += len(check(services, sub_id))
     return {"subscriptions": len(ids), "new_downloads": brought}

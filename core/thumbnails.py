@@ -14,12 +14,12 @@ from urllib.parse import urljoin, urlsplit
 import requests
 
 from core import catalog, media
-from core.db import database
 from core.errors import NotFound, ValidationFailed
 from core.http import make_session
 from core.indexing import resolve_local
 from core.models import CatalogItem
 from core.netguard import check_url
+from core.services import Services
 from core.settings import Settings
 
 MAX_THUMBNAIL_BYTES = 5 * 1024 * 1024
@@ -114,8 +114,9 @@ def _fetch(settings: Settings, link: str) -> bytes | None:
     return fetch_image(make_session(settings), link, lambda url: image_url_allowed(settings, url))
 
 
-def item_thumbnail(settings: Settings, item: CatalogItem) -> Path:
+def item_thumbnail(services: Services, item: CatalogItem) -> Path:
     """The cached thumbnail of a catalog item, made on first request; NotFound if impossible."""
+    settings = services.settings
     if item.source == "local":
         path = resolve_local(settings, item.source_id)
         key = f"local:{item.source_id}:{(item.extra or {}).get('mtime_ns')}"
@@ -125,7 +126,7 @@ def item_thumbnail(settings: Settings, item: CatalogItem) -> Path:
         result = _cached(settings, f"link:{link}", lambda: _fetch(settings, link))
     else:
         raise NotFound("This item has no thumbnail.")
-    catalog.set_thumbnail_state(database(settings.database_url), item.id, "ready")
+    catalog.set_thumbnail_state(services.db, item.id, "ready")
     return result
 
 

@@ -29,14 +29,14 @@ def rebuild(self: AulaTask, source: str = "all") -> dict[str, Any]:
     settings = services.settings
     result: dict[str, Any] = {}
     if source in ("local", "all"):
-        result["local"] = indexing.rebuild_local(settings, self.progress)
+        result["local"] = indexing.rebuild_local(services, self.progress)
     if source == "drive" or (source == "all" and _google_configured()):
-        client = DriveClient.from_settings(settings)
+        client = DriveClient.from_settings(settings, services.db)
         with redis_lock(services.redis(), "catalog.drive", settings.task_time_limit_s) as taken:
             if not taken:
                 return {**result, "drive": {"skipped": "another Drive rebuild or sync is running"}}
-            result["drive"] = indexing.rebuild_drive(settings, client, self.progress)
-        checked = subscriptions.refresh(settings, app, "drive")
+            result["drive"] = indexing.rebuild_drive(services, client, self.progress)
+        checked = subscriptions.refresh(services, "drive")
         if checked["subscriptions"]:
             result["subscriptions"] = checked
     elif source == "all":
@@ -54,12 +54,12 @@ def sync(self: AulaTask, source: str = "drive") -> dict[str, Any]:
     settings = services.settings
     if not _google_configured():
         return {"skipped": "no Google credentials are configured"}
-    client = DriveClient.from_settings(settings)
+    client = DriveClient.from_settings(settings, services.db)
     with redis_lock(services.redis(), "catalog.drive", settings.task_time_limit_s) as taken:
         if taken:
-            result: dict[str, Any] = indexing.sync_drive(settings, client, self.progress)
+            result: dict[str, Any] = indexing.sync_drive(services, client, self.progress)
         else:
             result = {"skipped": "another Drive rebuild or sync is running"}
     # Also when skipped: checking is idempotent, and catches up on a check that died.
-    checked = subscriptions.refresh(settings, app, "drive")
+    checked = subscriptions.refresh(services, "drive")
     return {**result, "subscriptions": checked} if checked["subscriptions"] else result

@@ -26,16 +26,16 @@ def sync(self: AulaTask) -> dict[str, Any]:
     """
     settings = services.settings
     try:
-        client = ClassroomClient.from_settings(settings)
+        client = ClassroomClient.from_settings(settings, services.db)
     except CredentialsMissing:
         return {"skipped": "no Google credentials are configured"}
     # Drive answers whether a Drive material is a video; one token serves both APIs.
     drive = DriveClient(settings, client.auth, client.session)
     with redis_lock(services.redis(), "classroom.sync", settings.task_time_limit_s) as taken:
         if taken:
-            result: dict[str, Any] = sync_classroom(settings, client, drive, self.progress)
+            result: dict[str, Any] = sync_classroom(services.db, client, drive, self.progress)
         else:
             result = {"skipped": "another Classroom sync is running"}
     # Also when skipped: checking is idempotent, and catches up on a check that died.
-    checked = subscriptions.refresh(settings, app, "classroom")
+    checked = subscriptions.refresh(services, "classroom")
     return {**result, "subscriptions": checked} if checked["subscriptions"] else result

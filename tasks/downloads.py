@@ -37,16 +37,15 @@ def fetch_download(self: AulaTask, download_id: int) -> dict[str, Any]:
     file is resumed. Transient errors retry with backoff; a download whose worker keeps dying
     (redelivered without ever ending) fails after a few deliveries.
     """
-    settings = services.settings
     attempt = run.Attempt(self.request.id, self.request.retries, self.max_retries or 0)
     try:
         return run.execute(
-            settings,
+            services,
             download_id,
             attempt,
             should_stop=stop_requested,
             meter=metrics,
-            announce=lambda: notifications.dispatch(settings, app),
+            announce=lambda: notifications.dispatch(services),
         )
     except run.Stopped:  # the worker is shutting down: the download resumes elsewhere
         raise WorkerStopping() from None

@@ -27,6 +27,7 @@ from celery import signals
 from celery.worker import state
 
 from core import jobs, liveness, reconcile, unacked
+from core.services import Services
 from core.settings import Settings
 from tasks.app import app, services
 
@@ -153,17 +154,16 @@ class Reaper:
         claims = liveness.claims(client)
         channel = self.channel()
         returned = liveness.reap(channel, claims, self.settings.worker_liveness_ttl_s)
-        resend_lost(self.settings, client, channel, claims)
+        resend_lost(services, client, channel, claims)
         return returned
 
 
-def resend_lost(
-    settings: Settings, client: Any, channel: Any, claims: liveness.Claims, broker: Any = None
-) -> int:
+def resend_lost(services: Services, client: Any, channel: Any, claims: liveness.Claims) -> int:
     """Send again the single-instance tasks whose message has been nowhere for a TTL."""
     present = unacked.present_task_ids(channel, jobs.QUEUES) | claims.task_ids
     now = liveness.server_time(client)
-    lost = reconcile.lost_tasks(settings, client, present, now, settings.worker_liveness_ttl_s)
+    ttl = services.settings.worker_liveness_ttl_s
+    lost = reconcile.lost_tasks(services.db, client, present, now, ttl)
     if not lost:
         return 0
-    return reconcile.resend_lost(settings, broker or services.broker, client, lost)
+    return reconcile.resend_lost(services, client, lost)

@@ -15,21 +15,18 @@ def cleanup(self: AulaTask) -> dict[str, Any]:
     """Remove stale temp files, old task records and deliveries, surplus thumbnails; send again
     downloads and webhook deliveries that lost their task, and single-instance tasks whose
     message is gone. Idempotent; transient errors retried."""
-    settings = services.settings
-    result: dict[str, Any] = maintenance.cleanup(settings, on_progress=self.progress)
+    result: dict[str, Any] = maintenance.cleanup(services, on_progress=self.progress)
     inspect = app.control.inspect(timeout=1.0)
     live = reconcile.live_ids([inspect.active(), inspect.reserved(), inspect.scheduled()])
     live |= reconcile.queued_task_ids(services.redis())
-    result.update(reconcile.reconcile_downloads(settings, app, live))
-    result["deliveries_sent"] = notifications.dispatch(settings, app)  # any the broker lost
-    result["deliveries_removed"] = notifications.prune(settings)
+    result.update(reconcile.reconcile_downloads(services, live))
+    result["deliveries_sent"] = notifications.dispatch(services)  # any the broker lost
+    result["deliveries_removed"] = notifications.prune(services)
     client = services.redis()
     try:  # the liveness reaper does this every round too; here it is one more look
         with app.connection_for_write() as connection:
             claims = liveness.claims(client)
-            result["tasks_lost"] = resend_lost(
-                settings, client, connection.default_channel, claims, app
-            )
+            result["tasks_lost"] = resend_lost(services, client, connection.default_channel, claims)
     finally:
         client.close()
     return result

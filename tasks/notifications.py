@@ -20,14 +20,13 @@ def deliver(self: AulaTask, delivery_id: int) -> dict[str, Any]:
     least once: a repeat carries the same X-Aula-Delivery id. Once it ends, the next delivery
     of the same subject (the same download) goes.
     """
-    settings = services.settings
-    result = notifications.attempt(settings, delivery_id)
+    result = notifications.attempt(services, delivery_id)
     metrics.delivery_ended(result.outcome)
     if result.outcome == "retry":
         raise self.retry(countdown=result.countdown)
     if result.outcome != "gone":
         # Ended, or waiting behind an earlier one that may have ended meanwhile: pass the turn.
-        notifications.dispatch(settings, app)
+        notifications.dispatch(services)
     return {"delivery_id": delivery_id, "outcome": result.outcome, "status": result.status}
 
 
@@ -36,7 +35,6 @@ class AnnouncedSync(AulaTask):
 
     def on_failure(self, exc: Any, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         super().on_failure(exc, task_id, args, kwargs, einfo)
-        settings = services.settings
         # Record the end first, so the event shows the task as the API will (FAILURE, error).
         task_lifecycle.mark_finished(services.db, task_id, TaskState.FAILURE, error=exc)
         try:
@@ -44,6 +42,5 @@ class AnnouncedSync(AulaTask):
         except Exception:  # no record (sent by hand): nothing to announce
             return
         notifications.emit(
-            settings, app, "catalog.sync.failed", f"task:{record.name}",
-            resources.task(record),
-        )  # fmt: skip
+            services, "catalog.sync.failed", f"task:{record.name}", resources.task(record)
+        )

@@ -107,7 +107,7 @@ def _release_download(request: Any) -> None:
     if getattr(request, "name", None) == TaskName.DOWNLOADS_FETCH and download_id is not None:
         from core.downloads import run
 
-        run.release(_services[0].settings, int(download_id))
+        run.release(_services[0].db, int(download_id))
 
 
 def _daemon_timer(seconds: float, action: Any) -> None:

@@ -8,7 +8,6 @@ from sqlalchemy import func, select
 
 from core.classroom.materials import SOURCE
 from core.db import Database
-from core.errors import NotFound
 from core.models import CatalogItem, Course
 from core.pagination import Page, keyset_page
 
@@ -63,8 +62,5 @@ def course_videos(db: Database, course_id: str) -> list[CatalogItem]:
 
 def get_course(db: Database, course_id: str) -> Course:
     """One synced course, or NotFound."""
-    with db.session() as session:
-        course = session.get(Course, course_id)
-    if course is None:
-        raise NotFound(f"No Classroom course with id {course_id!r}; sync Classroom first.")
-    return course
+    missing = f"No Classroom course with id {course_id!r}; sync Classroom first."
+    return db.get(Course, course_id, missing)

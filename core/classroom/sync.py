@@ -13,12 +13,11 @@ from sqlalchemy.orm import Session
 from core import catalog
 from core.classroom.client import ClassroomClient
 from core.classroom.materials import SOURCE, Row, material_row, resolve_drive_files
-from core.db import database
+from core.db import Database
 from core.errors import NotFound, UpstreamRefused, ValidationFailed
 from core.google import DriveClient
 from core.indexing import MAX_LISTING_RESTARTS, Progress
 from core.models import CatalogItem, Course, utcnow
-from core.settings import Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -108,7 +107,7 @@ def _save(
 
 
 def sync_classroom(
-    settings: Settings,
+    db: Database,
     client: ClassroomClient,
     drive_client: DriveClient,
     on_progress: Progress = _quiet,
@@ -124,7 +123,6 @@ def sync_classroom(
     on_progress(0, None, "listing Classroom courses")
     courses = _complete(lambda: list(client.courses()))
     indexed = [course for course in courses if course.get("courseState") in INDEXED_STATES]
-    db = database(settings.database_url)
     rows: dict[str, Row] = {}
     kept: list[str] = []
     drive_calls = 0

@@ -17,15 +17,15 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from core import catalog, jobs
-from core.db import Database, database
+from core.db import Database
 from core.downloads import state
 from core.downloads.state import ACTIVE, DEDUPED, STATES, DownloadState
 from core.errors import Conflict, InsufficientStorage, NotFound
 from core.health import free_bytes
-from core.jobs import TaskBroker
 from core.models import Download
 from core.netguard import check_url, normalize_url
 from core.pagination import Page, keyset_page
+from core.services import Services
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -96,9 +96,9 @@ def file_of(settings: Settings, download: Download) -> Path:
     return path
 
 
-def _target(settings: Settings, url: str | None, item_id: int | None) -> dict[str, Any]:
+def _target(services: Services, url: str | None, item_id: int | None) -> dict[str, Any]:
     if item_id is not None:
-        item = catalog.get_item(database(settings.database_url), item_id)
+        item = catalog.get_item(services.db, item_id)
         if item.source == "local":
             raise Conflict("This item is a local file already: stream it directly.")
         file_id = (
@@ -115,13 +115,13 @@ def _target(settings: Settings, url: str | None, item_id: int | None) -> dict[st
         if not item.url:
             raise Conflict("This item has no URL to download.")
         url = item.url
-        return {**_target(settings, url, None), "title": item.title, "item_id": item.id}
+        return {**_target(services, url, None), "title": item.title, "item_id": item.id}
     assert url is not None
     normalized = normalize_url(url)
     file_id = drive_file_id(normalized)
     if file_id:
         return {"url": drive_url(file_id), "kind": "drive", "drive_file_id": file_id}
-    check_url(normalized, allow_private=settings.download_allow_private_hosts)
+    check_url(normalized, allow_private=services.settings.download_allow_private_hosts)
     return {"url": normalized, "kind": "ytdlp"}
 
 
@@ -141,8 +141,7 @@ def _existing(db: Database, key: str) -> Download | None:
 
 
 def create(
-    settings: Settings,
-    broker: TaskBroker,
+    services: Services,
     *,
     url: str | None = None,
     item_id: int | None = None,
@@ -153,17 +152,17 @@ def create(
 
     Identical requests at the same moment race on the unique dedupe key: the one whose insert
     wins creates the download, the others answer with it."""
-    target = _target(settings, url, item_id)
+    target = _target(services, url, item_id)
     fmt = fmt if target["kind"] == "ytdlp" else None
     key = dedupe_key(target["url"], fmt)
-    db = database(settings.database_url)
+    db = services.db
     for _ in range(RACE_TRIES):
         existing = _existing(db, key)
         if existing is not None and not force:
             return _once_sent(db, existing), False
-        _check_disk(settings)
+        _check_disk(services.settings)
         try:
-            with database(settings.database_url).session() as session:
+            with db.session() as session:
                 if existing is not None:  # force: the old one keeps its file but gives up the key
                     session.get_one(Download, existing.id).dedupe_key = None
                 download = state.create(format=fmt, dedupe_key=key, **target)
@@ -171,7 +170,7 @@ def create(
         except IntegrityError:
             force = False  # an identical request won the key: its download is the answer
             continue
-        return send(settings, broker, download), True
+        return send(services, download), True
     raise Conflict("An identical download request is being handled right now; try again.")
 
 
@@ -190,19 +189,18 @@ def _once_sent(db: Database, download: Download, wait_s: float = 2.0) -> Downloa
     return download
 
 
-def send(settings: Settings, broker: TaskBroker, download: Download) -> Download:
+def send(services: Services, download: Download) -> Download:
     """Send a queued download's task and record its id; a download never sent is deleted."""
+    db = services.db
     try:
-        record = jobs.enqueue(
-            database(settings.database_url), broker, "downloads.fetch", {"download_id": download.id}
-        )
+        record = jobs.enqueue(db, services.broker, "downloads.fetch", {"download_id": download.id})
     except Exception:
-        with database(settings.database_url).session() as session:
+        with db.session() as session:
             row = session.get(Download, download.id)
             if row is not None and row.task_id is None:
                 session.delete(row)
         raise
-    with database(settings.database_url).session() as session:
+    with db.session() as session:
         row = session.get_one(Download, download.id)
         row.task_id = record.id
         return row
@@ -210,11 +208,7 @@ def send(settings: Settings, broker: TaskBroker, download: Download) -> Download
 
 def get(db: Database, download_id: int) -> Download:
     """One download, or NotFound."""
-    with db.session() as session:
-        download = session.get(Download, download_id)
-    if download is None:
-        raise NotFound(f"No download with id {download_id}.")
-    return download
+    return db.get(Download, download_id, f"No download with id {download_id}.")
 
 
 def list_downloads(
@@ -228,9 +222,9 @@ def list_downloads(
         return keyset_page(session, stmt, (Download.id,), limit=limit, cursor=cursor)
 
 
-def cancel(settings: Settings, broker: TaskBroker, download_id: int) -> Download:
+def cancel(services: Services, download_id: int) -> Download:
     """Stop a queued or running download and remove its partial files; ended ones conflict."""
-    with database(settings.database_url).session() as session:
+    with services.db.session() as session:
         download = session.get(Download, download_id)
         if download is None:
             raise NotFound(f"No download with id {download_id}.")
@@ -238,28 +232,29 @@ def cancel(settings: Settings, broker: TaskBroker, download_id: int) -> Download
         task_id = download.task_id
     if task_id:
         with contextlib.suppress(NotFound, Conflict):  # the task ended already: nothing runs
-            jobs.cancel(database(settings.database_url), broker, task_id)
-    remove_partials(settings, download_id)
+            jobs.cancel(services.db, services.broker, task_id)
+    remove_partials(services.settings, download_id)
     return download
 
 
-def retry(settings: Settings, broker: TaskBroker, download_id: int) -> Download:
+def retry(services: Services, download_id: int) -> Download:
     """Queue a failed or canceled download again (resuming what it had fetched)."""
-    with database(settings.database_url).session() as session:
+    db = services.db
+    with db.session() as session:
         download = session.get(Download, download_id)
         if download is None:
             raise NotFound(f"No download with id {download_id}.")
         state.require(download, "retry")
         key = dedupe_key(download.url, download.format)
-    if _existing(database(settings.database_url), key) is not None:
+    if _existing(db, key) is not None:
         raise Conflict("Another download of the same URL and format is queued, running or done.")
     try:
-        with database(settings.database_url).session() as session:
+        with db.session() as session:
             download = session.get_one(Download, download_id)
             state.retry(download, key)
     except IntegrityError:
         raise Conflict("Another download of the same URL and format is active.") from None
-    return send(settings, broker, download)
+    return send(services, download)
 
 
 def latest_for_items(db: Database, item_ids: list[int]) -> dict[int, Download]:

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from core.db import database
 from core.errors import NotFound, ValidationFailed
 from core.logging import register_secret
+from core.services import Services
 from core.settings import Settings
 from core.vault import Vault
 
@@ -116,10 +116,11 @@ def remove_stale_cookies(settings: Settings) -> int:
 
 
 @contextmanager
-def cookies_file(settings: Settings) -> Iterator[Path | None]:
+def cookies_file(services: Services) -> Iterator[Path | None]:
     """The stored cookies.txt as a mode-0600 file that exists only inside this block."""
+    settings = services.settings
     try:
-        secret = Vault(database(settings.database_url), settings.fernet_keys).get("cookies")
+        secret = Vault(services.db, settings.fernet_keys).get("cookies")
     except NotFound:
         yield None
         return

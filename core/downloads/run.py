@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from core import notifications
-from core.db import database, session_scope
+from core.db import Database
 from core.downloads import (
     direct,
     file_of,
@@ -34,6 +34,7 @@ from core.errors import NotFound, PermanentError, TransientError
 from core.google import DriveClient
 from core.models import Download
 from core.netguard import Guard
+from core.services import Services
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -49,11 +50,12 @@ class Fetched:
     title: str | None
 
 
-def engines_for(settings: Settings, job: Job, cookies: Path | None) -> list[Engine]:
+def engines_for(services: Services, job: Job, cookies: Path | None) -> list[Engine]:
     """The engines to try for `job`, in order: Drive files by Drive; a URL naming a media file
     straight (core.downloads.direct), and yt-dlp if it answers with a page or a playlist instead."""
+    settings = services.settings
     if job.kind == "drive":
-        return [DriveEngine(DriveClient.from_settings(settings))]
+        return [DriveEngine(DriveClient.from_settings(settings, services.db))]
     by_ytdlp = ytdlp.YtdlpEngine(settings.download_allow_private_hosts, cookies)
     if not direct.is_media_url(job.url):
         return [by_ytdlp]
@@ -104,9 +106,10 @@ def already_done(settings: Settings, download: Download) -> bool:
     return digest.hexdigest() == download.sha256
 
 
-def begin(settings: Settings, download_id: int, task_id: str | None) -> Job | None:
+def begin(services: Services, download_id: int, task_id: str | None) -> Job | None:
     """Mark a delivery; None if nothing is to be done. Fails a download whose worker keeps dying."""
-    with session_scope(settings.database_url) as session:
+    settings = services.settings
+    with services.db.session() as session:
         download = session.get(Download, download_id)
         if download is None or not state.legal(download, "begin"):
             return None
@@ -119,9 +122,10 @@ def begin(settings: Settings, download_id: int, task_id: str | None) -> Job | No
     return None
 
 
-def succeed(settings: Settings, download_id: int, fetched: Fetched) -> None:
+def succeed(services: Services, download_id: int, fetched: Fetched) -> None:
     """Record the finished file and forget the work in progress."""
-    with session_scope(settings.database_url) as session:
+    settings = services.settings
+    with services.db.session() as session:
         row = session.get_one(Download, download_id)
         if not state.legal(row, "succeed"):  # canceled at the last moment: keep that outcome
             fetched.path.unlink(missing_ok=True)
@@ -133,10 +137,11 @@ def succeed(settings: Settings, download_id: int, fetched: Fetched) -> None:
     remove_partials(settings, download_id)
 
 
-def fail(settings: Settings, download_id: int, error: BaseException, *, final: bool) -> None:
+def fail(services: Services, download_id: int, error: BaseException, *, final: bool) -> None:
     """Record a failure: final ones end the download; others wait for the retry."""
     message = getattr(error, "message", None) or str(error) or type(error).__name__
-    with session_scope(settings.database_url) as session:
+    settings = services.settings
+    with services.db.session() as session:
         row = session.get(Download, download_id)
         if row is None or not state.legal(row, "fail"):  # canceled: that outcome stays
             return
@@ -149,10 +154,10 @@ def fail(settings: Settings, download_id: int, error: BaseException, *, final: b
         remove_partials(settings, download_id)
 
 
-def release(settings: Settings, download_id: int) -> None:
+def release(db: Database, download_id: int) -> None:
     """A shutting-down worker hands the download back: queued again, partial file kept for the
     next delivery to resume, and this delivery not counted as a worker that died."""
-    with session_scope(settings.database_url) as session:
+    with db.session() as session:
         row = session.get(Download, download_id)
         if row is not None and state.legal(row, "release"):
             state.release(row)
@@ -193,7 +198,7 @@ class Stopped(Exception):
 
 
 def execute(
-    settings: Settings,
+    services: Services,
     download_id: int,
     attempt: Attempt,
     *,
@@ -206,15 +211,12 @@ def execute(
     Stops when the download is canceled, or (raising Stopped, the download released) when
     `should_stop()` turns true. Errors are recorded, final or to retry, and raised again.
     `announce()` sends the events that a download which ended has recorded."""
-    job = begin(settings, download_id, attempt.task_id)
+    job = begin(services, download_id, attempt.task_id)
     if job is None:
         announce()  # a download that failed here was announced
         return {"download_id": download_id, "skipped": True}
     tracker = ProgressTracker(
-        database(settings.database_url),
-        download_id,
-        settings.progress_interval_s,
-        meter.download_bytes,
+        services.db, download_id, services.settings.progress_interval_s, meter.download_bytes
     )
 
     def report(done: int, total: int | None, speed: float | None, eta: float | None) -> bool:
@@ -227,19 +229,19 @@ def execute(
 
     meter.download_started()
     try:
-        result = _once(settings, job, attempt, report, should_stop, ended, announce)
+        result = _once(services, job, attempt, report, should_stop, ended, announce)
     finally:
         meter.download_finished()
     if result is None:
         return {"download_id": download_id, "canceled": True}
-    succeed(settings, download_id, result)
+    succeed(services, download_id, result)
     announce()
     ended("succeeded")
     return {"download_id": download_id, "size_bytes": result.size, "sha256": result.sha256}
 
 
 def _once(
-    settings: Settings,
+    services: Services,
     job: Job,
     attempt: Attempt,
     report: Progress,
@@ -248,23 +250,23 @@ def _once(
     announce: Callable[[], object],
 ) -> Fetched | None:
     try:
-        with _cookies_for(settings, job) as cookies:
-            return run(settings, job, engines_for(settings, job, cookies), report)
+        with _cookies_for(services, job) as cookies:
+            return run(services.settings, job, engines_for(services, job, cookies), report)
     except Canceled:
         if should_stop():  # not a cancel: the worker is shutting down; resume elsewhere
-            release(settings, job.id)
+            release(services.db, job.id)
             ended("released")
             raise Stopped() from None
         ended("canceled")
         return None
     except Exception as error:
         final = is_final(error, attempt.retries, attempt.max_retries)
-        fail(settings, job.id, error, final=final)
+        fail(services, job.id, error, final=final)
         ended("failed" if final else "retried")
         if final:
             announce()
         raise
 
 
-def _cookies_for(settings: Settings, job: Job) -> AbstractContextManager[Path | None]:
-    return nullcontext() if job.kind == "drive" else cookies_file(settings)
+def _cookies_for(services: Services, job: Job) -> AbstractContextManager[Path | None]:
+    return nullcontext() if job.kind == "drive" else cookies_file(services)

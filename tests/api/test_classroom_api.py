@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from core.classroom.client import ClassroomClient
 from core.classroom.sync import sync_classroom
-from core.google import DriveClient
+from core.db import database
 from tests.api.envelope import assert_envelope
 from tests.fakes.google import drive_file, link, youtube
 from tests.helpers import wait_for
+from tests.services import classroom_client, drive_client
 
 COURSE_KEYS = {"id", "name", "section", "state", "item_count"}
 
@@ -75,8 +75,12 @@ def test_a_second_request_while_one_is_queued_answers_with_it(quiet_client, clas
 def test_courses_page_with_every_course_once_and_item_counts(client, settings, classroom):
     ids = [classroom.add_course(f"Curso {i:02d}", section=f"S{i}") for i in range(7)]
     classroom.add_coursework(ids[3], "A", [link(f"https://example.org/{n}") for n in range(4)])
-    client_ = ClassroomClient.from_settings(settings)
-    sync_classroom(settings, client_, DriveClient.from_settings(settings))
+    client_ = classroom_client(settings)
+    sync_classroom(
+        database(settings.database_url),
+        client_,
+        drive_client(settings),
+    )
 
     courses = _walk(client, 3)
     assert [c["id"] for c in courses] == ids  # by name

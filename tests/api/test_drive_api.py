@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from core.google import DriveClient
 from core.indexing import rebuild_drive
+from tests.services import drive_client, services_of
 
 
 def _walk(client, folder_id: str, page_size: int) -> list[dict]:
@@ -47,7 +47,7 @@ def test_listing_is_the_same_live_and_from_the_catalog(client, settings, drive):
     assert set(live) == expected
     assert any(r.path.endswith("/files") for r in drive.requests), "live mode asked Drive"
 
-    rebuild_drive(settings, DriveClient.from_settings(settings))
+    rebuild_drive(services_of(settings), drive_client(settings))
     drive.clear_log()
     indexed = _shape(_walk(client, course, 3))
     assert indexed == live
@@ -58,7 +58,7 @@ def test_listing_is_the_same_live_and_from_the_catalog(client, settings, drive):
 
 def test_root_alias_and_file_details(client, settings, drive):
     video = drive.add_file("abertura.mp4", duration_ms=5000)
-    rebuild_drive(settings, DriveClient.from_settings(settings))
+    rebuild_drive(services_of(settings), drive_client(settings))
     root = _shape(_walk(client, "root", 10))
     assert video in root
     detail = client.get(f"/api/drive/files/{video}").get_json()

@@ -20,6 +20,7 @@ from tests.api.conftest import MakeApp
 from tests.api.envelope import assert_envelope
 from tests.api.test_auth import OUTSIDER, TOKEN, sample_value
 from tests.media import make_video
+from tests.services import services_of
 
 READS = ("GET", "HEAD")
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
@@ -39,7 +40,7 @@ def video(settings: Settings) -> Path:
     for old in root.glob("*"):
         old.unlink()
     path = make_video(root / "aula um.mp4", seconds=1)
-    rebuild_local(settings)
+    rebuild_local(services_of(settings))
     return path
 
 
@@ -188,7 +189,7 @@ def test_a_signature_opens_only_its_own_item(
     guarded: Flask, settings: Settings, video: Path
 ) -> None:
     make_video(settings.media_roots[0] / "aula dois.mp4", seconds=1)
-    rebuild_local(settings)
+    rebuild_local(services_of(settings))
     client = guarded.test_client()
     first, second = items(client)[:2]
     _, query = split(first["stream_url"])

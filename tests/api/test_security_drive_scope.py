@@ -9,13 +9,13 @@ import pytest
 from flask import Flask
 
 from core.db import session_scope
-from core.google import DriveClient
 from core.indexing import rebuild_drive
 from core.models import CatalogItem
 from core.settings import Settings
 from tests.api.conftest import MakeApp
 from tests.api.envelope import assert_envelope
 from tests.api.test_auth import OUTSIDER, TOKEN
+from tests.services import drive_client, services_of
 
 AUTH = {"X-Admin-Token": TOKEN}
 
@@ -70,7 +70,10 @@ def test_inside_content_is_open_live_and_from_the_catalog(
 
     for url in inside:  # live: the lesson's parents lead to the indexed folder
         assert client.get(url, environ_base=OUTSIDER).status_code == 200, url
-    rebuild_drive(app.extensions["aula.settings"], DriveClient.from_settings(settings))
+    rebuild_drive(
+        services_of(app.extensions["aula.settings"]),
+        drive_client(settings),
+    )
     for url in inside:
         assert client.get(url, environ_base=OUTSIDER).status_code == 200, url
     assert client.get(urls(tree["diary"])[2], environ_base=OUTSIDER).status_code == 401

@@ -17,6 +17,7 @@ from tests.api.conftest import MakeApp
 from tests.api.envelope import assert_envelope
 from tests.api.test_auth import TOKEN
 from tests.media import make_video
+from tests.services import services_of
 
 ALLOWED = "https://ui.example.org"
 OTHER = "https://evil.example.net"
@@ -58,7 +59,7 @@ def video_item(settings: Settings) -> None:
     for old in root.glob("*"):
         old.unlink()
     make_video(root / "aula.mp4", seconds=1)
-    rebuild_local(settings)
+    rebuild_local(services_of(settings))
 
 
 def test_headers_on_json_errors_streams_and_the_ui(

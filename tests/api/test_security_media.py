@@ -15,6 +15,7 @@ from core.models import CatalogItem, Download
 from core.settings import Settings
 from tests.api.test_auth import TOKEN
 from tests.media import make_video
+from tests.services import services_of
 
 PAGE = b"<!doctype html><html><body><script>fetch('/api/credentials')</script></body></html>"
 SCRIPT = b"fetch('/api/credentials', {method: 'DELETE'})"
@@ -114,7 +115,7 @@ def test_an_html_file_in_a_media_root_streams_as_an_attachment(
     # HTML disguised as a video is served as the video it claims to be: nosniff keeps it one.
     (root / "trap.mp4").write_bytes(PAGE)
     make_video(root / "aula.mp4", seconds=1)
-    rebuild_local(settings)
+    rebuild_local(services_of(settings))
     page_id = _local_row(settings, "page.html", "text/html")
     client = app.test_client()
     items = {i["source_id"]: i for i in client.get("/api/catalog/items").get_json()["items"]}

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from api.extensions import make_celery_client
+from api.extensions import SERVICES
 from core import indexing, subscriptions
-from core.classroom.client import ClassroomClient
 from core.classroom.sync import sync_classroom
-from core.google import DriveClient
+from core.db import database
 from tests.api.envelope import assert_envelope
 from tests.fakes.google import drive_file, link
+from tests.services import classroom_client, drive_client, services_of
 
 KEYS = {"id", "source", "course_id", "folder_id", "format", "created_at", "last_checked_at",
         "downloads"}  # fmt: skip
@@ -16,7 +16,9 @@ KEYS = {"id", "source", "course_id", "folder_id", "format", "created_at", "last_
 
 def _sync_classroom(settings):
     sync_classroom(
-        settings, ClassroomClient.from_settings(settings), DriveClient.from_settings(settings)
+        database(settings.database_url),
+        classroom_client(settings),
+        drive_client(settings),
     )
 
 
@@ -68,8 +70,7 @@ def test_a_course_not_synced_yet_is_subscribed_and_a_sync_enqueued(quiet_app, se
     assert len(tasks) == 1 and tasks[0]["state"] == "PENDING"
     # That sync, once run, enqueues the course's videos (as every sync does).
     _sync_classroom(settings)
-    quiet = quiet_app.extensions["aula.settings"]
-    subscriptions.refresh(quiet, make_celery_client(quiet), "classroom")
+    subscriptions.refresh(quiet_app.extensions[SERVICES], "classroom")
     assert len(_downloads(client)) == 2
     sub = client.get(f"/api/subscriptions/{response.get_json()['id']}").get_json()
     assert sub["downloads"] == 2
@@ -112,7 +113,7 @@ def test_a_folder_tree_subscription_and_its_refusals(make_app, settings, drive):
     drive.add_file("c.mp4", elsewhere, size=500)
     drive.add_file("notas.pdf", lessons, mime_type="application/pdf", size=10)
     scoped = settings.model_copy(update={"drive_folder_ids": [lessons]})
-    indexing.rebuild_drive(scoped, DriveClient.from_settings(scoped))
+    indexing.rebuild_drive(services_of(scoped), drive_client(scoped))
     client = make_app(drive_folder_ids=lessons).test_client()
 
     response = client.post("/api/subscriptions", json={"source": "drive", "folder_id": lessons})
@@ -162,6 +163,6 @@ def test_before_any_drive_sync_a_folder_under_my_drive_is_found_by_its_ancestors
     assert_envelope(item, 400, "validation_error")
     # The sync it enqueued, run here, catalogues the tree and enqueues the folder's video.
     quiet = quiet_app.extensions["aula.settings"]
-    indexing.rebuild_drive(quiet, DriveClient.from_settings(quiet))
-    subscriptions.refresh(quiet, make_celery_client(quiet), "drive")
+    indexing.rebuild_drive(services_of(quiet), drive_client(quiet))
+    subscriptions.refresh(quiet_app.extensions[SERVICES], "drive")
     assert [d["url"].split("/")[5] for d in _downloads(client)] == [video]

@@ -12,18 +12,18 @@ from core.classroom.courses import course_videos, list_courses
 from core.classroom.sync import sync_classroom
 from core.db import database, session_scope
 from core.errors import TransientError, UpstreamRefused
-from core.google import DriveClient
 from core.indexing import rebuild_drive
 from core.models import Course
 from tests.fakes.google import drive_file, form, link, youtube
+from tests.services import classroom_client, drive_client, services_of
 
 
 def _sync(settings, on_progress=None, client=None):
-    client = client or ClassroomClient.from_settings(settings)
-    drive = DriveClient.from_settings(settings)
+    client = client or classroom_client(settings)
+    drive = drive_client(settings)
     if on_progress is None:
-        return sync_classroom(settings, client, drive)
-    return sync_classroom(settings, client, drive, on_progress)
+        return sync_classroom(database(settings.database_url), client, drive)
+    return sync_classroom(database(settings.database_url), client, drive, on_progress)
 
 
 def _items(settings) -> dict:
@@ -101,7 +101,7 @@ def test_sync_catalogues_drive_files_youtube_and_links(settings, classroom):
 
 def test_drive_files_the_catalog_knows_cost_no_drive_call(settings, classroom):
     known = classroom.add_file("conhecido.mp4")
-    rebuild_drive(settings, DriveClient.from_settings(settings))
+    rebuild_drive(services_of(settings), drive_client(settings))
     new = classroom.add_file("novo.mp4")  # in Drive, not (yet) in the catalog
     gone = "1-a-file-nobody-can-see"
     course = classroom.add_course("Artes")
@@ -286,7 +286,7 @@ def test_a_rejected_page_token_restarts_the_listing(settings, classroom):
                     classroom.expire_page_tokens()  # the token just handed out is now stale
                     expired.append(path)
 
-    settings_client = Expiring.from_settings(settings)
+    settings_client = Expiring.from_settings(settings, database(settings.database_url))
     _sync(settings, client=settings_client)
     assert set(_items(settings)) == urls
     assert [r for r in classroom.requests if r.status == 400 and "pageToken" in r.query]

@@ -12,9 +12,8 @@ import pytest
 import redis
 
 from core import figures
-from core.db import session_scope
+from core.db import Database
 from core.models import Download, TaskRecord
-from core.settings import Settings
 from tests.redis_dbs import private_redis_db
 
 
@@ -48,7 +47,7 @@ def test_a_heartbeat_from_the_future_is_zero_seconds_old(quiet: redis.Redis) -> 
     assert figures.beat_heartbeat(quiet, now=1000.0) == figures.Heartbeat(0.0, None)
 
 
-def test_last_success_is_the_latest_success_per_task(settings: Settings) -> None:
+def test_last_success_is_the_latest_success_per_task(db: Database) -> None:
     now = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
     rows = [
         ("catalog.sync", "SUCCESS", now - timedelta(minutes=30)),
@@ -58,25 +57,25 @@ def test_last_success_is_the_latest_success_per_task(settings: Settings) -> None
         ("downloads.fetch", "SUCCESS", now - timedelta(seconds=1)),
         ("maintenance.cleanup", "STARTED", None),
     ]
-    with session_scope(settings.database_url) as session:
+    with db.session() as session:
         for name, state, finished in rows:
             record = TaskRecord(id=str(uuid.uuid4()), name=name, state=state, finished_at=finished)
             session.add(record)
 
-    ages = figures.last_success_ages(settings.database_url, now=now)
+    ages = figures.last_success_ages(db, now=now)
 
     assert ages == {"catalog.sync": 300.0, "catalog.rebuild": 7200.0}
 
 
-def test_counts_include_every_state_and_source(settings: Settings) -> None:
-    with session_scope(settings.database_url) as session:
+def test_counts_include_every_state_and_source(db: Database) -> None:
+    with db.session() as session:
         session.add(Download(url="https://x.test/1", kind="ytdlp", state="canceled"))
         session.add(Download(url="https://x.test/2", kind="ytdlp", state="mystery"))
 
-    assert figures.downloads_by_state(settings.database_url) == {
+    assert figures.downloads_by_state(db) == {
         "queued": 0, "running": 0, "succeeded": 0, "failed": 0, "canceled": 1,
     }  # fmt: skip
-    assert figures.catalog_items_by_source(settings.database_url) == {
+    assert figures.catalog_items_by_source(db) == {
         "local": 0, "drive": 0, "classroom": 0,
     }  # fmt: skip
 

@@ -10,6 +10,7 @@ from core import health
 from core.db import database
 from core.settings import Settings
 from tests.core.brokers import closed_redis_url, env_settings
+from tests.services import services_of
 
 
 def test_database_check(settings: Settings) -> None:
@@ -42,7 +43,7 @@ def test_disk_check(tmp_path: Path) -> None:
 
 def test_readiness_without_a_worker(quiet_settings: Settings, quiet_celery: Celery) -> None:
     checks = health.readiness(
-        quiet_settings, lambda: quiet_celery.control.ping(timeout=0.3, limit=1) or []
+        services_of(quiet_settings), lambda: quiet_celery.control.ping(timeout=0.3, limit=1) or []
     )
 
     assert checks == {
@@ -56,7 +57,7 @@ def test_readiness_without_a_worker(quiet_settings: Settings, quiet_celery: Cele
 def test_readiness_with_the_broker_down(base_env: dict[str, str], settings: Settings) -> None:
     down = env_settings(base_env, redis_url=closed_redis_url(), disk_free_floor_mb=10**9)
 
-    checks = health.readiness(down, lambda: [])
+    checks = health.readiness(services_of(down), lambda: [])
 
     assert checks["database"] == "ok"
     assert checks["broker"].startswith("unreachable")

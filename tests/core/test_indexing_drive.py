@@ -7,8 +7,8 @@ import pytest
 from core import catalog
 from core.db import database
 from core.errors import TransientError, UpstreamRefused
-from core.google import DriveClient
 from core.indexing import rebuild_drive, sync_drive
+from tests.services import drive_client, services_of
 
 
 def _drive_items(settings) -> dict[str, str]:
@@ -40,7 +40,7 @@ def test_rebuild_with_a_fifth_of_requests_failing_ends_with_exactly_the_files(se
             name = f"módulo {index} parte {part}.mp4"
             expected[drive.add_file(name, module, size=1000, seed=index * 10 + part)] = name
     drive.faults(rate=0.2, seed=11, retry_after=1, slow_s=0.3)
-    result = rebuild_drive(settings, DriveClient.from_settings(settings))
+    result = rebuild_drive(services_of(settings), drive_client(settings))
     drive.clear_faults()
     assert _drive_items(settings) == expected
     assert result["items"] == len(expected)
@@ -52,17 +52,20 @@ def test_rebuild_with_a_fifth_of_requests_failing_ends_with_exactly_the_files(se
 
 def test_a_rebuild_that_fails_half_way_removes_nothing(settings, drive):
     files = _tree(drive)
-    rebuild_drive(settings, DriveClient.from_settings(settings))
+    rebuild_drive(services_of(settings), drive_client(settings))
     gone = next(iter(files))
     drive.delete(gone)
     quadro = next(fid for fid, name in files.items() if name == "quadro.mp4")
     week = drive.file(quadro)["parents"][0]
     drive.fail_next(50, "503", match=week)  # the second folder's listing keeps failing
     with pytest.raises(TransientError):
-        rebuild_drive(settings, DriveClient.from_settings(settings))
+        rebuild_drive(
+            services_of(settings),
+            drive_client(settings),
+        )
     drive.clear_faults()
     assert gone in _drive_items(settings), "a failed rebuild removed an item"
-    rebuild_drive(settings, DriveClient.from_settings(settings))
+    rebuild_drive(services_of(settings), drive_client(settings))
     assert gone not in _drive_items(settings)
 
 
@@ -76,7 +79,11 @@ def test_a_rejected_page_token_restarts_the_listing(settings, drive):
             drive.expire_page_tokens()
             expired.append(current)
 
-    rebuild_drive(settings, DriveClient.from_settings(settings), after_first_page)
+    rebuild_drive(
+        services_of(settings),
+        drive_client(settings),
+        after_first_page,
+    )
     items = catalog.list_items(
         database(settings.database_url), source="drive", folder_id=big, limit=200
     )
@@ -103,7 +110,7 @@ def test_sync_picks_up_added_renamed_trashed_deleted_and_moved_out(settings, dri
     )
     drive.add_file("fora.mp4", outside)
     scoped = settings.model_copy(update={"drive_folder_ids": [lessons]})
-    rebuild_drive(scoped, DriveClient.from_settings(scoped))
+    rebuild_drive(services_of(scoped), drive_client(scoped))
     assert set(_drive_items(scoped)) == {kept, renamed, trashed, deleted, moved}
 
     added = drive.add_file("nova aula.mp4", week)
@@ -111,7 +118,7 @@ def test_sync_picks_up_added_renamed_trashed_deleted_and_moved_out(settings, dri
     drive.trash(trashed)
     drive.delete(deleted)
     drive.move(moved, outside)
-    result = sync_drive(scoped, DriveClient.from_settings(scoped))
+    result = sync_drive(services_of(scoped), drive_client(scoped))
 
     assert _drive_items(scoped) == {
         kept: "a.mp4",
@@ -125,16 +132,16 @@ def test_sync_picks_up_added_renamed_trashed_deleted_and_moved_out(settings, dri
 
 def test_sync_with_a_rejected_changes_token_rebuilds_in_full(settings, drive):
     files = _tree(drive)
-    rebuild_drive(settings, DriveClient.from_settings(settings))
+    rebuild_drive(services_of(settings), drive_client(settings))
     extra = drive.add_file("depois.mp4")
     drive.expire_change_tokens()  # the stored token now predates what Drive keeps
-    result = sync_drive(settings, DriveClient.from_settings(settings))
+    result = sync_drive(services_of(settings), drive_client(settings))
     assert result["full_rebuild"] == 1
     assert set(_drive_items(settings)) == set(files) | {extra}
 
 
 def test_an_expired_access_token_is_refreshed_once(settings, drive):
-    client = DriveClient.from_settings(settings)
+    client = drive_client(settings)
     client.start_page_token()
     before = drive.token_requests
     drive.expire_all_tokens()
@@ -145,11 +152,11 @@ def test_an_expired_access_token_is_refreshed_once(settings, drive):
 def test_final_refusals_are_clear_and_not_retried(settings, drive):
     video = drive.add_file("bloqueado.mp4")
     drive.set_download_error(video, "downloadQuotaExceeded")
-    client = DriveClient.from_settings(settings)
+    client = drive_client(settings)
     with pytest.raises(UpstreamRefused, match="quota"):
         client.media(video)
     drive.wait_idle()
     assert len([r for r in drive.requests if r.media]) == 1  # not retried
     drive.revoke_refresh_token()
     with pytest.raises(UpstreamRefused, match="invalid_grant"):
-        DriveClient.from_settings(settings).start_page_token()
+        drive_client(settings).start_page_token()

@@ -12,6 +12,7 @@ from core.db import database
 from core.errors import NotFound
 from core.indexing import rebuild_local, resolve_local
 from tests.media import make_video
+from tests.services import services_of
 
 
 @pytest.fixture
@@ -34,7 +35,7 @@ def test_rebuild_indexes_new_changed_and_vanished_files(settings, media_root):
     make_video(media_root / "turma b" / "aula2.mkv", seconds=2)
     (media_root / "notes.txt").write_text("not a video")
     (media_root / ".hidden.mp4").write_bytes(b"x")
-    first = rebuild_local(settings)
+    first = rebuild_local(services_of(settings))
     items = _items(settings)
     assert set(items) == {"Aula 1 – Matemática.mp4", "turma b/aula2.mkv"}
     assert first == {"items": 2, "changed": 2, "removed": 0}
@@ -44,18 +45,18 @@ def test_rebuild_indexes_new_changed_and_vanished_files(settings, media_root):
     # Unchanged files are not probed again; a changed one is; a removed one leaves.
     make_video(media_root / "turma b" / "aula2.mkv", seconds=3)
     (media_root / "Aula 1 – Matemática.mp4").unlink()
-    second = rebuild_local(settings)
+    second = rebuild_local(services_of(settings))
     items = _items(settings)
     assert set(items) == {"turma b/aula2.mkv"}
     assert second == {"items": 1, "changed": 1, "removed": 1}
     assert abs(items["turma b/aula2.mkv"].duration_s - 3.0) < 0.2
-    assert rebuild_local(settings)["changed"] == 0
+    assert rebuild_local(services_of(settings))["changed"] == 0
 
 
 def test_title_search_ignores_case_and_accents(settings, media_root):
     make_video(media_root / "Aula de Matemática.mp4", seconds=1)
     make_video(media_root / "Aula de História.mp4", seconds=1)
-    rebuild_local(settings)
+    rebuild_local(services_of(settings))
     found = catalog.list_items(database(settings.database_url), q="MATEMATICA aula").items
     assert [item.title for item in found] == ["Aula de Matemática"]
     assert catalog.list_items(database(settings.database_url), q="100%_").items == []
@@ -66,7 +67,7 @@ def test_paths_never_escape_the_media_root(settings, media_root, tmp_path):
     secret = tmp_path / "secret.mp4"
     secret.write_bytes(b"outside")
     os.symlink(secret, media_root / "link-out.mp4")
-    rebuild_local(settings)
+    rebuild_local(services_of(settings))
     assert "link-out.mp4" not in _items(settings)
     assert resolve_local(settings, "ok.mp4").name == "ok.mp4"
     for attempt in ("../secret.mp4", str(secret), "link-out.mp4", "sub/../../secret.mp4", ""):

@@ -15,6 +15,7 @@ from core.db import database, session_scope
 from core.models import TaskRecord, utcnow
 from core.settings import Settings
 from tests.core.brokers import env_settings
+from tests.services import services_of
 
 HOUR = 3600.0
 
@@ -109,7 +110,9 @@ def test_cleanup_returns_its_counts_and_reports_progress(
     add_record(own.database_url, "SUCCESS", 1)
     calls: list[tuple[int, int | None, str]] = []
 
-    result = maintenance.cleanup(own, on_progress=lambda c, t, m: calls.append((c, t, m)))
+    result = maintenance.cleanup(
+        services_of(own), on_progress=lambda c, t, m: calls.append((c, t, m))
+    )
 
     assert result["temp_files_removed"] == 2
     assert result["bytes_freed"] == 1024  # nothing else is in this fresh DATA_DIR
@@ -118,6 +121,6 @@ def test_cleanup_returns_its_counts_and_reports_progress(
     assert calls[0][0] == 0
     assert calls[-1][0] == calls[-1][1], "the last report says it is done"
     assert [c for c, _, _ in calls] == sorted(c for c, _, _ in calls)
-    again = maintenance.cleanup(own)
+    again = maintenance.cleanup(services_of(own))
     assert again["temp_files_removed"] == again["task_records_removed"] == 0
     assert again["bytes_freed"] == 0

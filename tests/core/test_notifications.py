@@ -10,13 +10,13 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from api.extensions import make_celery_client
 from core import jobs, notifications
 from core.db import database, session_scope
 from core.models import Delivery, utcnow
 from core.settings import load_settings
 from tests.fakes.webhooks import Receiver
 from tests.helpers import private_redis_db
+from tests.services import services_of
 
 SECRET = "webhook-secret-for-tests-0123456789"
 
@@ -52,8 +52,9 @@ def _row(settings, delivery_id):
 
 def test_a_delivery_is_signed_and_says_which_event_it_is(settings, receiver):
     config = _settings(settings, receiver)
+    services = services_of(config)
     delivery_id = _record(config, data={"id": 7, "state": "succeeded"})
-    assert notifications.attempt(config, delivery_id).outcome == "delivered"
+    assert notifications.attempt(services, delivery_id).outcome == "delivered"
     [got] = receiver.received
     body = got.json
     assert set(body) == {"event", "id", "occurred_at", "data"}
@@ -64,7 +65,7 @@ def test_a_delivery_is_signed_and_says_which_event_it_is(settings, receiver):
     row = _row(config, delivery_id)
     assert (row.state, row.attempts, row.last_status) == ("delivered", 1, 204)
     # Delivered already: a repeat of the task sends nothing.
-    assert notifications.attempt(config, delivery_id).outcome == "gone"
+    assert notifications.attempt(services, delivery_id).outcome == "gone"
     assert len(receiver.received) == 1
     assert receiver.url not in json.dumps(row.body) and "t1" not in row.host
 
@@ -78,9 +79,10 @@ def test_answers_that_retry_and_answers_that_are_final(
     settings, receiver, status, retry_after, outcome
 ):
     config = _settings(settings, receiver)
+    services = services_of(config)
     receiver.status, receiver.retry_after = status, retry_after
     delivery_id = _record(config)
-    result = notifications.attempt(config, delivery_id)
+    result = notifications.attempt(services, delivery_id)
     assert (result.outcome, result.status) == (outcome, status)
     row = _row(config, delivery_id)
     assert row.state == ("pending" if outcome == "retry" else "failed")
@@ -92,9 +94,10 @@ def test_answers_that_retry_and_answers_that_are_final(
 
 def test_a_receiver_that_is_down_is_retried_until_attempts_run_out(settings, receiver):
     config = _settings(settings, receiver, webhook_max_attempts=3)
+    services = services_of(config)
     receiver.stop()
     delivery_id = _record(config)
-    outcomes = [notifications.attempt(config, delivery_id).outcome for _ in range(3)]
+    outcomes = [notifications.attempt(services, delivery_id).outcome for _ in range(3)]
     assert outcomes == ["retry", "retry", "failed"]
     row = _row(config, delivery_id)
     assert row.state == "failed" and row.attempts == 3
@@ -103,27 +106,28 @@ def test_a_receiver_that_is_down_is_retried_until_attempts_run_out(settings, rec
 
 def test_the_address_guard_refuses_loopback_unless_private_hosts_are_allowed(settings, receiver):
     config = _settings(settings, receiver, download_allow_private_hosts=False)
+    services = services_of(config)
     delivery_id = _record(config)
-    assert notifications.attempt(config, delivery_id).outcome == "failed"
+    assert notifications.attempt(services, delivery_id).outcome == "failed"
     assert receiver.answered == [], "nothing reached the receiver"
     assert "forbidden" in (_row(config, delivery_id).last_error or "")
 
 
 def test_deliveries_of_one_subject_go_one_after_the_other(settings, receiver):
     config = _settings(settings, receiver)
-    broker = make_celery_client(config)
+    services = services_of(config)
     first = _record(config, "download.failed", "download:9")
     second = _record(config, "download.succeeded", "download:9")
     other = _record(config, "download.succeeded", "download:10")
-    assert notifications.dispatch(config, broker) == 2  # the first of each subject
+    assert notifications.dispatch(services) == 2  # the first of each subject
     sent = [r.args["delivery_id"] for r in jobs.list_records(database(config.database_url)).items]
     assert sorted(sent) == sorted([first, other])
-    assert notifications.dispatch(config, broker) == 0, "a claimed delivery is not sent twice"
-    assert notifications.attempt(config, second).outcome == "waiting"
+    assert notifications.dispatch(services) == 0, "a claimed delivery is not sent twice"
+    assert notifications.attempt(services, second).outcome == "waiting"
     assert receiver.received == []
-    assert notifications.attempt(config, first).outcome == "delivered"
-    assert notifications.dispatch(config, broker) == 1
-    assert notifications.attempt(config, second).outcome == "delivered"
+    assert notifications.attempt(services, first).outcome == "delivered"
+    assert notifications.dispatch(services) == 1
+    assert notifications.attempt(services, second).outcome == "delivered"
     assert [e["event"] for e in receiver.events()] == ["download.failed", "download.succeeded"]
 
 
@@ -131,10 +135,10 @@ def test_a_delivery_whose_task_was_lost_is_sent_again_but_a_long_retry_after_is_
     settings, receiver
 ):
     config = _settings(settings, receiver)
-    broker = make_celery_client(config)
+    services = services_of(config)
     lost, waiting = _record(config, subject="download:1"), _record(config, subject="download:2")
-    assert notifications.dispatch(config, broker) == 2
-    assert notifications.dispatch(config, broker) == 0
+    assert notifications.dispatch(services) == 2
+    assert notifications.dispatch(services) == 0
     long_ago = utcnow() - timedelta(hours=1)
     with session_scope(config.database_url) as session:
         # An attempt began an hour ago and never ended: its worker died with the task.
@@ -142,20 +146,21 @@ def test_a_delivery_whose_task_was_lost_is_sent_again_but_a_long_retry_after_is_
         # A receiver asked (Retry-After) for two hours: its task waits, it is not lost.
         row = session.get_one(Delivery, waiting)
         row.dispatched_at, row.next_attempt_at = long_ago, utcnow() + timedelta(hours=1)
-    assert notifications.dispatch(config, broker) == 1
+    assert notifications.dispatch(services) == 1
     sent = [r.args["delivery_id"] for r in jobs.list_records(database(config.database_url)).items]
     assert sorted(sent) == sorted([lost, waiting, lost])
 
 
 def test_ended_deliveries_past_retention_are_pruned(settings, receiver):
     config = _settings(settings, receiver)
+    services = services_of(config)
     old, recent, waiting = (_record(config, subject=f"download:{n}") for n in range(3))
-    notifications.attempt(config, old)
-    notifications.attempt(config, recent)
+    notifications.attempt(services, old)
+    notifications.attempt(services, recent)
     with session_scope(config.database_url) as session:
         for delivery_id in (old, waiting):
             session.get_one(Delivery, delivery_id).created_at = utcnow() - timedelta(days=31)
-    assert notifications.prune(config) == 1
+    assert notifications.prune(services) == 1
     left = [row.id for row in notifications.list_deliveries(database(config.database_url)).items]
     assert sorted(left) == sorted([recent, waiting]), "pending ones are kept, however old"
 

@@ -6,15 +6,13 @@ import threading
 
 from sqlalchemy import func, select
 
-from api.extensions import make_celery_client
 from core import subscriptions
-from core.classroom.client import ClassroomClient
 from core.classroom.sync import sync_classroom
 from core.db import database, session_scope
-from core.google import DriveClient
 from core.models import Download, Subscription, SubscriptionItem
 from tests.fakes.google import drive_file
 from tests.helpers import private_redis_db
+from tests.services import classroom_client, drive_client, services_of
 
 
 def _setup(settings, classroom, videos):
@@ -22,7 +20,9 @@ def _setup(settings, classroom, videos):
     course = classroom.add_course("Química")
     classroom.add_coursework(course, "Aulas", [drive_file(f, f"v{f}") for f in files])
     sync_classroom(
-        settings, ClassroomClient.from_settings(settings), DriveClient.from_settings(settings)
+        database(settings.database_url),
+        classroom_client(settings),
+        drive_client(settings),
     )
     with session_scope(settings.database_url) as session:
         sub = Subscription(source="classroom", source_key=course)
@@ -33,7 +33,7 @@ def _setup(settings, classroom, videos):
 def _quiet(settings):
     # A broker database no worker consumes: the downloads stay queued for the assertions.
     quiet = settings.model_copy(update={"redis_url": private_redis_db(settings.redis_url)})
-    return quiet, make_celery_client(quiet)
+    return quiet, services_of(quiet)
 
 
 def _counts(db_url):
@@ -44,7 +44,7 @@ def _counts(db_url):
 
 
 def test_overlapping_checks_enqueue_each_video_once(settings, classroom):
-    quiet, broker = _quiet(settings)
+    quiet, services = _quiet(settings)
     sub_id, files = _setup(quiet, classroom, 12)
     start = threading.Barrier(4)
     errors: list[BaseException] = []
@@ -52,7 +52,7 @@ def test_overlapping_checks_enqueue_each_video_once(settings, classroom):
     def run():
         try:
             start.wait(timeout=30)
-            subscriptions.refresh(quiet, broker, "classroom")
+            subscriptions.refresh(services, "classroom")
         except BaseException as error:  # reported below
             errors.append(error)
 
@@ -68,30 +68,34 @@ def test_overlapping_checks_enqueue_each_video_once(settings, classroom):
 
 
 def test_a_check_that_died_after_claiming_is_finished_by_the_next(settings, classroom):
-    quiet, broker = _quiet(settings)
+    quiet, services = _quiet(settings)
     sub_id, _ = _setup(quiet, classroom, 3)
     with session_scope(quiet.database_url) as session:
         sub = session.get_one(Subscription, sub_id)
     # What a check that died after its claims (before any download) leaves behind.
     with session_scope(quiet.database_url) as session:
-        subscriptions._claim(session, sub_id, subscriptions.videos(quiet, sub))
+        subscriptions._claim(session, sub_id, subscriptions.videos(services, sub))
     assert _counts(quiet.database_url) == (0, 0)
 
-    brought = subscriptions.check(quiet, broker, sub_id)
+    brought = subscriptions.check(services, sub_id)
     assert len(brought) == 3 and _counts(quiet.database_url) == (3, 1)
-    assert subscriptions.check(quiet, broker, sub_id) == []
+    assert subscriptions.check(services, sub_id) == []
     with session_scope(quiet.database_url) as session:
         claims = list(session.scalars(select(SubscriptionItem)))
     assert len(claims) == 3 and all(c.download_id and c.brought for c in claims)
 
 
 def test_a_video_that_leaves_the_course_keeps_its_download(settings, classroom):
-    quiet, broker = _quiet(settings)
+    quiet, services = _quiet(settings)
     sub_id, _ = _setup(quiet, classroom, 2)
-    subscriptions.check(quiet, broker, sub_id)
+    subscriptions.check(services, sub_id)
     course = subscriptions.get(database(quiet.database_url), sub_id).course_id
     classroom.remove_course(course)
-    sync_classroom(quiet, ClassroomClient.from_settings(quiet), DriveClient.from_settings(quiet))
-    assert subscriptions.check(quiet, broker, sub_id) == []
+    sync_classroom(
+        database(quiet.database_url),
+        classroom_client(quiet),
+        drive_client(quiet),
+    )
+    assert subscriptions.check(services, sub_id) == []
     assert _counts(quiet.database_url) == (2, 1)
     assert subscriptions.get(database(quiet.database_url), sub_id).downloads == 2

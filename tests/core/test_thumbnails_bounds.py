@@ -13,13 +13,13 @@ import requests
 from core import thumbnails
 from core.db import session_scope
 from core.errors import NotFound
-from core.google import DriveClient
 from core.indexing import rebuild_drive
 from core.media import MAX_THUMBNAIL_SOURCE_PIXELS, thumbnail_jpeg
 from core.models import CatalogItem
 from core.settings import Settings
 from tests.fakes.media import MediaServer
 from tests.media import make_video
+from tests.services import drive_client, services_of
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ def test_only_google_hosts_and_guarded_addresses_are_fetched(settings: Settings)
 
 def test_a_drive_thumbnail_link_elsewhere_is_not_fetched(settings: Settings, drive: Any) -> None:
     file_id = drive.add_file("aula.mp4", content=b"\0" * 1024)
-    rebuild_drive(settings, DriveClient.from_settings(settings))
+    rebuild_drive(services_of(settings), drive_client(settings))
     link = drive.file(file_id)["thumbnailLink"].replace("127.0.0.1", "localhost")
     with session_scope(settings.database_url) as session:
         item = session.query(CatalogItem).filter_by(source_id=file_id).one()
@@ -55,10 +55,10 @@ def test_a_drive_thumbnail_link_elsewhere_is_not_fetched(settings: Settings, dri
     drive.clear_log()
 
     with pytest.raises(NotFound):
-        thumbnails.item_thumbnail(settings, item)
+        thumbnails.item_thumbnail(services_of(settings), item)
     assert not [r for r in drive.requests if r.path.startswith("/thumbnails/")]
     opened = _with(settings, download_allow_private_hosts=True)
-    assert thumbnails.item_thumbnail(opened, item).read_bytes()[:2] == b"\x89P"
+    assert thumbnails.item_thumbnail(services_of(opened), item).read_bytes()[:2] == b"\x89P"
 
 
 def test_a_redirect_to_a_forbidden_address_is_not_followed(
@@ -83,11 +83,11 @@ def test_a_file_without_a_thumbnail_is_decoded_once(settings: Settings) -> None:
 
     before = set(thumbnails.cache_dir(settings).glob("*.none"))
     with pytest.raises(NotFound):
-        thumbnails.item_thumbnail(settings, item)
+        thumbnails.item_thumbnail(services_of(settings), item)
     assert len(set(thumbnails.cache_dir(settings).glob("*.none")) - before) == 1
     broken.unlink()  # were it decoded again, the missing file would raise something else
     with pytest.raises(NotFound):
-        thumbnails.item_thumbnail(settings, item)
+        thumbnails.item_thumbnail(services_of(settings), item)
 
 
 def test_frames_beyond_8k_are_not_decoded(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from tests.e2e.browser import PLAY_AND_SEEK, chromium
 from tests.e2e.web_process import start_web
 from tests.helpers import stop_process_group
 from tests.media import make_video
+from tests.services import services_of
 
 TOKEN = "e2e-admin-token-for-signed-media-0123"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
@@ -56,7 +57,7 @@ def test_a_signed_stream_plays_in_a_video_element_without_headers(
     root = settings.media_roots[0]
     shutil.rmtree(root, ignore_errors=True)
     make_video(root / "aula assinada.webm", seconds=4, codec="libvpx")
-    rebuild_local(settings)
+    rebuild_local(services_of(settings))
     assert requests.get(f"{guarded_web}/api/catalog/items", timeout=10).status_code == 401
     item = requests.get(f"{guarded_web}/api/catalog/items", headers=BEARER, timeout=10).json()
     item = item["items"][0]

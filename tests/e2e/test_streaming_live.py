@@ -9,9 +9,9 @@ import time
 
 import requests
 
-from core.google import DriveClient
 from core.indexing import rebuild_drive
 from tests.helpers import ROOT, VENV_BIN, free_port, process_env, stop_process_group, wait_for
+from tests.services import drive_client, services_of
 
 MIB = 1024 * 1024
 
@@ -44,7 +44,7 @@ def test_drive_ranges_are_byte_exact(web, settings, drive):
 
 def test_catalog_item_of_drive_streams_too(web, settings, drive):
     file_id = drive.add_file("no catálogo.mp4", size=MIB, seed=9)
-    rebuild_drive(settings, DriveClient.from_settings(settings))
+    rebuild_drive(services_of(settings), drive_client(settings))
     items = requests.get(f"{web}/api/catalog/items?source=drive", timeout=10).json()["items"]
     item = next(i for i in items if i["source_id"] == file_id)
     part = requests.get(

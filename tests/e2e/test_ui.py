@@ -8,10 +8,8 @@ from pathlib import Path
 import pytest
 
 from core import jobs, notifications
-from core.classroom.client import ClassroomClient
 from core.classroom.sync import sync_classroom
 from core.db import database, session_scope
-from core.google import DriveClient
 from core.indexing import rebuild_local
 from tests.conftest import settings_from_env
 from tests.e2e.browser import chromium
@@ -19,6 +17,7 @@ from tests.e2e.ui_support import WAIT_MS, Stack, Watched, ui_stack, watched_page
 from tests.fakes.google import drive_file, link
 from tests.fakes.media import MediaServer
 from tests.media import make_video
+from tests.services import classroom_client, drive_client, services_of
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -83,7 +82,7 @@ def play_and_seek(page, target: float = 2.0) -> dict:
 
 def test_the_catalog_shows_items_with_thumbnails(ui: Watched, settings):
     local_videos(settings, "aula 1 – frações.webm", "aula 2 – decimais.webm", "revisão.webm")
-    rebuild_local(settings)
+    rebuild_local(services_of(settings))
     ui.goto("catalog")
     cards = ui.page.locator("a.card")
     cards.nth(2).wait_for()
@@ -105,7 +104,7 @@ def test_the_catalog_shows_items_with_thumbnails(ui: Watched, settings):
 
 def test_a_video_plays_and_seeks_in_the_player(ui: Watched, settings):
     local_videos(settings, "aula no navegador.webm")
-    rebuild_local(settings)
+    rebuild_local(services_of(settings))
     ui.goto("catalog")
     ui.page.locator("a.card").first.click()
     ui.page.get_by_role("heading", level=1, name="aula no navegador").wait_for()
@@ -130,7 +129,9 @@ def test_a_download_from_the_player_reaches_100_and_the_item_plays(
     )
     settings = settings_from_env(stack.env)
     sync_classroom(
-        settings, ClassroomClient.from_settings(settings), DriveClient.from_settings(settings)
+        database(settings.database_url),
+        classroom_client(settings),
+        drive_client(settings),
     )
     items = stack.api("GET", "/api/catalog/items?source=classroom").json()["items"]
     item = next(i for i in items if i["title"] == "Aula gravada")
@@ -261,7 +262,7 @@ def test_repeated_polls_use_304_and_a_task_can_be_canceled(ui: Watched, stack: S
 
 def test_every_view_passes_the_strict_csp(ui: Watched, settings):
     local_videos(settings, "csp.webm")
-    rebuild_local(settings)
+    rebuild_local(services_of(settings))
     for view in VIEWS:
         ui.goto(view)
         ui.page.wait_for_load_state("networkidle", timeout=WAIT_MS)
@@ -285,7 +286,7 @@ def test_every_view_passes_the_strict_csp(ui: Watched, settings):
 
 def test_phone_width_has_no_horizontal_scroll(browser, stack: Stack, settings, media):
     local_videos(settings, "uma aula com um título bem comprido para caber no telefone.webm")
-    rebuild_local(settings)
+    rebuild_local(services_of(settings))
     stack.api("POST", "/api/downloads", json={"url": f"{media.base_url}/video.mp4?" + "x" * 120})
     with watched_page(browser, stack.base, viewport={"width": 375, "height": 740}) as ui:
         for view in (*VIEWS, "player/" + str(_first_item(stack))):
@@ -305,7 +306,7 @@ def _first_item(stack: Stack) -> int:
 
 def test_keyboard_reaches_the_nav_and_a_card_and_enter_opens_the_player(ui: Watched, settings):
     local_videos(settings, "teclado.webm")
-    rebuild_local(settings)
+    rebuild_local(services_of(settings))
     ui.goto("catalog")
     ui.page.locator("a.card").first.wait_for()
     ui.page.evaluate("() => document.activeElement.blur()")
@@ -372,7 +373,7 @@ def test_with_reads_behind_the_token_the_ui_asks_for_it_and_plays_signed_urls(
 ):
     token = "ui-test-admin-token-0123456789"
     local_videos(settings, "protegida.webm")
-    rebuild_local(settings)
+    rebuild_local(services_of(settings))
     env = {**base_env, "ADMIN_TOKEN": token, "REQUIRE_AUTH_FOR_READS": "true"}
     with web_process(env, tmp_path / "guarded-web.log") as base, watched_page(browser, base) as ui:
         ui.page.goto(f"{base}/#/catalog")
@@ -402,7 +403,7 @@ def test_scrolling_down_the_catalog_loads_the_next_page(ui: Watched, settings):
     make_video(root / "modelo.webm", seconds=1, codec="libvpx")
     for index in range(29):  # 30 items: one page of 24 and the rest
         shutil.copy(root / "modelo.webm", root / f"aula {index:02}.webm")
-    rebuild_local(settings)
+    rebuild_local(services_of(settings))
     ui.page.set_viewport_size({"width": 800, "height": 500})  # a page of cards overflows it
     ui.goto("catalog")
     cards = ui.page.locator("a.card")
@@ -424,7 +425,9 @@ def test_a_course_is_subscribed_shows_what_it_brought_and_is_unsubscribed(
     course = classroom.add_course("Música")
     classroom.add_coursework(course, "Semana 1", [drive_file(video, "Aula de música")])
     sync_classroom(
-        settings, ClassroomClient.from_settings(settings), DriveClient.from_settings(settings)
+        database(settings.database_url),
+        classroom_client(settings),
+        drive_client(settings),
     )
     # A delivery to show in the list (this stack sends no webhooks of its own).
     hooked = settings.model_copy(update={"webhook_urls": ["https://hooks.example.org/aula"]})

@@ -10,6 +10,7 @@ import requests
 from core.indexing import rebuild_local
 from tests.e2e.browser import PLAY_AND_SEEK, chromium
 from tests.media import make_video
+from tests.services import services_of
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +31,7 @@ def test_a_local_item_plays_and_seeks(web, settings, browser, tmp_path):
     root = settings.media_roots[0]
     shutil.rmtree(root, ignore_errors=True)
     make_video(root / "aula no navegador.webm", seconds=4, codec="libvpx")
-    rebuild_local(settings)
+    rebuild_local(services_of(settings))
     items = requests.get(f"{web}/api/catalog/items?source=local", timeout=10).json()["items"]
     result = _play(browser, f"{web}{items[0]['stream_url']}")
     assert result["error"] is None

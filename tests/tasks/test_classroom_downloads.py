@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from api import create_app
-from core.classroom.client import ClassroomClient
 from core.classroom.sync import sync_classroom
-from core.google import DriveClient
+from core.db import database
 from tests.fakes.google import drive_file, link
 from tests.helpers import private_redis_db
+from tests.services import classroom_client, drive_client
 
 
 def test_a_course_batch_enqueues_each_video_once(base_env, settings, classroom):
@@ -28,7 +28,9 @@ def test_a_course_batch_enqueues_each_video_once(base_env, settings, classroom):
     )
     classroom.add_course_material(course, "Extras", [drive_file(v, f"v{v}") for v in videos[1:]])
     sync_classroom(
-        settings, ClassroomClient.from_settings(settings), DriveClient.from_settings(settings)
+        database(settings.database_url),
+        classroom_client(settings),
+        drive_client(settings),
     )
 
     first = client.post(f"/api/classroom/courses/{course}/downloads")

@@ -16,6 +16,7 @@ from tests.helpers import (
     wait_for_bytes,
     wait_for_download,
 )
+from tests.services import drive_client, services_of
 from tests.workers import running_worker
 
 MIB = 1024 * 1024
@@ -188,14 +189,13 @@ def test_low_disk_is_507(base_env, settings, drive):
 
 def test_catalog_items_show_their_newest_download(base_env, settings, drive):
     from api import create_app
-    from core.google import DriveClient
     from core.indexing import rebuild_drive
 
     # A Redis database no worker consumes, so the download stays queued.
     env = {**base_env, "REDIS_URL": private_redis_db(base_env["REDIS_URL"])}
     app_client = create_app({k.lower(): v for k, v in env.items()}).test_client()
     file_id = drive.add_file("com download.mp4", size=1000, seed=3)
-    rebuild_drive(settings, DriveClient.from_settings(settings))
+    rebuild_drive(services_of(settings), drive_client(settings))
     item = app_client.get("/api/catalog/items?source=drive").get_json()["items"][0]
     assert item["download"] is None
     created = app_client.post("/api/downloads", json={"item_id": item["id"]}).get_json()

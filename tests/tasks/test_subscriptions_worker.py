@@ -9,10 +9,8 @@ from collections import Counter
 from api import create_app
 from api.extensions import make_celery_client
 from core import jobs
-from core.classroom.client import ClassroomClient
 from core.classroom.sync import sync_classroom
 from core.db import database
-from core.google import DriveClient
 from tests.api.metrics_text import value
 from tests.conftest import read_log, settings_from_env
 from tests.fakes.google import drive_file
@@ -28,6 +26,7 @@ from tests.helpers import (
     wait_for,
     wait_for_download,
 )
+from tests.services import classroom_client, drive_client
 
 SECRET = "webhook-secret-for-tests-0123456789"
 
@@ -49,7 +48,9 @@ def _client(env):
 
 def _sync(settings):
     sync_classroom(
-        settings, ClassroomClient.from_settings(settings), DriveClient.from_settings(settings)
+        database(settings.database_url),
+        classroom_client(settings),
+        drive_client(settings),
     )
 
 

@@ -16,7 +16,6 @@ import psutil
 import pytest
 
 from api.extensions import make_celery_client
-from core.db import database
 from core.downloads.cookies import COOKIES_PREFIX, cookies_file, remove_stale_cookies
 from tests.conftest import settings_from_env
 from tests.helpers import (
@@ -27,6 +26,7 @@ from tests.helpers import (
     stop_process_group,
     wait_for,
 )
+from tests.services import services_of
 
 
 def _dead_pid() -> int:
@@ -67,9 +67,10 @@ def test_cookie_values_are_redacted_once_a_task_reads_them(settings: Any) -> Non
 
     value = "bare-cookie-value-5d4c3b2a"
     raw = f".example.com\tTRUE\t/\tTRUE\t0\tSID\t{value}\n".encode()
-    Vault(database(settings.database_url), settings.fernet_keys).put("cookies", raw)
+    services = services_of(settings)
+    Vault(services.db, settings.fernet_keys).put("cookies", raw)
 
-    with cookies_file(settings) as path:
+    with cookies_file(services) as path:
         assert path is not None
         assert path.name.startswith(f"{COOKIES_PREFIX}{socket.gethostname()}-{os.getpid()}-")
         remove_stale_cookies(settings)  # its own worker's file, in use: kept
