@@ -141,6 +141,16 @@ def start_worker(
     )
 
 
+def start_beat(settings_env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    """Start `celery -A tasks beat` in its own process group, logging to `log_path`."""
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            [str(VENV_BIN / "celery"), "-A", "tasks", "beat"],
+            cwd=ROOT, env=process_env(settings_env), stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+
+
 def own_worker_env(
     base_env: dict[str, str], db: int | None = None, **settings: object
 ) -> dict[str, str]:
