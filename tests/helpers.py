@@ -151,14 +151,12 @@ def start_beat(settings_env: dict[str, str], log_path: Path) -> subprocess.Popen
         )  # fmt: skip
 
 
-def own_worker_env(
-    base_env: dict[str, str], db: int | None = None, **settings: object
-) -> dict[str, str]:
-    """Settings for a test's own one-process worker on its own Redis database (plus `settings`,
-    named like the Settings fields: task_time_limit_s=10); `db` as in private_redis_db."""
+def own_worker_env(base_env: dict[str, str], **settings: object) -> dict[str, str]:
+    """Settings for a test's own one-process worker on its own Redis database from the pool
+    (plus `settings`, named like the Settings fields: task_time_limit_s=10)."""
     return {
         **base_env,
-        "REDIS_URL": private_redis_db(base_env["REDIS_URL"], db),
+        "REDIS_URL": private_redis_db(base_env["REDIS_URL"]),
         "WORKER_CONCURRENCY": "1",
         **{name.upper(): str(value) for name, value in settings.items()},
     }

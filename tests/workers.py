@@ -1,4 +1,5 @@
-"""A test's own Celery worker (and beat): started, answering pings, stopped, its log printed."""
+"""A test's own Celery worker (and beat): started, answering pings, stopped, its log printed;
+the test task it runs and the broker's backlog a test reads."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import redis
 
 from api.extensions import make_celery_client
+from core import jobs
+from core.db import database
 from tests.helpers import (
     read_log,
     settings_from_env,
@@ -21,6 +25,10 @@ from tests.helpers import (
     stop_process_group,
     wait_for,
 )
+
+if TYPE_CHECKING:
+    from core.models import TaskRecord
+    from core.settings import Settings
 
 
 @contextlib.contextmanager
@@ -66,3 +74,12 @@ def broker_backlog(redis_url: str, *queues: str) -> tuple[int, int]:
         return sum(client.llen(queue) for queue in queues), client.hlen("unacked")
     finally:
         client.close()
+
+
+def enqueue_sleep(
+    settings: Settings, celery: jobs.TaskBroker, marker: Path, seconds: float, steps: int
+) -> TaskRecord:
+    """`testing.sleep` recorded and sent as the API would: it appends its id to `marker` each time
+    it starts (so a test counts its runs) and reports progress `steps` times in `seconds`."""
+    kwargs = {"seconds": seconds, "steps": steps, "marker": str(marker)}
+    return jobs.enqueue(database(settings.database_url), celery, "testing.sleep", kwargs)

@@ -13,7 +13,7 @@ from core import jobs
 from core.db import database
 from tests.conftest import read_log, settings_from_env
 from tests.helpers import own_worker_env, wait_for, wait_for_task
-from tests.workers import broker_backlog, running_worker
+from tests.workers import broker_backlog, enqueue_sleep, running_worker
 
 
 def _env(base_env, grace):
@@ -36,21 +36,14 @@ def test_a_task_that_finishes_within_the_grace_succeeds_once(base_env, settings,
     celery = make_celery_client(settings_from_env(env))
     marker, log_path = tmp_path / "runs.txt", tmp_path / "worker.log"
     with running_worker(env, log_path, "-Q", "default") as worker:
-        record = jobs.enqueue(
-            database(settings.database_url),
-            celery,
-            "testing.sleep",
-            {"seconds": 3, "steps": 6, "marker": str(marker)},
-        )
+        record = enqueue_sleep(settings, celery, marker, seconds=3, steps=6)
         wait_for(lambda: _record(settings, record.id).state == "PROGRESS", 30, what="progress")
         assert _terminate(worker) == 0, read_log(log_path)[-3000:]
         done = _record(settings, record.id)
         assert done.state == "SUCCESS", done
         assert done.result == {"steps": 6, "runs": 1}
-        assert broker_backlog(env["REDIS_URL"], "default") == (
-            0,
-            0,
-        )  # acknowledged: nothing to redeliver
+        # Acknowledged: nothing to redeliver.
+        assert broker_backlog(env["REDIS_URL"], "default") == (0, 0)
         assert marker.read_text().splitlines() == [record.id]
         assert "running tasks have 30 s to finish" in read_log(log_path)
 
@@ -61,12 +54,7 @@ def test_a_task_outliving_the_grace_is_redelivered_and_completes(base_env, setti
     celery = make_celery_client(settings_from_env(env))
     marker, log_path = tmp_path / "runs.txt", tmp_path / "worker.log"
     with running_worker(env, log_path, "-Q", "default") as first:
-        record = jobs.enqueue(
-            database(settings.database_url),
-            celery,
-            "testing.sleep",
-            {"seconds": 12, "steps": 24, "marker": str(marker)},
-        )
+        record = enqueue_sleep(settings, celery, marker, seconds=12, steps=24)
         wait_for(lambda: _record(settings, record.id).state == "PROGRESS", 30, what="progress")
         assert _terminate(first) == 0, read_log(log_path)[-3000:]
     released = _record(settings, record.id)
@@ -88,12 +76,8 @@ def test_a_task_that_never_polls_is_cut_and_redelivered(base_env, settings, tmp_
     celery = make_celery_client(settings_from_env(env))
     marker, log_path = tmp_path / "runs.txt", tmp_path / "worker.log"
     with running_worker(env, log_path, "-Q", "default") as first:
-        record = jobs.enqueue(  # one step: no progress report, so no stop flag read, until the end
-            database(settings.database_url),
-            celery,
-            "testing.sleep",
-            {"seconds": 25, "steps": 1, "marker": str(marker)},
-        )
+        # One step: no progress report, so no stop flag read, until the end.
+        record = enqueue_sleep(settings, celery, marker, seconds=25, steps=1)
         wait_for(lambda: marker.exists(), 30, what="the task to start")
         _terminate(first)
     assert "cold shutdown" in read_log(log_path)
