@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -64,6 +65,13 @@ def running_beat(env: dict[str, str], log_path: Path) -> Iterator[subprocess.Pop
     finally:
         stop_process_group(process)
         print(read_log(log_path)[-1500:])
+
+
+def terminate(process: subprocess.Popen[bytes]) -> int:
+    """What docker stop and systemd send: SIGTERM to the worker's main process only; its exit
+    status once it has stopped."""
+    os.kill(process.pid, signal.SIGTERM)
+    return process.wait(timeout=60)
 
 
 def broker_backlog(redis_url: str, *queues: str) -> tuple[int, int]:

@@ -3,9 +3,6 @@ message goes back to the queue and another worker completes it."""
 
 from __future__ import annotations
 
-import os
-import signal
-
 import pytest
 
 from api.extensions import make_celery_client
@@ -13,7 +10,7 @@ from core import jobs
 from core.db import database
 from tests.conftest import read_log, settings_from_env
 from tests.helpers import own_worker_env, wait_for, wait_for_task
-from tests.workers import broker_backlog, enqueue_sleep, running_worker
+from tests.workers import broker_backlog, enqueue_sleep, running_worker, terminate
 
 
 def _env(base_env, grace):
@@ -24,12 +21,6 @@ def _record(settings, task_id):
     return jobs.get_record(database(settings.database_url), task_id)
 
 
-def _terminate(process):
-    """What docker stop and systemd send: SIGTERM to the worker's main process only."""
-    os.kill(process.pid, signal.SIGTERM)
-    return process.wait(timeout=60)
-
-
 @pytest.mark.slow
 def test_a_task_that_finishes_within_the_grace_succeeds_once(base_env, settings, tmp_path):
     env = _env(base_env, grace=30)
@@ -38,7 +29,7 @@ def test_a_task_that_finishes_within_the_grace_succeeds_once(base_env, settings,
     with running_worker(env, log_path, "-Q", "default") as worker:
         record = enqueue_sleep(settings, celery, marker, seconds=3, steps=6)
         wait_for(lambda: _record(settings, record.id).state == "PROGRESS", 30, what="progress")
-        assert _terminate(worker) == 0, read_log(log_path)[-3000:]
+        assert terminate(worker) == 0, read_log(log_path)[-3000:]
         done = _record(settings, record.id)
         assert done.state == "SUCCESS", done
         assert done.result == {"steps": 6, "runs": 1}
@@ -56,7 +47,7 @@ def test_a_task_outliving_the_grace_is_redelivered_and_completes(base_env, setti
     with running_worker(env, log_path, "-Q", "default") as first:
         record = enqueue_sleep(settings, celery, marker, seconds=12, steps=24)
         wait_for(lambda: _record(settings, record.id).state == "PROGRESS", 30, what="progress")
-        assert _terminate(first) == 0, read_log(log_path)[-3000:]
+        assert terminate(first) == 0, read_log(log_path)[-3000:]
     released = _record(settings, record.id)
     assert released.state == "PENDING", released  # queued again, not lying as running
     assert broker_backlog(env["REDIS_URL"], "default") == (1, 0)  # the message is back in its queue
@@ -79,7 +70,7 @@ def test_a_task_that_never_polls_is_cut_and_redelivered(base_env, settings, tmp_
         # One step: no progress report, so no stop flag read, until the end.
         record = enqueue_sleep(settings, celery, marker, seconds=25, steps=1)
         wait_for(lambda: marker.exists(), 30, what="the task to start")
-        _terminate(first)
+        terminate(first)
     assert "cold shutdown" in read_log(log_path)
     cut = _record(settings, record.id)
     assert cut.state == "PENDING"  # queued again, not "running"
