@@ -141,14 +141,22 @@ def start_worker(
     )
 
 
-def own_worker_env(
-    base_env: dict[str, str], db: int | None = None, **settings: object
-) -> dict[str, str]:
-    """Settings for a test's own one-process worker on its own Redis database (plus `settings`,
-    named like the Settings fields: task_time_limit_s=10); `db` as in private_redis_db."""
+def start_beat(settings_env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    """Start `celery -A tasks beat` in its own process group, logging to `log_path`."""
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            [str(VENV_BIN / "celery"), "-A", "tasks", "beat"],
+            cwd=ROOT, env=process_env(settings_env), stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+
+
+def own_worker_env(base_env: dict[str, str], **settings: object) -> dict[str, str]:
+    """Settings for a test's own one-process worker on its own Redis database from the pool
+    (plus `settings`, named like the Settings fields: task_time_limit_s=10)."""
     return {
         **base_env,
-        "REDIS_URL": private_redis_db(base_env["REDIS_URL"], db),
+        "REDIS_URL": private_redis_db(base_env["REDIS_URL"]),
         "WORKER_CONCURRENCY": "1",
         **{name.upper(): str(value) for name, value in settings.items()},
     }

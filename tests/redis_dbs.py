@@ -47,12 +47,11 @@ class RedisDatabases:
 POOL = RedisDatabases()
 
 
-def private_redis_db(url: str, db: int | None = None) -> str:
-    """The same Redis server, a database of this test's own, emptied first: a worker there
-    shares no queue with others and finds nothing an earlier test left in it. `db` picks the
-    number (kept for old callers); by default the pool picks one."""
+def private_redis_db(url: str) -> str:
+    """The same Redis server, a database of this test's own from the pool, emptied first: a
+    worker there shares no queue with others and finds nothing an earlier test left in it."""
     base, _, _ = url.rpartition("/")
-    private = f"{base}/{POOL.take(db)}"
+    private = f"{base}/{POOL.take()}"
     client = redis.Redis.from_url(private)
     try:
         client.flushdb()

@@ -14,10 +14,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from api.extensions import make_celery_client
 from core import jobs
 from core.db import database
-from tests.conftest import read_log, settings_from_env
+from tests.conftest import settings_from_env
 from tests.deploy.promql import alert_rules, dashboard_exprs, metric_names
 from tests.e2e.web_process import start_web
-from tests.helpers import free_port, private_redis_db, start_worker, stop_process_group, wait_for
+from tests.helpers import free_port, private_redis_db, stop_process_group, wait_for
+from tests.workers import running_worker
 
 # Prometheus writes `up` for every target itself.
 SYNTHETIC = {"up"}
@@ -61,36 +62,35 @@ def scrapes(
         "REDIS_URL": private_redis_db(base_env["REDIS_URL"]),
     }
     settings = settings_from_env(env)
-    celery = make_celery_client(settings)
-    worker = start_worker(env, logs / "worker.log", "-Q", "default")
-    web = start_web(env, logs / "web.log")
-    try:
-        wait_for(lambda: celery.control.ping(timeout=0.5), 40, what="worker")
-        record = jobs.enqueue(
-            database(settings.database_url), celery, "testing.sleep", {"seconds": 0.1}
-        )
-        wait_for(
-            lambda: jobs.get_record(database(settings.database_url), record.id).state == "SUCCESS",
-            30,
-            what="the task",
-        )
-        url = f"http://127.0.0.1:{port}/metrics"
+    with running_worker(env, logs / "worker.log", "-Q", "default"):
+        web = start_web(env, logs / "web.log")
+        celery = make_celery_client(settings)
+        try:
+            record = jobs.enqueue(
+                database(settings.database_url), celery, "testing.sleep", {"seconds": 0.1}
+            )
+            wait_for(
+                lambda: (
+                    jobs.get_record(database(settings.database_url), record.id).state == "SUCCESS"
+                ),
+                30,
+                what="the task",
+            )
+            url = f"http://127.0.0.1:{port}/metrics"
 
-        def worker_scrape() -> str:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                return str(response.read().decode())
+            def worker_scrape() -> str:
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    return str(response.read().decode())
 
-        text = wait_for(
-            lambda: "celery_task_duration_seconds_count" in (t := worker_scrape()) and t,
-            10,
-            what="the task's duration",
-        )
-        yield web.scrape(), text
-    finally:
-        stop_process_group(web.process)
-        stop_process_group(worker)
-        celery.close()
-        print(read_log(logs / "worker.log")[-2000:])
+            text = wait_for(
+                lambda: "celery_task_duration_seconds_count" in (t := worker_scrape()) and t,
+                10,
+                what="the task's duration",
+            )
+            yield web.scrape(), text
+        finally:
+            stop_process_group(web.process)
+            celery.close()
 
 
 def test_flower_names_are_read_from_its_source() -> None:

@@ -7,7 +7,6 @@ import itertools
 import json
 import shelve
 import signal
-import subprocess
 
 import pytest
 import redis
@@ -15,14 +14,7 @@ import redis
 from core import figures, jobs
 from core.db import database
 from tests.conftest import read_log
-from tests.helpers import (
-    ROOT,
-    VENV_BIN,
-    private_redis_db,
-    process_env,
-    stop_process_group,
-    wait_for,
-)
+from tests.helpers import private_redis_db, start_beat, stop_process_group, wait_for
 
 PERIOD_S = 2.0
 
@@ -37,15 +29,6 @@ def _env(base_env, tmp_path, ttl):
         "BEAT_LOCK_TTL_S": str(ttl),
         "BEAT_HEARTBEAT_INTERVAL_S": "1",
     }
-
-
-def _start_beat(env, log_path):
-    with log_path.open("ab") as log:
-        return subprocess.Popen(
-            [str(VENV_BIN / "celery"), "-A", "tasks", "beat"],
-            cwd=ROOT, env=process_env(env), stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
 
 
 def _lines(log_path):
@@ -101,11 +84,11 @@ def test_one_beat_runs_the_schedule_and_the_standby_takes_over(base_env, setting
     client = redis.Redis.from_url(env["REDIS_URL"])
     client.flushdb()
     first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"
-    first = _start_beat(env, first_log)
+    first = start_beat(env, first_log)
     second = None
     try:
         wait_for(lambda: _said(first_log, "beat leading"), 40, what="the first beat to lead")
-        second = _start_beat(env, second_log)
+        second = start_beat(env, second_log)
         wait_for(lambda: _said(second_log, "beat standby"), 40, what="the second beat to wait")
         wait_for(lambda: len(_records(settings)) >= 4, 40, interval=0.2, what="four sends")
 
@@ -142,12 +125,12 @@ def test_sigterm_stops_beat_cleanly_and_frees_the_lock_at_once(base_env, setting
     client = redis.Redis.from_url(env["REDIS_URL"])
     client.flushdb()
     first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"
-    first = _start_beat(env, first_log)
+    first = start_beat(env, first_log)
     second = None
     try:
         wait_for(lambda: _said(first_log, "beat leading"), 40, what="the first beat to lead")
         wait_for(lambda: _sends(first_log) >= 2, 30, interval=0.2, what="two sends")
-        second = _start_beat(env, second_log)
+        second = start_beat(env, second_log)
         wait_for(lambda: _said(second_log, "beat standby"), 40, what="the second beat to wait")
 
         first.send_signal(signal.SIGTERM)

@@ -4,25 +4,16 @@ next worker resumes it to one file with the source's bytes, without counting a c
 from __future__ import annotations
 
 import hashlib
-import os
-import signal
 
 import pytest
 
 from api import create_app
-from api.extensions import make_celery_client
 from core import downloads
 from core.db import database
 from core.downloads import partial_dir
-from tests.conftest import read_log, settings_from_env
-from tests.helpers import (
-    own_worker_env,
-    start_worker,
-    stop_process_group,
-    wait_for,
-    wait_for_bytes,
-    wait_for_download,
-)
+from tests.conftest import read_log
+from tests.helpers import own_worker_env, wait_for, wait_for_bytes, wait_for_download
+from tests.workers import running_worker, terminate
 
 MIB = 1024 * 1024
 
@@ -34,22 +25,18 @@ def _body(client, download_id):
 @pytest.mark.slow
 def test_sigterm_mid_download_hands_it_back_and_it_resumes(base_env, settings, drive, tmp_path):
     env = own_worker_env(base_env, worker_shutdown_grace_s=1)
-    celery = make_celery_client(settings_from_env(env))
     client = create_app({k.lower(): v for k, v in env.items()}).test_client()
     file_id = drive.add_file("desligada.mp4", size=12 * MIB, seed=21)
     drive.media_bytes_per_s = 2 * MIB
     log_path = tmp_path / "worker.log"
-    first = start_worker(env, log_path, "-Q", "downloads")
-    second = None
     try:
-        wait_for(lambda: celery.control.ping(timeout=0.5), 40, what="worker")
-        created = client.post(
-            "/api/downloads", json={"url": f"https://drive.google.com/file/d/{file_id}"}
-        )
-        download_id = created.get_json()["download"]["id"]
-        wait_for_bytes(client, download_id, 2 * MIB)
-        os.kill(first.pid, signal.SIGTERM)  # the main process only, as docker stop does
-        assert first.wait(timeout=60) == 0, read_log(log_path)[-3000:]
+        with running_worker(env, log_path, "-Q", "downloads") as first:
+            created = client.post(
+                "/api/downloads", json={"url": f"https://drive.google.com/file/d/{file_id}"}
+            )
+            download_id = created.get_json()["download"]["id"]
+            wait_for_bytes(client, download_id, 2 * MIB)
+            assert terminate(first) == 0, read_log(log_path)[-3000:]
 
         handed_back = _body(client, download_id)
         assert handed_back["state"] == "queued", handed_back  # not lying as running
@@ -60,8 +47,8 @@ def test_sigterm_mid_download_hands_it_back_and_it_resumes(base_env, settings, d
         assert 0 < kept < 12 * MIB  # the partial file stays for the next delivery
 
         drive.media_bytes_per_s = None
-        second = start_worker(env, log_path, "-Q", "downloads")
-        body = wait_for_download(client, download_id, ("succeeded", "failed"))
+        with running_worker(env, log_path, "-Q", "downloads"):
+            body = wait_for_download(client, download_id, ("succeeded", "failed"))
         assert body["state"] == "succeeded", body
         content = drive.content_of(file_id)
         assert body["file"]["sha256"] == hashlib.sha256(content).hexdigest()
@@ -73,37 +60,28 @@ def test_sigterm_mid_download_hands_it_back_and_it_resumes(base_env, settings, d
         assert task["state"] == "SUCCESS", task
     finally:
         drive.media_bytes_per_s = None
-        stop_process_group(first)
-        if second is not None:
-            stop_process_group(second)
-        print(read_log(log_path)[-3000:])
 
 
 @pytest.mark.slow
 def test_a_download_cut_by_the_cold_shutdown_is_not_a_crash(base_env, settings, drive, tmp_path):
     env = own_worker_env(base_env, worker_shutdown_grace_s=1)
-    celery = make_celery_client(settings_from_env(env))
     client = create_app({k.lower(): v for k, v in env.items()}).test_client()
     file_id = drive.add_file("presa.mp4", size=8 * MIB, seed=22)
     # So slow that a 1 MiB read never completes: no progress call, so the stop flag goes unread
     # and only the last-resort cold shutdown ends the run.
     drive.media_bytes_per_s = 32 * 1024
     log_path = tmp_path / "worker.log"
-    worker = start_worker(env, log_path, "-Q", "downloads")
     try:
-        wait_for(lambda: celery.control.ping(timeout=0.5), 40, what="worker")
-        created = client.post(
-            "/api/downloads", json={"url": f"https://drive.google.com/file/d/{file_id}"}
-        )
-        download_id = created.get_json()["download"]["id"]
-        wait_for(lambda: _body(client, download_id)["state"] == "running", 30, what="running")
-        wait_for(lambda: drive.media_requests(file_id), 30, what="the transfer to start")
-        os.kill(worker.pid, signal.SIGTERM)
-        worker.wait(timeout=60)
+        with running_worker(env, log_path, "-Q", "downloads") as worker:
+            created = client.post(
+                "/api/downloads", json={"url": f"https://drive.google.com/file/d/{file_id}"}
+            )
+            download_id = created.get_json()["download"]["id"]
+            wait_for(lambda: _body(client, download_id)["state"] == "running", 30, what="running")
+            wait_for(lambda: drive.media_requests(file_id), 30, what="the transfer to start")
+            terminate(worker)
         assert "cold shutdown" in read_log(log_path)
         row = downloads.get(database(settings.database_url), download_id)
         assert row.state == "queued" and row.deliveries == 0, (row.state, row.deliveries)
     finally:
         drive.media_bytes_per_s = None
-        stop_process_group(worker)
-        print(read_log(log_path)[-3000:])
