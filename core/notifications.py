@@ -31,7 +31,7 @@ from core.db import Database
 from core.downloads.state import DownloadState
 from core.errors import AulaError
 from core.models import Delivery, Download, utcnow
-from core.pagination import Page, keyset_page
+from core.pagination import Page, newest_first
 from core.services import Services
 from core.settings import Settings
 from core.taskdefs import TaskName
@@ -286,11 +286,7 @@ def list_deliveries(
     db: Database, *, state: str | None = None, limit: int = 50, cursor: str | None = None
 ) -> Page[Delivery]:
     """Deliveries, newest first, optionally of one state."""
-    stmt = select(Delivery)
-    if state:
-        stmt = stmt.where(Delivery.state == state)
-    with db.session() as session:
-        return keyset_page(session, stmt, (Delivery.id,), limit=limit, cursor=cursor)
+    return newest_first(db, Delivery.id, Delivery.state, state=state, limit=limit, cursor=cursor)
 
 
 def get_delivery(db: Database, delivery_id: int) -> Delivery:

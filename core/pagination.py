@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, literal, tuple_
+from sqlalchemy import Select, literal, select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from core.db import Database
 from core.errors import ValidationFailed
 
 T = TypeVar("T")
@@ -96,3 +97,20 @@ def keyset_page(
         rows = rows[:limit]
         next_cursor = encode_cursor([getattr(rows[-1], key.key) for key in keys])
     return Page(rows, next_cursor)
+
+
+def newest_first(
+    db: Database,
+    id_column: InstrumentedAttribute[Any],
+    state_column: InstrumentedAttribute[Any],
+    *,
+    state: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> Page[Any]:
+    """Rows of `id_column`'s table, newest first, optionally only those in `state`."""
+    stmt = select(id_column.class_)
+    if state:
+        stmt = stmt.where(state_column == state)
+    with db.session() as session:
+        return keyset_page(session, stmt, (id_column,), limit=limit, cursor=cursor)

@@ -24,7 +24,7 @@ from core.errors import Conflict, InsufficientStorage, NotFound
 from core.health import free_bytes
 from core.models import Download
 from core.netguard import check_url, normalize_url
-from core.pagination import Page, keyset_page
+from core.pagination import Page, newest_first
 from core.services import Services
 from core.settings import Settings
 
@@ -215,11 +215,7 @@ def list_downloads(
     db: Database, *, state: str | None = None, limit: int = 50, cursor: str | None = None
 ) -> Page[Download]:
     """Downloads, newest first, optionally of one state."""
-    stmt = select(Download)
-    if state:
-        stmt = stmt.where(Download.state == state)
-    with db.session() as session:
-        return keyset_page(session, stmt, (Download.id,), limit=limit, cursor=cursor)
+    return newest_first(db, Download.id, Download.state, state=state, limit=limit, cursor=cursor)
 
 
 def cancel(services: Services, download_id: int) -> Download:
