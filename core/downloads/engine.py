@@ -43,6 +43,16 @@ class Staged:
     title: str | None
 
 
+@dataclass(frozen=True)
+class Fetched:
+    """A finished file with its size, sha256 and title: in DOWNLOAD_DIR once a download ends."""
+
+    path: Path
+    size: int
+    sha256: str
+    title: str | None
+
+
 class Declined(Exception):
     """This engine does not handle this URL after all (nothing kept): the next one does."""
 

@@ -27,7 +27,7 @@ from core.downloads import (
 )
 from core.downloads.cookies import cookies_file
 from core.downloads.drive import DriveEngine
-from core.downloads.engine import Declined, Engine, Job, Staged
+from core.downloads.engine import Declined, Engine, Fetched, Job, Staged
 from core.downloads.progress import Canceled, Progress, ProgressTracker
 from core.downloads.state import DownloadState
 from core.errors import NotFound, PermanentError, TransientError
@@ -38,16 +38,6 @@ from core.services import Services
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Fetched:
-    """A finished file in DOWNLOAD_DIR, with the title the download ends with."""
-
-    path: Path
-    size: int
-    sha256: str
-    title: str | None
 
 
 def engines_for(services: Services, job: Job, cookies: Path | None) -> list[Engine]:

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import psutil
 
 from core.downloads import hash_file
-from core.downloads.engine import Job, Staged
+from core.downloads.engine import Fetched, Job, Staged
 from core.downloads.progress import Canceled, Progress
 from core.downloads.ytdlp_errors import classify
 from core.errors import (
@@ -25,18 +25,10 @@ from core.netguard import ForbiddenAddress, Guard, Policy
 from core.ytdlp_guard import guard_ytdlp_connections
 
 __all__ = [
-    "Canceled", "ForbiddenAddress", "Guard", "Policy", "YtdlpEngine", "YtdlpResult", "ffmpeg_path",
+    "Canceled", "ForbiddenAddress", "Guard", "Policy", "YtdlpEngine", "ffmpeg_path",
     "guard_ytdlp_connections", "kill_children", "run_ytdlp",
 ]  # fmt: skip
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class YtdlpResult:
-    path: Path
-    size: int
-    sha256: str
-    title: str | None
 
 
 @dataclass
@@ -213,7 +205,7 @@ def run_ytdlp(
     policy: Policy | None = None,
     socket_timeout: float = 30.0,
     retries: int = 2,
-) -> YtdlpResult:
+) -> Fetched:
     """Download `url` with yt-dlp into `work_dir` (resuming what is there), then into `dest_dir`.
 
     Every connection passes the SSRF guard (`policy` replaces its address rule). `on_progress`
@@ -252,7 +244,7 @@ def _extract(
     return info
 
 
-def _finish(info: dict[str, Any], tracker: _Tracker, dest_dir: Path, work_dir: Path) -> YtdlpResult:
+def _finish(info: dict[str, Any], tracker: _Tracker, dest_dir: Path, work_dir: Path) -> Fetched:
     """The produced file moved into `dest_dir`, the rest of `work_dir` removed, and hashed."""
     downloads = info.get("requested_downloads") or [{}]
     produced = Path(downloads[0].get("filepath") or "")
@@ -264,7 +256,7 @@ def _finish(info: dict[str, Any], tracker: _Tracker, dest_dir: Path, work_dir: P
     tracker.on_progress(max(tracker.done, size), max(tracker.done, size), None, 0.0)
     digest = hashlib.sha256()
     hash_file(target, digest)
-    return YtdlpResult(target, size, digest.hexdigest(), info.get("title"))
+    return Fetched(target, size, digest.hexdigest(), info.get("title"))
 
 
 def kill_children(grace_s: float = 3.0) -> None:
