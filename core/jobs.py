@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -14,6 +14,7 @@ from core.errors import BrokerUnavailable, Conflict, NotFound
 from core.logging import request_id_var
 from core.models import TaskRecord, utcnow
 from core.pagination import Page, keyset_page
+from core.services import TaskBroker
 from core.taskdefs import QueueName, TaskName, TaskState
 from core.taskdefs import queue_for as _queue_of
 
@@ -24,15 +25,6 @@ FINISHED = frozenset({TaskState.SUCCESS, TaskState.FAILURE, TaskState.REVOKED})
 RUNNING = frozenset({TaskState.STARTED, TaskState.PROGRESS})
 TASK_NAMES = tuple(str(name) for name in TaskName)
 QUEUES = tuple(str(queue) for queue in QueueName)
-
-
-class TaskBroker(Protocol):
-    """What enqueuing needs from a Celery app, without importing Celery."""
-
-    @property
-    def control(self) -> Any: ...
-
-    def send_task(self, name: str, *args: Any, **kwargs: Any) -> Any: ...
 
 
 def queue_for(name: str) -> str:

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import redis
 
 from core.db import Database, database
-from core.jobs import TaskBroker
 from core.settings import Settings
+
+
+class TaskBroker(Protocol):
+    """What enqueuing needs from a Celery app, without importing Celery."""
+
+    @property
+    def control(self) -> Any: ...
+
+    def send_task(self, name: str, *args: Any, **kwargs: Any) -> Any: ...
+
 
 # Commands to the broker are short: a Redis that stops answering fails the call, never hangs it.
 REDIS_TIMEOUT_S = 5.0

@@ -18,6 +18,7 @@ import redis
 from api.extensions import make_celery_client
 from core import jobs
 from core.db import database
+from core.services import TaskBroker
 from tests.helpers import (
     read_log,
     settings_from_env,
@@ -85,7 +86,7 @@ def broker_backlog(redis_url: str, *queues: str) -> tuple[int, int]:
 
 
 def enqueue_sleep(
-    settings: Settings, celery: jobs.TaskBroker, marker: Path, seconds: float, steps: int
+    settings: Settings, celery: TaskBroker, marker: Path, seconds: float, steps: int
 ) -> TaskRecord:
     """`testing.sleep` recorded and sent as the API would: it appends its id to `marker` each time
     it starts (so a test counts its runs) and reports progress `steps` times in `seconds`."""
