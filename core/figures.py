@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 
 from core.catalog import SOURCES
 from core.db import Database
+from core.disk import free_bytes
 from core.downloads import STATES as DOWNLOAD_STATES
-from core.health import free_bytes
 from core.models import CatalogItem, Download, TaskRecord
 from core.taskdefs import TaskName, TaskState
 from core.unacked import queue_depths as queue_depths  # read by api/metrics.py

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import redis
 from sqlalchemy import text
 
 from core.db import Database
+from core.disk import free_bytes
 from core.services import Services
 
 OK = "ok"
@@ -44,14 +44,6 @@ def check_workers(ping: Callable[[], Sequence[object]]) -> str:
     except Exception as error:
         return f"ping failed: {type(error).__name__}"
     return OK if replies else "no worker answered a ping"
-
-
-def free_bytes(path: Path) -> int:
-    """Free bytes on the filesystem holding `path` (or its nearest existing parent)."""
-    probe = path.resolve()
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    return shutil.disk_usage(probe).free
 
 
 def check_disk(path: Path, floor_mb: int) -> str:

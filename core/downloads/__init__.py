@@ -18,10 +18,10 @@ from sqlalchemy.exc import IntegrityError
 
 from core import catalog, jobs
 from core.db import Database
+from core.disk import free_bytes
 from core.downloads import state
 from core.downloads.state import ACTIVE, DEDUPED, STATES, DownloadState
 from core.errors import Conflict, InsufficientStorage, NotFound
-from core.health import free_bytes
 from core.models import Download
 from core.netguard import check_url, normalize_url
 from core.pagination import Page, newest_first

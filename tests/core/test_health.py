@@ -6,7 +6,7 @@ from pathlib import Path
 
 from celery import Celery
 
-from core import health
+from core import disk, health
 from core.db import database
 from core.settings import Settings
 from tests.core.brokers import closed_redis_url, env_settings
@@ -38,7 +38,7 @@ def test_disk_check(tmp_path: Path) -> None:
     assert health.check_disk(tmp_path, 0) == "ok"
     reason = health.check_disk(tmp_path, 10**12)
     assert reason.endswith("below the 1000000000000 MB floor")
-    assert health.free_bytes(tmp_path / "not" / "made" / "yet") == health.free_bytes(tmp_path)
+    assert disk.free_bytes(tmp_path / "not" / "made" / "yet") == disk.free_bytes(tmp_path)
 
 
 def test_readiness_without_a_worker(quiet_settings: Settings, quiet_celery: Celery) -> None:
