@@ -26,11 +26,10 @@ from urllib.parse import urlsplit
 from sqlalchemy import delete, exists, select, update
 from sqlalchemy.orm import Session, aliased
 
-from core import jobs, resources, webhooks
+from core import jobs, webhooks
 from core.db import Database
-from core.downloads.state import DownloadState
 from core.errors import AulaError
-from core.models import Delivery, Download, utcnow
+from core.models import Delivery, utcnow
 from core.pagination import Page, newest_first
 from core.services import Services
 from core.settings import Settings
@@ -82,14 +81,6 @@ def record(
                      host=(urlsplit(url).netloc or "?")[:300], body=body, created_at=occurred)
         )  # fmt: skip
     return event_id
-
-
-def record_download(session: Session, settings: Settings, download: Download) -> None:
-    """download.succeeded or download.failed for a download that just ended, in `session`."""
-    if download.state in (DownloadState.SUCCEEDED, DownloadState.FAILED):
-        session.flush()
-        event = f"download.{download.state}"
-        record(session, settings, event, f"download:{download.id}", resources.download(download))
 
 
 def emit(services: Services, event: str, subject: str, data: dict[str, Any]) -> None:

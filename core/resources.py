@@ -1,12 +1,16 @@
-"""Downloads and tasks as the API shows them, for webhook bodies written outside a request."""
+"""Downloads and tasks as the API shows them, for webhook bodies; a finished download's event."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.orm import Session
+
+from core import notifications
 from core.downloads.state import DownloadState
 from core.models import Download, TaskRecord
+from core.settings import Settings
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -41,3 +45,11 @@ def task(record: TaskRecord) -> dict[str, Any]:
         "created_at": _iso(record.created_at), "started_at": _iso(record.started_at),
         "finished_at": _iso(record.finished_at),
     }  # fmt: skip
+
+
+def record_download(session: Session, settings: Settings, row: Download) -> None:
+    """download.succeeded or download.failed for a download that just ended, in `session`."""
+    if row.state in (DownloadState.SUCCEEDED, DownloadState.FAILED):
+        session.flush()
+        event = f"download.{row.state}"
+        notifications.record(session, settings, event, f"download:{row.id}", download(row))

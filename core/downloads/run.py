@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from core import notifications
+from core import resources
 from core.db import Database
 from core.downloads import (
     direct,
@@ -107,7 +107,7 @@ def begin(services: Services, download_id: int, task_id: str | None) -> Job | No
             return None
         if state.begin(download, task_id):
             return Job.of(download)
-        notifications.record_download(session, settings, download)  # failed: its worker kept dying
+        resources.record_download(session, settings, download)  # failed: its worker kept dying
     remove_partials(settings, download_id)  # a final failure, as in fail()
     return None
 
@@ -123,7 +123,7 @@ def succeed(services: Services, download_id: int, fetched: Fetched) -> None:
         file_path = fetched.path.relative_to(settings.download_dir).as_posix()
         state.succeed(row, file_path=file_path, size=fetched.size, sha256=fetched.sha256)
         row.title = fetched.title
-        notifications.record_download(session, settings, row)
+        resources.record_download(session, settings, row)
     remove_partials(settings, download_id)
 
 
@@ -137,7 +137,7 @@ def fail(services: Services, download_id: int, error: BaseException, *, final: b
             return
         if final:
             state.fail(row, message)
-            notifications.record_download(session, settings, row)
+            resources.record_download(session, settings, row)
         else:
             state.requeue(row, message)
     if final:
