@@ -6,9 +6,9 @@ from typing import Any
 
 from kombu import Queue
 
-from core import taskdefs
-from core.settings import Settings, get_settings
-from core.taskdefs import QueueName
+from core.base.settings import Settings, get_settings
+from core.jobs import taskdefs
+from core.jobs.taskdefs import QueueName
 
 
 def make_config(settings: Settings) -> dict[str, Any]:

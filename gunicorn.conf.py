@@ -8,9 +8,9 @@ from pathlib import Path
 
 from gunicorn import glogging
 
-from core.db import prepare_schema
-from core.logging import dict_config
-from core.settings import settings_or_exit
+from core.base.db import prepare_schema
+from core.base.logging import dict_config
+from core.base.settings import settings_or_exit
 from gunicorn_errors import install as install_envelope_errors
 
 _settings = settings_or_exit()

@@ -31,9 +31,9 @@ from api.links import document_links
 from api.metrics import instrument
 from api.schemas import IdConverter
 from core import __version__
-from core.logging import configure_logging, register_secret
-from core.services import Services
-from core.settings import Settings, get_settings, load_settings
+from core.base.logging import configure_logging, register_secret
+from core.base.services import Services
+from core.base.settings import Settings, get_settings, load_settings
 
 BLUEPRINTS = (
     health.blp,

@@ -13,10 +13,11 @@ from flask import Flask, Response, current_app, request
 from api.errors import envelope
 from api.extensions import db, services, settings
 from api.security import host_is_loopback, is_loopback, presented_token_is_valid, unauthorized
-from core import drive_scope, signing
-from core.errors import Busy
-from core.google import DriveClient
-from core.settings import Settings
+from core.base import signing
+from core.base.errors import Busy
+from core.base.settings import Settings
+from core.catalog import drive_scope
+from core.google.drive import DriveClient
 
 READS = frozenset({"GET", "HEAD"})
 # Open whatever REQUIRE_AUTH_FOR_READS says: probes, and the API's description (no data).

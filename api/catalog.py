@@ -13,10 +13,13 @@ from api.access import media_url
 from api.extensions import celery_client, db, require_google, services, settings
 from api.schemas import EnqueuedSchema, PageArgsSchema, enqueued, page_schema
 from api.streaming import thumbnail_response
-from core import catalog, downloads, jobs, thumbnails
-from core.errors import Conflict
-from core.models import CatalogItem
-from core.taskdefs import TaskName
+from core import downloads
+from core.base.errors import Conflict
+from core.base.models import CatalogItem
+from core.catalog import store as catalog
+from core.catalog import thumbnails
+from core.jobs import records as jobs
+from core.jobs.taskdefs import TaskName
 
 blp = Blueprint("catalog", __name__, url_prefix="/api/catalog", description="The catalog.")
 
@@ -155,8 +158,8 @@ class Thumbnail(MethodView):
 def stream_item(item: CatalogItem) -> Response:
     """The item's bytes with Range support (local file or Drive proxy)."""
     from api.streaming import drive_proxy_response, local_file_response
-    from core.google import DriveClient
-    from core.indexing import resolve_local
+    from core.catalog.indexing import resolve_local
+    from core.google.drive import DriveClient
 
     if needs_download(item):
         raise Conflict("This item is a link: download it first, then stream the download.")

@@ -11,10 +11,11 @@ from marshmallow import Schema, fields
 from api.downloads import DownloadSchema
 from api.extensions import celery_client, db, require_google, services
 from api.schemas import EnqueuedSchema, PageArgsSchema, enqueued, page_schema
-from core import downloads, jobs
-from core.classroom import courses
-from core.errors import PermanentError
-from core.taskdefs import TaskName
+from core import downloads
+from core.base.errors import PermanentError
+from core.catalog.sources import courses
+from core.jobs import records as jobs
+from core.jobs.taskdefs import TaskName
 
 blp = Blueprint(
     "classroom", __name__, url_prefix="/api/classroom", description="Google Classroom courses."

@@ -11,10 +11,10 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from api.extensions import db, settings
+from core.base.errors import PayloadTooLarge
+from core.base.logging import register_secret
+from core.base.vault import KINDS, Vault
 from core.downloads import cookies
-from core.errors import PayloadTooLarge
-from core.logging import register_secret
-from core.vault import KINDS, Vault
 
 blp = Blueprint(
     "credentials", __name__, url_prefix="/api/credentials", description="Encrypted credentials."

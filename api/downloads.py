@@ -14,7 +14,7 @@ from api.extensions import db, services, settings
 from api.schemas import MAX_ID, PageArgsSchema, page_schema
 from api.streaming import local_file_response
 from core import downloads
-from core.models import Download
+from core.base.models import Download
 
 blp = Blueprint("downloads", __name__, url_prefix="/api/downloads", description="Downloads.")
 

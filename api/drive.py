@@ -13,10 +13,10 @@ from marshmallow import Schema, fields, validate
 from api.access import live_drive_slot, media_url
 from api.extensions import db, settings
 from api.streaming import thumbnail_response
-from core import drive_files, thumbnails
-from core.drive_files import DriveEntry
-from core.errors import NotFound
-from core.google import DriveClient
+from core.base.errors import NotFound
+from core.catalog import drive_files, thumbnails
+from core.catalog.drive_files import DriveEntry
+from core.google.drive import DriveClient
 
 GOOGLE_APPS = "application/vnd.google-apps."
 

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from core.errors import AulaError
+from core.base.errors import AulaError
 
 log = logging.getLogger(__name__)
 

@@ -10,11 +10,11 @@ from flask_smorest import Api as SmorestApi
 
 import celeryconfig
 from api.schemas import ErrorSchema
-from core.db import Database
-from core.errors import CredentialsMissing
-from core.services import Services
-from core.settings import Settings
-from core.vault import Vault
+from core.base.db import Database
+from core.base.errors import CredentialsMissing
+from core.base.services import Services
+from core.base.settings import Settings
+from core.base.vault import Vault
 
 
 class Api(SmorestApi):

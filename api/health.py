@@ -13,7 +13,8 @@ from marshmallow import Schema, fields
 
 from api.access import privileged_read
 from api.extensions import celery_client, services, settings
-from core import __version__, health
+from core import __version__
+from core.ops import health
 
 blp = Blueprint("health", __name__, url_prefix="/api/health", description="Health checks.")
 _started = time.monotonic()

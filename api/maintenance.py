@@ -9,8 +9,8 @@ from flask_smorest import Blueprint
 
 from api.extensions import celery_client, db
 from api.schemas import EnqueuedSchema, enqueued
-from core import jobs
-from core.taskdefs import TaskName
+from core.jobs import records as jobs
+from core.jobs.taskdefs import TaskName
 
 blp = Blueprint(
     "maintenance", __name__, url_prefix="/api/maintenance", description="Maintenance runs."

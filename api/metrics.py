@@ -3,7 +3,7 @@
 Under gunicorn the master points PROMETHEUS_MULTIPROC_DIR at a fresh folder before it forks
 (gunicorn.conf.py): every worker writes its samples there and whichever worker answers a scrape
 serves the sum. Without that variable (the Flask test client, `flask run`) each app keeps its
-own registry. The gauges are read when scraped, by `AulaCollector`, from `core.figures`.
+own registry. The gauges are read when scraped, by `AulaCollector`, from `core.ops.figures`.
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
-from core import __version__, figures
-from core.services import Services
+from core import __version__
+from core.base.services import Services
+from core.ops import figures
 
 log = logging.getLogger(__name__)
 # Not prometheus-flask-exporter 0.23.2: measured, it labels requests with the raw method (FOOBAR,

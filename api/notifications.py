@@ -11,8 +11,8 @@ from marshmallow import Schema, fields, validate
 
 from api.extensions import db
 from api.schemas import PageArgsSchema, page_schema
-from core import notifications
-from core.models import Delivery
+from core.base.models import Delivery
+from core.notify import notifications
 
 blp = Blueprint(
     "notifications",

@@ -8,9 +8,9 @@ from flask import current_app
 from marshmallow import Schema, fields, validate
 from werkzeug.routing import IntegerConverter
 
-from core.jobs import STATES, TASK_NAMES
-from core.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from core.taskdefs import TestTaskName
+from core.base.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from core.jobs.records import STATES, TASK_NAMES
+from core.jobs.taskdefs import TestTaskName
 
 MAX_ID = 2**63 - 1  # the largest integer a database column holds
 

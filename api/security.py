@@ -19,7 +19,7 @@ from flask import Response, g, request
 
 from api.errors import envelope
 from api.extensions import settings
-from core.logging import request_id_var
+from core.base.logging import request_id_var
 
 log = logging.getLogger("aula.request")
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})

@@ -14,11 +14,11 @@ from werkzeug.wsgi import ClosingIterator
 
 from api.errors import envelope
 from api.extensions import settings
-from core import thumbnails
-from core.conditional import Conditions, content_disposition, normalize_range, plan_local_file
-from core.google import DriveClient
-from core.media import VIDEO_EXTENSIONS, sniff, video_type
-from core.streaming import CHUNK_SIZE, RangeFile, iter_upstream, open_local, proxy_plan
+from core.catalog import thumbnails
+from core.google.drive import DriveClient
+from core.media.conditional import Conditions, content_disposition, normalize_range, plan_local_file
+from core.media.probing import VIDEO_EXTENSIONS, sniff, video_type
+from core.media.streaming import CHUNK_SIZE, RangeFile, iter_upstream, open_local, proxy_plan
 
 # Served inline: what <video>, <audio> and <img> play. Anything else (HTML, script, SVG, PDF) is
 # handed over as an attachment of no particular type, so it never runs on Aula's origin.

@@ -11,7 +11,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from api.downloads import CreateDownloadSchema
 from api.extensions import db, services
 from api.schemas import PageArgsSchema, page_schema
-from core import subscriptions
+from core.subscriptions import service as subscriptions
 
 blp = Blueprint(
     "subscriptions",

@@ -13,7 +13,7 @@ from flask_smorest import Blueprint
 
 from api.extensions import celery_client, db
 from api.schemas import TaskListArgsSchema, TaskPageSchema, TaskSchema
-from core import jobs
+from core.jobs import records as jobs
 
 blp = Blueprint("tasks", __name__, url_prefix="/api/tasks", description="Task records.")
 # The keys TaskSchema's nested schemas show, in their order.

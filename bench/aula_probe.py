@@ -7,7 +7,7 @@ from typing import Any
 
 import redis
 
-from core.settings import get_settings
+from core.base.settings import get_settings
 from tasks.app import AulaTask, app
 
 _client: list[Any] = []

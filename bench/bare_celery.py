@@ -15,7 +15,7 @@ import redis
 from celery import Celery
 
 import celeryconfig
-from core.settings import get_settings
+from core.base.settings import get_settings
 
 _BEAT = ("beat_schedule", "beat_scheduler", "beat_max_loop_interval")
 config = {

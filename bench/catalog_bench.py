@@ -1,7 +1,7 @@
 """Catalog at scale: ingest 100,000 Drive entries, then time one page of listing.
 
 Prints, for SQLite and (with --postgres URL) PostgreSQL:
-- ingest items/s through `core.catalog.upsert_items` (the rebuild's write path), and the ratio
+- ingest items/s through `core.catalog.store.upsert_items` (the rebuild's write path), and the ratio
   against a plain executemany INSERT of the same rows into a bare table (the database's own
   speed, measured in the same run);
 - p50/p99 of one page (limit 50) of GET /api/catalog/items through the Flask app in-process, for
@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import Column, Integer, MetaData, Table, create_engine, text
 
 from api import create_app
-from core import catalog
-from core.db import migrate, reset_engines, session_scope
-from core.models import CatalogItem
+from core.base.db import migrate, reset_engines, session_scope
+from core.base.models import CatalogItem
+from core.catalog import store as catalog
 
 WORDS = "aula matemática história física química biologia revisão prova exercício turma".split()  # noqa: SIM905
 

@@ -32,8 +32,8 @@ sys.path.insert(0, str(ROOT))
 
 from api import create_app  # noqa: E402
 from api.extensions import make_celery_client  # noqa: E402
-from core.db import migrate  # noqa: E402
-from core.settings import load_settings  # noqa: E402
+from core.base.db import migrate  # noqa: E402
+from core.base.settings import load_settings  # noqa: E402
 from tests.helpers import start_redis, start_worker, stop_process_group, wait_for  # noqa: E402
 
 MIB = 1024 * 1024

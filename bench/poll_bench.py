@@ -60,8 +60,8 @@ flask_hello = _flask_hello()
 
 
 def _setup(tmp: Path) -> tuple[dict[str, str], str, Any]:
-    from core.db import migrate, session_scope
-    from core.models import TaskRecord, utcnow
+    from core.base.db import migrate, session_scope
+    from core.base.models import TaskRecord, utcnow
     from tests.helpers import start_redis
 
     redis_process, redis_url = start_redis(tmp / "redis")

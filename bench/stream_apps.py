@@ -11,14 +11,14 @@ from typing import Any
 from flask import Flask, Response, send_file
 
 from api.streaming import local_file_response
-from core.conditional import Conditions, plan_local_file
-from core.streaming import CHUNK_SIZE, RangeFile, open_local
+from core.media.conditional import Conditions, plan_local_file
+from core.media.streaming import CHUNK_SIZE, RangeFile, open_local
 
 ROOT = Path(os.environ["STREAM_ROOT"])
 
 
 def raw_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-    """core.streaming under gunicorn, no Flask, no app hooks: the gthread + sendfile floor."""
+    """core.media.streaming under gunicorn, no Flask, no app hooks: the gthread + sendfile floor."""
     handle, info = open_local(ROOT / environ["PATH_INFO"].rsplit("/", 1)[-1])
     plan = plan_local_file(info, Conditions(range=environ.get("HTTP_RANGE")))
     start_response(f"{plan.status} {HTTPStatus(plan.status).phrase}", list(plan.headers.items()))

@@ -26,8 +26,8 @@ from cryptography.fernet import Fernet
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.db import database, migrate  # noqa: E402
-from core.vault import Vault  # noqa: E402
+from core.base.db import database, migrate  # noqa: E402
+from core.base.vault import Vault  # noqa: E402
 from tests.helpers import free_port, process_env, stop_process_group, wait_for  # noqa: E402
 
 CHUNK = 1024 * 1024

@@ -26,10 +26,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import select
 
 from api.extensions import make_celery_client
-from core import catalog, downloads, subscriptions
-from core.db import migrate, session_scope
-from core.models import CatalogItem, Subscription
-from core.settings import load_settings
+from core import downloads
+from core.base.db import migrate, session_scope
+from core.base.models import CatalogItem, Subscription
+from core.base.settings import load_settings
+from core.catalog import store as catalog
+from core.subscriptions import service as subscriptions
 from tests.helpers import start_redis, stop_process_group
 
 

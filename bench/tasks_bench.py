@@ -7,7 +7,7 @@ on, plus bench/aula_probe.py) and `celery -A bare_celery worker -c 2` (bench/bar
 same broker, transport, ack and event options, no Aula code), each on its own Redis database, and
 a raw consumer process that BRPOPs a plain list. Then, round by round:
 - throughput: with the worker's consumer cancelled, `--tasks` no-op tasks are queued (Aula's
-  through `core.jobs.enqueue`, so each has its task record, as the API makes them; the bare ones
+  through `core.jobs.records.enqueue`, so each has its task record, as the API makes them; the bare ones
   with `send_task`); the consumer is added back and the clock runs until the queue and the
   unacked set are empty. Prints tasks/s and Aula/bare (target >= 0.5);
 - latency, one task at a time: from just before the enqueue call (`jobs.enqueue`, bare
@@ -38,9 +38,9 @@ import redis  # noqa: E402
 from celery import Celery  # noqa: E402
 
 from api.extensions import make_celery_client  # noqa: E402
-from core import jobs  # noqa: E402
-from core.db import database, migrate  # noqa: E402
-from core.settings import load_settings  # noqa: E402
+from core.base.db import database, migrate  # noqa: E402
+from core.base.settings import load_settings  # noqa: E402
+from core.jobs import records as jobs  # noqa: E402
 from tests.helpers import free_port, process_env, start_redis, stop_process_group, wait_for  # noqa: E402
 
 RAW_CONSUMER = """

@@ -7,8 +7,8 @@ import sys
 
 from cryptography.fernet import Fernet
 
-from core.db import current_revision, migrate
-from core.settings import settings_or_exit
+from core.base.db import current_revision, migrate
+from core.base.settings import settings_or_exit
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,12 +1,12 @@
-"""Alembic environment: the URL and connection come from core.db.migrate or from settings."""
+"""Alembic environment: the URL and connection come from core.base.db.migrate or from settings."""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import Connection
 
-from core.db import make_engine
-from core.models import Base
+from core.base.db import make_engine
+from core.base.models import Base
 
 PG_ONLY_INDEXES = frozenset({"ix_catalog_items_title_trgm"})
 config = context.config
@@ -31,14 +31,14 @@ def _run(connection: Connection) -> None:
 
 
 def run_migrations_online() -> None:
-    """Use the connection core.db.migrate passes in, or open one from the settings."""
+    """Use the connection core.base.db.migrate passes in, or open one from the settings."""
     connection = config.attributes.get("connection")
     if connection is not None:
         _run(connection)
         return
     url = config.attributes.get("database_url")
     if url is None:
-        from core.settings import settings_or_exit
+        from core.base.settings import settings_or_exit
 
         url = settings_or_exit().database_url
     engine = make_engine(url)

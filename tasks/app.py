@@ -8,12 +8,12 @@ from typing import Any
 from celery import Celery, Task
 from celery.exceptions import Ignore
 
-from core import task_lifecycle
+from core.base.errors import TransientError
+from core.base.logging import configure_logging
+from core.base.services import Services
+from core.base.settings import settings_or_exit
 from core.downloads.ytdlp import kill_children
-from core.errors import TransientError
-from core.logging import configure_logging
-from core.services import Services
-from core.settings import settings_or_exit
+from core.jobs import task_lifecycle
 from tasks.shutdown import WorkerStopping, release, stop_requested
 
 # `celery -A tasks` imports this module first: configure logging now rather than at Celery's

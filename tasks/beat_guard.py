@@ -25,7 +25,7 @@ import redis
 from celery.beat import PersistentScheduler, ScheduleEntry
 from celery.signals import beat_init
 
-from core.locks import Lease
+from core.base.locks import Lease
 from tasks.app import services
 
 log = logging.getLogger("aula.beat")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from core import indexing, subscriptions
-from core.google import DriveClient
-from core.locks import redis_lock
-from core.taskdefs import TaskName
-from core.vault import Vault
+from core.base.locks import redis_lock
+from core.base.vault import Vault
+from core.catalog import indexing
+from core.google.drive import DriveClient
+from core.jobs.taskdefs import TaskName
+from core.subscriptions import service as subscriptions
 from tasks.app import AulaTask, app, services
 from tasks.notifications import AnnouncedSync
 

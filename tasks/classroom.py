@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from core import subscriptions
-from core.classroom.client import ClassroomClient
-from core.classroom.sync import sync_classroom
-from core.errors import CredentialsMissing
-from core.google import DriveClient
-from core.locks import redis_lock
-from core.taskdefs import TaskName
+from core.base.errors import CredentialsMissing
+from core.base.locks import redis_lock
+from core.catalog.sources.sync import sync_classroom
+from core.google.classroom import ClassroomClient
+from core.google.drive import DriveClient
+from core.jobs.taskdefs import TaskName
+from core.subscriptions import service as subscriptions
 from tasks.app import AulaTask, app, services
 from tasks.notifications import AnnouncedSync
 

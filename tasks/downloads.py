@@ -6,11 +6,11 @@ from typing import Any
 
 from celery import signals
 
-from core import notifications
+from core.base.errors import TransientError
 from core.downloads import run
 from core.downloads.cookies import remove_stale_cookies
-from core.errors import TransientError
-from core.taskdefs import TaskName
+from core.jobs.taskdefs import TaskName
+from core.notify import notifications
 from tasks import metrics
 from tasks.app import AulaTask, app, services
 from tasks.shutdown import WorkerStopping, stop_requested

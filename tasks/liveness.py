@@ -26,9 +26,11 @@ import redis
 from celery import signals
 from celery.worker import state
 
-from core import jobs, liveness, reconcile, unacked
-from core.services import Services
-from core.settings import Settings
+from core.base.services import Services
+from core.base.settings import Settings
+from core.downloads import reconcile
+from core.jobs import liveness, unacked
+from core.jobs import records as jobs
 from tasks.app import app, services
 
 log = logging.getLogger(__name__)

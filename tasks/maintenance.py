@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from core import liveness, maintenance, notifications, reconcile
-from core.taskdefs import TaskName
+from core.downloads import reconcile
+from core.jobs import liveness
+from core.jobs.taskdefs import TaskName
+from core.notify import notifications
+from core.ops import maintenance
 from tasks.app import AulaTask, app, services
 from tasks.liveness import resend_lost
 

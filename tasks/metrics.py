@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from core.jobs import TASK_NAMES
-from core.taskdefs import TaskState
+from core.jobs.records import TASK_NAMES
+from core.jobs.taskdefs import TaskState
 
 log = logging.getLogger(__name__)
 _started: dict[str, float] = {}

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from core import jobs, notifications, resources, task_lifecycle
-from core.taskdefs import TaskName, TaskState
+from core.downloads import resources
+from core.jobs import records as jobs
+from core.jobs import task_lifecycle
+from core.jobs.taskdefs import TaskName, TaskState
+from core.notify import notifications
 from tasks import metrics
 from tasks.app import AulaTask, app, services
 

@@ -25,10 +25,10 @@ from typing import Any, NoReturn
 from celery import signals
 from celery.exceptions import Reject
 
-from core import task_lifecycle
-from core.db import Database
-from core.services import Services
-from core.taskdefs import TaskName
+from core.base.db import Database
+from core.base.services import Services
+from core.jobs import task_lifecycle
+from core.jobs.taskdefs import TaskName
 
 log = logging.getLogger(__name__)
 # Not Celery's worker_soft_shutdown_timeout: measured on 5.7.0 with 3 s, SIGTERM still waited 18.8 s

@@ -9,16 +9,17 @@ from typing import Any
 
 from celery import signals
 
-from core import jobs, task_lifecycle
-from core.db import prepare_schema, reset_engines
-from core.logging import (
+from core.base.db import prepare_schema, reset_engines
+from core.base.logging import (
     configure_logging,
     register_secret,
     request_id_var,
     task_id_var,
     task_name_var,
 )
-from core.taskdefs import TaskState
+from core.jobs import records as jobs
+from core.jobs import task_lifecycle
+from core.jobs.taskdefs import TaskState
 from tasks import metrics
 from tasks.app import services
 

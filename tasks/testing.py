@@ -8,7 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from core.taskdefs import TestTaskName
+from core.jobs.taskdefs import TestTaskName
 from tasks.app import AulaTask, app
 
 

@@ -18,10 +18,10 @@ from sqlalchemy import create_engine, text
 
 from api import create_app
 from api.extensions import make_celery_client
-from core.db import Database, database, migrate, reset_engines, session_scope
-from core.models import Base
-from core.settings import Settings
-from core.vault import Vault
+from core.base.db import Database, database, migrate, reset_engines, session_scope
+from core.base.models import Base
+from core.base.settings import Settings
+from core.base.vault import Vault
 from tests.fakes import FakeGoogle
 from tests.helpers import (  # read_log and settings_from_env: older tests import them from here
     read_log as read_log,

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 
-from core.db import database
+from core.base.db import database
 from tests.redis_dbs import private_redis_db
 
 if TYPE_CHECKING:
-    from core.settings import Settings
+    from core.base.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -169,7 +169,7 @@ def read_log(path: Path) -> str:
 
 def settings_from_env(env: dict[str, str], **extra: Any) -> Settings:
     """Settings built from an env dict, as a child process with that env would read them."""
-    from core.settings import load_settings
+    from core.base.settings import load_settings
 
     values: dict[str, Any] = {key.lower(): value for key, value in env.items()}
     values.update(extra)
@@ -178,7 +178,7 @@ def settings_from_env(env: dict[str, str], **extra: Any) -> Settings:
 
 def wait_for_task(db_url: str, task_id: str, states: tuple[str, ...], timeout: float = 60) -> Any:
     """The task's record once its state is one of `states`."""
-    from core import jobs
+    from core.jobs import records as jobs
 
     def reached() -> Any:
         record = jobs.get_record(database(db_url), task_id)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from api.extensions import make_celery_client
-from core.classroom.client import ClassroomClient
-from core.db import database
-from core.google import DriveClient
-from core.services import Services
-from core.settings import Settings
+from core.base.db import database
+from core.base.services import Services
+from core.base.settings import Settings
+from core.google.classroom import ClassroomClient
+from core.google.drive import DriveClient
 
 
 def services_of(settings: Settings) -> Services:

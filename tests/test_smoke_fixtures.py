@@ -2,7 +2,7 @@
 
 from sqlalchemy import text
 
-from core.db import session_scope
+from core.base.db import session_scope
 
 
 def test_redis_and_database_answer(settings, redis_client):

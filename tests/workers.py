@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 import redis
 
 from api.extensions import make_celery_client
-from core import jobs
-from core.db import database
-from core.services import TaskBroker
+from core.base.db import database
+from core.base.services import TaskBroker
+from core.jobs import records as jobs
 from tests.helpers import (
     read_log,
     settings_from_env,
@@ -29,8 +29,8 @@ from tests.helpers import (
 )
 
 if TYPE_CHECKING:
-    from core.models import TaskRecord
-    from core.settings import Settings
+    from core.base.models import TaskRecord
+    from core.base.settings import Settings
 
 
 @contextlib.contextmanager

@@ -16,17 +16,18 @@ from urllib.parse import parse_qs, urlsplit
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from core import catalog, jobs
-from core.db import Database
-from core.disk import free_bytes
+from core.base.db import Database
+from core.base.disk import free_bytes
+from core.base.errors import Conflict, InsufficientStorage, NotFound
+from core.base.models import Download
+from core.base.netguard import check_url, normalize_url
+from core.base.pagination import Page, newest_first
+from core.base.services import Services
+from core.base.settings import Settings
+from core.catalog import store as catalog
 from core.downloads import state
 from core.downloads.state import ACTIVE, DEDUPED, STATES, DownloadState
-from core.errors import Conflict, InsufficientStorage, NotFound
-from core.models import Download
-from core.netguard import check_url, normalize_url
-from core.pagination import Page, newest_first
-from core.services import Services
-from core.settings import Settings
+from core.jobs import records as jobs
 
 log = logging.getLogger(__name__)
 RACE_TRIES = 3

@@ -10,11 +10,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from core.errors import NotFound, ValidationFailed
-from core.logging import register_secret
-from core.services import Services
-from core.settings import Settings
-from core.vault import Vault
+from core.base.errors import NotFound, ValidationFailed
+from core.base.logging import register_secret
+from core.base.services import Services
+from core.base.settings import Settings
+from core.base.vault import Vault
 
 MAX_BYTES = 1024 * 1024
 _BOOLS = ("TRUE", "FALSE")

@@ -2,7 +2,7 @@
 
 A URL that names a media file (`video.mp4`) needs no extractor; fetching it straight is several
 times faster than yt-dlp's write path and its second hashing pass. Every connection, redirects
-included, is checked against the SSRF guard just before it is made (core.guarded_http: the
+included, is checked against the SSRF guard just before it is made (core.base.guarded_http: the
 address that is checked is the address that is connected to). An answer that is a page or a
 playlist raises NotMedia before a byte is written: that URL is yt-dlp's job.
 """
@@ -24,18 +24,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from core.downloads import hash_file
-from core.downloads.engine import Declined, Job, Staged
-from core.downloads.progress import Canceled, Progress
-from core.errors import (
+from core.base.errors import (
     AulaError,
     TransientError,
     UpstreamRefused,
     UpstreamTimeout,
     write_failed,
 )
-from core.guarded_http import guarded_opener
-from core.netguard import Guard
+from core.base.guarded_http import guarded_opener
+from core.base.netguard import Guard
+from core.downloads import hash_file
+from core.downloads.engine import Declined, Job, Staged
+from core.downloads.progress import Canceled, Progress
 
 CHUNK = 1024 * 1024
 MEDIA_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".ts", ".mp3", ".m4a",

@@ -9,11 +9,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from core.base.errors import AulaError, TransientError, write_failed
 from core.downloads import hash_file
 from core.downloads.engine import Job, Staged
 from core.downloads.progress import Canceled, Progress
-from core.errors import AulaError, TransientError, write_failed
-from core.google import DriveClient
+from core.google.drive import DriveClient
 
 CHUNK = 1024 * 1024
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from core.base.models import Download
 from core.downloads.progress import Progress
-from core.models import Download
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class Engine(Protocol):
 
     `on_progress` gets rising byte counts; when it answers False the engine raises Canceled and
     leaves its partial files for a later delivery to resume. Errors come back typed
-    (core.errors): transient ones are retried, permanent ones end the download."""
+    (core.base.errors): transient ones are retried, permanent ones end the download."""
 
     def fetch(self, job: Job, work: Path, on_progress: Progress) -> Staged:
         """Fetch `job` into `work`; the staged file. Raises Declined, Canceled or AulaError."""

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from core.db import Database
+from core.base.db import Database
+from core.base.models import Download
 from core.downloads.state import DownloadState
-from core.models import Download
 
 Progress = Callable[[int, int | None, float | None, float | None], bool]
 """on_progress(done_bytes, total_bytes, speed_bps, eta_s): False asks the engine to stop."""

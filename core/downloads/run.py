@@ -13,14 +13,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from core import resources
-from core.db import Database
+from core.base.db import Database
+from core.base.errors import NotFound, PermanentError, TransientError
+from core.base.models import Download
+from core.base.netguard import Guard
+from core.base.services import Services
+from core.base.settings import Settings
 from core.downloads import (
     direct,
     file_of,
     hash_file,
     partial_dir,
     remove_partials,
+    resources,
     safe_name,
     state,
     ytdlp,
@@ -30,12 +35,7 @@ from core.downloads.drive import DriveEngine
 from core.downloads.engine import Declined, Engine, Fetched, Job, Staged
 from core.downloads.progress import Canceled, Progress, ProgressTracker
 from core.downloads.state import DownloadState
-from core.errors import NotFound, PermanentError, TransientError
-from core.google import DriveClient
-from core.models import Download
-from core.netguard import Guard
-from core.services import Services
-from core.settings import Settings
+from core.google.drive import DriveClient
 
 log = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from core.errors import Conflict
-from core.models import Download, utcnow
+from core.base.errors import Conflict
+from core.base.models import Download, utcnow
 
 
 class DownloadState(StrEnum):

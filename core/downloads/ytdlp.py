@@ -14,15 +14,15 @@ from urllib.parse import urlsplit
 
 import psutil
 
+from core.base.errors import (
+    TransientError,
+)
+from core.base.netguard import ForbiddenAddress, Guard, Policy
 from core.downloads import hash_file
 from core.downloads.engine import Fetched, Job, Staged
 from core.downloads.progress import Canceled, Progress
 from core.downloads.ytdlp_errors import classify
-from core.errors import (
-    TransientError,
-)
-from core.netguard import ForbiddenAddress, Guard, Policy
-from core.ytdlp_guard import guard_ytdlp_connections
+from core.downloads.ytdlp_guard import guard_ytdlp_connections
 
 __all__ = [
     "Canceled", "ForbiddenAddress", "Guard", "Policy", "YtdlpEngine", "ffmpeg_path",

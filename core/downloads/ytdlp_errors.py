@@ -6,7 +6,7 @@ import errno
 import re
 from collections.abc import Iterator
 
-from core.errors import (
+from core.base.errors import (
     AulaError,
     TransientError,
     UpstreamRefused,
@@ -14,7 +14,7 @@ from core.errors import (
     ValidationFailed,
     write_failed,
 )
-from core.netguard import Guard
+from core.base.netguard import Guard
 
 _PERMANENT_HINTS = (
     "unsupported url", "http error 404", "http error 403", "http error 410", "http error 401",
@@ -80,7 +80,7 @@ def _classify_one(cause: BaseException, message: str) -> AulaError | None:
 
 
 def classify(error: Exception, guard: Guard) -> Exception:
-    """The typed error (core.errors) for what yt-dlp raised: refused, transient or forbidden."""
+    """The typed error (core.base.errors) for what yt-dlp raised: refused, transient or forbidden."""
     if guard.refused:
         return guard.refusal_error()
     from yt_dlp.utils import ExtractorError

@@ -11,7 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from api import create_app
-from core.settings import Settings
+from core.base.settings import Settings
 from tests.core.brokers import closed_redis_url
 from tests.redis_dbs import private_redis_db
 

@@ -10,7 +10,7 @@ from werkzeug.security import safe_join
 
 from api import create_app
 from api.streaming import local_file_response
-from core.errors import NotFound
+from core.base.errors import NotFound
 
 app = create_app()
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from core.classroom.sync import sync_classroom
-from core.db import database
+from core.base.db import database
+from core.catalog.sources.sync import sync_classroom
 from tests.api.envelope import assert_envelope
 from tests.fakes.google import drive_file, link, youtube
 from tests.helpers import wait_for

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.indexing import rebuild_drive
+from core.catalog.indexing import rebuild_drive
 from tests.services import drive_client, services_of
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from core import notifications
-from core.db import session_scope
-from core.logging import redact
+from core.base.db import session_scope
+from core.base.logging import redact
+from core.notify import notifications
 from tests.api.envelope import assert_envelope
 
 URLS = ["https://hooks.example.org/services/T0KEN-1", "https://other.example.net:8443/h?k=T0KEN-2"]

@@ -10,7 +10,7 @@ from urllib.parse import urljoin, urlsplit
 from flask import Flask
 from flask.testing import FlaskClient
 
-from core import jobs
+from core.jobs import records as jobs
 
 EXPECTED = {
     "/api/health": {"get"},

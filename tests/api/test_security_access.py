@@ -12,10 +12,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from api.access import media_key
-from core import signing
-from core.errors import ConfigurationError
-from core.indexing import rebuild_local
-from core.settings import Settings, load_settings
+from core.base import signing
+from core.base.errors import ConfigurationError
+from core.base.settings import Settings, load_settings
+from core.catalog.indexing import rebuild_local
 from tests.api.conftest import MakeApp
 from tests.api.envelope import assert_envelope
 from tests.api.test_auth import OUTSIDER, TOKEN, sample_value
@@ -247,8 +247,8 @@ def test_download_files_carry_a_signed_url(guarded: Flask, settings: Settings, v
 
 def _finished_download(settings: Settings, video: Path, item_id: int) -> int:
     """A succeeded download whose file is `video`'s bytes, recorded as a worker would."""
-    from core.db import session_scope
-    from core.models import Download
+    from core.base.db import session_scope
+    from core.base.models import Download
 
     target = settings.download_dir / "done" / "aula.mp4"
     target.parent.mkdir(parents=True, exist_ok=True)

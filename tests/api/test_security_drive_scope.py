@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from core.db import session_scope
-from core.indexing import rebuild_drive
-from core.models import CatalogItem
-from core.settings import Settings
+from core.base.db import session_scope
+from core.base.models import CatalogItem
+from core.base.settings import Settings
+from core.catalog.indexing import rebuild_drive
 from tests.api.conftest import MakeApp
 from tests.api.envelope import assert_envelope
 from tests.api.test_auth import OUTSIDER, TOKEN

@@ -11,8 +11,8 @@ from flask import Flask
 from werkzeug.test import TestResponse
 
 from api.headers import CSP, MEDIA_CSP
-from core.indexing import rebuild_local
-from core.settings import Settings
+from core.base.settings import Settings
+from core.catalog.indexing import rebuild_local
 from tests.api.conftest import MakeApp
 from tests.api.envelope import assert_envelope
 from tests.api.test_auth import TOKEN

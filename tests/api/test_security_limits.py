@@ -11,8 +11,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from api.limits import KEY_PREFIX, storage_uri
-from core.errors import ConfigurationError
-from core.settings import Settings, load_settings
+from core.base.errors import ConfigurationError
+from core.base.settings import Settings, load_settings
 from tests.api.conftest import MakeApp
 from tests.api.envelope import assert_envelope
 from tests.api.test_auth import TOKEN

@@ -9,10 +9,10 @@ from werkzeug.test import TestResponse
 
 from api.headers import MEDIA_CSP
 from api.streaming import is_inline_type, served_as
-from core.db import session_scope
-from core.indexing import rebuild_local
-from core.models import CatalogItem, Download
-from core.settings import Settings
+from core.base.db import session_scope
+from core.base.models import CatalogItem, Download
+from core.base.settings import Settings
+from core.catalog.indexing import rebuild_local
 from tests.api.test_auth import TOKEN
 from tests.media import make_video
 from tests.services import services_of

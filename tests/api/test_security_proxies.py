@@ -8,8 +8,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from core.errors import ConfigurationError
-from core.settings import load_settings
+from core.base.errors import ConfigurationError
+from core.base.settings import load_settings
 from tests.api.conftest import MakeApp
 from tests.api.envelope import assert_envelope
 from tests.api.test_auth import TOKEN

@@ -10,9 +10,9 @@ from flask import Flask, Response
 
 from api.extensions import SERVICES, make_celery_client
 from api.streaming import local_file_response
-from core.errors import ConfigurationError
-from core.services import Services
-from core.settings import load_settings
+from core.base.errors import ConfigurationError
+from core.base.services import Services
+from core.base.settings import load_settings
 
 NAME = "leçon 1 – vidéo.mp4"
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from api.extensions import SERVICES
-from core import indexing, subscriptions
-from core.classroom.sync import sync_classroom
-from core.db import database
+from core.base.db import database
+from core.catalog import indexing
+from core.catalog.sources.sync import sync_classroom
+from core.subscriptions import service as subscriptions
 from tests.api.envelope import assert_envelope
 from tests.fakes.google import drive_file, link
 from tests.services import classroom_client, drive_client, services_of

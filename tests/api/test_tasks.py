@@ -11,9 +11,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from api.extensions import SERVICES
-from core import jobs, task_lifecycle
-from core.db import Database
-from core.models import TaskRecord
+from core.base.db import Database
+from core.base.models import TaskRecord
+from core.jobs import records as jobs
+from core.jobs import task_lifecycle
 from tests.api.envelope import assert_envelope
 
 TASK_KEYS = {

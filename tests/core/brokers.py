@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.settings import Settings, load_settings
+from core.base.settings import Settings, load_settings
 from tests.helpers import free_port
 
 

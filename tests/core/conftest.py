@@ -9,7 +9,7 @@ import redis
 from celery import Celery
 
 from api.extensions import make_celery_client
-from core.settings import Settings
+from core.base.settings import Settings
 from tests.core.brokers import env_settings
 from tests.redis_dbs import private_redis_db
 

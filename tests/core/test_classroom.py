@@ -6,14 +6,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from core import catalog
-from core.classroom.client import ClassroomClient
-from core.classroom.courses import course_videos, list_courses
-from core.classroom.sync import sync_classroom
-from core.db import database, session_scope
-from core.errors import TransientError, UpstreamRefused
-from core.indexing import rebuild_drive
-from core.models import Course
+from core.base.db import database, session_scope
+from core.base.errors import TransientError, UpstreamRefused
+from core.base.models import Course
+from core.catalog import store as catalog
+from core.catalog.indexing import rebuild_drive
+from core.catalog.sources.courses import course_videos, list_courses
+from core.catalog.sources.sync import sync_classroom
+from core.google.classroom import ClassroomClient
 from tests.fakes.google import drive_file, form, link, youtube
 from tests.services import classroom_client, drive_client, services_of
 

@@ -12,8 +12,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
-from core import jobs
-from core.db import (
+from core.base.db import (
     MIGRATIONS_DIR,
     Database,
     current_revision,
@@ -25,8 +24,9 @@ from core.db import (
     reset_engines,
     session_scope,
 )
-from core.models import TaskRecord
-from core.settings import Settings
+from core.base.models import TaskRecord
+from core.base.settings import Settings
+from core.jobs import records as jobs
 from tests.conftest import postgres_schema_url
 from tests.helpers import ROOT, process_env
 
@@ -96,7 +96,7 @@ def test_concurrent_migrations_from_three_processes(
     fresh_url: str, request: pytest.FixtureRequest
 ) -> None:
     # Without a release step, web, worker and beat all migrate at start, maybe in one instant.
-    code = "import sys; from core.db import prepare_schema; prepare_schema(sys.argv[1], True)"
+    code = "import sys; from core.base.db import prepare_schema; prepare_schema(sys.argv[1], True)"
     children = [
         subprocess.Popen(
             [sys.executable, "-c", code, fresh_url],

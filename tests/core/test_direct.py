@@ -17,11 +17,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from core.base.errors import InsufficientStorage, TransientError, UpstreamRefused, ValidationFailed
+from core.base.guarded_http import guarded_socket
+from core.base.netguard import Guard
 from core.downloads.direct import NotMedia, _HashingWriter, fetch_direct, is_media_url
 from core.downloads.progress import Canceled
-from core.errors import InsufficientStorage, TransientError, UpstreamRefused, ValidationFailed
-from core.guarded_http import guarded_socket
-from core.netguard import Guard
 from tests.fakes.media import MediaServer
 
 

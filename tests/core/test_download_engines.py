@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from core.base.settings import Settings
 from core.downloads.engine import Declined, Engine, Job, Staged
 from core.downloads.progress import Canceled, Progress
 from core.downloads.run import run
-from core.settings import Settings
 from tests.conftest import settings_from_env
 
 

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
+from core.base.errors import Conflict
+from core.base.models import Download
 from core.downloads import state
 from core.downloads.state import DownloadState, IllegalTransition
-from core.errors import Conflict
-from core.models import Download
 
 ALL = ("queued", "running", "succeeded", "failed", "canceled")
 # Written out by hand (not read from state.SOURCES), so that a changed table fails here.

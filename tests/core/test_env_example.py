@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from core.settings import Settings
+from core.base.settings import Settings
 from tests.helpers import ROOT
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from core import figures
-from core.db import Database
-from core.models import Download, TaskRecord
+from core.base.db import Database
+from core.base.models import Download, TaskRecord
+from core.ops import figures
 from tests.redis_dbs import private_redis_db
 
 

@@ -6,9 +6,10 @@ from pathlib import Path
 
 from celery import Celery
 
-from core import disk, health
-from core.db import database
-from core.settings import Settings
+from core.base import disk
+from core.base.db import database
+from core.base.settings import Settings
+from core.ops import health
 from tests.core.brokers import closed_redis_url, env_settings
 from tests.services import services_of
 

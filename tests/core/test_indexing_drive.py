@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from core import catalog
-from core.db import database
-from core.errors import TransientError, UpstreamRefused
-from core.indexing import rebuild_drive, sync_drive
+from core.base.db import database
+from core.base.errors import TransientError, UpstreamRefused
+from core.catalog import store as catalog
+from core.catalog.indexing import rebuild_drive, sync_drive
 from tests.services import drive_client, services_of
 
 

@@ -7,10 +7,10 @@ import shutil
 
 import pytest
 
-from core import catalog
-from core.db import database
-from core.errors import NotFound
-from core.indexing import rebuild_local, resolve_local
+from core.base.db import database
+from core.base.errors import NotFound
+from core.catalog import store as catalog
+from core.catalog.indexing import rebuild_local, resolve_local
 from tests.media import make_video
 from tests.services import services_of
 

@@ -17,12 +17,13 @@ from celery.signals import before_task_publish
 from sqlalchemy import event, func, select
 
 from api.extensions import make_celery_client
-from core import jobs, task_lifecycle
-from core.db import Database, database
-from core.errors import BrokerUnavailable, Conflict, NotFound, TransientError
-from core.logging import request_id_var
-from core.models import TaskRecord, utcnow
-from core.settings import Settings
+from core.base.db import Database, database
+from core.base.errors import BrokerUnavailable, Conflict, NotFound, TransientError
+from core.base.logging import request_id_var
+from core.base.models import TaskRecord, utcnow
+from core.base.settings import Settings
+from core.jobs import records as jobs
+from core.jobs import task_lifecycle
 from tests.core.brokers import closed_redis_url, env_settings
 
 
@@ -345,7 +346,7 @@ def test_ensure_record_is_idempotent(settings: Settings) -> None:
 
 
 def test_error_dict_never_carries_a_traceback() -> None:
-    from core.errors import UpstreamTimeout
+    from core.base.errors import UpstreamTimeout
 
     assert task_lifecycle.error_dict(UpstreamTimeout("Drive took too long.")) == {
         "type": "UpstreamTimeout",

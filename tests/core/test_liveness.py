@@ -9,7 +9,7 @@ import redis
 from kombu import Connection, Exchange, Queue
 
 from api.extensions import make_celery_client
-from core import liveness
+from core.jobs import liveness
 from tests.conftest import settings_from_env
 from tests.helpers import private_redis_db, wait_for
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import redis
 
-from core.locks import Lease, redis_lock
+from core.base.locks import Lease, redis_lock
 from tests.helpers import private_redis_db, wait_for
 
 

@@ -11,7 +11,7 @@ from datetime import datetime
 
 import pytest
 
-from core.logging import (
+from core.base.logging import (
     REDACTED,
     dict_config,
     redact,

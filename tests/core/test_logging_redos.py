@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from core.logging import MAX_REDACTED_CHARS, REDACTED, TRUNCATED, redact, register_secret
+from core.base.logging import MAX_REDACTED_CHARS, REDACTED, TRUNCATED, redact, register_secret
 from tests.helpers import ROOT
 
 # Each input is 100 kB of what makes a backtracking pattern blow up: runs of backslashes inside
@@ -37,7 +37,7 @@ INPUTS = [
 _SCRIPT = (
     _ADVERSARIAL
     + r"""
-from core import logging as aula_logging
+from core.base import logging as aula_logging
 for text in INPUTS:
     assert len(text) >= 99_000, len(text)
     aula_logging.redact(text)

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from core import maintenance
-from core.db import database, session_scope
-from core.models import TaskRecord, utcnow
-from core.settings import Settings
+from core.base.db import database, session_scope
+from core.base.models import TaskRecord, utcnow
+from core.base.settings import Settings
+from core.ops import maintenance
 from tests.core.brokers import env_settings
 from tests.services import services_of
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core import media
+from core.media import probing as media
 from tests.media import make_video
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from core.db import get_engine
-from core.models import Base
+from core.base.db import get_engine
+from core.base.models import Base
 
 PG_ONLY_INDEXES = {"ix_catalog_items_title_trgm"}  # see migrations/versions/0004
 

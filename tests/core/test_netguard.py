@@ -10,8 +10,8 @@ import socket
 
 import pytest
 
-from core.errors import ValidationFailed
-from core.netguard import check_host, check_url, forbidden_reason, normalize_url
+from core.base.errors import ValidationFailed
+from core.base.netguard import check_host, check_url, forbidden_reason, normalize_url
 
 FORBIDDEN = {
     "127.0.0.1": "loopback",

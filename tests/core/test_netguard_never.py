@@ -6,8 +6,8 @@ import ipaddress
 
 import pytest
 
-from core.errors import ValidationFailed
-from core.netguard import check_address, check_host, never_allowed_reason
+from core.base.errors import ValidationFailed
+from core.base.netguard import check_address, check_host, never_allowed_reason
 
 NEVER = [
     "169.254.169.254",  # AWS, GCP, Azure metadata

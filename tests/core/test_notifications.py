@@ -1,4 +1,4 @@
-"""core.notifications and core.webhooks against a real loopback receiver: signing, outcomes,
+"""core.notify.notifications and core.notify.webhooks against a real loopback receiver: signing, outcomes,
 retries and their backoff, the address guard, order per subject."""
 
 from __future__ import annotations
@@ -10,10 +10,11 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from core import jobs, notifications
-from core.db import database, session_scope
-from core.models import Delivery, utcnow
-from core.settings import load_settings
+from core.base.db import database, session_scope
+from core.base.models import Delivery, utcnow
+from core.base.settings import load_settings
+from core.jobs import records as jobs
+from core.notify import notifications
 from tests.fakes.webhooks import Receiver
 from tests.helpers import private_redis_db
 from tests.services import services_of

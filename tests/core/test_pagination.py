@@ -11,12 +11,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from core import jobs, task_lifecycle
-from core.db import database, session_scope
-from core.errors import ValidationFailed
-from core.models import TaskRecord
-from core.pagination import decode_cursor, encode_cursor, keyset_page
-from core.settings import Settings
+from core.base.db import database, session_scope
+from core.base.errors import ValidationFailed
+from core.base.models import TaskRecord
+from core.base.pagination import decode_cursor, encode_cursor, keyset_page
+from core.base.settings import Settings
+from core.jobs import records as jobs
+from core.jobs import task_lifecycle
 
 BASE = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
 

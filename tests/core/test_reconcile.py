@@ -7,10 +7,11 @@ from datetime import timedelta
 import redis
 from sqlalchemy import update
 
-from core import downloads, jobs
-from core.db import session_scope
-from core.models import Download, utcnow
-from core.reconcile import queued_task_ids, reconcile_downloads, remove_dead_partials
+from core import downloads
+from core.base.db import session_scope
+from core.base.models import Download, utcnow
+from core.downloads.reconcile import queued_task_ids, reconcile_downloads, remove_dead_partials
+from core.jobs import records as jobs
 from tests.conftest import settings_from_env
 from tests.helpers import private_redis_db
 from tests.services import services_of
@@ -87,7 +88,7 @@ def test_partials_of_dead_downloads_are_removed(base_env, settings, drive, tmp_p
 
 
 def _age_record(settings, task_id, seconds=600):
-    from core.models import TaskRecord
+    from core.base.models import TaskRecord
 
     with session_scope(settings.database_url) as session:
         session.execute(
@@ -100,7 +101,8 @@ def _age_record(settings, task_id, seconds=600):
 def test_a_flushed_single_task_is_sent_again_once(base_env, settings):
     from kombu import Connection
 
-    from core import reconcile, unacked
+    from core.downloads import reconcile
+    from core.jobs import unacked
 
     quiet, services = _quiet(base_env)
     client = redis.Redis.from_url(quiet.redis_url)

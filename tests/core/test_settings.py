@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from core.errors import ConfigurationError
-from core.settings import Settings, load_settings
+from core.base.errors import ConfigurationError
+from core.base.settings import Settings, load_settings
 from tests.helpers import ROOT, process_env
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from cryptography.fernet import Fernet
 
-from core.errors import ConfigurationError
-from core.settings import Settings, load_settings
+from core.base.errors import ConfigurationError
+from core.base.settings import Settings, load_settings
 from tests.core.test_settings import clean_env
 
 # No Aula variable from the environment, no .env in reach.

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import ConfigurationError
-from core.settings import MIN_ADMIN_TOKEN, Settings, load_settings
+from core.base.errors import ConfigurationError
+from core.base.settings import MIN_ADMIN_TOKEN, Settings, load_settings
 from tests.helpers import ROOT, VENV_BIN, process_env
 
 SHORT = "short-admin-token-23chr"  # 23 characters: one too few

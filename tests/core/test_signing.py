@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from core.signing import Verdict, derive_key, expiry, sign_url, signature, verify
+from core.base.signing import Verdict, derive_key, expiry, sign_url, signature, verify
 
 NOW = 1_800_000_000
 KEY = derive_key("an-admin-token-for-signing-tests")

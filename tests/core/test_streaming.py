@@ -16,7 +16,8 @@ import pytest
 import requests
 from requests.structures import CaseInsensitiveDict
 
-from core.conditional import (
+from core.base.errors import NotFound, TransientError
+from core.media.conditional import (
     UNSATISFIABLE,
     ByteRange,
     Conditions,
@@ -31,8 +32,7 @@ from core.conditional import (
     plan_local_file,
     resolve_range,
 )
-from core.errors import NotFound, TransientError
-from core.streaming import RangeFile, iter_upstream, open_local, proxy_plan
+from core.media.streaming import RangeFile, iter_upstream, open_local, proxy_plan
 
 INFO = FileInfo(size=1000, mtime_ns=1_700_000_000_123_456_789, inode=42)
 MTIME_DATE = formatdate(1_700_000_000, usegmt=True)

@@ -1,4 +1,4 @@
-"""core.subscriptions: overlapping checks enqueue each video once; a check that died is finished."""
+"""core.subscriptions.service: overlapping checks enqueue each video once; a check that died is finished."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import threading
 
 from sqlalchemy import func, select
 
-from core import subscriptions
-from core.classroom.sync import sync_classroom
-from core.db import database, session_scope
-from core.models import Download, Subscription, SubscriptionItem
+from core.base.db import database, session_scope
+from core.base.models import Download, Subscription, SubscriptionItem
+from core.catalog.sources.sync import sync_classroom
+from core.subscriptions import service as subscriptions
 from tests.fakes.google import drive_file
 from tests.helpers import private_redis_db
 from tests.services import classroom_client, drive_client, services_of

@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 import requests
 
-from core import thumbnails
-from core.db import session_scope
-from core.errors import NotFound
-from core.indexing import rebuild_drive
-from core.media import MAX_THUMBNAIL_SOURCE_PIXELS, thumbnail_jpeg
-from core.models import CatalogItem
-from core.settings import Settings
+from core.base.db import session_scope
+from core.base.errors import NotFound
+from core.base.models import CatalogItem
+from core.base.settings import Settings
+from core.catalog import thumbnails
+from core.catalog.indexing import rebuild_drive
+from core.media.probing import MAX_THUMBNAIL_SOURCE_PIXELS, thumbnail_jpeg
 from tests.fakes.media import MediaServer
 from tests.media import make_video
 from tests.services import drive_client, services_of

@@ -1,4 +1,4 @@
-"""kombu's Redis layout as core.unacked reads it: fails when kombu changes its keys or restore."""
+"""kombu's Redis layout as core.jobs.unacked reads it: fails when kombu changes its keys or restore."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from kombu import Connection, Exchange, Queue
 from kombu.transport import redis as kombu_redis
 
 from api.extensions import make_celery_client
-from core import reconcile, unacked
+from core.downloads import reconcile
+from core.jobs import unacked
 from tests.conftest import settings_from_env
 from tests.helpers import private_redis_db
 

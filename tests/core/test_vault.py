@@ -9,10 +9,10 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select
 
-from core.db import database, session_scope
-from core.errors import ConfigurationError, NotFound
-from core.models import Credential
-from core.vault import Vault
+from core.base.db import database, session_scope
+from core.base.errors import ConfigurationError, NotFound
+from core.base.models import Credential
+from core.base.vault import Vault
 
 SECRET = b'{"client_secret": "cs-9f8e7d", "refresh_token": "1//rt-secret-value"}'
 

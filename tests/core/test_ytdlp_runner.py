@@ -12,8 +12,8 @@ import psutil
 import pytest
 import requests
 
+from core.base.errors import TransientError, UpstreamRefused, ValidationFailed
 from core.downloads.ytdlp import Canceled, guard_ytdlp_connections, run_ytdlp
-from core.errors import TransientError, UpstreamRefused, ValidationFailed
 from tests.fakes.media import MediaServer
 from tests.helpers import ROOT
 
@@ -260,9 +260,9 @@ def test_a_full_disk_under_yt_dlp_is_insufficient_storage():
 
     from yt_dlp.utils import DownloadError
 
+    from core.base.errors import InsufficientStorage
+    from core.base.netguard import Guard
     from core.downloads.ytdlp_errors import classify as _classify
-    from core.errors import InsufficientStorage
-    from core.netguard import Guard
 
     full = OSError(errno.ENOSPC, "No space left on device")
     wrapped = DownloadError("ERROR: unable to write data: [Errno 28]", (OSError, full, None))

@@ -12,8 +12,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.extensions import make_celery_client
-from core import jobs
-from core.db import database
+from core.base.db import database
+from core.jobs import records as jobs
 from tests.conftest import settings_from_env
 from tests.deploy.promql import alert_rules, dashboard_exprs, metric_names
 from tests.e2e.web_process import start_web

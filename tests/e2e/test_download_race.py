@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from core import downloads
-from core.db import database
+from core.base.db import database
 from tests.conftest import read_log
 from tests.e2e.web_process import start_web
 from tests.helpers import private_redis_db, stop_process_group

@@ -20,8 +20,8 @@ from schemathesis import Case, CheckContext, GenerationMode
 from schemathesis.checks import ignored_auth, not_a_server_error, positive_data_acceptance
 from schemathesis.core.failures import Failure, FailureGroup
 
-from core.db import database
-from core.vault import Vault
+from core.base.db import database
+from core.base.vault import Vault
 from tests.conftest import settings_from_env, truncate
 from tests.e2e.web_process import Web, start_web
 from tests.fakes import FakeGoogle

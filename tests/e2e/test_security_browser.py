@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from core.indexing import rebuild_local
+from core.catalog.indexing import rebuild_local
 from tests.e2e.browser import PLAY_AND_SEEK, chromium
 from tests.e2e.web_process import start_web
 from tests.helpers import stop_process_group

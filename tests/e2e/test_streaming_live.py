@@ -9,7 +9,7 @@ import time
 
 import requests
 
-from core.indexing import rebuild_drive
+from core.catalog.indexing import rebuild_drive
 from tests.helpers import ROOT, VENV_BIN, free_port, process_env, stop_process_group, wait_for
 from tests.services import drive_client, services_of
 

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from core import jobs, notifications
-from core.classroom.sync import sync_classroom
-from core.db import database, session_scope
-from core.indexing import rebuild_local
+from core.base.db import database, session_scope
+from core.catalog.indexing import rebuild_local
+from core.catalog.sources.sync import sync_classroom
+from core.jobs import records as jobs
+from core.notify import notifications
 from tests.conftest import settings_from_env
 from tests.e2e.browser import chromium
 from tests.e2e.ui_support import WAIT_MS, Stack, Watched, ui_stack, watched_page, web_process

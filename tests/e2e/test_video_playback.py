@@ -7,7 +7,7 @@ import shutil
 import pytest
 import requests
 
-from core.indexing import rebuild_local
+from core.catalog.indexing import rebuild_local
 from tests.e2e.browser import PLAY_AND_SEEK, chromium
 from tests.media import make_video
 from tests.services import services_of

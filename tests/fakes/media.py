@@ -22,7 +22,7 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 from urllib.parse import parse_qs, urlsplit
 
-from core.conditional import ByteRange, resolve_range
+from core.media.conditional import ByteRange, resolve_range
 from tests.media import make_video
 
 SEGMENTS = 3

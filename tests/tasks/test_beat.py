@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import subprocess
 
-from core import jobs
-from core.db import database
+from core.base.db import database
+from core.jobs import records as jobs
 from tests.conftest import read_log
 from tests.helpers import ROOT, VENV_BIN, process_env, stop_process_group, wait_for
 

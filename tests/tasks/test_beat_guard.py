@@ -11,8 +11,9 @@ import signal
 import pytest
 import redis
 
-from core import figures, jobs
-from core.db import database
+from core.base.db import database
+from core.jobs import records as jobs
+from core.ops import figures
 from tests.conftest import read_log
 from tests.helpers import private_redis_db, start_beat, stop_process_group, wait_for
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from celeryconfig import make_config
-from core.settings import load_settings
+from core.base.settings import load_settings
 
 
 def test_classroom_sync_runs_every_interval_and_zero_turns_it_off(tmp_path):

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from api import create_app
-from core.classroom.sync import sync_classroom
-from core.db import database
+from core.base.db import database
+from core.catalog.sources.sync import sync_classroom
 from tests.fakes.google import drive_file, link
 from tests.helpers import private_redis_db
 from tests.services import classroom_client, drive_client

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import redis
 
-from core import jobs
-from core.db import database
-from core.locks import redis_lock
+from core.base.db import database
+from core.base.locks import redis_lock
+from core.jobs import records as jobs
 from tests.fakes.google import youtube
 from tests.helpers import wait_for
 

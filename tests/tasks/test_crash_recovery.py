@@ -16,8 +16,9 @@ import redis
 
 from api import create_app
 from api.extensions import make_celery_client
-from core import jobs, task_lifecycle
-from core.db import database
+from core.base.db import database
+from core.jobs import records as jobs
+from core.jobs import task_lifecycle
 from tests.conftest import read_log, settings_from_env
 from tests.helpers import (
     own_worker_env,

@@ -189,7 +189,7 @@ def test_low_disk_is_507(base_env, settings, drive):
 
 def test_catalog_items_show_their_newest_download(base_env, settings, drive):
     from api import create_app
-    from core.indexing import rebuild_drive
+    from core.catalog.indexing import rebuild_drive
 
     # A Redis database no worker consumes, so the download stays queued.
     env = {**base_env, "REDIS_URL": private_redis_db(base_env["REDIS_URL"])}

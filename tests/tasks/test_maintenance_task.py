@@ -10,9 +10,9 @@ from pathlib import Path
 
 import psutil
 
-from core import jobs
-from core.db import database, session_scope
-from core.models import TaskRecord, utcnow
+from core.base.db import database, session_scope
+from core.base.models import TaskRecord, utcnow
+from core.jobs import records as jobs
 from tests.conftest import read_log
 from tests.helpers import wait_for
 

@@ -9,7 +9,7 @@ import pytest
 
 from api import create_app
 from core import downloads
-from core.db import database
+from core.base.db import database
 from core.downloads import partial_dir
 from tests.conftest import read_log
 from tests.helpers import own_worker_env, wait_for, wait_for_bytes, wait_for_download

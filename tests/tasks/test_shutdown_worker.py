@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from api.extensions import make_celery_client
-from core import jobs
-from core.db import database
+from core.base.db import database
+from core.jobs import records as jobs
 from tests.conftest import read_log, settings_from_env
 from tests.helpers import own_worker_env, wait_for, wait_for_task
 from tests.workers import broker_backlog, enqueue_sleep, running_worker, terminate

@@ -7,9 +7,9 @@ from collections import Counter
 
 from api import create_app
 from api.extensions import make_celery_client
-from core import jobs
-from core.classroom.sync import sync_classroom
-from core.db import database
+from core.base.db import database
+from core.catalog.sources.sync import sync_classroom
+from core.jobs import records as jobs
 from tests.api.metrics_text import value
 from tests.conftest import read_log, settings_from_env
 from tests.fakes.google import drive_file

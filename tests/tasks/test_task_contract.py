@@ -1,4 +1,4 @@
-"""The task contract (core.taskdefs) against a real worker: every name sent is one it runs."""
+"""The task contract (core.jobs.taskdefs) against a real worker: every name sent is one it runs."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from api import create_app
 from api.extensions import make_celery_client
 from celeryconfig import make_config
-from core import jobs
-from core.taskdefs import QueueName, TaskName, TestTaskName, queue_for
+from core.jobs import records as jobs
+from core.jobs.taskdefs import QueueName, TaskName, TestTaskName, queue_for
 from tests.conftest import settings_from_env
 from tests.helpers import own_worker_env, wait_for
 from tests.workers import running_worker

@@ -9,8 +9,8 @@ import psutil
 import pytest
 
 from api.extensions import make_celery_client
-from core import jobs
-from core.db import database
+from core.base.db import database
+from core.jobs import records as jobs
 from tests.conftest import settings_from_env
 from tests.helpers import own_worker_env, wait_for, wait_for_task
 from tests.workers import enqueue_sleep, running_worker

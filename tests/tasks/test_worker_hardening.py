@@ -62,8 +62,8 @@ def test_stale_cookies_files_are_removed(settings: Any) -> None:
 
 
 def test_cookie_values_are_redacted_once_a_task_reads_them(settings: Any) -> None:
-    from core.logging import redact
-    from core.vault import Vault
+    from core.base.logging import redact
+    from core.base.vault import Vault
 
     value = "bare-cookie-value-5d4c3b2a"
     raw = f".example.com\tTRUE\t/\tTRUE\t0\tSID\t{value}\n".encode()

@@ -8,8 +8,8 @@ import urllib.request
 import psutil
 
 from api.extensions import make_celery_client
-from core import jobs
-from core.db import database
+from core.base.db import database
+from core.jobs import records as jobs
 from tests.conftest import settings_from_env
 from tests.helpers import free_port, private_redis_db, wait_for
 from tests.workers import running_worker

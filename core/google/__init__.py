@@ -1,0 +1,4 @@
+"""Google API clients: Drive, authorization, Classroom.
+
+Imports only base.
+"""

@@ -1,0 +1,122 @@
+"""Worker liveness in Redis: each worker instance publishes the deliveries it holds, with a TTL."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from core.jobs import unacked
+
+log = logging.getLogger(__name__)
+
+# One hash for every worker instance: field = instance id, value = JSON {"tags", "expires", ...}.
+# Expiry is judged by the Redis server's clock, so workers on hosts with skewed clocks agree.
+WORKERS_KEY = "aula:workers"
+# Held by the worker that reaps this round; it expires by itself (no release), so the reaper
+# runs about once per liveness interval however many workers there are.
+REAPER_LOCK_KEY = "aula:reaper:lock"
+# Entries of dead instances are dropped this many TTLs after they expired (a restarted worker
+# is a new instance, so they would pile up); long after any reaper judged them.
+FORGET_AFTER_TTLS = 10
+
+
+@dataclass(frozen=True)
+class Claims:
+    """What the live worker instances hold right now."""
+
+    tags: frozenset[str]
+    task_ids: frozenset[str]
+    live: tuple[str, ...]
+    dead: tuple[str, ...]
+
+
+def server_time(client: Any) -> float:
+    """The Redis server's clock, in seconds."""
+    seconds, micros = client.time()
+    return float(seconds) + float(micros) / 1e6
+
+
+def publish(
+    client: Any,
+    instance: str,
+    tags: Iterable[str],
+    ttl_s: float,
+    task_ids: Iterable[str] = (),
+    **about: object,
+) -> None:
+    """Say that `instance` lives and holds these delivery tags (and task ids), for `ttl_s`."""
+    now = server_time(client)
+    entry = {
+        "tags": sorted(set(tags)),
+        "task_ids": sorted(set(task_ids)),
+        "expires": now + ttl_s,
+        "ttl_s": ttl_s,
+        **about,
+    }
+    client.hset(WORKERS_KEY, instance, json.dumps(entry))
+
+
+def withdraw(client: Any, instance: str) -> None:
+    """Forget `instance` (it stopped cleanly and holds nothing)."""
+    client.hdel(WORKERS_KEY, instance)
+
+
+def claims(client: Any) -> Claims:
+    """The delivery tags that live instances hold; entries long dead are forgotten."""
+    now = server_time(client)
+    tags: set[str] = set()
+    task_ids: set[str] = set()
+    live: list[str] = []
+    dead: list[str] = []
+    forget: list[bytes] = []
+    for field, raw in client.hgetall(WORKERS_KEY).items():
+        name = field.decode() if isinstance(field, bytes) else str(field)
+        try:
+            entry = json.loads(raw)
+            expires, ttl = float(entry["expires"]), float(entry.get("ttl_s", 0))
+            held = [str(tag) for tag in entry["tags"]]
+            running = [str(task_id) for task_id in entry.get("task_ids", ())]
+        except (ValueError, KeyError, TypeError):
+            log.warning("unreadable liveness entry %s dropped", name)
+            forget.append(field)
+            continue
+        if expires > now:
+            live.append(name)
+            tags.update(held)
+            task_ids.update(running)
+            continue
+        dead.append(name)
+        if now - expires > FORGET_AFTER_TTLS * max(ttl, 1.0):
+            forget.append(field)
+    if forget:
+        client.hdel(WORKERS_KEY, *forget)
+    return Claims(frozenset(tags), frozenset(task_ids), tuple(live), tuple(dead))
+
+
+def take_reaper_turn(client: Any, instance: str, period_s: float) -> bool:
+    """True if `instance` reaps this round (no other did within the last `period_s`)."""
+    milliseconds = max(int(period_s * 900), 100)  # a little under a period: no round is skipped
+    return bool(client.set(REAPER_LOCK_KEY, instance, nx=True, px=milliseconds))
+
+
+def reap(channel: Any, claims: Claims, ttl_s: float) -> int:
+    """Hand back to its queue every unacknowledged message that no live instance claims and
+    that was delivered more than `ttl_s` ago (younger ones may not be in a liveness write yet).
+    `channel` is a kombu Redis channel of the reaper's own connection; returns how many."""
+    returned = 0
+    for tag in unacked.delivered_before(channel, time.time() - ttl_s):
+        if tag in claims.tags:
+            continue
+        task_id = unacked.task_id_of(channel, tag)
+        unacked.hand_back(channel, tag)
+        returned += 1
+        log.warning(
+            "task %s handed back: the worker holding it stopped proving it lives",
+            task_id,
+            extra={"delivery_tag": tag, "live_workers": len(claims.live)},
+        )
+    return returned

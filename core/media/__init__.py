@@ -1,0 +1,4 @@
+"""Media files: probing, streaming, conditional requests.
+
+Imports only base.
+"""

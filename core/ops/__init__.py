@@ -1,0 +1,4 @@
+"""Operations: health checks, figures (metrics), maintenance.
+
+Imports any package of core.
+"""
