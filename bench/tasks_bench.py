@@ -7,8 +7,8 @@ on, plus bench/aula_probe.py) and `celery -A bare_celery worker -c 2` (bench/bar
 same broker, transport, ack and event options, no Aula code), each on its own Redis database, and
 a raw consumer process that BRPOPs a plain list. Then, round by round:
 - throughput: with the worker's consumer cancelled, `--tasks` no-op tasks are queued (Aula's
-  through `core.jobs.records.enqueue`, so each has its task record, as the API makes them; the bare ones
-  with `send_task`); the consumer is added back and the clock runs until the queue and the
+  through `core.jobs.records.enqueue`, so each has its task record, as the API makes them; the
+  bare ones with `send_task`); the consumer is added back and the clock runs until the queue and the
   unacked set are empty. Prints tasks/s and Aula/bare (target >= 0.5);
 - latency, one task at a time: from just before the enqueue call (`jobs.enqueue`, bare
   `send_task`, or a raw LPUSH) to the first line of the task's body (the raw consumer's BRPOP

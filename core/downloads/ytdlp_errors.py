@@ -80,7 +80,7 @@ def _classify_one(cause: BaseException, message: str) -> AulaError | None:
 
 
 def classify(error: Exception, guard: Guard) -> Exception:
-    """The typed error (core.base.errors) for what yt-dlp raised: refused, transient or forbidden."""
+    """The typed error (core.base.errors) for what yt-dlp raised: refused, transient, forbidden."""
     if guard.refused:
         return guard.refusal_error()
     from yt_dlp.utils import ExtractorError

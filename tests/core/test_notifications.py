@@ -1,5 +1,5 @@
-"""core.notify.notifications and core.notify.webhooks against a real loopback receiver: signing, outcomes,
-retries and their backoff, the address guard, order per subject."""
+"""core.notify.notifications and core.notify.webhooks against a real loopback receiver: signing,
+outcomes, retries and their backoff, the address guard, order per subject."""
 
 from __future__ import annotations
 

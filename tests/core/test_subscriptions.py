@@ -1,4 +1,4 @@
-"""core.subscriptions.service: overlapping checks enqueue each video once; a check that died is finished."""
+"""core.subscriptions.service: overlapping checks enqueue each video once; dead checks finish."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""kombu's Redis layout as core.jobs.unacked reads it: fails when kombu changes its keys or restore."""
+"""kombu's Redis layout as core.jobs.unacked reads it: fails when kombu changes keys or restore."""
 
 from __future__ import annotations
 
