@@ -20,7 +20,7 @@ from core import catalog, jobs
 from core.db import Database
 from core.downloads import state
 from core.downloads.state import ACTIVE, DEDUPED, STATES, DownloadState
-from core.errors import Conflict, InsufficientStorage, NotFound
+from core.errors import Conflict, InsufficientStorage, NotFound, ValidationFailed
 from core.health import free_bytes
 from core.models import Download
 from core.netguard import check_url, normalize_url
@@ -116,7 +116,8 @@ def _target(services: Services, url: str | None, item_id: int | None) -> dict[st
             raise Conflict("This item has no URL to download.")
         url = item.url
         return {**_target(services, url, None), "title": item.title, "item_id": item.id}
-    assert url is not None
+    if url is None:  # the request's schema asks for one of the two
+        raise ValidationFailed("Give a url or an item_id.")
     normalized = normalize_url(url)
     file_id = drive_file_id(normalized)
     if file_id:
