@@ -15,7 +15,7 @@ help:
 	@echo "make test       lint, type-check and run the test suite (compose-test included)"
 	@echo "make compose-test  docker-compose.yml for real, on local stand-in images (Docker)"
 	@echo "make migrate    apply database migrations (DATABASE_URL)"
-	@echo "make lint       ruff check, ruff format --check, mypy, lint-imports (core, api, tasks)"
+	@echo "make lint       ruff check, ruff format --check, mypy, lint-imports, bandit (core, api, tasks)"
 	@echo "make fmt        format and auto-fix with ruff"
 	@echo "make clean      remove caches and coverage files (keeps .venv and var/)"
 	@echo "make distclean  clean, and remove .venv too (var/ is your data: remove it by hand)"
@@ -76,6 +76,7 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/bandit -c pyproject.toml -q -r api core tasks
 
 fmt: $(DEV_STAMP)
 	$(BIN)/ruff check --fix .

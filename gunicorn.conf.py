@@ -81,9 +81,9 @@ def _fresh_metrics_dir() -> None:
 
 def child_exit(server: object, worker: object) -> None:
     """A worker died or was replaced: its live gauges stop counting (its counters stay summed)."""
-    from prometheus_client import multiprocess
+    from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
 
-    multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]
+    GunicornInternalPrometheusMetrics.mark_process_dead_on_child_exit(worker.pid)  # type: ignore[attr-defined]
 
 
 def on_exit(server: object) -> None:

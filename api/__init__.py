@@ -31,7 +31,7 @@ from api.links import document_links
 from api.metrics import instrument
 from api.schemas import IdConverter
 from core import __version__
-from core.base.logging import configure_logging, register_secret
+from core.base.logging import configure_process_logging
 from core.base.services import Services
 from core.base.settings import Settings, get_settings, load_settings
 
@@ -82,15 +82,7 @@ def register_settings(app: Flask, settings: Settings) -> None:
 
 def register_logging(settings: Settings) -> None:
     """Structured logs with every configured secret redacted."""
-    configure_logging(settings.log_format, settings.log_level)
-    for secret in (settings.admin_token, settings.flower_basic_auth, settings.encryption_key):
-        if secret is not None:
-            for part in secret.get_secret_value().split(","):
-                register_secret(part)
-    if settings.webhook_secret is not None:
-        register_secret(settings.webhook_secret.get_secret_value())
-    for url in settings.webhook_urls:  # their paths often hold a token
-        register_secret(url)
+    configure_process_logging(settings)
 
 
 def register_api(app: Flask) -> None:

@@ -67,7 +67,8 @@ def db() -> Database:
 def celery_client() -> Celery:
     """The current app's Celery client."""
     client = services().broker
-    assert isinstance(client, Celery)  # create_app gives the web process a Celery client
+    if not isinstance(client, Celery):  # create_app gives the web process a Celery client
+        raise TypeError(f"the web process's broker is a {type(client).__name__}, not Celery")
     return client
 
 

@@ -161,7 +161,8 @@ def make_limits(app: Flask) -> Limits | None:
         socket_timeout=1,
         wrap_exceptions=True,
     )
-    assert isinstance(storage, Storage)  # storage_uri() names a synchronous storage
+    if not isinstance(storage, Storage):  # storage_uri() names a synchronous storage
+        raise TypeError(f"{type(storage).__name__} is not a synchronous limits storage")
     return Limits(
         storage,
         parse_many(config.rate_limit_mutations) if config.rate_limit_mutations else [],

@@ -1,17 +1,22 @@
 """Web metrics at /metrics: requests by URL rule, summed over gunicorn's workers, and live gauges.
 
-Under gunicorn the master points PROMETHEUS_MULTIPROC_DIR at a fresh folder before it forks
-(gunicorn.conf.py): every worker writes its samples there and whichever worker answers a scrape
-serves the sum. Without that variable (the Flask test client, `flask run`) each app keeps its
-own registry. The gauges are read when scraped, by `AulaCollector`, from `core.ops.figures`.
+Requests that reach a view are timed and counted by prometheus-flask-exporter (its defaults off,
+`register_default` metrics whose label functions bound the method and the URL rule); `observe`
+counts by hand the ones it cannot see. Under gunicorn the master points PROMETHEUS_MULTIPROC_DIR
+at a fresh folder before it forks (gunicorn.conf.py): every worker writes its samples there and
+whichever worker answers a scrape serves the sum. Without that variable (the Flask test client,
+`flask run`) each app keeps its own registry. The gauges are read when scraped, by
+`AulaCollector`, from `core.ops.figures`.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,21 +32,39 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
+from prometheus_flask_exporter import PrometheusMetrics
+from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
 
 from core import __version__
 from core.base.services import Services
 from core.ops import figures
 
 log = logging.getLogger(__name__)
-# Not prometheus-flask-exporter 0.23.2: measured, it labels requests with the raw method (FOOBAR,
-# X-1, PROPFIND each got a series; no option bounds it) and an unmatched rule as "None".
 # Label values are bounded: a known method or "other", a URL rule or UNMATCHED, a status code.
+# (The exporter's own default metrics label the raw method, FOOBAR and PROPFIND included, and an
+# unmatched rule as "None": they stay off.)
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED = "<unmatched>"
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, float("inf"))
 REDIS_TIMEOUT_S = 0.5
-_process_metrics: dict[int, tuple[Histogram, Counter]] = {}
+DURATION = "flask_http_request_duration_seconds"
+TOTAL = "flask_http_request_total"
 _METRICS = "aula.request_metrics"
+_TIMED = "aula_metrics_timed"  # set in `g` once the exporter's wrappers run for this request
+ViewWrapper = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+@dataclass(frozen=True)
+class RequestMetrics:
+    """The exporter's wrappers for every view, and the same two metrics for `observe`."""
+
+    exporter: PrometheusMetrics
+    wrappers: tuple[ViewWrapper, ...]
+    duration: Histogram
+    total: Counter
+
+
+_process_metrics: dict[int, RequestMetrics] = {}
 
 
 def multiprocess_dir() -> str | None:
@@ -49,24 +72,68 @@ def multiprocess_dir() -> str | None:
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
 
-def _request_metrics(registry: CollectorRegistry | None) -> tuple[Histogram, Counter]:
-    duration = Histogram(
-        "flask_http_request_duration_seconds",
+def _method() -> str:
+    return request.method if request.method in METHODS else "other"
+
+
+def _rule() -> str:
+    return request.url_rule.rule if request.url_rule is not None else UNMATCHED
+
+
+def _status(response: Response) -> str:
+    return str(response.status_code)
+
+
+def _mark_timed(view: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(view)
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        setattr(g, _TIMED, True)
+        return view(*args, **kwargs)
+
+    return timed
+
+
+class _KeepingRegistry(CollectorRegistry):
+    """Keeps what the exporter registers, so `observe` writes into the very same metrics."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.kept: list[Collector] = []
+
+    def register(self, collector: Collector) -> None:
+        super().register(collector)
+        self.kept.append(collector)
+
+
+def _request_metrics(registry: _KeepingRegistry, multiprocess: bool) -> RequestMetrics:
+    # The Gunicorn class (multiprocess mode) with no endpoint of its own: /metrics is ours, as
+    # the exporter's scrape could not add the gauges that AulaCollector reads at scrape time.
+    exporter: PrometheusMetrics = (
+        GunicornInternalPrometheusMetrics(app=None, path=None, export_defaults=False,
+                                          registry=registry)
+        if multiprocess
+        else PrometheusMetrics(app=None, path=None, export_defaults=False, registry=registry)
+    )  # fmt: skip
+    duration = exporter.histogram(
+        DURATION,
         "Time to answer a request (until its headers, for a streamed body), by URL rule.",
-        ["method", "url_rule", "status"],
+        labels={"method": _method, "url_rule": _rule, "status": _status},
         buckets=BUCKETS,
-        registry=registry,
     )
-    total = Counter(
-        "flask_http_request_total",
-        "Requests answered, by method and status.",
-        ["method", "status"],
-        registry=registry,
+    total = exporter.counter(
+        TOTAL, "Requests answered, by method and status.",
+        labels={"method": _method, "status": _status},
+    )  # fmt: skip
+    made = registry.kept
+    return RequestMetrics(
+        exporter,
+        (_mark_timed, duration, total),
+        next(metric for metric in made if isinstance(metric, Histogram)),
+        next(metric for metric in made if isinstance(metric, Counter)),
     )
-    return duration, total
 
 
-def _shared_metrics(folder: str) -> tuple[Histogram, Counter]:
+def _shared_metrics(folder: str) -> RequestMetrics:
     # One set per process: every app of a worker process writes to that process's files.
     pid = os.getpid()
     if pid not in _process_metrics:
@@ -75,36 +142,39 @@ def _shared_metrics(folder: str) -> tuple[Histogram, Counter]:
             # prometheus_client was imported before the folder was set: switch to files now.
             values.ValueClass = values.get_value_class()
         _process_metrics.clear()
-        _process_metrics[pid] = _request_metrics(None)
+        _process_metrics[pid] = _request_metrics(_KeepingRegistry(), multiprocess=True)
     return _process_metrics[pid]
 
 
 def instrument(app: Flask, services: Services) -> None:
-    """Make the request metrics (`observe`, a stage of api/pipeline.py, counts into them), and
-    serve /metrics."""
+    """Serve /metrics and time every view with the exporter's wrappers (after all routes are
+    added: `register_default` wraps the views that exist); `observe` counts the rest."""
     folder = multiprocess_dir()
-    registry: CollectorRegistry | None = None
+    registry: _KeepingRegistry | None = None
     if folder:
-        duration, total = _shared_metrics(folder)
+        metrics = _shared_metrics(folder)
     else:
-        registry = CollectorRegistry()
-        duration, total = _request_metrics(registry)
+        registry = _KeepingRegistry()
+        metrics = _request_metrics(registry, multiprocess=False)
         registry.register(AulaCollector(services))
 
-    app.extensions[_METRICS] = (duration, total)
+    app.extensions[_METRICS] = metrics
     app.add_url_rule("/metrics", "metrics", _scrape_view(services, registry))
+    metrics.exporter.register_default(*metrics.wrappers, app=app)
 
 
 def observe(response: Response) -> Response:
-    """Count and time this request, from the clock api.security.start_request started."""
-    duration, total = current_app.extensions[_METRICS]
-    method = request.method if request.method in METHODS else "other"
-    rule = request.url_rule.rule if request.url_rule is not None else UNMATCHED
-    status = str(response.status_code)
+    """Count and time, from the clock api.security.start_request started, a request that no view
+    answered: the exporter wraps views, so it never sees a 404 or 405 from routing, Flask's own
+    OPTIONS answer, or an early answer of a request pipeline stage (401, 413, 429...)."""
+    if g.get(_TIMED):
+        return response
+    metrics: RequestMetrics = current_app.extensions[_METRICS]
+    method, rule, status = _method(), _rule(), _status(response)
     began = g.get("started")
     elapsed = time.perf_counter() - began if began is not None else 0.0
-    duration.labels(method=method, url_rule=rule, status=status).observe(elapsed)
-    total.labels(method=method, status=status).inc()
+    metrics.duration.labels(method=method, url_rule=rule, status=status).observe(elapsed)
+    metrics.total.labels(method=method, status=status).inc()
     return response
 
 

@@ -13,12 +13,13 @@ from flask_smorest import Blueprint
 
 from api.extensions import celery_client, db
 from api.schemas import TaskListArgsSchema, TaskPageSchema, TaskSchema
+from core.downloads import resources
 from core.jobs import records as jobs
 
 blp = Blueprint("tasks", __name__, url_prefix="/api/tasks", description="Task records.")
-# The keys TaskSchema's nested schemas show, in their order.
-PROGRESS_KEYS = ("current", "total", "percent", "message")
-ERROR_KEYS = ("type", "message")
+# The keys TaskSchema's nested schemas show, in their order (webhook bodies show the same).
+PROGRESS_KEYS = resources.TASK_PROGRESS_KEYS
+ERROR_KEYS = resources.TASK_ERROR_KEYS
 
 
 @blp.route("")

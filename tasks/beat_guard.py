@@ -11,6 +11,7 @@ exit (SIGTERM) releases the lock at once.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -102,9 +103,11 @@ class GuardedScheduler(PersistentScheduler):
         """Advance `entry` and record the send in Redis before it happens (at most once)."""
         # Celery returns the next ScheduleEntry; celery-types' stub says event_t.
         new_entry = cast(ScheduleEntry, super().reserve(entry))
-        assert new_entry.last_run_at is not None  # next(entry) stamps the send
+        sent_at = new_entry.last_run_at
+        if sent_at is None:  # next(entry) stamps the send; without a stamp there is none
+            raise RuntimeError("Celery's next(entry) left last_run_at unset")
         try:
-            stamp = new_entry.last_run_at.timestamp()
+            stamp = sent_at.timestamp()
             self._client().hset(LAST_RUN_KEY, new_entry.name, repr(stamp))
         except redis.RedisError as error:  # the send itself will fail and be logged by Celery
             log.warning("beat could not record a send: %s", type(error).__name__)
@@ -125,19 +128,20 @@ class GuardedScheduler(PersistentScheduler):
     # -- the lock -----------------------------------------------------------------------------
 
     def _client(self) -> redis.Redis:
+        return self._lock_lease().client
+
+    def _lock_lease(self) -> Lease:
         if self._lease is None:
             client = services.redis()
             token = f"{self.host}:{self.pid}:{uuid.uuid4().hex[:12]}"
             self._lease = Lease(client, LOCK_KEY, self.lock_ttl, token)
-        return self._lease.client
+        return self._lease
 
     def _hold(self) -> bool:
         if self.leading and time.monotonic() - self._renewed_at < RENEW_EVERY_S:
             return True
         try:
-            self._client()
-            assert self._lease is not None
-            held = self._lease.hold()
+            held = self._lock_lease().hold()
         except redis.RedisError as error:
             log.warning("beat cannot reach Redis for its lock: %s", type(error).__name__)
             held = False
@@ -171,11 +175,8 @@ class GuardedScheduler(PersistentScheduler):
             return
         self._waiting_logged = True
         holder = None
-        try:
-            assert self._lease is not None
-            holder = self._lease.holder()
-        except (redis.RedisError, AssertionError):
-            pass
+        with contextlib.suppress(redis.RedisError):
+            holder = self._lock_lease().holder()
         log.info(
             "beat standby: another beat holds %s; waiting to take over",
             LOCK_KEY,

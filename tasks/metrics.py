@@ -23,7 +23,7 @@ _started: dict[str, float] = {}
 _metrics: dict[str, Any] = {}
 
 
-def start(data_dir: Path, port: int, address: str = "0.0.0.0") -> None:
+def start(data_dir: Path, port: int, address: str) -> None:
     """Prepare the multiprocess folder, define the metrics and serve them on `address`:`port`
     (port 0 = off)."""
     _prepare_folder(data_dir)

@@ -11,8 +11,7 @@ from celery import signals
 
 from core.base.db import prepare_schema, reset_engines
 from core.base.logging import (
-    configure_logging,
-    register_secret,
+    configure_process_logging,
     request_id_var,
     task_id_var,
     task_name_var,
@@ -28,16 +27,7 @@ log = logging.getLogger(__name__)
 
 @signals.setup_logging.connect
 def _setup_logging(**_: Any) -> None:
-    settings = services.settings
-    configure_logging(settings.log_format, settings.log_level)
-    for secret in (settings.admin_token, settings.flower_basic_auth, settings.encryption_key):
-        if secret is not None:
-            for part in secret.get_secret_value().split(","):
-                register_secret(part)
-    if settings.webhook_secret is not None:
-        register_secret(settings.webhook_secret.get_secret_value())
-    for url in settings.webhook_urls:  # their paths often hold a token
-        register_secret(url)
+    configure_process_logging(services.settings)
 
 
 @signals.worker_init.connect

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
+import subprocess  # nosec B404  # runs the fixed ffmpeg command below, test tasks only
 import time
 from pathlib import Path
 
@@ -35,7 +35,7 @@ def ffmpeg(self: AulaTask, marker: str, seconds: float = 60.0) -> dict[str, int]
 
     command = [ffmpeg_path() or "ffmpeg", "-nostdin", "-loglevel", "error", "-re", "-f", "lavfi",
                "-i", "testsrc=size=64x64:rate=5", "-f", "null", "-"]  # fmt: skip
-    child = subprocess.Popen(command)
+    child = subprocess.Popen(command)  # nosec B603  # a fixed argv: no shell, no user input
     Path(marker).write_text(str(child.pid))
     ticks = int(seconds / 0.2)
     for tick in range(ticks):

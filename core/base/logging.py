@@ -8,7 +8,14 @@ import logging.config
 import re
 import threading
 from contextvars import ContextVar
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from pydantic import SecretStr
+
+from core.base.settings import SECRET_FIELDS
+
+if TYPE_CHECKING:
+    from core.base.settings import Settings
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 task_id_var: ContextVar[str | None] = ContextVar("task_id", default=None)
@@ -80,6 +87,26 @@ def register_secret(value: str | None) -> None:
         with _secrets_lock:
             _known_secrets.add(value)
             _secrets_by_length = tuple(sorted(_known_secrets, key=len, reverse=True))
+
+
+def setting_secrets(settings: Settings) -> list[str]:
+    """The values of every secret setting (SECRET_FIELDS): each whole and, for a SecretStr, each
+    comma-separated part (several admin tokens, several Flower users)."""
+    values: list[str] = []
+    for name in sorted(SECRET_FIELDS):
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr):
+            whole = value.get_secret_value()
+            values += [whole, *whole.split(",")]
+        elif isinstance(value, list):  # webhook URLs: their paths often hold a token
+            values += [str(item) for item in value]
+    return values
+
+
+def register_setting_secrets(settings: Settings) -> None:
+    """Redact every secret setting's value from log lines from now on."""
+    for value in setting_secrets(settings):
+        register_secret(value)
 
 
 def redact(text: str) -> str:
@@ -239,3 +266,9 @@ def configure_logging(log_format: str = "text", level: str = "INFO") -> None:
     """Install Aula's handlers on the root logger (idempotent)."""
     logging.config.dictConfig(dict_config(log_format, level))
     logging.captureWarnings(True)
+
+
+def configure_process_logging(settings: Settings) -> None:
+    """A process's logging from its settings: format, level and every secret setting redacted."""
+    configure_logging(settings.log_format, settings.log_level)
+    register_setting_secrets(settings)

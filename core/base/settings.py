@@ -83,7 +83,8 @@ class Settings(BaseSettings):
     # Operational knobs beyond the contract's table.
     port: int = Field(8000, ge=1, le=65535)
     worker_metrics_port: int = Field(9808, ge=0, le=65535)
-    worker_metrics_address: str = "0.0.0.0"
+    # Scraped by Prometheus from other hosts; `make run` sets 127.0.0.1 (scripts/run.py).
+    worker_metrics_address: str = "0.0.0.0"  # noqa: S104  # nosec B104  # see the line above
     flower_port: int = Field(5555, ge=1, le=65535)
     flower_basic_auth: SecretStr | None = None
     web_concurrency: int = Field(2, ge=1, le=64)

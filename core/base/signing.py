@@ -1,8 +1,7 @@
-"""Signed, expiring media URLs: HMAC-SHA256 over a path and an expiry, as pure functions."""
+"""Signed, expiring media URLs: itsdangerous's HMAC-SHA256 Signer over a path and an expiry."""
 
 from __future__ import annotations
 
-import base64
 import enum
 import hashlib
 import hmac
@@ -11,6 +10,7 @@ from urllib.parse import unquote
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from itsdangerous import Signer
 
 # Binds derived keys to this one use: a key derived for anything else never verifies here.
 _INFO = b"aula media-url signing v2"  # v2: keyed from ENCRYPTION_KEY, no longer ADMIN_TOKEN
@@ -44,9 +44,12 @@ def expiry(now: float, ttl_s: int) -> int:
 
 def signature(key: bytes, path: str, exp: int) -> str:
     """The URL-safe signature of a decoded `path` valid until `exp` (unix seconds)."""
-    message = f"{path}\n{exp}".encode()
-    digest = hmac.new(key, message, hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    # key_derivation="none": `key` is already derived for this one use (derive_key). The result is
+    # the unpadded URL-safe base64 of HMAC-SHA256 over "path\nexp", as before itsdangerous, so
+    # links handed out before an upgrade still verify. TimestampSigner does not fit: its
+    # timestamp is the signing second, so a URL would change on every poll; ours rounds `exp`.
+    signer = Signer(key, digest_method=hashlib.sha256, key_derivation="none")
+    return signer.get_signature(f"{path}\n{exp}".encode()).decode()
 
 
 def sign_url(key: bytes, url_path: str, exp: int) -> str:
@@ -65,6 +68,8 @@ def verify(key: bytes, path: str, exp: str | None, sig: str | None, now: float) 
     if not exp or not sig or not (exp.isascii() and exp.isdigit()) or len(exp) > 12:
         return Verdict.BAD_SIGNATURE
     expected = signature(key, path, int(exp))
+    # Compared as text, not with Signer.verify_signature: that compares decoded bytes, so other
+    # strings (the last character's unused bits changed, a "=" added) pass for the same one.
     if not hmac.compare_digest(expected.encode(), sig.encode("utf-8", "replace")):
         return Verdict.BAD_SIGNATURE
     if int(exp) <= now:

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from core.base.db import Database
 from core.base.disk import free_bytes
-from core.base.errors import Conflict, InsufficientStorage, NotFound
+from core.base.errors import Conflict, InsufficientStorage, NotFound, ValidationFailed
 from core.base.models import Download
 from core.base.netguard import check_url, normalize_url
 from core.base.pagination import Page, newest_first
@@ -117,7 +117,8 @@ def _target(services: Services, url: str | None, item_id: int | None) -> dict[st
             raise Conflict("This item has no URL to download.")
         url = item.url
         return {**_target(services, url, None), "title": item.title, "item_id": item.id}
-    assert url is not None
+    if url is None:  # the request's schema asks for one of the two
+        raise ValidationFailed("Give a url or an item_id.")
     normalized = normalize_url(url)
     file_id = drive_file_id(normalized)
     if file_id:

@@ -12,6 +12,8 @@ from core.base.settings import Settings
 from core.downloads.state import DownloadState
 from core.notify import notifications
 
+# tests/api/test_webhook_payloads.py holds these shapes to the API's marshmallow schemas.
+
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
@@ -37,11 +39,21 @@ def download(download: Download) -> dict[str, Any]:
     }  # fmt: skip
 
 
+# The keys the API's task schema shows of a record's progress and error (a record may hold more).
+TASK_PROGRESS_KEYS = ("current", "total", "percent", "message")
+TASK_ERROR_KEYS = ("type", "message")
+
+
+def _shown(value: dict[str, Any] | None, keys: tuple[str, ...]) -> dict[str, Any] | None:
+    return None if value is None else {key: value[key] for key in keys if key in value}
+
+
 def task(record: TaskRecord) -> dict[str, Any]:
     """A task as GET /api/tasks/{id} shows it."""
     return {
         "id": record.id, "name": record.name, "state": record.state,
-        "progress": record.progress, "result": record.result, "error": record.error,
+        "progress": _shown(record.progress, TASK_PROGRESS_KEYS), "result": record.result,
+        "error": _shown(record.error, TASK_ERROR_KEYS),
         "created_at": _iso(record.created_at), "started_at": _iso(record.started_at),
         "finished_at": _iso(record.finished_at),
     }  # fmt: skip

@@ -59,17 +59,17 @@ class GoogleAuth:
     def token(self) -> str:
         """A valid access token, refreshed when missing or about to expire."""
         with self._lock:
-            if self._token is None or time.monotonic() >= self._expires:
-                self._refresh()
-            assert self._token is not None
-            return self._token
+            token = self._token
+            if token is None or time.monotonic() >= self._expires:
+                token = self._refresh()
+            return token
 
     def invalidate(self) -> None:
         """Forget the cached token (after a 401)."""
         with self._lock:
             self._token = None
 
-    def _refresh(self) -> None:
+    def _refresh(self) -> str:
         data = {
             "grant_type": "refresh_token",
             "client_id": self.creds.client_id,
@@ -97,6 +97,7 @@ class GoogleAuth:
         register_secret(self._token)
         lifetime = float(body.get("expires_in", 3600))
         self._expires = time.monotonic() + max(lifetime - 60, lifetime / 2)
+        return self._token
 
 
 def json_object(response: requests.Response) -> dict[str, Any]:

@@ -120,7 +120,7 @@ class GoogleApi:
                 rate_limited += 1
                 if rate_limited > self.max_rate_limit_retries:
                     raise TransientError(f"{self.service} kept answering rate-limit errors.")
-                time.sleep(min(30.0, 0.5 * 2**rate_limited) * random.uniform(0.75, 1.25))  # noqa: S311
+                time.sleep(min(30.0, 0.5 * 2**rate_limited) * random.uniform(0.75, 1.25))  # noqa: S311  # nosec B311  # jitter
                 continue
             if status < 400 or status == 416:
                 return response

@@ -110,14 +110,13 @@ def resolve_range(header: str | None, size: int) -> ByteRange | Unsatisfiable | 
     if specs is None or len(specs) != 1:
         return None
     first, last = specs[0]
-    if first is None:
-        assert last is not None
+    if first is None and last is not None:
         if last == 0:
             return UNSATISFIABLE
         if size == 0:
             return None  # nothing to take a suffix of; the (empty) whole answers
         return ByteRange(max(0, size - last), size - 1, size)
-    if first >= size:
+    if first is None or first >= size:  # None with None cannot come: _parse_spec refuses "-"
         return UNSATISFIABLE
     end = size - 1 if last is None else min(last, size - 1)
     return ByteRange(first, end, size)

@@ -203,7 +203,7 @@ def backoff(settings: Settings, attempts: int, asked: float | None) -> float:
     what a Retry-After asked for (up to six hours)."""
     doubled = settings.webhook_retry_base_s * 2.0 ** max(attempts - 1, 0)
     wait: float = min(doubled, settings.webhook_retry_max_s)
-    wait *= random.uniform(0.8, 1.0)  # noqa: S311  (spreading retries, not a secret)
+    wait *= random.uniform(0.8, 1.0)  # noqa: S311  # nosec B311  # spreading retries, not a secret
     return max(wait, min(asked or 0.0, 6 * 3600.0))
 
 

@@ -203,17 +203,17 @@ def _download(services: Services, item_id: int, fmt: str | None) -> tuple[Downlo
     raise AssertionError("unreachable")
 
 
-def _open_claims(db: Database, sub_id: int) -> list[SubscriptionItem]:
+def _open_claims(db: Database, sub_id: int) -> list[tuple[int, int]]:
+    """(claim id, item id) of the claims no download settled yet."""
     with db.session() as session:
-        return list(
-            session.scalars(
-                select(SubscriptionItem)
-                .where(SubscriptionItem.subscription_id == sub_id)
-                .where(SubscriptionItem.download_id.is_(None), SubscriptionItem.error.is_(None))
-                .where(SubscriptionItem.item_id.is_not(None))
-                .order_by(SubscriptionItem.id)
-            )
+        rows = session.execute(
+            select(SubscriptionItem.id, SubscriptionItem.item_id)
+            .where(SubscriptionItem.subscription_id == sub_id)
+            .where(SubscriptionItem.download_id.is_(None), SubscriptionItem.error.is_(None))
+            .where(SubscriptionItem.item_id.is_not(None))
+            .order_by(SubscriptionItem.id)
         )
+        return [(claim_id, item_id) for claim_id, item_id in rows if item_id is not None]
 
 
 def _settle(db: Database, claim_id: int, **values: Any) -> None:
@@ -226,20 +226,19 @@ def _settle(db: Database, claim_id: int, **values: Any) -> None:
 def _enqueue_claims(services: Services, sub: Subscription) -> list[Download]:
     created: list[Download] = []
     db = services.db
-    for claim in _open_claims(db, sub.id):
-        assert claim.item_id is not None
+    for claim_id, item_id in _open_claims(db, sub.id):
         try:
-            download, new = _download(services, claim.item_id, sub.format)
+            download, new = _download(services, item_id, sub.format)
         except (InsufficientStorage, NotFound):
             break  # the disk is full (or the item went): the next check carries on
         except PermanentError as error:  # one bad video must not hold up the others
-            _settle(db, claim.id, error=error.message[:2000])
+            _settle(db, claim_id, error=error.message[:2000])
             continue
         values: dict[str, Any] = {"download_id": download.id}
         if new:
             values["brought"] = True
             created.append(download)
-        _settle(db, claim.id, **values)
+        _settle(db, claim_id, **values)
     return created
 
 

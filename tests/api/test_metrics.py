@@ -98,6 +98,35 @@ def test_label_sets_stay_bounded_whatever_ids_and_paths_arrive(quiet_client: Fla
     assert unmatched == 50
 
 
+def _count(text: str, method: str, rule: str, status: str) -> float:
+    labels = {"method": method, "url_rule": rule, "status": status}
+    return value(text, "flask_http_request_duration_seconds_count", **labels) or 0.0
+
+
+def test_answers_no_view_gave_are_counted_once_too(make_app: MakeApp) -> None:
+    # The exporter times views; a refused mutation, Flask's own OPTIONS answer, a 405 and a 404
+    # never reach one, and are counted by hand, once, in the same series.
+    client = make_app(admin_token="metrics-admin-token-0123456789ab").test_client()
+    cases = [
+        (("POST", "/api/maintenance/cleanup"), ("POST", "/api/maintenance/cleanup", "401")),
+        (("OPTIONS", "/api/health"), ("OPTIONS", "/api/health", "200")),
+        (("GET", "/api/maintenance/cleanup"), ("GET", "<unmatched>", "405")),  # POST only
+        (("GET", "/no/such/page"), ("GET", "<unmatched>", "404")),
+        (("GET", "/api/health"), ("GET", "/api/health", "200")),  # a view: the exporter's
+    ]
+    before = scrape(client)
+    for (method, path), _labels in cases:
+        for _ in range(3):
+            client.open(path, method=method)
+
+    after = scrape(client)
+
+    for _request, labels in cases:
+        assert _count(after, *labels) - _count(before, *labels) == 3, labels
+    total = value(after, "flask_http_request_total", method="POST", status="401")
+    assert total == 3
+
+
 def test_a_streamed_response_is_counted_once(
     base_env: dict[str, str], settings: Settings, quiet_client: FlaskClient
 ) -> None:

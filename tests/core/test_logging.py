@@ -10,16 +10,21 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 
 import pytest
+from cryptography.fernet import Fernet
+from pydantic import SecretStr
 
 from core.base.logging import (
     REDACTED,
     dict_config,
     redact,
     register_secret,
+    register_setting_secrets,
     request_id_var,
+    setting_secrets,
     task_id_var,
     task_name_var,
 )
+from core.base.settings import SECRET_FIELDS, Settings, load_settings
 
 Configure = Callable[..., io.StringIO]
 
@@ -106,6 +111,36 @@ def test_registered_secret_values_are_redacted_anywhere() -> None:
 
     assert "registered-Secret-value-4242" not in cleaned
     assert cleaned == f"failed with {REDACTED} in the middle"
+
+
+def test_every_secret_setting_is_redacted_once_the_settings_are_registered() -> None:
+    # web and worker both call register_setting_secrets (through configure_process_logging).
+    values = {
+        "admin_token": "first-admin-token-0123456789ab,second-admin-token-0123456789ab",
+        "encryption_key": Fernet.generate_key().decode(),
+        "flower_basic_auth": "flower:flower-pass-in-settings",
+        "webhook_secret": "webhook-signing-secret-in-settings",
+        "webhook_urls": "https://hooks.example/T000/B000/token-in-the-path-abc",
+    }
+    assert set(values) == SECRET_FIELDS  # a new secret setting gets a value here too
+    settings = load_settings(**values)
+    bare = [part for value in values.values() for part in value.split(",")]
+
+    register_setting_secrets(settings)
+    line = redact("values: " + " | ".join(bare))
+
+    assert set(bare) <= set(setting_secrets(settings))
+    assert not [value for value in bare if value in line], line
+    assert line.count(REDACTED) == len(bare)
+
+
+def test_every_secret_typed_setting_is_in_the_one_secret_list() -> None:
+    secret_typed = {
+        name
+        for name, field in Settings.model_fields.items()
+        if SecretStr in getattr(field.annotation, "__args__", (field.annotation,))
+    }
+    assert secret_typed and secret_typed <= SECRET_FIELDS
 
 
 def test_very_short_values_are_not_registered() -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import string
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -117,3 +119,21 @@ def test_signatures_are_url_safe() -> None:
         sig = signature(KEY, f"/api/catalog/items/{item}/stream", NOW)
         assert len(sig) == 43
         assert set(sig) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def test_links_signed_before_itsdangerous_still_verify_and_no_alias_does() -> None:
+    # The hand-written signature (HMAC-SHA256 over "path\nexp", URL-safe base64 without padding)
+    # that links already handed out carry.
+    exp = NOW + 600
+    digest = hmac.new(KEY, f"{PATH}\n{exp}".encode(), hashlib.sha256).digest()
+    before = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+    assert signature(KEY, PATH, exp) == before
+    assert verify(KEY, PATH, str(exp), before, NOW) is Verdict.VALID
+    # The 43rd character carries two unused bits: a string that decodes to the same bytes (which
+    # itsdangerous's verify_signature accepts) is still not this URL's signature.
+    alphabet = string.ascii_uppercase + string.ascii_lowercase + string.digits + "-_"
+    twin = before[:-1] + alphabet[alphabet.index(before[-1]) ^ 1]
+    assert base64.urlsafe_b64decode(twin + "=") == digest
+    for alias in (twin, before + "=", before[:20] + "!" + before[20:]):
+        assert verify(KEY, PATH, str(exp), alias, NOW) is Verdict.BAD_SIGNATURE, alias
