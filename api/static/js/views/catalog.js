@@ -89,8 +89,11 @@ export async function catalogView({ root, signal }) {
       cursor = page.next_cursor;
       more.hidden = !cursor;
       const count = grid.children.length;
-      summary.textContent = count ? `${count} item${count === 1 ? '' : 's'} shown${cursor ? ', more below' : ''}.`
-        : 'No items match. Rebuild a source under Sources to fill the catalog.';
+      if (count) summary.textContent = `${count} item${count === 1 ? '' : 's'} shown${cursor ? ', more below' : ''}.`;
+      else {
+        summary.replaceChildren('No items match. To fill the catalog, rebuild a source under ',
+          h('a', { href: '#/sources' }, 'Sources'), '.');
+      }
     } finally {
       if (mine === generation) loading = false;
     }
