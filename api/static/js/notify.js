@@ -9,13 +9,14 @@ function region(id) {
   return document.getElementById(id);
 }
 
-function show(regionId, cls, text, extra = null) {
+// `key` tells one message from another; `text` and `extra` are what is shown.
+function show(regionId, cls, key, extra = null, text = key) {
   const box = region(regionId);
   const current = box.firstElementChild;
-  if (current && current.dataset.text === text) return current; // a poll repeating itself
+  if (current && current.dataset.text === key) return current; // a poll repeating itself
   const close = h('button', { type: 'button', class: 'dismiss', 'aria-label': 'Dismiss message' }, '×');
   const note = h('div', { class: `notice ${cls}` }, h('p', { class: 'notice-text' }, text, extra), close);
-  note.dataset.text = text;
+  note.dataset.text = key;
   close.addEventListener('click', () => note.remove());
   box.replaceChildren(note);
   return note;
@@ -41,10 +42,12 @@ export function fixLink(details) {
 
 // `keepFor`: a hash the caller is about to open; the message survives that one navigation.
 export function notifyError(error, hint = '', { keepFor = null } = {}) {
-  const id = error.requestId ? ` (request ${error.requestId})` : '';
-  const text = `${error.message}${id}${hint ? ' ' + hint : ''}`;
+  const text = `${error.message}${hint ? ' ' + hint : ''}`;
   const link = fixLink(error.details);
-  const note = show('errors', 'error', text, link ? [' ', link] : null);
+  // The request id is for whoever reads the server's log: there, but quiet.
+  const id = error.requestId ? h('span', { class: 'request-id' }, ` (request ${error.requestId})`) : null;
+  const key = `${text}${id ? id.textContent : ''}`;
+  const note = show('errors', 'error', key, [...(link ? [' ', link] : []), id], text);
   note.dataset.code = error.code || '';
   if (keepFor) note.dataset.keepFor = keepFor;
   return note;

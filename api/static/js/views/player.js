@@ -118,11 +118,17 @@ export async function playerView({ root, signal }, id) {
     slot.replaceChildren(video(playableSrc(fresh), fresh.title));
     notify(`“${fresh.title}” is downloaded and ready to play.`);
   };
-  const play = () => {
+  const play = (event) => {
     const el = slot.querySelector('video');
     if (!el) return;
-    el.focus();
+    if (!el.paused) { el.pause(); return; }
     el.play().catch(() => {}); // a refusal shows in the video's own error message
+    const button = event.currentTarget;
+    const label = () => { button.textContent = el.paused ? 'Play' : 'Pause'; };
+    if (!button.dataset.follows) { // the button says what it will do, whichever control was used
+      button.dataset.follows = '1';
+      for (const name of ['play', 'pause', 'ended']) el.addEventListener(name, label);
+    }
   };
   const rows = [
     ['Size', bytes(item.size_bytes)],

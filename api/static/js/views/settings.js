@@ -123,8 +123,11 @@ function serverSettings(named) {
 export async function settingsView({ root, signal }, setting = null) {
   const tbody = h('tbody');
   const reload = statusTable(tbody, signal);
+  // Arriving from an error that names a setting, its explanation comes first.
+  const server = serverSettings(setting);
   root.append(
     h('h1', {}, 'Settings'),
+    setting ? server : null,
     tokenSection(),
     h('section', { 'aria-labelledby': 'cred-h' }, h('h2', { id: 'cred-h' }, 'Stored credentials'),
       h('table', { class: 'rows' },
@@ -134,7 +137,7 @@ export async function settingsView({ root, signal }, setting = null) {
         tbody)),
     googleForm(signal, reload),
     cookiesForm(signal, reload),
-    serverSettings(setting));
+    setting ? null : server);
   const box = root.querySelector('.setting-box');
   if (box) {
     box.focus({ preventScroll: true });

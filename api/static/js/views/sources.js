@@ -67,8 +67,7 @@ function taskControl(key, label, start, signal, onDone) {
 }
 
 // The server refuses Drive and Classroom work until Google is connected: say so, and where.
-// `groups`: [controls, the notice that explains them].
-async function needGoogle(groups, signal) {
+async function needGoogle(controls, notice, signal) {
   let connected = true;
   try {
     const infos = await get('/api/credentials', { signal, quiet: true });
@@ -76,14 +75,12 @@ async function needGoogle(groups, signal) {
   } catch {
     return; // unknown: leave the buttons as they are, the server has the last word
   }
-  for (const [controls, notice] of groups) {
-    for (const control of controls) {
-      control.button.disabled = !connected;
-      if (connected) control.button.removeAttribute('aria-describedby');
-      else control.button.setAttribute('aria-describedby', notice.id);
-    }
-    notice.hidden = connected;
+  for (const control of controls) {
+    control.button.disabled = !connected;
+    if (connected) control.button.removeAttribute('aria-describedby');
+    else control.button.setAttribute('aria-describedby', notice.id);
   }
+  notice.hidden = connected;
 }
 
 async function lastTimes(list, signal) {
@@ -150,11 +147,11 @@ export async function sourcesView({ root, signal }) {
     taskControl('sync-classroom', 'Sync Classroom', () => post('/api/classroom/sync', undefined, { signal }),
       signal, afterClassroom),
   ];
-  const notices = [googleNotice('google-needed'), googleNotice('google-needed-classroom')];
+  const notice = googleNotice('google-needed');
   root.append(
     h('h1', {}, 'Sources'),
+    notice,
     h('section', { 'aria-labelledby': 'cat-h' }, h('h2', { id: 'cat-h' }, 'Catalog'),
-      notices[0],
       h('ul', { class: 'controls' },
         taskControl('rebuild-local', 'Rebuild local', rebuild('local'), signal, refresh),
         google[0],
@@ -162,7 +159,6 @@ export async function sourcesView({ root, signal }) {
         google[1]),
       times),
     h('section', { 'aria-labelledby': 'cls-h' }, h('h2', { id: 'cls-h' }, 'Google Classroom'),
-      notices[1],
       h('ul', { class: 'controls' }, google[2]),
       empty,
       h('table', { class: 'rows' },
@@ -171,5 +167,5 @@ export async function sourcesView({ root, signal }) {
           .map((t) => h('th', { scope: 'col' }, t)))),
         tbody)));
   await Promise.all([refresh(), courses(tbody, empty, signal).catch(() => {}),
-    needGoogle([[google.slice(0, 2), notices[0]], [google.slice(2), notices[1]]], signal)]);
+    needGoogle(google, notice, signal)]);
 }

@@ -25,11 +25,16 @@ const TITLES = {
 };
 const LIST_EVERY = 4; // ticks
 
+// A long URL cut in its middle: the host and the end, which tell most about it.
+function shortUrl(url, max = 64) {
+  return url.length <= max ? url : `${url.slice(0, max - 26)}…${url.slice(-25)}`;
+}
+
 // What a person calls the task; `subject` comes with the list (GET /api/tasks), not the poll.
 export function taskTitle(task, subject = task.subject) {
   if (task.name === 'catalog.rebuild') return REBUILDS[subject?.source] || 'Rebuild catalog';
   if (task.name === 'downloads.fetch') {
-    const what = subject?.title || subject?.url;
+    const what = subject?.title || (subject?.url && shortUrl(subject.url));
     return what ? `Download “${what}”` : 'Download';
   }
   if (task.name.startsWith('testing.')) return `Test task (${task.name.slice(8)})`;
@@ -91,16 +96,21 @@ function updateRow(row, task) {
   if (task.subject !== undefined) row.subject = task.subject;
   const title = taskTitle(task, row.subject);
   row.title.textContent = title;
+  if (row.subject?.url) row.title.title = row.subject.url;
   row.error.textContent = task.error?.message || '';
   row.error.hidden = !task.error;
   cells.state.textContent = stateWord(task.state);
   cells.state.dataset.state = task.state;
+  const active = ACTIVE_STATES.includes(task.state);
   const done = task.state === 'SUCCESS';
+  // A task that ended without success keeps the percent it reached, and no busy bar.
+  bar.hidden = !active && !done && task.progress?.percent == null;
   bar.update(done ? 100 : task.progress?.percent ?? null, task.progress?.message || '');
   bar.querySelector('progress').setAttribute('aria-label', `Progress of ${title}`);
   setTime(row, 'started', row.started, task.started_at);
   setTime(row, 'finished', cells.finished, task.finished_at);
-  cancel.hidden = !ACTIVE_STATES.includes(task.state);
+  cancel.hidden = !active;
+  cells.actions.classList.toggle('idle', !active);
   cancel.setAttribute('aria-label', `Cancel ${title}`);
 }
 
@@ -145,7 +155,7 @@ export async function tasksView({ root, signal }) {
   }
 
   root.append(h('h1', {}, 'Tasks'),
-    h('form', { class: 'filters', onsubmit: (e) => e.preventDefault() }, field('Show', nameFilter)),
+    h('form', { class: 'filters tasks-filter', onsubmit: (e) => e.preventDefault() }, field('Show', nameFilter)),
     empty,
     h('table', { class: 'rows tasks' },
       h('caption', { class: 'visually-hidden' }, 'Recent tasks, newest first'),
