@@ -249,6 +249,8 @@ def test_the_changed_views_fit_a_phone(browser, base, settings, view):
             )
             ui.page.locator("#errors .notice-link").wait_for()
         ui.shot(f"phone-people-{view.split('?')[0]}")  # first: an overflow shows in it
+        shown = ui.page.locator("main").inner_text()
+        assert "null" not in shown and "undefined" not in shown
         width = ui.page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
         assert width[0] <= width[1], (view, width)
         assert ui.violations() == [] and ui.page_errors == []

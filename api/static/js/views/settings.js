@@ -125,7 +125,7 @@ export async function settingsView({ root, signal }, setting = null) {
   const reload = statusTable(tbody, signal);
   // Arriving from an error that names a setting, its explanation comes first.
   const server = serverSettings(setting);
-  root.append(
+  root.append(...[
     h('h1', {}, 'Settings'),
     setting ? server : null,
     tokenSection(),
@@ -137,7 +137,7 @@ export async function settingsView({ root, signal }, setting = null) {
         tbody)),
     googleForm(signal, reload),
     cookiesForm(signal, reload),
-    setting ? null : server);
+    setting ? null : server].filter(Boolean));
   const box = root.querySelector('.setting-box');
   if (box) {
     box.focus({ preventScroll: true });
