@@ -5,7 +5,9 @@ import { clear, field, h } from '../dom.js';
 import { duration } from '../format.js';
 
 const PAGE = 24;
-const SOURCES = [['', 'All sources'], ['local', 'Local'], ['drive', 'Google Drive'], ['classroom', 'Classroom']];
+// "download": items made from finished URL downloads (CONTRACT 8.6), once the catalog has them.
+const SOURCES = [['', 'All sources'], ['local', 'Local'], ['drive', 'Google Drive'], ['classroom', 'Classroom'],
+  ['download', 'Downloads']];
 // Kept across views, so the back button from the player finds the same filters.
 const filters = { q: '', source: '', course_id: '' };
 
