@@ -100,6 +100,8 @@ const SERVER_SETTINGS = {
   DISK_FREE_FLOOR_MB: ['256', 'Downloads are refused while less than this many MB are free in the'
     + ' download folder.'],
   MAX_CONTENT_LENGTH: ['2097152', 'The largest request body, in bytes, that Aula accepts.'],
+  ENCRYPTION_KEY: ['<new key>,<old key>', 'The keys stored credentials are encrypted with, newest first;'
+    + ' make run writes one when none is set. Keep an old key after the new one until nothing needs it.'],
 };
 
 function serverSettings(named) {
