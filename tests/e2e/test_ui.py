@@ -143,6 +143,9 @@ def test_a_download_from_the_player_reaches_100_and_the_item_plays(
     ui.page.locator("main video").wait_for()
     assert "succeeded" in ui.page.locator(".download-state").inner_text()
     assert ui.page.locator(".download-area progress").evaluate("p => p.value") == 100
+    # Downloaded: nothing more to download, the file is there to play and save.
+    assert ui.page.get_by_role("button", name="Download").is_hidden()
+    assert ui.page.get_by_role("link", name="Save the file").get_attribute("href")
     result = play_and_seek(ui.page, 1.0)
     assert result["error"] is None and abs(result["after"] - 1.0) < 0.2
 
