@@ -211,6 +211,9 @@ def test_a_local_item_shows_play_and_the_file_not_download(ui: Watched, settings
         "() => { const v = document.querySelector('main video'); return v.currentTime > 0; }",
         timeout=WAIT_MS,
     )
+    area.get_by_role("button", name="Pause").click()  # it says what it will do next
+    area.get_by_role("button", name="Play").wait_for()
+    assert ui.page.locator("main video").evaluate("v => v.paused")
     ui.shot("player-local")
 
 

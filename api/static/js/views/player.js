@@ -102,7 +102,17 @@ function downloadArea(item, signal, onPlayable, play) {
   });
   show(item.download);
   if (['queued', 'running'].includes(item.download?.state)) watch();
-  return h('div', { class: 'download-area' }, playButton, fileSlot, button, status, bar);
+  const area = h('div', { class: 'download-area' }, playButton, fileSlot, button, status, bar);
+  area.playButton = playButton;
+  return area;
+}
+
+// The Play button says what it will do, whichever control started or paused the video.
+function followVideo(slot, playButton) {
+  const el = slot.querySelector('video');
+  if (!el) return;
+  const label = () => { playButton.textContent = el.paused ? 'Play' : 'Pause'; };
+  for (const name of ['play', 'pause', 'ended', 'emptied']) el.addEventListener(name, label);
 }
 
 export async function playerView({ root, signal }, id) {
@@ -113,22 +123,18 @@ export async function playerView({ root, signal }, id) {
     ? 'This item is a link: download it first, then it plays here.'
     : 'This item has no video Aula can play or download.');
   slot.append(src ? video(src, item.title) : mustDownload);
+  let area = null;
   const onPlayable = (fresh) => {
     if (slot.querySelector('video')) return;
     slot.replaceChildren(video(playableSrc(fresh), fresh.title));
+    followVideo(slot, area.playButton);
     notify(`“${fresh.title}” is downloaded and ready to play.`);
   };
-  const play = (event) => {
+  const play = () => {
     const el = slot.querySelector('video');
     if (!el) return;
-    if (!el.paused) { el.pause(); return; }
-    el.play().catch(() => {}); // a refusal shows in the video's own error message
-    const button = event.currentTarget;
-    const label = () => { button.textContent = el.paused ? 'Play' : 'Pause'; };
-    if (!button.dataset.follows) { // the button says what it will do, whichever control was used
-      button.dataset.follows = '1';
-      for (const name of ['play', 'pause', 'ended']) el.addEventListener(name, label);
-    }
+    if (el.paused) el.play().catch(() => {}); // a refusal shows in the video's own error message
+    else el.pause();
   };
   const rows = [
     ['Size', bytes(item.size_bytes)],
@@ -138,11 +144,13 @@ export async function playerView({ root, signal }, id) {
     ['Modified', when(item.modified_at)],
   ];
   if (item.source === 'local') rows.splice(3, 0, ['File', item.source_id]);
+  area = downloadArea(item, signal, onPlayable, play);
+  followVideo(slot, area.playButton);
   root.append(
     h('p', { class: 'back' }, h('a', { href: '#/catalog' }, '← Catalog')),
     h('h1', {}, item.title),
     slot,
-    downloadArea(item, signal, onPlayable, play),
+    area,
     details(rows),
   );
 }

@@ -4,7 +4,7 @@ import { get, post, query } from '../api.js';
 import { h, progressBar } from '../dom.js';
 import { notify } from '../notify.js';
 import { poll } from '../poller.js';
-import { when } from '../format.js';
+import { timeAgo } from '../format.js';
 import { ACTIVE_STATES, stateWord } from './tasks.js';
 
 const tracked = {}; // control key -> task id, kept while the user visits other views
@@ -86,7 +86,7 @@ async function needGoogle(controls, notice, signal) {
 async function lastTimes(list, signal) {
   const rows = await Promise.all(LAST.map(async ([name, label]) => {
     const page = await get(query('/api/tasks', { name, state: 'SUCCESS', limit: 1 }), { signal });
-    return [label, when(page.items[0]?.finished_at)];
+    return [label, timeAgo(page.items[0]?.finished_at)];
   }));
   list.replaceChildren(...rows.flatMap(([term, value]) => [h('dt', {}, term), h('dd', {}, value)]));
 }
