@@ -2,6 +2,10 @@
 
 const UNITS = ['B', 'KB', 'MB', 'GB', 'TB'];
 
+// Where an item comes from, in words.
+export const SOURCE_NAMES = { local: 'Local folder', drive: 'Google Drive', classroom: 'Google Classroom',
+  download: 'Downloaded' };
+
 export function bytes(n) {
   if (n === null || n === undefined) return '—';
   let value = Number(n);

@@ -2,7 +2,7 @@
 
 import { get, query } from '../api.js';
 import { clear, field, h } from '../dom.js';
-import { duration } from '../format.js';
+import { duration, SOURCE_NAMES } from '../format.js';
 
 const PAGE = 24;
 // "download": items made from finished URL downloads (CONTRACT 8.6), once the catalog has them.
@@ -21,7 +21,7 @@ function thumbnail(item) {
 }
 
 function card(item) {
-  const meta = [duration(item.duration_s), item.source];
+  const meta = [duration(item.duration_s), SOURCE_NAMES[item.source] || item.source];
   if (!item.stream_url) meta.push(item.download?.state === 'succeeded' ? 'downloaded' : 'link');
   return h('li', {},
     h('a', { class: 'card', href: `#/player/${item.id}`, 'data-item-id': item.id },

@@ -6,7 +6,7 @@ import { get, post } from '../api.js';
 import { notify } from '../notify.js';
 import { h, progressBar } from '../dom.js';
 import { poll } from '../poller.js';
-import { bytes, duration, when } from '../format.js';
+import { bytes, duration, SOURCE_NAMES, when } from '../format.js';
 
 // A finished download's URL: the signed `file.url` when the API gives one, else the plain route.
 export function fileUrl(download) {
@@ -23,9 +23,6 @@ function video(src, title) {
   });
   return h('div', { class: 'video-wrap' }, el, message);
 }
-
-const SOURCE_NAMES = { local: 'Local folder', drive: 'Google Drive', classroom: 'Google Classroom',
-  download: 'Downloaded' };
 
 function details(rows) {
   return h('dl', { class: 'details' },
