@@ -162,7 +162,10 @@ def stream_item(item: CatalogItem) -> Response:
     from core.google.drive import DriveClient
 
     if needs_download(item):
-        raise Conflict("This item is a link: download it first, then stream the download.")
+        raise Conflict(
+            "This item is a link: download it first; it plays from the downloaded file.",
+            {"reason": "needs_download"},
+        )
     if item.source == "local":
         return local_file_response(
             resolve_local(settings(), item.source_id), mime_type=item.mime_type

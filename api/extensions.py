@@ -11,7 +11,7 @@ from flask_smorest import Api as SmorestApi
 import celeryconfig
 from api.schemas import ErrorSchema
 from core.base.db import Database
-from core.base.errors import CredentialsMissing
+from core.base.errors import google_not_connected
 from core.base.services import Services
 from core.base.settings import Settings
 from core.base.vault import Vault
@@ -76,6 +76,4 @@ def require_google() -> None:
     """CredentialsMissing (409) unless Google credentials are stored."""
     vault = Vault(db(), settings().fernet_keys)
     if not any(info.kind == "google" and info.configured for info in vault.list()):
-        raise CredentialsMissing(
-            "Google credentials are not configured; PUT /api/credentials/google first."
-        )
+        raise google_not_connected()

@@ -76,7 +76,19 @@ class TaskSchema(Schema):
     finished_at = fields.AwareDateTime(allow_none=True)
 
 
-TaskPageSchema = page_schema(TaskSchema, "TaskPage")
+class TaskListEntrySchema(TaskSchema):
+    """A task as the list shows it: also what it works on, for a person to read."""
+
+    subject = fields.Dict(
+        allow_none=True,
+        metadata={
+            "description": "What the task works on, when known: `{source}` for a catalog"
+            " rebuild or sync, `{download_id, title, url}` for a download; null otherwise."
+        },
+    )
+
+
+TaskPageSchema = page_schema(TaskListEntrySchema, "TaskPage")
 
 
 class TaskNameChoice(validate.OneOf):

@@ -117,7 +117,7 @@ def require_admin() -> Response | None:
             403, "forbidden",
             "Until ADMIN_TOKEN is set, changes are accepted only from this machine at a loopback"
             " address (http://127.0.0.1:<port> or http://localhost:<port>).",
-            {"reason": "loopback_only"},
+            {"reason": "loopback_only", "setting": "ADMIN_TOKEN"},
         )  # fmt: skip
     if presented_token_is_valid():
         return None
@@ -130,7 +130,10 @@ def refuse_oversized() -> Response | None:
     limit = settings().max_content_length
     if request.content_length is not None and request.content_length > limit:
         return envelope(
-            413, "payload_too_large", "The request body is larger than MAX_CONTENT_LENGTH allows."
+            413,
+            "payload_too_large",
+            "The request body is larger than MAX_CONTENT_LENGTH allows.",
+            {"setting": "MAX_CONTENT_LENGTH"},
         )
     return None
 

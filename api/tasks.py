@@ -15,6 +15,7 @@ from api.extensions import celery_client, db
 from api.schemas import TaskListArgsSchema, TaskPageSchema, TaskSchema
 from core.downloads import resources
 from core.jobs import records as jobs
+from core.jobs import task_subjects
 
 blp = Blueprint("tasks", __name__, url_prefix="/api/tasks", description="Task records.")
 # The keys TaskSchema's nested schemas show, in their order (webhook bodies show the same).
@@ -27,8 +28,12 @@ class TaskList(MethodView):
     @blp.arguments(TaskListArgsSchema, location="query")
     @blp.response(200, TaskPageSchema)
     def get(self, args: dict[str, Any]) -> Any:
-        """Tasks, newest first, filtered by state and name."""
-        return jobs.list_records(db(), **args)
+        """Tasks, newest first, filtered by state and name, each with what it works on."""
+        page = jobs.list_records(db(), **args)
+        found = task_subjects.subjects(db(), page.items)
+        for record in page.items:  # as with_downloads attaches an item's download
+            record.subject = found.get(record.id)  # type: ignore[attr-defined]
+        return page
 
 
 def poll_etag(view: dict[str, Any]) -> str:

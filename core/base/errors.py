@@ -84,6 +84,18 @@ class CredentialsMissing(PermanentError):
     status = 409
 
 
+# Where a person connects Google: the web UI's Settings page (an error names it in `page`).
+SETTINGS_PAGE = "/#/settings"
+
+
+def google_not_connected() -> CredentialsMissing:
+    """The error for work that needs Google while no Google credentials are stored."""
+    return CredentialsMissing(
+        "Google is not connected to Aula yet: connect it on the Settings page (/#/settings).",
+        {"reason": "google_not_connected", "page": SETTINGS_PAGE},
+    )
+
+
 class PayloadTooLarge(PermanentError):
     code = "payload_too_large"
     status = 413

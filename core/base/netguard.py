@@ -61,6 +61,10 @@ NEVER_ALLOWED = (
     (_NETS("fe80::/10"), "link-local"),
     (_NETS("fd00:ec2::254/128"), "cloud metadata service"),
 )
+# The setting that opens what forbidden_reason refuses (never NEVER_ALLOWED), named in refusals
+# so that a person knows what to change.
+ALLOW_PRIVATE_SETTING = "DOWNLOAD_ALLOW_PRIVATE_HOSTS"
+ALLOW_PRIVATE_HINT = f"Set {ALLOW_PRIVATE_SETTING}=true to allow loopback and private hosts."
 _NAT64 = _NETS("64:ff9b::/96")
 _GLOBAL_EXCEPTIONS = frozenset(map(ipaddress.ip_address, ("192.0.0.9", "192.0.0.10")))
 
@@ -177,14 +181,26 @@ def check_address(address: str, *, allow_private: bool) -> None:
     `allow_private` opens loopback and private ranges, never link-local or metadata addresses.
     """
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    reason = forbidden_reason(ip)
-    if reason and allow_private:
-        reason = never_allowed_reason(ip)
-    if reason:
+    never = never_allowed_reason(ip)
+    if never:
         raise ValidationFailed(
-            f"Downloads may not reach {ip}: it is a {reason} address.",
+            f"Downloads may never reach {ip}, {_a(forbidden_reason(ip) or never)} address,"
+            " whatever the settings.",
             {"reason": "forbidden_url", "address": str(ip)},
         )
+    reason = None if allow_private else forbidden_reason(ip)
+    if reason:
+        raise ValidationFailed(
+            f"Downloads may not reach {ip}, {_a(reason)} address. {ALLOW_PRIVATE_HINT}",
+            {"reason": "forbidden_url", "address": str(ip), "setting": ALLOW_PRIVATE_SETTING},
+        )
+
+
+def _a(reason: str) -> str:
+    """`reason` with its indefinite article: "a loopback", "an unspecified", "a unique local"."""
+    word = reason.lstrip('"').lower()
+    vowel = word[:1] in ("a", "e", "i", "o") or (word[:1] == "u" and not word.startswith("uni"))
+    return f"{'an' if vowel else 'a'} {reason}"
 
 
 def check_host(
@@ -255,4 +271,18 @@ class Guard:
         details = {"reason": "forbidden_url"}
         if self.refused:
             details["address"] = self.refused[0]
-        return ValidationFailed(f"The download led to {target}; it was stopped.", details)
+        message = f"The download led to {target}; it was stopped."
+        if what is None and self._setting_would_open():
+            details["setting"] = ALLOW_PRIVATE_SETTING
+            message = f"{message} {ALLOW_PRIVATE_HINT}"
+        return ValidationFailed(message, details)
+
+    def _setting_would_open(self) -> bool:
+        """Whether DOWNLOAD_ALLOW_PRIVATE_HOSTS would have let the first refused address through."""
+        if self.allow_private or self.policy is not None or not self.refused:
+            return False
+        try:
+            ip = ipaddress.ip_address(self.refused[0])
+        except ValueError:  # a URL or a proxy, refused for another reason than its address
+            return False
+        return never_allowed_reason(ip) is None

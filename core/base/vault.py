@@ -42,7 +42,8 @@ class Vault:
     def _fernet(self) -> MultiFernet:
         if not self._keys:
             raise ConfigurationError(
-                "No ENCRYPTION_KEY is configured, so secrets cannot be stored or read."
+                "No ENCRYPTION_KEY is configured, so secrets cannot be stored or read.",
+                {"setting": "ENCRYPTION_KEY"},
             )
         return MultiFernet([Fernet(key) for key in self._keys])
 
@@ -71,7 +72,8 @@ class Vault:
         except InvalidToken:
             raise ConfigurationError(
                 f"The stored {kind} credential cannot be decrypted with ENCRYPTION_KEY; "
-                "add the old key after the new one, or store the credential again."
+                "add the old key after the new one, or store the credential again.",
+                {"setting": "ENCRYPTION_KEY"},
             ) from None
         register_secret(secret.decode(errors="ignore"))
         return secret

@@ -101,7 +101,11 @@ def _target(services: Services, url: str | None, item_id: int | None) -> dict[st
     if item_id is not None:
         item = catalog.get_item(services.db, item_id)
         if item.source == "local":
-            raise Conflict("This item is a local file already: stream it directly.")
+            raise Conflict(
+                "This item is a file on this server already: there is nothing to download."
+                " Play it, or save the file, from its page in the catalog.",
+                {"reason": "local_file"},
+            )
         file_id = (
             item.source_id if item.source == "drive" else (item.extra or {}).get("drive_file_id")
         )
@@ -114,7 +118,7 @@ def _target(services: Services, url: str | None, item_id: int | None) -> dict[st
                 "item_id": item.id,
             }
         if not item.url:
-            raise Conflict("This item has no URL to download.")
+            raise Conflict("This item has no link to download from.", {"reason": "no_url"})
         url = item.url
         return {**_target(services, url, None), "title": item.title, "item_id": item.id}
     if url is None:  # the request's schema asks for one of the two
@@ -131,9 +135,14 @@ def _check_disk(settings: Settings) -> None:
     free_mb = free_bytes(settings.download_dir) // (1024 * 1024)
     if free_mb < settings.disk_free_floor_mb:
         raise InsufficientStorage(
-            f"Only {free_mb} MB are free in DOWNLOAD_DIR, below the {settings.disk_free_floor_mb}"
-            " MB floor; free some space first.",
-            {"free_mb": free_mb, "floor_mb": settings.disk_free_floor_mb},
+            f"Only {free_mb} MB are free in the download folder (DOWNLOAD_DIR), below"
+            f" DISK_FREE_FLOOR_MB ({settings.disk_free_floor_mb} MB): free some space there, or"
+            " lower DISK_FREE_FLOOR_MB.",
+            {
+                "free_mb": free_mb,
+                "floor_mb": settings.disk_free_floor_mb,
+                "setting": "DISK_FREE_FLOOR_MB",
+            },
         )
 
 

@@ -11,11 +11,12 @@ from typing import Any
 import requests
 
 from core.base.errors import (
-    CredentialsMissing,
+    SETTINGS_PAGE,
     NotFound,
     TransientError,
     UpstreamRefused,
     UpstreamTimeout,
+    google_not_connected,
 )
 from core.base.logging import register_secret
 from core.base.vault import Vault
@@ -33,9 +34,7 @@ class GoogleCredentials:
         try:
             raw = json.loads(vault.get("google"))
         except NotFound:
-            raise CredentialsMissing(
-                "Google credentials are not configured; PUT /api/credentials/google first."
-            ) from None
+            raise google_not_connected() from None
         creds = cls(raw["client_id"], raw["client_secret"], raw["refresh_token"])
         register_secret(creds.client_secret)
         register_secret(creds.refresh_token)
@@ -87,8 +86,9 @@ class GoogleAuth:
         if response.status_code in (400, 401):
             reason = json_object(response).get("error", "invalid_grant")
             raise UpstreamRefused(
-                f"Google refused the stored credentials ({reason}); store new ones.",
-                {"reason": reason},
+                f"Google refused the stored credentials ({reason}): connect Google again on the"
+                " Settings page (/#/settings).",
+                {"reason": reason, "page": SETTINGS_PAGE},
             )
         if response.status_code != 200:
             raise TransientError(f"Google's token endpoint answered {response.status_code}.")

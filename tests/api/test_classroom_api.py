@@ -98,6 +98,8 @@ def test_bad_paging_arguments_are_refused(client, settings):
 def test_without_google_credentials_sync_is_409(client, settings):
     response = client.post("/api/classroom/sync")
     details = assert_envelope(response, 409, "conflict")
-    assert details == {}
-    assert "credentials" in response.get_json()["error"]["message"]
+    # Where a person fixes it (the UI's Settings page), not an API call to make.
+    assert details == {"reason": "google_not_connected", "page": "/#/settings"}
+    message = response.get_json()["error"]["message"]
+    assert "Settings page" in message and "/api/" not in message
     assert client.get("/api/classroom/courses").get_json() == {"items": [], "next_cursor": None}

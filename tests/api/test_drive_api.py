@@ -90,4 +90,6 @@ def test_without_credentials_drive_answers_409(client, settings, drive):
     client.delete("/api/credentials/google")
     response = client.get("/api/drive/files")
     assert response.status_code == 409
-    assert "credentials" in response.get_json()["error"]["message"]
+    error = response.get_json()["error"]
+    assert "Google is not connected" in error["message"] and "/api/" not in error["message"]
+    assert error["details"]["page"] == "/#/settings"

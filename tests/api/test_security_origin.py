@@ -86,7 +86,7 @@ def test_without_a_token_a_rebound_host_is_refused(open_app: Flask, host: str) -
     for method, rule, path in mutations(open_app):
         response = send(client, method, path, headers={"Host": host, "Origin": f"http://{host}"})
         details = assert_envelope(response, 403, "forbidden")
-        assert details == {"reason": "loopback_only"}, f"{method} {rule}"
+        assert details == {"reason": "loopback_only", "setting": "ADMIN_TOKEN"}, f"{method} {rule}"
     assert client.get("/api/tasks", headers={"Host": host}).status_code == 200
 
 

@@ -134,7 +134,12 @@ def test_the_guard_refuses_loopback_without_allow_private(media, tmp_path):
     before = media.hits["/video.mp4"]
     with pytest.raises(ValidationFailed) as refused:
         _fetch(f"{media.base_url}/video.mp4", tmp_path, guard=Guard(allow_private=False))
-    assert refused.value.details == {"reason": "forbidden_url", "address": "127.0.0.1"}
+    assert refused.value.details == {
+        "reason": "forbidden_url",
+        "address": "127.0.0.1",
+        "setting": "DOWNLOAD_ALLOW_PRIVATE_HOSTS",
+    }
+    assert "Set DOWNLOAD_ALLOW_PRIVATE_HOSTS=true" in refused.value.message
     assert media.hits["/video.mp4"] == before
 
 

@@ -161,8 +161,15 @@ def test_a_name_resolving_to_loopback_is_refused():
     resolver = fake_resolver({"evil.example": ["127.0.0.1"]})
     with pytest.raises(ValidationFailed) as refused:
         check_host("evil.example", 80, allow_private=False, resolver=resolver)
-    assert refused.value.details == {"reason": "forbidden_url", "address": "127.0.0.1"}
-    assert "loopback" in refused.value.message
+    assert refused.value.details == {
+        "reason": "forbidden_url",
+        "address": "127.0.0.1",
+        "setting": "DOWNLOAD_ALLOW_PRIVATE_HOSTS",
+    }
+    assert refused.value.message == (
+        "Downloads may not reach 127.0.0.1, a loopback address. Set"
+        " DOWNLOAD_ALLOW_PRIVATE_HOSTS=true to allow loopback and private hosts."
+    )
 
 
 def test_one_private_address_among_global_ones_is_enough_to_refuse():

@@ -30,14 +30,19 @@ def test_link_local_and_metadata_are_never_allowed(address: str) -> None:
         with pytest.raises(ValidationFailed) as caught:
             check_address(address, allow_private=allow_private)
         assert caught.value.details["reason"] == "forbidden_url"
+        # No setting opens these, so none is named: the refusal says so instead.
+        assert "setting" not in caught.value.details
+        assert "whatever the settings" in caught.value.message
 
 
 @pytest.mark.parametrize("address", OPENED)
 def test_private_and_loopback_open_only_when_allowed(address: str) -> None:
     assert never_allowed_reason(ipaddress.ip_address(address)) is None
     check_address(address, allow_private=True)
-    with pytest.raises(ValidationFailed):
+    with pytest.raises(ValidationFailed) as caught:
         check_address(address, allow_private=False)
+    assert caught.value.details["setting"] == "DOWNLOAD_ALLOW_PRIVATE_HOSTS"
+    assert "DOWNLOAD_ALLOW_PRIVATE_HOSTS=true" in caught.value.message
 
 
 def test_a_name_resolving_to_metadata_is_refused_with_private_hosts_allowed() -> None:

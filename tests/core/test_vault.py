@@ -57,8 +57,9 @@ def _read_elsewhere(file: Path) -> bytes:
 def test_rotation_keeps_old_secrets_readable(settings):
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     Vault(database(settings.database_url), [old]).put("google", SECRET)
-    with pytest.raises(ConfigurationError, match="cannot be decrypted"):
+    with pytest.raises(ConfigurationError, match="cannot be decrypted") as refused:
         Vault(database(settings.database_url), [new]).get("google")
+    assert refused.value.details == {"setting": "ENCRYPTION_KEY"}
     rotating = Vault(database(settings.database_url), [new, old])
     assert rotating.get("google") == SECRET
     assert rotating.rotate() == 1
@@ -66,5 +67,6 @@ def test_rotation_keeps_old_secrets_readable(settings):
 
 
 def test_without_a_key_the_vault_refuses_clearly(settings):
-    with pytest.raises(ConfigurationError, match="ENCRYPTION_KEY"):
+    with pytest.raises(ConfigurationError, match="ENCRYPTION_KEY") as refused:
         Vault(database(settings.database_url), []).put("google", SECRET)
+    assert refused.value.details == {"setting": "ENCRYPTION_KEY"}

@@ -144,6 +144,9 @@ def test_a_download_from_the_player_reaches_100_and_the_item_plays(
     ui.page.locator("main video").wait_for()
     assert "succeeded" in ui.page.locator(".download-state").inner_text()
     assert ui.page.locator(".download-area progress").evaluate("p => p.value") == 100
+    # Downloaded: nothing more to download, the file is there to play and save.
+    assert ui.page.get_by_role("button", name="Download").is_hidden()
+    assert ui.page.get_by_role("link", name="Save the file").get_attribute("href")
     result = play_and_seek(ui.page, 1.0)
     assert result["error"] is None and abs(result["after"] - 1.0) < 0.2
 
@@ -190,7 +193,7 @@ def test_a_rebuild_shows_progress_and_new_items_appear(ui: Watched, settings):
     ui.goto("sources")
     ui.page.get_by_role("button", name="Rebuild local").click()
     state = ui.page.locator("[data-control-state='rebuild-local']")
-    state.filter(has_text="SUCCESS").wait_for()
+    state.and_(ui.page.locator("[data-state='SUCCESS']")).filter(has_text="Done").wait_for()
     control = ui.page.locator(
         "li.task-control", has=ui.page.locator("[data-control='rebuild-local']")
     )
@@ -236,7 +239,8 @@ def test_repeated_polls_use_304_and_a_task_can_be_canceled(ui: Watched, stack: S
     celery.close()
     ui.goto("tasks")
     row = ui.page.locator(f"tr[data-task-id='{record.id}']")
-    row.locator("td.state", has_text="STARTED").wait_for()
+    row.locator("td.state[data-state='STARTED']").wait_for()
+    assert row.locator("td.state").inner_text() == "Running"  # the state in words
 
     def not_modified() -> list:
         return [
@@ -252,7 +256,7 @@ def test_repeated_polls_use_304_and_a_task_can_be_canceled(ui: Watched, stack: S
     assert sent.get("if-none-match")
     ui.shot("tasks")
     row.get_by_role("button", name="Cancel").click()
-    row.locator("td.state", has_text="REVOKED").wait_for()
+    row.locator("td.state[data-state='REVOKED']", has_text="Canceled").wait_for()
     ui.goto("settings")  # leaving the view stops its polls
     ui.page.wait_for_load_state("networkidle", timeout=WAIT_MS)
     polls = len([r for r in ui.responses if "/api/tasks" in r.url])

@@ -170,6 +170,12 @@ def test_bad_download_requests(client, settings, drive):
         assert response.status_code == status, (body, response.get_json())
     refused = client.post("/api/downloads", json={"url": "http://127.0.0.1:9/a.mp4"}).get_json()
     assert refused["error"]["details"]["reason"] == "forbidden_url"
+    # The refusal names the setting that would allow it, for a person to act on.
+    assert refused["error"]["details"]["setting"] == "DOWNLOAD_ALLOW_PRIVATE_HOSTS"
+    assert refused["error"]["message"] == (
+        "Downloads may not reach 127.0.0.1, a loopback address. Set"
+        " DOWNLOAD_ALLOW_PRIVATE_HOSTS=true to allow loopback and private hosts."
+    )
     assert client.get("/api/downloads/424242").status_code == 404
     assert client.post("/api/downloads/424242/retry").status_code == 404
 
@@ -184,7 +190,10 @@ def test_low_disk_is_507(base_env, settings, drive):
         "/api/downloads", json={"url": f"https://drive.google.com/file/d/{file_id}"}
     )
     assert response.status_code == 507
-    assert response.get_json()["error"]["code"] == "insufficient_storage"
+    error = response.get_json()["error"]
+    assert error["code"] == "insufficient_storage"
+    assert error["details"]["setting"] == "DISK_FREE_FLOOR_MB"
+    assert "free some space" in error["message"]
 
 
 def test_catalog_items_show_their_newest_download(base_env, settings, drive):

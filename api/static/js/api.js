@@ -74,7 +74,7 @@ export async function request(method, url, options = {}) {
   } catch (error) {
     if (error.name === 'AbortError') throw error;
     if (error.status === 401) {
-      notifyError(error, 'Enter the admin token in Settings, then try again.');
+      notifyError(error, 'Enter the admin token in Settings, then try again.', { keepFor: '#/settings' });
       if (!location.hash.startsWith('#/settings')) location.hash = '#/settings';
     } else if (!options.quiet) {
       notifyError(error);

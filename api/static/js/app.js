@@ -3,6 +3,7 @@
 
 import { ApiError } from './api.js';
 import { clear, h } from './dom.js';
+import { clearNotices } from './notify.js';
 import { catalogView } from './views/catalog.js';
 import { downloadsView } from './views/downloads.js';
 import { playerView, downloadPlayerView } from './views/player.js';
@@ -19,7 +20,7 @@ const ROUTES = [
   [/^#\/tasks$/, 'tasks', () => tasksView],
   [/^#\/sources$/, 'sources', () => sourcesView],
   [/^#\/subscriptions$/, 'subscriptions', () => subscriptionsView],
-  [/^#\/settings$/, 'settings', () => settingsView],
+  [/^#\/settings(?:\?setting=([A-Z][A-Z0-9_]*))?$/, 'settings', (setting) => (ctx) => settingsView(ctx, setting)],
 ];
 
 let leave = null; // aborts the current view's polls and requests
@@ -55,6 +56,7 @@ async function route() {
   }
   if (leave) leave.abort();
   leave = new AbortController();
+  clearNotices(location.hash); // what the last view said is about the last view
   const root = clear(document.getElementById('main'));
   markNav(found ? found.nav : null);
   const ctx = { root, signal: leave.signal };

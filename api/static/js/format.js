@@ -2,6 +2,10 @@
 
 const UNITS = ['B', 'KB', 'MB', 'GB', 'TB'];
 
+// Where an item comes from, in words.
+export const SOURCE_NAMES = { local: 'Local folder', drive: 'Google Drive', classroom: 'Google Classroom',
+  download: 'Downloaded' };
+
 export function bytes(n) {
   if (n === null || n === undefined) return '—';
   let value = Number(n);
@@ -34,4 +38,33 @@ export function when(iso) {
   if (!iso) return '—';
   const date = new Date(iso);
   return Number.isNaN(date.getTime()) ? iso : date.toLocaleString();
+}
+
+const STEPS = [['year', 31536000], ['month', 2592000], ['week', 604800], ['day', 86400], ['hour', 3600],
+  ['minute', 60], ['second', 1]];
+const relative = new Intl.RelativeTimeFormat('en', { numeric: 'always' });
+
+// "2 minutes ago" ("just now" under 10 s, "in 3 minutes" for a future time); `now` for tests.
+export function ago(iso, now = Date.now()) {
+  if (!iso) return '—';
+  const then = new Date(iso).getTime();
+  if (Number.isNaN(then)) return iso;
+  const seconds = Math.round((then - now) / 1000);
+  if (Math.abs(seconds) < 10) return 'just now';
+  const [unit, size] = STEPS.find(([, s]) => Math.abs(seconds) >= s);
+  return relative.format(Math.trunc(seconds / size), unit);
+}
+
+// A <time> showing ago(iso), with the absolute local time in its title; `refresh()` updates it.
+export function timeAgo(iso) {
+  const el = document.createElement('time');
+  el.refresh = () => {
+    el.textContent = ago(iso);
+  };
+  if (iso) {
+    el.dateTime = iso;
+    el.title = when(iso);
+  }
+  el.refresh();
+  return el;
 }

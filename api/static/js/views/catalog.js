@@ -2,10 +2,12 @@
 
 import { get, query } from '../api.js';
 import { clear, field, h } from '../dom.js';
-import { duration } from '../format.js';
+import { duration, SOURCE_NAMES } from '../format.js';
 
 const PAGE = 24;
-const SOURCES = [['', 'All sources'], ['local', 'Local'], ['drive', 'Google Drive'], ['classroom', 'Classroom']];
+// "download": items made from finished URL downloads (CONTRACT 8.6), once the catalog has them.
+const SOURCES = [['', 'All sources'], ['local', 'Local'], ['drive', 'Google Drive'], ['classroom', 'Classroom'],
+  ['download', 'Downloads']];
 // Kept across views, so the back button from the player finds the same filters.
 const filters = { q: '', source: '', course_id: '' };
 
@@ -19,7 +21,7 @@ function thumbnail(item) {
 }
 
 function card(item) {
-  const meta = [duration(item.duration_s), item.source];
+  const meta = [duration(item.duration_s), SOURCE_NAMES[item.source] || item.source];
   if (!item.stream_url) meta.push(item.download?.state === 'succeeded' ? 'downloaded' : 'link');
   return h('li', {},
     h('a', { class: 'card', href: `#/player/${item.id}`, 'data-item-id': item.id },
@@ -89,8 +91,11 @@ export async function catalogView({ root, signal }) {
       cursor = page.next_cursor;
       more.hidden = !cursor;
       const count = grid.children.length;
-      summary.textContent = count ? `${count} item${count === 1 ? '' : 's'} shown${cursor ? ', more below' : ''}.`
-        : 'No items match. Rebuild a source under Sources to fill the catalog.';
+      if (count) summary.textContent = `${count} item${count === 1 ? '' : 's'} shown${cursor ? ', more below' : ''}.`;
+      else {
+        summary.replaceChildren('No items match. To fill the catalog, rebuild a source under ',
+          h('a', { href: '#/sources' }, 'Sources'), '.');
+      }
     } finally {
       if (mine === generation) loading = false;
     }

@@ -1,5 +1,6 @@
 // Settings: the admin token (this tab only), Google credentials and cookies.txt. Secrets go to
-// the server and are never shown back: only configured / updated_at / fingerprint are.
+// the server and are never shown back: only configured / updated_at / fingerprint are. Server
+// settings (.env) are explained here too: errors caused by one link to #/settings?setting=NAME.
 
 import { del, get, put, request, token } from '../api.js';
 import { field, h } from '../dom.js';
@@ -90,11 +91,45 @@ function cookiesForm(signal, reload) {
   return h('section', { 'aria-labelledby': 'c-h' }, h('h2', { id: 'c-h' }, 'Cookies for URL downloads'), form);
 }
 
-export async function settingsView({ root, signal }) {
+// What the settings that errors name do, and a line to put in .env.
+const SERVER_SETTINGS = {
+  DOWNLOAD_ALLOW_PRIVATE_HOSTS: ['true', 'Lets downloads reach loopback and private addresses (this machine,'
+    + ' your home or school network). Link-local and cloud metadata addresses stay refused.'],
+  ADMIN_TOKEN: ['<a secret of 24 characters or more>', 'Once set, changes need this token (enter it'
+    + ' above) and may come from any machine; until then only from this one.'],
+  DISK_FREE_FLOOR_MB: ['256', 'Downloads are refused while less than this many MB are free in the'
+    + ' download folder.'],
+  MAX_CONTENT_LENGTH: ['2097152', 'The largest request body, in bytes, that Aula accepts.'],
+  ENCRYPTION_KEY: ['<new key>,<old key>', 'The keys stored credentials are encrypted with, newest first;'
+    + ' make run writes one when none is set. Keep an old key after the new one until nothing needs it.'],
+};
+
+function serverSettings(named) {
+  const intro = h('p', {}, 'Aula reads its server settings when it starts: from its environment, or from'
+    + ' the ', h('code', {}, '.env'), ' file in its folder (', h('code', {}, '.env.example'),
+  ' lists every one with its default). Change one there, then restart Aula (stop ', h('code', {}, 'make run'),
+  ' with Ctrl-C and start it again).');
+  const section = h('section', { 'aria-labelledby': 'srv-h', class: 'server-settings' },
+    h('h2', { id: 'srv-h' }, 'Server settings'), intro);
+  if (named) {
+    const [example, what] = SERVER_SETTINGS[named] || ['…', 'See .env.example for what it does.'];
+    const box = h('div', { class: 'setting-box', tabindex: '-1', 'data-setting': named },
+      h('h3', {}, h('code', {}, named)),
+      h('p', {}, what),
+      h('p', {}, 'In ', h('code', {}, '.env'), ': ', h('code', { class: 'env-line' }, `${named}=${example}`)));
+    section.append(box);
+  }
+  return section;
+}
+
+export async function settingsView({ root, signal }, setting = null) {
   const tbody = h('tbody');
   const reload = statusTable(tbody, signal);
-  root.append(
+  // Arriving from an error that names a setting, its explanation comes first.
+  const server = serverSettings(setting);
+  root.append(...[
     h('h1', {}, 'Settings'),
+    setting ? server : null,
     tokenSection(),
     h('section', { 'aria-labelledby': 'cred-h' }, h('h2', { id: 'cred-h' }, 'Stored credentials'),
       h('table', { class: 'rows' },
@@ -103,6 +138,12 @@ export async function settingsView({ root, signal }) {
           .map((t) => h('th', { scope: 'col' }, t)))),
         tbody)),
     googleForm(signal, reload),
-    cookiesForm(signal, reload));
+    cookiesForm(signal, reload),
+    setting ? null : server].filter(Boolean));
+  const box = root.querySelector('.setting-box');
+  if (box) {
+    box.focus({ preventScroll: true });
+    box.scrollIntoView({ block: 'center' });
+  }
   await reload().catch(() => {});
 }

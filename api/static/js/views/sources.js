@@ -4,8 +4,8 @@ import { get, post, query } from '../api.js';
 import { h, progressBar } from '../dom.js';
 import { notify } from '../notify.js';
 import { poll } from '../poller.js';
-import { when } from '../format.js';
-import { ACTIVE_STATES } from './tasks.js';
+import { timeAgo } from '../format.js';
+import { ACTIVE_STATES, stateWord } from './tasks.js';
 
 const tracked = {}; // control key -> task id, kept while the user visits other views
 const LAST = [['catalog.rebuild', 'Last catalog rebuild'], ['catalog.sync', 'Last Drive sync'],
@@ -37,7 +37,8 @@ function taskControl(key, label, start, signal, onDone) {
     if (poller) poller.stop();
     poller = poll(async () => {
       const task = await get(`/api/tasks/${taskId}`, { signal });
-      state.textContent = task.state;
+      state.textContent = stateWord(task.state);
+      state.dataset.state = task.state;
       bar.update(task.state === 'SUCCESS' ? 100 : task.progress?.percent ?? null);
       note.textContent = summary(task);
       if (!ACTIVE_STATES.includes(task.state)) {
@@ -60,13 +61,32 @@ function taskControl(key, label, start, signal, onDone) {
     }
   });
   if (tracked[key]) follow(tracked[key]);
-  return h('li', { class: 'task-control' }, button, h('span', { class: 'task-live' }, state, bar, note));
+  const li = h('li', { class: 'task-control' }, button, h('span', { class: 'task-live' }, state, bar, note));
+  li.button = button;
+  return li;
+}
+
+// The server refuses Drive and Classroom work until Google is connected: say so, and where.
+async function needGoogle(controls, notice, signal) {
+  let connected = true;
+  try {
+    const infos = await get('/api/credentials', { signal, quiet: true });
+    connected = infos.some((info) => info.kind === 'google' && info.configured);
+  } catch {
+    return; // unknown: leave the buttons as they are, the server has the last word
+  }
+  for (const control of controls) {
+    control.button.disabled = !connected;
+    if (connected) control.button.removeAttribute('aria-describedby');
+    else control.button.setAttribute('aria-describedby', notice.id);
+  }
+  notice.hidden = connected;
 }
 
 async function lastTimes(list, signal) {
   const rows = await Promise.all(LAST.map(async ([name, label]) => {
     const page = await get(query('/api/tasks', { name, state: 'SUCCESS', limit: 1 }), { signal });
-    return [label, when(page.items[0]?.finished_at)];
+    return [label, timeAgo(page.items[0]?.finished_at)];
   }));
   list.replaceChildren(...rows.flatMap(([term, value]) => [h('dt', {}, term), h('dd', {}, value)]));
 }
@@ -107,6 +127,12 @@ async function courses(tbody, empty, signal) {
   empty.textContent = page.items.length ? '' : 'No courses yet: sync Classroom first.';
 }
 
+function googleNotice(id) {
+  return h('p', { class: 'notice-inline info', id, hidden: true },
+    'Google is not connected yet, so Drive and Classroom cannot be synced. ',
+    h('a', { href: '#/settings' }, 'Connect Google in Settings'));
+}
+
 export async function sourcesView({ root, signal }) {
   const times = h('dl', { class: 'details' });
   const tbody = h('tbody');
@@ -114,25 +140,32 @@ export async function sourcesView({ root, signal }) {
   const refresh = () => lastTimes(times, signal).catch(() => {});
   const rebuild = (source) => () => post('/api/catalog/rebuild', { source }, { signal });
   const afterClassroom = () => { refresh(); courses(tbody, empty, signal).catch(() => {}); };
+  const google = [
+    taskControl('rebuild-drive', 'Rebuild Drive', rebuild('drive'), signal, refresh),
+    taskControl('sync-drive', 'Sync Drive', () => post('/api/catalog/sync', { source: 'drive' }, { signal }),
+      signal, refresh),
+    taskControl('sync-classroom', 'Sync Classroom', () => post('/api/classroom/sync', undefined, { signal }),
+      signal, afterClassroom),
+  ];
+  const notice = googleNotice('google-needed');
   root.append(
     h('h1', {}, 'Sources'),
+    notice,
     h('section', { 'aria-labelledby': 'cat-h' }, h('h2', { id: 'cat-h' }, 'Catalog'),
       h('ul', { class: 'controls' },
         taskControl('rebuild-local', 'Rebuild local', rebuild('local'), signal, refresh),
-        taskControl('rebuild-drive', 'Rebuild Drive', rebuild('drive'), signal, refresh),
+        google[0],
         taskControl('rebuild-all', 'Rebuild all', rebuild('all'), signal, refresh),
-        taskControl('sync-drive', 'Sync Drive', () => post('/api/catalog/sync', { source: 'drive' }, { signal }),
-          signal, refresh)),
+        google[1]),
       times),
     h('section', { 'aria-labelledby': 'cls-h' }, h('h2', { id: 'cls-h' }, 'Google Classroom'),
-      h('ul', { class: 'controls' },
-        taskControl('sync-classroom', 'Sync Classroom', () => post('/api/classroom/sync', undefined, { signal }),
-          signal, afterClassroom)),
+      h('ul', { class: 'controls' }, google[2]),
       empty,
       h('table', { class: 'rows' },
         h('caption', { class: 'visually-hidden' }, 'Classroom courses'),
         h('thead', {}, h('tr', {}, ['Course', 'Section', 'State', 'Items', 'Actions']
           .map((t) => h('th', { scope: 'col' }, t)))),
         tbody)));
-  await Promise.all([refresh(), courses(tbody, empty, signal).catch(() => {})]);
+  await Promise.all([refresh(), courses(tbody, empty, signal).catch(() => {}),
+    needGoogle(google, notice, signal)]);
 }
