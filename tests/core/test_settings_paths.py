@@ -122,7 +122,12 @@ def _paths_seen_from(cwd: Path) -> str:
         " print(s.data_dir, s.download_dir, s.media_roots, s.database_url)"
     )
     done = subprocess.run(
-        [sys.executable, "-P", "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-P", "-c", code],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
