@@ -113,6 +113,7 @@ class Settings(BaseSettings):
     accel_redirect_prefix: str = Field("", pattern=r"^(/[A-Za-z0-9_.-]+)*$")
     # Operational knobs beyond the contract's table.
     port: int = Field(8000, ge=1, le=65535)
+    web_address: str = "0.0.0.0"
     worker_metrics_port: int = Field(9808, ge=0, le=65535)
     worker_metrics_address: str = "0.0.0.0"
     flower_port: int = Field(5555, ge=1, le=65535)
@@ -252,7 +253,7 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("worker_metrics_address")
+    @field_validator("worker_metrics_address", "web_address")
     @classmethod
     def _bind_address(cls, value: str) -> str:
         try:
