@@ -81,6 +81,7 @@ def exclusive(path: Path, what: str) -> Iterator[Held]:
             raise Refused(
                 f"Aula is already running on {what} ({holder(path)}); stop it first"
             ) from None
+        os.ftruncate(fd, 0)  # a past holder's pid and address no longer apply
         yield Held(path, fd)
     finally:
         os.close(fd)

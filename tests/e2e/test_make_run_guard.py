@@ -16,6 +16,8 @@ import psutil
 import pytest
 
 from tests.e2e.support import ROOT, Launched, clean_env, free_port, wait_until
+from tests.e2e.web_process import start_web
+from tests.helpers import stop_process_group
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 REFUSE_S = 60  # a refusal comes before anything starts: only Python's and the settings' imports
@@ -250,3 +252,17 @@ def test_a_port_in_time_wait_counts_as_free() -> None:
         accepted.close()  # the server side closes first: its end waits in TIME_WAIT
         client.close()
     assert run_guard.port_free(run_guard.Port("PORT", port, "0.0.0.0"))
+
+
+@pytest.mark.parametrize(("address", "listens"), [("127.0.0.1", "127.0.0.1"), (None, "0.0.0.0")])
+def test_web_listens_on_web_address(
+    base_env: dict[str, str], tmp_path: Path, address: str | None, listens: str
+) -> None:
+    env = {**base_env, **({"WEB_ADDRESS": address} if address else {})}
+    web = start_web(env, tmp_path / "web.log", workers=1)
+    try:
+        sockets = psutil.Process(web.process.pid).net_connections(kind="tcp")
+        bound = {conn.laddr.ip for conn in sockets if conn.status == psutil.CONN_LISTEN}
+        assert bound == {listens}
+    finally:
+        stop_process_group(web.process)
