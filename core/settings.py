@@ -44,7 +44,10 @@ def base_dir() -> Path:
     Made absolute once, at load, so that web (whose Flask `send_file` would take a relative path
     from api/), worker and beat mean the same files whatever their working directory.
     """
-    env_file = Path(ENV_FILE).absolute()
+    try:
+        env_file = Path(ENV_FILE).absolute()
+    except OSError:  # the working folder was removed: no `.env` is in use
+        return ROOT
     return env_file.parent if env_file.is_file() else ROOT
 
 
