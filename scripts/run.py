@@ -20,7 +20,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parent.parent
-# core.settings (paths resolved as every process resolves them) and scripts/guard.py.
+# core.settings (paths resolved as every process resolves them) and scripts/run_guard.py.
 sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
 import run_guard  # noqa: E402
 

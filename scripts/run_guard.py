@@ -89,11 +89,13 @@ def exclusive(path: Path, what: str) -> Iterator[Held]:
 
 @dataclass(frozen=True)
 class Port:
-    """A port a process of the Procfile will listen on, and the variable that sets it."""
+    """A port a process of the Procfile will listen on, the variable that sets it, and the one
+    that sets its address."""
 
     variable: str
     port: int
     address: str
+    address_variable: str
 
 
 def port_free(port: Port) -> bool:
@@ -107,7 +109,9 @@ def port_free(port: Port) -> bool:
         except OSError as error:
             if error.errno == errno.EADDRINUSE:
                 return False
-            raise
+            raise Refused(
+                f"{port.address_variable}={port.address}: cannot listen there ({error.strerror})"
+            ) from None
     return True
 
 
@@ -205,14 +209,19 @@ def load_settings(env: dict[str, str], encryption_key: str | None = None) -> Set
 
 def needed_ports(settings: Settings, env: dict[str, str]) -> list[Port]:
     """The ports web, Flower and the worker's metrics will listen on (Redis takes a free one)."""
+    flower = env.get("FLOWER_ADDRESS") or "0.0.0.0"  # Flower's own default: every interface
     ports = [
-        Port("PORT", settings.port, settings.web_address),
-        Port("FLOWER_PORT", settings.flower_port, env.get("FLOWER_ADDRESS") or "0.0.0.0"),
+        Port("PORT", settings.port, settings.web_address, "WEB_ADDRESS"),
+        Port("FLOWER_PORT", settings.flower_port, flower, "FLOWER_ADDRESS"),
     ]
     if settings.worker_metrics_port:  # 0: no metrics server
+        metrics = settings.worker_metrics_address
         ports.append(
             Port(
-                "WORKER_METRICS_PORT", settings.worker_metrics_port, settings.worker_metrics_address
+                "WORKER_METRICS_PORT",
+                settings.worker_metrics_port,
+                metrics,
+                "WORKER_METRICS_ADDRESS",
             )
         )
     return ports

@@ -105,6 +105,17 @@ def test_a_bad_setting_stops_the_launcher_with_one_line(app_tree: Path, tmp_path
     assert_nothing_started(app_tree, data)
 
 
+def test_an_address_not_on_this_machine_is_refused(app_tree: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+
+    lines = refused(app_tree, launcher_env(data, WEB_ADDRESS="192.0.2.7"))  # TEST-NET-1
+
+    assert lines == [
+        "run: WEB_ADDRESS=192.0.2.7: cannot listen there (Cannot assign requested address)"
+    ]
+    assert_nothing_started(app_tree, data)
+
+
 def test_two_settings_on_one_port_are_refused(app_tree: Path, tmp_path: Path) -> None:
     port = free_port()
 
@@ -251,7 +262,7 @@ def test_a_port_in_time_wait_counts_as_free() -> None:
         accepted, _ = server.accept()
         accepted.close()  # the server side closes first: its end waits in TIME_WAIT
         client.close()
-    assert run_guard.port_free(run_guard.Port("PORT", port, "0.0.0.0"))
+    assert run_guard.port_free(run_guard.Port("PORT", port, "0.0.0.0", "WEB_ADDRESS"))
 
 
 @pytest.mark.parametrize(("address", "listens"), [("127.0.0.1", "127.0.0.1"), (None, "0.0.0.0")])
