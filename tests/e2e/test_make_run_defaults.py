@@ -132,11 +132,17 @@ def test_a_fresh_clone_with_the_defaults(
 ) -> None:
     launched, inside = running
 
+    def ready() -> bool:
+        launched.running()
+        return inside.request("GET", "/api/health/ready")["status"] == 200
+
     def ready_line() -> bool:
         launched.running()
         return "run: Aula is ready: http://127.0.0.1:8000/\n" in launched.output()
 
-    wait_until(ready_line, START_S, "the launcher to print the address", interval=0.5)
+    wait_until(ready, START_S, "web and a worker to be ready", interval=0.5)
+    # The launcher polls the same endpoint, whose answer web reuses for up to 5 s.
+    wait_until(ready_line, 30, "the launcher to print the address", interval=0.2)
     warning = next(line for line in launched.output().splitlines() if "reads are open" in line)
     assert "http://127.0.0.1:8000/#/setup" in warning and "0.0.0.0" in warning
 
