@@ -277,3 +277,15 @@ def test_web_listens_on_web_address(
         assert bound == {listens}
     finally:
         stop_process_group(web.process)
+
+
+def test_a_lock_taken_but_not_yet_announced_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "aula.lock"
+    # Taken, nothing written yet (flock: a second open file conflicts even in one process).
+    with (
+        run_guard.exclusive(path, "DATA_DIR=x"),
+        pytest.raises(run_guard.Refused) as caught,
+        run_guard.exclusive(path, "DATA_DIR=x"),
+    ):
+        pass
+    assert "(pid unknown: it is still starting)" in caught.value.line
