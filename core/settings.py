@@ -25,8 +25,9 @@ SECRET_FIELDS = frozenset(
 )
 LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 MIN_ADMIN_TOKEN = 24
-# The repository (the image's /app): what relative paths mean when no `.env` is in use.
-ROOT = Path(__file__).resolve().parent.parent
+# The repository (the image's /app): what relative paths mean when no `.env` is in use. Counted
+# from this module's dotted name, so it stays right wherever the module moves inside core/.
+ROOT = Path(__file__).resolve().parents[__name__.count(".")]
 ENV_FILE = ".env"
 SQLITE_PREFIX = "sqlite:///"
 
