@@ -15,7 +15,8 @@ from gunicorn_errors import install as install_envelope_errors
 
 _settings = settings_or_exit()
 
-bind = f"0.0.0.0:{_settings.port}"
+_host = _settings.web_address
+bind = f"[{_host}]:{_settings.port}" if ":" in _host else f"{_host}:{_settings.port}"
 workers = _settings.web_concurrency
 # Threads: a long stream occupies one thread, not a whole worker, and the worker's heartbeat
 # runs on its own thread, so the timeout below never kills a stream in progress.

@@ -1,4 +1,4 @@
-"""`make run`: prepare var/, key and schema, start an embedded Redis if needed, run honcho."""
+"""`make run`: lock DATA_DIR, check ports, prepare key and schema, start Redis, run honcho."""
 
 from __future__ import annotations
 
@@ -12,17 +12,27 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parent.parent
+# core.settings (paths resolved as every process resolves them) and scripts/run_guard.py.
+sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
+import run_guard  # noqa: E402
+
+if TYPE_CHECKING:
+    from core.settings import Settings
+
 VENV_BIN = Path(sys.executable).parent
 HONCHO_GRACE_S = 20.0  # honcho itself SIGKILLs its processes 5 s after the first one stops
 STRAGGLER_GRACE_S = 5.0
 REDIS_START_S = 15.0
 PR_SET_CHILD_SUBREAPER = 36
+LOCK_NAME = "aula.lock"
 
 log = logging.getLogger("run")
 
@@ -45,27 +55,36 @@ def child_env() -> dict[str, str]:
 
 
 def ensure_dirs(env: dict[str, str]) -> Path:
-    """Create var/ and DATA_DIR; return DATA_DIR (relative paths are taken from the repo root)."""
+    """Create var/ and DATA_DIR; return DATA_DIR, made absolute as core.settings does."""
+    from core.settings import absolute_path, base_dir
+
     (ROOT / "var").mkdir(exist_ok=True)
-    data_dir = ROOT / (env.get("DATA_DIR") or "var")
+    data_dir = absolute_path(env.get("DATA_DIR") or "var", base_dir())
     data_dir.mkdir(parents=True, exist_ok=True)
     return data_dir
 
 
-def ensure_key(env: dict[str, str], data_dir: Path) -> None:
-    """Write a new Fernet key to DATA_DIR/encryption.key (mode 0600) unless one is configured."""
-    if env.get("ENCRYPTION_KEY"):
-        log.info("ENCRYPTION_KEY is set")
-        return
-    path = data_dir / "encryption.key"
-    if path.exists():
-        log.info("encryption key: %s", path)
-        return
+def new_key(env: dict[str, str], data_dir: Path) -> str | None:
+    """A new Fernet key when none is configured or stored in DATA_DIR; written by ensure_key
+    once every check has passed (the settings are checked with it meanwhile)."""
+    if env.get("ENCRYPTION_KEY") or (data_dir / "encryption.key").exists():
+        return None
     from cryptography.fernet import Fernet
 
+    return Fernet.generate_key().decode()
+
+
+def ensure_key(env: dict[str, str], data_dir: Path, key: str | None) -> None:
+    """Write `key` to DATA_DIR/encryption.key (mode 0600) unless one is configured or stored."""
+    path = data_dir / "encryption.key"
+    if key is None:
+        log.info(
+            "ENCRYPTION_KEY is set" if env.get("ENCRYPTION_KEY") else f"encryption key: {path}"
+        )
+        return
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:
-        handle.write(Fernet.generate_key() + b"\n")
+        handle.write(key.encode() + b"\n")
     log.info("generated a new encryption key in %s (keep it: it decrypts stored secrets)", path)
 
 
@@ -110,7 +129,9 @@ def redis_answers(port: int) -> bool:
         return False
 
 
-def start_redis(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_redis(
+    data_dir: Path, keep_fds: tuple[int, ...] = ()
+) -> tuple[subprocess.Popen[bytes], str]:
     """Start redis-server on a free loopback port, append-only under DATA_DIR/redis."""
     workdir = (data_dir / "redis").resolve()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -131,6 +152,7 @@ def start_redis(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             start_new_session=True,
+            pass_fds=keep_fds,
         )
         deadline = time.monotonic() + REDIS_START_S
         while process.poll() is None and time.monotonic() < deadline:
@@ -234,13 +256,15 @@ class Shutdown:
 
 
 @contextlib.contextmanager
-def embedded_redis(env: dict[str, str], data_dir: Path) -> Iterator[subprocess.Popen[bytes] | None]:
+def embedded_redis(
+    env: dict[str, str], data_dir: Path, keep_fds: tuple[int, ...] = ()
+) -> Iterator[subprocess.Popen[bytes] | None]:
     """Start Redis when REDIS_URL is unset, exporting its URL to `env`; stop it afterwards."""
     if env.get("REDIS_URL"):
         log.info("using REDIS_URL from the environment")
         yield None
         return
-    process, url = start_redis(data_dir)
+    process, url = start_redis(data_dir, keep_fds)
     env["REDIS_URL"] = url
     try:
         yield process
@@ -249,7 +273,7 @@ def embedded_redis(env: dict[str, str], data_dir: Path) -> Iterator[subprocess.P
         stop(process, "redis-server")
 
 
-def run_honcho(env: dict[str, str], shutdown: Shutdown) -> int:
+def run_honcho(env: dict[str, str], shutdown: Shutdown, keep_fds: tuple[int, ...] = ()) -> int:
     """Run the Procfile under honcho until it exits; return its exit status."""
     # -e os.devnull: .env is already merged into env, under the process environment.
     command = [str(VENV_BIN / "honcho"), "-f", "Procfile", "-e", os.devnull, "start"]
@@ -257,7 +281,12 @@ def run_honcho(env: dict[str, str], shutdown: Shutdown) -> int:
         "starting the Procfile with honcho (web on port %s); Ctrl-C stops everything", env["PORT"]
     )
     honcho = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, start_new_session=True
+        command,
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        pass_fds=keep_fds,
     )
     shutdown.honcho = honcho
     while honcho.poll() is None:
@@ -269,36 +298,74 @@ def run_honcho(env: dict[str, str], shutdown: Shutdown) -> int:
     return honcho.returncode
 
 
-def main() -> int:
-    """Prepare, start Redis if needed, run the Procfile; leave no process behind."""
-    logging.basicConfig(level=logging.INFO, format="run: %(message)s", stream=sys.stderr)
-    os.chdir(ROOT)
-    become_subreaper()
-    shutdown = Shutdown()
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, shutdown)
+@contextlib.contextmanager
+def one_aula(env: dict[str, str]) -> Iterator[tuple[Settings, Path, tuple[int, ...]]]:
+    """Before anything starts: hold DATA_DIR's lock (and the SQLite file's, which another
+    DATA_DIR may name), check the settings and that every port is free.
+
+    Yields the settings, DATA_DIR and the lock descriptors that Redis and honcho keep open.
+    """
+    data_dir = ensure_dirs(env)
+    with contextlib.ExitStack() as stack:
+        held = [
+            stack.enter_context(run_guard.exclusive(data_dir / LOCK_NAME, f"DATA_DIR={data_dir}"))
+        ]
+        key = new_key(env, data_dir)
+        settings = run_guard.load_settings(env, encryption_key=key)
+        database = run_guard.sqlite_file(settings.database_url)
+        if database is not None:
+            lock = database.with_name(f"{database.name}.lock")
+            held.append(stack.enter_context(run_guard.exclusive(lock, f"the database {database}")))
+        address = run_guard.ui_address(settings.web_address, settings.port)
+        for lock_file in held:
+            lock_file.announce(address)
+        run_guard.check_ports(run_guard.needed_ports(settings, env))
+        ensure_key(env, data_dir, key)
+        yield settings, data_dir, tuple(lock_file.fd for lock_file in held)
+
+
+def launch(shutdown: Shutdown) -> int:
+    """Guard, prepare, start Redis if needed, run the Procfile; leave no process behind."""
     env = child_env()
     status = 0
     redis_pid: set[int] = set()
+    stopped = threading.Event()
     try:
-        data_dir = ensure_dirs(env)
-        ensure_key(env, data_dir)
-        migrate(env)
-        with embedded_redis(env, data_dir) as redis:
-            if redis is not None:
-                redis_pid.add(redis.pid)
-            status = run_honcho(env, shutdown)
-            kill_stragglers(exclude=redis_pid)
+        with one_aula(env) as (settings, data_dir, keep_fds):
+            migrate(env)
+            with embedded_redis(env, data_dir, keep_fds) as redis:
+                if redis is not None:
+                    redis_pid.add(redis.pid)
+                run_guard.watch_readiness(settings, stopped)
+                status = run_honcho(env, shutdown, keep_fds)
+                stopped.set()
+                kill_stragglers(exclude=redis_pid)
     except KeyboardInterrupt:
         log.info("interrupted")
         status = 130
     finally:
+        stopped.set()
         kill_stragglers(exclude=set())
         reap()
     log.info("stopped")
     if shutdown.count and status in (0, 130, 143):
         return 0  # honcho answers Ctrl-C with 130: this is the stop the user asked for
     return status if status >= 0 else 128 - status
+
+
+def main() -> int:
+    """`make run`: one line and a non-zero status when another Aula or a port is in the way."""
+    logging.basicConfig(level=logging.INFO, format="run: %(message)s", stream=sys.stderr)
+    os.chdir(ROOT)
+    become_subreaper()
+    shutdown = Shutdown()
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, shutdown)
+    try:
+        return launch(shutdown)
+    except run_guard.Refused as refused:
+        log.error("%s", refused.line)
+        return 1
 
 
 if __name__ == "__main__":

@@ -25,12 +25,47 @@ SECRET_FIELDS = frozenset(
 )
 LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 MIN_ADMIN_TOKEN = 24
+# The repository (the image's /app): what relative paths mean when no `.env` is in use. Counted
+# from this module's dotted name, so it stays right wherever the module moves inside core/.
+ROOT = Path(__file__).resolve().parents[__name__.count(".")]
+ENV_FILE = ".env"
+SQLITE_PREFIX = "sqlite:///"
 
 
 def _split(value: Any, sep: str) -> Any:
     if isinstance(value, str):
         return [part.strip() for part in value.split(sep) if part.strip()]
     return value
+
+
+def base_dir() -> Path:
+    """What relative paths in settings are relative to: the folder of the `.env` in use (read
+    from the working directory, as pydantic-settings does), else the repository.
+
+    Made absolute once, at load, so that web (whose Flask `send_file` would take a relative path
+    from api/), worker and beat mean the same files whatever their working directory.
+    """
+    try:
+        env_file = Path(ENV_FILE).absolute()
+    except OSError:  # the working folder was removed: no `.env` is in use
+        return ROOT
+    return env_file.parent if env_file.is_file() else ROOT
+
+
+def absolute_path(value: str | Path, base: Path) -> Path:
+    """`value` with `~` expanded and made absolute against `base` (`..` folded, links kept)."""
+    path = Path(value).expanduser()
+    return Path(os.path.normpath(path if path.is_absolute() else base / path))
+
+
+def absolute_sqlite_url(url: str, base: Path) -> str:
+    """A `sqlite:///relative` URL made `sqlite:////absolute`; any other URL unchanged."""
+    if not url.startswith(SQLITE_PREFIX):
+        return url
+    path, sep, query = url.removeprefix(SQLITE_PREFIX).partition("?")
+    if not path or path == ":memory:" or path.startswith(("/", "file:")):
+        return url
+    return f"{SQLITE_PREFIX}{absolute_path(path, base)}{sep}{query}"
 
 
 def _http_url(value: str) -> str:
@@ -43,7 +78,7 @@ def _http_url(value: str) -> str:
 class Settings(BaseSettings):
     """Everything Aula reads from its environment (CONTRACT section 2, plus operational knobs)."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_file=ENV_FILE, extra="ignore", frozen=True)
 
     database_url: str = "sqlite:///var/aula.db"
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -82,6 +117,7 @@ class Settings(BaseSettings):
     accel_redirect_prefix: str = Field("", pattern=r"^(/[A-Za-z0-9_.-]+)*$")
     # Operational knobs beyond the contract's table.
     port: int = Field(8000, ge=1, le=65535)
+    web_address: str = "0.0.0.0"
     worker_metrics_port: int = Field(9808, ge=0, le=65535)
     # Scraped by Prometheus from other hosts; `make run` sets 127.0.0.1 (scripts/run.py).
     worker_metrics_address: str = "0.0.0.0"  # noqa: S104  # nosec B104  # see the line above
@@ -129,6 +165,17 @@ class Settings(BaseSettings):
     def _paths(cls, value: Any) -> Any:
         return _split(value, os.pathsep)
 
+    @field_validator("data_dir", "download_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return absolute_path(value, base_dir())
+
+    @field_validator("media_roots")
+    @classmethod
+    def _absolute_roots(cls, value: list[Path]) -> list[Path]:
+        base = base_dir()
+        return [absolute_path(root, base) for root in value]
+
     @field_validator("drive_api_url", "classroom_api_url", "google_token_url")
     @classmethod
     def _urls(cls, value: str) -> str:
@@ -160,7 +207,7 @@ class Settings(BaseSettings):
             return "postgresql+psycopg://" + value.split("://", 1)[1]
         if scheme not in ("sqlite", "postgresql+psycopg"):
             raise ValueError("unknown scheme: use sqlite:/// or postgresql://")
-        return value
+        return absolute_sqlite_url(value, base_dir())
 
     @field_validator("redis_url")
     @classmethod
@@ -211,7 +258,7 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("worker_metrics_address")
+    @field_validator("worker_metrics_address", "web_address")
     @classmethod
     def _bind_address(cls, value: str) -> str:
         try:

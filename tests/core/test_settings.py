@@ -38,11 +38,12 @@ def config_error() -> str:
 def test_defaults_follow_the_contract(clean_env: pytest.MonkeyPatch) -> None:
     settings = load_settings()
 
-    assert settings.database_url == "sqlite:///var/aula.db"
+    # Relative defaults, made absolute against the repository (no `.env` in the working folder).
+    assert settings.database_url == f"sqlite:///{ROOT}/var/aula.db"
     assert settings.redis_url.startswith("redis://")
-    assert settings.data_dir == Path("var")
+    assert settings.data_dir == ROOT / "var"
     assert settings.media_roots == []
-    assert settings.download_dir == Path("var/downloads")
+    assert settings.download_dir == ROOT / "var/downloads"
     assert settings.drive_api_url == "https://www.googleapis.com"
     assert settings.classroom_api_url == "https://classroom.googleapis.com"
     assert settings.google_token_url == "https://oauth2.googleapis.com/token"
@@ -58,7 +59,7 @@ def test_defaults_follow_the_contract(clean_env: pytest.MonkeyPatch) -> None:
     assert (settings.catalog_sync_interval_s, settings.cleanup_interval_s) == (300, 3600)
     assert settings.max_content_length == 16777216
     assert settings.broker_visibility_timeout_s > settings.task_time_limit_s
-    assert settings.temp_dir == Path("var/tmp")
+    assert settings.temp_dir == ROOT / "var/tmp"
 
 
 BAD_VALUES = [
