@@ -20,12 +20,12 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parent.parent
-# core.settings (paths resolved as every process resolves them) and scripts/run_guard.py.
+# core.base.settings (paths resolved as every process resolves them) and scripts/run_guard.py.
 sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
 import run_guard  # noqa: E402
 
 if TYPE_CHECKING:
-    from core.settings import Settings
+    from core.base.settings import Settings
 
 VENV_BIN = Path(sys.executable).parent
 HONCHO_GRACE_S = 20.0  # honcho itself SIGKILLs its processes 5 s after the first one stops
@@ -55,8 +55,8 @@ def child_env() -> dict[str, str]:
 
 
 def ensure_dirs(env: dict[str, str]) -> Path:
-    """Create var/ and DATA_DIR; return DATA_DIR, made absolute as core.settings does."""
-    from core.settings import absolute_path, base_dir
+    """Create var/ and DATA_DIR; return DATA_DIR, made absolute as core.base.settings does."""
+    from core.base.settings import absolute_path, base_dir
 
     (ROOT / "var").mkdir(exist_ok=True)
     data_dir = absolute_path(env.get("DATA_DIR") or "var", base_dir())

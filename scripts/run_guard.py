@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from core.settings import Settings
+    from core.base.settings import Settings
 
 log = logging.getLogger("run")
 READY_POLL_S = 0.5
@@ -193,9 +193,9 @@ def announce_when_ready(
 def load_settings(env: dict[str, str], encryption_key: str | None = None) -> Settings:
     """The settings the processes will read from `env` (with the key about to be written, if
     any), or exit 2 with the one-line error."""
-    from core.errors import ConfigurationError
-    from core.settings import Settings
-    from core.settings import load_settings as read_settings
+    from core.base.errors import ConfigurationError
+    from core.base.settings import Settings
+    from core.base.settings import load_settings as read_settings
 
     values = {k.lower(): v for k, v in env.items() if k.lower() in Settings.model_fields}
     if encryption_key:
@@ -209,7 +209,7 @@ def load_settings(env: dict[str, str], encryption_key: str | None = None) -> Set
 
 def needed_ports(settings: Settings, env: dict[str, str]) -> list[Port]:
     """The ports web, Flower and the worker's metrics will listen on (Redis takes a free one)."""
-    flower = env.get("FLOWER_ADDRESS") or "0.0.0.0"  # Flower's own default: every interface
+    flower = env.get("FLOWER_ADDRESS") or "0.0.0.0"  # noqa: S104  # Flower's own default: every interface
     ports = [
         Port("PORT", settings.port, settings.web_address, "WEB_ADDRESS"),
         Port("FLOWER_PORT", settings.flower_port, flower, "FLOWER_ADDRESS"),

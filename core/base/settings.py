@@ -117,7 +117,8 @@ class Settings(BaseSettings):
     accel_redirect_prefix: str = Field("", pattern=r"^(/[A-Za-z0-9_.-]+)*$")
     # Operational knobs beyond the contract's table.
     port: int = Field(8000, ge=1, le=65535)
-    web_address: str = "0.0.0.0"
+    # Web listens on every interface by default (CONTRACT 1); make run warns while reads are open.
+    web_address: str = "0.0.0.0"  # noqa: S104  # nosec B104  # see the line above
     worker_metrics_port: int = Field(9808, ge=0, le=65535)
     # Scraped by Prometheus from other hosts; `make run` sets 127.0.0.1 (scripts/run.py).
     worker_metrics_address: str = "0.0.0.0"  # noqa: S104  # nosec B104  # see the line above

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from api import create_app
-from core.indexing import rebuild_local
-from core.settings import Settings, load_settings
+from core.base.settings import Settings, load_settings
+from core.catalog.indexing import rebuild_local
 from tests.media import make_video
 from tests.services import services_of
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from core.settings import ROOT, Settings, absolute_path, absolute_sqlite_url, load_settings
+from core.base.settings import ROOT, Settings, absolute_path, absolute_sqlite_url, load_settings
 from tests.core.test_settings import clean_env
 from tests.helpers import process_env
 
@@ -118,7 +118,7 @@ def _paths_seen_from(cwd: Path) -> str:
     env["MEDIA_ROOTS"] = "media"
     env["PYTHONPATH"] = str(ROOT)
     code = (
-        "from core.settings import load_settings; s = load_settings();"
+        "from core.base.settings import load_settings; s = load_settings();"
         " print(s.data_dir, s.download_dir, s.media_roots, s.database_url)"
     )
     done = subprocess.run(
