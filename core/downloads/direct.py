@@ -33,8 +33,8 @@ from core.base.errors import (
 )
 from core.base.guarded_http import guarded_opener
 from core.base.netguard import Guard
-from core.downloads import hash_file
 from core.downloads.engine import Declined, Job, Staged
+from core.downloads.files import hash_file
 from core.downloads.progress import Canceled, Progress
 
 CHUNK = 1024 * 1024

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from core.base.errors import AulaError, PermanentError, TransientError, write_failed
-from core.downloads import hash_file
 from core.downloads.engine import Job, Staged
+from core.downloads.files import hash_file
 from core.downloads.progress import Canceled, Progress
 from core.google.drive import DriveClient
 

@@ -10,11 +10,11 @@ from typing import Any
 import redis
 from sqlalchemy import select, update
 
-from core import downloads
 from core.base.db import Database
 from core.base.models import Download, TaskRecord, utcnow
 from core.base.services import Services
 from core.downloads import state
+from core.downloads.service import send
 from core.downloads.state import ACTIVE
 from core.jobs import records as jobs
 from core.jobs import task_lifecycle, unacked
@@ -116,7 +116,7 @@ def reconcile_downloads(services: Services, live: set[str], grace_s: float = 120
             if not state.legal(row, "resend"):
                 continue  # it ended meanwhile: nothing is lost
             state.resend(row)
-        downloads.send(services, download)
+        send(services, download)
         requeued += 1
         log.warning("download %d had no live task; sent again", download.id)
     return {"downloads_requeued": requeued, "partials_removed": remove_dead_partials(services)}

@@ -19,20 +19,11 @@ from core.base.models import Download
 from core.base.netguard import Guard
 from core.base.services import Services
 from core.base.settings import Settings
-from core.downloads import (
-    direct,
-    file_of,
-    hash_file,
-    partial_dir,
-    remove_partials,
-    resources,
-    safe_name,
-    state,
-    ytdlp,
-)
+from core.downloads import direct, resources, state, ytdlp
 from core.downloads.cookies import cookies_file
 from core.downloads.drive import DriveEngine
 from core.downloads.engine import Declined, Engine, Fetched, Job, Staged
+from core.downloads.files import file_of, hash_file, partial_dir, remove_partials, safe_name
 from core.downloads.progress import Canceled, Progress, ProgressTracker
 from core.downloads.state import DownloadState
 from core.google.drive import DriveClient

@@ -18,8 +18,8 @@ from core.base.errors import (
     TransientError,
 )
 from core.base.netguard import ForbiddenAddress, Guard, Policy
-from core.downloads import hash_file
 from core.downloads.engine import Fetched, Job, Staged
+from core.downloads.files import hash_file
 from core.downloads.progress import Canceled, Progress
 from core.downloads.ytdlp_errors import classify
 from core.downloads.ytdlp_guard import guard_ytdlp_connections
