@@ -19,7 +19,7 @@ from core.base.models import Download
 from core.base.netguard import Guard
 from core.base.services import Services
 from core.base.settings import Settings
-from core.downloads import direct, resources, state, ytdlp
+from core.downloads import direct, payloads, state, ytdlp
 from core.downloads.cookies import cookies_file
 from core.downloads.drive import DriveEngine
 from core.downloads.engine import Declined, Engine, Fetched, Job, Staged
@@ -98,7 +98,7 @@ def begin(services: Services, download_id: int, task_id: str | None) -> Job | No
             return None
         if state.begin(download, task_id):
             return Job.of(download)
-        resources.record_download(session, settings, download)  # failed: its worker kept dying
+        payloads.record_download(session, settings, download)  # failed: its worker kept dying
     remove_partials(settings, download_id)  # a final failure, as in fail()
     return None
 
@@ -114,7 +114,7 @@ def succeed(services: Services, download_id: int, fetched: Fetched) -> None:
         file_path = fetched.path.relative_to(settings.download_dir).as_posix()
         state.succeed(row, file_path=file_path, size=fetched.size, sha256=fetched.sha256)
         row.title = fetched.title
-        resources.record_download(session, settings, row)
+        payloads.record_download(session, settings, row)
     remove_partials(settings, download_id)
 
 
@@ -128,7 +128,7 @@ def fail(services: Services, download_id: int, error: BaseException, *, final: b
             return
         if final:
             state.fail(row, message)
-            resources.record_download(session, settings, row)
+            payloads.record_download(session, settings, row)
         else:
             state.requeue(row, message)
     if final:

@@ -32,7 +32,7 @@ from core.base.pagination import Page, keyset_page
 from core.base.services import Services
 from core.catalog import store as catalog
 from core.catalog.sources.courses import course_videos
-from core.downloads import resources
+from core.downloads import payloads
 from core.jobs import records as jobs
 from core.jobs.taskdefs import TaskName
 from core.notify import notifications
@@ -277,7 +277,7 @@ def check(services: Services, subscription_id: int) -> list[Download]:
     if created:
         log.info("subscription %d brought %d new videos", sub.id, len(created))
         data = {"subscription": as_dict(get(db, sub.id)),
-                "downloads": [resources.download(d) for d in created]}  # fmt: skip
+                "downloads": [payloads.download(d) for d in created]}  # fmt: skip
         notifications.emit(services, "subscription.new_items", f"subscription:{sub.id}", data)
     return created
 

@@ -13,7 +13,7 @@ import redis
 
 from core.base.db import database
 from core.jobs import records as jobs
-from core.ops import figures
+from core.ops import gauges
 from tests.conftest import read_log
 from tests.helpers import private_redis_db, start_beat, stop_process_group, wait_for
 
@@ -74,7 +74,7 @@ def _heartbeat(client):
     assert isinstance(beat["pid"], int) and isinstance(beat["host"], str) and beat["host"]
     assert beat["interval_s"] == 1.0
     assert client.pttl("aula:beat:heartbeat") > 0, "the heartbeat expires when nobody writes it"
-    read = figures.beat_heartbeat(client)  # what web's /metrics gauge reads
+    read = gauges.beat_heartbeat(client)  # what web's /metrics gauge reads
     assert read is not None and read.interval_s == 1.0
     return beat
 

@@ -1,4 +1,4 @@
-"""Monitoring figures read at scrape time, cheaply, from the database, Redis and the disk."""
+"""Monitoring gauges read at scrape time, cheaply, from the database, Redis and the disk."""
 
 from __future__ import annotations
 
