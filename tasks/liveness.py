@@ -156,11 +156,13 @@ class Reaper:
         claims = liveness.claims(client)
         channel = self.channel()
         returned = liveness.reap(channel, claims, self.settings.worker_liveness_ttl_s)
-        resend_lost(services, client, channel, claims)
+        find_and_resend_lost(services, client, channel, claims)
         return returned
 
 
-def resend_lost(services: Services, client: Any, channel: Any, claims: liveness.Claims) -> int:
+def find_and_resend_lost(
+    services: Services, client: Any, channel: Any, claims: liveness.Claims
+) -> int:
     """Send again the single-instance tasks whose message has been nowhere for a TTL."""
     present = unacked.present_task_ids(channel, jobs.QUEUES) | claims.task_ids
     now = liveness.server_time(client)

@@ -22,7 +22,7 @@ from core.base.settings import Settings
 from core.downloads import direct, payloads, state, ytdlp
 from core.downloads.cookies import cookies_file
 from core.downloads.drive import DriveEngine
-from core.downloads.engine import Declined, Engine, Fetched, Job, Staged
+from core.downloads.engine import Declined, Engine, Fetched, FetchJob, Staged
 from core.downloads.files import file_of, hash_file, partial_dir, remove_partials, safe_name
 from core.downloads.progress import Canceled, Progress, ProgressTracker
 from core.downloads.state import DownloadState
@@ -31,7 +31,7 @@ from core.google.drive import DriveClient
 log = logging.getLogger(__name__)
 
 
-def engines_for(services: Services, job: Job, cookies: Path | None) -> list[Engine]:
+def engines_for(services: Services, job: FetchJob, cookies: Path | None) -> list[Engine]:
     """The engines to try for `job`, in order: Drive files by Drive; a URL naming a media file
     straight (core.downloads.direct), and yt-dlp if it answers with a page or a playlist instead."""
     settings = services.settings
@@ -45,7 +45,7 @@ def engines_for(services: Services, job: Job, cookies: Path | None) -> list[Engi
     return [direct.DirectEngine(guard, timeouts, cookies), by_ytdlp]
 
 
-def run(settings: Settings, job: Job, engines: list[Engine], on_progress: Progress) -> Fetched:
+def run(settings: Settings, job: FetchJob, engines: list[Engine], on_progress: Progress) -> Fetched:
     """The first engine that does not decline fetches `job`; its file renamed into place."""
     work = partial_dir(settings, job.id)
     work.mkdir(parents=True, exist_ok=True)
@@ -55,7 +55,7 @@ def run(settings: Settings, job: Job, engines: list[Engine], on_progress: Progre
     return _finish(settings, job, engines[-1].fetch(job, work, on_progress))
 
 
-def _finish(settings: Settings, job: Job, staged: Staged) -> Fetched:
+def _finish(settings: Settings, job: FetchJob, staged: Staged) -> Fetched:
     title = staged.title if not job.title and staged.title is not None else job.title
     final = settings.download_dir / safe_name(title, job.id, staged.path.suffix)
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -87,7 +87,7 @@ def already_done(settings: Settings, download: Download) -> bool:
     return digest.hexdigest() == download.sha256
 
 
-def begin(services: Services, download_id: int, task_id: str | None) -> Job | None:
+def begin(services: Services, download_id: int, task_id: str | None) -> FetchJob | None:
     """Mark a delivery; None if nothing is to be done. Fails a download whose worker keeps dying."""
     settings = services.settings
     with services.db.session() as session:
@@ -97,7 +97,7 @@ def begin(services: Services, download_id: int, task_id: str | None) -> Job | No
         if download.state == DownloadState.SUCCEEDED and already_done(settings, download):
             return None
         if state.begin(download, task_id):
-            return Job.of(download)
+            return FetchJob.of(download)
         payloads.record_download(session, settings, download)  # failed: its worker kept dying
     remove_partials(settings, download_id)  # a final failure, as in fail()
     return None
@@ -223,7 +223,7 @@ def execute(
 
 def _once(
     services: Services,
-    job: Job,
+    job: FetchJob,
     attempt: Attempt,
     report: Progress,
     should_stop: Callable[[], bool],
@@ -249,5 +249,5 @@ def _once(
         raise
 
 
-def _cookies_for(services: Services, job: Job) -> AbstractContextManager[Path | None]:
+def _cookies_for(services: Services, job: FetchJob) -> AbstractContextManager[Path | None]:
     return nullcontext() if job.kind == "drive" else cookies_file(services)

@@ -18,7 +18,7 @@ from core.base.errors import (
     TransientError,
 )
 from core.base.netguard import ForbiddenAddress, Guard, Policy
-from core.downloads.engine import Fetched, Job, Staged
+from core.downloads.engine import Fetched, FetchJob, Staged
 from core.downloads.files import hash_file
 from core.downloads.progress import Canceled, Progress
 from core.downloads.ytdlp_errors import classify
@@ -281,7 +281,7 @@ class YtdlpEngine:
     def __init__(self, allow_private: bool, cookies: Path | None) -> None:
         self.allow_private, self.cookies = allow_private, cookies
 
-    def fetch(self, job: Job, work: Path, on_progress: Progress) -> Staged:
+    def fetch(self, job: FetchJob, work: Path, on_progress: Progress) -> Staged:
         """The media into `work/done`; its title from yt-dlp. A cancel also stops ffmpeg."""
         try:
             result = run_ytdlp(
