@@ -16,6 +16,7 @@ from api.streaming import thumbnail_response
 from core import downloads
 from core.base.errors import Conflict
 from core.base.models import CatalogItem
+from core.base.sources import Source
 from core.catalog import store as catalog
 from core.catalog import thumbnails
 from core.jobs import records as jobs
@@ -25,11 +26,15 @@ blp = Blueprint("catalog", __name__, url_prefix="/api/catalog", description="The
 
 
 class RebuildSchema(Schema):
-    source = fields.String(load_default="all", validate=validate.OneOf(("local", "drive", "all")))
+    source = fields.String(
+        load_default="all", validate=validate.OneOf((Source.LOCAL.value, Source.DRIVE.value, "all"))
+    )
 
 
 class SyncSchema(Schema):
-    source = fields.String(load_default="drive", validate=validate.OneOf(("drive",)))
+    source = fields.String(
+        load_default=Source.DRIVE.value, validate=validate.OneOf((Source.DRIVE.value,))
+    )
 
 
 class ItemSchema(Schema):
@@ -50,7 +55,7 @@ class ItemSchema(Schema):
     download = fields.Method("_download", allow_none=True)
 
     def _thumbnail_url(self, item: CatalogItem) -> str | None:
-        if item.source == "local" or item.thumbnail_link:
+        if item.source == Source.LOCAL or item.thumbnail_link:
             return media_url(f"/api/catalog/items/{item.id}/thumbnail")
         return None
 
@@ -89,7 +94,7 @@ def with_downloads(items: list[CatalogItem]) -> None:
 
 def needs_download(item: CatalogItem) -> bool:
     """Links and YouTube materials cannot be streamed until downloaded."""
-    return item.source == "classroom" and not (item.extra or {}).get("drive_file_id")
+    return item.source == Source.CLASSROOM and not (item.extra or {}).get("drive_file_id")
 
 
 @blp.route("/rebuild")
@@ -98,7 +103,7 @@ class Rebuild(MethodView):
     @blp.response(202, EnqueuedSchema)
     def post(self, body: dict[str, str]) -> Any:
         """Rebuild a source in full; while one runs, answers with the running task."""
-        if body["source"] == "drive":
+        if body["source"] == Source.DRIVE:
             require_google()
         record = jobs.enqueue(
             db(),
@@ -166,7 +171,7 @@ def stream_item(item: CatalogItem) -> Response:
             "This item is a link: download it first; it plays from the downloaded file.",
             {"reason": "needs_download"},
         )
-    if item.source == "local":
+    if item.source == Source.LOCAL:
         return local_file_response(
             resolve_local(settings(), item.source_id), mime_type=item.mime_type
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.base.locks import redis_lock
+from core.base.sources import Source
 from core.base.vault import Vault
 from core.catalog import indexing
 from core.google.drive import DriveClient
@@ -29,24 +30,27 @@ def rebuild(self: AulaTask, source: str = "all") -> dict[str, Any]:
     """
     settings = services.settings
     result: dict[str, Any] = {}
-    if source in ("local", "all"):
-        result["local"] = indexing.rebuild_local(services, self.progress)
-    if source == "drive" or (source == "all" and _google_configured()):
+    if source in (Source.LOCAL, "all"):
+        result[Source.LOCAL] = indexing.rebuild_local(services, self.progress)
+    if source == Source.DRIVE or (source == "all" and _google_configured()):
         client = DriveClient.from_settings(settings, services.db)
         with redis_lock(services.redis(), "catalog.drive", settings.task_time_limit_s) as taken:
             if not taken:
-                return {**result, "drive": {"skipped": "another Drive rebuild or sync is running"}}
-            result["drive"] = indexing.rebuild_drive(services, client, self.progress)
-        checked = subscriptions.refresh(services, "drive")
+                return {
+                    **result,
+                    Source.DRIVE: {"skipped": "another Drive rebuild or sync is running"},
+                }
+            result[Source.DRIVE] = indexing.rebuild_drive(services, client, self.progress)
+        checked = subscriptions.refresh(services, Source.DRIVE)
         if checked["subscriptions"]:
             result["subscriptions"] = checked
     elif source == "all":
-        result["drive"] = {"skipped": "no Google credentials are configured"}
+        result[Source.DRIVE] = {"skipped": "no Google credentials are configured"}
     return result
 
 
 @app.task(name=TaskName.CATALOG_SYNC, bind=True, base=AnnouncedSync)
-def sync(self: AulaTask, source: str = "drive") -> dict[str, Any]:
+def sync(self: AulaTask, source: str = Source.DRIVE) -> dict[str, Any]:
     """Apply Drive's changes feed (a full rebuild the first time); one at a time; retried.
 
     Then enqueues the new videos of Drive folder subscriptions (each once, also when two syncs
@@ -62,5 +66,5 @@ def sync(self: AulaTask, source: str = "drive") -> dict[str, Any]:
         else:
             result = {"skipped": "another Drive rebuild or sync is running"}
     # Also when skipped: checking is idempotent, and catches up on a check that died.
-    checked = subscriptions.refresh(services, "drive")
+    checked = subscriptions.refresh(services, Source.DRIVE)
     return {**result, "subscriptions": checked} if checked["subscriptions"] else result

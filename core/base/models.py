@@ -175,7 +175,7 @@ class Download(Base):
     item_id: Mapped[int | None] = mapped_column(
         ForeignKey("catalog_items.id", ondelete="SET NULL"), default=None
     )
-    kind: Mapped[str] = mapped_column(String(16))  # "drive" or "ytdlp"
+    kind: Mapped[str] = mapped_column(String(16))  # a DownloadKind
     drive_file_id: Mapped[str | None] = mapped_column(String(256), default=None)
     title: Mapped[str | None] = mapped_column(String(1024), default=None)
     state: Mapped[str] = mapped_column(String(16), default="queued")
@@ -221,7 +221,7 @@ class Subscription(Base):
     __tablename__ = "subscriptions"
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    source: Mapped[str] = mapped_column(String(16))  # "classroom" or "drive"
+    source: Mapped[str] = mapped_column(String(16))  # Source.CLASSROOM or DRIVE
     source_key: Mapped[str] = mapped_column(String(1024))  # the course id or the folder id
     format: Mapped[str | None] = mapped_column(String(256), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

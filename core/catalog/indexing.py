@@ -14,6 +14,7 @@ from core.base.errors import NotFound, ValidationFailed
 from core.base.models import CatalogFolder, CatalogItem, utcnow
 from core.base.services import Services
 from core.base.settings import Settings
+from core.base.sources import Source
 from core.catalog import store as catalog
 from core.google.drive import FOLDER_MIME, DriveClient
 from core.media import probing as media
@@ -59,7 +60,7 @@ def _known_local(db: Database) -> dict[str, tuple[int | None, int | None, float 
     with db.session() as session:
         rows = session.query(
             CatalogItem.source_id, CatalogItem.size_bytes, CatalogItem.extra, CatalogItem.duration_s
-        ).filter(CatalogItem.source == "local")
+        ).filter(CatalogItem.source == Source.LOCAL)
         return {sid: (size, (extra or {}).get("mtime_ns"), dur) for sid, size, extra, dur in rows}
 
 
@@ -78,7 +79,7 @@ def _local_row(
         duration = media.probe(path).duration_s
     folder = Path(rel).parent.as_posix()
     return {
-        "source": "local", "source_id": rel, "title": path.stem, "mime_type": mime,
+        "source": Source.LOCAL, "source_id": rel, "title": path.stem, "mime_type": mime,
         "is_video": True, "size_bytes": stat.st_size, "duration_s": duration,
         "modified_at": datetime.fromtimestamp(stat.st_mtime, UTC),
         "folder_id": "" if folder == "." else folder,
@@ -107,7 +108,7 @@ def rebuild_local(services: Services, on_progress: Progress = _quiet) -> dict[st
             session,
             [
                 {
-                    "source": "local",
+                    "source": Source.LOCAL,
                     "source_id": f,
                     "name": Path(f).name,
                     "parent_id": Path(f).parent.as_posix().replace(".", "", 1) if "/" in f else "",
@@ -116,8 +117,8 @@ def rebuild_local(services: Services, on_progress: Progress = _quiet) -> dict[st
                 for f in sorted(folders)
             ],
         )
-        removed, _ = catalog.remove_unseen(session, "local", started)
-        catalog.save_state(session, "local", last_rebuild_at=utcnow(), last_error=None)
+        removed, _ = catalog.remove_unseen(session, Source.LOCAL, started)
+        catalog.save_state(session, Source.LOCAL, last_rebuild_at=utcnow(), last_error=None)
     changed = sum(
         1
         for sid, row in rows.items()
@@ -157,7 +158,7 @@ def drive_rows(files: Rows, folder_id: str, seen: datetime) -> tuple[Rows, Rows]
         if entry.get("mimeType") == FOLDER_MIME:
             folders.append(
                 {
-                    "source": "drive",
+                    "source": Source.DRIVE,
                     "source_id": entry["id"],
                     "name": entry.get("name", ""),
                     "parent_id": folder_id,
@@ -169,7 +170,7 @@ def drive_rows(files: Rows, folder_id: str, seen: datetime) -> tuple[Rows, Rows]
         video = entry.get("videoMediaMetadata") or {}
         millis = video.get("durationMillis")
         items.append({
-            "source": "drive", "source_id": entry["id"], "title": entry.get("name", ""),
+            "source": Source.DRIVE, "source_id": entry["id"], "title": entry.get("name", ""),
             "mime_type": entry.get("mimeType"),
             "size_bytes": int(entry["size"]) if entry.get("size") else None,
             "duration_s": int(millis) / 1000 if millis else None, "modified_at": modified,
@@ -207,11 +208,11 @@ def rebuild_drive(
                 raise
             log.warning("Drive rejected a page token; restarting the listing")
     with services.db.session() as session:
-        removed, _ = catalog.remove_unseen(session, "drive", started)
+        removed, _ = catalog.remove_unseen(session, Source.DRIVE, started)
         aliases = dict(zip(settings.drive_folder_ids, roots, strict=True))
         catalog.save_state(
             session,
-            "drive",
+            Source.DRIVE,
             page_token=start_token,
             last_rebuild_at=utcnow(),
             last_sync_at=utcnow(),
@@ -240,18 +241,18 @@ def _list_drive(
 
 
 def _indexed_folders(session: Any, roots: list[str]) -> set[str]:
-    known = session.query(CatalogFolder.source_id).filter(CatalogFolder.source == "drive")
+    known = session.query(CatalogFolder.source_id).filter(CatalogFolder.source == Source.DRIVE)
     return set(roots) | {row[0] for row in known}
 
 
 def _apply_change(session: Any, change: dict[str, Any], indexed: set[str], seen: datetime) -> str:
     file_id, entry = str(change.get("fileId")), change.get("file") or {}
     if change.get("removed") or entry.get("trashed"):
-        catalog.remove_ids(session, "drive", [file_id])
+        catalog.remove_ids(session, Source.DRIVE, [file_id])
         return "removed"
     parent = next((p for p in entry.get("parents") or [] if p in indexed), None)
     if parent is None:  # moved out of the indexed folders
-        catalog.remove_ids(session, "drive", [file_id])
+        catalog.remove_ids(session, Source.DRIVE, [file_id])
         return "removed"
     items, folders = drive_rows([entry], parent, seen)
     catalog.upsert_items(session, items)
@@ -265,7 +266,7 @@ def sync_drive(
     services: Services, client: DriveClient, on_progress: Progress = _quiet
 ) -> dict[str, int]:
     """Apply Drive's changes feed since the stored token; a full rebuild if there is none."""
-    state = catalog.get_state(services.db, "drive")
+    state = catalog.get_state(services.db, Source.DRIVE)
     if not state.page_token:
         return {**rebuild_drive(services, client, on_progress), "full_rebuild": 1}
     aliases = (state.extra or {}).get("aliases") or {}
@@ -284,7 +285,11 @@ def sync_drive(
                 counts[_apply_change(session, change, indexed, utcnow())] += 1
             if new_start:
                 catalog.save_state(
-                    session, "drive", page_token=new_start, last_sync_at=utcnow(), last_error=None
+                    session,
+                    Source.DRIVE,
+                    page_token=new_start,
+                    last_sync_at=utcnow(),
+                    last_error=None,
                 )
         on_progress(counts["updated"] + counts["removed"], None, "applying Drive changes")
         token = next_token

@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session
 from core.base.db import Database
 from core.base.models import CatalogFolder, CatalogItem, SourceState, utcnow
 from core.base.pagination import Page, keyset_page
+from core.base.sources import Source
 
-SOURCES = ("local", "drive", "classroom")
+SOURCES = (Source.LOCAL, Source.DRIVE, Source.CLASSROOM)
 BATCH = 500
 ITEM_COLUMNS = (
     "source", "source_id", "title", "title_key", "mime_type", "is_video", "size_bytes",

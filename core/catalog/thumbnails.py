@@ -19,6 +19,7 @@ from core.base.models import CatalogItem
 from core.base.netguard import check_url
 from core.base.services import Services
 from core.base.settings import Settings
+from core.base.sources import Source
 from core.catalog import store as catalog
 from core.catalog.indexing import resolve_local
 from core.media import probing as media
@@ -118,7 +119,7 @@ def _fetch(settings: Settings, link: str) -> bytes | None:
 def item_thumbnail(services: Services, item: CatalogItem) -> Path:
     """The cached thumbnail of a catalog item, made on first request; NotFound if impossible."""
     settings = services.settings
-    if item.source == "local":
+    if item.source == Source.LOCAL:
         path = resolve_local(settings, item.source_id)
         key = f"local:{item.source_id}:{(item.extra or {}).get('mtime_ns')}"
         result = _cached(settings, key, lambda: _decoded(path), remember_none=True)

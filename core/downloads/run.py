@@ -25,7 +25,7 @@ from core.downloads.drive import DriveEngine
 from core.downloads.engine import Declined, Engine, Fetched, FetchJob, Staged
 from core.downloads.files import file_of, hash_file, partial_dir, remove_partials, safe_name
 from core.downloads.progress import Canceled, Progress, ProgressTracker
-from core.downloads.state import DownloadState
+from core.downloads.state import DownloadKind, DownloadState
 from core.google.drive import DriveClient
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ def engines_for(services: Services, job: FetchJob, cookies: Path | None) -> list
     """The engines to try for `job`, in order: Drive files by Drive; a URL naming a media file
     straight (core.downloads.direct), and yt-dlp if it answers with a page or a playlist instead."""
     settings = services.settings
-    if job.kind == "drive":
+    if job.kind == DownloadKind.DRIVE:
         return [DriveEngine(DriveClient.from_settings(settings, services.db))]
     by_ytdlp = ytdlp.YtdlpEngine(settings.download_allow_private_hosts, cookies)
     if not direct.is_media_url(job.url):
@@ -250,4 +250,4 @@ def _once(
 
 
 def _cookies_for(services: Services, job: FetchJob) -> AbstractContextManager[Path | None]:
-    return nullcontext() if job.kind == "drive" else cookies_file(services)
+    return nullcontext() if job.kind == DownloadKind.DRIVE else cookies_file(services)

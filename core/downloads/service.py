@@ -21,10 +21,11 @@ from core.base.netguard import check_url, normalize_url
 from core.base.pagination import Page, newest_first
 from core.base.services import Services
 from core.base.settings import Settings
+from core.base.sources import Source
 from core.catalog import store as catalog
 from core.downloads import state
 from core.downloads.files import remove_partials
-from core.downloads.state import DownloadState
+from core.downloads.state import DownloadKind, DownloadState
 from core.jobs import records as jobs
 from core.jobs.taskdefs import TaskName
 
@@ -58,19 +59,21 @@ def drive_url(file_id: str) -> str:
 def _target(services: Services, url: str | None, item_id: int | None) -> dict[str, Any]:
     if item_id is not None:
         item = catalog.get_item(services.db, item_id)
-        if item.source == "local":
+        if item.source == Source.LOCAL:
             raise Conflict(
                 "This item is a file on this server already: there is nothing to download."
                 " Play it, or save the file, from its page in the catalog.",
                 {"reason": "local_file"},
             )
         file_id = (
-            item.source_id if item.source == "drive" else (item.extra or {}).get("drive_file_id")
+            item.source_id
+            if item.source == Source.DRIVE
+            else (item.extra or {}).get("drive_file_id")
         )
         if file_id:
             return {
                 "url": drive_url(file_id),
-                "kind": "drive",
+                "kind": DownloadKind.DRIVE,
                 "drive_file_id": file_id,
                 "title": item.title,
                 "item_id": item.id,
@@ -84,9 +87,9 @@ def _target(services: Services, url: str | None, item_id: int | None) -> dict[st
     normalized = normalize_url(url)
     file_id = drive_file_id(normalized)
     if file_id:
-        return {"url": drive_url(file_id), "kind": "drive", "drive_file_id": file_id}
+        return {"url": drive_url(file_id), "kind": DownloadKind.DRIVE, "drive_file_id": file_id}
     check_url(normalized, allow_private=services.settings.download_allow_private_hosts)
-    return {"url": normalized, "kind": "ytdlp"}
+    return {"url": normalized, "kind": DownloadKind.YTDLP}
 
 
 def _check_disk(settings: Settings) -> None:
@@ -122,7 +125,7 @@ def create(
     Identical requests at the same moment race on the unique dedupe key: the one whose insert
     wins creates the download, the others answer with it."""
     target = _target(services, url, item_id)
-    fmt = fmt if target["kind"] == "ytdlp" else None
+    fmt = fmt if target["kind"] == DownloadKind.YTDLP else None
     key = dedupe_key(target["url"], fmt)
     db = services.db
     for _ in range(RACE_TRIES):

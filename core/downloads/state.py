@@ -9,6 +9,13 @@ from core.base.errors import Conflict
 from core.base.models import Download, utcnow
 
 
+class DownloadKind(StrEnum):
+    """How a download is fetched (stored as its value in downloads.kind)."""
+
+    DRIVE = "drive"  # through the Drive API, by file id
+    YTDLP = "ytdlp"  # by URL: a direct link, else yt-dlp
+
+
 class DownloadState(StrEnum):
     """Where a download is in its life (stored as its value in downloads.state)."""
 

@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from core.base.settings import Settings
+from core.base.sources import Source
 
 
 class QueueName(StrEnum):
@@ -53,7 +54,7 @@ class TestTaskName(StrEnum):
 # Every task not named here runs on the default queue.
 QUEUE_OF: Mapping[str, QueueName] = {TaskName.DOWNLOADS_FETCH: QueueName.DOWNLOADS}
 
-DRIVE = {"source": "drive"}  # catalog.sync's kwargs: the Drive changes feed
+DRIVE = {"source": Source.DRIVE.value}  # catalog.sync's kwargs: the Drive changes feed
 
 
 @dataclass(frozen=True)
