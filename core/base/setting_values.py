@@ -9,8 +9,6 @@ from urllib.parse import urlsplit
 import limits
 from cryptography.fernet import Fernet
 
-from core.base.errors import AulaError
-
 LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 MIN_ADMIN_TOKEN = 24
 
@@ -28,19 +26,6 @@ def http_url(value: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError("must be an http(s) URL")
     return value.rstrip("/")
-
-
-def webhook_urls(value: list[str]) -> list[str]:
-    """Webhook URLs normalized; a bad one is named by its position only (it may hold a token)."""
-    from core.base.netguard import normalize_url
-
-    checked = []
-    for index, url in enumerate(value, 1):
-        try:
-            checked.append(normalize_url(url))
-        except AulaError as error:  # the URL itself is not echoed: it may hold a token
-            raise ValueError(f"entry {index} of {len(value)}: {error.message}") from None
-    return checked
 
 
 def database_scheme(value: str) -> str:

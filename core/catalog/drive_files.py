@@ -17,8 +17,8 @@ from core.base.models import CatalogFolder, CatalogItem
 from core.base.pagination import keyset_page
 from core.base.sources import Source
 from core.catalog import store as catalog
-from core.catalog.indexing import parse_timestamp
 from core.google.drive import FOLDER_MIME, DriveClient
+from core.google.timestamps import parse_timestamp
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from core.base.settings import Settings
 from core.base.sources import Source
 from core.catalog import store as catalog
 from core.google.drive import FOLDER_MIME, DriveClient
+from core.google.timestamps import parse_timestamp
 from core.media import probing as media
 
 log = logging.getLogger(__name__)
@@ -26,13 +27,6 @@ MAX_LISTING_RESTARTS = 3
 
 def _quiet(_current: int, _total: int | None, _message: str) -> None:
     return None
-
-
-def parse_timestamp(value: str | None) -> datetime | None:
-    """An RFC 3339 time from Google as an aware UTC datetime."""
-    if not value:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
 
 
 # ---------------------------------------------------------------- local media roots

@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import psutil
-
+from core.base.children import kill_children
 from core.base.errors import (
     TransientError,
 )
@@ -257,22 +256,6 @@ def _finish(info: dict[str, Any], tracker: _Tracker, dest_dir: Path, work_dir: P
     digest = hashlib.sha256()
     hash_file(target, digest)
     return Fetched(target, size, digest.hexdigest(), info.get("title"))
-
-
-def kill_children(grace_s: float = 3.0) -> None:
-    """Terminate, then kill, every child process of this one (ffmpeg started by yt-dlp)."""
-    children = psutil.Process().children(recursive=True)
-    for child in children:
-        try:
-            child.terminate()
-        except psutil.Error:
-            continue
-    _gone, alive = psutil.wait_procs(children, timeout=grace_s)
-    for child in alive:
-        try:
-            child.kill()
-        except psutil.Error:
-            continue
 
 
 class YtdlpEngine:

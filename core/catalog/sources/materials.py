@@ -13,8 +13,8 @@ from core.base.db import Database
 from core.base.errors import NotFound, UpstreamRefused
 from core.base.models import CatalogItem
 from core.base.sources import Source
-from core.catalog.indexing import parse_timestamp
 from core.google.drive import DriveClient
+from core.google.timestamps import parse_timestamp
 
 log = logging.getLogger(__name__)
 Row = dict[str, Any]
