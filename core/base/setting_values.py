@@ -1,4 +1,4 @@
-"""What a valid value of a setting is: the parsers and checks the Settings class calls."""
+"""What a valid setting value is (the checks Settings calls); URLs shown without a password."""
 
 from __future__ import annotations
 
@@ -108,3 +108,16 @@ def fernet_keys(value: str) -> list[str]:
         except (ValueError, TypeError):
             raise ValueError("is not a valid Fernet key (32 url-safe base64 bytes)") from None
     return keys
+
+
+def strip_password(url: str) -> str:
+    """Replace the password of a URL with `***` (a value that is no URL comes back unchanged)."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return "<unparseable>"
+    if password:
+        netloc = parts.netloc.replace(f":{password}@", ":***@")
+        return parts._replace(netloc=netloc).geturl()
+    return url

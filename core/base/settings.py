@@ -7,7 +7,6 @@ import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -15,6 +14,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from core.base import setting_values as values
 from core.base.errors import AulaError, ConfigurationError
 from core.base.paths import ENV_FILE, absolute_path, absolute_sqlite_url, base_dir
+from core.base.setting_values import strip_password
 
 CSV = Annotated[list[str], NoDecode]
 PathList = Annotated[list[Path], NoDecode]
@@ -269,19 +269,6 @@ class Settings(BaseSettings):
             else:
                 shown[name] = value
         return shown
-
-
-def strip_password(url: str) -> str:
-    """Replace the password of a URL with `***` (a value that is no URL comes back unchanged)."""
-    try:
-        parts = urlsplit(url)
-        password = parts.password
-    except ValueError:
-        return "<unparseable>"
-    if password:
-        netloc = parts.netloc.replace(f":{password}@", ":***@")
-        return parts._replace(netloc=netloc).geturl()
-    return url
 
 
 def _describe(error: ValidationError) -> str:
