@@ -16,7 +16,7 @@ from api.streaming import thumbnail_response
 from core import catalog, downloads, jobs, thumbnails
 from core.errors import Conflict
 from core.models import CatalogItem
-from core.taskdefs import TaskName
+from core.taskdefs import TaskName, single_key
 
 blp = Blueprint("catalog", __name__, url_prefix="/api/catalog", description="The catalog.")
 
@@ -102,7 +102,7 @@ class Rebuild(MethodView):
             celery_client(),
             TaskName.CATALOG_REBUILD,
             body,
-            single=f"catalog.rebuild:{body['source']}",
+            single=single_key(TaskName.CATALOG_REBUILD, body["source"]),
         )
         return enqueued(record.id)
 

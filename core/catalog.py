@@ -88,6 +88,21 @@ def remove_unseen(session: Session, source: str, before: datetime) -> tuple[int,
     return int(getattr(items, "rowcount", 0) or 0), int(getattr(folders, "rowcount", 0) or 0)
 
 
+def remove_folders(session: Session, source: str, source_ids: Iterable[str]) -> int:
+    """Delete folders of `source` with these ids; return how many went."""
+    ids = list(source_ids)
+    removed = 0
+    for start in range(0, len(ids), BATCH):
+        chunk = ids[start : start + BATCH]
+        result = session.execute(
+            delete(CatalogFolder).where(
+                CatalogFolder.source == source, CatalogFolder.source_id.in_(chunk)
+            )
+        )
+        removed += int(getattr(result, "rowcount", 0) or 0)
+    return removed
+
+
 def remove_ids(session: Session, source: str, source_ids: Iterable[str]) -> int:
     """Delete items and folders of `source` with these ids; return how many items went."""
     ids = list(source_ids)
