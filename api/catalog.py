@@ -14,8 +14,9 @@ from api.extensions import celery_client, db, require_google, services, settings
 from api.schemas import EnqueuedSchema, PageArgsSchema, enqueued, page_schema
 from api.streaming import thumbnail_response
 from core import catalog, downloads, jobs, thumbnails
+from core.downloads import catalog_link
 from core.errors import Conflict
-from core.models import CatalogItem
+from core.models import CatalogItem, Download
 from core.taskdefs import TaskName, single_key
 
 blp = Blueprint("catalog", __name__, url_prefix="/api/catalog", description="The catalog.")
@@ -31,7 +32,7 @@ class SyncSchema(Schema):
 
 class ItemSchema(Schema):
     id = fields.Integer(required=True)
-    source = fields.String(required=True)
+    source = fields.String(required=True, metadata={"enum": list(catalog.SOURCES)})
     source_id = fields.String(required=True)
     title = fields.String(required=True)
     mime_type = fields.String(allow_none=True)
@@ -47,7 +48,7 @@ class ItemSchema(Schema):
     download = fields.Method("_download", allow_none=True)
 
     def _thumbnail_url(self, item: CatalogItem) -> str | None:
-        if item.source == "local" or item.thumbnail_link:
+        if item.source == "local" or item.thumbnail_link or played(item):
             return media_url(f"/api/catalog/items/{item.id}/thumbnail")
         return None
 
@@ -64,7 +65,11 @@ class ItemSchema(Schema):
         }
 
     def _stream_url(self, item: CatalogItem) -> str | None:
-        return None if needs_download(item) else media_url(f"/api/catalog/items/{item.id}/stream")
+        return (
+            None
+            if needs_download(item) and not played(item)
+            else media_url(f"/api/catalog/items/{item.id}/stream")
+        )
 
 
 ItemPageSchema = page_schema(ItemSchema, "CatalogItemPage")
@@ -77,11 +82,20 @@ class ItemArgsSchema(PageArgsSchema):
     course_id = fields.String(validate=validate.Length(max=64))
 
 
-def with_downloads(items: list[CatalogItem]) -> None:
-    """Attach each item's newest download (one query for the page)."""
-    found = downloads.latest_for_items(db(), [item.id for item in items])
+def with_downloads(items: list[CatalogItem]) -> list[Any]:
+    """Attach each item's newest download (one query for the page); an item that plays a
+    finished download is shown with that file's size, type and duration (one more query)."""
+    ids = [item.id for item in items]
+    found = downloads.latest_for_items(db(), ids)
+    files = catalog_link.playing(db(), ids)
     for item in items:
         item.latest_download = found.get(item.id)  # type: ignore[attr-defined]
+    return [catalog_link.PlayedItem(i, files[i.id]) if i.id in files else i for i in items]
+
+
+def played(item: Any) -> Download | None:
+    """The finished download an item (as with_downloads gave it) plays, if any."""
+    return getattr(item, "played_download", None)
 
 
 def needs_download(item: CatalogItem) -> bool:
@@ -127,8 +141,7 @@ class Items(MethodView):
     def get(self, args: dict[str, Any]) -> Any:
         """Items, newest first; `q` matches every word of the title, accents and case aside."""
         page = catalog.list_items(db(), **args)
-        with_downloads(page.items)
-        return page
+        return {"items": with_downloads(page.items), "next_cursor": page.next_cursor}
 
 
 @blp.route("/items/<int:item_id>")
@@ -137,9 +150,7 @@ class Item(MethodView):
     @blp.response(200, ItemSchema)
     def get(self, item_id: int) -> Any:
         """One item."""
-        item = catalog.get_item(db(), item_id)
-        with_downloads([item])
-        return item
+        return with_downloads([catalog.get_item(db(), item_id)])[0]
 
 
 @blp.route("/items/<int:item_id>/thumbnail")
@@ -158,6 +169,10 @@ def stream_item(item: CatalogItem) -> Response:
     from core.google import DriveClient
     from core.indexing import resolve_local
 
+    file = catalog_link.playing(db(), [item.id]).get(item.id)
+    if file is not None:  # a finished download: its bytes, local, whatever the source
+        path = downloads.file_of(settings(), file)
+        return local_file_response(path, mime_type=file.mime_type or item.mime_type)
     if needs_download(item):
         raise Conflict("This item is a link: download it first, then stream the download.")
     if item.source == "local":

@@ -14,7 +14,7 @@ from core.db import Database
 from core.models import CatalogFolder, CatalogItem, SourceState, utcnow
 from core.pagination import Page, keyset_page
 
-SOURCES = ("local", "drive", "classroom")
+SOURCES = ("local", "drive", "classroom", "download")  # download: core.downloads.catalog_link
 BATCH = 500
 ITEM_COLUMNS = (
     "source", "source_id", "title", "title_key", "mime_type", "is_video", "size_bytes",

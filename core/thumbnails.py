@@ -14,6 +14,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 
 from core import catalog, media
+from core.downloads import catalog_link, file_of
 from core.errors import NotFound, ValidationFailed
 from core.http import make_session
 from core.indexing import resolve_local
@@ -125,9 +126,19 @@ def item_thumbnail(services: Services, item: CatalogItem) -> Path:
         link = item.thumbnail_link
         result = _cached(settings, f"link:{link}", lambda: _fetch(settings, link))
     else:
-        raise NotFound("This item has no thumbnail.")
+        result = _downloaded_thumbnail(services, item)
     catalog.set_thumbnail_state(services.db, item.id, "ready")
     return result
+
+
+def _downloaded_thumbnail(services: Services, item: CatalogItem) -> Path:
+    """A frame of the finished download an item plays (a URL download, a YouTube material)."""
+    played = catalog_link.playing(services.db, [item.id]).get(item.id)
+    if played is None:
+        raise NotFound("This item has no thumbnail.")
+    path = file_of(services.settings, played)
+    key = f"download:{played.id}:{played.sha256}"
+    return _cached(services.settings, key, lambda: _decoded(path), remember_none=True)
 
 
 def link_thumbnail(settings: Settings, link: str) -> Path:

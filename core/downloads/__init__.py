@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from core import catalog, jobs
 from core.db import Database
-from core.downloads import state
+from core.downloads import catalog_link, state
 from core.downloads.state import ACTIVE, DEDUPED, STATES, DownloadState
 from core.errors import Conflict, InsufficientStorage, NotFound
 from core.health import free_bytes
@@ -225,6 +225,7 @@ def cancel(services: Services, download_id: int) -> Download:
         if download is None:
             raise NotFound(f"No download with id {download_id}.")
         state.cancel(download)
+        catalog_link.unlink(session, download)
         task_id = download.task_id
     if task_id:
         with contextlib.suppress(NotFound, Conflict):  # the task ended already: nothing runs

@@ -10,8 +10,8 @@ import pytest
 from core import catalog
 from core.db import database
 from core.errors import NotFound
-from core.models import CatalogFolder
 from core.indexing import rebuild_local, resolve_local
+from core.models import CatalogFolder
 from tests.media import make_video
 from tests.services import services_of
 

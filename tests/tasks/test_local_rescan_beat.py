@@ -80,9 +80,7 @@ def test_a_lesson_copied_into_a_root_appears_without_a_request(
     wait_for(unfinished, 60, what="the scheduled rescans still queued")
 
 
-def test_a_scheduled_rescan_shares_the_requested_one_waiting_to_start(
-    base_env, settings, tmp_path
-):
+def test_a_scheduled_rescan_shares_the_requested_one_waiting_to_start(base_env, settings, tmp_path):
     # A Redis database no worker consumes: the requested rebuild stays waiting to start.
     env = _beat_env(base_env, tmp_path, REDIS_URL=private_redis_db(base_env["REDIS_URL"]))
     client = create_app({key.lower(): value for key, value in env.items()}).test_client()
