@@ -74,9 +74,9 @@ Known = dict[str, tuple[int | None, int | None, str | None]]
 
 
 def _known(db: Database) -> Known:
-    """source_id -> (size, mtime_ns, root) of every local item: one query."""
-    with db.session() as session:
-        rows = session.execute(
+    """source_id -> (size, mtime_ns, root) of every local item: one Core query (no ORM rows)."""
+    with db.engine.connect() as connection:
+        rows = connection.execute(
             select(CatalogItem.source_id, CatalogItem.size_bytes, CatalogItem.extra).where(
                 CatalogItem.source == SOURCE
             )
@@ -153,7 +153,7 @@ def rebuild_local(services: Services, on_progress: Progress | None = None) -> di
                 continue
             current[seen.rel] = seen
             changed.append(_row(seen, mime, started))
-    folders = {Path(rel).parent.as_posix() for rel in current} - {"."}
+    folders = {rel.rpartition("/")[0] for rel in current} - {""}  # str ops: 10,000 Paths cost
     with services.db.session() as session:
         catalog.upsert_items(session, changed)
         removed = catalog.remove_ids(session, SOURCE, [sid for sid in known if sid not in current])

@@ -37,8 +37,10 @@ def link(session: Session, download: Download, facts: Facts) -> None:
     item gets one of source "download" (source_id its URL), so catalog searches find it."""
     download.mime_type, download.duration_s = facts.mime_type, facts.duration_s
     item = session.get(CatalogItem, download.item_id) if download.item_id else None
+    item = item or _catalogued(session, download)
     if item is not None and item.source != SOURCE:
-        return  # a Drive or Classroom item: it keeps its row and plays this file
+        download.item_id = item.id  # a Drive or Classroom item keeps its row and plays this file
+        return
     path = Path(download.file_path or "")
     row = {
         "source": SOURCE, "source_id": download.url, "title": download.title or path.stem,
@@ -52,6 +54,15 @@ def link(session: Session, download: Download, facts: Facts) -> None:
             CatalogItem.source == SOURCE, CatalogItem.source_id == download.url
         )
     ).one()
+
+
+def _catalogued(session: Session, download: Download) -> CatalogItem | None:
+    """The Drive file or Classroom material a URL download fetched, when the catalog has it."""
+    if download.drive_file_id:
+        where = (CatalogItem.source == "drive", CatalogItem.source_id == download.drive_file_id)
+    else:
+        where = (CatalogItem.source == "classroom", CatalogItem.url == download.url)
+    return session.scalars(select(CatalogItem).where(*where).order_by(CatalogItem.id)).first()
 
 
 def unlink(session: Session, download: Download) -> None:

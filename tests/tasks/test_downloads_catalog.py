@@ -113,6 +113,19 @@ def test_a_drive_item_downloaded_plays_the_file_and_keeps_its_id(client, setting
     assert len(drive.media_requests(file_id)) == asked
 
 
+def test_a_drive_link_of_a_catalogued_file_links_to_its_item(client, settings, drive, worker):
+    file_id = drive.add_file("Aula seis.mp4", size=5000, seed=6)
+    rebuild_drive(services_of(settings), drive_client(settings))
+    [item] = _search(client, "aula seis")
+    url = f"https://drive.google.com/file/d/{file_id}/view?usp=sharing"
+    created = client.post("/api/downloads", json={"url": url}).get_json()["download"]
+    assert created["item_id"] is None
+    done = wait_for_download(client, created["id"])
+    assert done["state"] == "succeeded" and done["item_id"] == item["id"]
+    assert [i["id"] for i in _search(client, "aula seis")] == [item["id"]]
+    assert _search(client, "", source="download") == []
+
+
 def test_a_download_that_ends_without_its_file_takes_its_item_along(settings, tmp_path):
     services = services_of(settings)
     db = database(settings.database_url)
