@@ -15,7 +15,7 @@ from api.schemas import EnqueuedSchema, PageArgsSchema, enqueued, page_schema
 from api.streaming import thumbnail_response
 from core import catalog, downloads, jobs, thumbnails
 from core.downloads import catalog_link
-from core.errors import Conflict
+from core.errors import Conflict, NotFound
 from core.models import CatalogItem, Download
 from core.taskdefs import TaskName, single_key
 
@@ -175,6 +175,8 @@ def stream_item(item: CatalogItem) -> Response:
         return local_file_response(path, mime_type=file.mime_type or item.mime_type)
     if needs_download(item):
         raise Conflict("This item is a link: download it first, then stream the download.")
+    if item.source == catalog_link.SOURCE:
+        raise NotFound("The downloaded file of this item is gone.")
     if item.source == "local":
         return local_file_response(
             resolve_local(settings(), item.source_id), mime_type=item.mime_type
