@@ -92,6 +92,18 @@ def test_a_url_download_becomes_an_item_found_by_title_and_played(private_stack,
     assert again.status_code == 200 and again.get_json()["download"]["id"] == done["id"]
 
 
+def test_a_page_fetched_by_ytdlp_becomes_an_item_with_ytdlps_title(private_stack, media):
+    client = private_stack
+    url = f"{media.base_url}/page.html?src={media.base_url}/video.mp4"
+    created = client.post("/api/downloads", json={"url": url}).get_json()["download"]
+    done = wait_for_download(client, created["id"])
+    assert done["state"] == "succeeded" and done["title"], done
+    [item] = _search(client, "", source="download")
+    assert item["title"] == done["title"] and item["source_id"] == done["url"]
+    assert [i["id"] for i in _search(client, done["title"])] == [item["id"]]
+    assert client.get(item["stream_url"]).data == media.video
+
+
 def test_a_drive_item_downloaded_plays_the_file_and_keeps_its_id(client, settings, drive, worker):
     video = make_video(settings.data_dir / "made" / "Aula 5.mp4", seconds=1).read_bytes()
     file_id = drive.add_file("Aula cinco.mp4", content=video, thumbnail=False)
