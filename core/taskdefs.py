@@ -74,6 +74,7 @@ class BeatEntry:
     # Sent through jobs.enqueue with this key (tasks/beat_guard.py), so a scheduled run and a
     # requested one of the same kind share one task instead of running side by side.
     single: str | None = None
+    only_if: str | None = None  # a Settings field that must be non-empty for the entry to run
 
 
 BEAT_ENTRIES = (
@@ -91,6 +92,7 @@ BEAT_ENTRIES = (
         LOCAL,
         zero_turns_off=True,
         single=single_key(TaskName.CATALOG_REBUILD, "local"),
+        only_if="media_roots",  # no roots, nothing to rescan: no task record every period
     ),
 )
 SINGLE_OF: Mapping[str, str] = {e.name: e.single for e in BEAT_ENTRIES if e.single}
@@ -110,11 +112,14 @@ def task_routes() -> dict[str, dict[str, str]]:
 
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
-    """Celery's `beat_schedule` under `settings`; an entry whose interval is 0 (off) is left out."""
+    """Celery's `beat_schedule` under `settings`; an entry whose interval is 0 (off), or whose
+    `only_if` setting is empty, is left out."""
     schedule: dict[str, dict[str, Any]] = {}
     for entry in BEAT_ENTRIES:
         interval = getattr(settings, entry.interval)
-        if entry.zero_turns_off and not interval:
+        if (entry.zero_turns_off and not interval) or (
+            entry.only_if and not getattr(settings, entry.only_if)
+        ):
             continue
         item: dict[str, Any] = {"task": str(entry.task), "schedule": float(interval)}
         if entry.kwargs:

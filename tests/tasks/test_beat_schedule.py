@@ -18,11 +18,14 @@ def test_classroom_sync_runs_every_interval_and_zero_turns_it_off(tmp_path):
 
 
 def test_local_roots_are_rescanned_every_interval_and_zero_turns_it_off(tmp_path):
-    default = make_config(load_settings(data_dir=tmp_path))["beat_schedule"]
+    roots = {"data_dir": tmp_path, "media_roots": str(tmp_path)}
+    default = make_config(load_settings(**roots))["beat_schedule"]
     assert default["catalog.rebuild.local"] == {
         "task": "catalog.rebuild",
         "schedule": 300.0,
         "kwargs": {"source": "local"},
     }
-    off = make_config(load_settings(data_dir=tmp_path, local_scan_interval_s=0))
+    off = make_config(load_settings(**roots, local_scan_interval_s=0))
     assert "catalog.rebuild.local" not in off["beat_schedule"]
+    no_roots = make_config(load_settings(data_dir=tmp_path, media_roots=""))
+    assert "catalog.rebuild.local" not in no_roots["beat_schedule"]
