@@ -27,6 +27,8 @@ from celery.beat import PersistentScheduler, ScheduleEntry
 from celery.signals import beat_init
 
 from core.base.locks import Lease
+from core.jobs import records as jobs
+from core.jobs.taskdefs import SINGLE_OF
 from tasks.app import services
 
 log = logging.getLogger("aula.beat")
@@ -112,6 +114,18 @@ class GuardedScheduler(PersistentScheduler):
         except redis.RedisError as error:  # the send itself will fail and be logged by Celery
             log.warning("beat could not record a send: %s", type(error).__name__)
         return new_entry
+
+    def apply_async(
+        self, entry: ScheduleEntry, producer: Any = None, advance: bool = True, **kwargs: Any
+    ) -> Any:
+        """Send `entry`; a single-instance one through jobs.enqueue with its key, so it shares
+        the task a request of the same kind already has active (and gets a record at once)."""
+        single = SINGLE_OF.get(str(entry.name))
+        if single is None:
+            return super().apply_async(entry, producer, advance, **kwargs)
+        entry = self.reserve(entry) if advance else entry
+        kwargs = dict(entry.kwargs or {})
+        return jobs.enqueue(services.db, self.app, str(entry.task), kwargs, single=single)
 
     def close(self) -> None:
         """Save the schedule, then release the lock at once so a standby takes over."""

@@ -25,7 +25,7 @@ from core.base.pagination import Page, newest_first
 from core.base.services import Services
 from core.base.settings import Settings
 from core.catalog import store as catalog
-from core.downloads import state
+from core.downloads import catalog_link, state
 from core.downloads.state import ACTIVE, DEDUPED, STATES, DownloadState
 from core.jobs import records as jobs
 
@@ -236,6 +236,7 @@ def cancel(services: Services, download_id: int) -> Download:
         if download is None:
             raise NotFound(f"No download with id {download_id}.")
         state.cancel(download)
+        catalog_link.unlink(session, download)
         task_id = download.task_id
     if task_id:
         with contextlib.suppress(NotFound, Conflict):  # the task ended already: nothing runs

@@ -20,6 +20,7 @@ from core.base.netguard import Guard
 from core.base.services import Services
 from core.base.settings import Settings
 from core.downloads import (
+    catalog_link,
     direct,
     file_of,
     hash_file,
@@ -115,6 +116,7 @@ def begin(services: Services, download_id: int, task_id: str | None) -> Job | No
 def succeed(services: Services, download_id: int, fetched: Fetched) -> None:
     """Record the finished file and forget the work in progress."""
     settings = services.settings
+    facts = catalog_link.facts_of(fetched.path)
     with services.db.session() as session:
         row = session.get_one(Download, download_id)
         if not state.legal(row, "succeed"):  # canceled at the last moment: keep that outcome
@@ -123,6 +125,7 @@ def succeed(services: Services, download_id: int, fetched: Fetched) -> None:
         file_path = fetched.path.relative_to(settings.download_dir).as_posix()
         state.succeed(row, file_path=file_path, size=fetched.size, sha256=fetched.sha256)
         row.title = fetched.title
+        catalog_link.link(session, row, facts)  # in the same transaction: found once it ended
         resources.record_download(session, settings, row)
     remove_partials(settings, download_id)
 
@@ -137,6 +140,7 @@ def fail(services: Services, download_id: int, error: BaseException, *, final: b
             return
         if final:
             state.fail(row, message)
+            catalog_link.unlink(session, row)
             resources.record_download(session, settings, row)
         else:
             state.requeue(row, message)

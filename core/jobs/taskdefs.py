@@ -54,6 +54,12 @@ class TestTaskName(StrEnum):
 QUEUE_OF: Mapping[str, QueueName] = {TaskName.DOWNLOADS_FETCH: QueueName.DOWNLOADS}
 
 DRIVE = {"source": "drive"}  # catalog.sync's kwargs: the Drive changes feed
+LOCAL = {"source": "local"}  # catalog.rebuild's kwargs: the media roots
+
+
+def single_key(name: TaskName, source: str | None = None) -> str:
+    """The key that keeps one task of a kind active (TaskRecord.active_key), API and beat alike."""
+    return f"{name}:{source}" if source else str(name)
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,10 @@ class BeatEntry:
     interval: str
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     zero_turns_off: bool = False
+    # Sent through jobs.enqueue with this key (tasks/beat_guard.py), so a scheduled run and a
+    # requested one of the same kind share one task instead of running side by side.
+    single: str | None = None
+    only_if: str | None = None  # a Settings field that must be non-empty for the entry to run
 
 
 BEAT_ENTRIES = (
@@ -73,7 +83,19 @@ BEAT_ENTRIES = (
     BeatEntry(
         "classroom.sync", TaskName.CLASSROOM_SYNC, "classroom_sync_interval_s", zero_turns_off=True
     ),
+    # Not catalog.sync, which the contract defines as Drive's changes feed: a rebuild of source
+    # local already leaves the catalog holding exactly what the roots hold, and is incremental.
+    BeatEntry(
+        "catalog.rebuild.local",
+        TaskName.CATALOG_REBUILD,
+        "local_scan_interval_s",
+        LOCAL,
+        zero_turns_off=True,
+        single=single_key(TaskName.CATALOG_REBUILD, "local"),
+        only_if="media_roots",  # no roots, nothing to rescan: no task record every period
+    ),
 )
+SINGLE_OF: Mapping[str, str] = {e.name: e.single for e in BEAT_ENTRIES if e.single}
 
 
 def queue_for(name: str) -> QueueName:
@@ -90,11 +112,14 @@ def task_routes() -> dict[str, dict[str, str]]:
 
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
-    """Celery's `beat_schedule` under `settings`; an entry whose interval is 0 (off) is left out."""
+    """Celery's `beat_schedule` under `settings`; an entry whose interval is 0 (off), or whose
+    `only_if` setting is empty, is left out."""
     schedule: dict[str, dict[str, Any]] = {}
     for entry in BEAT_ENTRIES:
         interval = getattr(settings, entry.interval)
-        if entry.zero_turns_off and not interval:
+        if (entry.zero_turns_off and not interval) or (
+            entry.only_if and not getattr(settings, entry.only_if)
+        ):
             continue
         item: dict[str, Any] = {"task": str(entry.task), "schedule": float(interval)}
         if entry.kwargs:
