@@ -41,7 +41,7 @@ UNFINISHED = frozenset({TaskState.PENDING, TaskState.STARTED, TaskState.PROGRESS
 RUNNING = frozenset({TaskState.STARTED, TaskState.PROGRESS})
 SOURCES: dict[str, frozenset[TaskState]] = {
     "begin": UNFINISHED,  # STARTED/PROGRESS too: redelivered after its worker died
-    "progress": RUNNING,
+    "progress": UNFINISHED,
     "retry": RUNNING,
     "release": RUNNING | {TaskState.RETRY},
     "finish": UNFINISHED,
