@@ -16,7 +16,7 @@ from api.streaming import thumbnail_response
 from core import catalog, downloads, jobs, thumbnails
 from core.errors import Conflict
 from core.models import CatalogItem
-from core.taskdefs import TaskName
+from core.taskdefs import TaskName, single_key
 
 blp = Blueprint("catalog", __name__, url_prefix="/api/catalog", description="The catalog.")
 
@@ -94,7 +94,8 @@ class Rebuild(MethodView):
     @blp.arguments(RebuildSchema)
     @blp.response(202, EnqueuedSchema)
     def post(self, body: dict[str, str]) -> Any:
-        """Rebuild a source in full; while one runs, answers with the running task."""
+        """Rebuild a source in full; while one waits to start, answers with it; while one runs,
+        with its one follow-up (CONTRACT 8.6)."""
         if body["source"] == "drive":
             require_google()
         record = jobs.enqueue(
@@ -102,7 +103,7 @@ class Rebuild(MethodView):
             celery_client(),
             TaskName.CATALOG_REBUILD,
             body,
-            single=f"catalog.rebuild:{body['source']}",
+            single=single_key(TaskName.CATALOG_REBUILD, body),
         )
         return enqueued(record.id)
 
@@ -115,7 +116,11 @@ class Sync(MethodView):
         """Apply Drive's changes feed since the last sync."""
         require_google()
         record = jobs.enqueue(
-            db(), celery_client(), TaskName.CATALOG_SYNC, body, single="catalog.sync:drive"
+            db(),
+            celery_client(),
+            TaskName.CATALOG_SYNC,
+            body,
+            single=single_key(TaskName.CATALOG_SYNC, body),
         )
         return enqueued(record.id)
 

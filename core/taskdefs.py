@@ -76,6 +76,30 @@ BEAT_ENTRIES = (
 )
 
 
+# Tasks of which one runs at a time per key (CONTRACT 8.6: a request shares a waiting one, or
+# gets the one follow-up of a running one); the key from the task's name and kwargs.
+SINGLE_INSTANCE = frozenset(
+    {
+        TaskName.CATALOG_REBUILD,
+        TaskName.CATALOG_SYNC,
+        TaskName.CLASSROOM_SYNC,
+        TaskName.MAINTENANCE_CLEANUP,
+    }
+)
+
+
+def single_key(name: str, kwargs: Mapping[str, Any] | None = None) -> str | None:
+    """The single-instance key of task `name` sent with `kwargs` (None: any number may run)."""
+    if name not in SINGLE_INSTANCE:
+        return None
+    source = (kwargs or {}).get("source")
+    if name == TaskName.CATALOG_REBUILD:
+        return f"{name}:{source or 'all'}"
+    if name == TaskName.CATALOG_SYNC:
+        return f"{name}:{source or 'drive'}"
+    return str(name)
+
+
 def queue_for(name: str) -> QueueName:
     """The queue a task name is routed to."""
     return QUEUE_OF.get(name, QueueName.DEFAULT)
