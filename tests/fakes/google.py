@@ -135,6 +135,22 @@ class RequestRecord:
         return self.outcome != "ok"
 
 
+class Held:
+    """A request the fake keeps waiting until the test releases it (FakeGoogle.hold)."""
+
+    def __init__(self, match: str) -> None:
+        self.match = match
+        self.arrived = threading.Event()
+        self._go = threading.Event()
+
+    def release(self) -> None:
+        self._go.set()
+
+    def wait(self, timeout: float = 120.0) -> None:
+        # Bounded: a test that forgot to release fails on its own, it does not hang the fake.
+        self._go.wait(timeout)
+
+
 def _json(status: int, payload: Any, headers: dict[str, str] | None = None) -> _Response:
     body = json.dumps(payload).encode()
     return _Response(status, body, {"Content-Type": JSON_TYPE, **(headers or {})})
@@ -889,6 +905,7 @@ class FakeGoogle(_ClassroomFake):
         self._changes: list[tuple[str, str]] = []  # change n is _changes[n - 1]: (file id, time)
         self._oldest_change = 1
         self._forced: list[tuple[str, str | None]] = []
+        self._holds: list[Held] = []
         self._fault_rate, self._fault_token = 0.0, False
         self._fault_kinds: tuple[str, ...] = FAULT_KINDS
         self._rng = random.Random(0)
@@ -1149,8 +1166,26 @@ class FakeGoogle(_ClassroomFake):
         with self._lock:
             self._forced.extend([(kind, match)] * n)
 
-    def clear_faults(self) -> None:
+    def hold(self, match: str) -> Held:
+        """The next request whose path?query contains `match` waits, once it has arrived
+        (`Held.arrived`), until the test calls `Held.release()`: a task caught mid-run."""
+        held = Held(match)
         with self._lock:
+            self._holds.append(held)
+        return held
+
+    def _take_hold(self, request: _Request) -> Held | None:
+        with self._lock:
+            for i, held in enumerate(self._holds):
+                if held.match in request.target:
+                    return self._holds.pop(i)
+        return None
+
+    def clear_faults(self) -> None:
+        for held in self._holds:
+            held.release()  # a test that ended must not leave a request waiting
+        with self._lock:
+            self._holds = []
             self._fault_rate, self._fault_kinds, self._fault_token = 0.0, FAULT_KINDS, False
             self._rng = random.Random(0)
             self._forced = []
@@ -1290,6 +1325,10 @@ class FakeGoogle(_ClassroomFake):
             self._idle.notify_all()
 
     def _dispatch(self, request: _Request) -> _Response:
+        held = self._take_hold(request)
+        if held is not None:
+            held.arrived.set()
+            held.wait()
         request.fault = self._pick_fault(request)
         if request.fault == "slow":
             time.sleep(self.slow_s)
