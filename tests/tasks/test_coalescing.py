@@ -53,3 +53,36 @@ def test_a_sync_asked_while_one_runs_gets_one_follow_up_that_sees_the_change(
     items = client.get("/api/catalog/items?source=drive").get_json()["items"]
     assert added in {item["source_id"] for item in items}
 
+
+def _task_record(settings: Any, task_id: str) -> Any:
+    from core import jobs
+    from core.db import database
+
+    return jobs.get_record(database(settings.database_url), task_id)
+
+
+def test_a_local_rebuild_waits_for_a_running_drive_rebuild(
+    client: Any, settings: Any, drive: Any, worker: Any
+) -> None:
+    # Issue 23 item 6: "local" and "all"/"drive" rebuilds never overlap (the older one would put
+    # back files the newer one removed): one catalog lock, which the local rebuild waits for.
+    drive.add_file("aula 1.mp4")
+    held = drive.hold("/drive/v3/files")
+    drive_task = client.post("/api/catalog/rebuild", json={"source": "drive"}).get_json()
+    assert held.arrived.wait(60), "the Drive rebuild never reached Drive"
+    try:
+        local_task = client.post("/api/catalog/rebuild", json={"source": "local"}).get_json()
+        local_id = local_task["task_id"]
+        wait_for(
+            lambda: _task_record(settings, local_id).started_at is not None,
+            60,
+            what="the local rebuild to start on the worker's other process",
+        )
+    finally:
+        held.release()
+    first = _finish(client, drive_task["task_id"])
+    second = _finish(client, local_id)
+    assert (first["state"], second["state"]) == ("SUCCESS", "SUCCESS"), (first, second)
+    assert second["finished_at"] >= first["finished_at"], (
+        "the local rebuild ran inside the Drive one"
+    )
