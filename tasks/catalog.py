@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from core import indexing, subscriptions
@@ -33,7 +34,7 @@ def rebuild(self: AulaTask, source: str = "all") -> dict[str, Any]:
     client = DriveClient.from_settings(settings, services.db) if drive else None
     # One lock for every rebuild and sync: a "local" and an "all" rebuild never overlap (the
     # older one would put back files the newer one removed); each waits for the other.
-    with _catalog_lock() as taken:
+    with _catalog_lock(self.progress) as taken:
         if not taken:
             return {"skipped": "another catalog rebuild or sync held the catalog too long"}
         if source in ("local", "all"):
@@ -49,11 +50,21 @@ def rebuild(self: AulaTask, source: str = "all") -> dict[str, Any]:
     return result
 
 
-def _catalog_lock() -> AbstractContextManager[bool]:
+WAITING = "waiting for the running catalog rebuild or sync to end"
+
+
+@contextmanager
+def _catalog_lock(progress: Callable[[int, int | None, str], object]) -> Iterator[bool]:
     # Waits (up to the task time limit, which also bounds the holder) rather than skipping:
     # a request answered with this task must see the catalog changed after it asked.
-    ttl = services.settings.task_time_limit_s
-    return redis_lock(services.redis(), "catalog.drive", ttl, wait_s=ttl)
+    client, ttl = services.redis(), services.settings.task_time_limit_s
+    with redis_lock(client, "catalog.drive", ttl) as taken:
+        if taken:
+            yield True
+            return
+    progress(0, None, WAITING)  # what the task shows meanwhile
+    with redis_lock(client, "catalog.drive", ttl, wait_s=ttl) as taken:
+        yield taken
 
 
 @app.task(name=TaskName.CATALOG_SYNC, bind=True, base=AnnouncedSync)
@@ -67,7 +78,7 @@ def sync(self: AulaTask, source: str = "drive") -> dict[str, Any]:
     if not _google_configured():
         return {"skipped": "no Google credentials are configured"}
     client = DriveClient.from_settings(settings, services.db)
-    with _catalog_lock() as taken:
+    with _catalog_lock(self.progress) as taken:
         if taken:
             result: dict[str, Any] = indexing.sync_drive(services, client, self.progress)
         else:

@@ -143,6 +143,10 @@ class Held:
         self.arrived = threading.Event()
         self._go = threading.Event()
 
+    @property
+    def released(self) -> bool:
+        return self._go.is_set()
+
     def release(self) -> None:
         self._go.set()
 
@@ -1167,8 +1171,9 @@ class FakeGoogle(_ClassroomFake):
             self._forced.extend([(kind, match)] * n)
 
     def hold(self, match: str) -> Held:
-        """The next request whose path?query contains `match` waits, once it has arrived
-        (`Held.arrived`), until the test calls `Held.release()`: a task caught mid-run."""
+        """Requests whose path?query contains `match` wait (`Held.arrived` is set by the first)
+        until the test calls `Held.release()`: a task caught mid-run. A client that times out
+        and asks again waits too, so the task stays caught however long the test takes."""
         held = Held(match)
         with self._lock:
             self._holds.append(held)
@@ -1176,9 +1181,9 @@ class FakeGoogle(_ClassroomFake):
 
     def _take_hold(self, request: _Request) -> Held | None:
         with self._lock:
-            for i, held in enumerate(self._holds):
-                if held.match in request.target:
-                    return self._holds.pop(i)
+            for held in self._holds:
+                if held.match in request.target and not held.released:
+                    return held
         return None
 
     def clear_faults(self) -> None:

@@ -54,13 +54,6 @@ def test_a_sync_asked_while_one_runs_gets_one_follow_up_that_sees_the_change(
     assert added in {item["source_id"] for item in items}
 
 
-def _task_record(settings: Any, task_id: str) -> Any:
-    from core import jobs
-    from core.db import database
-
-    return jobs.get_record(database(settings.database_url), task_id)
-
-
 def test_a_local_rebuild_waits_for_a_running_drive_rebuild(
     client: Any, settings: Any, drive: Any, worker: Any
 ) -> None:
@@ -73,11 +66,13 @@ def test_a_local_rebuild_waits_for_a_running_drive_rebuild(
     try:
         local_task = client.post("/api/catalog/rebuild", json={"source": "local"}).get_json()
         local_id = local_task["task_id"]
-        wait_for(
-            lambda: _task_record(settings, local_id).started_at is not None,
+        waiting = wait_for(
+            lambda: (_task(client, local_id).get("progress") or {}).get("message"),
             60,
-            what="the local rebuild to start on the worker's other process",
+            what="the local rebuild to say it waits for the catalog lock",
         )
+        assert waiting.startswith("waiting for the running catalog rebuild or sync")
+        assert _task(client, local_id)["state"] == "PROGRESS", "it has not ended meanwhile"
     finally:
         held.release()
     first = _finish(client, drive_task["task_id"])
