@@ -98,22 +98,6 @@ def claims(client: Any) -> Claims:
     return Claims(frozenset(tags), frozenset(task_ids), tuple(live), tuple(dead))
 
 
-def holders(client: Any, task_id: str) -> list[str]:
-    """The live instances whose last liveness write says they run `task_id`."""
-    now = server_time(client)
-    found = []
-    for field, raw in client.hgetall(WORKERS_KEY).items():
-        try:
-            entry = json.loads(raw)
-            live = float(entry["expires"]) > now
-            running = task_id in entry.get("task_ids", ())
-        except (ValueError, KeyError, TypeError):
-            continue
-        if live and running:
-            found.append(_text(field))
-    return found
-
-
 def take_reaper_turn(client: Any, instance: str, period_s: float) -> bool:
     """True if `instance` reaps this round (no other did within the last `period_s`)."""
     milliseconds = max(int(period_s * 900), 100)  # a little under a period: no round is skipped

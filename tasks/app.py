@@ -41,8 +41,8 @@ class AulaTask(Task[Any, Any]):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         # Set at task_prerun by the one write that starts the delivery (tasks/signals.py).
         deliveries = getattr(self.request, "aula_deliveries", 0)
-        if deliveries is None or getattr(self.request, "aula_twin", False):
-            raise Ignore()  # canceled while queued, or a twin of a delivery still running
+        if deliveries is None:  # canceled while queued
+            raise Ignore()
         if self.count_crashes:
             task_lifecycle.check_crashes(deliveries)
         try:

@@ -9,7 +9,7 @@ from typing import Any
 
 from celery import signals
 
-from core import jobs, liveness, task_lifecycle
+from core import jobs, task_lifecycle
 from core.db import prepare_schema, reset_engines
 from core.logging import (
     configure_logging,
@@ -90,25 +90,6 @@ def _started(task_id: str, task: Any, **_: Any) -> None:
     task.request.aula_deliveries = deliveries
     if deliveries is None:  # it ended already (canceled while queued): it will not run
         _ended(task_id, None)
-    elif deliveries > 1 and _runs_elsewhere(task_id, task):
-        # Handed back while its owner still runs it (a reaper misled by an outage or a stall):
-        # this twin exits before its body, without side effects; the owner ends the record.
-        log.warning("task %s already runs on a live worker; this delivery exits", task_id)
-        task.request.aula_twin = True
-
-
-def _runs_elsewhere(task_id: str, task: Any) -> bool:
-    node = getattr(task.request, "hostname", None) or ""
-    mine = (f"{node}:{os.getpid()}:", f"{node}:{os.getppid()}:")
-    client = services.redis()
-    try:
-        owners = liveness.holders(client, task_id)
-    except Exception as error:  # Redis unreachable: the delivery runs, as before liveness
-        log.warning("could not read liveness: %s", type(error).__name__)
-        return False
-    finally:
-        client.close()
-    return any(not owner.startswith(mine) for owner in owners)
 
 
 @signals.task_postrun.connect

@@ -126,15 +126,3 @@ def test_after_an_outage_longer_than_the_ttl_the_count_starts_again(env):
         assert client.hexists(channel.unacked_key, message.delivery_tag)
         assert not client.hexists(liveness.UNCLAIMED_KEY, message.delivery_tag)
     client.close()
-
-
-def test_holders_are_the_live_instances_running_a_task(env):
-    # What a redelivered twin reads before running (tasks/signals.py): a live owner elsewhere.
-    client = redis.Redis.from_url(env["REDIS_URL"])
-    liveness.publish(client, "w1@h:10:aa", ["t1"], 30, ["task-1"])
-    liveness.publish(client, "w2@h:20:bb", ["t2"], 30, ["task-1", "task-2"])
-    liveness.publish(client, "w3@h:30:cc", ["t3"], -1, ["task-3"])  # expired: a dead worker
-    assert sorted(liveness.holders(client, "task-1")) == ["w1@h:10:aa", "w2@h:20:bb"]
-    assert liveness.holders(client, "task-2") == ["w2@h:20:bb"]
-    assert liveness.holders(client, "task-3") == [], "a dead worker holds nothing"
-    client.close()
