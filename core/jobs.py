@@ -114,6 +114,12 @@ def _follow_up(
     return get_record(db, record.id)
 
 
+def waits_for(key: str | None) -> str | None:
+    """The key whose running task a follow-up of `key` waits for (None: not a follow-up)."""
+    suffix = FOLLOW_UP.format(key="")
+    return key[: -len(suffix)] if key and key.endswith(suffix) else None
+
+
 def start_follow_up(db: Database, broker: TaskBroker, key: str) -> str | None:
     """Send the follow-up waiting for `key`, once no task holds `key`; returns its id.
 

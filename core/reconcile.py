@@ -67,6 +67,10 @@ def resend_lost(services: Services, client: Any, lost: list[TaskRecord]) -> int:
         if record.state == TaskState.REVOKED:
             _free_key(services, record.id)
             continue
+        holder = jobs.waits_for(record.active_key)
+        if holder is not None:  # never sent: it starts once its key is free (if it is not yet)
+            sent += jobs.start_follow_up(services.db, services.broker, holder) is not None
+            continue
         values = {"state": TaskState.PENDING, "deliveries": 0, "updated_at": utcnow()}
         with services.db.engine.begin() as connection:
             claimed = transition(  # one sender only (the reaper and cleanup may race)

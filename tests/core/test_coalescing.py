@@ -81,3 +81,24 @@ def test_canceling_a_queued_holder_frees_its_key_and_starts_the_follow_up(
     assert jobs.cancel(db, quiet_celery, running.id).active_key is None
     assert jobs.get_record(db, follow_up.id).active_key == KEY
     assert _sent(quiet_redis) == [running.id, follow_up.id]
+
+
+def test_a_follow_up_whose_holder_ended_without_starting_it_is_started_by_the_reconciler(
+    quiet_settings: Settings, quiet_celery: Celery, quiet_redis: redis.Redis
+) -> None:
+    from core import reconcile
+    from core.services import Services
+
+    db = database(quiet_settings.database_url)
+    services = Services.build(quiet_settings, broker=quiet_celery)
+    running = jobs.enqueue(db, quiet_celery, NAME, {"source": "local"}, single=KEY)
+    task_lifecycle.begin_delivery(db, running.id)
+    follow_up = jobs.enqueue(db, quiet_celery, NAME, {"source": "local"}, single=KEY)
+    assert jobs.waits_for(follow_up.active_key) == KEY and jobs.waits_for(KEY) is None
+    lost = [jobs.get_record(db, follow_up.id)]
+    assert reconcile.resend_lost(services, quiet_redis, lost) == 0, "its holder still runs"
+    task_lifecycle.mark_finished(db, running.id, "SUCCESS")  # its worker died right after
+    assert reconcile.resend_lost(services, quiet_redis, lost) == 1
+    assert _sent(quiet_redis) == [running.id, follow_up.id]
+    assert jobs.get_record(db, follow_up.id).active_key == KEY
+    services.redis_pool.disconnect()
