@@ -112,7 +112,8 @@ class Rebuild(MethodView):
     @blp.arguments(RebuildSchema)
     @blp.response(202, EnqueuedSchema)
     def post(self, body: dict[str, str]) -> Any:
-        """Rebuild a source in full; while one runs, answers with the running task."""
+        """Rebuild a source in full; while one waits to start, answers with it; while one runs,
+        with its one follow-up (CONTRACT 8.6)."""
         if body["source"] == "drive":
             require_google()
         record = jobs.enqueue(
@@ -120,7 +121,7 @@ class Rebuild(MethodView):
             celery_client(),
             TaskName.CATALOG_REBUILD,
             body,
-            single=single_key(TaskName.CATALOG_REBUILD, body["source"]),
+            single=single_key(TaskName.CATALOG_REBUILD, body),
         )
         return enqueued(record.id)
 
@@ -133,7 +134,11 @@ class Sync(MethodView):
         """Apply Drive's changes feed since the last sync."""
         require_google()
         record = jobs.enqueue(
-            db(), celery_client(), TaskName.CATALOG_SYNC, body, single="catalog.sync:drive"
+            db(),
+            celery_client(),
+            TaskName.CATALOG_SYNC,
+            body,
+            single=single_key(TaskName.CATALOG_SYNC, body),
         )
         return enqueued(record.id)
 

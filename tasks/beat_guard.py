@@ -23,12 +23,12 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 import redis
-from celery.beat import PersistentScheduler, ScheduleEntry
+from celery.beat import PersistentScheduler, ScheduleEntry, SchedulingError
 from celery.signals import beat_init
 
 from core.base.locks import Lease
 from core.jobs import records as jobs
-from core.jobs.taskdefs import SINGLE_OF
+from core.jobs.taskdefs import single_key
 from tasks.app import services
 
 log = logging.getLogger("aula.beat")
@@ -101,6 +101,21 @@ class GuardedScheduler(PersistentScheduler):
         if not self._ticking:
             raise SystemExit()
 
+    def apply_async(
+        self, entry: ScheduleEntry, producer: Any = None, advance: bool = True, **kwargs: Any
+    ) -> Any:
+        """Send a due task; a single-instance one through jobs.enqueue with its key, so beat's
+        run shares a waiting one or becomes the one follow-up of a running one (CONTRACT 8.6)."""
+        name, task_kwargs = str(entry.task), dict(entry.kwargs or {})
+        key = single_key(name, task_kwargs)
+        if key is None:
+            return super().apply_async(entry, producer, advance, **kwargs)
+        entry = self.reserve(entry) if advance else entry
+        try:
+            return jobs.enqueue(services.db, self.app, name, task_kwargs, single=key)
+        except Exception as error:
+            raise SchedulingError(f"Couldn't apply scheduled task {entry.name}: {error}") from None
+
     def reserve(self, entry: ScheduleEntry) -> Any:
         """Advance `entry` and record the send in Redis before it happens (at most once)."""
         # Celery returns the next ScheduleEntry; celery-types' stub says event_t.
@@ -114,18 +129,6 @@ class GuardedScheduler(PersistentScheduler):
         except redis.RedisError as error:  # the send itself will fail and be logged by Celery
             log.warning("beat could not record a send: %s", type(error).__name__)
         return new_entry
-
-    def apply_async(
-        self, entry: ScheduleEntry, producer: Any = None, advance: bool = True, **kwargs: Any
-    ) -> Any:
-        """Send `entry`; a single-instance one through jobs.enqueue with its key, so it shares
-        the task a request of the same kind already has active (and gets a record at once)."""
-        single = SINGLE_OF.get(str(entry.name))
-        if single is None:
-            return super().apply_async(entry, producer, advance, **kwargs)
-        entry = self.reserve(entry) if advance else entry
-        kwargs = dict(entry.kwargs or {})
-        return jobs.enqueue(services.db, self.app, str(entry.task), kwargs, single=single)
 
     def close(self) -> None:
         """Save the schedule, then release the lock at once so a standby takes over."""

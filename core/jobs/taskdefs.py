@@ -57,11 +57,6 @@ DRIVE = {"source": "drive"}  # catalog.sync's kwargs: the Drive changes feed
 LOCAL = {"source": "local"}  # catalog.rebuild's kwargs: the media roots
 
 
-def single_key(name: TaskName, source: str | None = None) -> str:
-    """The key that keeps one task of a kind active (TaskRecord.active_key), API and beat alike."""
-    return f"{name}:{source}" if source else str(name)
-
-
 @dataclass(frozen=True)
 class BeatEntry:
     """One entry of beat's schedule: `task` every `interval` seconds (a Settings field)."""
@@ -71,9 +66,6 @@ class BeatEntry:
     interval: str
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     zero_turns_off: bool = False
-    # Sent through jobs.enqueue with this key (tasks/beat_guard.py), so a scheduled run and a
-    # requested one of the same kind share one task instead of running side by side.
-    single: str | None = None
     only_if: str | None = None  # a Settings field that must be non-empty for the entry to run
 
 
@@ -91,11 +83,33 @@ BEAT_ENTRIES = (
         "local_scan_interval_s",
         LOCAL,
         zero_turns_off=True,
-        single=single_key(TaskName.CATALOG_REBUILD, "local"),
         only_if="media_roots",  # no roots, nothing to rescan: no task record every period
     ),
 )
-SINGLE_OF: Mapping[str, str] = {e.name: e.single for e in BEAT_ENTRIES if e.single}
+
+
+# Tasks of which one runs at a time per key (CONTRACT 8.6: a request shares a waiting one, or
+# gets the one follow-up of a running one); the key from the task's name and kwargs.
+SINGLE_INSTANCE = frozenset(
+    {
+        TaskName.CATALOG_REBUILD,
+        TaskName.CATALOG_SYNC,
+        TaskName.CLASSROOM_SYNC,
+        TaskName.MAINTENANCE_CLEANUP,
+    }
+)
+
+
+def single_key(name: str, kwargs: Mapping[str, Any] | None = None) -> str | None:
+    """The single-instance key of task `name` sent with `kwargs` (None: any number may run)."""
+    if name not in SINGLE_INSTANCE:
+        return None
+    source = (kwargs or {}).get("source")
+    if name == TaskName.CATALOG_REBUILD:
+        return f"{name}:{source or 'all'}"
+    if name == TaskName.CATALOG_SYNC:
+        return f"{name}:{source or 'drive'}"
+    return str(name)
 
 
 def queue_for(name: str) -> QueueName:
