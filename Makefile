@@ -6,6 +6,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-requirements
 DEV_STAMP := $(VENV)/.installed-requirements-dev
+# `make test` runs the suite in this many pytest-xdist processes: most tests wait on real
+# processes (workers, gunicorn, Redis, browsers), so 4 pay off even on 2 cores. 0 runs it serially.
+PYTEST_WORKERS ?= 4
 
 .DEFAULT_GOAL := help
 .PHONY: help run test compose-test browser promtool migrate lint fmt clean distclean
@@ -39,7 +42,7 @@ run: $(STAMP)
 	$(BIN)/python scripts/run.py
 
 test: $(DEV_STAMP) lint browser promtool
-	$(BIN)/pytest --ignore=tests/e2e/test_compose_run.py
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup --ignore=tests/e2e/test_compose_run.py
 	@$(MAKE) --no-print-directory compose-test
 
 # docker-compose.yml up for real (tests/e2e/test_compose_run.py). In CI (CI=true) it installs
