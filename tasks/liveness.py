@@ -155,7 +155,11 @@ class Reaper:
         """Hand back the messages of dead workers, then re-send lost single tasks."""
         claims = liveness.claims(client)
         channel = self.channel()
-        returned = liveness.reap(channel, claims, self.settings.worker_liveness_ttl_s)
+        ttl, interval = (
+            self.settings.worker_liveness_ttl_s,
+            self.settings.worker_liveness_interval_s,
+        )
+        returned = liveness.reap(channel, client, claims, ttl, interval)
         find_and_resend_lost(services, client, channel, claims)
         return returned
 

@@ -185,6 +185,9 @@ class Download(Base):
     file_path: Mapped[str | None] = mapped_column(String(1024), default=None)
     file_size: Mapped[int | None] = mapped_column(BigInteger, default=None)
     sha256: Mapped[str | None] = mapped_column(String(64), default=None)
+    # The finished file's media type and duration (probed once), shown by the item it plays.
+    mime_type: Mapped[str | None] = mapped_column(String(255), default=None)
+    duration_s: Mapped[float | None] = mapped_column(Float, default=None)
     error: Mapped[str | None] = mapped_column(String(2000), default=None)
     task_id: Mapped[str | None] = mapped_column(String(64), default=None)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     catalog_sync_interval_s: int = Field(300, ge=1)
     cleanup_interval_s: int = Field(3600, ge=1)
     classroom_sync_interval_s: int = Field(900, ge=0)  # 0: beat does not run classroom.sync
+    local_scan_interval_s: int = Field(300, ge=0)  # 0: beat does not rescan the media roots
     max_content_length: int = Field(16 * 1024 * 1024, ge=1024)
     # Access and HTTP hardening (README, Security).
     require_auth_for_reads: bool = False

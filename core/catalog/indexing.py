@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from core.base.db import Database
 from core.base.errors import NotFound, ValidationFailed
-from core.base.models import CatalogFolder, CatalogItem, utcnow
+from core.base.models import CatalogFolder, utcnow
 from core.base.services import Services
 from core.base.settings import Settings
 from core.base.sources import Source
 from core.catalog import store as catalog
+from core.catalog.local_scan import rebuild_local
 from core.google.drive import FOLDER_MIME, DriveClient
 from core.google.timestamps import parse_timestamp
-from core.media import probing as media
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int | None, str], object]
@@ -32,93 +31,7 @@ def _quiet(_current: int, _total: int | None, _message: str) -> None:
 # ---------------------------------------------------------------- local media roots
 
 
-def safe_files(root: Path) -> Iterator[Path]:
-    """Regular files under `root`, not following symlinks that lead out of it."""
-    root = root.resolve()
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if name.startswith("."):
-                continue
-            path = Path(dirpath, name)
-            try:
-                if path.is_symlink() and not path.resolve().is_relative_to(root):
-                    continue
-                if path.is_file():
-                    yield path
-            except OSError:
-                continue
-
-
-def _known_local(db: Database) -> dict[str, tuple[int | None, int | None, float | None]]:
-    with db.session() as session:
-        rows = session.query(
-            CatalogItem.source_id, CatalogItem.size_bytes, CatalogItem.extra, CatalogItem.duration_s
-        ).filter(CatalogItem.source == Source.LOCAL)
-        return {sid: (size, (extra or {}).get("mtime_ns"), dur) for sid, size, extra, dur in rows}
-
-
-def _local_row(
-    root: Path, path: Path, known: dict[str, Any], seen: datetime
-) -> dict[str, Any] | None:
-    mime = media.video_type(path)
-    if mime is None:
-        return None
-    stat = path.stat()
-    rel = path.relative_to(root.resolve()).as_posix()
-    previous = known.get(rel)
-    if previous and previous[0] == stat.st_size and previous[1] == stat.st_mtime_ns:
-        duration = previous[2]  # unchanged: no need to probe again
-    else:
-        duration = media.probe(path).duration_s
-    folder = Path(rel).parent.as_posix()
-    return {
-        "source": Source.LOCAL, "source_id": rel, "title": path.stem, "mime_type": mime,
-        "is_video": True, "size_bytes": stat.st_size, "duration_s": duration,
-        "modified_at": datetime.fromtimestamp(stat.st_mtime, UTC),
-        "folder_id": "" if folder == "." else folder,
-        "extra": {"root": str(root), "mtime_ns": stat.st_mtime_ns}, "seen_at": seen,
-    }  # fmt: skip
-
-
-def rebuild_local(services: Services, on_progress: Progress = _quiet) -> dict[str, int]:
-    """Index every video under MEDIA_ROOTS; re-probe only changed files; drop what vanished."""
-    started = utcnow()
-    settings = services.settings
-    known = _known_local(services.db)
-    files = [
-        (root, path) for root in settings.media_roots if root.is_dir() for path in safe_files(root)
-    ]
-    rows: dict[str, dict[str, Any]] = {}
-    for index, (root, path) in enumerate(files, 1):
-        row = _local_row(root, path, known, started)
-        if row is not None:
-            rows.setdefault(row["source_id"], row)  # the first root wins a name clash
-        on_progress(index, len(files), f"indexed {index} of {len(files)} files")
-    folders = {row["folder_id"] for row in rows.values() if row["folder_id"]}
-    with services.db.session() as session:
-        catalog.upsert_items(session, list(rows.values()))
-        catalog.upsert_folders(
-            session,
-            [
-                {
-                    "source": Source.LOCAL,
-                    "source_id": f,
-                    "name": Path(f).name,
-                    "parent_id": Path(f).parent.as_posix().replace(".", "", 1) if "/" in f else "",
-                    "seen_at": started,
-                }
-                for f in sorted(folders)
-            ],
-        )
-        removed, _ = catalog.remove_unseen(session, Source.LOCAL, started)
-        catalog.save_state(session, Source.LOCAL, last_rebuild_at=utcnow(), last_error=None)
-    changed = sum(
-        1
-        for sid, row in rows.items()
-        if known.get(sid, (None, None))[:2] != (row["size_bytes"], row["extra"]["mtime_ns"])
-    )
-    return {"items": len(rows), "changed": changed, "removed": removed}
+__all__ = ["rebuild_local"]  # re-exported: where callers have always found it
 
 
 def resolve_local(settings: Settings, source_id: str) -> Path:

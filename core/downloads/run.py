@@ -19,7 +19,7 @@ from core.base.models import Download
 from core.base.netguard import Guard
 from core.base.services import Services
 from core.base.settings import Settings
-from core.downloads import direct, payloads, state, ytdlp
+from core.downloads import catalog_link, direct, payloads, state, ytdlp
 from core.downloads.cookies import cookies_file
 from core.downloads.drive import DriveEngine
 from core.downloads.engine import Declined, Engine, Fetched, FetchJob, Staged
@@ -96,9 +96,12 @@ def begin(services: Services, download_id: int, task_id: str | None) -> FetchJob
             return None
         if download.state == DownloadState.SUCCEEDED and already_done(settings, download):
             return None
-        if state.begin(download, task_id):
-            return FetchJob.of(download)
-        payloads.record_download(session, settings, download)  # failed: its worker kept dying
+        row = state.begin(session, download_id, task_id)  # None: canceled a moment ago
+        if row is None:
+            return None
+        if row.state == DownloadState.RUNNING:
+            return FetchJob.of(row)
+        payloads.record_download(session, settings, row)  # failed: its worker kept dying
     remove_partials(settings, download_id)  # a final failure, as in fail()
     return None
 
@@ -106,14 +109,17 @@ def begin(services: Services, download_id: int, task_id: str | None) -> FetchJob
 def succeed(services: Services, download_id: int, fetched: Fetched) -> None:
     """Record the finished file and forget the work in progress."""
     settings = services.settings
+    facts = catalog_link.facts_of(fetched.path)
+    file_path = fetched.path.relative_to(settings.download_dir).as_posix()
     with services.db.session() as session:
-        row = session.get_one(Download, download_id)
-        if not state.legal(row, "succeed"):  # canceled at the last moment: keep that outcome
+        row = state.succeed(
+            session, download_id, file_path=file_path, size=fetched.size,
+            sha256=fetched.sha256, title=fetched.title,
+        )  # fmt: skip
+        if row is None:  # canceled at the last moment: keep that outcome
             fetched.path.unlink(missing_ok=True)
             return
-        file_path = fetched.path.relative_to(settings.download_dir).as_posix()
-        state.succeed(row, file_path=file_path, size=fetched.size, sha256=fetched.sha256)
-        row.title = fetched.title
+        catalog_link.link(session, row, facts)  # in the same transaction: found once it ended
         payloads.record_download(session, settings, row)
     remove_partials(settings, download_id)
 
@@ -123,25 +129,22 @@ def fail(services: Services, download_id: int, error: BaseException, *, final: b
     message = getattr(error, "message", None) or str(error) or type(error).__name__
     settings = services.settings
     with services.db.session() as session:
-        row = session.get(Download, download_id)
-        if row is None or not state.legal(row, "fail"):  # canceled: that outcome stays
+        if not final:
+            state.requeue(session, download_id, message)
             return
-        if final:
-            state.fail(row, message)
-            payloads.record_download(session, settings, row)
-        else:
-            state.requeue(row, message)
-    if final:
-        remove_partials(settings, download_id)
+        row = state.fail(session, download_id, message)
+        if row is None:  # canceled: that outcome stays
+            return
+        catalog_link.unlink(session, row)
+        payloads.record_download(session, settings, row)
+    remove_partials(settings, download_id)
 
 
 def release(db: Database, download_id: int) -> None:
     """A shutting-down worker hands the download back: queued again, partial file kept for the
     next delivery to resume, and this delivery not counted as a worker that died."""
     with db.session() as session:
-        row = session.get(Download, download_id)
-        if row is not None and state.legal(row, "release"):
-            state.release(row)
+        state.release(session, download_id)
 
 
 def is_final(error: BaseException, retries: int, max_retries: int) -> bool:

@@ -23,7 +23,7 @@ from core.base.services import Services
 from core.base.settings import Settings
 from core.base.sources import Source
 from core.catalog import store as catalog
-from core.downloads import state
+from core.downloads import catalog_link, state
 from core.downloads.files import remove_partials
 from core.downloads.state import DownloadKind, DownloadState
 from core.jobs import records as jobs
@@ -195,10 +195,8 @@ def list_downloads(
 def cancel(services: Services, download_id: int) -> Download:
     """Stop a queued or running download and remove its partial files; ended ones conflict."""
     with services.db.session() as session:
-        download = session.get(Download, download_id)
-        if download is None:
-            raise NotFound(f"No download with id {download_id}.")
-        state.cancel(download)
+        download = state.cancel(session, download_id)
+        catalog_link.unlink(session, download)
         task_id = download.task_id
     if task_id:
         with contextlib.suppress(NotFound, Conflict):  # the task ended already: nothing runs
@@ -208,7 +206,9 @@ def cancel(services: Services, download_id: int) -> Download:
 
 
 def retry(services: Services, download_id: int) -> Download:
-    """Queue a failed or canceled download again (resuming what it had fetched)."""
+    """Queue a failed or canceled download again (resuming what it had fetched).
+
+    The claim is one guarded UPDATE: of two racing retries one wins, the other gets a 409."""
     db = services.db
     with db.session() as session:
         download = session.get(Download, download_id)
@@ -220,8 +220,7 @@ def retry(services: Services, download_id: int) -> Download:
         raise Conflict("Another download of the same URL and format is queued, running or done.")
     try:
         with db.session() as session:
-            download = session.get_one(Download, download_id)
-            state.retry(download, key)
+            download = state.retry(session, download_id, key)
     except IntegrityError:
         raise Conflict("Another download of the same URL and format is active.") from None
     return send(services, download)

@@ -76,7 +76,7 @@ def test_counts_include_every_state_and_source(db: Database) -> None:
         "queued": 0, "running": 0, "succeeded": 0, "failed": 0, "canceled": 1,
     }  # fmt: skip
     assert gauges.catalog_items_by_source(db) == {
-        "local": 0, "drive": 0, "classroom": 0,
+        "local": 0, "drive": 0, "classroom": 0, "download": 0,
     }  # fmt: skip
 
 
