@@ -4,7 +4,8 @@ clone, a `.env` with only MEDIA_ROOTS (relative), launched through `make run`'s 
 No REDIS_URL, no DATABASE_URL, DATA_DIR left at `var`, the default ports: the launcher runs in
 a fresh network namespace (as test_make_run.py does), where those ports are free whatever else
 runs on this machine. It prints its address, serves real thumbnails, streams a lesson with a
-Range, finishes a URL download, and refuses a second launcher with one line and no second Redis.
+Range, finishes a URL download (then found by a catalog search and played), and refuses a
+second launcher with one line and no second Redis.
 """
 
 from __future__ import annotations
@@ -211,6 +212,18 @@ def _download(inside: Inside, remote: Path, clone: Path) -> None:
     assert isinstance(file, dict) and file["sha256"] == expected
     landed = clone / "var" / "downloads" / str(file["path"])
     assert hashlib.sha256(landed.read_bytes()).hexdigest() == expected
+    _found_in_the_catalog(inside, expected)
+
+
+def _found_in_the_catalog(inside: Inside, sha256: str) -> None:
+    """A finished URL download is a catalog item: found by a title search, and it plays the file."""
+    status, page = inside.json("GET", "/api/catalog/items?q=remote")
+    assert status == 200, page
+    listed = page["items"]
+    assert isinstance(listed, list)
+    [item] = [entry for entry in listed if entry["source"] == "download"]
+    whole = inside.request("GET", str(item["stream_url"]))
+    assert whole["status"] == 200 and whole["sha256"] == sha256, whole
 
 
 def _answers(inside: Inside, url: str) -> bool:
