@@ -14,6 +14,7 @@ from api import (
     credentials,
     downloads,
     drive,
+    google,
     health,
     maintenance,
     notifications,
@@ -46,6 +47,7 @@ BLUEPRINTS = (
     classroom.blp,
     subscriptions.blp,
     notifications.blp,
+    google.blp,
 )
 
 

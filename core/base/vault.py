@@ -47,6 +47,23 @@ class Vault:
             )
         return MultiFernet([Fernet(key) for key in self._keys])
 
+    def seal(self, secret: bytes) -> bytes:
+        """A Fernet token of `secret`, for a secret kept in another table (Google connections)."""
+        return self._fernet().encrypt(secret)
+
+    def open(self, token: bytes, what: str) -> bytes:
+        """The plaintext of a token `seal` made; registered for redaction."""
+        try:
+            secret = self._fernet().decrypt(token)
+        except InvalidToken:
+            raise ConfigurationError(
+                f"The stored {what} cannot be decrypted with ENCRYPTION_KEY; "
+                "add the old key after the new one, or connect it again.",
+                {"setting": "ENCRYPTION_KEY"},
+            ) from None
+        register_secret(secret.decode(errors="ignore"))
+        return secret
+
     def put(self, kind: str, secret: bytes) -> CredentialInfo:
         """Store (or replace) the secret of `kind`."""
         token = self._fernet().encrypt(secret)
