@@ -54,6 +54,10 @@ class DriveListArgsSchema(Schema):
     folder_id = fields.String(load_default="root", validate=validate.Length(min=1, max=256))
     page_size = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
     page_token = fields.String(load_default=None, validate=validate.Length(max=4096))
+    connection_id = fields.Integer(
+        load_default=None,
+        metadata={"description": "The Google connection to list through (default: first ok)."},
+    )
 
 
 def _client() -> DriveClient:
@@ -66,9 +70,14 @@ class DriveFiles(MethodView):
     @blp.response(200, DriveListSchema)
     def get(self, args: dict[str, Any]) -> Any:
         """Every non-trashed child of a folder, folders first; from the catalog when indexed."""
+        connection = args["connection_id"]
         with live_drive_slot():
             files, token = drive_files.list_folder(
-                db(), _client, args["folder_id"], args["page_size"], args["page_token"]
+                db(),
+                lambda: DriveClient.from_settings(settings(), db(), connection),
+                args["folder_id"],
+                args["page_size"],
+                args["page_token"],
             )
         return {"files": files, "next_page_token": token}
 

@@ -9,13 +9,16 @@ from datetime import datetime
 from typing import Any
 
 import requests
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from core.base.db import Database
-from core.base.errors import NotFound
+from core.base.errors import SETTINGS_PAGE, NotFound
 from core.base.models import GoogleConnection, utcnow
 from core.base.pagination import Page, keyset_page
+from core.base.settings import Settings
 from core.base.vault import Vault
+from core.google.auth import GoogleCredentials, GoogleReconnectRequired
+from core.google.client_config import require_client
 
 log = logging.getLogger(__name__)
 STATUSES = ("ok", "needs_reconnect", "revoked")
@@ -166,3 +169,45 @@ def revoke(revoke_url: str, token: str, session: requests.Session) -> bool:
                     response.status_code)  # fmt: skip
         return False
     return True
+
+
+def credentials_for(
+    db: Database, vault: Vault, settings: Settings, connection_id: int | None = None
+) -> GoogleCredentials:
+    """The credentials of `connection_id`, else of the first connection that is ok, else of
+    PUT /api/credentials/google; a connection that needs reconnecting fails at once."""
+    with db.session() as session:
+        if connection_id is not None:
+            row: GoogleConnection | None = _row(session, connection_id)
+        else:
+            rows = list(session.scalars(select(GoogleConnection).order_by(GoogleConnection.id)))
+            row = next((r for r in rows if r.status == "ok"), rows[0] if rows else None)
+        if row is None:
+            return GoogleCredentials.from_vault(vault)
+        chosen, status, email = row.id, row.status, row.email
+    if status != "ok":
+        raise GoogleReconnectRequired(
+            f"Google withdrew Aula's access to {email}: reconnect it on the Settings page"
+            " (/#/settings).",
+            {"reason": "invalid_grant", "page": SETTINGS_PAGE, "connection_id": str(chosen)},
+        )
+    client = require_client(vault, settings)
+    token = str(secret_of(db, vault, chosen).get("refresh_token") or "")
+    return GoogleCredentials(client.client_id, client.client_secret, token, chosen)
+
+
+def mark_needs_reconnect(db: Database, connection_id: int, reason: str) -> bool:
+    """Put an ok connection in needs_reconnect; True only for the call that changed it."""
+    with db.session() as session:
+        changed = session.execute(
+            update(GoogleConnection)
+            .where(GoogleConnection.id == connection_id, GoogleConnection.status == "ok")
+            .values(status="needs_reconnect", status_reason=reason[:500], updated_at=utcnow())
+        )
+        return getattr(changed, "rowcount", 0) == 1
+
+
+def any_connection(db: Database) -> bool:
+    """Whether any Google account is connected (in whatever status)."""
+    with db.session() as session:
+        return session.scalars(select(GoogleConnection.id).limit(1)).first() is not None

@@ -1,0 +1,76 @@
+"""Tokens come from google-auth through a connection; Google's invalid_grant puts that connection
+in needs_reconnect at once, and nothing asks Google again until the person reconnects."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from core.base.errors import UpstreamRefused
+from core.google.auth import GoogleReconnectRequired
+from core.jobs.task_lifecycle import error_dict
+from tests.api.test_google_connections import _callback, _connect, _consent
+from tests.fakes.google import FakeGoogle
+
+
+@pytest.fixture
+def google() -> Iterator[FakeGoogle]:
+    with FakeGoogle() as fake:
+        yield fake
+    assert not fake.server_errors, fake.server_errors
+
+
+@pytest.fixture
+def client(make_app: Any, google: FakeGoogle) -> FlaskClient:
+    env = {**google.env(), **google.consent_env(), "PUBLIC_URL": "http://localhost:8000"}
+    return make_app(**{key.lower(): value for key, value in env.items()}).test_client()
+
+
+def _listing(client: FlaskClient, connection_id: int | None = None) -> Any:
+    query = "" if connection_id is None else f"&connection_id={connection_id}"
+    return client.get(f"/api/drive/files?folder_id=root{query}")
+
+
+def test_drive_goes_through_the_connection_until_google_withdraws_it(client, google):
+    google.add_folder("Physics")
+    _connect(client, google)
+    assert _callback(client, _consent(client)[1]).status_code == 303
+    (connection,) = client.get("/api/google/connections").get_json()["items"]
+    listed = _listing(client)
+    assert listed.status_code == 200, listed.get_json()
+    assert [f["name"] for f in listed.get_json()["files"]] == ["Physics"]
+    assert _listing(client, connection["id"]).status_code == 200
+
+    google.kill_refresh_tokens()  # revoked at Google's end, password changed, 7-day expiry
+    google.expire_all_tokens()
+    before = google.token_requests
+    refused = _listing(client)
+    error = refused.get_json()["error"]
+    assert refused.status_code == 502 and error["details"]["reason"] == "invalid_grant"
+    assert google.token_requests == before + 1  # no retries of a refusal
+    shown = client.get(f"/api/google/connections/{connection['id']}").get_json()
+    assert shown["status"] == "needs_reconnect" and "reconnect" in shown["status_reason"]
+    again = _listing(client)
+    assert again.status_code == 502 and google.token_requests == before + 1  # not asked again
+
+    # Reconnecting replaces the tokens, keeps the id, and Drive answers again.
+    redirect = _consent(client, f"/api/google/connections/{connection['id']}/reconnect")[1]
+    assert _callback(client, redirect).status_code == 303
+    assert client.get(f"/api/google/connections/{connection['id']}").get_json()["status"] == "ok"
+    assert _listing(client).status_code == 200
+
+
+def test_an_unknown_connection_is_a_404(client, google):
+    _connect(client, google)
+    _callback(client, _consent(client)[1])
+    assert _listing(client, 999).status_code == 404
+
+
+def test_a_withdrawn_grant_is_a_task_error_of_its_own_type():
+    error = GoogleReconnectRequired("Google withdrew access (invalid_grant).", {})
+    assert isinstance(error, UpstreamRefused)  # permanent: no task retries it
+    assert error_dict(error)["type"] == "google_reconnect_required"
+    assert error_dict(UpstreamRefused("x"))["type"] == "UpstreamRefused"
