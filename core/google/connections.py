@@ -211,3 +211,24 @@ def any_connection(db: Database) -> bool:
     """Whether any Google account is connected (in whatever status)."""
     with db.session() as session:
         return session.scalars(select(GoogleConnection.id).limit(1)).first() is not None
+
+
+def counts_by_status(db: Database) -> dict[str, int]:
+    """How many connections are in each status (every status listed, zeros included)."""
+    counts = dict.fromkeys(STATUSES, 0)
+    with db.session() as session:
+        for status in session.scalars(select(GoogleConnection.status)):
+            counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+def readiness(db: Database) -> str:
+    """The readiness check `google`: "ok", or which accounts need the person (never fatal)."""
+    with db.session() as session:
+        rows = list(session.execute(select(GoogleConnection.email, GoogleConnection.status)))
+    if not rows:
+        return "ok: no Google account connected"
+    waiting = sorted(email for email, status in rows if status != "ok")
+    if not waiting:
+        return "ok"
+    return f"{len(waiting)} of {len(rows)} Google accounts need reconnecting: {', '.join(waiting)}"

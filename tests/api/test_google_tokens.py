@@ -10,8 +10,11 @@ import pytest
 from flask.testing import FlaskClient
 
 from core.base.errors import UpstreamRefused
+from core.base.vault import Vault
+from core.google import connections
 from core.google.auth import GoogleReconnectRequired
 from core.jobs.task_lifecycle import error_dict
+from tests.api.metrics_text import value
 from tests.api.test_google_connections import _callback, _connect, _consent
 from tests.fakes.google import FakeGoogle
 
@@ -74,3 +77,27 @@ def test_a_withdrawn_grant_is_a_task_error_of_its_own_type():
     assert isinstance(error, UpstreamRefused)  # permanent: no task retries it
     assert error_dict(error)["type"] == "google_reconnect_required"
     assert error_dict(UpstreamRefused("x"))["type"] == "UpstreamRefused"
+
+
+def test_readiness_and_metrics_show_connections_but_never_fail_for_them(
+    app, worker, db, settings
+):
+    vault = Vault(db, settings.fernet_keys)
+    for email in ("a@school.example", "b@home.example"):
+        connections.save(
+            db, vault, kind="oauth", email=email, scopes=[], secret={"refresh_token": "rt"},
+            folders=["root"],
+        )  # fmt: skip
+    first, _ = connections.list_connections(db).items
+    assert connections.mark_needs_reconnect(db, first.id, "invalid_grant")
+    assert not connections.mark_needs_reconnect(db, first.id, "invalid_grant")  # once
+    response = app.test_client().get("/api/health/ready")
+    body = response.get_json()
+    assert response.status_code == 200 and body["status"] == "ready", body
+    assert body["checks"]["google"] == (
+        "1 of 2 Google accounts need reconnecting: a@school.example"
+    )
+    text = app.test_client().get("/metrics").get_data(as_text=True)
+    assert value(text, "aula_google_connections", status="ok") == 1
+    assert value(text, "aula_google_connections", status="needs_reconnect") == 1
+    assert value(text, "aula_google_connections", status="revoked") == 0
