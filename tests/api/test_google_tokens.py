@@ -79,9 +79,7 @@ def test_a_withdrawn_grant_is_a_task_error_of_its_own_type():
     assert error_dict(UpstreamRefused("x"))["type"] == "UpstreamRefused"
 
 
-def test_readiness_and_metrics_show_connections_but_never_fail_for_them(
-    app, worker, db, settings
-):
+def test_readiness_and_metrics_show_connections_but_never_fail_for_them(app, worker, db, settings):
     vault = Vault(db, settings.fernet_keys)
     for email in ("a@school.example", "b@home.example"):
         connections.save(
