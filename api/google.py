@@ -15,6 +15,7 @@ from api.extensions import db, settings
 from api.schemas import PageArgsSchema, page_schema
 from core.base.errors import ValidationFailed
 from core.base.http import make_session
+from core.base.settings import ROOT
 from core.google import client_config, connections, oauth
 
 blp = Blueprint(
@@ -141,6 +142,15 @@ class Reconnect(MethodView):
         return oauth.start(
             db(), vault(), settings(), connection_id=connection_id, login_hint=existing.email
         )
+
+
+@blp.route("/guide")
+class Guide(MethodView):
+    @blp.response(200, content_type="text/markdown")
+    def get(self) -> Any:
+        """The guide to connecting Google (docs/google.md), as Markdown text."""
+        text = (ROOT / "docs" / "google.md").read_text(encoding="utf-8")
+        return Response(text, mimetype="text/markdown")
 
 
 @blp.route("/oauth/callback")
