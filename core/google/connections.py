@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -196,15 +197,34 @@ def credentials_for(
     return GoogleCredentials(client.client_id, client.client_secret, token, chosen)
 
 
+# Who hears that a connection needs reconnecting, per database URL: set by each process's
+# composition root (the webhook of core.notify), which core.google must not import.
+_listeners: dict[str, Callable[[ConnectionView], None]] = {}
+
+
+def on_needs_reconnect(database_url: str, listener: Callable[[ConnectionView], None]) -> None:
+    """Call `listener` once each time a connection of that database needs reconnecting."""
+    _listeners[database_url] = listener
+
+
 def mark_needs_reconnect(db: Database, connection_id: int, reason: str) -> bool:
-    """Put an ok connection in needs_reconnect; True only for the call that changed it."""
+    """Put an ok connection in needs_reconnect; True only for the call that changed it (so its
+    listener hears it once however many tasks meet the refusal)."""
     with db.session() as session:
         changed = session.execute(
             update(GoogleConnection)
             .where(GoogleConnection.id == connection_id, GoogleConnection.status == "ok")
             .values(status="needs_reconnect", status_reason=reason[:500], updated_at=utcnow())
         )
-        return getattr(changed, "rowcount", 0) == 1
+        if getattr(changed, "rowcount", 0) != 1:
+            return False
+    listener = _listeners.get(db.url)
+    if listener is not None:
+        try:
+            listener(get(db, connection_id))
+        except Exception as error:  # the status change stands; the event is a courtesy
+            log.warning("needs_reconnect listener failed: %s", type(error).__name__)
+    return True
 
 
 def any_connection(db: Database) -> bool:

@@ -3,13 +3,16 @@ in needs_reconnect at once, and nothing asks Google again until the person recon
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
 from core.base.errors import UpstreamRefused
+from core.base.models import Delivery
 from core.base.vault import Vault
 from core.google import connections
 from core.google.auth import GoogleReconnectRequired
@@ -99,3 +102,23 @@ def test_readiness_and_metrics_show_connections_but_never_fail_for_them(app, wor
     assert value(text, "aula_google_connections", status="ok") == 1
     assert value(text, "aula_google_connections", status="needs_reconnect") == 1
     assert value(text, "aula_google_connections", status="revoked") == 0
+
+
+def test_the_webhook_hears_a_withdrawn_grant_once(make_app, google, db):
+    env = {**google.env(), **google.consent_env(), "PUBLIC_URL": "http://localhost:8000"}
+    overrides = {key.lower(): value for key, value in env.items()}
+    client = make_app(**overrides, webhook_urls="http://127.0.0.1:9/hook").test_client()
+    google.add_folder("Lessons")
+    _connect(client, google)
+    _callback(client, _consent(client)[1])
+    google.kill_refresh_tokens()
+    google.expire_all_tokens()
+    assert _listing(client).status_code == 502
+    assert _listing(client).status_code == 502  # refused again: no second event
+    with db.session() as session:
+        events = [d for d in session.scalars(select(Delivery)) if d.event.startswith("google.")]
+    assert len(events) == 1
+    body = json.loads(events[0].body)
+    assert body["event"] == "google.connection.needs_reconnect"
+    assert body["data"]["email"] == google.account_email and body["data"]["page"] == "/#/settings"
+    assert "fake-rt" not in events[0].body
