@@ -12,7 +12,7 @@ from sqlalchemy import select
 from core.base.db import Database
 from core.base.errors import ConfigurationError, NotFound
 from core.base.logging import register_secret
-from core.base.models import Credential
+from core.base.models import Credential, GoogleConnection, GoogleOAuthState
 
 KINDS = ("google", "cookies")
 
@@ -124,4 +124,12 @@ class Vault:
             rows = list(session.scalars(select(Credential)))
             for row in rows:
                 row.token = fernet.rotate(row.token)
-            return len(rows)
+            # Sealed secrets kept beside their rows (Google connections, pending sign-ins).
+            connections = list(session.scalars(select(GoogleConnection)))
+            for connection in connections:
+                if connection.secret is not None:
+                    connection.secret = fernet.rotate(connection.secret)
+            states = list(session.scalars(select(GoogleOAuthState)))
+            for state in states:
+                state.verifier = fernet.rotate(state.verifier)
+            return len(rows) + len(connections) + len(states)
