@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from flask import Response, redirect, request
+from flask import Response, jsonify, redirect, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
@@ -16,7 +16,7 @@ from api.schemas import PageArgsSchema, page_schema
 from core.base.errors import ValidationFailed
 from core.base.http import make_session
 from core.base.settings import ROOT
-from core.google import client_config, connections, oauth
+from core.google import client_config, connections, oauth, service_accounts
 
 blp = Blueprint(
     "google", __name__, url_prefix="/api/google", description="Connecting Google accounts."
@@ -57,7 +57,13 @@ ConnectionPageSchema = page_schema(ConnectionSchema, "GoogleConnectionPage")
 
 
 class StartSchema(Schema):
-    pass
+    service_account = fields.Dict(
+        metadata={"description": "A service account's key JSON (omit to connect an account)."}
+    )
+    subject = fields.Email(
+        allow_none=True, load_default=None,
+        metadata={"description": "The Workspace user the service account acts as."},
+    )  # fmt: skip
 
 
 class CompleteSchema(Schema):
@@ -96,9 +102,19 @@ class ConnectionList(MethodView):
 
     @blp.arguments(StartSchema)
     @blp.response(201, StartedSchema)
-    def post(self, _body: dict[str, Any]) -> Any:
-        """Start connecting an account: open `authorization_url` in a browser within 10 minutes."""
-        return oauth.start(db(), vault(), settings())
+    def post(self, body: dict[str, Any]) -> Any:
+        """Start connecting an account: open `authorization_url` in a browser within 10 minutes.
+
+        With `service_account` (and `subject`), connect a service account instead: Aula gets a
+        token first, and answers 201 with the connection, or 400 with Google's refusal."""
+        if "service_account" not in body:
+            return oauth.start(db(), vault(), settings())
+        config = settings()
+        with make_session(config, methods=("GET",)) as session:
+            view, _created = service_accounts.connect(
+                db(), vault(), config, session, body["service_account"], body["subject"]
+            )
+        return jsonify(ConnectionSchema().dump(view)), 201
 
 
 @blp.route("/connections/complete")

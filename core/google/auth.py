@@ -24,6 +24,15 @@ from core.base.errors import (
 from core.base.logging import register_secret
 from core.base.vault import Vault
 
+SERVICE_SCOPES = (
+    "https://www.googleapis.com/auth/drive.readonly",
+    "https://www.googleapis.com/auth/classroom.courses.readonly",
+    "https://www.googleapis.com/auth/classroom.coursework.me.readonly",
+    "https://www.googleapis.com/auth/classroom.coursework.students.readonly",
+    "https://www.googleapis.com/auth/classroom.courseworkmaterials.readonly",
+    "https://www.googleapis.com/auth/classroom.topics.readonly",
+)
+
 
 class GoogleReconnectRequired(UpstreamRefused):
     """Google withdrew a connection's grant (invalid_grant): only the person can fix it."""
@@ -37,6 +46,9 @@ class GoogleCredentials:
     client_secret: str
     refresh_token: str
     connection_id: int | None = None  # None: the single credential of PUT /api/credentials/google
+    # A service account's key JSON and the user it acts as (client_id etc. are then empty).
+    service_account: dict[str, Any] | None = None
+    subject: str | None = None
 
     @classmethod
     def from_vault(cls, vault: Vault) -> GoogleCredentials:
@@ -51,7 +63,7 @@ class GoogleCredentials:
         return creds
 
 
-class _Transport(Request):
+class Transport(Request):
     """google-auth's transport on our session, with our timeouts (google-auth's own is 120 s)."""
 
     def __call__(self, url: str, method: str = "GET", *args: Any, **kwargs: Any) -> Any:
@@ -75,11 +87,8 @@ class GoogleAuth:
         on_invalid_grant: Callable[[str], None] | None = None,
     ) -> None:
         self.creds = creds
-        self._credentials = Credentials(  # type: ignore[no-untyped-call]
-            token=None, refresh_token=creds.refresh_token, token_uri=token_url,
-            client_id=creds.client_id, client_secret=creds.client_secret,
-        )  # fmt: skip
-        self._transport = _Transport(session=session)
+        self._credentials = _google_credentials(token_url, creds)
+        self._transport = Transport(session=session)
         self._on_invalid_grant = on_invalid_grant
         self._lock = threading.Lock()
 
@@ -98,7 +107,7 @@ class GoogleAuth:
 
     def _refresh(self) -> None:
         try:
-            self._credentials.refresh(self._transport)  # type: ignore[no-untyped-call]
+            self._credentials.refresh(self._transport)
         except google_errors.RefreshError as error:
             raise self._refused(error) from None
         except google_errors.TransportError as error:
@@ -130,6 +139,20 @@ class GoogleAuth:
             " Settings page (/#/settings).",
             details,
         )
+
+
+def _google_credentials(token_url: str, creds: GoogleCredentials) -> Any:
+    if creds.service_account is not None:
+        from google.oauth2 import service_account
+
+        made = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
+            {**creds.service_account, "token_uri": token_url}, scopes=list(SERVICE_SCOPES)
+        )
+        return made.with_subject(creds.subject) if creds.subject else made
+    return Credentials(  # type: ignore[no-untyped-call]
+        token=None, refresh_token=creds.refresh_token, token_uri=token_url,
+        client_id=creds.client_id, client_secret=creds.client_secret,
+    )  # fmt: skip
 
 
 def json_object(response: requests.Response) -> dict[str, Any]:

@@ -192,8 +192,13 @@ def credentials_for(
             " (/#/settings).",
             {"reason": "invalid_grant", "page": SETTINGS_PAGE, "connection_id": str(chosen)},
         )
+    secret = secret_of(db, vault, chosen)
+    if secret.get("service_account") is not None:
+        return GoogleCredentials(
+            "", "", "", chosen, secret["service_account"], secret.get("subject")
+        )
     client = require_client(vault, settings)
-    token = str(secret_of(db, vault, chosen).get("refresh_token") or "")
+    token = str(secret.get("refresh_token") or "")
     return GoogleCredentials(client.client_id, client.client_secret, token, chosen)
 
 

@@ -47,6 +47,8 @@ FOLDER_MIME = "application/vnd.google-apps.folder"
 DOC_MIME = "application/vnd.google-apps.document"
 GOOGLE_APPS_PREFIX = "application/vnd.google-apps."
 DRIVE_SCOPE = "https://www.googleapis.com/auth/drive.readonly"
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
 FAULT_KINDS = ("429", "500", "503", "403rate", "slow", "drop")
 ALL_FAULT_KINDS = (*FAULT_KINDS, "401")
 DOWNLOAD_ERRORS = {
@@ -865,6 +867,7 @@ class _ConsentFake:
         self._refresh_emails: dict[str, str] = {}  # refresh tokens issued by the code grant
         self._access_emails: dict[str, str] = {}
         self.revoked_tokens: list[str] = []
+        self._service_accounts: dict[str, tuple[Any, set[str]]] = {}
 
     @property
     def auth_url(self) -> str:
@@ -899,6 +902,49 @@ class _ConsentFake:
     def live_refresh_tokens(self) -> list[str]:
         with self._lock:
             return list(self._refresh_emails)
+
+    def add_service_account(self, key: dict[str, Any], subjects: tuple[str, ...] = ()) -> None:
+        """Accept JWTs `key` signs; `subjects` are the users domain-wide delegation allows."""
+        from cryptography.hazmat.primitives import serialization
+
+        private = serialization.load_pem_private_key(key["private_key"].encode(), password=None)
+        with self._lock:
+            self._service_accounts[key["client_email"]] = (private.public_key(), set(subjects))
+
+    def _jwt_grant(self, form: dict[str, str]) -> _Response:
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        parts = form.get("assertion", "").split(".")
+        if len(parts) != 3:
+            return _oauth_error(400, "invalid_request", "Invalid JWT.")
+        try:
+            header, claims = (json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)))
+                              for p in parts[:2])  # fmt: skip
+            signature = base64.urlsafe_b64decode(parts[2] + "=" * (-len(parts[2]) % 4))
+        except ValueError:
+            return _oauth_error(400, "invalid_request", "Invalid JWT.")
+        with self._lock:
+            known = self._service_accounts.get(claims.get("iss", ""))
+        if header.get("alg") != "RS256" or known is None:
+            return _oauth_error(400, "invalid_grant", "Invalid JWT Signature.")
+        public_key, subjects = known
+        try:
+            signed = f"{parts[0]}.{parts[1]}".encode()
+            public_key.verify(signature, signed, padding.PKCS1v15(), hashes.SHA256())
+        except InvalidSignature:
+            return _oauth_error(400, "invalid_grant", "Invalid JWT Signature.")
+        if claims.get("aud") != GOOGLE_TOKEN_AUDIENCE or claims.get("exp", 0) < time.time():
+            return _oauth_error(
+                400, "invalid_grant", "Invalid JWT: Token must be a short-lived token."
+            )
+        if "sub" in claims and claims["sub"] not in subjects:
+            return _oauth_error(401, "unauthorized_client", "Client is unauthorized to retrieve "
+                                "access tokens using this method, or client not authorized for any "
+                                "of the scopes requested.")  # fmt: skip
+        body = {"access_token": self.issue_token(), "expires_in": 3599, "token_type": "Bearer"}
+        return _json(200, body)
 
     def _authorize_endpoint(self, request: _Request) -> _Response:
         q = request.query
@@ -1491,6 +1537,8 @@ class FakeGoogle(_ConsentFake, _ClassroomFake):
             form.setdefault("client_secret", unquote(password))
         with self._lock:
             self._token_requests += 1
+        if form.get("grant_type") == JWT_BEARER:
+            return self._jwt_grant(form)
         refusal = self._refuse_grant(form)
         if refusal is not None:
             return refusal
