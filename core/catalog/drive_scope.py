@@ -12,6 +12,7 @@ from core.base.models import CatalogFolder, CatalogItem
 from core.base.services import Services
 from core.base.settings import Settings
 from core.catalog import store as catalog
+from core.google import connections
 from core.google.drive import DriveClient
 
 # Folders nest deeper than this only in pathological trees; past it the id counts as outside.
@@ -21,7 +22,8 @@ MAX_DEPTH = 32
 def _roots(db: Database, settings: Settings) -> set[str]:
     state = catalog.get_state(db, "drive")
     aliases = (state.extra or {}).get("aliases") or {}
-    return set(settings.drive_folder_ids) | {str(value) for value in aliases.values()}
+    chosen = connections.all_folders(db) or set(settings.drive_folder_ids)
+    return chosen | {str(value) for value in aliases.values()}
 
 
 def in_catalog(db: Database, file_id: str) -> bool:

@@ -257,3 +257,22 @@ def readiness(db: Database) -> str:
     if not waiting:
         return "ok"
     return f"{len(waiting)} of {len(rows)} Google accounts need reconnecting: {', '.join(waiting)}"
+
+
+def folders_of(db: Database, connection_id: int | None, default: list[str]) -> list[str]:
+    """The Drive folders a connection indexes (PATCH drive_folder_ids); `default` without one."""
+    if connection_id is None:
+        return list(default)
+    with db.session() as session:
+        row = session.get(GoogleConnection, connection_id)
+        return list(row.drive_folder_ids) if row is not None else list(default)
+
+
+def all_folders(db: Database) -> set[str]:
+    """Every Drive folder some connection indexes."""
+    with db.session() as session:
+        return {
+            str(folder)
+            for folders in session.scalars(select(GoogleConnection.drive_folder_ids))
+            for folder in folders
+        }

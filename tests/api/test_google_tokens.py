@@ -11,11 +11,14 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from api.extensions import SERVICES
 from core.base.errors import UpstreamRefused
-from core.base.models import Delivery
+from core.base.models import CatalogItem, Delivery
 from core.base.vault import Vault
+from core.catalog.indexing import rebuild_drive
 from core.google import connections
 from core.google.auth import GoogleReconnectRequired
+from core.google.drive import DriveClient
 from core.jobs.task_lifecycle import error_dict
 from tests.api.metrics_text import value
 from tests.api.test_google_connections import _callback, _connect, _consent
@@ -122,3 +125,30 @@ def test_the_webhook_hears_a_withdrawn_grant_once(make_app, google, db):
     assert body["event"] == "google.connection.needs_reconnect"
     assert body["data"]["email"] == google.account_email and body["data"]["page"] == "/#/settings"
     assert "fake-rt" not in events[0].body
+
+
+def test_the_next_rebuild_follows_the_connections_folders(make_app, google, base_env):
+    env = {**google.env(), **google.consent_env(), "PUBLIC_URL": "http://localhost:8000"}
+    overrides = {key.lower(): value for key, value in env.items()}
+    app = make_app(**overrides)
+    client = app.test_client()
+    physics, maths = google.add_folder("Physics"), google.add_folder("Maths")
+    google.add_file("waves.mp4", physics, size=1000, seed=1)
+    google.add_file("algebra.mp4", maths, size=1000, seed=2)
+    _connect(client, google)
+    _callback(client, _consent(client)[1])
+    (connection,) = client.get("/api/google/connections").get_json()["items"]
+    services = app.extensions[SERVICES]
+
+    def rebuild() -> set[str]:
+        drive = DriveClient.from_settings(services.settings, services.db)
+        rebuild_drive(services, drive)
+        with services.db.session() as session:
+            return {i.title for i in session.scalars(select(CatalogItem)) if i.source == "drive"}
+
+    assert {"waves.mp4", "algebra.mp4"} <= rebuild()  # DRIVE_FOLDER_IDS's default: root
+    path = f"/api/google/connections/{connection['id']}"
+    assert client.patch(path, json={"drive_folder_ids": [physics]}).status_code == 200
+    assert rebuild() == {"waves.mp4"}
+    client.patch(path, json={"drive_folder_ids": [maths]})
+    assert rebuild() == {"algebra.mp4"}
