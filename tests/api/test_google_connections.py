@@ -219,3 +219,23 @@ def test_two_accounts_folders_reconnect_and_delete(client, google):
     assert [c["id"] for c in client.get("/api/google/connections").get_json()["items"]] == [
         second["id"]
     ]
+
+
+def test_the_callback_needs_no_token_where_everything_else_does(make_app, google):
+    token = "t" * 32
+    env = {**google.env(), **google.consent_env(), "PUBLIC_URL": "http://localhost:8000"}
+    app = make_app(
+        **{key.lower(): value for key, value in env.items()},
+        admin_token=token, require_auth_for_reads=True,
+    )  # fmt: skip
+    client = app.test_client()
+    auth = {"Authorization": f"Bearer {token}"}
+    assert (
+        client.put("/api/google/client", json=google.client_file(), headers=auth).status_code == 200
+    )
+    assert client.get("/api/google/connections").status_code == 401
+    started = client.post("/api/google/connections", json={}, headers=auth).get_json()
+    redirect = requests.get(started["authorization_url"], allow_redirects=False, timeout=10)
+    assert _callback(client, redirect.headers["Location"]).status_code == 303  # no token sent
+    listed = client.get("/api/google/connections", headers=auth).get_json()["items"]
+    assert [c["email"] for c in listed] == [google.account_email]
