@@ -82,13 +82,24 @@ class DriveFiles(MethodView):
         return {"files": files, "next_page_token": token}
 
 
+class ConnectionArgsSchema(Schema):
+    connection_id = fields.Integer(
+        load_default=None,
+        metadata={"description": "The Google connection to ask through (default: first ok)."},
+    )
+
+
 @blp.route("/files/<string:file_id>")
 class DriveFile(MethodView):
+    @blp.arguments(ConnectionArgsSchema, location="query")
     @blp.response(200, DriveFileSchema)
-    def get(self, file_id: str) -> Any:
+    def get(self, args: dict[str, Any], file_id: str) -> Any:
         """One file or folder."""
+        connection = args["connection_id"]
         with live_drive_slot():
-            return drive_files.get_entry(db(), _client, file_id)[0]
+            return drive_files.get_entry(
+                db(), lambda: DriveClient.from_settings(settings(), db(), connection), file_id
+            )[0]
 
 
 @blp.route("/files/<string:file_id>/thumbnail")

@@ -152,3 +152,13 @@ def test_the_next_rebuild_follows_the_connections_folders(make_app, google, base
     assert rebuild() == {"waves.mp4"}
     client.patch(path, json={"drive_folder_ids": [maths]})
     assert rebuild() == {"algebra.mp4"}
+
+
+def test_one_drive_file_through_a_named_connection(client, google):
+    folder = google.add_folder("Chemistry")
+    _connect(client, google)
+    _callback(client, _consent(client)[1])
+    (connection,) = client.get("/api/google/connections").get_json()["items"]
+    one = client.get(f"/api/drive/files/{folder}?connection_id={connection['id']}")
+    assert one.status_code == 200 and one.get_json()["name"] == "Chemistry"
+    assert client.get(f"/api/drive/files/{folder}?connection_id=999").status_code == 404
