@@ -13,7 +13,7 @@ from marshmallow import Schema, fields, validate
 from api.credentials import vault
 from api.extensions import db, settings
 from api.schemas import PageArgsSchema, page_schema
-from core.base.errors import ValidationFailed
+from core.base.errors import AulaError
 from core.base.http import make_session
 from core.base.settings import ROOT
 from core.google import client_config, connections, oauth, service_accounts
@@ -176,15 +176,15 @@ class Callback(MethodView):
         """Where Google sends the browser back; the state is the capability (no token needed)."""
         try:
             view, _created = oauth.finish(db(), vault(), settings(), dict(request.args.items()))
-        except ValidationFailed as error:
-            return _failure_page(error.message)
+        except AulaError as error:  # a person's browser lands here: a page, not an envelope
+            return _failure_page(error.message, error.status)
         return redirect(f"/#/settings?connected={view.id}", code=303)
 
 
-def _failure_page(message: str) -> Response:
+def _failure_page(message: str, status: int) -> Response:
     body = (
         "<!doctype html><html lang=en><meta charset=utf-8><title>Google was not connected</title>"
         f"<h1>Google was not connected</h1><p>{html.escape(message)}</p>"
         '<p><a href="/#/settings">Back to Settings</a></p></html>'
     )
-    return Response(body, status=400, mimetype="text/html")
+    return Response(body, status=status, mimetype="text/html")
