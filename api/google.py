@@ -16,6 +16,7 @@ from api.schemas import PageArgsSchema, page_schema
 from core.base.errors import AulaError
 from core.base.http import make_session
 from core.base.settings import ROOT
+from core.catalog import store as catalog
 from core.google import client_config, connections, oauth, service_accounts
 
 blp = Blueprint(
@@ -147,6 +148,10 @@ class ConnectionDetail(MethodView):
         config = settings()
         with make_session(config, methods=("POST",)) as session:
             connections.delete(db(), vault(), connection_id, config.google_revoke_url, session)
+        if not connections.any_connection(db()) and not _legacy_credential():
+            # The last way to Google went: its Drive and Classroom items go too (files stay).
+            with db().session() as db_session:
+                catalog.forget_google(db_session)
 
 
 @blp.route("/connections/<int:connection_id>/reconnect")
@@ -179,6 +184,10 @@ class Callback(MethodView):
         except AulaError as error:  # a person's browser lands here: a page, not an envelope
             return _failure_page(error.message, error.status)
         return redirect(f"/#/settings?connected={view.id}", code=303)
+
+
+def _legacy_credential() -> bool:
+    return any(info.kind == "google" and info.configured for info in vault().list())
 
 
 def _failure_page(message: str, status: int) -> Response:

@@ -162,3 +162,29 @@ def test_one_drive_file_through_a_named_connection(client, google):
     one = client.get(f"/api/drive/files/{folder}?connection_id={connection['id']}")
     assert one.status_code == 200 and one.get_json()["name"] == "Chemistry"
     assert client.get(f"/api/drive/files/{folder}?connection_id=999").status_code == 404
+
+
+def test_deleting_the_last_connection_removes_its_items_and_keeps_local_ones(make_app, google):
+    env = {**google.env(), **google.consent_env(), "PUBLIC_URL": "http://localhost:8000"}
+    app = make_app(**{key.lower(): value for key, value in env.items()})
+    client = app.test_client()
+    google.add_file("lesson.mp4", google.add_folder("Biology"), size=1000, seed=3)
+    _connect(client, google)
+    _callback(client, _consent(client)[1])
+    google.account_email = "me@personal.example"
+    _callback(client, _consent(client)[1])
+    first, second = client.get("/api/google/connections").get_json()["items"]
+    services = app.extensions[SERVICES]
+    rebuild_drive(services, DriveClient.from_settings(services.settings, services.db))
+    with services.db.session() as session:
+        session.add(CatalogItem(source="local", source_id="a/b.mp4", title="b.mp4"))
+
+    def sources() -> list[str]:
+        with services.db.session() as session:
+            return sorted({item.source for item in session.scalars(select(CatalogItem))})
+
+    assert sources() == ["drive", "local"]
+    assert client.delete(f"/api/google/connections/{second['id']}").status_code == 204
+    assert sources() == ["drive", "local"]  # the other account still reaches them
+    assert client.delete(f"/api/google/connections/{first['id']}").status_code == 204
+    assert sources() == ["local"]
