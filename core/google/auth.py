@@ -85,11 +85,13 @@ class GoogleAuth:
         session: requests.Session,
         *,
         on_invalid_grant: Callable[[str], None] | None = None,
+        on_refreshed: Callable[[], None] | None = None,
     ) -> None:
         self.creds = creds
         self._credentials = _google_credentials(token_url, creds)
         self._transport = Transport(session=session)
         self._on_invalid_grant = on_invalid_grant
+        self._on_refreshed = on_refreshed
         self._lock = threading.Lock()
 
     def token(self) -> str:
@@ -116,6 +118,8 @@ class GoogleAuth:
             cause = type(error.__cause__ or error).__name__
             raise TransientError(f"Google's token endpoint failed: {cause}.") from None
         register_secret(self._credentials.token)
+        if self._on_refreshed is not None:
+            self._on_refreshed()
 
     def _refused(self, error: google_errors.RefreshError) -> Exception:
         data = error.args[1] if len(error.args) > 1 and isinstance(error.args[1], dict) else {}

@@ -276,3 +276,13 @@ def all_folders(db: Database) -> set[str]:
             for folders in session.scalars(select(GoogleConnection.drive_folder_ids))
             for folder in folders
         }
+
+
+def mark_used(db: Database, connection_id: int) -> None:
+    """Note that the connection just got a token (its last_used_at)."""
+    with db.session() as session:
+        session.execute(
+            update(GoogleConnection)
+            .where(GoogleConnection.id == connection_id)
+            .values(last_used_at=utcnow())
+        )

@@ -82,6 +82,17 @@ def _marker(db: Database, connection_id: int | None) -> Callable[[str], None] | 
     return mark
 
 
+def _used(db: Database, connection_id: int | None) -> Callable[[], None] | None:
+    """What GoogleAuth calls after each new token: the connection's last_used_at."""
+    if connection_id is None:
+        return None
+
+    def used() -> None:
+        connections.mark_used(db, connection_id)
+
+    return used
+
+
 class GoogleApi:
     """Google API calls with auth, pacing, one refresh on 401 and rclone-style 403 handling."""
 
@@ -113,6 +124,7 @@ class GoogleApi:
         auth = GoogleAuth(
             settings.google_token_url, creds, token_session,
             on_invalid_grant=_marker(db, creds.connection_id),
+            on_refreshed=_used(db, creds.connection_id),
         )  # fmt: skip
         return cls(settings, auth, session)
 

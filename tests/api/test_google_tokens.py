@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -50,6 +51,9 @@ def test_drive_goes_through_the_connection_until_google_withdraws_it(client, goo
     (connection,) = client.get("/api/google/connections").get_json()["items"]
     listed = _listing(client)
     assert listed.status_code == 200, listed.get_json()
+    used = client.get(f"/api/google/connections/{connection['id']}").get_json()["last_used_at"]
+    # a token was made for it just now
+    assert datetime.fromisoformat(used) > datetime.fromisoformat(connection["last_used_at"])
     assert [f["name"] for f in listed.get_json()["files"]] == ["Physics"]
     assert _listing(client, connection["id"]).status_code == 200
 
