@@ -106,3 +106,23 @@ def test_a_person_connects_two_accounts_picks_folders_reconnects_and_deletes(
     page.get_by_role("button", name="Delete student@example.com").click()
     first.wait_for(state="detached")
     assert row(ui, "me@personal.example").count() == 1
+
+
+def test_the_google_section_fits_a_phone(browser, base, fake_google, db, settings):
+    from core.base.vault import Vault
+    from core.google import client_config, connections
+
+    vault = Vault(db, settings.fernet_keys)
+    client_config.store_client(vault, client_config.parse_client(fake_google.client_file()))
+    connections.save(
+        db, vault, kind="oauth", email="a.very.long.student.name@school.example.org",
+        scopes=["openid"], secret={"refresh_token": "x"}, folders=["root"],
+    )  # fmt: skip
+    with watched_page(browser, base, viewport={"width": 375, "height": 740}) as ui:
+        ui.goto("settings")
+        ui.page.locator("tr[data-connection]").first.wait_for()
+        ui.shot("phone-google-accounts")
+        width = ui.page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+        assert width[0] <= width[1], width
+        assert "undefined" not in ui.page.locator("main").inner_text()
+        assert ui.violations() == [] and ui.page_errors == []
