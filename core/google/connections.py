@@ -13,7 +13,7 @@ import requests
 from sqlalchemy import select, update
 
 from core.base.db import Database
-from core.base.errors import SETTINGS_PAGE, NotFound
+from core.base.errors import SETTINGS_PAGE, NotFound, ValidationFailed
 from core.base.models import GoogleConnection, utcnow
 from core.base.pagination import Page, keyset_page
 from core.base.settings import Settings
@@ -87,6 +87,12 @@ def save(
     sealed = vault.seal(json.dumps(secret, sort_keys=True).encode())
     with db.session() as session:
         row = session.get(GoogleConnection, replace_id) if replace_id is not None else None
+        if row is not None and row.email != email:
+            raise ValidationFailed(
+                f"You signed in to Google as {email}, but this connection is {row.email}: press"
+                f" Reconnect again and choose {row.email}, or Connect to add {email}.",
+                {"reason": "wrong_account"},
+            )
         if row is None:
             row = session.scalars(
                 select(GoogleConnection).where(GoogleConnection.email == email)

@@ -239,3 +239,17 @@ def test_the_callback_needs_no_token_where_everything_else_does(make_app, google
     assert _callback(client, redirect.headers["Location"]).status_code == 303  # no token sent
     listed = client.get("/api/google/connections", headers=auth).get_json()["items"]
     assert [c["email"] for c in listed] == [google.account_email]
+
+
+def test_reconnecting_as_another_account_is_refused_and_changes_nothing(client, google):
+    _connect(client, google)
+    _callback(client, _consent(client)[1])
+    (connection,) = client.get("/api/google/connections").get_json()["items"]
+    google.account_email = "someone.else@example.com"
+    redirect = _consent(client, f"/api/google/connections/{connection['id']}/reconnect")[1]
+    refused = _callback(client, redirect)
+    assert refused.status_code == 400 and "someone.else@example.com" in refused.get_data(
+        as_text=True
+    )
+    (still,) = client.get("/api/google/connections").get_json()["items"]
+    assert still["email"] == "student@example.com" and still["id"] == connection["id"]
