@@ -15,7 +15,7 @@ from api.extensions import db, settings
 from api.schemas import PageArgsSchema, page_schema
 from core.base.errors import AulaError
 from core.base.http import make_session
-from core.base.settings import ROOT
+from core.base.paths import ROOT
 from core.catalog import store as catalog
 from core.google import client_config, connections, oauth, service_accounts
 
