@@ -14,6 +14,7 @@ from api import (
     credentials,
     downloads,
     drive,
+    google,
     health,
     maintenance,
     notifications,
@@ -34,6 +35,7 @@ from core import __version__
 from core.base.logging import configure_process_logging
 from core.base.services import Services
 from core.base.settings import Settings, get_settings, load_settings
+from core.notify import notifications as notify_events
 
 BLUEPRINTS = (
     health.blp,
@@ -46,6 +48,7 @@ BLUEPRINTS = (
     classroom.blp,
     subscriptions.blp,
     notifications.blp,
+    google.blp,
 )
 
 
@@ -77,6 +80,7 @@ def register_settings(app: Flask, settings: Settings) -> None:
         OPENAPI_JSON_PATH="openapi.json",
     )
     app.extensions[SERVICES] = Services.build(settings, broker=make_celery_client(settings))
+    notify_events.announce_needs_reconnect(app.extensions[SERVICES])
     app.extensions["aula.settings"] = settings  # read by the request hooks as they register
 
 

@@ -21,7 +21,16 @@ from core.google.drive import DriveClient
 
 READS = frozenset({"GET", "HEAD"})
 # Open whatever REQUIRE_AUTH_FOR_READS says: probes, and the API's description (no data).
-OPEN_PATHS = frozenset({"/api/health", "/api/health/ready", "/api/openapi.json", "/api/docs"})
+# The OAuth callback needs no token: its single-use state is the capability (CONTRACT 8.1).
+OPEN_PATHS = frozenset(
+    {
+        "/api/health",
+        "/api/health/ready",
+        "/api/openapi.json",
+        "/api/docs",
+        "/api/google/oauth/callback",
+    }
+)
 OPEN_PREFIXES = ("/api/docs/",)
 # The only endpoints a signature opens: bytes for <video> and <img>, never JSON.
 MEDIA_ENDPOINTS = frozenset(

@@ -54,6 +54,10 @@ class DriveListArgsSchema(Schema):
     folder_id = fields.String(load_default="root", validate=validate.Length(min=1, max=256))
     page_size = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
     page_token = fields.String(load_default=None, validate=validate.Length(max=4096))
+    connection_id = fields.Integer(
+        load_default=None,
+        metadata={"description": "The Google connection to list through (default: first ok)."},
+    )
 
 
 def _client() -> DriveClient:
@@ -66,20 +70,36 @@ class DriveFiles(MethodView):
     @blp.response(200, DriveListSchema)
     def get(self, args: dict[str, Any]) -> Any:
         """Every non-trashed child of a folder, folders first; from the catalog when indexed."""
+        connection = args["connection_id"]
         with live_drive_slot():
             files, token = drive_files.list_folder(
-                db(), _client, args["folder_id"], args["page_size"], args["page_token"]
+                db(),
+                lambda: DriveClient.from_settings(settings(), db(), connection),
+                args["folder_id"],
+                args["page_size"],
+                args["page_token"],
             )
         return {"files": files, "next_page_token": token}
 
 
+class ConnectionArgsSchema(Schema):
+    connection_id = fields.Integer(
+        load_default=None,
+        metadata={"description": "The Google connection to ask through (default: first ok)."},
+    )
+
+
 @blp.route("/files/<string:file_id>")
 class DriveFile(MethodView):
+    @blp.arguments(ConnectionArgsSchema, location="query")
     @blp.response(200, DriveFileSchema)
-    def get(self, file_id: str) -> Any:
+    def get(self, args: dict[str, Any], file_id: str) -> Any:
         """One file or folder."""
+        connection = args["connection_id"]
         with live_drive_slot():
-            return drive_files.get_entry(db(), _client, file_id)[0]
+            return drive_files.get_entry(
+                db(), lambda: DriveClient.from_settings(settings(), db(), connection), file_id
+            )[0]
 
 
 @blp.route("/files/<string:file_id>/thumbnail")

@@ -49,7 +49,7 @@ def _readiness() -> tuple[dict[str, str], bool]:
             )
             cache["at"] = time.monotonic()
         checks: dict[str, str] = dict(cache["checks"])
-    return checks, all(value == health.OK for value in checks.values())
+    return checks, health.ready(checks)
 
 
 class HealthSchema(Schema):

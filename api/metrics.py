@@ -37,6 +37,7 @@ from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMet
 
 from core import __version__
 from core.base.services import Services
+from core.google import connections
 from core.ops import gauges
 
 log = logging.getLogger(__name__)
@@ -227,6 +228,10 @@ class AulaCollector(Collector):
         yield up
         yield _labelled("aula_downloads", "Downloads by state.", "state", downloads)
         yield _labelled("aula_catalog_items", "Catalog items by source.", "source", items)
+        yield _labelled(
+            "aula_google_connections", "Google connections by status.", "status",
+            connections.counts_by_status(self.db),
+        )  # fmt: skip
         yield _labelled(
             "aula_last_success_age_seconds",
             "Seconds since the task last succeeded (absent if it never did).",

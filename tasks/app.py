@@ -14,6 +14,7 @@ from core.base.logging import configure_logging
 from core.base.services import Services
 from core.base.settings import settings_or_exit
 from core.jobs import task_lifecycle
+from core.notify import notifications
 from tasks.shutdown import WorkerStopping, release, stop_requested
 
 # `celery -A tasks` imports this module first: configure logging now rather than at Celery's
@@ -83,7 +84,9 @@ class AulaCelery(Celery[AulaTask]):
     @cached_property
     def services(self) -> Services:
         """Settings, database, this app as the broker client, and the Redis pool."""
-        return Services.build(_settings, broker=self)
+        services = Services.build(_settings, broker=self)
+        notifications.announce_needs_reconnect(services)
+        return services
 
     @cached_property
     def Worker(self) -> Any:  # noqa: N802  (Celery's attribute name)

@@ -10,6 +10,7 @@ from core.base.locks import redis_lock
 from core.base.sources import Source
 from core.base.vault import Vault
 from core.catalog import indexing
+from core.google import connections
 from core.google.drive import DriveClient
 from core.jobs.taskdefs import TaskName
 from core.subscriptions import service as subscriptions
@@ -18,6 +19,8 @@ from tasks.notifications import AnnouncedSync
 
 
 def _google_configured() -> bool:
+    if connections.any_connection(services.db):
+        return True
     vault = Vault(services.db, services.settings.fernet_keys)
     return any(info.kind == "google" and info.configured for info in vault.list())
 

@@ -29,7 +29,7 @@ TRUNCATED = "...[truncated]"
 MIN_CUT_PREFIX = 4
 _SENSITIVE = (
     r"access_token|refresh_token|id_token|client_secret|token|api_key|apikey|key|secret|"
-    r"password|passwd|signature|sig"
+    r"password|passwd|signature|sig|code_verifier|assertion|private_key"
 )
 # Every pattern runs in linear time: its alternatives are disjoint and every repetition is
 # possessive, so no input (runs of backslashes, quotes, nested key=) makes the engine backtrack.

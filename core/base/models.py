@@ -284,3 +284,38 @@ class Delivery(Base):
         Index("ix_deliveries_chain", "target", "subject", "state", "id"),
         Index("ix_deliveries_state_id", "state", "id"),
     )
+
+
+class GoogleConnection(Base):
+    """One Google account (OAuth) or service account Aula reaches Drive and Classroom through."""
+
+    __tablename__ = "google_connections"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "oauth" or "service_account"
+    email: Mapped[str] = mapped_column(String(320), unique=True)  # one connection per account
+    scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(16), default="ok")
+    status_reason: Mapped[str | None] = mapped_column(String(500), default=None)
+    drive_folder_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Fernet token of the JSON secrets (refresh token, or the service account's key): never shown.
+    secret: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class GoogleOAuthState(Base):
+    """A started authorization: single-use, short-lived; any web worker can finish it."""
+
+    __tablename__ = "google_oauth_states"
+
+    # A digest of the state: the state itself is the capability that finishes the flow.
+    state_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    verifier: Mapped[bytes] = mapped_column(LargeBinary)  # Fernet token of the PKCE verifier
+    redirect_uri: Mapped[str] = mapped_column(String(2048))
+    connection_id: Mapped[int | None] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), default=None
+    )  # a reconnect: the connection whose tokens the result replaces
+    expires_at: Mapped[datetime] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

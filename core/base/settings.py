@@ -20,7 +20,14 @@ CSV = Annotated[list[str], NoDecode]
 PathList = Annotated[list[Path], NoDecode]
 # Webhook URLs count as secrets: many carry a token in their path (Slack, Discord, ntfy).
 SECRET_FIELDS = frozenset(
-    {"encryption_key", "admin_token", "flower_basic_auth", "webhook_secret", "webhook_urls"}
+    {
+        "encryption_key",
+        "admin_token",
+        "flower_basic_auth",
+        "webhook_secret",
+        "webhook_urls",
+        "google_client_secret",
+    }
 )
 
 
@@ -39,6 +46,13 @@ class Settings(BaseSettings):
     drive_api_url: str = "https://www.googleapis.com"
     classroom_api_url: str = "https://classroom.googleapis.com"
     google_token_url: str = "https://oauth2.googleapis.com/token"  # noqa: S105
+    # Connecting Google (CONTRACT 8.1): the browser's way in, and Google's other OAuth endpoints.
+    public_url: str = ""  # empty: http://localhost:{PORT} (see public_base)
+    google_auth_url: str = "https://accounts.google.com/o/oauth2/v2/auth"
+    google_revoke_url: str = "https://oauth2.googleapis.com/revoke"
+    google_userinfo_url: str = "https://openidconnect.googleapis.com/v1/userinfo"
+    google_client_id: str | None = None
+    google_client_secret: SecretStr | None = None
     drive_folder_ids: CSV = Field(default_factory=lambda: ["root"])
     encryption_key: SecretStr | None = None
     admin_token: SecretStr | None = None
@@ -127,10 +141,27 @@ class Settings(BaseSettings):
         base = base_dir()
         return [absolute_path(root, base) for root in value]
 
-    @field_validator("drive_api_url", "classroom_api_url", "google_token_url")
+    @field_validator(
+        "drive_api_url",
+        "classroom_api_url",
+        "google_token_url",
+        "google_auth_url",
+        "google_revoke_url",
+        "google_userinfo_url",
+    )
     @classmethod
     def _urls(cls, value: str) -> str:
         return values.http_url(value)
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        return values.http_url(value) if value else ""
+
+    @property
+    def public_base(self) -> str:
+        """How browsers reach Aula: PUBLIC_URL, else http://localhost:{PORT}."""
+        return self.public_url or f"http://localhost:{self.port}"
 
     @field_validator("cors_origins")
     @classmethod

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from core.base.db import Database
 from core.base.errors import ConfigurationError, NotFound
 from core.base.logging import register_secret
-from core.base.models import Credential
+from core.base.models import Credential, GoogleConnection, GoogleOAuthState
 
 KINDS = ("google", "cookies")
 
@@ -46,6 +46,23 @@ class Vault:
                 {"setting": "ENCRYPTION_KEY"},
             )
         return MultiFernet([Fernet(key) for key in self._keys])
+
+    def seal(self, secret: bytes) -> bytes:
+        """A Fernet token of `secret`, for a secret kept in another table (Google connections)."""
+        return self._fernet().encrypt(secret)
+
+    def open(self, token: bytes, what: str) -> bytes:
+        """The plaintext of a token `seal` made; registered for redaction."""
+        try:
+            secret = self._fernet().decrypt(token)
+        except InvalidToken:
+            raise ConfigurationError(
+                f"The stored {what} cannot be decrypted with ENCRYPTION_KEY; "
+                "add the old key after the new one, or connect it again.",
+                {"setting": "ENCRYPTION_KEY"},
+            ) from None
+        register_secret(secret.decode(errors="ignore"))
+        return secret
 
     def put(self, kind: str, secret: bytes) -> CredentialInfo:
         """Store (or replace) the secret of `kind`."""
@@ -107,4 +124,12 @@ class Vault:
             rows = list(session.scalars(select(Credential)))
             for row in rows:
                 row.token = fernet.rotate(row.token)
-            return len(rows)
+            # Sealed secrets kept beside their rows (Google connections, pending sign-ins).
+            connections = list(session.scalars(select(GoogleConnection)))
+            for connection in connections:
+                if connection.secret is not None:
+                    connection.secret = fernet.rotate(connection.secret)
+            states = list(session.scalars(select(GoogleOAuthState)))
+            for state in states:
+                state.verifier = fernet.rotate(state.verifier)
+            return len(rows) + len(connections) + len(states)

@@ -13,6 +13,7 @@ from core.base.services import Services
 from core.base.settings import Settings
 from core.base.sources import Source
 from core.catalog import store as catalog
+from core.google import connections
 from core.google.drive import DriveClient
 
 # Folders nest deeper than this only in pathological trees; past it the id counts as outside.
@@ -22,7 +23,8 @@ MAX_DEPTH = 32
 def _roots(db: Database, settings: Settings) -> set[str]:
     state = catalog.get_state(db, Source.DRIVE)
     aliases = (state.extra or {}).get("aliases") or {}
-    return set(settings.drive_folder_ids) | {str(value) for value in aliases.values()}
+    chosen = connections.all_folders(db) or set(settings.drive_folder_ids)
+    return chosen | {str(value) for value in aliases.values()}
 
 
 def in_catalog(db: Database, file_id: str) -> bool:

@@ -16,6 +16,7 @@ from core.base.settings import Settings
 from core.base.sources import Source
 from core.catalog import store as catalog
 from core.catalog.local_scan import rebuild_local
+from core.google import connections
 from core.google.drive import FOLDER_MIME, DriveClient
 from core.google.timestamps import parse_timestamp
 
@@ -98,14 +99,20 @@ def _resolve_roots(client: DriveClient, folder_ids: list[str]) -> list[str]:
     return resolved
 
 
+def _folder_ids(services: Services, client: DriveClient) -> list[str]:
+    # The folders of the connection the client goes through; DRIVE_FOLDER_IDS without one.
+    connection_id = client.auth.creds.connection_id
+    return connections.folders_of(services.db, connection_id, services.settings.drive_folder_ids)
+
+
 def rebuild_drive(
     services: Services, client: DriveClient, on_progress: Progress = _quiet
 ) -> dict[str, int]:
     """List every indexed folder; remove what vanished only after the last page arrived."""
     started = utcnow()
-    settings = services.settings
     start_token = client.start_page_token()  # changes made during the listing are caught later
-    roots = _resolve_roots(client, settings.drive_folder_ids)
+    folder_ids = _folder_ids(services, client)
+    roots = _resolve_roots(client, folder_ids)
     for attempt in range(MAX_LISTING_RESTARTS + 1):
         try:
             seen = _list_drive(services.db, client, roots, started, on_progress)
@@ -116,7 +123,7 @@ def rebuild_drive(
             log.warning("Drive rejected a page token; restarting the listing")
     with services.db.session() as session:
         removed, _ = catalog.remove_unseen(session, Source.DRIVE, started)
-        aliases = dict(zip(settings.drive_folder_ids, roots, strict=True))
+        aliases = dict(zip(folder_ids, roots, strict=True))
         catalog.save_state(
             session,
             Source.DRIVE,
@@ -177,7 +184,7 @@ def sync_drive(
     if not state.page_token:
         return {**rebuild_drive(services, client, on_progress), "full_rebuild": 1}
     aliases = (state.extra or {}).get("aliases") or {}
-    roots = list(aliases.values()) or services.settings.drive_folder_ids
+    roots = list(aliases.values()) or _folder_ids(services, client)
     token: str | None = state.page_token
     counts = {"updated": 0, "removed": 0, "full_rebuild": 0}
     while token:

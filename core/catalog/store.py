@@ -11,7 +11,7 @@ from sqlalchemy import Select, delete, func, select
 from sqlalchemy.orm import Session
 
 from core.base.db import Database
-from core.base.models import CatalogFolder, CatalogItem, SourceState, utcnow
+from core.base.models import CatalogFolder, CatalogItem, Course, SourceState, utcnow
 from core.base.pagination import Page, keyset_page
 from core.base.sources import Source
 
@@ -203,3 +203,16 @@ def set_thumbnail_state(db: Database, item_id: int, state: str) -> None:
         item = session.get(CatalogItem, item_id)
         if item is not None:
             item.thumbnail_state = state
+
+
+def forget_google(session: Session) -> int:
+    """Remove every Drive and Classroom item, folder, course and sync state (the last Google
+    access went); local items and downloaded files stay. Returns how many items went."""
+    removed = 0
+    for source in (Source.DRIVE, Source.CLASSROOM):
+        items = session.execute(delete(CatalogItem).where(CatalogItem.source == source))
+        removed += int(getattr(items, "rowcount", 0) or 0)
+        session.execute(delete(CatalogFolder).where(CatalogFolder.source == source))
+        session.execute(delete(SourceState).where(SourceState.source == source))
+    session.execute(delete(Course))
+    return removed

@@ -1,14 +1,17 @@
-"""Google's OAuth refresh-token grant: stored credentials, tokens cached until near expiry."""
+"""Access tokens from google-auth (the one way Aula makes or refreshes a Google token)."""
 
 from __future__ import annotations
 
 import json
 import threading
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import requests
+from google.auth import exceptions as google_errors
+from google.auth.transport.requests import Request
+from google.oauth2.credentials import Credentials
 
 from core.base.errors import (
     SETTINGS_PAGE,
@@ -21,12 +24,31 @@ from core.base.errors import (
 from core.base.logging import register_secret
 from core.base.vault import Vault
 
+SERVICE_SCOPES = (
+    "https://www.googleapis.com/auth/drive.readonly",
+    "https://www.googleapis.com/auth/classroom.courses.readonly",
+    "https://www.googleapis.com/auth/classroom.coursework.me.readonly",
+    "https://www.googleapis.com/auth/classroom.coursework.students.readonly",
+    "https://www.googleapis.com/auth/classroom.courseworkmaterials.readonly",
+    "https://www.googleapis.com/auth/classroom.topics.readonly",
+)
+
+
+class GoogleReconnectRequired(UpstreamRefused):
+    """Google withdrew a connection's grant (invalid_grant): only the person can fix it."""
+
+    error_type = "google_reconnect_required"
+
 
 @dataclass(frozen=True)
 class GoogleCredentials:
     client_id: str
     client_secret: str
     refresh_token: str
+    connection_id: int | None = None  # None: the single credential of PUT /api/credentials/google
+    # A service account's key JSON and the user it acts as (client_id etc. are then empty).
+    service_account: dict[str, Any] | None = None
+    subject: str | None = None
 
     @classmethod
     def from_vault(cls, vault: Vault) -> GoogleCredentials:
@@ -41,63 +63,100 @@ class GoogleCredentials:
         return creds
 
 
-# Not google-auth 2.62.2's Credentials.refresh: on our session against the fake, a failing token
-# endpoint got 9 calls in 6.4 s (its 3 rounds over our retries), not 3 in 1 s; its Request sends
-# timeout=120 over ours; its RefreshError drops the status our error mapping needs.
-class GoogleAuth:
-    """Access tokens from the refresh-token grant, cached until shortly before they expire."""
+class Transport(Request):
+    """google-auth's transport on our session, with our timeouts (google-auth's own is 120 s)."""
 
-    def __init__(self, token_url: str, creds: GoogleCredentials, session: requests.Session) -> None:
-        self.token_url = token_url
+    def __call__(self, url: str, method: str = "GET", *args: Any, **kwargs: Any) -> Any:
+        kwargs["timeout"] = getattr(self.session, "timeout", None) or kwargs.get("timeout")
+        return super().__call__(url, method, *args, **kwargs)  # type: ignore[no-untyped-call]
+
+
+class GoogleAuth:
+    """Access tokens from google-auth's refresh-token grant, cached until shortly before expiry.
+
+    The token session must not retry POSTs itself: google-auth already retries a token endpoint
+    that fails with 5xx (three tries), and both together made nine calls where three do.
+    """
+
+    def __init__(
+        self,
+        token_url: str,
+        creds: GoogleCredentials,
+        session: requests.Session,
+        *,
+        on_invalid_grant: Callable[[str], None] | None = None,
+        on_refreshed: Callable[[], None] | None = None,
+    ) -> None:
         self.creds = creds
-        self.session = session
-        self._token: str | None = None
-        self._expires = 0.0
+        self._credentials = _google_credentials(token_url, creds)
+        self._transport = Transport(session=session)
+        self._on_invalid_grant = on_invalid_grant
+        self._on_refreshed = on_refreshed
         self._lock = threading.Lock()
 
     def token(self) -> str:
         """A valid access token, refreshed when missing or about to expire."""
         with self._lock:
-            token = self._token
-            if token is None or time.monotonic() >= self._expires:
-                token = self._refresh()
+            if not self._credentials.valid:
+                self._refresh()
+            token = str(self._credentials.token)
             return token
 
     def invalidate(self) -> None:
         """Forget the cached token (after a 401)."""
         with self._lock:
-            self._token = None
+            self._credentials.token = None
 
-    def _refresh(self) -> str:
-        data = {
-            "grant_type": "refresh_token",
-            "client_id": self.creds.client_id,
-            "client_secret": self.creds.client_secret,
-            "refresh_token": self.creds.refresh_token,
-        }
+    def _refresh(self) -> None:
         try:
-            response = self.session.post(self.token_url, data=data)
-        except requests.Timeout:
-            raise UpstreamTimeout("Google's token endpoint did not answer in time.") from None
-        except requests.RequestException as error:
-            raise TransientError(
-                f"Google's token endpoint failed: {type(error).__name__}."
-            ) from None
-        if response.status_code in (400, 401):
-            reason = json_object(response).get("error", "invalid_grant")
-            raise UpstreamRefused(
-                f"Google refused the stored credentials ({reason}): connect Google again on the"
-                " Settings page (/#/settings).",
-                {"reason": reason, "page": SETTINGS_PAGE},
+            self._credentials.refresh(self._transport)
+        except google_errors.RefreshError as error:
+            raise self._refused(error) from None
+        except google_errors.TransportError as error:
+            if isinstance(error.__cause__, requests.Timeout):
+                raise UpstreamTimeout("Google's token endpoint did not answer in time.") from None
+            cause = type(error.__cause__ or error).__name__
+            raise TransientError(f"Google's token endpoint failed: {cause}.") from None
+        register_secret(self._credentials.token)
+        if self._on_refreshed is not None:
+            self._on_refreshed()
+
+    def _refused(self, error: google_errors.RefreshError) -> Exception:
+        data = error.args[1] if len(error.args) > 1 and isinstance(error.args[1], dict) else {}
+        reason = str(data.get("error") or "")
+        if error.retryable or not reason:
+            return TransientError(f"Google's token endpoint failed: {str(error)[:200]}")
+        details = {"reason": reason, "page": SETTINGS_PAGE}
+        if reason == "invalid_grant":
+            message = (
+                "Google withdrew Aula's access to this account (invalid_grant: revoked, password"
+                " changed, or a Testing app's 7-day limit): reconnect it on the Settings page"
+                " (/#/settings)."
             )
-        if response.status_code != 200:
-            raise TransientError(f"Google's token endpoint answered {response.status_code}.")
-        body = json_object(response)
-        self._token = str(body["access_token"])
-        register_secret(self._token)
-        lifetime = float(body.get("expires_in", 3600))
-        self._expires = time.monotonic() + max(lifetime - 60, lifetime / 2)
-        return self._token
+            if self._on_invalid_grant is not None:
+                self._on_invalid_grant(message)
+            if self.creds.connection_id is not None:
+                details["connection_id"] = str(self.creds.connection_id)
+            return GoogleReconnectRequired(message, details)
+        return UpstreamRefused(
+            f"Google refused the stored credentials ({reason}): connect Google again on the"
+            " Settings page (/#/settings).",
+            details,
+        )
+
+
+def _google_credentials(token_url: str, creds: GoogleCredentials) -> Any:
+    if creds.service_account is not None:
+        from google.oauth2 import service_account
+
+        made = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
+            {**creds.service_account, "token_uri": token_url}, scopes=list(SERVICE_SCOPES)
+        )
+        return made.with_subject(creds.subject) if creds.subject else made
+    return Credentials(  # type: ignore[no-untyped-call]
+        token=None, refresh_token=creds.refresh_token, token_uri=token_url,
+        client_id=creds.client_id, client_secret=creds.client_secret,
+    )  # fmt: skip
 
 
 def json_object(response: requests.Response) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import random
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Self
 
 import requests
@@ -23,7 +23,8 @@ from core.base.errors import (
 from core.base.http import Pacer, make_session
 from core.base.settings import Settings
 from core.base.vault import Vault
-from core.google.auth import GoogleAuth, GoogleCredentials, json_object
+from core.google import connections
+from core.google.auth import GoogleAuth, json_object
 
 log = logging.getLogger(__name__)
 FOLDER_MIME = "application/vnd.google-apps.folder"
@@ -70,6 +71,28 @@ def quote(value: str) -> str:
     return value.replace("\\", "\\\\").replace("'", "\\'")
 
 
+def _marker(db: Database, connection_id: int | None) -> Callable[[str], None] | None:
+    """What GoogleAuth calls on invalid_grant: the connection needs reconnecting, at once."""
+    if connection_id is None:
+        return None
+
+    def mark(reason: str) -> None:
+        connections.mark_needs_reconnect(db, connection_id, reason)
+
+    return mark
+
+
+def _used(db: Database, connection_id: int | None) -> Callable[[], None] | None:
+    """What GoogleAuth calls after each new token: the connection's last_used_at."""
+    if connection_id is None:
+        return None
+
+    def used() -> None:
+        connections.mark_used(db, connection_id)
+
+    return used
+
+
 class GoogleApi:
     """Google API calls with auth, pacing, one refresh on 401 and rclone-style 403 handling."""
 
@@ -88,12 +111,22 @@ class GoogleApi:
         raise NotImplementedError
 
     @classmethod
-    def from_settings(cls, settings: Settings, db: Database) -> Self:
-        """A client using the credentials stored in the vault of `db`."""
+    def from_settings(
+        cls, settings: Settings, db: Database, connection_id: int | None = None
+    ) -> Self:
+        """A client through `connection_id` (default: the first connection that is ok, else the
+        credentials of PUT /api/credentials/google)."""
         session = make_session(settings)
-        token_session = make_session(settings, methods=("POST",))
-        creds = GoogleCredentials.from_vault(Vault(db, settings.fernet_keys))
-        return cls(settings, GoogleAuth(settings.google_token_url, creds, token_session), session)
+        # Not POST: google-auth retries the token endpoint itself (GoogleAuth).
+        token_session = make_session(settings, methods=("GET",))
+        vault = Vault(db, settings.fernet_keys)
+        creds = connections.credentials_for(db, vault, settings, connection_id)
+        auth = GoogleAuth(
+            settings.google_token_url, creds, token_session,
+            on_invalid_grant=_marker(db, creds.connection_id),
+            on_refreshed=_used(db, creds.connection_id),
+        )  # fmt: skip
+        return cls(settings, auth, session)
 
     def request(
         self,

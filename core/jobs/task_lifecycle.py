@@ -145,7 +145,9 @@ def release_key(connection: Connection, task_id: str) -> str | None:
 def error_dict(error: BaseException) -> dict[str, str]:
     """The contract's `{"type", "message"}` for an exception, never a traceback."""
     message = getattr(error, "message", None) or str(error) or type(error).__name__
-    return {"type": type(error).__name__, "message": message[:2000]}
+    # An error may name its contract type (GoogleReconnectRequired: google_reconnect_required).
+    kind = getattr(error, "error_type", None) or type(error).__name__
+    return {"type": kind, "message": message[:2000]}
 
 
 class ProgressReporter:

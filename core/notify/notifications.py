@@ -33,13 +33,20 @@ from core.base.pagination import Page, newest_first
 from core.base.services import Services
 from core.base.settings import Settings
 from core.base.transitions import guarded, transition
+from core.google import connections
 from core.jobs import records as jobs
 from core.jobs.taskdefs import TaskName
 from core.notify import webhooks
 
 log = logging.getLogger(__name__)
 TASK = TaskName.NOTIFICATIONS_DELIVER
-EVENTS = ("download.succeeded", "download.failed", "catalog.sync.failed", "subscription.new_items")
+EVENTS = (
+    "download.succeeded",
+    "download.failed",
+    "catalog.sync.failed",
+    "subscription.new_items",
+    "google.connection.needs_reconnect",
+)
 
 
 class DeliveryState(StrEnum):
@@ -93,6 +100,18 @@ def emit(services: Services, event: str, subject: str, data: dict[str, Any]) -> 
     with services.db.session() as session:
         record(session, services.settings, event, subject, data)
     dispatch(services)
+
+
+def announce_needs_reconnect(services: Services) -> None:
+    """Send `google.connection.needs_reconnect` whenever a connection of this process's
+    database starts needing a person (once per change: see connections.mark_needs_reconnect)."""
+
+    def announce(view: connections.ConnectionView) -> None:
+        data = {"connection_id": view.id, "email": view.email, "reason": view.status_reason,
+                "page": "/#/settings"}  # fmt: skip
+        emit(services, "google.connection.needs_reconnect", f"connection:{view.id}", data)
+
+    connections.on_needs_reconnect(services.settings.database_url, announce)
 
 
 # ---------------------------------------------------------------- sending

@@ -11,6 +11,7 @@ from sqlalchemy import text
 from core.base.db import Database
 from core.base.disk import free_bytes
 from core.base.services import Services
+from core.google import connections
 
 OK = "ok"
 
@@ -52,6 +53,14 @@ def check_disk(path: Path, floor_mb: int) -> str:
     return OK if free_mb >= floor_mb else f"{free_mb} MB free, below the {floor_mb} MB floor"
 
 
+GOOGLE_CHECK = "google"  # not counted by ready(): see readiness
+
+
+def ready(checks: dict[str, str]) -> bool:
+    """Whether every check that decides readiness is ok."""
+    return all(value == OK for name, value in checks.items() if name != GOOGLE_CHECK)
+
+
 def readiness(services: Services, ping_workers: Callable[[], Sequence[object]]) -> dict[str, str]:
     """Every readiness check by name."""
     settings = services.settings
@@ -62,4 +71,13 @@ def readiness(services: Services, ping_workers: Callable[[], Sequence[object]]) 
         # Pinging workers through a dead broker only retries until it times out.
         "workers": check_workers(ping_workers) if broker == OK else "unknown: broker unreachable",
         "disk": check_disk(settings.download_dir, settings.disk_free_floor_mb),
+        # Shown, never fatal: a withdrawn Google grant needs a person, not a restart.
+        GOOGLE_CHECK: _google(services.db),
     }
+
+
+def _google(db: Database) -> str:
+    try:
+        return connections.readiness(db)
+    except Exception as error:  # the database check reports the cause
+        return f"unknown: {type(error).__name__}"

@@ -26,6 +26,9 @@ READS = ("GET", "HEAD")
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
 # Open whatever the setting says (the contract's probes, the API description, the UI, metrics).
 OPEN = {"/api/health", "/api/health/ready", "/api/openapi.json", "/metrics", "/", "/ui/app.js"}
+# Open on purpose: its single-use state is the capability (CONTRACT 8.1); tests/api/
+# test_google_connections.py proves a forged or used state gets nothing.
+OPEN |= {"/api/google/oauth/callback"}
 
 
 @pytest.fixture

@@ -24,7 +24,8 @@ from api.errors import register_error_handlers
 from api.streaming import drive_proxy_response, local_file_response
 from core.base.http import make_session
 from core.base.settings import load_settings
-from core.google.drive import DriveClient, GoogleAuth, GoogleCredentials
+from core.google.auth import GoogleAuth, GoogleCredentials
+from core.google.drive import DriveClient
 from tests.helpers import ROOT, VENV_BIN, free_port, process_env, stop_process_group, wait_for
 
 DATA_SIZE = 20_000_000

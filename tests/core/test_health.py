@@ -64,7 +64,10 @@ def test_readiness_without_a_worker(quiet_settings: Settings, quiet_celery: Cele
         "broker": "ok",
         "workers": "no worker answered a ping",
         "disk": "ok",
+        "google": "ok: no Google account connected",
     }
+    assert not health.ready(checks)
+    assert health.ready({**checks, "workers": "ok", "google": "1 of 1 ... need reconnecting"})
 
 
 def test_readiness_with_the_broker_down(base_env: dict[str, str], settings: Settings) -> None:

@@ -121,6 +121,7 @@ def test_every_secret_setting_is_redacted_once_the_settings_are_registered() -> 
         "flower_basic_auth": "flower:flower-pass-in-settings",
         "webhook_secret": "webhook-signing-secret-in-settings",
         "webhook_urls": "https://hooks.example/T000/B000/token-in-the-path-abc",
+        "google_client_secret": "GOCSPX-client-secret-in-settings",
     }
     assert set(values) == SECRET_FIELDS  # a new secret setting gets a value here too
     settings = load_settings(**values)
@@ -294,3 +295,15 @@ def test_the_level_filters_lines(capture: Configure) -> None:
     log.error("kept")
 
     assert [line["message"] for line in json_lines(stream)] == ["kept"]
+
+
+def test_oauth_secrets_are_redacted_by_name():
+    from core.base.logging import redact
+
+    line = (
+        '/api/google/oauth/callback?code=4/0abc {"code_verifier": "v3rifier",'
+        ' "private_key": "-----BEGIN", "assertion": "eyJhbGciOi"} grant=x&assertion=eyJ'
+    )
+    cleaned = redact(line)
+    for secret in ("4/0abc", "v3rifier", "-----BEGIN", "eyJhbGciOi", "eyJ"):
+        assert secret not in cleaned

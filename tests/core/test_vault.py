@@ -13,6 +13,7 @@ from core.base.db import database, session_scope
 from core.base.errors import ConfigurationError, NotFound
 from core.base.models import Credential
 from core.base.vault import Vault
+from core.google import connections
 
 SECRET = b'{"client_secret": "cs-9f8e7d", "refresh_token": "1//rt-secret-value"}'
 
@@ -70,3 +71,17 @@ def test_without_a_key_the_vault_refuses_clearly(settings):
     with pytest.raises(ConfigurationError, match="ENCRYPTION_KEY") as refused:
         Vault(database(settings.database_url), []).put("google", SECRET)
     assert refused.value.details == {"setting": "ENCRYPTION_KEY"}
+
+
+def test_rotation_reaches_google_connections(settings):
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    db = database(settings.database_url)
+    connections.save(
+        db, Vault(db, [old]), kind="oauth", email="a@b.example", scopes=[],
+        secret={"refresh_token": "1//rotated"}, folders=["root"],
+    )  # fmt: skip
+    (connection,) = connections.list_connections(db).items
+    assert Vault(db, [new, old]).rotate() == 1
+    assert connections.secret_of(db, Vault(db, [new]), connection.id) == {
+        "refresh_token": "1//rotated"
+    }

@@ -47,6 +47,8 @@ FOLDER_MIME = "application/vnd.google-apps.folder"
 DOC_MIME = "application/vnd.google-apps.document"
 GOOGLE_APPS_PREFIX = "application/vnd.google-apps."
 DRIVE_SCOPE = "https://www.googleapis.com/auth/drive.readonly"
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
 FAULT_KINDS = ("429", "500", "503", "403rate", "slow", "drop")
 ALL_FAULT_KINDS = (*FAULT_KINDS, "401")
 DOWNLOAD_ERRORS = {
@@ -868,7 +870,176 @@ def _keyset(
     return [entry[1] for entry in page], last
 
 
-class FakeGoogle(_ClassroomFake):
+class _ConsentFake:
+    """Google's authorization endpoint as a consenting user meets it (PKCE S256 checked), the
+    authorization_code grant, userinfo and revoke. The tests follow the authorization URL to
+    /auth, which redirects to the callback with a code; `deny_consent` answers access_denied."""
+
+    client_id: str
+    _lock: threading.RLock
+    issue_token: Callable[[], str]
+
+    def _init_consent(self) -> None:
+        self.account_email = "student@example.com"  # who "signs in" at /auth
+        self.deny_consent = False
+        self.granted_scopes: list[str] | None = None  # None: every scope asked for
+        self._codes: dict[str, dict[str, Any]] = {}
+        self._refresh_emails: dict[str, str] = {}  # refresh tokens issued by the code grant
+        self._access_emails: dict[str, str] = {}
+        self.revoked_tokens: list[str] = []
+        self._service_accounts: dict[str, tuple[Any, set[str]]] = {}
+
+    @property
+    def auth_url(self) -> str:
+        return f"{self.base_url}/auth"  # type: ignore[attr-defined]
+
+    def consent_env(self) -> dict[str, str]:
+        """The settings for the authorization endpoints of this fake."""
+        base = self.base_url  # type: ignore[attr-defined]
+        return {
+            "GOOGLE_AUTH_URL": f"{base}/auth",
+            "GOOGLE_USERINFO_URL": f"{base}/userinfo",
+            "GOOGLE_REVOKE_URL": f"{base}/revoke",
+        }
+
+    def client_file(self, kind: str = "installed") -> dict[str, Any]:
+        """The client JSON Google's console downloads for this fake's client."""
+        secret = self.client_secret  # type: ignore[attr-defined]
+        return {kind: {
+            "client_id": self.client_id, "project_id": "aula-fake", "client_secret": secret,
+            "auth_uri": self.auth_url, "token_uri": f"{self.base_url}/token",  # type: ignore[attr-defined]
+            "auth_provider_x509_cert_url": "https://www.googleapis.com/oauth2/v1/certs",
+            "redirect_uris": ["http://localhost"],
+        }}  # fmt: skip
+
+    def kill_refresh_tokens(self, email: str | None = None) -> None:
+        """Refresh tokens issued by the code grant (for `email`, or all) die: invalid_grant."""
+        with self._lock:
+            for token, owner in list(self._refresh_emails.items()):
+                if email is None or owner == email:
+                    del self._refresh_emails[token]
+
+    def live_refresh_tokens(self) -> list[str]:
+        with self._lock:
+            return list(self._refresh_emails)
+
+    def add_service_account(self, key: dict[str, Any], subjects: tuple[str, ...] = ()) -> None:
+        """Accept JWTs `key` signs; `subjects` are the users domain-wide delegation allows."""
+        from cryptography.hazmat.primitives import serialization
+
+        private = serialization.load_pem_private_key(key["private_key"].encode(), password=None)
+        with self._lock:
+            self._service_accounts[key["client_email"]] = (private.public_key(), set(subjects))
+
+    def _jwt_grant(self, form: dict[str, str]) -> _Response:
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        parts = form.get("assertion", "").split(".")
+        if len(parts) != 3:
+            return _oauth_error(400, "invalid_request", "Invalid JWT.")
+        try:
+            header, claims = (json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)))
+                              for p in parts[:2])  # fmt: skip
+            signature = base64.urlsafe_b64decode(parts[2] + "=" * (-len(parts[2]) % 4))
+        except ValueError:
+            return _oauth_error(400, "invalid_request", "Invalid JWT.")
+        with self._lock:
+            known = self._service_accounts.get(claims.get("iss", ""))
+        if header.get("alg") != "RS256" or known is None:
+            return _oauth_error(400, "invalid_grant", "Invalid JWT Signature.")
+        public_key, subjects = known
+        try:
+            signed = f"{parts[0]}.{parts[1]}".encode()
+            public_key.verify(signature, signed, padding.PKCS1v15(), hashes.SHA256())
+        except InvalidSignature:
+            return _oauth_error(400, "invalid_grant", "Invalid JWT Signature.")
+        if claims.get("aud") != GOOGLE_TOKEN_AUDIENCE or claims.get("exp", 0) < time.time():
+            return _oauth_error(
+                400, "invalid_grant", "Invalid JWT: Token must be a short-lived token."
+            )
+        if "sub" in claims and claims["sub"] not in subjects:
+            return _oauth_error(401, "unauthorized_client", "Client is unauthorized to retrieve "
+                                "access tokens using this method, or client not authorized for any "
+                                "of the scopes requested.")  # fmt: skip
+        body = {"access_token": self.issue_token(), "expires_in": 3599, "token_type": "Bearer"}
+        return _json(200, body)
+
+    def _authorize_endpoint(self, request: _Request) -> _Response:
+        q = request.query
+        for name in ("response_type", "client_id", "redirect_uri", "scope", "state",
+                     "code_challenge", "code_challenge_method"):  # fmt: skip
+            if not q.get(name):
+                return _json(400, {"error": "invalid_request", "error_description": name})
+        if q["client_id"] != self.client_id:
+            return _json(401, {"error": "invalid_client", "error_description": "not found"})
+        if q["response_type"] != "code" or q["code_challenge_method"] != "S256":
+            return _json(400, {"error": "invalid_request", "error_description": "unsupported"})
+        if self.deny_consent:
+            return self._back(q["redirect_uri"], {"error": "access_denied", "state": q["state"]})
+        asked = q["scope"].split()
+        granted = asked if self.granted_scopes is None else self.granted_scopes
+        code = "4/0Fake" + secrets.token_urlsafe(24)
+        with self._lock:
+            self._codes[code] = {
+                "challenge": q["code_challenge"], "redirect_uri": q["redirect_uri"],
+                "scopes": granted, "email": self.account_email,
+            }  # fmt: skip
+        return self._back(
+            q["redirect_uri"], {"state": q["state"], "code": code, "scope": " ".join(granted)}
+        )
+
+    @staticmethod
+    def _back(redirect_uri: str, params: dict[str, str]) -> _Response:
+        from urllib.parse import urlencode
+
+        return _Response(302, b"", {"Location": f"{redirect_uri}?{urlencode(params)}"})
+
+    def _code_grant(self, form: dict[str, str]) -> _Response:
+        with self._lock:
+            grant = self._codes.pop(form.get("code", ""), None)
+        if grant is None:
+            return _oauth_error(400, "invalid_grant", "Malformed auth code.")
+        if form.get("redirect_uri") != grant["redirect_uri"]:
+            return _oauth_error(400, "redirect_uri_mismatch", "Bad Request")
+        verifier = form.get("code_verifier", "")
+        digest = hashlib.sha256(verifier.encode()).digest()
+        if base64.urlsafe_b64encode(digest).rstrip(b"=").decode() != grant["challenge"]:
+            return _oauth_error(400, "invalid_grant", "Invalid code verifier.")
+        refresh = "1//fake-rt-" + secrets.token_urlsafe(24)
+        access = self.issue_token()
+        with self._lock:
+            self._refresh_emails[refresh] = grant["email"]
+            self._access_emails[access] = grant["email"]
+        body = {
+            "access_token": access, "refresh_token": refresh, "expires_in": 3599,
+            "scope": " ".join(grant["scopes"]), "token_type": "Bearer",
+        }  # fmt: skip
+        return _json(200, body)
+
+    def _userinfo(self, request: _Request) -> _Response:
+        _, _, token = (request.headers.get("Authorization") or "").partition(" ")
+        with self._lock:
+            email = self._access_emails.get(token.strip())
+        if email is None:
+            return _json(401, {"error": "invalid_token"})
+        return _json(200, {"sub": hashlib.sha256(email.encode()).hexdigest()[:21], "email": email,
+                           "email_verified": True})  # fmt: skip
+
+    def _revoke(self, request: _Request) -> _Response:
+        form = dict(parse_qsl(request.body.decode("utf-8", "replace")))
+        token = form.get("token", "")
+        with self._lock:
+            known = self._refresh_emails.pop(token, None) or self._access_emails.pop(token, None)
+            if known is not None:
+                self.revoked_tokens.append(token)
+        if known is None:
+            return _oauth_error(400, "invalid_token", "Token expired or revoked")
+        return _json(200, {})
+
+
+class FakeGoogle(_ConsentFake, _ClassroomFake):
     """A threaded HTTP server faking Google's OAuth token endpoint, Drive v3 and Classroom v1."""
 
     def __init__(
@@ -919,6 +1090,7 @@ class FakeGoogle(_ClassroomFake):
         root = _File(self.root_id, "My Drive", FOLDER_MIME, [], 0, _now(), _now(), thumbnail=False)
         self._files[self.root_id] = root
         self._init_classroom()
+        self._init_consent()
 
     # ------------------------------------------------------------ lifecycle
 
@@ -1409,9 +1581,13 @@ class FakeGoogle(_ClassroomFake):
             form.setdefault("client_secret", unquote(password))
         with self._lock:
             self._token_requests += 1
+        if form.get("grant_type") == JWT_BEARER:
+            return self._jwt_grant(form)
         refusal = self._refuse_grant(form)
         if refusal is not None:
             return refusal
+        if form.get("grant_type") == "authorization_code":
+            return self._code_grant(form)
         body = {
             "access_token": self.issue_token(),
             "expires_in": max(1, round(self.token_lifetime_s)),
@@ -1424,14 +1600,18 @@ class FakeGoogle(_ClassroomFake):
         grant = form.get("grant_type")
         if not grant:
             return _oauth_error(400, "invalid_request", "Missing required parameter: grant_type")
-        if grant != "refresh_token":
+        if grant not in ("refresh_token", "authorization_code"):
             return _oauth_error(400, "unsupported_grant_type", f"Invalid grant_type: {grant}")
         if form.get("client_id") != self.client_id:
             return _oauth_error(401, "invalid_client", "The OAuth client was not found.")
         if form.get("client_secret") != self.client_secret:
             return _oauth_error(401, "invalid_client", "Unauthorized")
+        if grant == "authorization_code":
+            return None
         if not form.get("refresh_token"):
             return _oauth_error(400, "invalid_request", "Missing required parameter: refresh_token")
+        if form["refresh_token"] in self._refresh_emails:
+            return None
         if form["refresh_token"] != self.refresh_token:
             return _oauth_error(400, "invalid_grant", "Bad Request")
         if self._revoked:
@@ -1597,6 +1777,9 @@ class FakeGoogle(_ClassroomFake):
 # Every /drive/ and /v1/ (Classroom) path needs a valid Bearer token; faults apply to both.
 ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("POST", re.compile(r"/token"), "_oauth_token"),
+    ("GET", re.compile(r"/auth"), "_authorize_endpoint"),
+    ("GET", re.compile(r"/userinfo"), "_userinfo"),
+    ("POST", re.compile(r"/revoke"), "_revoke"),
     ("GET", re.compile(r"/drive/v3/files"), "_files_list"),
     ("GET", re.compile(r"/drive/v3/files/([^/]+)"), "_files_get"),
     ("GET", re.compile(r"/drive/v3/changes/startPageToken"), "_changes_start"),

@@ -21,6 +21,7 @@ const ROUTES = [
   [/^#\/sources$/, 'sources', () => sourcesView],
   [/^#\/subscriptions$/, 'subscriptions', () => subscriptionsView],
   [/^#\/settings(?:\?setting=([A-Z][A-Z0-9_]*))?$/, 'settings', (setting) => (ctx) => settingsView(ctx, setting)],
+  [/^#\/settings\?connected=\d+$/, 'settings', () => (ctx) => settingsView(ctx)],
 ];
 
 let leave = null; // aborts the current view's polls and requests

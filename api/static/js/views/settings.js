@@ -6,6 +6,7 @@ import { del, get, put, request, token } from '../api.js';
 import { field, h } from '../dom.js';
 import { notify } from '../notify.js';
 import { when } from '../format.js';
+import { connectedFrom, googleSection } from './google.js';
 
 function tokenSection() {
   const input = h('input', { type: 'password', name: 'token', autocomplete: 'off' });
@@ -68,7 +69,7 @@ function googleForm(signal, reload) {
     form.reset(); // the secrets leave the page whatever the answer
     reload().catch(() => {});
   });
-  return h('section', { 'aria-labelledby': 'g-h' }, h('h2', { id: 'g-h' }, 'Google credentials'), form);
+  return h('section', { 'aria-labelledby': 'g-h' }, h('h2', { id: 'g-h' }, 'Google credentials (by hand)'), form);
 }
 
 function cookiesForm(signal, reload) {
@@ -125,12 +126,14 @@ function serverSettings(named) {
 export async function settingsView({ root, signal }, setting = null) {
   const tbody = h('tbody');
   const reload = statusTable(tbody, signal);
+  const google = googleSection(signal);
   // Arriving from an error that names a setting, its explanation comes first.
   const server = serverSettings(setting);
   root.append(...[
     h('h1', {}, 'Settings'),
     setting ? server : null,
     tokenSection(),
+    google.section,
     h('section', { 'aria-labelledby': 'cred-h' }, h('h2', { id: 'cred-h' }, 'Stored credentials'),
       h('table', { class: 'rows' },
         h('caption', { class: 'visually-hidden' }, 'Stored credentials, never shown back'),
@@ -145,5 +148,10 @@ export async function settingsView({ root, signal }, setting = null) {
     box.focus({ preventScroll: true });
     box.scrollIntoView({ block: 'center' });
   }
-  await reload().catch(() => {});
+  await Promise.all([reload().catch(() => {}), google.reload().catch(() => {})]);
+  const connected = connectedFrom(location.hash);
+  if (connected !== null) {
+    const row = root.querySelector(`tr[data-connection="${connected}"]`);
+    if (row) notify(`Connected ${row.querySelector('td').firstChild.textContent}.`);
+  }
 }
