@@ -17,9 +17,11 @@ from api import (
     health,
     maintenance,
     notifications,
+    people,
     pipeline,
     subscriptions,
     tasks,
+    tokens,
     ui,
 )
 from api.access import document_read_access, register_access
@@ -46,6 +48,8 @@ BLUEPRINTS = (
     classroom.blp,
     subscriptions.blp,
     notifications.blp,
+    people.blp,
+    tokens.blp,
 )
 
 

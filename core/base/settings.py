@@ -109,6 +109,9 @@ class Settings(BaseSettings):
     require_auth_for_reads: bool = False
     media_url_ttl_s: int = Field(4 * 3600, ge=60, le=7 * 24 * 3600)
     force_https: bool = False
+    # How browsers reach Aula (CONTRACT 8.1); unset: http://localhost:${PORT}. https here makes
+    # session cookies Secure.
+    public_url: str | None = None
     trusted_proxies: CSV = Field(default_factory=list)
     rate_limit_mutations: str = "600/minute"
     rate_limit_auth_failures: str = "10/minute"
@@ -347,6 +350,11 @@ class Settings(BaseSettings):
             return []
         keys: list[str] = _split(self.encryption_key.get_secret_value(), ",")
         return keys
+
+    @property
+    def public_base_url(self) -> str:
+        """PUBLIC_URL without a trailing slash, or http://localhost:${PORT} when unset."""
+        return (self.public_url or f"http://localhost:{self.port}").rstrip("/")
 
     @property
     def temp_dir(self) -> Path:
