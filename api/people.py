@@ -49,7 +49,7 @@ class NewUserSchema(CredentialsSchema):
 class UserChangeSchema(Schema):
     role = fields.String(validate=validate.OneOf(accounts.ROLES))
     disabled = fields.Boolean()
-    password = _PASSWORD
+    password = fields.String(validate=validate.Length(min=1, max=MAX_PASSWORD * 4))
 
 
 class PasswordChangeSchema(Schema):
