@@ -135,8 +135,10 @@ def list_tokens(
         stmt = stmt.where(ApiToken.user_id == user_id)
     with db.session() as session:
         page = keyset_page(session, stmt, (ApiToken.id,), limit=limit, cursor=cursor)
-        names = dict(session.execute(select(User.id, User.username).where(
-            User.id.in_({row.user_id for row in page.items}))).tuples().all())  # fmt: skip
+        owners = select(User.id, User.username).where(
+            User.id.in_({row.user_id for row in page.items})
+        )
+        names: dict[int, str] = {user_id: name for user_id, name in session.execute(owners)}
         return Page([_token_view(row, names.get(row.user_id, "")) for row in page.items],
                     page.next_cursor)  # fmt: skip
 
