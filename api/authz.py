@@ -147,7 +147,7 @@ def note_people() -> None:
     """Note whether people exist, for this request's later stages (the first of them)."""
     try:
         g.people = people_exist()
-    except SQLAlchemyError:
+    except (SQLAlchemyError, OSError):
         g.people = True  # unknown: fail closed (open routes such as the health checks answer)
 
 
