@@ -164,7 +164,8 @@ def authorise() -> Response | None:
     if principal is None:
         if access is SIGNED and ("sig" in request.args or "exp" in request.args):
             return media_access.check_signature()
-        return unauthorized("Sign in, or send a valid API token, to use this.")
+        return unauthorized("Sign in, or send a valid API token, to use this.",
+                            {"reason": "sign_in_required"})  # fmt: skip
     if principal.via == "session" and request.method in MUTATING and not _csrf_ok():
         return envelope(403, "forbidden", f"This change needs the {CSRF_HEADER} header.",
                         {"reason": "csrf"})  # fmt: skip

@@ -91,6 +91,7 @@ def test_setup_sign_in_users_tokens_and_a_viewer(browser, base) -> None:
         viewer.page.locator("main h1").first.wait_for()
         assert viewer.page.url.endswith("#/downloads")  # back where they were going
         assert viewer.page.locator("form.add-download").is_hidden()
+        assert viewer.page.get_by_role("heading", name="Add a download").is_hidden()
         for name in ("Sources", "Subscriptions", "Settings", "Users"):
             assert viewer.page.get_by_role("link", name=name, exact=True).is_hidden()
         viewer.shot("people-viewer")

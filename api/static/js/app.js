@@ -94,7 +94,10 @@ async function whoAmI() {
     Object.assign(session, { user: me.user, role: me.role, csrf: me.csrf_token, setupRequired: me.setup_required });
   } catch (error) {
     if (error.status !== 401) throw error;
-    Object.assign(session, { user: null, role: null, csrf: null, setupRequired: false });
+    // Signed out once people exist; any other 401 is the admin token (REQUIRE_AUTH_FOR_READS)
+    // of an install without people, which Settings asks for as before.
+    const signIn = error.details && error.details.reason === 'sign_in_required';
+    Object.assign(session, { user: null, role: signIn ? null : 'admin', csrf: null, setupRequired: !signIn });
   }
   session.known = true;
 }

@@ -46,7 +46,7 @@ function addForm(signal, onAdded) {
       submit.disabled = false;
     }
   });
-  return h('section', { 'aria-labelledby': 'add-h' }, h('h2', { id: 'add-h' }, 'Add a download'), form);
+  return h('section', { class: 'admin-only', 'aria-labelledby': 'add-h' }, h('h2', { id: 'add-h' }, 'Add a download'), form);
 }
 
 function actionButtons(download, signal, refresh) {
