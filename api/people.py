@@ -80,6 +80,40 @@ def note(action: str, target: str | None = None, who: str | None = None) -> None
                  ip=request.remote_addr, request_id=g.get("request_id"))  # fmt: skip
 
 
+# Changes made through other resources that the audit trail records (CONTRACT 8.2): credential
+# changes and deletions. Routes another branch adds are named by path.
+AUDITED: dict[tuple[str, str], str] = {
+    ("credentials.GoogleCredential", "PUT"): "credential.updated",
+    ("credentials.CookiesCredential", "PUT"): "credential.updated",
+    ("credentials.CredentialByKind", "DELETE"): "credential.deleted",
+    ("downloads.DownloadDetail", "DELETE"): "download.deleted",
+    ("subscriptions.SubscriptionDetail", "DELETE"): "subscription.deleted",
+    ("tasks.TaskDetail", "DELETE"): "task.deleted",
+}
+AUDITED_PATHS: tuple[tuple[str, str, str], ...] = (
+    ("/api/google/connections/", "DELETE", "connection.deleted"),
+    ("/api/google/client", "PUT", "credential.updated"),
+)
+
+
+def _audited_action() -> str | None:
+    found = AUDITED.get((request.endpoint or "", request.method))
+    if found is not None:
+        return found
+    for prefix, method, action in AUDITED_PATHS:
+        if request.method == method and request.path.startswith(prefix):
+            return action
+    return None
+
+
+def audit_changes(response: Response) -> Response:
+    """Record a successful credential change or deletion (an after-stage: MUTATING only)."""
+    action = _audited_action() if 200 <= response.status_code < 300 else None
+    if action is not None:
+        note(action, request.path)
+    return response
+
+
 def signed_in_user(principal: Principal | None) -> int:
     """The id of the user making this request; Conflict for ADMIN_TOKEN or no people yet."""
     if principal is None or principal.user_id is None:

@@ -16,7 +16,7 @@ from typing import Generic, TypeVar
 
 from flask import Flask, Response, request
 
-from api import access, authz, headers, limits, metrics, security
+from api import access, authz, headers, limits, metrics, people, security
 
 Hook = TypeVar("Hook")
 BeforeHook = Callable[[], Response | None]
@@ -63,6 +63,7 @@ BEFORE: tuple[Stage[BeforeHook], ...] = (
 AFTER: tuple[Stage[AfterHook], ...] = (
     Stage("request metrics", metrics.observe),
     Stage("failed-authentication counting", limits.count_failure, MUTATING, limits.configured),
+    Stage("audit trail of credential changes and deletions", people.audit_changes, MUTATING),
     Stage("security headers", headers.security_headers),
     # Last: the log line shows the response as it leaves (CORS headers are added after it by
     # flask-cors's own hook, api.headers.register_headers, which changes no status or body).

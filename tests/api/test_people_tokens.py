@@ -140,3 +140,20 @@ def test_tokens_and_session_ids_never_reach_the_log(quiet_app: Flask) -> None:
     assert "GET /api/catalog/items 200" in logged
     assert "pasted aula_[REDACTED], aula_[REDACTED]" in logged
     assert secret not in logged and cookie.value not in logged
+
+
+def test_credential_changes_and_deletions_are_audited(quiet_app: Flask) -> None:
+    admin, _ = with_viewer(quiet_app)
+    cookies = "# Netscape HTTP Cookie File\n.example.com\tTRUE\t/\tFALSE\t0\tSID\taudit\n"
+    put = admin.client.put("/api/credentials/cookies", data=cookies,
+                           headers={**admin.headers, "Content-Type": "text/plain"})  # fmt: skip
+    assert put.status_code == 200
+    assert admin.client.delete("/api/credentials/cookies", headers=admin.headers).status_code == 204
+    missing = admin.client.delete("/api/downloads/999", headers=admin.headers)
+    assert missing.status_code == 404  # refused changes are not recorded
+    entries = admin.client.get("/api/audit").get_json()["items"]
+    assert [(e["action"], e["target"], e["actor"]) for e in entries[:2]] == [
+        ("credential.deleted", "/api/credentials/cookies", "alice"),
+        ("credential.updated", "/api/credentials/cookies", "alice"),
+    ]
+    assert "audit" not in str(entries)  # the cookie's value is never in the trail
