@@ -1,0 +1,80 @@
+"""core/people: argon2id passwords, first-run setup under a race, sessions and tokens as hashes."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from argon2 import PasswordHasher, extract_parameters
+
+from core.base.db import Database, session_scope
+from core.base.errors import Conflict, ValidationFailed
+from core.people import accounts, credentials, passwords
+from core.people.models import User, UserSession
+
+
+def test_passwords_are_argon2id_with_the_recommended_parameters() -> None:
+    stored = passwords.hash_password("correct horse battery")
+    params = extract_parameters(stored)
+    recommended = PasswordHasher()
+    assert stored.startswith("$argon2id$")
+    assert (params.time_cost, params.memory_cost, params.parallelism) == (
+        recommended.time_cost, recommended.memory_cost, recommended.parallelism,
+    )  # fmt: skip
+    assert passwords.verify(stored, "correct horse battery")
+    assert not passwords.verify(stored, "correct horse batterY")
+    assert not passwords.verify(None, "correct horse battery")  # unknown user: still one run
+    assert not passwords.verify(stored, "x" * 10_000)  # too long: never hashed as given
+
+
+@pytest.mark.parametrize("bad", ["", "123456789", "x" * (passwords.MAX_PASSWORD + 1)])
+def test_password_length_is_bounded(bad: str) -> None:
+    with pytest.raises(ValidationFailed):
+        passwords.hash_password(bad)
+
+
+@pytest.mark.parametrize("bad", ["", "-alice", "a" * 65, "al ice", "alice\x00", "ålice"])
+def test_usernames_are_plain(bad: str) -> None:
+    with pytest.raises(ValidationFailed):
+        passwords.check_username(bad)
+
+
+def test_two_setups_at_once_make_one_admin(db: Database) -> None:
+    barrier = threading.Barrier(6)
+
+    def attempt(n: int) -> str:
+        barrier.wait()
+        try:
+            accounts.set_up(db, f"admin{n}", "a long enough password")
+        except Conflict:
+            return "conflict"
+        return "made"
+
+    with ThreadPoolExecutor(6) as pool:
+        outcomes = list(pool.map(attempt, range(6)))
+    assert sorted(outcomes) == ["conflict"] * 5 + ["made"]
+    with session_scope(db.url) as session:
+        assert session.query(User).count() == 1
+
+
+def test_sessions_and_tokens_are_stored_as_hashes_and_end_with_the_user(db: Database) -> None:
+    user = accounts.set_up(db, "alice", "a long enough password")
+    secret = credentials.open_session(db, user.id)
+    _, token = credentials.create_token(db, user.id, "cli", None)
+    with session_scope(db.url) as session:
+        (row,) = session.query(UserSession).all()
+        assert row.id_hash == credentials.digest(secret) and secret not in row.id_hash
+    assert credentials.session_principal(db, secret) is not None
+    assert credentials.token_principal(db, token) is not None
+    accounts.update(db, user.id, None, {"password": "another long password"})
+    assert credentials.session_principal(db, secret) is None
+    assert credentials.token_principal(db, token) is None
+
+
+def test_a_disabled_user_cannot_sign_in_even_with_the_right_password(db: Database) -> None:
+    accounts.set_up(db, "alice", "a long enough password")
+    bob = accounts.create(db, "bob", "bob's long password", "viewer")
+    assert accounts.authenticate(db, "bob", "bob's long password") is not None
+    accounts.update(db, bob.id, None, {"disabled": True})
+    assert accounts.authenticate(db, "bob", "bob's long password") is None
