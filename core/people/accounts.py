@@ -81,7 +81,9 @@ def authenticate(db: Database, username: str, password: str) -> UserView | None:
     """The user whose username and password these are, if enabled; one argon2 run whether the
     user exists or not, so the answer's timing tells nothing."""
     with db.session() as session:
-        user = session.scalar(select(User).where(User.username == username[:64]))
+        # Too long to be anyone: not cut to 64 (it could then name someone), still hashed once.
+        known = len(username) <= passwords.MAX_USERNAME
+        user = session.scalar(select(User).where(User.username == username)) if known else None
         ok = passwords.verify(user.password_hash if user else None, password)
         if user is None or not ok or user.disabled:
             return None

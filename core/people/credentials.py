@@ -60,6 +60,9 @@ def open_session(db: Database, user_id: int) -> str:
     """A new session for a signed-in user (always a fresh id: no fixation); its secret."""
     secret = secrets.token_urlsafe(32)
     with db.session() as session:
+        # This user's expired sessions go as a new one starts: the table stays as small as use.
+        session.execute(delete(UserSession).where(UserSession.user_id == user_id,
+                                                  UserSession.expires_at <= utcnow()))  # fmt: skip
         session.add(UserSession(id_hash=digest(secret), user_id=user_id,
                                 expires_at=utcnow() + SESSION_LIFETIME))  # fmt: skip
     return secret

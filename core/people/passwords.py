@@ -13,6 +13,7 @@ from core.base.errors import ValidationFailed
 MIN_PASSWORD = 10
 # Long enough for any passphrase; a megabyte "password" is refused before it is hashed.
 MAX_PASSWORD = 256
+MAX_USERNAME = 64
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 _HASHER = PasswordHasher()  # argon2id; the library's defaults follow RFC 9106's second choice
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import pytest
 from argon2 import PasswordHasher, extract_parameters
 
 from core.base.db import Database, session_scope
 from core.base.errors import Conflict, ValidationFailed
+from core.base.models import utcnow
 from core.people import accounts, credentials, passwords
 from core.people.models import User, UserSession
 
@@ -78,3 +80,21 @@ def test_a_disabled_user_cannot_sign_in_even_with_the_right_password(db: Databas
     assert accounts.authenticate(db, "bob", "bob's long password") is not None
     accounts.update(db, bob.id, None, {"disabled": True})
     assert accounts.authenticate(db, "bob", "bob's long password") is None
+
+
+def test_a_long_username_is_nobody_even_if_it_starts_like_someone(db: Database) -> None:
+    name = "a" * 64
+    accounts.set_up(db, name, "a long enough password")
+    assert accounts.authenticate(db, name, "a long enough password") is not None
+    assert accounts.authenticate(db, name + "tail", "a long enough password") is None
+
+
+def test_expired_sessions_are_gone_at_the_next_sign_in(db: Database) -> None:
+    user = accounts.set_up(db, "alice", "a long enough password")
+    old = credentials.open_session(db, user.id)
+    with session_scope(db.url) as session:
+        session.query(UserSession).update({"expires_at": utcnow() - timedelta(seconds=1)})
+    assert credentials.session_principal(db, old) is None
+    credentials.open_session(db, user.id)
+    with session_scope(db.url) as session:
+        assert session.query(UserSession).count() == 1
