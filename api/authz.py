@@ -12,6 +12,7 @@ from enum import Enum
 
 from flask import Response, g, request
 from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.routing import RequestRedirect
 
 from api import access as media_access
 from api.errors import envelope
@@ -136,6 +137,8 @@ def _csrf_ok() -> bool:
 
 
 def _access() -> Access:
+    if isinstance(request.routing_exception, RequestRedirect):
+        return OPEN  # /api/docs -> /api/docs/: the redirect shows nothing; its target is checked
     path = request.url_rule.rule if request.url_rule is not None else request.path
     if not request.path.startswith("/api/") and request.url_rule is None:
         return OPEN  # unknown paths outside /api hold nothing: let routing say 404

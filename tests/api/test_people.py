@@ -67,6 +67,7 @@ def test_once_a_user_exists_api_needs_sign_in_but_open_routes_stay_open(quiet_ap
     assert_envelope(client.post("/api/maintenance/cleanup"), 401, "unauthorized")  # loopback too
     for path in ("/api/health", "/api/health/ready", "/api/openapi.json", "/api/docs/", "/"):
         assert client.get(path).status_code in (200, 503), path
+    assert client.get("/api/docs").status_code == 308  # to /api/docs/, open as well
 
 
 def test_sign_in_sets_a_hardened_cookie_and_a_new_id_each_time(quiet_app: Flask) -> None:
