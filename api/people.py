@@ -162,6 +162,7 @@ class SessionView(MethodView):
 
     @blp.arguments(CredentialsSchema)
     @blp.response(200, SessionSchema)
+    @blp.doc(security=[{}, {"adminToken": []}])  # open once people exist (section 7 before)
     def post(self, body: dict[str, Any]) -> Any:
         """Sign in: a fresh session cookie (HttpOnly, SameSite=Lax) and its CSRF token. A wrong
         password and an unknown user get the same 401; 5 failures per username per 15 minutes."""
