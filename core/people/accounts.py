@@ -169,3 +169,15 @@ def change_password(
             )
         user.password_hash = passwords.hash_password(passwords.check_password(new, "new_password"))
         end_credentials(session, user_id, keep_session)
+
+
+def reset_password(db: Database, username: str, new: str) -> None:
+    """Set a user's password from the server's command line (a lost admin password), enable
+    them, and end their sessions and tokens."""
+    with db.session() as session:
+        user = session.scalar(select(User).where(User.username == username))
+        if user is None:
+            raise NotFound(f"No user named {username!r}.")
+        user.password_hash = passwords.hash_password(new)
+        user.disabled = False
+        end_credentials(session, user.id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -14,6 +15,7 @@ from core.base.errors import Conflict, ValidationFailed
 from core.base.models import utcnow
 from core.people import accounts, credentials, passwords
 from core.people.models import User, UserSession
+from tests.helpers import ROOT, VENV_BIN, process_env
 
 
 def test_passwords_are_argon2id_with_the_recommended_parameters() -> None:
@@ -98,3 +100,23 @@ def test_expired_sessions_are_gone_at_the_next_sign_in(db: Database) -> None:
     credentials.open_session(db, user.id)
     with session_scope(db.url) as session:
         assert session.query(UserSession).count() == 1
+
+
+def test_reset_password_from_the_command_line(db: Database, base_env: dict[str, str]) -> None:
+    user = accounts.set_up(db, "alice", "a forgotten password")
+    accounts.update(db, user.id, None, {"disabled": True})
+    secret = credentials.open_session(db, user.id)
+
+    def run(*args: str, stdin: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(  # our own command line, fixed arguments
+            [str(VENV_BIN / "python"), "-m", "core", *args], cwd=ROOT, env=process_env(base_env),
+            input=stdin, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+
+    done = run("reset-password", "alice", stdin="a brand new password\n")
+    assert done.returncode == 0, done.stderr
+    assert "a brand new password" not in done.stdout + done.stderr
+    assert accounts.authenticate(db, "alice", "a brand new password") is not None  # enabled
+    assert credentials.session_principal(db, secret) is None
+    assert run("reset-password", "nobody", stdin="a brand new password\n").returncode == 1
+    assert run("reset-password", "alice", stdin="short\n").returncode == 1
