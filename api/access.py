@@ -156,6 +156,9 @@ def require_indexed_drive_content() -> Response | None:
         with live_drive_slot():
             if drive_scope.is_indexed(services(), client, file_id):
                 return None
+    if g.get("people"):
+        return envelope(403, "forbidden", "Drive files outside the indexed folders are for admins.",
+                        {"reason": "outside_indexed_folders"})  # fmt: skip
     if settings().admin_token is not None:
         return unauthorized(
             "Drive files outside the indexed folders need the admin token.",

@@ -97,7 +97,7 @@ async function whoAmI() {
     // Signed out once people exist; any other 401 is the admin token (REQUIRE_AUTH_FOR_READS)
     // of an install without people, which Settings asks for as before.
     const signIn = error.details && error.details.reason === 'sign_in_required';
-    Object.assign(session, { user: null, role: signIn ? null : 'admin', csrf: null, setupRequired: !signIn });
+    Object.assign(session, { user: null, role: null, csrf: null, setupRequired: !signIn });
   }
   session.known = true;
 }
