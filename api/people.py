@@ -21,7 +21,11 @@ from core.people.passwords import MAX_PASSWORD
 
 blp = Blueprint("people", __name__, url_prefix="/api", description="Accounts, sign-in and roles.")
 # Bounds on what a sign-in form may send: nothing near a megabyte reaches the hasher.
-_USERNAME = fields.String(required=True, validate=validate.Length(min=1, max=200))
+# PostgreSQL cannot compare text holding NUL: refused here, as bad input.
+NO_NUL = validate.Regexp(r"^[^\x00]*$", error="NUL characters are not accepted.")
+_USERNAME = fields.String(
+    required=True, validate=validate.And(validate.Length(min=1, max=200), NO_NUL)
+)
 _PASSWORD = fields.String(required=True, validate=validate.Length(min=1, max=MAX_PASSWORD * 4))
 
 

@@ -12,7 +12,7 @@ from marshmallow import Schema, fields, validate
 from api import authz
 from api.errors import envelope
 from api.extensions import db
-from api.people import note, signed_in_user
+from api.people import NO_NUL, note, signed_in_user
 from api.schemas import PageArgsSchema, page_schema
 from core.people import audit, credentials
 
@@ -38,7 +38,9 @@ class NewTokenSchema(TokenSchema):
 
 
 class CreateTokenSchema(Schema):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    name = fields.String(
+        required=True, validate=validate.And(validate.Length(min=1, max=100), NO_NUL)
+    )
     expires_in_days = fields.Integer(
         load_default=None, allow_none=True, validate=validate.Range(min=1, max=3650)
     )

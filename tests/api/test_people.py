@@ -188,3 +188,13 @@ def test_admins_manage_users_but_not_their_own_account_away(quiet_app: Flask) ->
     assert admin.client.delete(f"/api/users/{bob}", headers=admin.headers).status_code == 204
     assert_envelope(viewer.client.get("/api/session"), 401, "unauthorized")
     assert_envelope(admin.client.get(f"/api/users/{bob}"), 404, "not_found")
+
+
+def test_nul_in_a_username_or_token_name_is_bad_input(quiet_app: Flask) -> None:
+    admin, _ = with_viewer(quiet_app)
+    nul = quiet_app.test_client().post(
+        "/api/session", json={"username": "al\x00ice", "password": "x"}
+    )
+    assert "username" in assert_envelope(nul, 422, "validation_error")["json"]
+    named = admin.client.post("/api/tokens", json={"name": "a\x00b"}, headers=admin.headers)
+    assert "name" in assert_envelope(named, 422, "validation_error")["json"]
