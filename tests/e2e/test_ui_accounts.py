@@ -73,12 +73,19 @@ def test_setup_sign_in_users_tokens_and_a_viewer(browser, base) -> None:
         assert secret.startswith("aula_")
         ui.page.locator("tr[data-token-id]", has_text="backup script").wait_for()
         ui.shot("people-account")
+        ui.page.get_by_label("Current password").fill("alice's long password")
+        ui.page.get_by_label("New password").fill("alice's newer password")
+        ui.page.get_by_role("button", name="Change password").click()
+        ui.page.locator("#status", has_text="Password changed").wait_for()
+        ui.page.locator("tr[data-token-id]").first.wait_for(state="detached")  # tokens ended
 
         # Sign out: the sign-in page, and nothing behind it.
         ui.page.get_by_role("button", name="Sign out").click()
         ui.page.locator("main h1", has_text="Sign in to Aula").wait_for()
         assert ui.page.locator("header nav").is_hidden()
         ui.shot("people-signin")
+        sign_in(ui, "alice", "alice's newer password")
+        ui.page.locator("#who", has_text="alice (admin)").wait_for()
         clean(ui)
 
     with watched_page(browser, base) as viewer:

@@ -54,7 +54,7 @@ export function setupView(ctx) {
     }, 'new-password'));
 }
 
-function passwordForm(signal) {
+function passwordForm(signal, after) {
   const current = h('input', { type: 'password', name: 'current_password', required: true, autocomplete: 'current-password' });
   const next = h('input', { type: 'password', name: 'new_password', required: true, minlength: 10, autocomplete: 'new-password' });
   const form = h('form', { class: 'stack', 'aria-label': 'Change password' },
@@ -66,6 +66,7 @@ function passwordForm(signal) {
       await put('/api/users/me/password', { current_password: current.value, new_password: next.value }, { signal });
       current.value = ''; next.value = '';
       notify('Password changed; your other sessions and tokens have ended.');
+      after().catch(() => {});
     } catch { /* announced */ }
   });
   return form;
@@ -121,7 +122,7 @@ export async function accountView(ctx) {
   const load = tokenRows(tbody, '/api/tokens', ctx.signal, false);
   ctx.root.append(h('h1', {}, 'Your account'),
     h('p', {}, who ? `Signed in as ${who.username} (${who.role}).` : 'Not signed in as a user.'),
-    h('section', { 'aria-labelledby': 'pw-h' }, h('h2', { id: 'pw-h' }, 'Password'), passwordForm(ctx.signal)),
+    h('section', { 'aria-labelledby': 'pw-h' }, h('h2', { id: 'pw-h' }, 'Password'), passwordForm(ctx.signal, load)),
     h('section', { 'aria-labelledby': 'tk-h' }, h('h2', { id: 'tk-h' }, 'API tokens'),
       h('p', {}, 'For scripts: a token acts as you, with your role.'),
       newTokenForm(ctx.signal, load), tokensTable('Your API tokens', false, tbody)));
