@@ -198,3 +198,24 @@ def test_nul_in_a_username_or_token_name_is_bad_input(quiet_app: Flask) -> None:
     assert "username" in assert_envelope(nul, 422, "validation_error")["json"]
     named = admin.client.post("/api/tokens", json={"name": "a\x00b"}, headers=admin.headers)
     assert "name" in assert_envelope(named, 422, "validation_error")["json"]
+
+
+def test_an_admin_sets_a_password_or_role_and_the_session_tells_who_is_asking(
+    quiet_app: Flask,
+) -> None:
+    admin, viewer = with_viewer(quiet_app)
+    bob = viewer.client.get("/api/session").get_json()["user"]["id"]
+    promoted = admin.client.patch(
+        f"/api/users/{bob}", json={"role": "admin"}, headers=admin.headers
+    )
+    assert promoted.get_json()["role"] == "admin"
+    assert viewer.client.get("/api/users").status_code == 200  # the role counts at once
+    reset = admin.client.patch(f"/api/users/{bob}", json={"password": "set by alice!"},
+                               headers=admin.headers)  # fmt: skip
+    assert reset.status_code == 200
+    assert_envelope(viewer.client.get("/api/session"), 401, "unauthorized")
+    bob_again = sign_in(quiet_app, "bob", "set by alice!")
+    made = bob_again.client.post("/api/tokens", json={"name": "x"}, headers=bob_again.headers)
+    bearer = {"Authorization": f"Bearer {made.get_json()['token']}"}
+    me = quiet_app.test_client().get("/api/session", headers=bearer).get_json()
+    assert (me["user"]["username"], me["via"], me["csrf_token"]) == ("bob", "token", None)
