@@ -75,6 +75,10 @@ function passwordForm(signal, after) {
 function tokenRows(tbody, url, signal, showOwner) {
   const load = async () => {
     const page = await get(url, { signal });
+    if (!page.items.length) {
+      tbody.replaceChildren(h('tr', { class: 'empty' }, h('td', { colspan: 6 }, 'No API tokens.')));
+      return;
+    }
     tbody.replaceChildren(...page.items.map((t) => h('tr', { 'data-token-id': String(t.id) },
       h('td', { 'data-label': 'Name' }, t.name),
       showOwner ? h('td', { 'data-label': 'User' }, t.username) : null,
