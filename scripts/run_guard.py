@@ -196,8 +196,8 @@ def announce_when_ready(
         while not stopped.wait(READY_POLL_S):
             checks = ready_checks(base)
             if checks and all(v == "ok" for k, v in checks.items() if k not in NOT_REQUIRED):
+                said = warning()  # asked first: the two lines come out together
                 log.info("Aula is ready: %s", base)
-                said = warning()
                 if said:
                     log.warning("%s", said)
                 for name in NOT_REQUIRED & checks.keys():
