@@ -87,6 +87,11 @@ def _is_open(path: str) -> bool:
     return not path.startswith("/api/") or path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
 
 
+def signing_configured() -> bool:
+    """Whether this app signs media URLs (it needs ENCRYPTION_KEY)."""
+    return current_app.extensions.get(_KEY) is not None
+
+
 def check_signature() -> Response | None:
     key: bytes = current_app.extensions[_KEY]
     verdict = signing.verify(

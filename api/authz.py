@@ -165,7 +165,8 @@ def authorise() -> Response | None:
     principal = identify()
     g.principal = principal
     if principal is None:
-        if access is SIGNED and ("sig" in request.args or "exp" in request.args):
+        signed = "sig" in request.args or "exp" in request.args
+        if access is SIGNED and signed and media_access.signing_configured():
             return media_access.check_signature()
         return unauthorized("Sign in, or send a valid API token, to use this.",
                             {"reason": "sign_in_required"})  # fmt: skip

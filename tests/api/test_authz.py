@@ -13,6 +13,7 @@ from api.authz import ADMIN, OPEN, rule_for
 from core.base.db import session_scope
 from core.base.models import Base, CatalogItem
 from core.people.models import AuditEntry
+from tests.api.conftest import MakeApp
 from tests.api.envelope import assert_envelope
 from tests.api.people_support import with_viewer
 
@@ -129,3 +130,10 @@ def test_signed_media_urls_open_only_their_media_path(quiet_app: Flask) -> None:
     assert_envelope(stranger.get(stream + "?exp=9999999999&sig=forged"), 403, "forbidden")
     json_path = signed.replace("/stream", "")
     assert_envelope(stranger.get(json_path), 401, "unauthorized")
+
+
+def test_a_signature_without_a_signing_key_is_not_a_crash(make_app: MakeApp) -> None:
+    app = make_app(encryption_key=None)
+    with_viewer(app)
+    answer = app.test_client().get("/api/catalog/items/1/stream?exp=9999999999&sig=abc")
+    assert_envelope(answer, 401, "unauthorized")
