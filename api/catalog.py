@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from flask import Response
@@ -14,27 +15,33 @@ from api.extensions import celery_client, db, require_google, services, settings
 from api.schemas import EnqueuedSchema, PageArgsSchema, enqueued, page_schema
 from api.streaming import thumbnail_response
 from core import downloads
-from core.base.errors import Conflict
-from core.base.models import CatalogItem
+from core.base.errors import Conflict, NotFound
+from core.base.models import CatalogItem, Download
+from core.base.sources import Source
 from core.catalog import store as catalog
 from core.catalog import thumbnails
+from core.downloads import catalog_link
 from core.jobs import records as jobs
-from core.jobs.taskdefs import TaskName
+from core.jobs.taskdefs import TaskName, single_key
 
 blp = Blueprint("catalog", __name__, url_prefix="/api/catalog", description="The catalog.")
 
 
 class RebuildSchema(Schema):
-    source = fields.String(load_default="all", validate=validate.OneOf(("local", "drive", "all")))
+    source = fields.String(
+        load_default="all", validate=validate.OneOf((Source.LOCAL.value, Source.DRIVE.value, "all"))
+    )
 
 
 class SyncSchema(Schema):
-    source = fields.String(load_default="drive", validate=validate.OneOf(("drive",)))
+    source = fields.String(
+        load_default=Source.DRIVE.value, validate=validate.OneOf((Source.DRIVE.value,))
+    )
 
 
 class ItemSchema(Schema):
     id = fields.Integer(required=True)
-    source = fields.String(required=True)
+    source = fields.String(required=True, metadata={"enum": list(catalog.SOURCES)})
     source_id = fields.String(required=True)
     title = fields.String(required=True)
     mime_type = fields.String(allow_none=True)
@@ -50,7 +57,7 @@ class ItemSchema(Schema):
     download = fields.Method("_download", allow_none=True)
 
     def _thumbnail_url(self, item: CatalogItem) -> str | None:
-        if item.source == "local" or item.thumbnail_link:
+        if item.source == Source.LOCAL or item.thumbnail_link or played(item):
             return media_url(f"/api/catalog/items/{item.id}/thumbnail")
         return None
 
@@ -67,7 +74,11 @@ class ItemSchema(Schema):
         }
 
     def _stream_url(self, item: CatalogItem) -> str | None:
-        return None if needs_download(item) else media_url(f"/api/catalog/items/{item.id}/stream")
+        return (
+            None
+            if needs_download(item) and not played(item)
+            else media_url(f"/api/catalog/items/{item.id}/stream")
+        )
 
 
 ItemPageSchema = page_schema(ItemSchema, "CatalogItemPage")
@@ -80,16 +91,25 @@ class ItemArgsSchema(PageArgsSchema):
     course_id = fields.String(validate=validate.Length(max=64))
 
 
-def with_downloads(items: list[CatalogItem]) -> None:
-    """Attach each item's newest download (one query for the page)."""
-    found = downloads.latest_for_items(db(), [item.id for item in items])
+def with_downloads(items: list[CatalogItem]) -> list[Any]:
+    """Attach each item's newest download (one query for the page); an item that plays a
+    finished download is shown with that file's size, type and duration (one more query)."""
+    ids = [item.id for item in items]
+    found = downloads.latest_for_items(db(), ids)
+    files = catalog_link.playing(db(), ids)
     for item in items:
         item.latest_download = found.get(item.id)  # type: ignore[attr-defined]
+    return [catalog_link.PlayedItem(i, files[i.id]) if i.id in files else i for i in items]
+
+
+def played(item: Any) -> Download | None:
+    """The finished download an item (as with_downloads gave it) plays, if any."""
+    return getattr(item, "played_download", None)
 
 
 def needs_download(item: CatalogItem) -> bool:
     """Links and YouTube materials cannot be streamed until downloaded."""
-    return item.source == "classroom" and not (item.extra or {}).get("drive_file_id")
+    return item.source == Source.CLASSROOM and not (item.extra or {}).get("drive_file_id")
 
 
 @blp.route("/rebuild")
@@ -97,15 +117,16 @@ class Rebuild(MethodView):
     @blp.arguments(RebuildSchema)
     @blp.response(202, EnqueuedSchema)
     def post(self, body: dict[str, str]) -> Any:
-        """Rebuild a source in full; while one runs, answers with the running task."""
-        if body["source"] == "drive":
+        """Rebuild a source in full; while one waits to start, answers with it; while one runs,
+        with its one follow-up (CONTRACT 8.6)."""
+        if body["source"] == Source.DRIVE:
             require_google()
         record = jobs.enqueue(
             db(),
             celery_client(),
             TaskName.CATALOG_REBUILD,
             body,
-            single=f"catalog.rebuild:{body['source']}",
+            single=single_key(TaskName.CATALOG_REBUILD, body),
         )
         return enqueued(record.id)
 
@@ -118,7 +139,11 @@ class Sync(MethodView):
         """Apply Drive's changes feed since the last sync."""
         require_google()
         record = jobs.enqueue(
-            db(), celery_client(), TaskName.CATALOG_SYNC, body, single="catalog.sync:drive"
+            db(),
+            celery_client(),
+            TaskName.CATALOG_SYNC,
+            body,
+            single=single_key(TaskName.CATALOG_SYNC, body),
         )
         return enqueued(record.id)
 
@@ -130,8 +155,7 @@ class Items(MethodView):
     def get(self, args: dict[str, Any]) -> Any:
         """Items, newest first; `q` matches every word of the title, accents and case aside."""
         page = catalog.list_items(db(), **args)
-        with_downloads(page.items)
-        return page
+        return {"items": with_downloads(page.items), "next_cursor": page.next_cursor}
 
 
 @blp.route("/items/<int:item_id>")
@@ -140,9 +164,7 @@ class Item(MethodView):
     @blp.response(200, ItemSchema)
     def get(self, item_id: int) -> Any:
         """One item."""
-        item = catalog.get_item(db(), item_id)
-        with_downloads([item])
-        return item
+        return with_downloads([catalog.get_item(db(), item_id)])[0]
 
 
 @blp.route("/items/<int:item_id>/thumbnail")
@@ -151,8 +173,18 @@ class Thumbnail(MethodView):
     def get(self, item_id: int) -> Response:
         """A JPEG thumbnail, made on first request and cached; 404 when none can be made."""
         item = catalog.get_item(db(), item_id)
-        path = thumbnails.item_thumbnail(services(), item)
+        path = thumbnails.item_thumbnail(services(), item, downloaded_frame(item))
         return thumbnail_response(path)
+
+
+def downloaded_frame(item: CatalogItem) -> tuple[str, Path] | None:
+    """The cache key and file of the finished download an item without a picture plays."""
+    if item.source == Source.LOCAL or item.thumbnail_link:
+        return None
+    played = catalog_link.playing(db(), [item.id]).get(item.id)
+    if played is None:
+        return None
+    return f"download:{played.id}:{played.sha256}", downloads.file_of(settings(), played)
 
 
 def stream_item(item: CatalogItem) -> Response:
@@ -161,12 +193,18 @@ def stream_item(item: CatalogItem) -> Response:
     from core.catalog.indexing import resolve_local
     from core.google.drive import DriveClient
 
+    file = catalog_link.playing(db(), [item.id]).get(item.id)
+    if file is not None:  # a finished download: its bytes, local, whatever the source
+        path = downloads.file_of(settings(), file)
+        return local_file_response(path, mime_type=file.mime_type or item.mime_type)
     if needs_download(item):
         raise Conflict(
             "This item is a link: download it first; it plays from the downloaded file.",
             {"reason": "needs_download"},
         )
-    if item.source == "local":
+    if item.source == Source.DOWNLOAD:
+        raise NotFound("The downloaded file of this item is gone.")
+    if item.source == Source.LOCAL:
         return local_file_response(
             resolve_local(settings(), item.source_id), mime_type=item.mime_type
         )

@@ -10,7 +10,7 @@ from flask_smorest import Blueprint
 from api.extensions import celery_client, db
 from api.schemas import EnqueuedSchema, enqueued
 from core.jobs import records as jobs
-from core.jobs.taskdefs import TaskName
+from core.jobs.taskdefs import TaskName, single_key
 
 blp = Blueprint(
     "maintenance", __name__, url_prefix="/api/maintenance", description="Maintenance runs."
@@ -21,6 +21,7 @@ blp = Blueprint(
 class Cleanup(MethodView):
     @blp.response(202, EnqueuedSchema)
     def post(self) -> Any:
-        """Enqueue `maintenance.cleanup`."""
-        record = jobs.enqueue(db(), celery_client(), TaskName.MAINTENANCE_CLEANUP)
+        """Enqueue `maintenance.cleanup` (single-instance: shared while one waits to start)."""
+        name = TaskName.MAINTENANCE_CLEANUP
+        record = jobs.enqueue(db(), celery_client(), name, single=single_key(name))
         return enqueued(record.id)

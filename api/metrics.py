@@ -6,7 +6,7 @@ counts by hand the ones it cannot see. Under gunicorn the master points PROMETHE
 at a fresh folder before it forks (gunicorn.conf.py): every worker writes its samples there and
 whichever worker answers a scrape serves the sum. Without that variable (the Flask test client,
 `flask run`) each app keeps its own registry. The gauges are read when scraped, by
-`AulaCollector`, from `core.ops.figures`.
+`AulaCollector`, from `core.ops.gauges`.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMet
 
 from core import __version__
 from core.base.services import Services
-from core.ops import figures
+from core.ops import gauges
 
 log = logging.getLogger(__name__)
 # Label values are bounded: a known method or "other", a URL rule or UNMATCHED, a status code.
@@ -215,9 +215,9 @@ class AulaCollector(Collector):
     def _database(self) -> Iterator[Metric]:
         up = _gauge("aula_database_up", "1 if the database answered this scrape's queries.")
         try:
-            downloads = figures.downloads_by_state(self.db)
-            items = figures.catalog_items_by_source(self.db)
-            ages = figures.last_success_ages(self.db)
+            downloads = gauges.downloads_by_state(self.db)
+            items = gauges.catalog_items_by_source(self.db)
+            ages = gauges.last_success_ages(self.db)
         except Exception as error:
             log.warning("metrics: database unavailable: %s", type(error).__name__)
             up.add_metric([], 0)
@@ -236,10 +236,10 @@ class AulaCollector(Collector):
 
     def _broker(self) -> Iterator[Metric]:
         up = _gauge("aula_broker_up", "1 if Redis answered this scrape's reads.")
-        client = figures.redis_client(self.settings.redis_url, REDIS_TIMEOUT_S)
+        client = gauges.redis_client(self.settings.redis_url, REDIS_TIMEOUT_S)
         try:
-            depths = figures.queue_depths(client)
-            heartbeat = figures.beat_heartbeat(client)
+            depths = gauges.queue_depths(client)
+            heartbeat = gauges.beat_heartbeat(client)
         except Exception as error:
             log.warning("metrics: broker unavailable: %s", type(error).__name__)
             up.add_metric([], 0)
@@ -256,7 +256,7 @@ class AulaCollector(Collector):
 
     def _disk(self) -> Iterator[Metric]:
         try:
-            free, floor = figures.disk_free(
+            free, floor = gauges.disk_free(
                 self.settings.download_dir, self.settings.disk_free_floor_mb
             )
         except OSError as error:
@@ -281,7 +281,7 @@ def _single(name: str, documentation: str, number: float) -> Metric:
     return family
 
 
-def _heartbeat(heartbeat: figures.Heartbeat | None) -> Iterator[Metric]:
+def _heartbeat(heartbeat: gauges.Heartbeat | None) -> Iterator[Metric]:
     # Declared even without a sample, so a scrape always names what it can export.
     age = _gauge("aula_beat_heartbeat_age_seconds", "Seconds since beat last wrote its heartbeat.")
     interval = _gauge(

@@ -11,6 +11,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from api.downloads import CreateDownloadSchema
 from api.extensions import db, services
 from api.schemas import PageArgsSchema, page_schema
+from core.base.sources import Source
 from core.subscriptions import service as subscriptions
 
 blp = Blueprint(
@@ -46,7 +47,7 @@ class CreateSubscriptionSchema(Schema):
 
     @validates_schema
     def _one_key(self, data: dict[str, Any], **_: Any) -> None:
-        wanted = "course_id" if data.get("source") == "classroom" else "folder_id"
+        wanted = "course_id" if data.get("source") == Source.CLASSROOM else "folder_id"
         other = "folder_id" if wanted == "course_id" else "course_id"
         if wanted not in data:
             raise ValidationError(f"A {data.get('source')} subscription needs {wanted}.", wanted)

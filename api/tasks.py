@@ -13,14 +13,14 @@ from flask_smorest import Blueprint
 
 from api.extensions import celery_client, db
 from api.schemas import TaskListArgsSchema, TaskPageSchema, TaskSchema
-from core.downloads import resources
+from core.downloads import payloads
 from core.jobs import records as jobs
 from core.jobs import task_subjects
 
 blp = Blueprint("tasks", __name__, url_prefix="/api/tasks", description="Task records.")
 # The keys TaskSchema's nested schemas show, in their order (webhook bodies show the same).
-PROGRESS_KEYS = resources.TASK_PROGRESS_KEYS
-ERROR_KEYS = resources.TASK_ERROR_KEYS
+PROGRESS_KEYS = payloads.TASK_PROGRESS_KEYS
+ERROR_KEYS = payloads.TASK_ERROR_KEYS
 
 
 @blp.route("")

@@ -21,7 +21,7 @@ import threading
 import time
 from pathlib import Path
 
-from stream_local import MIB, Client, make_file
+from stream_client import MIB, Client, make_file
 
 from tests.e2e.compose_stack import Stack, rebuild_local
 from tests.helpers import free_port, wait_for

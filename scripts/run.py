@@ -20,7 +20,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parent.parent
-# core.base.settings (paths resolved as every process resolves them) and scripts/run_guard.py.
+# core.base.paths (paths resolved as every process resolves them) and scripts/run_guard.py.
 sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
 import run_guard  # noqa: E402
 
@@ -55,8 +55,8 @@ def child_env() -> dict[str, str]:
 
 
 def ensure_dirs(env: dict[str, str]) -> Path:
-    """Create var/ and DATA_DIR; return DATA_DIR, made absolute as core.base.settings does."""
-    from core.base.settings import absolute_path, base_dir
+    """Create var/ and DATA_DIR; return DATA_DIR, made absolute as core.base.paths does."""
+    from core.base.paths import absolute_path, base_dir
 
     (ROOT / "var").mkdir(exist_ok=True)
     data_dir = absolute_path(env.get("DATA_DIR") or "var", base_dir())

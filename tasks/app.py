@@ -8,11 +8,11 @@ from typing import Any
 from celery import Celery, Task
 from celery.exceptions import Ignore
 
+from core.base.children import kill_children
 from core.base.errors import TransientError
 from core.base.logging import configure_logging
 from core.base.services import Services
 from core.base.settings import settings_or_exit
-from core.downloads.ytdlp import kill_children
 from core.jobs import task_lifecycle
 from tasks.shutdown import WorkerStopping, release, stop_requested
 

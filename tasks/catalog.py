@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from core.base.locks import redis_lock
+from core.base.sources import Source
 from core.base.vault import Vault
 from core.catalog import indexing
 from core.google.drive import DriveClient
@@ -29,24 +32,45 @@ def rebuild(self: AulaTask, source: str = "all") -> dict[str, Any]:
     """
     settings = services.settings
     result: dict[str, Any] = {}
-    if source in ("local", "all"):
-        result["local"] = indexing.rebuild_local(services, self.progress)
-    if source == "drive" or (source == "all" and _google_configured()):
-        client = DriveClient.from_settings(settings, services.db)
-        with redis_lock(services.redis(), "catalog.drive", settings.task_time_limit_s) as taken:
-            if not taken:
-                return {**result, "drive": {"skipped": "another Drive rebuild or sync is running"}}
-            result["drive"] = indexing.rebuild_drive(services, client, self.progress)
-        checked = subscriptions.refresh(services, "drive")
+    drive = source == Source.DRIVE or (source == "all" and _google_configured())
+    client = DriveClient.from_settings(settings, services.db) if drive else None
+    # One lock for every rebuild and sync: a "local" and an "all" rebuild never overlap (the
+    # older one would put back files the newer one removed); each waits for the other.
+    with _catalog_lock(self.progress) as taken:
+        if not taken:
+            return {"skipped": "another catalog rebuild or sync held the catalog too long"}
+        if source in (Source.LOCAL, "all"):
+            result[Source.LOCAL] = indexing.rebuild_local(services, self.progress)
+        if client is not None:
+            result[Source.DRIVE] = indexing.rebuild_drive(services, client, self.progress)
+    if client is not None:
+        checked = subscriptions.refresh(services, Source.DRIVE)
         if checked["subscriptions"]:
             result["subscriptions"] = checked
     elif source == "all":
-        result["drive"] = {"skipped": "no Google credentials are configured"}
+        result[Source.DRIVE] = {"skipped": "no Google credentials are configured"}
     return result
 
 
+WAITING = "waiting for the running catalog rebuild or sync to end"
+
+
+@contextmanager
+def _catalog_lock(progress: Callable[[int, int | None, str], object]) -> Iterator[bool]:
+    # Waits (up to the task time limit, which also bounds the holder) rather than skipping:
+    # a request answered with this task must see the catalog changed after it asked.
+    client, ttl = services.redis(), services.settings.task_time_limit_s
+    with redis_lock(client, "catalog.drive", ttl) as taken:
+        if taken:
+            yield True
+            return
+    progress(0, None, WAITING)  # what the task shows meanwhile
+    with redis_lock(client, "catalog.drive", ttl, wait_s=ttl) as taken:
+        yield taken
+
+
 @app.task(name=TaskName.CATALOG_SYNC, bind=True, base=AnnouncedSync)
-def sync(self: AulaTask, source: str = "drive") -> dict[str, Any]:
+def sync(self: AulaTask, source: str = Source.DRIVE) -> dict[str, Any]:
     """Apply Drive's changes feed (a full rebuild the first time); one at a time; retried.
 
     Then enqueues the new videos of Drive folder subscriptions (each once, also when two syncs
@@ -56,11 +80,11 @@ def sync(self: AulaTask, source: str = "drive") -> dict[str, Any]:
     if not _google_configured():
         return {"skipped": "no Google credentials are configured"}
     client = DriveClient.from_settings(settings, services.db)
-    with redis_lock(services.redis(), "catalog.drive", settings.task_time_limit_s) as taken:
+    with _catalog_lock(self.progress) as taken:
         if taken:
             result: dict[str, Any] = indexing.sync_drive(services, client, self.progress)
         else:
-            result = {"skipped": "another Drive rebuild or sync is running"}
+            result = {"skipped": "another catalog rebuild or sync held the catalog too long"}
     # Also when skipped: checking is idempotent, and catches up on a check that died.
-    checked = subscriptions.refresh(services, "drive")
+    checked = subscriptions.refresh(services, Source.DRIVE)
     return {**result, "subscriptions": checked} if checked["subscriptions"] else result

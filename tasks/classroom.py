@@ -6,6 +6,7 @@ from typing import Any
 
 from core.base.errors import CredentialsMissing
 from core.base.locks import redis_lock
+from core.base.sources import Source
 from core.catalog.sources.sync import sync_classroom
 from core.google.classroom import ClassroomClient
 from core.google.drive import DriveClient
@@ -37,5 +38,5 @@ def sync(self: AulaTask) -> dict[str, Any]:
         else:
             result = {"skipped": "another Classroom sync is running"}
     # Also when skipped: checking is idempotent, and catches up on a check that died.
-    checked = subscriptions.refresh(services, "classroom")
+    checked = subscriptions.refresh(services, Source.CLASSROOM)
     return {**result, "subscriptions": checked} if checked["subscriptions"] else result

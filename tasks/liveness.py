@@ -155,12 +155,18 @@ class Reaper:
         """Hand back the messages of dead workers, then re-send lost single tasks."""
         claims = liveness.claims(client)
         channel = self.channel()
-        returned = liveness.reap(channel, claims, self.settings.worker_liveness_ttl_s)
-        resend_lost(services, client, channel, claims)
+        ttl, interval = (
+            self.settings.worker_liveness_ttl_s,
+            self.settings.worker_liveness_interval_s,
+        )
+        returned = liveness.reap(channel, client, claims, ttl, interval)
+        find_and_resend_lost(services, client, channel, claims)
         return returned
 
 
-def resend_lost(services: Services, client: Any, channel: Any, claims: liveness.Claims) -> int:
+def find_and_resend_lost(
+    services: Services, client: Any, channel: Any, claims: liveness.Claims
+) -> int:
     """Send again the single-instance tasks whose message has been nowhere for a TTL."""
     present = unacked.present_task_ids(channel, jobs.QUEUES) | claims.task_ids
     now = liveness.server_time(client)

@@ -10,7 +10,7 @@ from core.jobs.taskdefs import TaskName
 from core.notify import notifications
 from core.ops import maintenance
 from tasks.app import AulaTask, app, services
-from tasks.liveness import resend_lost
+from tasks.liveness import find_and_resend_lost
 
 
 @app.task(name=TaskName.MAINTENANCE_CLEANUP, bind=True)
@@ -29,7 +29,9 @@ def cleanup(self: AulaTask) -> dict[str, Any]:
     try:  # the liveness reaper does this every round too; here it is one more look
         with app.connection_for_write() as connection:
             claims = liveness.claims(client)
-            result["tasks_lost"] = resend_lost(services, client, connection.default_channel, claims)
+            result["tasks_lost"] = find_and_resend_lost(
+                services, client, connection.default_channel, claims
+            )
     finally:
         client.close()
     return result

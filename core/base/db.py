@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.base.errors import NotFound
-from core.base.settings import strip_password
+from core.base.setting_values import strip_password
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 _lock = threading.Lock()

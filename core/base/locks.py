@@ -11,10 +11,13 @@ from redis.lock import Lock
 
 
 @contextmanager
-def redis_lock(client: redis.Redis, name: str, ttl_s: int) -> Iterator[bool]:
-    """Yield True if the lock `name` was taken (released on exit), False if someone holds it."""
+def redis_lock(
+    client: redis.Redis, name: str, ttl_s: int, *, wait_s: float = 0.0
+) -> Iterator[bool]:
+    """Yield True if the lock `name` was taken (released on exit), False if someone holds it
+    (after waiting up to `wait_s` for them to let it go)."""
     lock = Lock(client, f"aula:lock:{name}", timeout=ttl_s, thread_local=False)
-    taken = bool(lock.acquire(blocking=False))
+    taken = bool(lock.acquire(blocking=wait_s > 0, blocking_timeout=wait_s or None))
     try:
         yield taken
     finally:

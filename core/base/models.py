@@ -175,7 +175,7 @@ class Download(Base):
     item_id: Mapped[int | None] = mapped_column(
         ForeignKey("catalog_items.id", ondelete="SET NULL"), default=None
     )
-    kind: Mapped[str] = mapped_column(String(16))  # "drive" or "ytdlp"
+    kind: Mapped[str] = mapped_column(String(16))  # a DownloadKind
     drive_file_id: Mapped[str | None] = mapped_column(String(256), default=None)
     title: Mapped[str | None] = mapped_column(String(1024), default=None)
     state: Mapped[str] = mapped_column(String(16), default="queued")
@@ -185,6 +185,9 @@ class Download(Base):
     file_path: Mapped[str | None] = mapped_column(String(1024), default=None)
     file_size: Mapped[int | None] = mapped_column(BigInteger, default=None)
     sha256: Mapped[str | None] = mapped_column(String(64), default=None)
+    # The finished file's media type and duration (probed once), shown by the item it plays.
+    mime_type: Mapped[str | None] = mapped_column(String(255), default=None)
+    duration_s: Mapped[float | None] = mapped_column(Float, default=None)
     error: Mapped[str | None] = mapped_column(String(2000), default=None)
     task_id: Mapped[str | None] = mapped_column(String(64), default=None)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -221,7 +224,7 @@ class Subscription(Base):
     __tablename__ = "subscriptions"
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    source: Mapped[str] = mapped_column(String(16))  # "classroom" or "drive"
+    source: Mapped[str] = mapped_column(String(16))  # Source.CLASSROOM or DRIVE
     source_key: Mapped[str] = mapped_column(String(1024))  # the course id or the folder id
     format: Mapped[str | None] = mapped_column(String(256), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
-import limits
-from cryptography.fernet import Fernet
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from core.base import setting_values as values
 from core.base.errors import AulaError, ConfigurationError
+from core.base.paths import ENV_FILE, absolute_path, absolute_sqlite_url, base_dir
+from core.base.setting_values import strip_password
 
 CSV = Annotated[list[str], NoDecode]
 PathList = Annotated[list[Path], NoDecode]
@@ -23,56 +22,6 @@ PathList = Annotated[list[Path], NoDecode]
 SECRET_FIELDS = frozenset(
     {"encryption_key", "admin_token", "flower_basic_auth", "webhook_secret", "webhook_urls"}
 )
-LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
-MIN_ADMIN_TOKEN = 24
-# The repository (the image's /app): what relative paths mean when no `.env` is in use. Counted
-# from this module's dotted name, so it stays right wherever the module moves inside core/.
-ROOT = Path(__file__).resolve().parents[__name__.count(".")]
-ENV_FILE = ".env"
-SQLITE_PREFIX = "sqlite:///"
-
-
-def _split(value: Any, sep: str) -> Any:
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(sep) if part.strip()]
-    return value
-
-
-def base_dir() -> Path:
-    """What relative paths in settings are relative to: the folder of the `.env` in use (read
-    from the working directory, as pydantic-settings does), else the repository.
-
-    Made absolute once, at load, so that web (whose Flask `send_file` would take a relative path
-    from api/), worker and beat mean the same files whatever their working directory.
-    """
-    try:
-        env_file = Path(ENV_FILE).absolute()
-    except OSError:  # the working folder was removed: no `.env` is in use
-        return ROOT
-    return env_file.parent if env_file.is_file() else ROOT
-
-
-def absolute_path(value: str | Path, base: Path) -> Path:
-    """`value` with `~` expanded and made absolute against `base` (`..` folded, links kept)."""
-    path = Path(value).expanduser()
-    return Path(os.path.normpath(path if path.is_absolute() else base / path))
-
-
-def absolute_sqlite_url(url: str, base: Path) -> str:
-    """A `sqlite:///relative` URL made `sqlite:////absolute`; any other URL unchanged."""
-    if not url.startswith(SQLITE_PREFIX):
-        return url
-    path, sep, query = url.removeprefix(SQLITE_PREFIX).partition("?")
-    if not path or path == ":memory:" or path.startswith(("/", "file:")):
-        return url
-    return f"{SQLITE_PREFIX}{absolute_path(path, base)}{sep}{query}"
-
-
-def _http_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError("must be an http(s) URL")
-    return value.rstrip("/")
 
 
 class Settings(BaseSettings):
@@ -104,6 +53,7 @@ class Settings(BaseSettings):
     catalog_sync_interval_s: int = Field(300, ge=1)
     cleanup_interval_s: int = Field(3600, ge=1)
     classroom_sync_interval_s: int = Field(900, ge=0)  # 0: beat does not run classroom.sync
+    local_scan_interval_s: int = Field(300, ge=0)  # 0: beat does not rescan the media roots
     max_content_length: int = Field(16 * 1024 * 1024, ge=1024)
     # Access and HTTP hardening (README, Security).
     require_auth_for_reads: bool = False
@@ -162,12 +112,12 @@ class Settings(BaseSettings):
     )
     @classmethod
     def _csv(cls, value: Any) -> Any:
-        return _split(value, ",")
+        return values.split(value, ",")
 
     @field_validator("media_roots", mode="before")
     @classmethod
     def _paths(cls, value: Any) -> Any:
-        return _split(value, os.pathsep)
+        return values.split(value, os.pathsep)
 
     @field_validator("data_dir", "download_dir")
     @classmethod
@@ -183,16 +133,17 @@ class Settings(BaseSettings):
     @field_validator("drive_api_url", "classroom_api_url", "google_token_url")
     @classmethod
     def _urls(cls, value: str) -> str:
-        return _http_url(value)
+        return values.http_url(value)
 
     @field_validator("cors_origins")
     @classmethod
     def _origins(cls, value: list[str]) -> list[str]:
-        return [_http_url(origin) for origin in value]
+        return [values.http_url(origin) for origin in value]
 
     @field_validator("webhook_urls")
     @classmethod
     def _webhooks(cls, value: list[str]) -> list[str]:
+        # Here, not in setting_values: netguard is the one check that needs more of base.
         from core.base.netguard import normalize_url
 
         checked = []
@@ -206,91 +157,47 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _database(cls, value: str) -> str:
-        scheme = value.split("://", 1)[0] if "://" in value else ""
-        if scheme in ("postgres", "postgresql"):
-            return "postgresql+psycopg://" + value.split("://", 1)[1]
-        if scheme not in ("sqlite", "postgresql+psycopg"):
-            raise ValueError("unknown scheme: use sqlite:/// or postgresql://")
-        return absolute_sqlite_url(value, base_dir())
+        return absolute_sqlite_url(values.database_scheme(value), base_dir())
 
     @field_validator("redis_url")
     @classmethod
     def _redis(cls, value: str) -> str:
-        if urlsplit(value).scheme not in ("redis", "rediss", "unix", "redis+socket"):
-            raise ValueError("unknown scheme: use redis://host:port/db")
-        return value
+        return values.redis_url(value)
 
     @field_validator("rate_limit_mutations", "rate_limit_auth_failures")
     @classmethod
     def _rate_limit(cls, value: str) -> str:
-        value = value.strip()
-        if value in ("", "0"):
-            return ""
-        try:
-            limits.parse_many(value)
-        except ValueError:
-            raise ValueError('is not a rate limit like "60/minute" ("" or 0 disables)') from None
-        return value
+        return values.rate_limit(value)
 
     @field_validator("trusted_proxies")
     @classmethod
     def _proxies(cls, value: list[str]) -> list[str]:
-        if value == ["0"]:
-            return []  # the old "no proxy" count
-        networks = []
-        for entry in value:
-            if entry.isdigit():
-                raise ValueError(
-                    "is a count of proxies; list the proxies' addresses or CIDRs instead"
-                    " (e.g. 127.0.0.1,10.0.0.0/8)"
-                )
-            try:
-                networks.append(str(ipaddress.ip_network(entry, strict=False)))
-            except ValueError:
-                raise ValueError(f"{entry!r} is not an IP address or CIDR") from None
-        return networks
+        return values.proxy_networks(value)
 
     @field_validator("admin_token")
     @classmethod
     def _token_length(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and not value.get_secret_value():
             return None  # ADMIN_TOKEN= (empty) is unset
-        if value is not None and len(value.get_secret_value()) < MIN_ADMIN_TOKEN:
-            raise ValueError(
-                f"must be at least {MIN_ADMIN_TOKEN} characters (make one with: python -c"
-                ' "import secrets; print(secrets.token_urlsafe(32))")'
-            )
+        if value is not None:
+            values.admin_token_length(value.get_secret_value())
         return value
 
     @field_validator("worker_metrics_address", "web_address")
     @classmethod
     def _bind_address(cls, value: str) -> str:
-        try:
-            return str(ipaddress.ip_address(value.strip()))
-        except ValueError:
-            raise ValueError("is not an IP address to listen on (e.g. 127.0.0.1)") from None
+        return values.bind_address(value)
 
     @field_validator("log_level", mode="before")
     @classmethod
     def _level(cls, value: Any) -> Any:
-        if isinstance(value, str) and value.upper() in LOG_LEVELS:
-            return value.upper()
-        raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+        return values.log_level(value)
 
     @field_validator("encryption_key")
     @classmethod
     def _fernet(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None:
-            keys = _split(value.get_secret_value(), ",")
-            if not keys:
-                return None
-            for key in keys:
-                try:
-                    Fernet(key)
-                except (ValueError, TypeError):
-                    raise ValueError(
-                        "is not a valid Fernet key (32 url-safe base64 bytes)"
-                    ) from None
+        if value is not None and not values.fernet_keys(value.get_secret_value()):
+            return None
         return value
 
     @model_validator(mode="after")
@@ -348,8 +255,7 @@ class Settings(BaseSettings):
         """The Fernet keys, the first of which encrypts."""
         if self.encryption_key is None:
             return []
-        keys: list[str] = _split(self.encryption_key.get_secret_value(), ",")
-        return keys
+        return values.fernet_keys(self.encryption_key.get_secret_value())
 
     @property
     def public_base_url(self) -> str:
@@ -372,19 +278,6 @@ class Settings(BaseSettings):
             else:
                 shown[name] = value
         return shown
-
-
-def strip_password(url: str) -> str:
-    """Replace the password of a URL with `***` (a value that is no URL comes back unchanged)."""
-    try:
-        parts = urlsplit(url)
-        password = parts.password
-    except ValueError:
-        return "<unparseable>"
-    if password:
-        netloc = parts.netloc.replace(f":{password}@", ":***@")
-        return parts._replace(netloc=netloc).geturl()
-    return url
 
 
 def _describe(error: ValidationError) -> str:

@@ -15,9 +15,10 @@ from core.base.db import Database
 from core.base.errors import NotFound, ValidationFailed
 from core.base.models import CatalogFolder, CatalogItem
 from core.base.pagination import keyset_page
+from core.base.sources import Source
 from core.catalog import store as catalog
-from core.catalog.indexing import parse_timestamp
 from core.google.drive import FOLDER_MIME, DriveClient
+from core.google.timestamps import parse_timestamp
 
 
 @dataclass(frozen=True)
@@ -50,13 +51,13 @@ def _unpack(token: str) -> tuple[str, Any]:
 
 def resolve_alias(db: Database, folder_id: str) -> str:
     """The real id of an indexed root given by alias (e.g. "root")."""
-    aliases = (catalog.get_state(db, "drive").extra or {}).get("aliases") or {}
+    aliases = (catalog.get_state(db, Source.DRIVE).extra or {}).get("aliases") or {}
     return str(aliases.get(folder_id, folder_id))
 
 
 def is_indexed(db: Database, folder_id: str) -> bool:
     """True if the catalog holds the complete listing of this Drive folder."""
-    state = catalog.get_state(db, "drive")
+    state = catalog.get_state(db, Source.DRIVE)
     if state.last_rebuild_at is None:
         return False
     roots = set(((state.extra or {}).get("aliases") or {}).values())
@@ -66,7 +67,7 @@ def is_indexed(db: Database, folder_id: str) -> bool:
         return (
             session.scalar(
                 select(CatalogFolder.id).where(
-                    CatalogFolder.source == "drive", CatalogFolder.source_id == folder_id
+                    CatalogFolder.source == Source.DRIVE, CatalogFolder.source_id == folder_id
                 )
             )
             is not None
@@ -113,7 +114,7 @@ def _catalog_page(
     with db.session() as session:
         if phase == "folders":
             folders = select(CatalogFolder).where(
-                CatalogFolder.source == "drive", CatalogFolder.parent_id == folder_id
+                CatalogFolder.source == Source.DRIVE, CatalogFolder.parent_id == folder_id
             )
             keys = (CatalogFolder.name, CatalogFolder.id)
             fpage = keyset_page(session, folders, keys, limit=size, cursor=cursor, descending=False)
@@ -124,7 +125,7 @@ def _catalog_page(
             if size == 0:
                 return entries, _pack("catalog", ["items", None])
         stmt = select(CatalogItem).where(
-            CatalogItem.source == "drive", CatalogItem.folder_id == folder_id
+            CatalogItem.source == Source.DRIVE, CatalogItem.folder_id == folder_id
         )
         page = keyset_page(
             session,
@@ -168,13 +169,13 @@ def list_folder(
 
 def get_entry(db: Database, client_factory: Any, file_id: str) -> tuple[DriveEntry, str | None]:
     """A file or folder and its thumbnail link: from the catalog if known, else live."""
-    item = catalog.find_item(db, "drive", file_id)
+    item = catalog.find_item(db, Source.DRIVE, file_id)
     if item is not None:
         return _item_entry(item), item.thumbnail_link
     with db.session() as session:
         folder = session.scalars(
             select(CatalogFolder).where(
-                CatalogFolder.source == "drive", CatalogFolder.source_id == file_id
+                CatalogFolder.source == Source.DRIVE, CatalogFolder.source_id == file_id
             )
         ).first()
     if folder is not None:

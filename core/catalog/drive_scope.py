@@ -11,6 +11,7 @@ from core.base.errors import NotFound
 from core.base.models import CatalogFolder, CatalogItem
 from core.base.services import Services
 from core.base.settings import Settings
+from core.base.sources import Source
 from core.catalog import store as catalog
 from core.google.drive import DriveClient
 
@@ -19,7 +20,7 @@ MAX_DEPTH = 32
 
 
 def _roots(db: Database, settings: Settings) -> set[str]:
-    state = catalog.get_state(db, "drive")
+    state = catalog.get_state(db, Source.DRIVE)
     aliases = (state.extra or {}).get("aliases") or {}
     return set(settings.drive_folder_ids) | {str(value) for value in aliases.values()}
 
@@ -29,7 +30,7 @@ def in_catalog(db: Database, file_id: str) -> bool:
     with db.session() as session:
         item = session.scalar(
             select(CatalogItem.id)
-            .where(CatalogItem.source.in_(("drive", "classroom")))
+            .where(CatalogItem.source.in_((Source.DRIVE, Source.CLASSROOM)))
             .where(CatalogItem.source_id == file_id)
             .limit(1)
         )
@@ -41,7 +42,7 @@ def is_indexed_folder(db: Database, folder_id: str) -> bool:
     with db.session() as session:
         folder = session.scalar(
             select(CatalogFolder.id)
-            .where(CatalogFolder.source == "drive", CatalogFolder.source_id == folder_id)
+            .where(CatalogFolder.source == Source.DRIVE, CatalogFolder.source_id == folder_id)
             .limit(1)
         )
     return folder is not None

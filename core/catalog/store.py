@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session
 from core.base.db import Database
 from core.base.models import CatalogFolder, CatalogItem, SourceState, utcnow
 from core.base.pagination import Page, keyset_page
+from core.base.sources import Source
 
-SOURCES = ("local", "drive", "classroom")
+SOURCES = (Source.LOCAL, Source.DRIVE, Source.CLASSROOM, Source.DOWNLOAD)  # download: catalog_link
 BATCH = 500
 ITEM_COLUMNS = (
     "source", "source_id", "title", "title_key", "mime_type", "is_video", "size_bytes",
@@ -86,6 +87,21 @@ def remove_unseen(session: Session, source: str, before: datetime) -> tuple[int,
         delete(CatalogFolder).where(CatalogFolder.source == source, CatalogFolder.seen_at < before)
     )
     return int(getattr(items, "rowcount", 0) or 0), int(getattr(folders, "rowcount", 0) or 0)
+
+
+def remove_folders(session: Session, source: str, source_ids: Iterable[str]) -> int:
+    """Delete folders of `source` with these ids; return how many went."""
+    ids = list(source_ids)
+    removed = 0
+    for start in range(0, len(ids), BATCH):
+        chunk = ids[start : start + BATCH]
+        result = session.execute(
+            delete(CatalogFolder).where(
+                CatalogFolder.source == source, CatalogFolder.source_id.in_(chunk)
+            )
+        )
+        removed += int(getattr(result, "rowcount", 0) or 0)
+    return removed
 
 
 def remove_ids(session: Session, source: str, source_ids: Iterable[str]) -> int:

@@ -19,6 +19,7 @@ from core.base.models import CatalogItem
 from core.base.netguard import check_url
 from core.base.services import Services
 from core.base.settings import Settings
+from core.base.sources import Source
 from core.catalog import store as catalog
 from core.catalog.indexing import resolve_local
 from core.media import probing as media
@@ -115,16 +116,25 @@ def _fetch(settings: Settings, link: str) -> bytes | None:
     return fetch_image(make_session(settings), link, lambda url: image_url_allowed(settings, url))
 
 
-def item_thumbnail(services: Services, item: CatalogItem) -> Path:
-    """The cached thumbnail of a catalog item, made on first request; NotFound if impossible."""
+def item_thumbnail(
+    services: Services, item: CatalogItem, downloaded: tuple[str, Path] | None = None
+) -> Path:
+    """The cached thumbnail of a catalog item, made on first request; NotFound if impossible.
+
+    `downloaded` is the cache key and path of the finished download the item plays, if any: the
+    caller finds it, since downloads stand above the catalog.
+    """
     settings = services.settings
-    if item.source == "local":
+    if item.source == Source.LOCAL:
         path = resolve_local(settings, item.source_id)
         key = f"local:{item.source_id}:{(item.extra or {}).get('mtime_ns')}"
         result = _cached(settings, key, lambda: _decoded(path), remember_none=True)
     elif item.thumbnail_link:
         link = item.thumbnail_link
         result = _cached(settings, f"link:{link}", lambda: _fetch(settings, link))
+    elif downloaded is not None:  # a URL download, a YouTube material: a frame of the file
+        key, file = downloaded
+        result = _cached(settings, key, lambda: _decoded(file), remember_none=True)
     else:
         raise NotFound("This item has no thumbnail.")
     catalog.set_thumbnail_state(services.db, item.id, "ready")

@@ -33,8 +33,8 @@ from core.base.errors import (
 )
 from core.base.guarded_http import guarded_opener
 from core.base.netguard import Guard
-from core.downloads import hash_file
-from core.downloads.engine import Declined, Job, Staged
+from core.downloads.engine import Declined, FetchJob, Staged
+from core.downloads.files import hash_file
 from core.downloads.progress import Canceled, Progress
 
 CHUNK = 1024 * 1024
@@ -249,7 +249,7 @@ class DirectEngine:
     def __init__(self, guard: Guard, timeouts: tuple[float, float], cookies: Path | None) -> None:
         self.guard, self.timeouts, self.cookies = guard, timeouts, cookies
 
-    def fetch(self, job: Job, work: Path, on_progress: Progress) -> Staged:
+    def fetch(self, job: FetchJob, work: Path, on_progress: Progress) -> Staged:
         """The file into `work`, named with the URL's suffix; its title from the response."""
         part = work / "direct.part"
         try:

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from core.base.errors import AulaError, PermanentError, TransientError, write_failed
-from core.downloads import hash_file
-from core.downloads.engine import Job, Staged
+from core.downloads.engine import FetchJob, Staged
+from core.downloads.files import hash_file
 from core.downloads.progress import Canceled, Progress
 from core.google.drive import DriveClient
 
@@ -24,7 +24,7 @@ class DriveEngine:
     def __init__(self, client: DriveClient) -> None:
         self.client = client
 
-    def fetch(self, job: Job, work: Path, on_progress: Progress) -> Staged:
+    def fetch(self, job: FetchJob, work: Path, on_progress: Progress) -> Staged:
         """The Drive file into `work`, named after its type; its title is the file's name."""
         if not job.drive_file_id:  # the router sends only Drive downloads here
             raise PermanentError("A Drive download without a Drive file id.")

@@ -11,7 +11,7 @@ from core.downloads.progress import Progress
 
 
 @dataclass(frozen=True)
-class Job:
+class FetchJob:
     """What an engine knows of a download: values copied from its row, never the row itself."""
 
     id: int
@@ -22,7 +22,7 @@ class Job:
     title: str | None
 
     @classmethod
-    def of(cls, download: Download) -> Job:
+    def of(cls, download: Download) -> FetchJob:
         """The job of a download row."""
         return cls(
             download.id,
@@ -64,6 +64,6 @@ class Engine(Protocol):
     leaves its partial files for a later delivery to resume. Errors come back typed
     (core.base.errors): transient ones are retried, permanent ones end the download."""
 
-    def fetch(self, job: Job, work: Path, on_progress: Progress) -> Staged:
+    def fetch(self, job: FetchJob, work: Path, on_progress: Progress) -> Staged:
         """Fetch `job` into `work`; the staged file. Raises Declined, Canceled or AulaError."""
         ...

@@ -8,13 +8,14 @@ from datetime import timedelta
 from typing import Any
 
 import redis
-from sqlalchemy import select, update
+from sqlalchemy import select
 
-from core import downloads
 from core.base.db import Database
 from core.base.models import Download, TaskRecord, utcnow
 from core.base.services import Services
+from core.base.transitions import transition
 from core.downloads import state
+from core.downloads.service import send
 from core.downloads.state import ACTIVE
 from core.jobs import records as jobs
 from core.jobs import task_lifecycle, unacked
@@ -40,7 +41,9 @@ def lost_tasks(
                 select(TaskRecord)
                 .where(
                     TaskRecord.active_key.is_not(None),
-                    TaskRecord.state.not_in(jobs.FINISHED),
+                    # A task canceled while running keeps its key until it ends: if it is
+                    # gone, nothing else will free the key.
+                    TaskRecord.state.not_in(jobs.FINISHED - {TaskState.REVOKED}),
                     TaskRecord.updated_at < cutoff,
                 )
                 .limit(LOST_LIMIT)
@@ -63,14 +66,20 @@ def resend_lost(services: Services, client: Any, lost: list[TaskRecord]) -> int:
     sent = 0
     for record in lost:
         client.hdel(MISSING_KEY, record.id)
-        with services.db.session() as session:
-            claimed = session.execute(  # one sender only (the reaper and cleanup may race)
-                update(TaskRecord)
-                .where(TaskRecord.id == record.id, TaskRecord.updated_at == record.updated_at)
-                .where(TaskRecord.state.not_in(jobs.FINISHED))
-                .values(state=TaskState.PENDING, deliveries=0, updated_at=utcnow())
-            )
-        if not getattr(claimed, "rowcount", 0):
+        if record.state == TaskState.REVOKED:
+            _free_key(services, record.id)
+            continue
+        holder = jobs.waits_for(record.active_key)
+        if holder is not None:  # never sent: it starts once its key is free (if it is not yet)
+            sent += jobs.start_follow_up(services.db, services.broker, holder) is not None
+            continue
+        values = {"state": TaskState.PENDING, "deliveries": 0, "updated_at": utcnow()}
+        with services.db.engine.begin() as connection:
+            claimed = transition(  # one sender only (the reaper and cleanup may race)
+                connection, TaskRecord, record.id, task_lifecycle.SOURCES["resend"], values,
+                where=[TaskRecord.updated_at == record.updated_at],
+            )  # fmt: skip
+        if claimed is None:
             continue
         services.broker.send_task(
             record.name,
@@ -82,6 +91,14 @@ def resend_lost(services: Services, client: Any, lost: list[TaskRecord]) -> int:
         sent += 1
         log.warning("single task %s (%s) lost its message; sent again", record.id, record.name)
     return sent
+
+
+def _free_key(services: Services, task_id: str) -> None:
+    with services.db.engine.begin() as connection:
+        key = task_lifecycle.release_key(connection, task_id)
+    if key is not None:
+        log.warning("canceled task %s is gone; its key %s is free", task_id, key)
+        jobs.start_follow_up(services.db, services.broker, key)
 
 
 def _text(value: Any) -> str:
@@ -106,17 +123,16 @@ def reconcile_downloads(services: Services, live: set[str], grace_s: float = 120
     for download in stuck:
         if download.task_id in live:
             continue
+        with services.db.session() as session:  # one guarded claim: of two cleanups one sends
+            claimed = state.resend(session, download.id, download.updated_at)
+        if claimed is None:
+            continue  # it ended, or another cleanup sent it, meanwhile
         if download.task_id:
             lost = RuntimeError("The task was lost (broker flushed or worker gone); sent again.")
             task_lifecycle.mark_finished(
                 services.db, download.task_id, TaskState.FAILURE, error=lost
             )
-        with services.db.session() as session:
-            row = session.get_one(Download, download.id)
-            if not state.legal(row, "resend"):
-                continue  # it ended meanwhile: nothing is lost
-            state.resend(row)
-        downloads.send(services, download)
+        send(services, download)
         requeued += 1
         log.warning("download %d had no live task; sent again", download.id)
     return {"downloads_requeued": requeued, "partials_removed": remove_dead_partials(services)}

@@ -19,32 +19,23 @@ from core.base.models import Download
 from core.base.netguard import Guard
 from core.base.services import Services
 from core.base.settings import Settings
-from core.downloads import (
-    direct,
-    file_of,
-    hash_file,
-    partial_dir,
-    remove_partials,
-    resources,
-    safe_name,
-    state,
-    ytdlp,
-)
+from core.downloads import catalog_link, direct, payloads, state, ytdlp
 from core.downloads.cookies import cookies_file
 from core.downloads.drive import DriveEngine
-from core.downloads.engine import Declined, Engine, Fetched, Job, Staged
+from core.downloads.engine import Declined, Engine, Fetched, FetchJob, Staged
+from core.downloads.files import file_of, hash_file, partial_dir, remove_partials, safe_name
 from core.downloads.progress import Canceled, Progress, ProgressTracker
-from core.downloads.state import DownloadState
+from core.downloads.state import DownloadKind, DownloadState
 from core.google.drive import DriveClient
 
 log = logging.getLogger(__name__)
 
 
-def engines_for(services: Services, job: Job, cookies: Path | None) -> list[Engine]:
+def engines_for(services: Services, job: FetchJob, cookies: Path | None) -> list[Engine]:
     """The engines to try for `job`, in order: Drive files by Drive; a URL naming a media file
     straight (core.downloads.direct), and yt-dlp if it answers with a page or a playlist instead."""
     settings = services.settings
-    if job.kind == "drive":
+    if job.kind == DownloadKind.DRIVE:
         return [DriveEngine(DriveClient.from_settings(settings, services.db))]
     by_ytdlp = ytdlp.YtdlpEngine(settings.download_allow_private_hosts, cookies)
     if not direct.is_media_url(job.url):
@@ -54,7 +45,7 @@ def engines_for(services: Services, job: Job, cookies: Path | None) -> list[Engi
     return [direct.DirectEngine(guard, timeouts, cookies), by_ytdlp]
 
 
-def run(settings: Settings, job: Job, engines: list[Engine], on_progress: Progress) -> Fetched:
+def run(settings: Settings, job: FetchJob, engines: list[Engine], on_progress: Progress) -> Fetched:
     """The first engine that does not decline fetches `job`; its file renamed into place."""
     work = partial_dir(settings, job.id)
     work.mkdir(parents=True, exist_ok=True)
@@ -64,7 +55,7 @@ def run(settings: Settings, job: Job, engines: list[Engine], on_progress: Progre
     return _finish(settings, job, engines[-1].fetch(job, work, on_progress))
 
 
-def _finish(settings: Settings, job: Job, staged: Staged) -> Fetched:
+def _finish(settings: Settings, job: FetchJob, staged: Staged) -> Fetched:
     title = staged.title if not job.title and staged.title is not None else job.title
     final = settings.download_dir / safe_name(title, job.id, staged.path.suffix)
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -96,7 +87,7 @@ def already_done(settings: Settings, download: Download) -> bool:
     return digest.hexdigest() == download.sha256
 
 
-def begin(services: Services, download_id: int, task_id: str | None) -> Job | None:
+def begin(services: Services, download_id: int, task_id: str | None) -> FetchJob | None:
     """Mark a delivery; None if nothing is to be done. Fails a download whose worker keeps dying."""
     settings = services.settings
     with services.db.session() as session:
@@ -105,9 +96,12 @@ def begin(services: Services, download_id: int, task_id: str | None) -> Job | No
             return None
         if download.state == DownloadState.SUCCEEDED and already_done(settings, download):
             return None
-        if state.begin(download, task_id):
-            return Job.of(download)
-        resources.record_download(session, settings, download)  # failed: its worker kept dying
+        row = state.begin(session, download_id, task_id)  # None: canceled a moment ago
+        if row is None:
+            return None
+        if row.state == DownloadState.RUNNING:
+            return FetchJob.of(row)
+        payloads.record_download(session, settings, row)  # failed: its worker kept dying
     remove_partials(settings, download_id)  # a final failure, as in fail()
     return None
 
@@ -115,15 +109,18 @@ def begin(services: Services, download_id: int, task_id: str | None) -> Job | No
 def succeed(services: Services, download_id: int, fetched: Fetched) -> None:
     """Record the finished file and forget the work in progress."""
     settings = services.settings
+    facts = catalog_link.facts_of(fetched.path)
+    file_path = fetched.path.relative_to(settings.download_dir).as_posix()
     with services.db.session() as session:
-        row = session.get_one(Download, download_id)
-        if not state.legal(row, "succeed"):  # canceled at the last moment: keep that outcome
+        row = state.succeed(
+            session, download_id, file_path=file_path, size=fetched.size,
+            sha256=fetched.sha256, title=fetched.title,
+        )  # fmt: skip
+        if row is None:  # canceled at the last moment: keep that outcome
             fetched.path.unlink(missing_ok=True)
             return
-        file_path = fetched.path.relative_to(settings.download_dir).as_posix()
-        state.succeed(row, file_path=file_path, size=fetched.size, sha256=fetched.sha256)
-        row.title = fetched.title
-        resources.record_download(session, settings, row)
+        catalog_link.link(session, row, facts)  # in the same transaction: found once it ended
+        payloads.record_download(session, settings, row)
     remove_partials(settings, download_id)
 
 
@@ -132,25 +129,22 @@ def fail(services: Services, download_id: int, error: BaseException, *, final: b
     message = getattr(error, "message", None) or str(error) or type(error).__name__
     settings = services.settings
     with services.db.session() as session:
-        row = session.get(Download, download_id)
-        if row is None or not state.legal(row, "fail"):  # canceled: that outcome stays
+        if not final:
+            state.requeue(session, download_id, message)
             return
-        if final:
-            state.fail(row, message)
-            resources.record_download(session, settings, row)
-        else:
-            state.requeue(row, message)
-    if final:
-        remove_partials(settings, download_id)
+        row = state.fail(session, download_id, message)
+        if row is None:  # canceled: that outcome stays
+            return
+        catalog_link.unlink(session, row)
+        payloads.record_download(session, settings, row)
+    remove_partials(settings, download_id)
 
 
 def release(db: Database, download_id: int) -> None:
     """A shutting-down worker hands the download back: queued again, partial file kept for the
     next delivery to resume, and this delivery not counted as a worker that died."""
     with db.session() as session:
-        row = session.get(Download, download_id)
-        if row is not None and state.legal(row, "release"):
-            state.release(row)
+        state.release(session, download_id)
 
 
 def is_final(error: BaseException, retries: int, max_retries: int) -> bool:
@@ -232,7 +226,7 @@ def execute(
 
 def _once(
     services: Services,
-    job: Job,
+    job: FetchJob,
     attempt: Attempt,
     report: Progress,
     should_stop: Callable[[], bool],
@@ -258,5 +252,5 @@ def _once(
         raise
 
 
-def _cookies_for(services: Services, job: Job) -> AbstractContextManager[Path | None]:
-    return nullcontext() if job.kind == "drive" else cookies_file(services)
+def _cookies_for(services: Services, job: FetchJob) -> AbstractContextManager[Path | None]:
+    return nullcontext() if job.kind == DownloadKind.DRIVE else cookies_file(services)

@@ -1,12 +1,24 @@
-"""A download's states and the transitions between them, each checking it is legal."""
+"""A download's states and the transitions between them, each one guarded UPDATE."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from core.base.errors import Conflict
+from sqlalchemy import case, func, literal
+from sqlalchemy.orm import Session
+
+from core.base.errors import Conflict, NotFound
 from core.base.models import Download, utcnow
+from core.base.transitions import transition
+
+
+class DownloadKind(StrEnum):
+    """How a download is fetched (stored as its value in downloads.kind)."""
+
+    DRIVE = "drive"  # through the Drive API, by file id
+    YTDLP = "ytdlp"  # by URL: a direct link, else yt-dlp
 
 
 class DownloadState(StrEnum):
@@ -64,76 +76,100 @@ def create(**fields: Any) -> Download:
     return Download(state=Q, **fields)
 
 
-def begin(download: Download, task_id: str | None) -> bool:
-    """Count a delivery and mark it running; False (and failed) once the worker kept dying."""
-    require(download, "begin")
-    download.deliveries += 1
-    download.attempts += 1
-    if download.deliveries > MAX_DELIVERIES:
-        _end_failed(
-            download,
-            f"The worker stopped {download.deliveries - 1} times while fetching"
-            " this download; giving up. Retry it once the cause is fixed.",
-        )
-        return False
-    download.state, download.started_at = R, download.started_at or utcnow()
-    download.task_id = task_id or download.task_id
-    return True
+def take(session: Session, download_id: int, name: str, values: dict[str, Any]) -> Download | None:
+    """Apply transition `name` as one guarded UPDATE from its SOURCES; the row, or None if the
+    download is gone or (maybe a moment ago, by another process) left those states."""
+    return transition(session, Download, download_id, SOURCES[name], values)
 
 
-def succeed(download: Download, *, file_path: str, size: int, sha256: str) -> None:
+def take_or_refuse(
+    session: Session, download_id: int, name: str, values: dict[str, Any]
+) -> Download:
+    """`take`, raising NotFound or IllegalTransition (a 409) when it did not apply."""
+    row = take(session, download_id, name, values)
+    if row is not None:
+        return row
+    current = session.get(Download, download_id, populate_existing=True)
+    if current is None:
+        raise NotFound(f"No download with id {download_id}.")
+    require(current, name)
+    raise IllegalTransition(f"The download changed meanwhile ({current.state}); try again.")
+
+
+def begin(session: Session, download_id: int, task_id: str | None) -> Download | None:
+    """Count a delivery and mark it running; the row (failed once the worker kept dying), or
+    None if the download may not begin."""
+    now = literal(utcnow(), Download.started_at.type)
+    row = take(session, download_id, "begin", {
+        "state": R, "deliveries": Download.deliveries + 1, "attempts": Download.attempts + 1,
+        "started_at": func.coalesce(Download.started_at, now),
+        "task_id": func.coalesce(literal(task_id, Download.task_id.type), Download.task_id),
+    })  # fmt: skip
+    if row is None or row.deliveries <= MAX_DELIVERIES:
+        return row
+    message = (
+        f"The worker stopped {row.deliveries - 1} times while fetching"
+        " this download; giving up. Retry it once the cause is fixed."
+    )
+    return transition(session, Download, download_id, {R}, _failed(message))
+
+
+def succeed(
+    session: Session, download_id: int, *, file_path: str, size: int, sha256: str, **more: Any
+) -> Download | None:
     """The file is in place: record it, with progress at 100%."""
-    require(download, "succeed")
-    download.state, download.finished_at, download.error, download.deliveries = S, utcnow(), None, 0
-    download.file_path, download.file_size, download.sha256 = file_path, size, sha256
-    download.progress = {
+    progress = {
         "downloaded_bytes": size,
         "total_bytes": size,
         "percent": 100.0,
         "speed_bps": None,
         "eta_s": 0,
     }
+    return take(session, download_id, "succeed", {
+        "state": S, "finished_at": utcnow(), "error": None, "deliveries": 0,
+        "file_path": file_path, "file_size": size, "sha256": sha256, "progress": progress, **more,
+    })  # fmt: skip
 
 
-def fail(download: Download, message: str) -> None:
+def fail(session: Session, download_id: int, message: str) -> Download | None:
     """End the download with an error; it gives up its dedupe key."""
-    require(download, "fail")
-    download.deliveries = 0
-    _end_failed(download, message)
+    return take(session, download_id, "fail", {**_failed(message), "deliveries": 0})
 
 
-def _end_failed(download: Download, message: str) -> None:
-    download.state, download.error, download.dedupe_key = F, message, None
-    download.finished_at = utcnow()
+def _failed(message: str) -> dict[str, Any]:
+    return {"state": F, "error": message, "dedupe_key": None, "finished_at": utcnow()}
 
 
-def requeue(download: Download, message: str) -> None:
+def requeue(session: Session, download_id: int, message: str) -> Download | None:
     """A transient failure: queued again for the task's own retry."""
-    require(download, "requeue")
-    download.state, download.error, download.deliveries = Q, f"Will retry: {message}", 0
+    values = {"state": Q, "error": f"Will retry: {message}", "deliveries": 0}
+    return take(session, download_id, "requeue", values)
 
 
-def release(download: Download) -> None:
+def release(session: Session, download_id: int) -> Download | None:
     """A stopping worker hands a running download back, not counting this delivery."""
-    require(download, "release")
-    download.state, download.deliveries = Q, max(download.deliveries - 1, 0)
+    uncounted = case((Download.deliveries > 0, Download.deliveries - 1), else_=0)
+    return take(session, download_id, "release", {"state": Q, "deliveries": uncounted})
 
 
-def cancel(download: Download) -> None:
-    """Stop a queued or running download at the user's request."""
-    require(download, "cancel")
-    download.state, download.dedupe_key = C, None
-    download.finished_at, download.error = utcnow(), "Canceled by request."
+def cancel(session: Session, download_id: int) -> Download:
+    """Stop a queued or running download at the user's request (NotFound, or a 409 if ended)."""
+    values = {
+        "state": C, "dedupe_key": None, "finished_at": utcnow(), "error": "Canceled by request.",
+    }  # fmt: skip
+    return take_or_refuse(session, download_id, "cancel", values)
 
 
-def retry(download: Download, dedupe_key: str) -> None:
+def retry(session: Session, download_id: int, dedupe_key: str) -> Download:
     """Queue a failed or canceled download again, taking back its dedupe key."""
-    require(download, "retry")
-    download.state, download.dedupe_key, download.error = Q, dedupe_key, None
-    download.deliveries, download.finished_at, download.task_id = 0, None, None
+    return take_or_refuse(session, download_id, "retry", {
+        "state": Q, "dedupe_key": dedupe_key, "error": None,
+        "deliveries": 0, "finished_at": None, "task_id": None,
+    })  # fmt: skip
 
 
-def resend(download: Download) -> None:
-    """A queued or running download whose task was lost: queued again to be sent anew."""
-    require(download, "resend")
-    download.state = Q
+def resend(session: Session, download_id: int, seen_at: datetime) -> Download | None:
+    """A queued or running download whose task was lost: queued again to be sent anew, if it
+    has not changed since `seen_at` (its updated_at when found stuck): one sender only."""
+    guard = [Download.updated_at == seen_at]
+    return transition(session, Download, download_id, SOURCES["resend"], {"state": Q}, where=guard)

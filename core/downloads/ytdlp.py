@@ -12,14 +12,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import psutil
-
+from core.base.children import kill_children
 from core.base.errors import (
     TransientError,
 )
 from core.base.netguard import ForbiddenAddress, Guard, Policy
-from core.downloads import hash_file
-from core.downloads.engine import Fetched, Job, Staged
+from core.downloads.engine import Fetched, FetchJob, Staged
+from core.downloads.files import hash_file
 from core.downloads.progress import Canceled, Progress
 from core.downloads.ytdlp_errors import classify
 from core.downloads.ytdlp_guard import guard_ytdlp_connections
@@ -259,29 +258,13 @@ def _finish(info: dict[str, Any], tracker: _Tracker, dest_dir: Path, work_dir: P
     return Fetched(target, size, digest.hexdigest(), info.get("title"))
 
 
-def kill_children(grace_s: float = 3.0) -> None:
-    """Terminate, then kill, every child process of this one (ffmpeg started by yt-dlp)."""
-    children = psutil.Process().children(recursive=True)
-    for child in children:
-        try:
-            child.terminate()
-        except psutil.Error:
-            continue
-    _gone, alive = psutil.wait_procs(children, timeout=grace_s)
-    for child in alive:
-        try:
-            child.kill()
-        except psutil.Error:
-            continue
-
-
 class YtdlpEngine:
     """Pages, HLS and DASH: yt-dlp through the SSRF guard."""
 
     def __init__(self, allow_private: bool, cookies: Path | None) -> None:
         self.allow_private, self.cookies = allow_private, cookies
 
-    def fetch(self, job: Job, work: Path, on_progress: Progress) -> Staged:
+    def fetch(self, job: FetchJob, work: Path, on_progress: Progress) -> Staged:
         """The media into `work/done`; its title from yt-dlp. A cancel also stops ffmpeg."""
         try:
             result = run_ytdlp(

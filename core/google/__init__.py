@@ -1,4 +1,4 @@
-"""Google API clients: Drive, authorization, Classroom.
+"""Google API clients: Drive, authorization, Classroom, and Google's wire format for times.
 
 Imports only base.
 """

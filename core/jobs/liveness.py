@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +18,8 @@ WORKERS_KEY = "aula:workers"
 # Held by the worker that reaps this round; it expires by itself (no release), so the reaper
 # runs about once per liveness interval however many workers there are.
 REAPER_LOCK_KEY = "aula:reaper:lock"
+# Delivery tag -> [first, last] Redis server time a reaper round saw it claimed by no one.
+UNCLAIMED_KEY = "aula:reaper:unclaimed"
 # Entries of dead instances are dropped this many TTLs after they expired (a restarted worker
 # is a new instance, so they would pile up); long after any reaper judged them.
 FORGET_AFTER_TTLS = 10
@@ -103,13 +104,25 @@ def take_reaper_turn(client: Any, instance: str, period_s: float) -> bool:
     return bool(client.set(REAPER_LOCK_KEY, instance, nx=True, px=milliseconds))
 
 
-def reap(channel: Any, claims: Claims, ttl_s: float) -> int:
-    """Hand back to its queue every unacknowledged message that no live instance claims and
-    that was delivered more than `ttl_s` ago (younger ones may not be in a liveness write yet).
-    `channel` is a kombu Redis channel of the reaper's own connection; returns how many."""
+def reap(channel: Any, client: Any, claims: Claims, ttl_s: float, interval_s: float) -> int:
+    """Hand back to its queue every unacknowledged message that no live instance has claimed
+    for `ttl_s`, by the Redis server's clock: seen unclaimed in rounds that far apart (a
+    message just taken may not be in its worker's liveness write yet). Rounds that stopped for
+    longer than a TTL (a Redis outage: every entry expired meanwhile) start the count again,
+    so owners that republish after the outage keep their work. Kombu's delivery times (each
+    consuming host's clock) are not used. `channel` is a kombu Redis channel of the reaper's
+    own connection; returns how many were handed back."""
+    now = server_time(client)
+    seen = {_text(k): _sighting(v) for k, v in client.hgetall(UNCLAIMED_KEY).items()}
+    unclaimed = [t for t in unacked.delivered_before(channel, float("inf")) if t not in claims.tags]
+    keep: dict[str, str] = {}
     returned = 0
-    for tag in unacked.delivered_before(channel, time.time() - ttl_s):
-        if tag in claims.tags:
+    for tag in unclaimed:
+        first, last = seen.get(tag, (now, now))
+        if now - last > max(ttl_s, 3 * interval_s):
+            first = now  # the rounds stopped (an outage): judge it afresh
+        if now - first < ttl_s:
+            keep[tag] = json.dumps([first, now])
             continue
         task_id = unacked.task_id_of(channel, tag)
         unacked.hand_back(channel, tag)
@@ -119,4 +132,21 @@ def reap(channel: Any, claims: Claims, ttl_s: float) -> int:
             task_id,
             extra={"delivery_tag": tag, "live_workers": len(claims.live)},
         )
+    pipe = client.pipeline()
+    pipe.delete(UNCLAIMED_KEY)
+    if keep:
+        pipe.hset(UNCLAIMED_KEY, mapping=keep)
+    pipe.execute()
     return returned
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _sighting(raw: Any) -> tuple[float, float]:
+    try:
+        first, last = json.loads(raw)
+        return float(first), float(last)
+    except (ValueError, TypeError):
+        return (float("inf"), float("-inf"))  # unreadable: judged afresh

@@ -6,7 +6,7 @@ import logging
 import uuid
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core.base.db import Database
@@ -15,14 +15,16 @@ from core.base.logging import request_id_var
 from core.base.models import TaskRecord, utcnow
 from core.base.pagination import Page, keyset_page
 from core.base.services import TaskBroker
+from core.base.transitions import transition
+from core.jobs.task_lifecycle import FINISHED as FINISHED
+from core.jobs.task_lifecycle import RUNNING as RUNNING
+from core.jobs.task_lifecycle import SOURCES, release_key
 from core.jobs.taskdefs import QueueName, TaskName, TaskState
 from core.jobs.taskdefs import queue_for as _queue_of
 
 log = logging.getLogger(__name__)
 
 STATES = tuple(str(state) for state in TaskState)
-FINISHED = frozenset({TaskState.SUCCESS, TaskState.FAILURE, TaskState.REVOKED})
-RUNNING = frozenset({TaskState.STARTED, TaskState.PROGRESS})
 TASK_NAMES = tuple(str(name) for name in TaskName)
 QUEUES = tuple(str(queue) for queue in QueueName)
 
@@ -30,6 +32,11 @@ QUEUES = tuple(str(queue) for queue in QueueName)
 def queue_for(name: str) -> str:
     """The queue a task name is routed to (core.jobs.taskdefs' table)."""
     return str(_queue_of(name))
+
+
+# The key of the one follow-up task that waits while a single-instance task of `key` runs.
+FOLLOW_UP = "{key}:next"
+_JOIN_ATTEMPTS = 5  # each failed round means the holder ended meanwhile: the next one sees it free
 
 
 def enqueue(
@@ -42,38 +49,112 @@ def enqueue(
 ) -> TaskRecord:
     """Record a task, then send it by name; if the broker refuses, forget the record and raise.
 
-    With `single`, at most one task with that key is active: while one is, its record is
-    returned and nothing new is sent.
+    With `single`, one task with that key runs at a time, and the answer includes every change
+    made before the request (CONTRACT 8.6): a task of that key still waiting to start is shared;
+    while one runs, the answer is its one follow-up, sent when the running one ends.
     """
-    task_id = str(uuid.uuid4())
-    name = str(name)  # a TaskName, stored and sent as its plain value
-    kwargs = kwargs or {}
-    queue = queue_for(name)
-    request_id = request_id_var.get() or uuid.uuid4().hex
+    record = _new_record(str(name), kwargs or {}, single)  # a TaskName, stored as its value
+    if single is None:
+        _insert(db, record)
+        return _send(db, broker, record)
+    for _ in range(_JOIN_ATTEMPTS):
+        record.active_key = single
+        if _insert(db, record):
+            return _send(db, broker, record)
+        holder = _active(db, single)
+        if holder is None:
+            continue  # it ended between our INSERT and our look: try again
+        if holder.state == TaskState.PENDING:
+            return holder  # not started yet: it will see everything done before now
+        follow_up = _follow_up(db, broker, record, single)
+        if follow_up is not None:
+            return follow_up
+    raise Conflict("Tasks of this kind are starting and ending too fast; try again.")
+
+
+def _new_record(name: str, kwargs: dict[str, Any], single: str | None) -> TaskRecord:
     now = utcnow()
-    record = TaskRecord(
-        id=task_id, name=name, queue=queue, args=kwargs, request_id=request_id, active_key=single,
+    return TaskRecord(
+        id=str(uuid.uuid4()), name=name, queue=queue_for(name), args=kwargs,
+        request_id=request_id_var.get() or uuid.uuid4().hex, active_key=single,
         state=TaskState.PENDING, retries=0, created_at=now, updated_at=now,
     )  # fmt: skip
+
+
+def _insert(db: Database, record: TaskRecord) -> bool:
+    """INSERT the record; False if its active_key is taken."""
     try:
         # One Core INSERT (no ORM session): half the cost of the record's write.
         with db.engine.begin() as connection:
             connection.execute(insert(TaskRecord), _columns(record))
     except IntegrityError:
-        existing = _active(db, single)
-        if existing is not None:
-            return existing
-        raise
+        if record.active_key is None:
+            raise
+        return False
+    return True
+
+
+def _follow_up(
+    db: Database, broker: TaskBroker, record: TaskRecord, single: str
+) -> TaskRecord | None:
+    """The one follow-up of the running task of `single`: this record, made so, or the one
+    already waiting; None if the running one ended meanwhile (then ask again)."""
+    record.active_key = FOLLOW_UP.format(key=single)
+    if not _insert(db, record):
+        return _active(db, record.active_key)
+    start_follow_up(db, broker, single)  # in case the running one ended before our INSERT
+    return get_record(db, record.id)
+
+
+def waits_for(key: str | None) -> str | None:
+    """The key whose running task a follow-up of `key` waits for (None: not a follow-up)."""
+    suffix = FOLLOW_UP.format(key="")
+    return key[: -len(suffix)] if key and key.endswith(suffix) else None
+
+
+def start_follow_up(db: Database, broker: TaskBroker, key: str) -> str | None:
+    """Send the follow-up waiting for `key`, once no task holds `key`; returns its id.
+
+    One guarded UPDATE moves the follow-up onto the key: the unique index refuses it while a
+    task still holds the key, and of two callers (the ending task, a new request) one wins."""
+    try:
+        with db.engine.begin() as connection:
+            row = connection.execute(
+                update(TaskRecord)
+                .where(
+                    TaskRecord.active_key == FOLLOW_UP.format(key=key),
+                    TaskRecord.state == TaskState.PENDING,
+                )
+                .values(active_key=key, updated_at=utcnow())
+                .returning(TaskRecord.id, TaskRecord.name, TaskRecord.args, TaskRecord.request_id)
+            ).first()
+    except IntegrityError:
+        return None  # the key is held: its holder starts the follow-up when it ends
+    if row is None:
+        return None
     try:
         broker.send_task(
-            name, kwargs=kwargs, task_id=task_id, queue=queue, headers={"request_id": request_id}
-        )
+            row.name, kwargs=row.args, task_id=row.id, queue=queue_for(row.name),
+            headers={"request_id": row.request_id},
+        )  # fmt: skip
+    except Exception as error:  # the reconciler sends a lost single-instance task again
+        log.error("could not send follow-up %s: %s", row.name, type(error).__name__)
+    return str(row.id)
+
+
+def _send(db: Database, broker: TaskBroker, record: TaskRecord) -> TaskRecord:
+    name, queue = record.name, record.queue
+    try:
+        broker.send_task(
+            name, kwargs=record.args, task_id=record.id, queue=queue,
+            headers={"request_id": record.request_id},
+        )  # fmt: skip
     except Exception as error:
         log.error("could not send %s to the broker: %s", name, type(error).__name__)
         with db.session() as session:
-            session.execute(delete(TaskRecord).where(TaskRecord.id == task_id))
+            session.execute(delete(TaskRecord).where(TaskRecord.id == record.id))
         raise BrokerUnavailable("The task broker is unavailable; try again shortly.") from None
-    log.info("enqueued %s", name, extra={"enqueued_task_id": task_id, "queue": queue})
+    log.info("enqueued %s", name, extra={"enqueued_task_id": record.id, "queue": queue})
     return record
 
 
@@ -162,21 +243,28 @@ def is_revoked(db: Database, task_id: str) -> bool:
 
 
 def cancel(db: Database, broker: TaskBroker, task_id: str) -> TaskRecord:
-    """Revoke a task: dropped if still queued, terminated if running; finished tasks conflict."""
-    with db.session() as session:
-        record = session.get(TaskRecord, task_id)
-        if record is None:
-            raise NotFound(f"No task with id {task_id!r}.")
-        if record.state in FINISHED:
-            raise Conflict(f"The task already ended in state {record.state}.")
-        running = record.state in RUNNING
-        record.state = TaskState.REVOKED
-        record.active_key = None
-        record.finished_at = utcnow()
-        record.error = {"type": "Revoked", "message": "Canceled by request."}
+    """Revoke a task: dropped if still queued, terminated if running; finished tasks conflict.
+
+    Decided by the state the guarded UPDATE replaced, never by a read before it: a task found
+    running is terminated and keeps its single-instance key until it has really ended."""
+    values = {
+        "state": TaskState.REVOKED,
+        "finished_at": utcnow(),
+        "error": {"type": "Revoked", "message": "Canceled by request."},
+    }
+    with db.engine.begin() as connection:
+        queued = transition(connection, TaskRecord, task_id, SOURCES["cancel_queued"], values)
+        running = None
+        if queued is None:
+            running = transition(connection, TaskRecord, task_id, SOURCES["cancel_running"], values)
+        key = release_key(connection, task_id) if queued is not None else None
+    if queued is None and running is None:
+        raise Conflict(f"The task already ended in state {get_record(db, task_id).state}.")
     try:
-        broker.control.revoke(task_id, terminate=running, signal="SIGTERM")
+        broker.control.revoke(task_id, terminate=running is not None, signal="SIGTERM")
     except Exception as error:
         # The record already says REVOKED and workers check it before running.
         log.warning("revoke broadcast failed: %s", type(error).__name__)
-    return record
+    if key is not None:
+        start_follow_up(db, broker, key)
+    return get_record(db, task_id)

@@ -6,13 +6,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import func, literal, select, update
+from sqlalchemy import Connection, func, literal, select, update
 
 from core.base.db import Database
 from core.base.errors import PermanentError
 from core.base.models import TaskRecord, utcnow
-from core.jobs.records import FINISHED
+from core.base.transitions import transition
 from core.jobs.taskdefs import TaskState
+
+FINISHED = frozenset({TaskState.SUCCESS, TaskState.FAILURE, TaskState.REVOKED})
 
 # Deliveries that may start and never end (the worker died each time) before a task is failed.
 MAX_CRASH_DELIVERIES = 3
@@ -33,68 +35,69 @@ def check_crashes(deliveries: int) -> None:
         )
 
 
-def _update(db: Database, task_id: str, **values: Any) -> None:
-    # One UPDATE statement, no read first: a task's start and its end each cost one write.
-    with db.engine.begin() as connection:
-        connection.execute(update(TaskRecord).where(TaskRecord.id == task_id).values(**values))
+# The states each change of a task record leaves from: the one table of what is allowed.
+# Finished states are final; a redelivered message of a finished task does not run again.
+UNFINISHED = frozenset({TaskState.PENDING, TaskState.STARTED, TaskState.PROGRESS, TaskState.RETRY})
+RUNNING = frozenset({TaskState.STARTED, TaskState.PROGRESS})
+SOURCES: dict[str, frozenset[TaskState]] = {
+    "begin": UNFINISHED,  # STARTED/PROGRESS too: redelivered after its worker died
+    "progress": UNFINISHED,
+    "retry": RUNNING,
+    "release": RUNNING | {TaskState.RETRY},
+    "finish": UNFINISHED,
+    "cancel_queued": frozenset({TaskState.PENDING}),
+    "cancel_running": RUNNING | {TaskState.RETRY},
+    "resend": UNFINISHED,
+}
 
 
 def begin_delivery(db: Database, task_id: str) -> int | None:
     """A worker began (or began again, after a redelivery) to run the task: one UPDATE.
 
     Returns how many deliveries of the task have started without ending, this one included (0
-    when it has no record), or None if the record says REVOKED (canceled while queued): the
-    task must not run.
+    when it has no record), or None if the record has ended (canceled while queued, or a
+    redelivered message of a task that finished): the task must not run.
     """
     now = literal(utcnow(), TaskRecord.started_at.type)
     values = {
         "state": TaskState.STARTED,
         "started_at": func.coalesce(TaskRecord.started_at, now),
-        "finished_at": None,
         "error": None,
         # Back to 0 when the delivery ends (finished, retried, released): what is left counts
         # the workers that died under it.
         "deliveries": TaskRecord.deliveries + 1,
     }
     with db.engine.begin() as connection:
-        started = connection.execute(
-            update(TaskRecord)
-            .where(TaskRecord.id == task_id, TaskRecord.state != TaskState.REVOKED)
-            .values(**values)
-            .returning(TaskRecord.deliveries)
-        ).first()
+        started = transition(connection, TaskRecord, task_id, SOURCES["begin"], values)
         if started is not None:
-            return int(started[0])
-        # Rare: no record at all (it runs), or a canceled one (it does not).
+            return int(started.deliveries)
+        # Rare: no record at all (it runs), or an ended one (it does not).
         state = connection.scalar(select(TaskRecord.state).where(TaskRecord.id == task_id))
-    return None if state == TaskState.REVOKED else 0
+    return 0 if state is None else None
 
 
 def mark_started(db: Database, task_id: str) -> bool:
-    """begin_delivery, answering only whether the task may run (False: canceled while queued)."""
+    """begin_delivery, answering only whether the task may run (False: it has ended)."""
     return begin_delivery(db, task_id) is not None
 
 
 def mark_retry(db: Database, task_id: str, error: BaseException | None) -> None:
-    """The task failed transiently and will run again."""
-    with db.session() as session:
-        record = session.get(TaskRecord, task_id)
-        if record is None:
-            return
-        record.state = TaskState.RETRY
-        record.retries += 1
-        record.deliveries = 0
-        record.error = error_dict(error) if error is not None else None
+    """The task failed transiently and will run again (never over an ended record)."""
+    values = {
+        "state": TaskState.RETRY,
+        "retries": TaskRecord.retries + 1,
+        "deliveries": 0,
+        "error": error_dict(error) if error is not None else None,
+    }
+    with db.engine.begin() as connection:
+        transition(connection, TaskRecord, task_id, SOURCES["retry"], values)
 
 
 def mark_released(db: Database, task_id: str) -> None:
     """A shutting-down worker handed the task back to the queue: it waits for a worker again."""
-    with db.session() as session:
-        record = session.get(TaskRecord, task_id)
-        if record is None or record.state in FINISHED:
-            return
-        record.state = TaskState.PENDING
-        record.deliveries = 0  # handed back on purpose: not a worker that died
+    values = {"state": TaskState.PENDING, "deliveries": 0}  # on purpose: not a worker that died
+    with db.engine.begin() as connection:
+        transition(connection, TaskRecord, task_id, SOURCES["release"], values)
 
 
 def mark_finished(
@@ -104,20 +107,39 @@ def mark_finished(
     *,
     result: Any = None,
     error: BaseException | None = None,
-) -> None:
-    """The task ended in SUCCESS, FAILURE or REVOKED."""
-    values: dict[str, Any] = {
-        "state": state,
-        "finished_at": utcnow(),
-        "active_key": None,
-        "deliveries": 0,
-    }
+) -> str | None:
+    """The task ended in SUCCESS, FAILURE or REVOKED (a record that ended already keeps its
+    outcome). Returns the single-instance key it released, if any: its follow-up may start."""
+    values: dict[str, Any] = {"state": state, "finished_at": utcnow(), "deliveries": 0}
     if state == TaskState.SUCCESS:
         values["result"] = result if isinstance(result, dict) else {"value": result}
         values["error"] = None
     if error is not None:
         values["error"] = error_dict(error)
-    _update(db, task_id, **values)
+    with db.engine.begin() as connection:
+        ended = transition(connection, TaskRecord, task_id, SOURCES["finish"], values)
+        if ended is not None and ended.active_key is None:
+            return None  # the common case: one write
+        return release_key(connection, task_id)
+
+
+def release_key(connection: Connection, task_id: str) -> str | None:
+    """Free the single-instance key of a task that has really ended; returns it (None if the
+    task has not ended or held none)."""
+    key = connection.scalar(
+        select(TaskRecord.active_key).where(
+            TaskRecord.id == task_id, TaskRecord.state.in_(FINISHED)
+        )
+    )
+    if key is None:
+        return None
+    connection.execute(
+        update(TaskRecord)
+        .where(TaskRecord.id == task_id, TaskRecord.state.in_(FINISHED))
+        .where(TaskRecord.active_key == key)
+        .values(active_key=None)
+    )
+    return str(key)
 
 
 def error_dict(error: BaseException) -> dict[str, str]:
@@ -145,9 +167,7 @@ class ProgressReporter:
         self._last = now
         percent = round(100.0 * current / total, 1) if total else None
         progress = {"current": current, "total": total, "percent": percent, "message": message}
-        with self.db.session() as session:
-            record = session.get(TaskRecord, self.task_id)
-            if record is not None and record.state not in FINISHED:
-                record.state = TaskState.PROGRESS
-                record.progress = progress
+        values = {"state": TaskState.PROGRESS, "progress": progress}
+        with self.db.engine.begin() as connection:  # never over an ended record
+            transition(connection, TaskRecord, self.task_id, SOURCES["progress"], values)
         return True

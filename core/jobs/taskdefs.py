@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from core.base.settings import Settings
+from core.base.sources import Source
 
 
 class QueueName(StrEnum):
@@ -53,7 +54,8 @@ class TestTaskName(StrEnum):
 # Every task not named here runs on the default queue.
 QUEUE_OF: Mapping[str, QueueName] = {TaskName.DOWNLOADS_FETCH: QueueName.DOWNLOADS}
 
-DRIVE = {"source": "drive"}  # catalog.sync's kwargs: the Drive changes feed
+DRIVE = {"source": Source.DRIVE.value}  # catalog.sync's kwargs: the Drive changes feed
+LOCAL = {"source": Source.LOCAL.value}  # catalog.rebuild's kwargs: the media roots
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class BeatEntry:
     interval: str
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     zero_turns_off: bool = False
+    only_if: str | None = None  # a Settings field that must be non-empty for the entry to run
 
 
 BEAT_ENTRIES = (
@@ -73,7 +76,41 @@ BEAT_ENTRIES = (
     BeatEntry(
         "classroom.sync", TaskName.CLASSROOM_SYNC, "classroom_sync_interval_s", zero_turns_off=True
     ),
+    # Not catalog.sync, which the contract defines as Drive's changes feed: a rebuild of source
+    # local already leaves the catalog holding exactly what the roots hold, and is incremental.
+    BeatEntry(
+        "catalog.rebuild.local",
+        TaskName.CATALOG_REBUILD,
+        "local_scan_interval_s",
+        LOCAL,
+        zero_turns_off=True,
+        only_if="media_roots",  # no roots, nothing to rescan: no task record every period
+    ),
 )
+
+
+# Tasks of which one runs at a time per key (CONTRACT 8.6: a request shares a waiting one, or
+# gets the one follow-up of a running one); the key from the task's name and kwargs.
+SINGLE_INSTANCE = frozenset(
+    {
+        TaskName.CATALOG_REBUILD,
+        TaskName.CATALOG_SYNC,
+        TaskName.CLASSROOM_SYNC,
+        TaskName.MAINTENANCE_CLEANUP,
+    }
+)
+
+
+def single_key(name: str, kwargs: Mapping[str, Any] | None = None) -> str | None:
+    """The single-instance key of task `name` sent with `kwargs` (None: any number may run)."""
+    if name not in SINGLE_INSTANCE:
+        return None
+    source = (kwargs or {}).get("source")
+    if name == TaskName.CATALOG_REBUILD:
+        return f"{name}:{source or 'all'}"
+    if name == TaskName.CATALOG_SYNC:
+        return f"{name}:{source or 'drive'}"
+    return str(name)
 
 
 def queue_for(name: str) -> QueueName:
@@ -90,11 +127,14 @@ def task_routes() -> dict[str, dict[str, str]]:
 
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
-    """Celery's `beat_schedule` under `settings`; an entry whose interval is 0 (off) is left out."""
+    """Celery's `beat_schedule` under `settings`; an entry whose interval is 0 (off), or whose
+    `only_if` setting is empty, is left out."""
     schedule: dict[str, dict[str, Any]] = {}
     for entry in BEAT_ENTRIES:
         interval = getattr(settings, entry.interval)
-        if entry.zero_turns_off and not interval:
+        if (entry.zero_turns_off and not interval) or (
+            entry.only_if and not getattr(settings, entry.only_if)
+        ):
             continue
         item: dict[str, Any] = {"task": str(entry.task), "schedule": float(interval)}
         if entry.kwargs:

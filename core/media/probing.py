@@ -78,6 +78,21 @@ def video_type(path: Path) -> str | None:
         return None
 
 
+# Never videos: a rescan skips these without opening them (an unknown extension is sniffed).
+_NOT_VIDEO = (
+    "pdf txt md doc docx odt rtf ppt pptx odp xls xlsx ods csv srt vtt ass ssa sub jpg jpeg png",
+    "gif webp bmp svg mp3 m4a aac oga opus flac wav zip rar 7z tar gz html htm json xml nfo epub",
+)
+NOT_VIDEO_EXTENSIONS = frozenset(f".{ext}" for line in _NOT_VIDEO for ext in line.split(" "))
+
+
+def video_type_cheap(path: Path) -> str | None:
+    """video_type without opening files whose extension says they are not videos."""
+    if path.suffix.lower() in NOT_VIDEO_EXTENSIONS:
+        return None
+    return video_type(path)
+
+
 def probe(path: Path) -> Probe:
     """Duration and size of the first video stream; Nones if PyAV cannot read the file."""
     import av

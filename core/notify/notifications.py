@@ -32,6 +32,7 @@ from core.base.models import Delivery, utcnow
 from core.base.pagination import Page, newest_first
 from core.base.services import Services
 from core.base.settings import Settings
+from core.base.transitions import guarded, transition
 from core.jobs import records as jobs
 from core.jobs.taskdefs import TaskName
 from core.notify import webhooks
@@ -50,6 +51,7 @@ class DeliveryState(StrEnum):
 
 
 STATES = tuple(str(state) for state in DeliveryState)
+PENDING = frozenset({DeliveryState.PENDING})  # the one state deliveries leave; the others end
 DISPATCH_BATCH = 500
 
 
@@ -152,7 +154,7 @@ def dispatch(services: Services) -> int:
             jobs.enqueue(db, services.broker, TASK, {"delivery_id": delivery_id})
         except AulaError:
             with db.session() as session:
-                session.get_one(Delivery, delivery_id).dispatched_at = None
+                guarded(session, Delivery, delivery_id, PENDING, {"dispatched_at": None})
             log.warning("could not send delivery %d; it waits for the next dispatch", delivery_id)
             break
         sent += 1
@@ -189,13 +191,16 @@ def _begin(db: Database, delivery_id: int) -> Delivery | str:
         if row is None or row.state != DeliveryState.PENDING:
             return "gone"
         if not _turn(session, row):
-            row.dispatched_at = None  # the delivery before it sends it when it ends
-            return "waiting"
-        row.attempts += 1
-        row.dispatched_at, row.next_attempt_at = utcnow(), None  # an attempt under way
-        session.flush()
-        session.expunge(row)
-        return row
+            guarded(session, Delivery, delivery_id, PENDING, {"dispatched_at": None})
+            return "waiting"  # the delivery before it sends it when it ends
+        # The count in SQL, guarded: a late twin of the task cannot lose an increment.
+        started = transition(session, Delivery, delivery_id, PENDING, {
+            "attempts": Delivery.attempts + 1, "dispatched_at": utcnow(), "next_attempt_at": None,
+        })  # fmt: skip
+        if started is None:
+            return "gone"
+        session.expunge(started)
+        return started
 
 
 def backoff(settings: Settings, attempts: int, asked: float | None) -> float:
@@ -244,15 +249,15 @@ def _finish(services: Services, row: Delivery, answer: webhooks.Answer) -> Attem
     retry = answer.retry and row.attempts < services.settings.webhook_max_attempts
     countdown = backoff(services.settings, row.attempts, answer.retry_after_s) if retry else 0.0
     outcome = "delivered" if answer.delivered else ("retry" if retry else "failed")
-    with services.db.session() as session:
-        stored = session.get_one(Delivery, row.id)
-        stored.last_status, stored.last_error = answer.status, answer.error
-        if outcome == "delivered":
-            stored.state, stored.delivered_at = DeliveryState.DELIVERED, utcnow()
-        elif outcome == "failed":
-            stored.state = DeliveryState.FAILED
-        else:
-            stored.next_attempt_at = utcnow() + timedelta(seconds=countdown)
+    values: dict[str, Any] = {"last_status": answer.status, "last_error": answer.error}
+    if outcome == "delivered":
+        values.update(state=DeliveryState.DELIVERED, delivered_at=utcnow())
+    elif outcome == "failed":
+        values.update(state=DeliveryState.FAILED)
+    else:
+        values.update(next_attempt_at=utcnow() + timedelta(seconds=countdown))
+    with services.db.session() as session:  # an ended delivery keeps its outcome
+        transition(session, Delivery, row.id, PENDING, values)
     if outcome != "retry":
         log.info("delivery %d of %s to %s: %s", row.id, row.event, row.host, outcome)
     return Attempt(outcome, countdown, answer.status)

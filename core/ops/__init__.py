@@ -1,4 +1,4 @@
-"""Operations: health checks, figures (metrics), maintenance.
+"""Operations: health checks, gauges (metrics read at scrape time), maintenance.
 
 Imports any package of core.
 """

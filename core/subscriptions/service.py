@@ -30,16 +30,17 @@ from core.base.errors import (
 from core.base.models import CatalogItem, Download, Subscription, SubscriptionItem, utcnow
 from core.base.pagination import Page, keyset_page
 from core.base.services import Services
+from core.base.sources import Source
 from core.catalog import store as catalog
 from core.catalog.sources.courses import course_videos
-from core.downloads import resources
+from core.downloads import payloads
 from core.jobs import records as jobs
 from core.jobs.taskdefs import TaskName
 from core.notify import notifications
 from core.subscriptions import targets
 
 log = logging.getLogger(__name__)
-SOURCES = ("classroom", "drive")
+SOURCES = (Source.CLASSROOM, Source.DRIVE)
 
 
 @dataclass(frozen=True)
@@ -57,8 +58,8 @@ class SubscriptionView:
 
 
 def _view(sub: Subscription, brought: int) -> SubscriptionView:
-    course = sub.source_key if sub.source == "classroom" else None
-    folder = sub.source_key if sub.source == "drive" else None
+    course = sub.source_key if sub.source == Source.CLASSROOM else None
+    folder = sub.source_key if sub.source == Source.DRIVE else None
     return SubscriptionView(sub.id, sub.source, course, folder, sub.format, sub.created_at,
                             sub.last_checked_at, brought)  # fmt: skip
 
@@ -83,7 +84,7 @@ def subscribe(
     db, broker = services.db, services.broker
     with contextlib.suppress(NotFound):  # subscribed already: no need to ask Google again
         return get(db, _find(db, source, key)), False
-    if source == "classroom":
+    if source == Source.CLASSROOM:
         synced = targets.check_course(services, key)
     else:
         synced = targets.check_folder(services, key)
@@ -95,10 +96,10 @@ def subscribe(
         return get(db, _find(db, source, key)), False
     if synced:
         check(services, sub.id)
-    elif source == "classroom":  # this sync enqueues its videos, once it has catalogued them
+    elif source == Source.CLASSROOM:  # this sync enqueues its videos, once it has catalogued them
         jobs.enqueue(db, broker, TaskName.CLASSROOM_SYNC, {}, single="classroom.sync")
     else:
-        drive = {"source": "drive"}
+        drive = {"source": Source.DRIVE.value}
         jobs.enqueue(db, broker, TaskName.CATALOG_SYNC, drive, single="catalog.sync:drive")
     return get(db, sub.id), True
 
@@ -158,14 +159,14 @@ def item_key(item: CatalogItem) -> str:
 def videos(services: Services, sub: Subscription) -> list[CatalogItem]:
     """The videos of a subscription's course or folder tree, oldest first."""
     db = services.db
-    if sub.source == "classroom":
+    if sub.source == Source.CLASSROOM:
         return course_videos(db, sub.source_key)
     tree = sorted(targets.folder_tree(db, services.settings, sub.source_key))
     with db.session() as session:
         return list(
             session.scalars(
                 select(CatalogItem)
-                .where(CatalogItem.source == "drive", CatalogItem.is_video.is_(True))
+                .where(CatalogItem.source == Source.DRIVE, CatalogItem.is_video.is_(True))
                 .where(CatalogItem.folder_id.in_(tree))
                 .order_by(CatalogItem.id)
             )
@@ -277,7 +278,7 @@ def check(services: Services, subscription_id: int) -> list[Download]:
     if created:
         log.info("subscription %d brought %d new videos", sub.id, len(created))
         data = {"subscription": as_dict(get(db, sub.id)),
-                "downloads": [resources.download(d) for d in created]}  # fmt: skip
+                "downloads": [payloads.download(d) for d in created]}  # fmt: skip
         notifications.emit(services, "subscription.new_items", f"subscription:{sub.id}", data)
     return created
 

@@ -13,6 +13,7 @@ from core.base.errors import CredentialsMissing, NotFound, ValidationFailed
 from core.base.models import CatalogFolder
 from core.base.services import Services
 from core.base.settings import Settings
+from core.base.sources import Source
 from core.catalog import store as catalog
 from core.catalog.sources.courses import get_course
 from core.google.classroom import ClassroomClient
@@ -23,12 +24,12 @@ NOT_A_FOLDER = "This Drive id is a file, not a folder: subscribe to its folder."
 
 
 def _drive_roots(db: Database, settings: Settings) -> set[str]:
-    aliases = (catalog.get_state(db, "drive").extra or {}).get("aliases") or {}
+    aliases = (catalog.get_state(db, Source.DRIVE).extra or {}).get("aliases") or {}
     return set(settings.drive_folder_ids) | set(aliases.values())
 
 
 def _canonical_folder(db: Database, folder_id: str) -> str:
-    aliases = (catalog.get_state(db, "drive").extra or {}).get("aliases") or {}
+    aliases = (catalog.get_state(db, Source.DRIVE).extra or {}).get("aliases") or {}
     return str(aliases.get(folder_id, folder_id))
 
 
@@ -37,7 +38,7 @@ def folder_tree(db: Database, settings: Settings, folder_id: str) -> set[str]:
     with db.session() as session:
         rows = session.execute(
             select(CatalogFolder.source_id, CatalogFolder.parent_id).where(
-                CatalogFolder.source == "drive"
+                CatalogFolder.source == Source.DRIVE
             )
         )
         children: dict[str, list[str]] = {}
@@ -59,12 +60,12 @@ def check_folder(services: Services, folder_id: str) -> bool:
     db, settings = services.db, services.settings
     if folder_id in _drive_roots(db, settings):
         return True
-    if catalog.find_item(db, "drive", folder_id) is not None:
+    if catalog.find_item(db, Source.DRIVE, folder_id) is not None:
         raise ValidationFailed(NOT_A_FOLDER, {"folder_id": ["Not a folder."]})
     with db.session() as session:
         indexed = session.scalar(
             select(CatalogFolder.id).where(
-                CatalogFolder.source == "drive", CatalogFolder.source_id == folder_id
+                CatalogFolder.source == Source.DRIVE, CatalogFolder.source_id == folder_id
             )
         )
     if indexed is not None:

@@ -22,7 +22,7 @@ from api.extensions import make_celery_client
 from core.base.db import session_scope
 from core.base.models import CatalogItem, Download, TaskRecord
 from core.base.settings import Settings
-from core.ops.figures import HEARTBEAT_KEY
+from core.ops.gauges import HEARTBEAT_KEY
 from tests.api.conftest import MakeApp
 from tests.api.metrics_text import names, series, value
 from tests.helpers import ROOT, process_env

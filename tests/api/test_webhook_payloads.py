@@ -1,4 +1,4 @@
-"""Webhook bodies (core/downloads/resources.py) match the API schemas' downloads and tasks."""
+"""Webhook bodies (core/downloads/payloads.py) match the API schemas' downloads and tasks."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from api.extensions import SERVICES
 from api.schemas import TaskSchema
 from core.base.db import Database
 from core.base.models import CatalogItem, Download, TaskRecord
-from core.downloads import resources
+from core.downloads import payloads
 
 # The signed file link is left out of webhook bodies on purpose: it is a credential for the file
 # that a receiver would keep, and it expires (MEDIA_URL_TTL_S) long before a retry may arrive.
@@ -104,7 +104,7 @@ def test_a_download_webhook_body_is_the_api_download(quiet_app: Flask, case: str
     if answered["file"] is not None:
         answered["file"].pop("url")
 
-    assert as_sent(resources.download(row)) == answered
+    assert as_sent(payloads.download(row)) == answered
 
 
 @pytest.mark.parametrize("case", list(TASKS))
@@ -114,7 +114,7 @@ def test_a_task_webhook_body_is_the_api_task(quiet_app: Flask, case: str) -> Non
         created_at=T0, updated_at=T0, **TASKS[case],
     )  # fmt: skip
 
-    assert as_sent(resources.task(row)) == as_answered(quiet_app, TaskSchema(), row)
+    assert as_sent(payloads.task(row)) == as_answered(quiet_app, TaskSchema(), row)
 
 
 def test_the_cases_cover_every_field_with_a_value() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from core.base.settings import Settings
-from core.downloads.engine import Declined, Engine, Job, Staged
+from core.downloads.engine import Declined, Engine, FetchJob, Staged
 from core.downloads.progress import Canceled, Progress
 from core.downloads.run import run
 from tests.conftest import settings_from_env
@@ -20,7 +20,7 @@ class Writes:
     def __init__(self, data: bytes, title: str | None) -> None:
         self.data, self.title, self.calls = data, title, 0
 
-    def fetch(self, job: Job, work: Path, on_progress: Progress) -> Staged:
+    def fetch(self, job: FetchJob, work: Path, on_progress: Progress) -> Staged:
         self.calls += 1
         part = work / "data.mp4"
         part.write_bytes(self.data)
@@ -33,7 +33,7 @@ class Refuses:
     def __init__(self, error: Exception) -> None:
         self.error, self.calls = error, 0
 
-    def fetch(self, job: Job, work: Path, on_progress: Progress) -> Staged:
+    def fetch(self, job: FetchJob, work: Path, on_progress: Progress) -> Staged:
         self.calls += 1
         raise self.error
 
@@ -44,8 +44,8 @@ def settings(base_env: dict[str, str], tmp_path: Path) -> Settings:
     return settings_from_env(base_env, download_dir=str(tmp_path / "downloads"))
 
 
-def _job(title: str | None) -> Job:
-    return Job(41, "https://example.org/v.mp4", "ytdlp", None, None, title)
+def _job(title: str | None) -> FetchJob:
+    return FetchJob(41, "https://example.org/v.mp4", "ytdlp", None, None, title)
 
 
 def test_a_declining_engine_passes_the_download_to_the_next(settings: Settings) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from core.base.db import database
 from core.base.errors import NotFound
+from core.base.models import CatalogFolder
 from core.catalog import store as catalog
 from core.catalog.indexing import rebuild_local, resolve_local
 from tests.media import make_video
@@ -51,6 +52,39 @@ def test_rebuild_indexes_new_changed_and_vanished_files(settings, media_root):
     assert second == {"items": 1, "changed": 1, "removed": 1}
     assert abs(items["turma b/aula2.mkv"].duration_s - 3.0) < 0.2
     assert rebuild_local(services_of(settings))["changed"] == 0
+
+
+def test_a_rescan_writes_and_probes_only_what_changed(settings, media_root):
+    for name in ("a.mp4", "b.mp4", "c/d.mp4"):
+        make_video(media_root / name, seconds=1)
+    (media_root / "c" / "slides.pdf").write_bytes(b"%PDF-1.4")
+    (media_root / "c" / "no-extension").write_bytes(b"plain text, not a video")
+    rebuild_local(services_of(settings))
+    before = {sid: item.updated_at for sid, item in _items(settings).items()}
+    assert set(before) == {"a.mp4", "b.mp4", "c/d.mp4"}
+
+    make_video(media_root / "b.mp4", seconds=2)  # changed: size and mtime
+    make_video(media_root / "e" / "f.mp4", seconds=1)  # new, in a new folder
+    (media_root / "c" / "d.mp4").unlink()  # removed, and its folder with it
+    result = rebuild_local(services_of(settings))
+    assert result == {"items": 3, "changed": 2, "removed": 1}
+    items = _items(settings)
+    assert items["a.mp4"].updated_at == before["a.mp4"]  # unchanged: not written, not probed
+    assert items["b.mp4"].updated_at > before["b.mp4"]
+    assert abs(items["b.mp4"].duration_s - 2.0) < 0.2
+    with database(settings.database_url).session() as session:
+        folders = {f.source_id for f in session.query(CatalogFolder).filter_by(source="local")}
+    assert folders == {"e"}
+
+
+def test_a_file_moved_between_roots_is_probed_again(settings, media_root, tmp_path):
+    other = tmp_path / "second root"
+    make_video(other / "x.mp4", seconds=1)
+    two_roots = settings.model_copy(update={"media_roots": [media_root, other]})
+    assert rebuild_local(services_of(two_roots))["changed"] == 1
+    shutil.move(other / "x.mp4", media_root / "x.mp4")  # same name, size and mtime
+    assert rebuild_local(services_of(two_roots))["changed"] == 1
+    assert _items(settings)["x.mp4"].extra["root"] == str(media_root)
 
 
 def test_title_search_ignores_case_and_accents(settings, media_root):

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from core.base.settings import ROOT, Settings, absolute_path, absolute_sqlite_url, load_settings
+from core.base.paths import ROOT, absolute_path, absolute_sqlite_url
+from core.base.settings import Settings, load_settings
 from tests.core.test_settings import clean_env
 from tests.helpers import process_env
 

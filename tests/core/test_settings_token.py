@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from core.base.errors import ConfigurationError
-from core.base.settings import MIN_ADMIN_TOKEN, Settings, load_settings
+from core.base.setting_values import MIN_ADMIN_TOKEN
+from core.base.settings import Settings, load_settings
 from tests.helpers import ROOT, VENV_BIN, process_env
 
 SHORT = "short-admin-token-23chr"  # 23 characters: one too few

@@ -245,7 +245,7 @@ def test_progress_rises_and_ends_at_the_total(media, tmp_path):
 
 def test_kill_children_terminates_what_this_process_started():
     script = (
-        "import subprocess, sys, psutil; from core.downloads.ytdlp import kill_children;"
+        "import subprocess, sys, psutil; from core.base.children import kill_children;"
         "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']);"
         "kill_children(grace_s=5); print(psutil.pid_exists(p.pid))"
     )

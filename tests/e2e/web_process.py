@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
+import pytest
 import requests
 
 from tests.helpers import ROOT, VENV_BIN, free_port, process_env, wait_for
@@ -29,6 +30,15 @@ class Web:
         return response.text
 
 
+STARTUP_TIMEOUT_S = 120
+
+
+def _answers(web: Web) -> bool:
+    if web.process.poll() is not None:  # pytest.fail is no Exception: it ends wait_for's wait
+        pytest.fail(f"gunicorn exited with {web.process.returncode}: see {web.log}")
+    return requests.get(f"{web.base}/api/health", timeout=5).ok
+
+
 def start_web(env: dict[str, str], log: Path, workers: int = 2) -> Web:
     """gunicorn with `env` on a free port and `workers` workers, once it answers."""
     port = free_port()
@@ -39,8 +49,10 @@ def start_web(env: dict[str, str], log: Path, workers: int = 2) -> Web:
             cwd=ROOT, env=full, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     web = Web(f"http://127.0.0.1:{port}", process, log)
-    wait_for(lambda: requests.get(f"{web.base}/api/health", timeout=2).ok, 30, what="gunicorn")
-    wait_for(lambda: len(web.workers()) == workers, 30, what="gunicorn's workers")
+    # Deadlines only against a hang: on a loaded machine (xdist processes, other runs) gunicorn's
+    # workers took over 30 s to import the app and answer. A master that died ends the wait.
+    wait_for(lambda: _answers(web), STARTUP_TIMEOUT_S, what="gunicorn")
+    wait_for(lambda: len(web.workers()) == workers, STARTUP_TIMEOUT_S, what="gunicorn's workers")
     return web
 
 

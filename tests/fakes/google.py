@@ -135,6 +135,26 @@ class RequestRecord:
         return self.outcome != "ok"
 
 
+class Held:
+    """A request the fake keeps waiting until the test releases it (FakeGoogle.hold)."""
+
+    def __init__(self, match: str) -> None:
+        self.match = match
+        self.arrived = threading.Event()
+        self._go = threading.Event()
+
+    @property
+    def released(self) -> bool:
+        return self._go.is_set()
+
+    def release(self) -> None:
+        self._go.set()
+
+    def wait(self, timeout: float = 120.0) -> None:
+        # Bounded: a test that forgot to release fails on its own, it does not hang the fake.
+        self._go.wait(timeout)
+
+
 def _json(status: int, payload: Any, headers: dict[str, str] | None = None) -> _Response:
     body = json.dumps(payload).encode()
     return _Response(status, body, {"Content-Type": JSON_TYPE, **(headers or {})})
@@ -889,6 +909,7 @@ class FakeGoogle(_ClassroomFake):
         self._changes: list[tuple[str, str]] = []  # change n is _changes[n - 1]: (file id, time)
         self._oldest_change = 1
         self._forced: list[tuple[str, str | None]] = []
+        self._holds: list[Held] = []
         self._fault_rate, self._fault_token = 0.0, False
         self._fault_kinds: tuple[str, ...] = FAULT_KINDS
         self._rng = random.Random(0)
@@ -1149,8 +1170,27 @@ class FakeGoogle(_ClassroomFake):
         with self._lock:
             self._forced.extend([(kind, match)] * n)
 
-    def clear_faults(self) -> None:
+    def hold(self, match: str) -> Held:
+        """Requests whose path?query contains `match` wait (`Held.arrived` is set by the first)
+        until the test calls `Held.release()`: a task caught mid-run. A client that times out
+        and asks again waits too, so the task stays caught however long the test takes."""
+        held = Held(match)
         with self._lock:
+            self._holds.append(held)
+        return held
+
+    def _take_hold(self, request: _Request) -> Held | None:
+        with self._lock:
+            for held in self._holds:
+                if held.match in request.target and not held.released:
+                    return held
+        return None
+
+    def clear_faults(self) -> None:
+        for held in self._holds:
+            held.release()  # a test that ended must not leave a request waiting
+        with self._lock:
+            self._holds = []
             self._fault_rate, self._fault_kinds, self._fault_token = 0.0, FAULT_KINDS, False
             self._rng = random.Random(0)
             self._forced = []
@@ -1290,6 +1330,10 @@ class FakeGoogle(_ClassroomFake):
             self._idle.notify_all()
 
     def _dispatch(self, request: _Request) -> _Response:
+        held = self._take_hold(request)
+        if held is not None:
+            held.arrived.set()
+            held.wait()
         request.fault = self._pick_fault(request)
         if request.fault == "slow":
             time.sleep(self.slow_s)

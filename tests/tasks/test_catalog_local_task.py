@@ -75,4 +75,6 @@ def test_bad_rebuild_requests_are_refused(client):
     bad = client.post("/api/catalog/rebuild", json={"source": "ftp"})
     assert bad.status_code == 422 and bad.get_json()["error"]["code"] == "validation_error"
     drive = client.post("/api/catalog/rebuild", json={"source": "drive"})
-    assert drive.status_code == 409 and "credentials" in drive.get_json()["error"]["message"]
+    error = drive.get_json()["error"]
+    assert drive.status_code == 409 and "Settings page" in error["message"]
+    assert error["details"]["reason"] == "google_not_connected"

@@ -50,7 +50,7 @@ def test_the_worker_registers_every_task_name_and_no_test_task(production_worker
     env, registered = production_worker
     schedule = make_config(settings_from_env(env))["beat_schedule"]
     beat = {entry["task"] for entry in schedule.values()}
-    assert beat == {"catalog.sync", "maintenance.cleanup", "classroom.sync"}
+    assert beat == {"catalog.sync", "catalog.rebuild", "maintenance.cleanup", "classroom.sync"}
     sendable = set(jobs.TASK_NAMES) | api_task_names(env) | beat
     assert sendable == {str(name) for name in TaskName}
     assert sendable <= registered, sendable - registered

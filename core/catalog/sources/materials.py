@@ -12,12 +12,13 @@ from sqlalchemy import select
 from core.base.db import Database
 from core.base.errors import NotFound, UpstreamRefused
 from core.base.models import CatalogItem
-from core.catalog.indexing import parse_timestamp
+from core.base.sources import Source
 from core.google.drive import DriveClient
+from core.google.timestamps import parse_timestamp
 
 log = logging.getLogger(__name__)
 Row = dict[str, Any]
-SOURCE = "classroom"
+SOURCE = Source.CLASSROOM
 YOUTUBE_MIME = "video/youtube"  # not a registered type: marks a video fetched by yt-dlp
 DRIVE_INFO = ("mime_type", "size_bytes", "duration_s", "checksum", "thumbnail_link")
 
@@ -97,7 +98,7 @@ def _known_drive(db: Database, file_ids: list[str]) -> dict[str, Row]:
     earlier Classroom sync learnt from Drive (its checksum aside, which may be stale)."""
     known: dict[str, Row] = {}
     with db.session() as session:
-        for source in ("drive", SOURCE):
+        for source in (Source.DRIVE, SOURCE):
             items = session.scalars(
                 select(CatalogItem).where(
                     CatalogItem.source == source,

@@ -1,4 +1,4 @@
-"""Monitoring figures read at scrape time, cheaply, from the database, Redis and the disk."""
+"""Monitoring gauges read at scrape time, cheaply, from the database, Redis and the disk."""
 
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ def downloads_by_state(db: Database) -> dict[str, int]:
 
 def catalog_items_by_source(db: Database) -> dict[str, int]:
     """The number of catalog items of each source, every source present (zero when none)."""
-    counts = dict.fromkeys(SOURCES, 0)
+    counts = {source.value: 0 for source in SOURCES}
     with db.session() as session:
         _bounded(session)
         query = select(CatalogItem.source, func.count()).group_by(CatalogItem.source)

@@ -1,4 +1,4 @@
-"""Monitoring figures as plain functions, on the real test database and Redis."""
+"""Monitoring gauges as plain functions, on the real test database and Redis."""
 
 from __future__ import annotations
 
@@ -13,13 +13,13 @@ import redis
 
 from core.base.db import Database
 from core.base.models import Download, TaskRecord
-from core.ops import figures
+from core.ops import gauges
 from tests.redis_dbs import private_redis_db
 
 
 @pytest.fixture
 def quiet(redis_url: str) -> Iterator[redis.Redis]:
-    client = figures.redis_client(private_redis_db(redis_url), timeout=2)
+    client = gauges.redis_client(private_redis_db(redis_url), timeout=2)
     yield client
     client.close()
 
@@ -30,21 +30,21 @@ def test_queue_depths_sum_the_priority_lists(quiet: redis.Redis) -> None:
     quiet.rpush("downloads\x06\x169", "d", "e", "f")
     quiet.rpush("elsewhere", "g")
 
-    assert figures.queue_depths(quiet) == {"default": 2, "downloads": 4}
+    assert gauges.queue_depths(quiet) == {"default": 2, "downloads": 4}
 
 
 def test_the_heartbeat_age_and_interval(quiet: redis.Redis) -> None:
-    quiet.set(figures.HEARTBEAT_KEY, json.dumps({"ts": 1000.5, "interval_s": 15, "pid": 1}))
+    quiet.set(gauges.HEARTBEAT_KEY, json.dumps({"ts": 1000.5, "interval_s": 15, "pid": 1}))
 
-    beat = figures.beat_heartbeat(quiet, now=1100.0)
+    beat = gauges.beat_heartbeat(quiet, now=1100.0)
 
-    assert beat == figures.Heartbeat(age_s=99.5, interval_s=15.0)
+    assert beat == gauges.Heartbeat(age_s=99.5, interval_s=15.0)
 
 
 def test_a_heartbeat_from_the_future_is_zero_seconds_old(quiet: redis.Redis) -> None:
-    quiet.set(figures.HEARTBEAT_KEY, json.dumps({"ts": 2000, "interval_s": "abc"}))
+    quiet.set(gauges.HEARTBEAT_KEY, json.dumps({"ts": 2000, "interval_s": "abc"}))
 
-    assert figures.beat_heartbeat(quiet, now=1000.0) == figures.Heartbeat(0.0, None)
+    assert gauges.beat_heartbeat(quiet, now=1000.0) == gauges.Heartbeat(0.0, None)
 
 
 def test_last_success_is_the_latest_success_per_task(db: Database) -> None:
@@ -62,7 +62,7 @@ def test_last_success_is_the_latest_success_per_task(db: Database) -> None:
             record = TaskRecord(id=str(uuid.uuid4()), name=name, state=state, finished_at=finished)
             session.add(record)
 
-    ages = figures.last_success_ages(db, now=now)
+    ages = gauges.last_success_ages(db, now=now)
 
     assert ages == {"catalog.sync": 300.0, "catalog.rebuild": 7200.0}
 
@@ -72,16 +72,16 @@ def test_counts_include_every_state_and_source(db: Database) -> None:
         session.add(Download(url="https://x.test/1", kind="ytdlp", state="canceled"))
         session.add(Download(url="https://x.test/2", kind="ytdlp", state="mystery"))
 
-    assert figures.downloads_by_state(db) == {
+    assert gauges.downloads_by_state(db) == {
         "queued": 0, "running": 0, "succeeded": 0, "failed": 0, "canceled": 1,
     }  # fmt: skip
-    assert figures.catalog_items_by_source(db) == {
-        "local": 0, "drive": 0, "classroom": 0,
+    assert gauges.catalog_items_by_source(db) == {
+        "local": 0, "drive": 0, "classroom": 0, "download": 0,
     }  # fmt: skip
 
 
 def test_disk_free_and_its_floor(tmp_path: Path) -> None:
-    free, floor = figures.disk_free(tmp_path / "not" / "yet" / "made", floor_mb=3)
+    free, floor = gauges.disk_free(tmp_path / "not" / "yet" / "made", floor_mb=3)
 
     assert free > 0
     assert floor == 3 * 1024 * 1024
