@@ -1,7 +1,7 @@
 """People: users, sessions, API tokens and the audit trail.
 
 Revision ID: 0100_people
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-04 21:00:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from core.base.models import UTCDateTime
 
 revision = "0100_people"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
