@@ -114,8 +114,8 @@ def rule_for(endpoint: str | None, path: str, method: str) -> Access | None:
 
 
 def people_exist() -> bool:
-    """Whether a user exists (asked each request: one indexed query; a cache would outlive a
-    database swapped under a long-lived process)."""
+    """Whether a user exists (asked each request; a "yes" is remembered for a second or two
+    per process, see accounts.USER_EXISTS_TTL_S)."""
     return accounts.any_user(db())
 
 

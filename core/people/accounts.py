@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,6 +19,11 @@ from core.people import passwords
 from core.people.models import ApiToken, User, UserSession
 
 ROLES = ("admin", "viewer")
+# "A user exists" is remembered per process and database for this long, so a request costs no
+# query. Only that answer is kept: a stale "yes" (the last user deleted by another process)
+# fails closed for a moment, while a remembered "no" would leave reads open after setup.
+USER_EXISTS_TTL_S = 2.0
+_user_seen: dict[Database, float] = {}
 
 
 @dataclass(frozen=True)
@@ -38,8 +44,19 @@ def view(user: User) -> UserView:
 
 def any_user(db: Database) -> bool:
     """Whether a user exists (from then on, every /api request needs a session or token)."""
+    seen = _user_seen.get(db)
+    if seen is not None and time.monotonic() - seen < USER_EXISTS_TTL_S:
+        return True
     with db.session() as session:
-        return bool(session.scalar(select(exists().where(User.id.is_not(None)))))
+        found = bool(session.scalar(select(exists().where(User.id.is_not(None)))))
+    if found:
+        _user_seen[db] = time.monotonic()
+    return found
+
+
+def forget_users(db: Database) -> None:
+    """Ask the database next time (users were deleted, here or by whoever calls this)."""
+    _user_seen.pop(db, None)
 
 
 def _insert(db: Database, user: User) -> UserView:
@@ -153,7 +170,9 @@ def remove(db: Database, user_id: int, actor_id: int | None) -> str:
         user = _load(session, user_id)
         end_credentials(session, user_id)
         session.delete(user)
-        return user.username
+        username = user.username
+    forget_users(db)  # after the commit, so the next question sees the deletion
+    return username
 
 
 def change_password(

@@ -120,3 +120,28 @@ def test_reset_password_from_the_command_line(db: Database, base_env: dict[str, 
     assert credentials.session_principal(db, secret) is None
     assert run("reset-password", "nobody", stdin="a brand new password\n").returncode == 1
     assert run("reset-password", "alice", stdin="short\n").returncode == 1
+
+
+def test_a_remembered_user_fails_closed_and_no_user_is_never_remembered(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Long enough that the stale answer below cannot expire on a loaded machine; the 2 s the
+    # product uses is not what this test proves, only which answers are kept and when dropped.
+    monkeypatch.setattr(accounts, "USER_EXISTS_TTL_S", 3600.0)
+    assert not accounts.any_user(db)
+    # "No user" was not kept: a user added behind this process's back is seen at once.
+    with session_scope(db.url) as session:
+        session.add(User(username="alice", role="admin", password_hash="x", setup_slot="first"))
+    assert accounts.any_user(db)
+    with session_scope(db.url) as session:
+        session.query(User).delete()
+    assert accounts.any_user(db)  # deleted elsewhere: still closed until the answer expires
+    accounts.forget_users(db)
+    assert not accounts.any_user(db)
+    admin = accounts.set_up(db, "alice", "a long enough password")
+    viewer = accounts.create(db, "bob", "a long enough password", "viewer")
+    assert accounts.any_user(db)
+    accounts.remove(db, viewer.id, admin.id)
+    assert accounts.any_user(db)
+    accounts.remove(db, admin.id, None)  # the last user, deleted here: open again at once
+    assert not accounts.any_user(db)
