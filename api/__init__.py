@@ -18,9 +18,11 @@ from api import (
     health,
     maintenance,
     notifications,
+    people,
     pipeline,
     subscriptions,
     tasks,
+    tokens,
     ui,
 )
 from api.access import document_read_access, register_access
@@ -49,6 +51,8 @@ BLUEPRINTS = (
     subscriptions.blp,
     notifications.blp,
     google.blp,
+    people.blp,
+    tokens.blp,
 )
 
 
@@ -97,6 +101,13 @@ def register_api(app: Flask) -> None:
     api.spec.components.security_scheme(
         "adminToken", {"type": "http", "scheme": "bearer", "description": "ADMIN_TOKEN"}
     )
+    api.spec.components.security_scheme(
+        "session", {"type": "apiKey", "in": "cookie", "name": "aula_session",
+                    "description": "POST /api/session; changes also send X-CSRF-Token"}
+    )  # fmt: skip
+    api.spec.components.security_scheme(
+        "apiToken", {"type": "http", "scheme": "bearer", "description": "POST /api/tokens"}
+    )
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
     _document_admin_token(api.spec.to_dict())
@@ -114,7 +125,10 @@ def _document_admin_token(spec: dict[str, Any]) -> None:
     for operations in spec.get("paths", {}).values():
         for method, operation in operations.items():
             if method in ("post", "put", "patch", "delete"):
-                operation.setdefault("security", [{"adminToken": []}])
+                # Once people exist (CONTRACT 8.2) a session or a personal token does too.
+                operation.setdefault(
+                    "security", [{"adminToken": []}, {"session": []}, {"apiToken": []}]
+                )
 
 
 def register_metrics(app: Flask) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, current_app, g, request
 
 from api.errors import envelope
 from api.extensions import db, services, settings
@@ -83,7 +83,9 @@ def media_url(url_path: str, *, for_admin: bool = False) -> str:
     config = settings()
     key: bytes | None = current_app.extensions.get(_KEY)
     admin = for_admin and config.admin_token is not None and presented_token_is_valid()
-    if not (config.require_auth_for_reads or admin) or key is None:
+    # Once people exist every media URL is signed: <video> and <img> send no bearer token.
+    signed = config.require_auth_for_reads or admin or g.get("people")
+    if not signed or key is None:
         return url_path
     return signing.sign_url(key, url_path, signing.expiry(time.time(), config.media_url_ttl_s))
 
@@ -94,7 +96,12 @@ def _is_open(path: str) -> bool:
     return not path.startswith("/api/") or path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
 
 
-def _check_signature() -> Response | None:
+def signing_configured() -> bool:
+    """Whether this app signs media URLs (it needs ENCRYPTION_KEY)."""
+    return current_app.extensions.get(_KEY) is not None
+
+
+def check_signature() -> Response | None:
     key: bytes = current_app.extensions[_KEY]
     verdict = signing.verify(
         key, request.path, request.args.get("exp"), request.args.get("sig"), time.time()
@@ -118,18 +125,22 @@ def require_read_access() -> Response | None:
     """
     if not settings().require_auth_for_reads:
         return None
-    if _is_open(request.path) or presented_token_is_valid():
-        return None
+    if _is_open(request.path) or presented_token_is_valid() or g.get("principal") is not None:
+        return None  # a signed-in user or API token (api/authz.py checked it) reads too
     signed = "sig" in request.args or "exp" in request.args
     if signed and request.endpoint in MEDIA_ENDPOINTS:
-        return _check_signature()
+        return check_signature()
     return unauthorized("A valid admin token is required for this request.")
 
 
 def privileged_read() -> bool:
     """Whether this read may see the whole Google account: it carries the admin token (or a
-    valid media signature) when ADMIN_TOKEN is set; it comes from this machine when unset."""
-    if settings().admin_token is None:
+    valid media signature) when ADMIN_TOKEN is set; it comes from this machine when unset.
+    Once people exist, an admin (by session or token) is privileged; loopback alone is not."""
+    principal = g.get("principal")
+    if principal is not None and principal.role == "admin":
+        return True
+    if settings().admin_token is None and not g.get("people"):
         return is_loopback(request.remote_addr) and host_is_loopback()
     if presented_token_is_valid():
         return True
@@ -159,6 +170,9 @@ def require_indexed_drive_content() -> Response | None:
         with live_drive_slot():
             if drive_scope.is_indexed(services(), client, file_id):
                 return None
+    if g.get("people"):
+        return envelope(403, "forbidden", "Drive files outside the indexed folders are for admins.",
+                        {"reason": "outside_indexed_folders"})  # fmt: skip
     if settings().admin_token is not None:
         return unauthorized(
             "Drive files outside the indexed folders need the admin token.",

@@ -3,6 +3,7 @@ and failed authentications (RATE_LIMIT_AUTH_FAILURES), with the `limits` library
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import threading
@@ -18,6 +19,9 @@ from limits.strategies import SlidingWindowCounterRateLimiter
 from api.errors import envelope
 
 KEY_PREFIX = "aula-ratelimit"
+# Failed sign-ins per username (CONTRACT 8.2), whatever the address: a slow spread-out guess at
+# one account stops here, and the real user waits 15 minutes at most, never forever.
+SIGN_IN_FAILURES = "5/15minutes"
 RECHECK_S = 10.0  # while Redis is unreachable, try it again this often
 log = logging.getLogger(__name__)
 
@@ -97,13 +101,15 @@ class Limits:
         return None
 
 
-def _too_many(limits_: Limits, item: RateLimitItem, key: str, what: str) -> Response:
+def _too_many(
+    limits_: Limits, item: RateLimitItem, key: str, what: str, where: str = "from this address"
+) -> Response:
     retry_after = limits_.retry_after(item, key)
     described = str(item)
     response = envelope(
         429,
         "rate_limited",
-        f"Too many {what} from this address ({described}); retry later.",
+        f"Too many {what} {where} ({described}); retry later.",
         {"limit": described, "retry_after_s": retry_after},
     )
     response.headers["Retry-After"] = str(retry_after)
@@ -150,19 +156,43 @@ def count_failure(response: Response) -> Response:
     return response
 
 
-def make_limits(app: Flask) -> Limits | None:
-    """The limits of this app, or None when both settings disable them."""
-    config = app.extensions["aula.settings"]
-    if not config.rate_limit_mutations and not config.rate_limit_auth_failures:
-        return None
+def _sign_in_key(username: str) -> str:
+    # Hashed: a username of any length or alphabet makes one short key.
+    return "sign-in:" + hashlib.sha256(username.lower().encode()).hexdigest()
+
+
+def sign_in_refused(username: str) -> Response | None:
+    """429 once `username` has had SIGN_IN_FAILURES failed sign-ins (any address)."""
+    limits_: Limits = current_app.extensions["aula.sign_in_limits"]
+    key = _sign_in_key(username)
+    item = limits_.over(limits_.auth_failures, key, hit=False)
+    return _too_many(limits_, item, key, "failed sign-ins", "for this username") if item else None
+
+
+def count_sign_in_failure(username: str) -> None:
+    """Count one failed sign-in of `username`."""
+    limits_: Limits = current_app.extensions["aula.sign_in_limits"]
+    limits_.over(limits_.auth_failures, _sign_in_key(username), hit=True)
+
+
+def _storage(redis_url: str) -> Storage:
     storage = storage_from_string(
-        storage_uri(config.redis_url),
+        storage_uri(redis_url),
         socket_connect_timeout=1,
         socket_timeout=1,
         wrap_exceptions=True,
     )
     if not isinstance(storage, Storage):  # storage_uri() names a synchronous storage
         raise TypeError(f"{type(storage).__name__} is not a synchronous limits storage")
+    return storage
+
+
+def make_limits(app: Flask) -> Limits | None:
+    """The limits of this app, or None when both settings disable them."""
+    config = app.extensions["aula.settings"]
+    if not config.rate_limit_mutations and not config.rate_limit_auth_failures:
+        return None
+    storage = _storage(config.redis_url)
     return Limits(
         storage,
         parse_many(config.rate_limit_mutations) if config.rate_limit_mutations else [],
@@ -176,3 +206,7 @@ def register_limits(app: Flask) -> None:
     limits_ = make_limits(app)
     if limits_ is not None:
         app.extensions["aula.limiter"] = limits_
+    config = app.extensions["aula.settings"]
+    app.extensions["aula.sign_in_limits"] = Limits(
+        _storage(config.redis_url), [], parse_many(SIGN_IN_FAILURES)
+    )

@@ -16,7 +16,7 @@ from typing import Generic, TypeVar
 
 from flask import Flask, Response, request
 
-from api import access, headers, limits, metrics, security
+from api import access, authz, headers, limits, metrics, people, security
 
 Hook = TypeVar("Hook")
 BeforeHook = Callable[[], Response | None]
@@ -47,8 +47,11 @@ BEFORE: tuple[Stage[BeforeHook], ...] = (
     Stage("https redirect (FORCE_HTTPS)", headers.redirect_to_https),
     # Before the token check, so that once past the limit no token is checked at all.
     Stage("failed-authentication limit", limits.refuse_after_failures, MUTATING, limits.configured),
+    # Whether people exist decides what the next two stages ask (CONTRACT 8.2).
+    Stage("people exist?", authz.note_people),
     # Before routing errors: a mutation of an unknown path is refused for want of the token.
     Stage("admin token and Origin", security.require_admin, MUTATING),
+    Stage("sign-in and roles (api/authz.py's table)", authz.authorise),
     Stage("oversized body", security.refuse_oversized),
     Stage("NUL characters", security.refuse_nul_characters),
     Stage("JSON body validity", security.require_valid_json, MUTATING),
@@ -60,6 +63,7 @@ BEFORE: tuple[Stage[BeforeHook], ...] = (
 AFTER: tuple[Stage[AfterHook], ...] = (
     Stage("request metrics", metrics.observe),
     Stage("failed-authentication counting", limits.count_failure, MUTATING, limits.configured),
+    Stage("audit trail of credential changes and deletions", people.audit_changes, MUTATING),
     Stage("security headers", headers.security_headers),
     # Last: the log line shows the response as it leaves (CORS headers are added after it by
     # flask-cors's own hook, api.headers.register_headers, which changes no status or body).

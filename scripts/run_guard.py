@@ -13,7 +13,7 @@ import socket
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -142,7 +142,7 @@ def network_warning(address: str, port: int, reads_open: bool) -> str | None:
     """The warning for a web that anyone on the network reaches, while reads need no sign-in."""
     if not reads_open or not ipaddress.ip_address(address).is_unspecified:
         return None
-    # Until the people issue adds users, reads stay open; its setup page will end that.
+    # Until the first user exists reads stay open (CONTRACT 8.2); the setup page ends that.
     setup = f"{ui_address(address, port)}#/setup"
     return (
         f"web listens on all interfaces ({address} port {port}): reads are open, so anyone on"
@@ -168,18 +168,38 @@ def ready_checks(base: str, timeout: float = 3.0) -> dict[str, str]:
     return {str(name): str(value) for name, value in checks.items()}
 
 
+def people_exist(database_url: str) -> bool:
+    """Whether the database holds a user (then reads need a sign-in); False when it cannot say."""
+    from sqlalchemy import inspect, text
+
+    from core.base.db import make_engine
+
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            if not inspect(connection).has_table("users"):
+                return False
+            return connection.execute(text("SELECT 1 FROM users LIMIT 1")).first() is not None
+    except Exception:  # a warning is never worth failing the start
+        return False
+    finally:
+        engine.dispose()
+
+
 def announce_when_ready(
-    base: str, warning: str | None, stopped: threading.Event
+    base: str, warning: Callable[[], str | None], stopped: threading.Event
 ) -> threading.Thread:
-    """Poll web until it and a worker answer, then log the address (and the warning) once."""
+    """Poll web until it and a worker answer, then log the address (and the warning, asked for
+    then: the schema is migrated by now) once."""
 
     def watch() -> None:
         while not stopped.wait(READY_POLL_S):
             checks = ready_checks(base)
             if checks and all(v == "ok" for k, v in checks.items() if k not in NOT_REQUIRED):
+                said = warning()  # asked first: the two lines come out together
                 log.info("Aula is ready: %s", base)
-                if warning:
-                    log.warning("%s", warning)
+                if said:
+                    log.warning("%s", said)
                 for name in NOT_REQUIRED & checks.keys():
                     if checks[name] != "ok":
                         log.warning("not ready: %s: %s", name, checks[name])
@@ -240,7 +260,9 @@ def sqlite_file(url: str) -> Path | None:
 def watch_readiness(settings: Settings, stopped: threading.Event) -> None:
     """Print the UI's address once web and a worker answer (and the network warning)."""
     address = ui_address(settings.web_address, settings.port)
-    warning = network_warning(
-        settings.web_address, settings.port, reads_open=not settings.require_auth_for_reads
-    )
+
+    def warning() -> str | None:
+        reads_open = not settings.require_auth_for_reads and not people_exist(settings.database_url)
+        return network_warning(settings.web_address, settings.port, reads_open=reads_open)
+
     announce_when_ready(address, warning, stopped)

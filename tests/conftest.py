@@ -22,6 +22,8 @@ from core.base.db import Database, database, migrate, reset_engines, session_sco
 from core.base.models import Base
 from core.base.settings import Settings
 from core.base.vault import Vault
+from core.people import accounts
+from core.people import models as _people_models  # noqa: F401  # registers the people tables
 from tests.fakes import FakeGoogle
 from tests.helpers import (  # read_log and settings_from_env: older tests import them from here
     read_log as read_log,
@@ -106,6 +108,7 @@ def truncate(db_url: str) -> None:
     with session_scope(db_url) as session:
         for table in reversed(Base.metadata.sorted_tables):
             session.execute(table.delete())
+    accounts.forget_users(database(db_url))  # users deleted behind the process's back
 
 
 @pytest.fixture(scope="session")

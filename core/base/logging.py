@@ -55,6 +55,12 @@ PATTERNS: tuple[tuple[re.Pattern[str], str, tuple[str, ...]], ...] = (
         "\\1\\2\\3" + REDACTED + "\\2\\3",
         ("authorization", "x-admin-token", "cookie"),  # set-cookie holds cookie
     ),
+    # Personal API tokens and session cookies (core/people) wherever they appear in text.
+    (
+        re.compile(r"(?i)\baula_(?:session=[^;\s'\"]++|[A-Za-z0-9_-]{20,}+)"),
+        f"aula_{REDACTED}",
+        ("aula_",),
+    ),
     # ?access_token=...&key=... in URLs and form bodies.
     (
         re.compile(rf"(?i)([?&;](?:{_SENSITIVE}|code)=)[^&#\s'\"]++"),

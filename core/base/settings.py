@@ -46,7 +46,8 @@ class Settings(BaseSettings):
     drive_api_url: str = "https://www.googleapis.com"
     classroom_api_url: str = "https://classroom.googleapis.com"
     google_token_url: str = "https://oauth2.googleapis.com/token"  # noqa: S105
-    # Connecting Google (CONTRACT 8.1): the browser's way in, and Google's other OAuth endpoints.
+    # How browsers reach Aula (CONTRACT 8.1; https makes session cookies Secure), and Google's
+    # other OAuth endpoints.
     public_url: str = ""  # empty: http://localhost:{PORT} (see public_base)
     google_auth_url: str = "https://accounts.google.com/o/oauth2/v2/auth"
     google_revoke_url: str = "https://oauth2.googleapis.com/revoke"
@@ -160,8 +161,9 @@ class Settings(BaseSettings):
 
     @property
     def public_base(self) -> str:
-        """How browsers reach Aula: PUBLIC_URL, else http://localhost:{PORT}."""
-        return self.public_url or f"http://localhost:{self.port}"
+        """How browsers reach Aula, without a trailing slash: PUBLIC_URL, else
+        http://localhost:{PORT}."""
+        return (self.public_url or f"http://localhost:{self.port}").rstrip("/")
 
     @field_validator("cors_origins")
     @classmethod

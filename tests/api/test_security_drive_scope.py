@@ -129,3 +129,14 @@ def test_the_admin_gets_signed_media_urls_that_play_without_headers(
     assert client.get(entry["thumbnail_url"], environ_base=OUTSIDER).status_code == 200
     tampered = entry["stream_url"].replace(tree["diary"], tree["material"])
     assert client.get(tampered, environ_base=OUTSIDER).status_code == 401
+
+
+def test_with_people_outside_content_is_for_admins(make_app: MakeApp, tree: dict[str, str]) -> None:
+    from tests.api.people_support import with_viewer
+
+    admin, viewer = with_viewer(_build(make_app, tree))
+    outside = f"/api/drive/files?folder_id={tree['private']}"
+    details = assert_envelope(viewer.client.get(outside), 403, "forbidden")
+    assert details == {"reason": "outside_indexed_folders"}
+    assert admin.client.get(outside).status_code == 200
+    assert viewer.client.get(f"/api/drive/files?folder_id={tree['course']}").status_code == 200

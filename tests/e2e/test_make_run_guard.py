@@ -289,3 +289,16 @@ def test_a_lock_taken_but_not_yet_announced_says_so(tmp_path: Path) -> None:
     ):
         pass
     assert "(pid unknown: it is still starting)" in caught.value.line
+
+
+def test_the_network_warning_ends_once_a_user_exists(tmp_path) -> None:
+    from core.base.db import migrate, session_scope
+    from core.people.models import User
+
+    url = f"sqlite:///{tmp_path / 'people.db'}"
+    assert run_guard.people_exist(url) is False  # no schema yet: cannot say, so warn
+    migrate(url)
+    assert run_guard.people_exist(url) is False
+    with session_scope(url) as session:
+        session.add(User(username="alice", password_hash="x", role="admin"))
+    assert run_guard.people_exist(url) is True

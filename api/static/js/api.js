@@ -1,4 +1,5 @@
-// The API client: the admin token from sessionStorage, an ETag cache per URL, envelope errors.
+// The API client: the session's CSRF token (or the admin token from sessionStorage), an ETag
+// cache per URL, envelope errors.
 
 import { notifyError } from './notify.js';
 
@@ -15,6 +16,9 @@ export class ApiError extends Error {
   }
 }
 
+// Who is signed in (GET /api/session), kept for the header and for X-CSRF-Token on changes.
+export const session = { user: null, role: null, csrf: null, setupRequired: false, known: false };
+
 export const token = {
   get: () => sessionStorage.getItem(TOKEN_KEY),
   set: (value) => sessionStorage.setItem(TOKEN_KEY, value),
@@ -25,6 +29,8 @@ function headersFor(method, url, contentType) {
   const headers = { Accept: 'application/json' };
   const stored = token.get();
   if (stored) headers.Authorization = `Bearer ${stored}`;
+  // The session cookie rides along by itself; a change made with it must carry its CSRF token.
+  if (method !== 'GET' && session.csrf) headers['X-CSRF-Token'] = session.csrf;
   if (contentType) headers['Content-Type'] = contentType;
   const cached = cache.get(url);
   if (method === 'GET' && cached) headers['If-None-Match'] = cached.etag;
@@ -72,8 +78,16 @@ export async function request(method, url, options = {}) {
     if (method === 'GET' && etag) cache.set(url, { etag, body: data });
     return data;
   } catch (error) {
-    if (error.name === 'AbortError') throw error;
-    if (error.status === 401) {
+    if (error.name === 'AbortError' || (options.quiet && error.status === 401)) throw error;
+    if (error.status === 401 && session.known && !session.setupRequired) {
+      // Signed out (expired, revoked, or never signed in): the sign-in page, then back here.
+      if (location.hash.startsWith('#/signin')) {
+        notifyError(error); // a wrong username or password, said on the sign-in page
+      } else {
+        sessionStorage.setItem('aula.after', location.hash);
+        location.hash = '#/signin';
+      }
+    } else if (error.status === 401) {
       notifyError(error, 'Enter the admin token in Settings, then try again.', { keepFor: '#/settings' });
       if (!location.hash.startsWith('#/settings')) location.hash = '#/settings';
     } else if (!options.quiet) {
@@ -86,6 +100,7 @@ export async function request(method, url, options = {}) {
 export const get = (url, options) => request('GET', url, options);
 export const post = (url, json, options = {}) => request('POST', url, { ...options, json });
 export const put = (url, json, options = {}) => request('PUT', url, { ...options, json });
+export const patch = (url, json, options = {}) => request('PATCH', url, { ...options, json });
 export const del = (url, options) => request('DELETE', url, options);
 
 export function query(path, params) {

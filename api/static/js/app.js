@@ -1,9 +1,10 @@
 // The router: #/catalog, #/player/<id>, #/downloads, #/tasks, #/sources, #/subscriptions,
-// #/settings.
+// #/settings; people: #/signin, #/setup, #/account, #/users. Who is signed in decides the rest.
 
-import { ApiError } from './api.js';
+import { ApiError, del, get, session } from './api.js';
 import { clear, h } from './dom.js';
 import { clearNotices } from './notify.js';
+import { accountView, setupView, signInView, usersView } from './views/account.js';
 import { catalogView } from './views/catalog.js';
 import { downloadsView } from './views/downloads.js';
 import { playerView, downloadPlayerView } from './views/player.js';
@@ -20,6 +21,10 @@ const ROUTES = [
   [/^#\/tasks$/, 'tasks', () => tasksView],
   [/^#\/sources$/, 'sources', () => sourcesView],
   [/^#\/subscriptions$/, 'subscriptions', () => subscriptionsView],
+  [/^#\/signin$/, null, () => signInView],
+  [/^#\/setup$/, null, () => setupView],
+  [/^#\/account$/, 'account', () => accountView],
+  [/^#\/users$/, 'users', () => usersView],
   [/^#\/settings(?:\?setting=([A-Z][A-Z0-9_]*))?$/, 'settings', (setting) => (ctx) => settingsView(ctx, setting)],
   [/^#\/settings\?connected=\d+$/, 'settings', () => (ctx) => settingsView(ctx)],
 ];
@@ -82,5 +87,59 @@ async function route() {
   firstRoute = false;
 }
 
-window.addEventListener('hashchange', route);
-route();
+// Who is here: the header's user menu, and admin-only navigation hidden from viewers (the API
+// refuses them anyway). Signed out once people exist: only the sign-in page.
+async function whoAmI() {
+  try {
+    const me = await get('/api/session', { quiet: true });
+    Object.assign(session, { user: me.user, role: me.role, csrf: me.csrf_token, setupRequired: me.setup_required });
+  } catch (error) {
+    if (error.status !== 401) throw error;
+    // Signed out once people exist; any other 401 is the admin token (REQUIRE_AUTH_FOR_READS)
+    // of an install without people, which Settings asks for as before.
+    const signIn = error.details && error.details.reason === 'sign_in_required';
+    Object.assign(session, { user: null, role: null, csrf: null, setupRequired: !signIn });
+  }
+  session.known = true;
+}
+
+function signOutButton() {
+  return h('button', { type: 'button', class: 'linkish', onclick: async () => {
+    try { await del('/api/session'); } catch { /* announced */ }
+    location.replace('#/signin');
+    location.reload();
+  } }, 'Sign out');
+}
+
+function renderWho() {
+  const who = clear(document.getElementById('who'));
+  const nav = document.querySelector('header.top nav');
+  const signedOut = !session.setupRequired && !session.role;
+  nav.hidden = signedOut;
+  document.body.dataset.role = session.role || (session.setupRequired ? 'admin' : 'none');
+  for (const item of document.querySelectorAll('nav li[data-admin]')) {
+    item.hidden = session.role === 'viewer' || (item.hasAttribute('data-people') && session.setupRequired);
+  }
+  if (session.setupRequired) {
+    who.append(h('a', { href: '#/setup', class: 'setup-link' }, 'Create the admin account'));
+  } else if (session.user) {
+    who.append(h('span', { class: 'who-name' }, `${session.user.username} (${session.user.role})`), ' ',
+      h('a', { href: '#/account' }, 'Account'), ' ', signOutButton());
+  } else if (session.role) {
+    who.append(h('span', { class: 'who-name' }, 'admin token'));
+  }
+}
+
+async function start() {
+  await whoAmI();
+  renderWho();
+  const signedOut = !session.setupRequired && !session.role;
+  if (signedOut && !location.hash.startsWith('#/signin')) {
+    if (location.hash) sessionStorage.setItem('aula.after', location.hash);
+    location.replace('#/signin');
+  }
+  window.addEventListener('hashchange', route);
+  route();
+}
+
+start();

@@ -27,7 +27,7 @@ function addForm(signal, onAdded) {
     custom.required = format.value === 'custom';
   });
   const submit = h('button', { type: 'submit' }, 'Add download');
-  const form = h('form', { class: 'add-download' },
+  const form = h('form', { class: 'add-download admin-only' },
     field('Video URL', url), field('Format', format), customField, submit);
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
@@ -46,11 +46,11 @@ function addForm(signal, onAdded) {
       submit.disabled = false;
     }
   });
-  return h('section', { 'aria-labelledby': 'add-h' }, h('h2', { id: 'add-h' }, 'Add a download'), form);
+  return h('section', { class: 'admin-only', 'aria-labelledby': 'add-h' }, h('h2', { id: 'add-h' }, 'Add a download'), form);
 }
 
 function actionButtons(download, signal, refresh) {
-  const act = (label, run) => h('button', { type: 'button', 'aria-label': `${label} download #${download.id}`,
+  const act = (label, run) => h('button', { type: 'button', class: 'admin-only', 'aria-label': `${label} download #${download.id}`,
     onclick: async (event) => {
       event.currentTarget.disabled = true;
       try { await run(); } catch { /* announced */ }

@@ -56,7 +56,7 @@ function downloadArea(item, signal, onPlayable, play) {
   const status = h('p', { class: 'download-state' });
   const bar = progressBar('Download progress');
   bar.hidden = true;
-  const button = h('button', { type: 'button' }, 'Download');
+  const button = h('button', { type: 'button', class: 'admin-only' }, 'Download');
   const playButton = h('button', { type: 'button', onclick: play }, 'Play');
   const fileSlot = h('span', { class: 'file-slot' });
   let watching = false;

@@ -68,7 +68,7 @@ function makeRow(task, signal, refresh) {
   cells.name.append(title, error, disclosure(task, started));
   const bar = progressBar('Progress');
   cells.progress.append(bar);
-  const cancel = h('button', { type: 'button', onclick: async () => {
+  const cancel = h('button', { type: 'button', class: 'admin-only', onclick: async () => {
     cancel.disabled = true;
     try { await del(`/api/tasks/${task.id}`, { signal }); } catch { /* announced */ }
     refresh();

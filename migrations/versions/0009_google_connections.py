@@ -1,6 +1,6 @@
 """Google connections (OAuth accounts and service accounts) and pending authorizations.
 
-Revision ID: 0100_google_connections
+Revision ID: 0009
 Revises: 0008
 Create Date: 2026-12-04 21:00:00.000000
 """
@@ -12,7 +12,7 @@ from alembic import op
 
 from core.base.models import UTCDateTime
 
-revision = "0100_google_connections"
+revision = "0009"
 down_revision = "0008"
 branch_labels = None
 depends_on = None
