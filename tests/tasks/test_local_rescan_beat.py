@@ -54,30 +54,35 @@ def test_a_lesson_copied_into_a_root_appears_without_a_request(
     shutil.rmtree(root, ignore_errors=True)
     make_video(root / "Week 1" / "Lesson 1.mp4", seconds=1)
     made = make_video(tmp_path / "elsewhere" / "Lesson 2.mp4", seconds=1)
-    db_url = settings.database_url
-    with running_beat(_beat_env(base_env, tmp_path), tmp_path / "beat.log") as beat:
-        wait_for(lambda: _titles(client, "Lesson 1"), 60, interval=0.2, what="the first rescan")
-        before = _updated_at(db_url, "Week 1/Lesson 1.mp4")
-        shutil.copy(made, root / "Week 1" / "Lesson 2.mp4")
-        wait_for(lambda: _titles(client, "lesson 2"), 60, interval=0.2, what="the copied lesson")
-        seen = {record.id for record in _rescans(db_url, "SUCCESS")}
+    try:
+        db_url = settings.database_url
+        with running_beat(_beat_env(base_env, tmp_path), tmp_path / "beat.log") as beat:
+            wait_for(lambda: _titles(client, "Lesson 1"), 60, interval=0.2, what="the first rescan")
+            before = _updated_at(db_url, "Week 1/Lesson 1.mp4")
+            shutil.copy(made, root / "Week 1" / "Lesson 2.mp4")
+            copied = lambda: _titles(client, "lesson 2")  # noqa: E731
+            wait_for(copied, 60, interval=0.2, what="the copied lesson")
+            seen = {record.id for record in _rescans(db_url, "SUCCESS")}
 
-        def quiet_rescan():
-            done = [r for r in _rescans(db_url, "SUCCESS") if r.id not in seen]
-            return done[0] if done else None
+            def quiet_rescan():
+                done = [r for r in _rescans(db_url, "SUCCESS") if r.id not in seen]
+                return done[0] if done else None
 
-        # A rescan that started after the copy was catalogued: nothing new, nothing probed.
-        quiet = wait_for(quiet_rescan, 60, interval=0.2, what="a rescan with nothing new")
-        assert beat.poll() is None, read_log(tmp_path / "beat.log")
-    assert quiet.args == {"source": "local"} and quiet.request_id
-    assert quiet.result["local"] == {"items": 2, "changed": 0, "removed": 0}
-    assert _updated_at(db_url, "Week 1/Lesson 1.mp4") == before  # never written again
-    item = client.get("/api/catalog/items", query_string={"q": "lesson 2"}).get_json()["items"][0]
-    assert item["source_id"] == "Week 1/Lesson 2.mp4" and item["duration_s"] > 0.5
-    stream = client.get(item["stream_url"], headers={"Range": "bytes=0-9"})
-    assert stream.status_code == 206 and stream.data == made.read_bytes()[:10]
-    unfinished = lambda: not [r for r in _rescans(db_url) if r.state not in jobs.FINISHED]  # noqa: E731
-    wait_for(unfinished, 60, what="the scheduled rescans still queued")
+            # A rescan that started after the copy was catalogued: nothing new, nothing probed.
+            quiet = wait_for(quiet_rescan, 60, interval=0.2, what="a rescan with nothing new")
+            assert beat.poll() is None, read_log(tmp_path / "beat.log")
+        assert quiet.args == {"source": "local"} and quiet.request_id
+        assert quiet.result["local"] == {"items": 2, "changed": 0, "removed": 0}
+        assert _updated_at(db_url, "Week 1/Lesson 1.mp4") == before  # never written again
+        found = client.get("/api/catalog/items", query_string={"q": "lesson 2"}).get_json()
+        item = found["items"][0]
+        assert item["source_id"] == "Week 1/Lesson 2.mp4" and item["duration_s"] > 0.5
+        stream = client.get(item["stream_url"], headers={"Range": "bytes=0-9"})
+        assert stream.status_code == 206 and stream.data == made.read_bytes()[:10]
+        unfinished = lambda: not [r for r in _rescans(db_url) if r.state not in jobs.FINISHED]  # noqa: E731
+        wait_for(unfinished, 60, what="the scheduled rescans still queued")
+    finally:  # the media root is shared with the session's other tests: leave it as found
+        shutil.rmtree(root / "Week 1", ignore_errors=True)
 
 
 def test_a_scheduled_rescan_shares_the_requested_one_waiting_to_start(base_env, settings, tmp_path):
