@@ -177,6 +177,11 @@ class Guide(MethodView):
 @blp.route("/oauth/callback")
 class Callback(MethodView):
     @blp.response(303)
+    @blp.alt_response(
+        400, description="A page saying what went wrong and how to try again.",
+        schema={"type": "string"},
+        content_type="text/html",
+    )  # fmt: skip
     def get(self) -> Any:
         """Where Google sends the browser back; the state is the capability (no token needed)."""
         try:

@@ -23,8 +23,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("run")
 READY_POLL_S = 0.5
-# A readiness check that is no reason to withhold the address (a full disk is logged instead).
-NOT_REQUIRED = frozenset({"disk"})
+# Readiness checks that are no reason to withhold the address (logged instead: a full disk, a
+# Google account to reconnect; the google check never makes web answer 503 either).
+NOT_REQUIRED = frozenset({"disk", "google"})
 
 
 class Refused(SystemExit):
@@ -201,7 +202,7 @@ def announce_when_ready(
                 if said:
                     log.warning("%s", said)
                 for name in NOT_REQUIRED & checks.keys():
-                    if checks[name] != "ok":
+                    if not checks[name].startswith("ok"):  # "ok: no Google account connected"
                         log.warning("not ready: %s: %s", name, checks[name])
                 return
 

@@ -100,6 +100,9 @@ def operations(api_schema: Any) -> list[Any]:
     return found
 
 
+BROWSER_PAGE = "/api/google/oauth/callback"
+
+
 def errors_in_the_envelope(ctx: CheckContext, response: Any, case: Case) -> bool | None:
     """Every error answer is the contract's envelope; never a 500."""
     status = response.status_code
@@ -108,6 +111,12 @@ def errors_in_the_envelope(ctx: CheckContext, response: Any, case: Case) -> bool
             operation=case.operation.label, title=str(status), message=response.text[:500]
         )
     if response.status_code < 400 or case.method.upper() == "HEAD":
+        return None
+    if case.operation.path == BROWSER_PAGE:
+        # Google sends the browser here: CONTRACT 8.1 answers a refusal with a page for a person.
+        content_type = response.headers.get("content-type", [""])[0]
+        if not content_type.startswith("text/html"):
+            raise Failure(operation=case.operation.label, title="not a page", message=content_type)
         return None
     body = json.loads(response.text)
     if set(body) != ENVELOPE_KEYS or set(body["error"]) != ERROR_KEYS:
