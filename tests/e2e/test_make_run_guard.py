@@ -154,7 +154,11 @@ def test_a_second_launcher_on_the_same_data_dir_is_refused_naming_the_first(
         assert not left, first.tail()
     finally:
         first.kill()
-    redis_servers = [p for p in psutil.process_iter(["cmdline"]) if str(data) in str(p.cmdline())]
+    # p.info, not p.cmdline(): process_iter fills None for a zombie (another test's gunicorn
+    # being reaped) instead of raising ZombieProcess.
+    redis_servers = [
+        p for p in psutil.process_iter(["cmdline"]) if str(data) in str(p.info["cmdline"])
+    ]
     assert not redis_servers
 
 
