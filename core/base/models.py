@@ -119,6 +119,7 @@ class CatalogItem(Base):
     thumbnail_state: Mapped[str] = mapped_column(String(16), default="pending")
     thumbnail_link: Mapped[str | None] = mapped_column(String(2048), default=None)
     extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    media: Mapped[dict[str, Any] | None] = mapped_column(default=None)  # CONTRACT 8.4
     seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -188,6 +189,7 @@ class Download(Base):
     # The finished file's media type and duration (probed once), shown by the item it plays.
     mime_type: Mapped[str | None] = mapped_column(String(255), default=None)
     duration_s: Mapped[float | None] = mapped_column(Float, default=None)
+    media: Mapped[dict[str, Any] | None] = mapped_column(default=None)  # CONTRACT 8.4
     error: Mapped[str | None] = mapped_column(String(2000), default=None)
     task_id: Mapped[str | None] = mapped_column(String(64), default=None)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

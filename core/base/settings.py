@@ -118,6 +118,12 @@ class Settings(BaseSettings):
     # Crash recovery: workers prove they live; the tasks of those that stop are handed back.
     worker_liveness_interval_s: float = Field(10.0, gt=0, le=60)
     worker_liveness_ttl_s: float = Field(30.0, gt=0, le=600)
+    # Media conversion (CONTRACT 8.4): the converted MP4s' cache, and the bounds of every ffmpeg.
+    converted_cache_bytes: int = Field(10 * 1024**3, ge=0)
+    auto_convert: bool = False
+    media_time_limit_s: int = Field(3 * 3600, ge=1)  # wall clock per ffmpeg run
+    media_cpu_limit_s: int = Field(6 * 3600, ge=1)  # RLIMIT_CPU: all of ffmpeg's threads together
+    media_memory_mb: int = Field(4096, ge=64)  # RLIMIT_AS of ffmpeg
 
     @field_validator(
         "drive_folder_ids", "cors_origins", "trusted_proxies", "webhook_urls", mode="before"

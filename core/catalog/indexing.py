@@ -15,6 +15,7 @@ from core.base.services import Services
 from core.base.settings import Settings
 from core.base.sources import Source
 from core.catalog import store as catalog
+from core.media import facts
 from core.catalog.local_scan import rebuild_local
 from core.google import connections
 from core.google.drive import FOLDER_MIME, DriveClient
@@ -84,6 +85,7 @@ def drive_rows(files: Rows, folder_id: str, seen: datetime) -> tuple[Rows, Rows]
             "duration_s": int(millis) / 1000 if millis else None, "modified_at": modified,
             "folder_id": folder_id, "checksum": entry.get("md5Checksum"),
             "thumbnail_link": entry.get("thumbnailLink"), "seen_at": seen,
+            "media": facts.from_drive(entry.get("mimeType"), video),
         })  # fmt: skip
     return items, folders
 

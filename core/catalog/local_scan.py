@@ -16,6 +16,7 @@ from core.base.models import CatalogFolder, CatalogItem, utcnow
 from core.base.services import Services
 from core.base.sources import Source
 from core.catalog import store as catalog
+from core.media import facts
 from core.media import probing as media
 
 Progress = Callable[[int, int | None, str], object]
@@ -91,10 +92,11 @@ def _known(db: Database) -> Known:
 def _row(seen: Seen, mime: str, started: datetime) -> dict[str, Any]:
     """The catalog row of a new or changed video: the one place a file is probed."""
     folder = Path(seen.rel).parent.as_posix()
+    probed, block = facts.inspect(Path(seen.path), mime)
     return {
         "source": Source.LOCAL, "source_id": seen.rel, "title": Path(seen.rel).stem,
         "mime_type": mime, "is_video": True, "size_bytes": seen.size,
-        "duration_s": media.probe(Path(seen.path)).duration_s,
+        "duration_s": probed.duration_s, "media": block,
         "modified_at": datetime.fromtimestamp(seen.mtime_ns / 1e9, UTC),
         "folder_id": "" if folder == "." else folder,
         "extra": {"root": str(seen.root), "mtime_ns": seen.mtime_ns}, "seen_at": started,

@@ -20,7 +20,7 @@ BATCH = 500
 ITEM_COLUMNS = (
     "source", "source_id", "title", "title_key", "mime_type", "is_video", "size_bytes",
     "duration_s", "modified_at", "folder_id", "course_id", "checksum", "url", "thumbnail_link",
-    "extra", "seen_at",
+    "extra", "seen_at", "media",
 )  # fmt: skip
 FOLDER_COLUMNS = ("source", "source_id", "name", "parent_id", "modified_at", "seen_at")
 

@@ -15,27 +15,35 @@ from core.base.models import CatalogItem, Download, utcnow
 from core.base.sources import Source
 from core.catalog import store as catalog
 from core.downloads.state import DownloadState
+from core.media import facts
 from core.media import probing as media
 
 
 @dataclass(frozen=True)
 class Facts:
-    """What probing a finished file says: its media type and duration."""
+    """What probing a finished file says: its media type, duration and media block."""
 
     mime_type: str | None
     duration_s: float | None
+    media: dict[str, Any] | None = None
 
 
 def facts_of(path: Path) -> Facts:
     """Probe a finished file (outside any transaction: PyAV opens it)."""
     mime = media.video_type(path) or mimetypes.guess_type(path.name)[0]
-    return Facts(mime, media.probe(path).duration_s if mime else None)
+    if not mime:
+        return Facts(None, None)
+    if not mime.startswith("video/"):  # audio and the like: a duration, no playback block
+        return Facts(mime, media.probe(path).duration_s)
+    probed, block = facts.inspect(path, mime)
+    return Facts(mime, probed.duration_s, block)
 
 
 def link(session: Session, download: Download, facts: Facts) -> None:
     """Called as `download` succeeds, in its transaction: record the file's facts; a URL with no
     item gets one of source "download" (source_id its URL), so catalog searches find it."""
     download.mime_type, download.duration_s = facts.mime_type, facts.duration_s
+    download.media = facts.media
     item = session.get(CatalogItem, download.item_id) if download.item_id else None
     item = item or _catalogued(session, download)
     if item is not None and item.source != Source.DOWNLOAD:
@@ -47,6 +55,7 @@ def link(session: Session, download: Download, facts: Facts) -> None:
         "mime_type": facts.mime_type, "is_video": (facts.mime_type or "").startswith("video/"),
         "size_bytes": download.file_size, "duration_s": facts.duration_s,
         "modified_at": utcnow(), "url": download.url, "extra": {"download_id": download.id},
+        "media": facts.media,
     }  # fmt: skip
     catalog.upsert_items(session, [row])
     download.item_id = session.scalars(
@@ -121,6 +130,11 @@ class PlayedItem:
     def mime_type(self) -> str | None:
         """The downloaded file's type, else the source's."""
         return self.played_download.mime_type or self._item.mime_type
+
+    @property
+    def media(self) -> dict[str, Any] | None:
+        """The downloaded file's media block (CONTRACT 8.4: Drive's metadata until downloaded)."""
+        return self.played_download.media or self._item.media
 
     @property
     def duration_s(self) -> float | None:

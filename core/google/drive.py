@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 FOLDER_MIME = "application/vnd.google-apps.folder"
 FILE_FIELDS = (
     "id,name,mimeType,parents,size,md5Checksum,modifiedTime,trashed,thumbnailLink,"
-    "videoMediaMetadata(durationMillis)"
+    "videoMediaMetadata(durationMillis,width,height)"
 )
 # rclone's classification of Drive's 403s: rate limits are retried, the rest are final.
 RATE_LIMIT_REASONS = frozenset({"userRateLimitExceeded", "rateLimitExceeded", "backendError"})
