@@ -6,6 +6,7 @@ from tasks import (  # noqa: F401  (registers)
     downloads,
     liveness,
     maintenance,
+    media,
     notifications,
     signals,
 )

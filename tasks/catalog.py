@@ -7,9 +7,11 @@ from contextlib import contextmanager
 from typing import Any
 
 from core.base.locks import redis_lock
+from core.base.models import utcnow
 from core.base.sources import Source
 from core.base.vault import Vault
 from core.catalog import indexing
+from core.downloads import playable
 from core.google import connections
 from core.google.drive import DriveClient
 from core.jobs.taskdefs import TaskName
@@ -43,7 +45,9 @@ def rebuild(self: AulaTask, source: str = "all") -> dict[str, Any]:
         if not taken:
             return {"skipped": "another catalog rebuild or sync held the catalog too long"}
         if source in (Source.LOCAL, "all"):
+            started = utcnow()
             result[Source.LOCAL] = indexing.rebuild_local(services, self.progress)
+            playable.auto_convert_since(services, started)  # AUTO_CONVERT (CONTRACT 8.4)
         if client is not None:
             result[Source.DRIVE] = indexing.rebuild_drive(services, client, self.progress)
     if client is not None:

@@ -15,11 +15,11 @@ from core.base.services import Services
 from core.base.settings import Settings
 from core.base.sources import Source
 from core.catalog import store as catalog
-from core.media import facts
 from core.catalog.local_scan import rebuild_local
 from core.google import connections
 from core.google.drive import FOLDER_MIME, DriveClient
 from core.google.timestamps import parse_timestamp
+from core.media import facts
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int | None, str], object]

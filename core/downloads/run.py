@@ -19,7 +19,7 @@ from core.base.models import Download
 from core.base.netguard import Guard
 from core.base.services import Services
 from core.base.settings import Settings
-from core.downloads import catalog_link, direct, payloads, state, ytdlp
+from core.downloads import catalog_link, direct, payloads, playable, state, ytdlp
 from core.downloads.cookies import cookies_file
 from core.downloads.drive import DriveEngine
 from core.downloads.engine import Declined, Engine, Fetched, FetchJob, Staged
@@ -121,7 +121,10 @@ def succeed(services: Services, download_id: int, fetched: Fetched) -> None:
             return
         catalog_link.link(session, row, facts)  # in the same transaction: found once it ended
         payloads.record_download(session, settings, row)
+        item_id = row.item_id
     remove_partials(settings, download_id)
+    if item_id is not None:
+        playable.auto_convert(services, [item_id])  # AUTO_CONVERT (CONTRACT 8.4)
 
 
 def fail(services: Services, download_id: int, error: BaseException, *, final: bool) -> None:

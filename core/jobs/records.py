@@ -46,12 +46,14 @@ def enqueue(
     kwargs: dict[str, Any] | None = None,
     *,
     single: str | None = None,
+    join_running: bool = False,
 ) -> TaskRecord:
     """Record a task, then send it by name; if the broker refuses, forget the record and raise.
 
     With `single`, one task with that key runs at a time, and the answer includes every change
     made before the request (CONTRACT 8.6): a task of that key still waiting to start is shared;
-    while one runs, the answer is its one follow-up, sent when the running one ends.
+    while one runs, the answer is its one follow-up, sent when the running one ends; with
+    `join_running`, the running one itself (a conversion: the same work, already under way).
     """
     record = _new_record(str(name), kwargs or {}, single)  # a TaskName, stored as its value
     if single is None:
@@ -64,7 +66,7 @@ def enqueue(
         holder = _active(db, single)
         if holder is None:
             continue  # it ended between our INSERT and our look: try again
-        if holder.state == TaskState.PENDING:
+        if holder.state == TaskState.PENDING or join_running:
             return holder  # not started yet: it will see everything done before now
         follow_up = _follow_up(db, broker, record, single)
         if follow_up is not None:

@@ -16,6 +16,7 @@ class QueueName(StrEnum):
 
     DEFAULT = "default"
     DOWNLOADS = "downloads"  # long downloads on their own, so they never block a catalog sync
+    MEDIA = "media"  # ffmpeg conversions: a long transcode never delays downloads or syncs
 
 
 class TaskName(StrEnum):
@@ -27,6 +28,7 @@ class TaskName(StrEnum):
     CLASSROOM_SYNC = "classroom.sync"
     MAINTENANCE_CLEANUP = "maintenance.cleanup"
     NOTIFICATIONS_DELIVER = "notifications.deliver"
+    MEDIA_CONVERT = "media.convert"
 
 
 class TaskState(StrEnum):
@@ -52,7 +54,10 @@ class TestTaskName(StrEnum):
 
 
 # Every task not named here runs on the default queue.
-QUEUE_OF: Mapping[str, QueueName] = {TaskName.DOWNLOADS_FETCH: QueueName.DOWNLOADS}
+QUEUE_OF: Mapping[str, QueueName] = {
+    TaskName.DOWNLOADS_FETCH: QueueName.DOWNLOADS,
+    TaskName.MEDIA_CONVERT: QueueName.MEDIA,
+}
 
 DRIVE = {"source": Source.DRIVE.value}  # catalog.sync's kwargs: the Drive changes feed
 LOCAL = {"source": Source.LOCAL.value}  # catalog.rebuild's kwargs: the media roots

@@ -31,7 +31,11 @@ _CONTAINER_OF = {
     "video/3gpp": "3gp", "video/x-m4v": "mp4",
 }  # fmt: skip
 # Header reads only: a hostile file cannot make probing read or decode its whole length.
-PROBE_OPTIONS = {"probesize": "10000000", "analyzeduration": "10000000", "protocol_whitelist": "file"}
+PROBE_OPTIONS = {
+    "probesize": "10000000",
+    "analyzeduration": "10000000",
+    "protocol_whitelist": "file",
+}
 
 
 def classify(container: str | None, video: str | None, audio: str | None) -> Playable:

@@ -1,4 +1,4 @@
-"""The converted-file cache's table: one playable MP4 per catalog item, least recently played out."""
+"""The converted-file cache's table: one playable MP4 per catalog item."""
 
 from __future__ import annotations
 
