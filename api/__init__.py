@@ -20,6 +20,7 @@ from api import (
     notifications,
     people,
     pipeline,
+    playback,
     subscriptions,
     tasks,
     tokens,
@@ -52,6 +53,7 @@ BLUEPRINTS = (
     notifications.blp,
     google.blp,
     people.blp,
+    playback.blp,
     tokens.blp,
 )
 

@@ -36,6 +36,7 @@ OPEN_PREFIXES = ("/api/docs/",)
 MEDIA_ENDPOINTS = frozenset(
     {
         "catalog.Stream",
+        "playback.Playback",
         "catalog.Thumbnail",
         "drive.DriveStream",
         "drive.DriveThumbnail",
@@ -186,7 +187,7 @@ def require_indexed_drive_content() -> Response | None:
     )  # fmt: skip
 
 
-_MEDIA_PATH_ENDS = ("/stream", "/thumbnail", "/file")
+_MEDIA_PATH_ENDS = ("/stream", "/thumbnail", "/file", "/playback")
 _SIGNATURE_PARAMETERS = [
     {"name": "exp", "in": "query", "required": False, "schema": {"type": "integer"},
      "description": "Expiry (unix seconds) of a signed media URL, as the API hands it out."},

@@ -65,6 +65,8 @@ RULES: dict[str, Rule] = {
     "catalog.Stream": MEDIA,
     "catalog.Thumbnail": MEDIA,
     "catalog.Rebuild": {"POST": ADMIN},
+    "playback.Playback": MEDIA,
+    "playback.Convert": {"POST": USER},  # a viewer's "Convert to play" (CONTRACT 8.4)
     "catalog.Sync": {"POST": ADMIN},
     "classroom.Courses": READ_USER,
     "classroom.CourseDownloads": {"POST": ADMIN},

@@ -21,8 +21,10 @@ from core.base.sources import Source
 from core.catalog import store as catalog
 from core.catalog import thumbnails
 from core.downloads import catalog_link
+from core.downloads.playable import needs_conversion
 from core.jobs import records as jobs
 from core.jobs.taskdefs import TaskName, single_key
+from core.media.facts import Playable
 
 blp = Blueprint("catalog", __name__, url_prefix="/api/catalog", description="The catalog.")
 
@@ -37,6 +39,17 @@ class SyncSchema(Schema):
     source = fields.String(
         load_default=Source.DRIVE.value, validate=validate.OneOf((Source.DRIVE.value,))
     )
+
+
+class MediaSchema(Schema):
+    container = fields.String(allow_none=True)
+    video_codec = fields.String(allow_none=True)
+    audio_codec = fields.String(allow_none=True)
+    width = fields.Integer(allow_none=True)
+    height = fields.Integer(allow_none=True)
+    bitrate = fields.Integer(allow_none=True)
+    playable = fields.String(metadata={"enum": [str(p) for p in Playable]})
+    error = fields.String(allow_none=True)
 
 
 class ItemSchema(Schema):
@@ -55,6 +68,15 @@ class ItemSchema(Schema):
     thumbnail_url = fields.Method("_thumbnail_url", allow_none=True)
     stream_url = fields.Method("_stream_url", allow_none=True)
     download = fields.Method("_download", allow_none=True)
+    # CONTRACT 8.4: how the file plays, and what the player loads.
+    media = fields.Nested(MediaSchema, allow_none=True)
+    playback_url = fields.Method("_playback_url", allow_none=True)
+
+    def _playback_url(self, item: CatalogItem) -> str | None:
+        stream = self._stream_url(item)
+        if stream is None or not needs_conversion(item.media):
+            return stream
+        return media_url(f"/api/catalog/items/{item.id}/playback")
 
     def _thumbnail_url(self, item: CatalogItem) -> str | None:
         if item.source == Source.LOCAL or item.thumbnail_link or played(item):

@@ -19,6 +19,11 @@ LINKS: dict[tuple[str, str, str], dict[str, tuple[str, str, str, str]]] = {
         "GetItem": ("/api/catalog/items/{item_id}", "get", "item_id", FIRST_ITEM),
         "GetThumbnail": ("/api/catalog/items/{item_id}/thumbnail", "get", "item_id", FIRST_ITEM),
         "GetStream": ("/api/catalog/items/{item_id}/stream", "get", "item_id", FIRST_ITEM),
+        "GetPlayback": ("/api/catalog/items/{item_id}/playback", "get", "item_id", FIRST_ITEM),
+    },
+    ("/api/catalog/items/{item_id}/convert", "post", "202"): {
+        "GetConvertTask": ("/api/tasks/{task_id}", "get", "task_id", TASK),
+        "CancelConvertTask": ("/api/tasks/{task_id}", "delete", "task_id", TASK),
     },
     ("/api/classroom/courses", "get", "200"): {
         "DownloadCourse": (

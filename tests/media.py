@@ -37,3 +37,40 @@ def make_video(
         for packet in stream.encode(None):
             container.mux(packet)
     return path
+
+
+def make_spinner(path: Path, frames: int = 1500, size: tuple[int, int] = (3840, 2160)) -> Path:
+    """A small file that makes ffmpeg spin: one 4K MPEG-4 keyframe, then `frames` copies of a
+    tiny "nothing changed" frame. A few MB that take a transcode many minutes."""
+    width, height = size
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w", format="matroska") as container:
+        stream = container.add_stream("mpeg4", rate=25)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 25)
+        stream.codec_context.gop_size = 1_000_000
+        packets = []
+        for index in range(2):
+            frame = av.VideoFrame(width, height, "yuv420p")
+            for plane in frame.planes:
+                plane.update(bytes([128]) * plane.buffer_size)
+            frame.pts = index
+            packets += list(stream.encode(frame))
+        packets += list(stream.encode(None))
+        key, same = bytes(packets[0]), bytes(packets[1])
+        for index in range(frames):
+            packet = av.Packet(key if index == 0 else same)
+            packet.pts = packet.dts = index
+            packet.time_base = Fraction(1, 25)
+            packet.stream = stream
+            packet.is_keyframe = index == 0
+            container.mux(packet)
+    return path
+
+
+def make_garbage(path: Path, size: int = 64 * 1024) -> Path:
+    """A file named like a video that is none: a Matroska magic number, then noise."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    noise = bytes((index * 7919 + 13) % 251 for index in range(size))
+    path.write_bytes(b"\x1a\x45\xdf\xa3" + noise)
+    return path

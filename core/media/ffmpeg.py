@@ -107,11 +107,11 @@ def run(
     )
     try:
         tail = _pump(process, limits, on_progress, should_stop)
-        code = process.wait()
+        code, cpu_s = _reap(process)
     finally:
         _kill(process)
     if code != 0:
-        raise MediaError(_reason(code, tail))
+        raise MediaError(_reason(code, tail, cpu_s >= limits.cpu_s))
 
 
 def _pump(
@@ -160,6 +160,14 @@ def _progress_lines(data: bytes, on_progress: Progress | None) -> bytes:
     return rest
 
 
+def _reap(process: subprocess.Popen[bytes]) -> tuple[int, float]:
+    """Wait for ffmpeg; its exit status and the CPU seconds it used (ffmpeg turns SIGXCPU
+    into an ordinary error exit, so the status alone does not tell a CPU limit apart)."""
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return process.returncode, usage.ru_utime + usage.ru_stime
+
+
 def _kill(process: subprocess.Popen[bytes]) -> None:
     if process.returncode is None:  # once reaped, its pid (and group id) may be someone else's
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -170,8 +178,8 @@ def _kill(process: subprocess.Popen[bytes]) -> None:
             stream.close()
 
 
-def _reason(code: int, tail: bytes) -> str:
-    if code in (-signal.SIGXCPU, -signal.SIGKILL):
+def _reason(code: int, tail: bytes, out_of_cpu: bool) -> str:
+    if out_of_cpu or code in (-signal.SIGXCPU, -signal.SIGKILL):
         return "ffmpeg used more CPU time than its limit (MEDIA_CPU_LIMIT_S) and was killed."
     if code < 0:
         return f"ffmpeg was killed by signal {-code}."
