@@ -66,8 +66,8 @@ def enqueue(
         holder = _active(db, single)
         if holder is None:
             continue  # it ended between our INSERT and our look: try again
-        if holder.state == TaskState.PENDING or join_running:
-            return holder  # not started yet: it will see everything done before now
+        if holder.state == TaskState.PENDING or (join_running and holder.state not in FINISHED):
+            return holder  # (a canceled one still ending gets a follow-up, as below)  # not started yet: it will see everything done before now
         follow_up = _follow_up(db, broker, record, single)
         if follow_up is not None:
             return follow_up
