@@ -115,7 +115,7 @@ def test_garbage_spinning_and_canceled_files_leave_the_worker_healthy(base_env, 
         canceled = _convert(client, items["again.mkv"])
         found = wait_for(lambda: _ffmpegs(worker), 30, what="ffmpeg to start")
         assert client.delete(f"/api/tasks/{canceled}").status_code in (200, 202)
-        gone, alive = psutil.wait_procs(found, timeout=5)
+        _gone, alive = psutil.wait_procs(found, timeout=5)
         assert not alive  # killed at once, not at the time limit
         assert _finish(client, canceled)["state"] == "REVOKED"
 
