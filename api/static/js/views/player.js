@@ -7,6 +7,7 @@ import { notify } from '../notify.js';
 import { h, progressBar } from '../dom.js';
 import { poll } from '../poller.js';
 import { bytes, duration, SOURCE_NAMES, when } from '../format.js';
+import { convertGate } from './convert.js';
 
 // A finished download's URL: the signed `file.url` when the API gives one, else the plain route.
 export function fileUrl(download) {
@@ -30,7 +31,7 @@ function details(rows) {
 }
 
 function playableSrc(item) {
-  if (item.stream_url) return item.stream_url;
+  if (item.stream_url) return item.playback_url || item.stream_url;
   const download = item.download;
   return download && download.state === 'succeeded' ? fileUrl(download) : null;
 }
@@ -119,8 +120,12 @@ export async function playerView({ root, signal }, id) {
   const mustDownload = h('p', { class: 'notice-inline' }, canDownload(item)
     ? 'This item is a link: download it first, then it plays here.'
     : 'This item has no video Aula can play or download.');
-  slot.append(src ? video(src, item.title) : mustDownload);
   let area = null;
+  const gate = src && await convertGate(item, { signal, onReady: (url) => {
+    slot.replaceChildren(video(url, item.title));
+    followVideo(slot, area.playButton);
+  } });
+  slot.append(gate || (src ? video(src, item.title) : mustDownload));
   const onPlayable = (fresh) => {
     if (slot.querySelector('video')) return;
     slot.replaceChildren(video(playableSrc(fresh), fresh.title));
