@@ -77,6 +77,7 @@ def test_reads_document_the_token_and_media_urls_their_signature(app: Flask) -> 
     spec = app.test_client().get("/api/openapi.json").get_json()
     media = {
         "/api/catalog/items/{item_id}/stream",
+        "/api/catalog/items/{item_id}/playback",
         "/api/catalog/items/{item_id}/thumbnail",
         "/api/drive/files/{file_id}/stream",
         "/api/drive/files/{file_id}/thumbnail",

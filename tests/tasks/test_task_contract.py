@@ -66,7 +66,8 @@ def test_every_task_is_routed_to_its_queue(base_env: dict[str, str]) -> None:
     celery.close()
     assert routed == {name: str(queue_for(name)) for name in routed}
     assert routed["downloads.fetch"] == "downloads" == jobs.queue_for("downloads.fetch")
-    assert set(routed.values()) == set(jobs.QUEUES) == {"default", "downloads"}
+    assert routed["media.convert"] == "media" == jobs.queue_for("media.convert")
+    assert set(routed.values()) == set(jobs.QUEUES) == {"default", "downloads", "media"}
 
 
 def test_test_tasks_are_registered_when_enabled(worker: Any, celery_client: Any) -> None:
