@@ -127,3 +127,22 @@ def test_garbage_spinning_and_canceled_files_leave_the_worker_healthy(base_env, 
         good = _finish(client, _convert(client, items["good.avi"]))
         assert good["state"] == "SUCCESS", good  # the same worker takes the next task
         assert worker.poll() is None and not _ffmpegs(worker)
+
+
+def test_auto_convert_converts_new_local_items_unasked(base_env, settings, tmp_path):
+    env = own_worker_env(base_env, auto_convert="true")
+    client = _client(env)
+    with running_worker(env, tmp_path / "worker.log"):
+        items = _library(client, settings.media_roots[0], {
+            "new.mkv": lambda p: make_video(p, codec="libx264"),
+            "plays.webm": lambda p: make_video(p, codec="libvpx"),
+        })  # fmt: skip
+        mkv = items["new.mkv"]
+
+        def converted():
+            tasks = client.get("/api/tasks?name=media.convert").get_json()["items"]
+            return tasks if tasks and tasks[0]["state"] == "SUCCESS" else None
+
+        tasks = wait_for(converted, 60, what="the automatic conversion")
+        assert len(tasks) == 1 and tasks[0]["result"]["mode"] == "remux"  # the MKV only, once
+        assert client.get(mkv["playback_url"]).status_code == 200
