@@ -67,7 +67,9 @@ def enqueue(
         if holder is None:
             continue  # it ended between our INSERT and our look: try again
         if holder.state == TaskState.PENDING or (join_running and holder.state not in FINISHED):
-            return holder  # (a canceled one still ending gets a follow-up, as below)  # not started yet: it will see everything done before now
+            # Not started yet: it sees everything done before now. With join_running, a running
+            # one too (a canceled one still ending gets a follow-up, as below).
+            return holder
         follow_up = _follow_up(db, broker, record, single)
         if follow_up is not None:
             return follow_up

@@ -7,9 +7,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +72,7 @@ def arguments(
 
 
 Progress = Callable[[int, int | None, str], object]
+TOUCH_EVERY_S = 60
 
 
 def convert(
@@ -106,7 +109,7 @@ def convert(
     finally:
         partial.unlink(missing_ok=True)
     _store(settings, db, item_id, source.key, name, size, str(mode))
-    evicted = evict(settings, db, keep=item_id)
+    evicted = evict(settings, db, keep=item_id) + sweep(settings, db)
     on_progress(100, 100, f"{mode}: done")
     return {"mode": str(mode), "size_bytes": size, "evicted": evicted}
 
@@ -139,13 +142,36 @@ def lookup(
         if not path.is_file():
             session.delete(row)  # gone behind our back: convert again
             return None
-        if touch:
+        if touch:  # once a minute at most: a player sends a range request per seek
+            now = utcnow()
             session.execute(
                 update(ConvertedFile)
-                .where(ConvertedFile.item_id == item_id)
-                .values(last_played_at=utcnow())
+                .where(
+                    ConvertedFile.item_id == item_id,
+                    ConvertedFile.last_played_at < now - timedelta(seconds=TOUCH_EVERY_S),
+                )
+                .values(last_played_at=now)
             )
         return path
+
+
+def sweep(settings: Settings, db: Database) -> int:
+    """Remove what no row names: partial files of conversions that died (older than the time
+    limit) and finished files whose row went (older than an hour); returns how many went."""
+    folder = cache_dir(settings)
+    if not folder.is_dir():
+        return 0
+    with db.session() as session:
+        named = set(session.scalars(select(ConvertedFile.file_name)))
+    now, gone = time.time(), 0
+    for path in folder.iterdir():
+        partial = path.name.startswith(".partial-")
+        age = settings.media_time_limit_s + 60 if partial else 3600
+        if path.name in named or not path.is_file() or now - path.stat().st_mtime < age:
+            continue
+        path.unlink(missing_ok=True)
+        gone += 1
+    return gone
 
 
 def evict(settings: Settings, db: Database, keep: int | None = None) -> int:

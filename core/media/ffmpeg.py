@@ -4,6 +4,7 @@ its own process group (killed whole, at once), progress read from `-progress pip
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import resource
@@ -66,12 +67,26 @@ def ffmpeg_path() -> str:
 
 def _bounded(limits: Limits) -> Callable[[], None]:
     def apply() -> None:  # runs in the child between fork and exec
+        _die_with_parent()
         resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
         # SIGXCPU at the soft limit, SIGKILL a few seconds later should it be ignored.
         resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_s, limits.cpu_s + 5))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
     return apply
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGKILL ffmpeg when the worker process that started it dies (a crash, a hard time
+    limit), since its own process group keeps it out of reach of the pool's kill."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass  # not Linux: the wall-clock and CPU limits still end it
 
 
 Progress = Callable[[float], None]  # seconds of output written so far

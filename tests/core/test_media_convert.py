@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import av
 import psutil
 import pytest
 
-from core.base.models import CatalogItem
+from core.base.models import CatalogItem, utcnow
 from core.media import convert, facts, ffmpeg
 from core.media.facts import Playable, classify
 from core.media.models import ConvertedFile
@@ -173,6 +175,8 @@ def test_the_cache_evicts_the_least_recently_played(settings, db, tmp_path):
     size = convert.lookup(settings, db, ids[0], sources[0].key).stat().st_size
     small = settings.model_copy(update={"converted_cache_bytes": size * 2 + size // 2})
     convert.convert(small, db, ids[1], sources[1], 2.0, lambda *_: None)
+    with db.session() as session:  # both made over a minute ago; the first played since
+        session.query(ConvertedFile).update({"last_played_at": utcnow() - timedelta(hours=1)})
     assert convert.lookup(small, db, ids[0], sources[0].key) is not None  # played: now newest
     result = convert.convert(small, db, ids[2], sources[2], 2.0, lambda *_: None)
     assert result["evicted"] == 1
@@ -181,3 +185,23 @@ def test_the_cache_evicts_the_least_recently_played(settings, db, tmp_path):
     assert kept == {ids[0], ids[2]}
     files = sorted(p.name for p in (settings.data_dir / "converted").glob("*.mp4"))
     assert len(files) == 2 and not any(name.startswith(f"{ids[1]}-") for name in files)
+
+
+def test_the_sweep_removes_only_old_files_no_row_names(settings, db, tmp_path):
+    settings = settings.model_copy(update={"data_dir": tmp_path / "data"})
+    source = _source(make_video(tmp_path / "a.mkv", codec="libx264"))
+    item_id = _item(db, "a.mkv")
+    convert.convert(settings, db, item_id, source, 2.0, lambda *_: None)
+    folder = convert.cache_dir(settings)
+    old, fresh = folder / "77-orphan.mp4", folder / "78-orphan.mp4"
+    dead = folder / ".partial-79-dead.mp4"
+    for path in (old, fresh, dead):
+        path.write_bytes(b"x")
+    long_ago = time.time() - settings.media_time_limit_s - 3600
+    os.utime(old, (long_ago, long_ago))
+    os.utime(dead, (long_ago, long_ago))
+    for kept in folder.glob(f"{item_id}-*.mp4"):
+        os.utime(kept, (long_ago, long_ago))
+    assert convert.sweep(settings, db) == 2
+    assert fresh.exists() and not old.exists() and not dead.exists()
+    assert convert.lookup(settings, db, item_id, source.key) is not None
