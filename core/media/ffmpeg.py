@@ -138,7 +138,8 @@ def _pump(
     """Read progress and errors until ffmpeg closes both; MediaError past the wall limit."""
     deadline = time.monotonic() + limits.time_s
     selector = selectors.DefaultSelector()
-    assert process.stdout is not None and process.stderr is not None  # noqa: S101
+    if process.stdout is None or process.stderr is None:  # Popen was given PIPE for both
+        raise MediaError("ffmpeg's output pipes are missing.")
     selector.register(process.stdout, selectors.EVENT_READ)
     selector.register(process.stderr, selectors.EVENT_READ)
     tail, pending = b"", b""
