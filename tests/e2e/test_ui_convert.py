@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 
 import pytest
 
 from core.catalog.indexing import rebuild_local
+from core.media import ffmpeg
 from tests.e2e.browser import chromium
 from tests.e2e.ui_support import WAIT_MS, Stack, Watched, ui_stack, watched_page
 from tests.media import make_video
@@ -89,3 +91,26 @@ def test_a_lesson_plays_after_convert_to_play(ui: Watched, settings, title, name
     ui.shot(f"convert-{name.split('.')[-1]}-after")
     unexpected = [e for e in ui.console_errors if "409" not in e]  # the gate's own probe
     assert unexpected == []
+
+
+def test_the_conversion_shows_its_progress(ui: Watched, settings):
+    root = settings.media_roots[0]
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    subprocess.run([
+        ffmpeg.ffmpeg_path(), "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30",
+        "-t", "20", "-c:v", "mpeg4", "-q:v", "3", str(root / "Aula longa.avi"),
+    ], check=True, timeout=120)  # fmt: skip
+    rebuild_local(services_of(settings))
+    _open(ui, "Aula longa")
+    gate = ui.page.get_by_role("region", name="Convert to play")
+    gate.get_by_role("button", name="Convert to play").click()
+    ui.page.wait_for_function(
+        "() => { const p = document.querySelector('.convert-gate progress');"
+        " return p && p.hasAttribute('value') && p.value > 0 && p.value < 100; }",
+        timeout=WAIT_MS * 2,
+    )
+    assert "%" in gate.locator(".progress-text").inner_text()
+    ui.shot("convert-progress")
+    ui.page.locator("main video").wait_for(timeout=WAIT_MS * 4)
+    assert _play_and_seek(ui.page, 10.0)["error"] is None

@@ -49,6 +49,7 @@ export async function convertGate(item, { signal, onReady }) {
   const error = h('p', { class: 'media-error', role: 'alert', hidden: true });
 
   function follow(taskId) {
+    button.hidden = true;
     bar.hidden = false;
     bar.update(null, 'starting…');
     const poller = poll(async () => {
@@ -61,6 +62,7 @@ export async function convertGate(item, { signal, onReady }) {
       } else if (['FAILURE', 'REVOKED'].includes(task.state)) {
         poller.stop();
         bar.hidden = true;
+        button.hidden = false;
         button.disabled = false;
         error.textContent = task.error?.message || `The conversion ended: ${task.state}.`;
         error.hidden = false;
