@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import subprocess
+import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -15,6 +18,7 @@ from core.base.models import CatalogItem, utcnow
 from core.media import convert, facts, ffmpeg
 from core.media.facts import Playable, classify
 from core.media.models import ConvertedFile
+from tests.helpers import wait_for
 from tests.media import make_garbage, make_spinner, make_video
 
 ROOMY = ffmpeg.Limits(time_s=60, cpu_s=120, memory_bytes=4 * 1024**3)
@@ -205,3 +209,36 @@ def test_the_sweep_removes_only_old_files_no_row_names(settings, db, tmp_path):
     assert convert.sweep(settings, db) == 2
     assert fresh.exists() and not old.exists() and not dead.exists()
     assert convert.lookup(settings, db, item_id, source.key) is not None
+
+
+RUN_IN_CHILD = """
+import sys
+from pathlib import Path
+from core.media import convert, ffmpeg
+limits = ffmpeg.Limits(time_s=600, cpu_s=600, memory_bytes=4 * 1024**3)
+argv = convert.arguments(Path(sys.argv[1]), Path(sys.argv[2]), convert.Playable.TRANSCODE, None)
+ffmpeg.run(argv, limits)
+"""
+
+
+def test_ffmpeg_dies_with_the_process_that_started_it(tmp_path):
+    spinner = make_spinner(tmp_path / "spin.mkv")
+    runner = subprocess.Popen(
+        [sys.executable, "-c", RUN_IN_CHILD, str(spinner), str(tmp_path / "out.mp4")],
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    found: list[psutil.Process] = []
+    try:
+        found = wait_for(
+            lambda: [p for p in psutil.Process(runner.pid).children() if "ffmpeg" in p.name()],
+            30, what="ffmpeg to start",
+        )  # fmt: skip
+        runner.kill()  # as a worker's pool process is killed by a crash or a hard time limit
+        runner.wait()
+        _gone, alive = psutil.wait_procs(found, timeout=5)
+        assert not alive
+    finally:
+        runner.kill()
+        for process in found:  # should this fail, leave no ffmpeg behind
+            with contextlib.suppress(psutil.Error):
+                process.kill()
