@@ -78,14 +78,16 @@ Known = dict[str, tuple[int | None, int | None, str | None]]
 def _known(db: Database) -> Known:
     """source_id -> (size, mtime_ns, root) of every local item: one Core query (no ORM rows)."""
     with db.engine.connect() as connection:
+        # An item never probed for its media block (indexed before it existed) counts as changed.
+        unprobed = CatalogItem.media.is_(None)
         rows = connection.execute(
-            select(CatalogItem.source_id, CatalogItem.size_bytes, CatalogItem.extra).where(
-                CatalogItem.source == Source.LOCAL
-            )
+            select(
+                CatalogItem.source_id, CatalogItem.size_bytes, CatalogItem.extra, unprobed
+            ).where(CatalogItem.source == Source.LOCAL)
         )
         return {
-            sid: (size, (extra or {}).get("mtime_ns"), (extra or {}).get("root"))
-            for sid, size, extra in rows
+            sid: (None if old else size, (extra or {}).get("mtime_ns"), (extra or {}).get("root"))
+            for sid, size, extra, old in rows
         }
 
 

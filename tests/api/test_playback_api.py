@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from core.catalog.indexing import rebuild_drive
+import shutil
+
+from sqlalchemy import null, update
+
+from core.base.models import CatalogItem
+from core.catalog.indexing import rebuild_drive, rebuild_local
 from core.downloads import catalog_link
 from tests.media import make_garbage, make_video
 from tests.services import drive_client, services_of
@@ -43,3 +48,18 @@ def test_a_downloaded_file_is_probed_into_its_block(tmp_path):
 def test_unknown_items_are_404(client):
     assert client.get("/api/catalog/items/987654/playback").status_code == 404
     assert client.post("/api/catalog/items/987654/convert").status_code == 404
+
+
+def test_items_indexed_before_media_blocks_get_one_on_the_next_rescan(client, settings, db):
+    root = settings.media_roots[0]
+    shutil.rmtree(root, ignore_errors=True)
+    make_video(root / "velha.mkv", codec="libx264")
+    services = services_of(settings)
+    rebuild_local(services)
+    with db.session() as session:  # as an upgrade leaves it: the column added, no block yet
+        session.execute(update(CatalogItem).values(media=null()))  # SQL NULL
+    assert client.get("/api/catalog/items?source=local").get_json()["items"][0]["media"] is None
+    assert rebuild_local(services)["changed"] == 1
+    assert rebuild_local(services)["changed"] == 0
+    item = client.get("/api/catalog/items?source=local").get_json()["items"][0]
+    assert item["media"]["playable"] == "remux"
