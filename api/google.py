@@ -16,6 +16,7 @@ from api.schemas import PageArgsSchema, page_schema
 from core.base.errors import AulaError
 from core.base.http import make_session
 from core.base.paths import ROOT
+from core.catalog import reach
 from core.catalog import store as catalog
 from core.google import client_config, connections, oauth, service_accounts
 
@@ -144,8 +145,13 @@ class ConnectionDetail(MethodView):
 
     @blp.response(204)
     def delete(self, connection_id: int) -> None:
-        """Revoke the account's token at Google and forget the connection and its secrets."""
+        """Revoke the account's token at Google and forget the connection and its secrets; its
+        Drive and Classroom items go, except those another connection still reaches (files
+        downloaded from them stay)."""
         config = settings()
+        connections.get(db(), connection_id)  # 404 before anything changes
+        with db().session() as db_session:
+            reach.forget_connection(db_session, connection_id)
         with make_session(config, methods=("POST",)) as session:
             connections.delete(db(), vault(), connection_id, config.google_revoke_url, session)
         if not connections.any_connection(db()) and not _legacy_credential():

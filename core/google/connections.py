@@ -292,3 +292,10 @@ def mark_used(db: Database, connection_id: int) -> None:
             .where(GoogleConnection.id == connection_id)
             .values(last_used_at=utcnow())
         )
+
+
+def usable_ids(db: Database) -> list[int]:
+    """The connections that are ok, oldest first: each syncs its own folders and courses."""
+    with db.session() as session:
+        stmt = select(GoogleConnection.id).where(GoogleConnection.status == "ok")
+        return list(session.scalars(stmt.order_by(GoogleConnection.id)))
