@@ -1637,17 +1637,19 @@ class FakeGoogle(_ConsentFake, _ClassroomFake):
         }
         return _json(200, body, {"Cache-Control": "no-cache, no-store, max-age=0, must-revalidate"})
 
+    def _client_secret_of(self, client_id: str) -> str | None:
+        if client_id == self.client_id:
+            return self.client_secret
+        with self._lock:
+            return self._other_clients.get(client_id)
+
     def _refuse_grant(self, form: dict[str, str]) -> _Response | None:
         grant = form.get("grant_type")
         if not grant:
             return _oauth_error(400, "invalid_request", "Missing required parameter: grant_type")
         if grant not in ("refresh_token", "authorization_code"):
             return _oauth_error(400, "unsupported_grant_type", f"Invalid grant_type: {grant}")
-        client_id = form.get("client_id") or ""
-        with self._lock:
-            known = self._other_clients.get(client_id)
-        if client_id == self.client_id:
-            known = self.client_secret
+        known = self._client_secret_of(form.get("client_id") or "")
         if known is None:
             return _oauth_error(401, "invalid_client", "The OAuth client was not found.")
         if form.get("client_secret") != known:
