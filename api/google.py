@@ -56,6 +56,14 @@ class ConnectionSchema(Schema):
 
 
 ConnectionPageSchema = page_schema(ConnectionSchema, "GoogleConnectionPage")
+# POST /connections: a started authorization, or (with service_account) the connection made.
+CREATED = {
+    "description": "The authorization to open in a browser; for a service account, the"
+    " connection made.",
+    "content": {"application/json": {"schema": {"oneOf": [
+        {"$ref": "#/components/schemas/Started"}, {"$ref": "#/components/schemas/Connection"},
+    ]}}},
+}  # fmt: skip
 
 
 class StartSchema(Schema):
@@ -103,14 +111,14 @@ class ConnectionList(MethodView):
         return connections.list_connections(db(), **args)
 
     @blp.arguments(StartSchema)
-    @blp.response(201, StartedSchema)
+    @blp.doc(responses={"201": CREATED})
     def post(self, body: dict[str, Any]) -> Any:
         """Start connecting an account: open `authorization_url` in a browser within 10 minutes.
 
         With `service_account` (and `subject`), connect a service account instead: Aula gets a
         token first, and answers 201 with the connection, or 400 with Google's refusal."""
         if "service_account" not in body:
-            return oauth.start(db(), vault(), settings())
+            return jsonify(StartedSchema().dump(oauth.start(db(), vault(), settings()))), 201
         config = settings()
         with make_session(config, methods=("GET",)) as session:
             view, _created = service_accounts.connect(
