@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from sqlalchemy import select
+
 from core.base.db import Database
 from core.base.models import CatalogItem, Course
 from core.base.settings import Settings
@@ -79,3 +81,29 @@ def connection_of_course(db: Database, course_id: str) -> int | None:
     with db.session() as session:
         course = session.get(Course, course_id)
         return course.connection_id if course is not None else None
+
+
+def drive_client_for(
+    settings: Settings, db: Database, source: str, source_id: str, connection_id: int | None = None
+) -> DriveClient:
+    """The Drive client for an item's file: `connection_id` when named; else the connection
+    that catalogued it, or another that reaches it, while ok; else the first ok connection."""
+    if connection_id is None:
+        connection_id = _reaching(db, source, source_id)
+    return DriveClient.from_settings(settings, db, connection_id)
+
+
+def _reaching(db: Database, source: str, source_id: str) -> int | None:
+    from core.catalog.reach import CatalogReach
+
+    usable = connections.usable_ids(db)
+    owner = connection_of_item(db, source, source_id)
+    if owner in usable:
+        return owner
+    with db.session() as session:
+        reaching = set(
+            session.scalars(
+                select(CatalogReach.connection_id).where(CatalogReach.source_id == source_id)
+            )
+        )
+    return next((cid for cid in usable if cid in reaching), None)

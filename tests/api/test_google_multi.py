@@ -125,7 +125,9 @@ def test_each_connection_indexes_its_own_folders_and_courses_and_delete_takes_on
 def test_a_withdrawn_account_stops_alone_and_each_follows_its_own_changes(app, client, google):
     folders = _world(google)
     first, second = _two_accounts(client, google)
-    client.patch(f"/api/google/connections/{first}", json={"drive_folder_ids": [folders["physics"]]})
+    client.patch(
+        f"/api/google/connections/{first}", json={"drive_folder_ids": [folders["physics"]]}
+    )
     client.patch(f"/api/google/connections/{second}", json={"drive_folder_ids": [folders["maths"]]})
     _sync_all(app)
     google.add_file("limits.mp4", folders["maths"], size=1000, seed=4)
