@@ -52,6 +52,10 @@ class ItemSchema(Schema):
     course_id = fields.String(allow_none=True)
     url = fields.String(allow_none=True)
     is_video = fields.Boolean()
+    connection_id = fields.Integer(
+        allow_none=True,
+        metadata={"description": "The Google connection that streams it (Drive, Classroom)."},
+    )
     thumbnail_url = fields.Method("_thumbnail_url", allow_none=True)
     stream_url = fields.Method("_stream_url", allow_none=True)
     download = fields.Method("_download", allow_none=True)
