@@ -68,11 +68,11 @@ def _row(ui: Watched, email: str):
 
 def _pick_folder(ui: Watched, email: str, folder: str) -> None:
     _row(ui, email).get_by_role("button", name="Folders").click()
-    picker = ui.page.locator("form.folder-picker")
+    picker = ui.page.locator(f"form.folder-picker[aria-label='Drive folders of {email}']")
     picker.get_by_label(folder).check()
     picker.get_by_label("All of My Drive").uncheck()
     picker.get_by_role("button", name="Save folders").click()
-    picker.wait_for(state="detached")
+    _row(ui, email).locator("td", has_text="root").wait_for(state="detached")
 
 
 def _run(ui: Watched, control: str, label: str, state: str = "SUCCESS") -> None:
@@ -86,6 +86,9 @@ def _run(ui: Watched, control: str, label: str, state: str = "SUCCESS") -> None:
 def _titles(ui: Watched) -> set[str]:
     ui.goto("catalog")
     ui.page.locator("a.card").first.wait_for()
+    ui.page.wait_for_function(  # every thumbnail in (or replaced by its placeholder)
+        "() => [...document.querySelectorAll('a.card img')].every((i) => i.complete)"
+    )
     return set(ui.page.locator("a.card .card-title").all_inner_texts())
 
 
