@@ -135,6 +135,7 @@ def rebuild_drive(
             removed, _ = catalog.remove_unseen(session, Source.DRIVE, started)
         else:
             removed = reach.release(session, conn, sources=(Source.DRIVE,), before=started)["items"]
+            removed += reach.remove_unreached(session, Source.DRIVE, started)
             _share_aliases(session, aliases)
         catalog.save_state(
             session, _state_key(conn), page_token=start_token, last_rebuild_at=utcnow(),

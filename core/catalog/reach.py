@@ -181,3 +181,35 @@ def forget_connection(session: Session, connection_id: int) -> dict[str, int]:
             delete(SourceState).where(SourceState.source == state_key(source, connection_id))
         )
     return removed
+
+
+def remove_unreached(session: Session, source: str, before: datetime) -> int:
+    """Entries of `source` no connection reaches that were not seen since `before` (catalogued
+    before connections kept track, or through the by-hand credential): gone. How many items."""
+    if source == COURSE:
+        unreached = ~exists(
+            select(CatalogReach.id).where(
+                CatalogReach.source == COURSE, CatalogReach.source_id == Course.id
+            )
+        )
+        gone = session.execute(
+            delete(Course)
+            .where(Course.seen_at < before, unreached)
+            .execution_options(synchronize_session=False)
+        )
+        return int(getattr(gone, "rowcount", 0) or 0)
+    removed = 0
+    for model in (CatalogItem, CatalogFolder):
+        unreached = ~exists(
+            select(CatalogReach.id).where(
+                CatalogReach.source == source, CatalogReach.source_id == model.source_id
+            )
+        )
+        result = session.execute(
+            delete(model)
+            .where(model.source == source, model.seen_at < before, unreached)
+            .execution_options(synchronize_session=False)
+        )
+        if model is CatalogItem:
+            removed = int(getattr(result, "rowcount", 0) or 0)
+    return removed

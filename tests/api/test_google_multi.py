@@ -217,3 +217,19 @@ def test_items_keep_their_source(app, client, google):
     with app.extensions[SERVICES].db.session() as session:
         rows = [(i.source, i.connection_id) for i in session.scalars(select(CatalogItem))]
     assert sorted(rows) == [(Source.CLASSROOM, only["id"]), (Source.DRIVE, only["id"])]
+
+
+def test_items_from_before_connections_are_adopted_or_removed_by_the_first_rebuild(
+    app, client, google
+):
+    kept = google.add_file("kept.mp4", size=1000, seed=6)
+    services = app.extensions[SERVICES]
+    with services.db.session() as session:  # catalogued by the by-hand credential, long ago
+        session.add(CatalogItem(source="drive", source_id=kept, title="kept.mp4"))
+        session.add(CatalogItem(source="drive", source_id="gone-id", title="gone.mp4"))
+        session.add(CatalogItem(source="local", source_id="a/b.mp4", title="b.mp4"))
+    _connect(client, google)
+    _callback(client, _consent(client)[1])
+    (only,) = client.get("/api/google/connections").get_json()["items"]
+    rebuild_drive(services, DriveClient.from_settings(services.settings, services.db))
+    assert _items(app) == {"kept.mp4": only["id"], "b.mp4": None}

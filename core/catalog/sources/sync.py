@@ -134,7 +134,9 @@ def _release_unseen(
     reach.mark(session, SOURCE, ids, conn, seen)
     reach.mark(session, reach.COURSE, [entry["id"] for entry in courses], conn, seen)
     items = reach.release(session, conn, sources=(SOURCE,), before=seen)["items"]
-    return items, reach.release(session, conn, sources=(reach.COURSE,), before=seen)["courses"]
+    items += reach.remove_unreached(session, SOURCE, seen)
+    courses_gone = reach.release(session, conn, sources=(reach.COURSE,), before=seen)["courses"]
+    return items, courses_gone + reach.remove_unreached(session, reach.COURSE, seen)
 
 
 def sync_classroom(
