@@ -233,3 +233,27 @@ def test_items_from_before_connections_are_adopted_or_removed_by_the_first_rebui
     (only,) = client.get("/api/google/connections").get_json()["items"]
     rebuild_drive(services, DriveClient.from_settings(services.settings, services.db))
     assert _items(app) == {"kept.mp4": only["id"], "b.mp4": None}
+
+
+def test_an_item_plays_through_another_account_while_its_own_needs_reconnecting(
+    app, client, google
+):
+    shared = google.add_folder("Shared")
+    google.add_file("common.mp4", shared, size=5000, seed=7)
+    first, second = _two_accounts(client, google)
+    for cid in (first, second):
+        client.patch(f"/api/google/connections/{cid}", json={"drive_folder_ids": [shared]})
+    _sync_all(app)
+    (item,) = client.get("/api/catalog/items?source=drive").get_json()["items"]
+    assert item["connection_id"] == first
+    assert client.get(f"/api/catalog/items/{item['id']}/stream").status_code == 200
+    google.kill_refresh_tokens(A)
+    google.expire_all_tokens()
+    services = app.extensions[SERVICES]
+    connections.mark_needs_reconnect(services.db, first, "invalid_grant")
+    played = client.get(f"/api/catalog/items/{item['id']}/stream", headers={"Range": "bytes=0-9"})
+    assert played.status_code == 206 and played.data == google.content_of(item["source_id"], 0, 10)
+    file_path = f"/api/drive/files/{item['source_id']}"
+    assert client.get(f"{file_path}/stream?connection_id={second}").status_code == 200
+    assert client.get(f"{file_path}/stream?connection_id=999").status_code == 404
+    assert client.get(f"{file_path}/thumbnail?connection_id=abc").status_code == 422
