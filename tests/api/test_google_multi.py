@@ -257,3 +257,14 @@ def test_an_item_plays_through_another_account_while_its_own_needs_reconnecting(
     assert client.get(f"{file_path}/stream?connection_id={second}").status_code == 200
     assert client.get(f"{file_path}/stream?connection_id=999").status_code == 404
     assert client.get(f"{file_path}/thumbnail?connection_id=abc").status_code == 422
+
+
+def test_a_course_only_the_second_account_sees_can_be_subscribed_before_a_sync(app, client, google):
+    course = google.add_course("Home only", members=(B,))
+    _two_accounts(client, google)
+    body = {"source": "classroom", "course_id": course}
+    response = client.post("/api/subscriptions", json=body)
+    assert response.status_code == 201, response.get_json()
+    hidden = google.add_course("Nobody's", members=("third@example.com",))
+    refused = client.post("/api/subscriptions", json={"source": "classroom", "course_id": hidden})
+    assert refused.status_code == 404

@@ -610,6 +610,7 @@ class _ClassroomFake:
     _lock: threading.RLock
     _page_token: Callable[[int, str], str]  # FakeGoogle's signed tokens, shared with files.list
     _read_page_token: Callable[[str, str], int]
+    _account_of: Callable[[_Request], str | None]  # whose access token (_ConsentFake)
 
     def _init_classroom(self) -> None:
         self._courses: dict[str, _Course] = {}
@@ -771,9 +772,10 @@ class _ClassroomFake:
         return _json(200, body if courses else {})
 
     def _course_get(self, request: _Request, course_id: str) -> _Response:
+        who = self._account_of(request)
         with self._lock:
             course = self._courses.get(course_id)
-            if course is None:
+            if course is None or (course.members is not None and who not in course.members):
                 raise _status_error(404, "Requested entity was not found.")
             return _json(200, self._course_resource(course))
 
