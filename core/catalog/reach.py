@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -30,6 +31,7 @@ from core.base.sources import Source
 
 COURSE = "course"  # the reach of a Classroom course (its id), beside items' sources
 BATCH = 500
+Pair = tuple[str, str]
 
 
 class CatalogReach(Base):
@@ -98,27 +100,32 @@ def release(
 ) -> dict[str, int]:
     """The connection no longer reaches these entries (or those of `sources` it did not see
     since `before`, or all of them): entries nobody reaches any more leave the catalog, the
-    others are streamed through a connection that still reaches them. How many items went."""
+    others are streamed through a connection that still reaches them. How many went."""
     where = [CatalogReach.connection_id == connection_id, CatalogReach.source.in_(sources)]
     if before is not None:
         where.append(CatalogReach.seen_at < before)
-    rows = session.execute(select(CatalogReach.source, CatalogReach.source_id).where(*where))
-    lost: list[tuple[str, str]] = [(str(source), str(sid)) for source, sid in rows]
-    if source_ids is not None:
-        wanted = set(source_ids)
-        lost = [(source, sid) for source, sid in lost if sid in wanted]
     by_source: dict[str, list[str]] = {}
-    for source, sid in lost:
+    for source, sid in _lost(session, where, source_ids):
         by_source.setdefault(source, []).append(sid)
     removed = {"items": 0, "courses": 0}
     for source, ids in by_source.items():
         for start in range(0, len(ids), BATCH):
             chunk = ids[start : start + BATCH]
             session.execute(delete(CatalogReach).where(*where, CatalogReach.source_id.in_(chunk)))
-            gone = _orphans(session, source, chunk)
-            removed["courses" if source == COURSE else "items"] += gone
-    hand_over(session, connection_id)
+            removed["courses" if source == COURSE else "items"] += _orphans(session, source, chunk)
+            _hand_over(session, connection_id, source, chunk)
     return removed
+
+
+def _lost(session: Session, where: list[Any], source_ids: Iterable[str] | None) -> list[Pair]:
+    stmt = select(CatalogReach.source, CatalogReach.source_id).where(*where)
+    if source_ids is None:
+        return [(str(source), str(sid)) for source, sid in session.execute(stmt)]
+    ids, found = list(source_ids), []
+    for start in range(0, len(ids), BATCH):
+        chunk = stmt.where(CatalogReach.source_id.in_(ids[start : start + BATCH]))
+        found += [(str(source), str(sid)) for source, sid in session.execute(chunk)]
+    return found
 
 
 def _orphans(session: Session, source: str, ids: list[str]) -> int:
@@ -147,29 +154,24 @@ def _orphans(session: Session, source: str, ids: list[str]) -> int:
     return int(getattr(items, "rowcount", 0) or 0)
 
 
-def hand_over(session: Session, connection_id: int) -> None:
-    """Items and courses of `connection_id` that it no longer reaches but another connection
-    does get that one (the lowest id); the rest keep theirs."""
-    for model, source_col, id_col in (
-        (CatalogItem, CatalogItem.source, CatalogItem.source_id),
-        (Course, None, Course.id),
-    ):
-        source_of = source_col if source_col is not None else COURSE
-        reach = select(CatalogReach.connection_id).where(
-            CatalogReach.source == source_of, CatalogReach.source_id == id_col
-        )
-        still_mine = exists(reach.where(CatalogReach.connection_id == connection_id))
-        other = (
-            select(func.min(CatalogReach.connection_id))
-            .where(CatalogReach.source == source_of, CatalogReach.source_id == id_col)
-            .scalar_subquery()
-        )
-        session.execute(
-            update(model)
-            .where(model.connection_id == connection_id, ~still_mine, exists(reach))
-            .values(connection_id=other)
-            .execution_options(synchronize_session=False)
-        )
+def _hand_over(session: Session, connection_id: int, source: str, ids: list[str]) -> None:
+    """Those of `ids` that `connection_id` streamed and another connection still reaches get
+    that one (the lowest id)."""
+    model: Any = Course if source == COURSE else CatalogItem
+    key = Course.id if source == COURSE else CatalogItem.source_id
+    other = (
+        select(func.min(CatalogReach.connection_id))
+        .where(CatalogReach.source == source, CatalogReach.source_id == key)
+        .scalar_subquery()
+    )
+    stmt = update(model).where(model.connection_id == connection_id, key.in_(ids))
+    if source != COURSE:
+        stmt = stmt.where(CatalogItem.source == source)
+    session.execute(
+        stmt.where(other.is_not(None))
+        .values(connection_id=other)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def forget_connection(session: Session, connection_id: int) -> dict[str, int]:
