@@ -268,3 +268,26 @@ def test_a_course_only_the_second_account_sees_can_be_subscribed_before_a_sync(a
     hidden = google.add_course("Nobody's", members=("third@example.com",))
     refused = client.post("/api/subscriptions", json={"source": "classroom", "course_id": hidden})
     assert refused.status_code == 404
+
+
+def test_a_change_one_account_no_longer_sees_leaves_the_item_to_the_other(app, client, google):
+    physics, shared = google.add_folder("Physics"), google.add_folder("Shared")
+    common = google.add_file("common.mp4", shared, size=1000, seed=10)
+    first, second = _two_accounts(client, google)
+    client.patch(f"/api/google/connections/{first}", json={"drive_folder_ids": [shared]})
+    body = {"drive_folder_ids": [shared, physics]}
+    client.patch(f"/api/google/connections/{second}", json=body)
+    _sync_all(app)
+    assert _items(app) == {"common.mp4": first}
+    services = app.extensions[SERVICES]
+
+    def sync(cid: int) -> dict[str, int]:
+        return sync_drive(services, DriveClient.from_settings(services.settings, services.db, cid))
+
+    google.move(common, physics)  # out of the first account's folders, still in the second's
+    assert sync(first)["removed"] == 1
+    assert _items(app) == {"common.mp4": second}  # the second still reaches it: it stays
+    assert sync(second)["updated"] == 1
+    google.trash(common)
+    sync(second)
+    assert _items(app) == {}
