@@ -18,8 +18,8 @@ from core import downloads
 from core.base.errors import Conflict, NotFound
 from core.base.models import CatalogItem, Download
 from core.base.sources import Source
+from core.catalog import accounts, thumbnails
 from core.catalog import store as catalog
-from core.catalog import thumbnails
 from core.downloads import catalog_link
 from core.downloads.playable import needs_conversion
 from core.jobs import records as jobs
@@ -65,6 +65,10 @@ class ItemSchema(Schema):
     course_id = fields.String(allow_none=True)
     url = fields.String(allow_none=True)
     is_video = fields.Boolean()
+    connection_id = fields.Integer(
+        allow_none=True,
+        metadata={"description": "The Google connection that streams it (Drive, Classroom)."},
+    )
     thumbnail_url = fields.Method("_thumbnail_url", allow_none=True)
     stream_url = fields.Method("_stream_url", allow_none=True)
     download = fields.Method("_download", allow_none=True)
@@ -213,7 +217,6 @@ def stream_item(item: CatalogItem) -> Response:
     """The item's bytes with Range support (local file or Drive proxy)."""
     from api.streaming import drive_proxy_response, local_file_response
     from core.catalog.indexing import resolve_local
-    from core.google.drive import DriveClient
 
     file = catalog_link.playing(db(), [item.id]).get(item.id)
     if file is not None:  # a finished download: its bytes, local, whatever the source
@@ -231,7 +234,9 @@ def stream_item(item: CatalogItem) -> Response:
             resolve_local(settings(), item.source_id), mime_type=item.mime_type
         )
     file_id = (item.extra or {}).get("drive_file_id") or item.source_id
-    return drive_proxy_response(DriveClient.from_settings(settings(), db()), file_id)
+    # Through the account that catalogued it (or another that reaches it) while it is ok.
+    client = accounts.drive_client_for(settings(), db(), item.source, item.source_id)
+    return drive_proxy_response(client, file_id)
 
 
 @blp.route("/items/<int:item_id>/stream")

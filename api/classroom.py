@@ -28,6 +28,9 @@ class CourseSchema(Schema):
     section = fields.String(allow_none=True)
     state = fields.String(allow_none=True)
     item_count = fields.Integer(required=True)
+    connection_id = fields.Integer(
+        allow_none=True, metadata={"description": "The Google connection that synced it."}
+    )
 
 
 CoursePageSchema = page_schema(CourseSchema, "CoursePage")

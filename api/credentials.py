@@ -56,7 +56,14 @@ class GoogleCredential(MethodView):
     @blp.arguments(GoogleCredentialSchema)
     @blp.response(200, CredentialInfoSchema)
     def put(self, body: dict[str, str]) -> Any:
-        """Store the OAuth client and refresh token Aula uses for Drive and Classroom."""
+        """Store an OAuth client and a refresh token got elsewhere: Aula gets a token with them,
+        reads the account's email, and makes (or replaces) that account's connection."""
+        from core.google import manual
+
+        manual.connect(
+            db(), vault(), settings(), body["client_id"], body["client_secret"],
+            body["refresh_token"],
+        )  # fmt: skip
         return vault().put("google", json.dumps(body, sort_keys=True).encode())
 
 

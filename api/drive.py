@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -14,7 +15,8 @@ from api.access import live_drive_slot, media_url
 from api.extensions import db, settings
 from api.streaming import thumbnail_response
 from core.base.errors import NotFound
-from core.catalog import drive_files, thumbnails
+from core.base.sources import Source
+from core.catalog import accounts, drive_files, thumbnails
 from core.catalog.drive_files import DriveEntry
 from core.google.drive import DriveClient
 
@@ -60,8 +62,11 @@ class DriveListArgsSchema(Schema):
     )
 
 
-def _client() -> DriveClient:
-    return DriveClient.from_settings(settings(), db())
+def _client(file_id: str, args: dict[str, Any]) -> Callable[[], DriveClient]:
+    # The named connection; else the one that catalogued the file, while ok; else the first ok.
+    return lambda: accounts.drive_client_for(
+        settings(), db(), Source.DRIVE, file_id, args["connection_id"]
+    )
 
 
 @blp.route("/files")
@@ -104,11 +109,12 @@ class DriveFile(MethodView):
 
 @blp.route("/files/<string:file_id>/thumbnail")
 class DriveThumbnail(MethodView):
+    @blp.arguments(ConnectionArgsSchema, location="query")
     @blp.response(200, content_type="image/*")
-    def get(self, file_id: str) -> Response:
+    def get(self, args: dict[str, Any], file_id: str) -> Response:
         """The file's thumbnail image, cached; 404 when Drive has none."""
         with live_drive_slot():
-            _entry, link = drive_files.get_entry(db(), _client, file_id)
+            _entry, link = drive_files.get_entry(db(), _client(file_id, args), file_id)
             if not link:
                 raise NotFound("Google Drive has no thumbnail for this file.")
             path = thumbnails.link_thumbnail(settings(), link)
@@ -117,9 +123,10 @@ class DriveThumbnail(MethodView):
 
 @blp.route("/files/<string:file_id>/stream")
 class DriveStream(MethodView):
+    @blp.arguments(ConnectionArgsSchema, location="query")
     @blp.response(200, content_type="video/*")
-    def get(self, file_id: str) -> Response:
+    def get(self, args: dict[str, Any], file_id: str) -> Response:
         """The file's bytes proxied from Drive with Range; flat memory."""
         from api.streaming import drive_proxy_response
 
-        return drive_proxy_response(_client(), file_id)
+        return drive_proxy_response(_client(file_id, args)(), file_id)

@@ -16,6 +16,7 @@ from api.schemas import PageArgsSchema, page_schema
 from core.base.errors import AulaError
 from core.base.http import make_session
 from core.base.paths import ROOT
+from core.catalog import reach
 from core.catalog import store as catalog
 from core.google import client_config, connections, oauth, service_accounts
 
@@ -55,6 +56,14 @@ class ConnectionSchema(Schema):
 
 
 ConnectionPageSchema = page_schema(ConnectionSchema, "GoogleConnectionPage")
+# POST /connections: a started authorization, or (with service_account) the connection made.
+CREATED = {
+    "description": "The authorization to open in a browser; for a service account, the"
+    " connection made.",
+    "content": {"application/json": {"schema": {"oneOf": [
+        {"$ref": "#/components/schemas/Started"}, {"$ref": "#/components/schemas/Connection"},
+    ]}}},
+}  # fmt: skip
 
 
 class StartSchema(Schema):
@@ -102,14 +111,14 @@ class ConnectionList(MethodView):
         return connections.list_connections(db(), **args)
 
     @blp.arguments(StartSchema)
-    @blp.response(201, StartedSchema)
+    @blp.doc(responses={"201": CREATED})
     def post(self, body: dict[str, Any]) -> Any:
         """Start connecting an account: open `authorization_url` in a browser within 10 minutes.
 
         With `service_account` (and `subject`), connect a service account instead: Aula gets a
         token first, and answers 201 with the connection, or 400 with Google's refusal."""
         if "service_account" not in body:
-            return oauth.start(db(), vault(), settings())
+            return jsonify(StartedSchema().dump(oauth.start(db(), vault(), settings()))), 201
         config = settings()
         with make_session(config, methods=("GET",)) as session:
             view, _created = service_accounts.connect(
@@ -144,8 +153,13 @@ class ConnectionDetail(MethodView):
 
     @blp.response(204)
     def delete(self, connection_id: int) -> None:
-        """Revoke the account's token at Google and forget the connection and its secrets."""
+        """Revoke the account's token at Google and forget the connection and its secrets; its
+        Drive and Classroom items go, except those another connection still reaches (files
+        downloaded from them stay)."""
         config = settings()
+        connections.get(db(), connection_id)  # 404 before anything changes
+        with db().session() as db_session:
+            reach.forget_connection(db_session, connection_id)
         with make_session(config, methods=("POST",)) as session:
             connections.delete(db(), vault(), connection_id, config.google_revoke_url, session)
         if not connections.any_connection(db()) and not _legacy_credential():

@@ -10,10 +10,9 @@ from core.base.locks import redis_lock
 from core.base.models import utcnow
 from core.base.sources import Source
 from core.base.vault import Vault
-from core.catalog import indexing
+from core.catalog import accounts, indexing
 from core.downloads import playable
 from core.google import connections
-from core.google.drive import DriveClient
 from core.jobs.taskdefs import TaskName
 from core.subscriptions import service as subscriptions
 from tasks.app import AulaTask, app, services
@@ -38,7 +37,8 @@ def rebuild(self: AulaTask, source: str = "all") -> dict[str, Any]:
     settings = services.settings
     result: dict[str, Any] = {}
     drive = source == Source.DRIVE or (source == "all" and _google_configured())
-    client = DriveClient.from_settings(settings, services.db) if drive else None
+    # One client per connection that is ok: each indexes its own folders (CONTRACT 8.1).
+    clients = accounts.drive_clients(settings, services.db) if drive else None
     # One lock for every rebuild and sync: a "local" and an "all" rebuild never overlap (the
     # older one would put back files the newer one removed); each waits for the other.
     with _catalog_lock(self.progress) as taken:
@@ -48,9 +48,11 @@ def rebuild(self: AulaTask, source: str = "all") -> dict[str, Any]:
             started = utcnow()
             result[Source.LOCAL] = indexing.rebuild_local(services, self.progress)
             playable.auto_convert_since(services, started)  # AUTO_CONVERT (CONTRACT 8.4)
-        if client is not None:
-            result[Source.DRIVE] = indexing.rebuild_drive(services, client, self.progress)
-    if client is not None:
+        if clients is not None:
+            result[Source.DRIVE] = accounts.each(
+                clients, lambda client: indexing.rebuild_drive(services, client, self.progress)
+            )
+    if clients is not None:
         checked = subscriptions.refresh(services, Source.DRIVE)
         if checked["subscriptions"]:
             result["subscriptions"] = checked
@@ -86,10 +88,12 @@ def sync(self: AulaTask, source: str = Source.DRIVE) -> dict[str, Any]:
     settings = services.settings
     if not _google_configured():
         return {"skipped": "no Google credentials are configured"}
-    client = DriveClient.from_settings(settings, services.db)
+    clients = accounts.drive_clients(settings, services.db)
     with _catalog_lock(self.progress) as taken:
         if taken:
-            result: dict[str, Any] = indexing.sync_drive(services, client, self.progress)
+            result: dict[str, Any] = accounts.each(
+                clients, lambda client: indexing.sync_drive(services, client, self.progress)
+            )
         else:
             result = {"skipped": "another catalog rebuild or sync held the catalog too long"}
     # Also when skipped: checking is idempotent, and catches up on a check that died.

@@ -7,6 +7,7 @@ from typing import Any
 from core.base.errors import CredentialsMissing
 from core.base.locks import redis_lock
 from core.base.sources import Source
+from core.catalog import accounts
 from core.catalog.sources.sync import sync_classroom
 from core.google.classroom import ClassroomClient
 from core.google.drive import DriveClient
@@ -27,14 +28,19 @@ def sync(self: AulaTask) -> dict[str, Any]:
     """
     settings = services.settings
     try:
-        client = ClassroomClient.from_settings(settings, services.db)
+        # One client per connection that is ok: each syncs its own courses (CONTRACT 8.1).
+        clients = accounts.classroom_clients(settings, services.db)
     except CredentialsMissing:
         return {"skipped": "no Google credentials are configured"}
-    # Drive answers whether a Drive material is a video; one token serves both APIs.
-    drive = DriveClient(settings, client.auth, client.session)
+
+    def one(client: ClassroomClient) -> dict[str, Any]:
+        # Drive answers whether a Drive material is a video; one token serves both APIs.
+        drive = DriveClient(settings, client.auth, client.session)
+        return sync_classroom(services.db, client, drive, self.progress)
+
     with redis_lock(services.redis(), "classroom.sync", settings.task_time_limit_s) as taken:
         if taken:
-            result: dict[str, Any] = sync_classroom(services.db, client, drive, self.progress)
+            result: dict[str, Any] = accounts.each(clients, one)
         else:
             result = {"skipped": "another Classroom sync is running"}
     # Also when skipped: checking is idempotent, and catches up on a check that died.

@@ -123,6 +123,8 @@ class CatalogItem(Base):
     seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # The Google connection that streams it (others may reach it too: core.catalog.reach).
+    connection_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
 
     __table_args__ = (
         UniqueConstraint("source", "source_id", name="uq_catalog_items_source"),
@@ -218,6 +220,7 @@ class Course(Base):
     alternate_link: Mapped[str | None] = mapped_column(String(2048), default=None)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    connection_id: Mapped[int | None] = mapped_column(BigInteger, default=None)  # who synced it
 
 
 class Subscription(Base):

@@ -10,10 +10,11 @@ from typing import Any
 
 from core.base.db import Database
 from core.base.errors import NotFound, ValidationFailed
-from core.base.models import CatalogFolder, utcnow
+from core.base.models import CatalogFolder, SourceState, utcnow
 from core.base.services import Services
 from core.base.settings import Settings
 from core.base.sources import Source
+from core.catalog import reach
 from core.catalog import store as catalog
 from core.catalog.local_scan import rebuild_local
 from core.google import connections
@@ -107,14 +108,21 @@ def _folder_ids(services: Services, client: DriveClient) -> list[str]:
     return connections.folders_of(services.db, connection_id, services.settings.drive_folder_ids)
 
 
+def _state_key(connection_id: int | None) -> str:
+    # Each connection follows Drive's changes feed with a token of its own.
+    return Source.DRIVE if connection_id is None else reach.state_key(Source.DRIVE, connection_id)
+
+
 def rebuild_drive(
     services: Services, client: DriveClient, on_progress: Progress = _quiet
 ) -> dict[str, int]:
-    """List every indexed folder; remove what vanished only after the last page arrived."""
+    """List every folder the client's connection indexes; remove what vanished (and no other
+    connection reaches) only after the last page arrived."""
     started = utcnow()
     start_token = client.start_page_token()  # changes made during the listing are caught later
     folder_ids = _folder_ids(services, client)
     roots = _resolve_roots(client, folder_ids)
+    conn = client.auth.creds.connection_id
     for attempt in range(MAX_LISTING_RESTARTS + 1):
         try:
             seen = _list_drive(services.db, client, roots, started, on_progress)
@@ -123,19 +131,30 @@ def rebuild_drive(
             if attempt == MAX_LISTING_RESTARTS:
                 raise
             log.warning("Drive rejected a page token; restarting the listing")
+    aliases = dict(zip(folder_ids, roots, strict=True))
     with services.db.session() as session:
-        removed, _ = catalog.remove_unseen(session, Source.DRIVE, started)
-        aliases = dict(zip(folder_ids, roots, strict=True))
+        if conn is None:
+            removed, _ = catalog.remove_unseen(session, Source.DRIVE, started)
+        else:
+            removed = reach.release(session, conn, sources=(Source.DRIVE,), before=started)["items"]
+            removed += reach.remove_unreached(session, Source.DRIVE, started)
+            _share_aliases(session, aliases)
         catalog.save_state(
-            session,
-            Source.DRIVE,
-            page_token=start_token,
-            last_rebuild_at=utcnow(),
-            last_sync_at=utcnow(),
-            last_error=None,
-            extra={"aliases": aliases},
-        )
+            session, _state_key(conn), page_token=start_token, last_rebuild_at=utcnow(),
+            last_sync_at=utcnow(), last_error=None, extra={"aliases": aliases},
+        )  # fmt: skip
     return {"items": seen, "removed": removed}
+
+
+def _share_aliases(session: Any, aliases: dict[str, str]) -> None:
+    # Browsing and subscriptions read the shared Drive state: when some connection last listed
+    # Drive, and the real ids of every connection's roots.
+    shared = session.get(SourceState, Source.DRIVE)
+    known = dict(((shared.extra if shared is not None else None) or {}).get("aliases") or {})
+    catalog.save_state(
+        session, Source.DRIVE, last_rebuild_at=utcnow(), last_sync_at=utcnow(),
+        extra={"aliases": {**known, **aliases}},
+    )  # fmt: skip
 
 
 def _list_drive(
@@ -146,33 +165,52 @@ def _list_drive(
     on_progress: Progress,
 ) -> int:
     seen = 0
+    conn = client.auth.creds.connection_id
     for folder, files in client.walk(roots):
         items, folders = drive_rows(files, folder, started)
         with db.session() as session:
-            catalog.upsert_items(session, items)
-            catalog.upsert_folders(session, folders)
+            _save_rows(session, items, folders, conn, started)
         seen += len(items)
         on_progress(seen, None, f"listed {seen} Drive files")
     return seen
 
 
-def _indexed_folders(session: Any, roots: list[str]) -> set[str]:
+def _save_rows(session: Any, items: Rows, folders: Rows, conn: int | None, seen: datetime) -> None:
+    for row in items:
+        row["connection_id"] = conn
+    catalog.upsert_items(session, items)
+    catalog.upsert_folders(session, folders)
+    if conn is not None:
+        ids = [row["source_id"] for row in items + folders]
+        reach.mark(session, Source.DRIVE, ids, conn, seen)
+
+
+def _indexed_folders(session: Any, roots: list[str], conn: int | None) -> set[str]:
+    if conn is not None:  # what this connection reaches (item ids are never parents)
+        return set(roots) | reach.reached(session, Source.DRIVE, conn)
     known = session.query(CatalogFolder.source_id).filter(CatalogFolder.source == Source.DRIVE)
     return set(roots) | {row[0] for row in known}
 
 
-def _apply_change(session: Any, change: dict[str, Any], indexed: set[str], seen: datetime) -> str:
+def _remove(session: Any, file_id: str, conn: int | None) -> str:
+    if conn is None:
+        catalog.remove_ids(session, Source.DRIVE, [file_id])
+    else:  # gone for this connection; another may still reach it (until its own sync)
+        reach.release(session, conn, sources=(Source.DRIVE,), source_ids=[file_id])
+    return "removed"
+
+
+def _apply_change(
+    session: Any, change: dict[str, Any], indexed: set[str], seen: datetime, conn: int | None
+) -> str:
     file_id, entry = str(change.get("fileId")), change.get("file") or {}
     if change.get("removed") or entry.get("trashed"):
-        catalog.remove_ids(session, Source.DRIVE, [file_id])
-        return "removed"
+        return _remove(session, file_id, conn)
     parent = next((p for p in entry.get("parents") or [] if p in indexed), None)
     if parent is None:  # moved out of the indexed folders
-        catalog.remove_ids(session, Source.DRIVE, [file_id])
-        return "removed"
+        return _remove(session, file_id, conn)
     items, folders = drive_rows([entry], parent, seen)
-    catalog.upsert_items(session, items)
-    catalog.upsert_folders(session, folders)
+    _save_rows(session, items, folders, conn, seen)
     if folders:
         indexed.add(entry["id"])
     return "updated"
@@ -182,7 +220,8 @@ def sync_drive(
     services: Services, client: DriveClient, on_progress: Progress = _quiet
 ) -> dict[str, int]:
     """Apply Drive's changes feed since the stored token; a full rebuild if there is none."""
-    state = catalog.get_state(services.db, Source.DRIVE)
+    conn = client.auth.creds.connection_id
+    state = catalog.get_state(services.db, _state_key(conn))
     if not state.page_token:
         return {**rebuild_drive(services, client, on_progress), "full_rebuild": 1}
     aliases = (state.extra or {}).get("aliases") or {}
@@ -196,13 +235,13 @@ def sync_drive(
             log.warning("Drive rejected the changes token; rebuilding in full")
             return {**rebuild_drive(services, client, on_progress), "full_rebuild": 1}
         with services.db.session() as session:
-            indexed = _indexed_folders(session, roots)
+            indexed = _indexed_folders(session, roots, conn)
             for change in changes:
-                counts[_apply_change(session, change, indexed, utcnow())] += 1
+                counts[_apply_change(session, change, indexed, utcnow(), conn)] += 1
             if new_start:
                 catalog.save_state(
                     session,
-                    Source.DRIVE,
+                    _state_key(conn),
                     page_token=new_start,
                     last_sync_at=utcnow(),
                     last_error=None,

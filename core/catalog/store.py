@@ -20,7 +20,7 @@ BATCH = 500
 ITEM_COLUMNS = (
     "source", "source_id", "title", "title_key", "mime_type", "is_video", "size_bytes",
     "duration_s", "modified_at", "folder_id", "course_id", "checksum", "url", "thumbnail_link",
-    "extra", "seen_at", "media",
+    "extra", "seen_at", "media", "connection_id",
 )  # fmt: skip
 FOLDER_COLUMNS = ("source", "source_id", "name", "parent_id", "modified_at", "seen_at")
 
@@ -50,6 +50,9 @@ def _upsert(
     updates = {c: stmt.excluded[c] for c in columns if c not in ("source", "source_id")}
     if model is CatalogItem:
         updates["updated_at"] = now
+        # The first connection to reach an item keeps streaming it (core.catalog.reach).
+        first = func.coalesce(CatalogItem.connection_id, stmt.excluded.connection_id)
+        updates["connection_id"] = first
     stmt = stmt.on_conflict_do_update(index_elements=["source", "source_id"], set_=updates)
     for start in range(0, len(rows), BATCH):
         chunk = [

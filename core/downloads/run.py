@@ -19,6 +19,7 @@ from core.base.models import Download
 from core.base.netguard import Guard
 from core.base.services import Services
 from core.base.settings import Settings
+from core.catalog import accounts
 from core.downloads import catalog_link, direct, payloads, playable, state, ytdlp
 from core.downloads.cookies import cookies_file
 from core.downloads.drive import DriveEngine
@@ -26,7 +27,6 @@ from core.downloads.engine import Declined, Engine, Fetched, FetchJob, Staged
 from core.downloads.files import file_of, hash_file, partial_dir, remove_partials, safe_name
 from core.downloads.progress import Canceled, Progress, ProgressTracker
 from core.downloads.state import DownloadKind, DownloadState
-from core.google.drive import DriveClient
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,9 @@ def engines_for(services: Services, job: FetchJob, cookies: Path | None) -> list
     straight (core.downloads.direct), and yt-dlp if it answers with a page or a playlist instead."""
     settings = services.settings
     if job.kind == DownloadKind.DRIVE:
-        return [DriveEngine(DriveClient.from_settings(settings, services.db))]
+        # Through the account that catalogued the file while it is ok, else the first ok one.
+        client = accounts.drive_client_for(settings, services.db, "drive", job.drive_file_id or "")
+        return [DriveEngine(client)]
     by_ytdlp = ytdlp.YtdlpEngine(settings.download_allow_private_hosts, cookies)
     if not direct.is_media_url(job.url):
         return [by_ytdlp]

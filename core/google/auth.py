@@ -102,6 +102,12 @@ class GoogleAuth:
             token = str(self._credentials.token)
             return token
 
+    @property
+    def granted_scopes(self) -> list[str]:
+        """The scopes Google said the last token carries (empty before one)."""
+        scopes = getattr(self._credentials, "granted_scopes", None) or []
+        return [str(scope) for scope in scopes]
+
     def invalidate(self) -> None:
         """Forget the cached token (after a 401)."""
         with self._lock:

@@ -11,6 +11,7 @@ from typing import Any
 
 import requests
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from core.base.db import Database
 from core.base.errors import SETTINGS_PAGE, NotFound, ValidationFailed
@@ -71,6 +72,10 @@ def view(row: GoogleConnection) -> ConnectionView:
     )  # fmt: skip
 
 
+class WrongAccount(ValidationFailed):
+    """A reconnect completed by another Google account: refused, nothing stored."""
+
+
 def save(
     db: Database,
     vault: Vault,
@@ -83,12 +88,29 @@ def save(
     replace_id: int | None = None,
 ) -> tuple[ConnectionView, bool]:
     """Store a connection, or replace the tokens of the one for the same account (or `replace_id`),
-    keeping its id, folders and items; True when it is new."""
+    keeping its id, folders and items; True when it is new. Two completions for one account at
+    once make one connection: the one that loses the insert replaces the winner's tokens."""
     sealed = vault.seal(json.dumps(secret, sort_keys=True).encode())
+    try:
+        return _save(db, kind, email, scopes, sealed, folders, replace_id)
+    except IntegrityError:  # the same account was inserted meanwhile (unique email)
+        view_, _created = _save(db, kind, email, scopes, sealed, folders, replace_id)
+        return view_, False
+
+
+def _save(
+    db: Database,
+    kind: str,
+    email: str,
+    scopes: list[str],
+    sealed: bytes,
+    folders: list[str],
+    replace_id: int | None,
+) -> tuple[ConnectionView, bool]:
     with db.session() as session:
         row = session.get(GoogleConnection, replace_id) if replace_id is not None else None
         if row is not None and row.email != email:
-            raise ValidationFailed(
+            raise WrongAccount(
                 f"You signed in to Google as {email}, but this connection is {row.email}: press"
                 f" Reconnect again and choose {row.email}, or Connect to add {email}.",
                 {"reason": "wrong_account"},
@@ -203,8 +225,10 @@ def credentials_for(
         return GoogleCredentials(
             "", "", "", chosen, secret["service_account"], secret.get("subject")
         )
-    client = require_client(vault, settings)
     token = str(secret.get("refresh_token") or "")
+    if secret.get("client_id"):  # PUT /api/credentials/google: a client of its own
+        return GoogleCredentials(secret["client_id"], secret["client_secret"], token, chosen)
+    client = require_client(vault, settings)
     return GoogleCredentials(client.client_id, client.client_secret, token, chosen)
 
 
@@ -236,6 +260,13 @@ def mark_needs_reconnect(db: Database, connection_id: int, reason: str) -> bool:
         except Exception as error:  # the status change stands; the event is a courtesy
             log.warning("needs_reconnect listener failed: %s", type(error).__name__)
     return True
+
+
+def has_email(db: Database, email: str) -> bool:
+    """Whether an account is connected already."""
+    with db.session() as session:
+        stmt = select(GoogleConnection.id).where(GoogleConnection.email == email)
+        return session.scalars(stmt).first() is not None
 
 
 def any_connection(db: Database) -> bool:
@@ -292,3 +323,10 @@ def mark_used(db: Database, connection_id: int) -> None:
             .where(GoogleConnection.id == connection_id)
             .values(last_used_at=utcnow())
         )
+
+
+def usable_ids(db: Database) -> list[int]:
+    """The connections that are ok, oldest first: each syncs its own folders and courses."""
+    with db.session() as session:
+        stmt = select(GoogleConnection.id).where(GoogleConnection.status == "ok")
+        return list(session.scalars(stmt.order_by(GoogleConnection.id)))

@@ -18,6 +18,7 @@ from sqlalchemy import delete, select
 
 from core.base.db import Database
 from core.base.errors import TransientError, UpstreamTimeout, ValidationFailed
+from core.base.http import make_session
 from core.base.logging import register_secret
 from core.base.models import GoogleOAuthState, utcnow
 from core.base.settings import Settings
@@ -148,10 +149,23 @@ def finish(db: Database, vault: Vault, settings: Settings, params: dict[str, str
         raise OAuthFailed(
             f"Google gave no refresh token for {email}. {TRY_AGAIN}", {"reason": "no_refresh_token"}
         )
-    return connections.save(
-        db, vault, kind="oauth", email=email, scopes=scopes, secret=secret,
-        folders=settings.drive_folder_ids, replace_id=pending.connection_id,
-    )  # fmt: skip
+    try:
+        return connections.save(
+            db, vault, kind="oauth", email=email, scopes=scopes, secret=secret,
+            folders=settings.drive_folder_ids, replace_id=pending.connection_id,
+        )  # fmt: skip
+    except connections.WrongAccount:
+        _revoke_stray(db, settings, email, str(secret["refresh_token"]))
+        raise
+
+
+def _revoke_stray(db: Database, settings: Settings, email: str, token: str) -> None:
+    # A refused reconnect got a grant nobody will use: withdraw it at Google, unless that account
+    # is connected on its own (revoking withdraws the account's whole grant to this client).
+    if connections.has_email(db, email):
+        return
+    with make_session(settings, methods=("POST",)) as session:
+        connections.revoke(settings.google_revoke_url, token, session)
 
 
 def finish_pasted(db: Database, vault: Vault, settings: Settings, address: str) -> Any:
@@ -200,6 +214,11 @@ def _allow_transport(url: str) -> None:
         loopback = host == "localhost"
     if loopback:
         os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = "1"
+
+
+def email_of(settings: Settings, access_token: str) -> str:
+    """The account's email, from GOOGLE_USERINFO_URL; OAuthFailed when Google does not say."""
+    return _email(settings, access_token)
 
 
 def _email(settings: Settings, access_token: str) -> str:

@@ -14,9 +14,10 @@ from core.base.models import CatalogFolder
 from core.base.services import Services
 from core.base.settings import Settings
 from core.base.sources import Source
+from core.catalog import accounts
 from core.catalog import store as catalog
 from core.catalog.sources.courses import get_course
-from core.google.classroom import ClassroomClient
+from core.google import connections
 from core.google.drive import FOLDER_MIME, DriveClient
 
 MAX_DEPTH = 64  # folders deeper than this below a root are not looked for
@@ -25,7 +26,8 @@ NOT_A_FOLDER = "This Drive id is a file, not a folder: subscribe to its folder."
 
 def _drive_roots(db: Database, settings: Settings) -> set[str]:
     aliases = (catalog.get_state(db, Source.DRIVE).extra or {}).get("aliases") or {}
-    return set(settings.drive_folder_ids) | set(aliases.values())
+    # Every connection's folders too: each indexes its own (CONTRACT 8.1).
+    return set(settings.drive_folder_ids) | set(aliases.values()) | connections.all_folders(db)
 
 
 def _canonical_folder(db: Database, folder_id: str) -> str:
@@ -117,9 +119,14 @@ def check_course(services: Services, course_id: str) -> bool:
         return True
     except NotFound:
         pass
-    try:
-        client = ClassroomClient.from_settings(services.settings, services.db)
-        client.request(f"courses/{quote(course_id, safe='')}", None).close()
-    except (CredentialsMissing, ValidationFailed):
+    try:  # any account that sees the course: each syncs its own
+        clients = accounts.classroom_clients(services.settings, services.db)
+    except CredentialsMissing:
         raise NotFound(f"No Classroom course with id {course_id!r}.") from None
-    return False
+    for client in clients:
+        try:
+            client.request(f"courses/{quote(course_id, safe='')}", None).close()
+            return False
+        except (NotFound, ValidationFailed):
+            continue
+    raise NotFound(f"No Classroom course with id {course_id!r}.")

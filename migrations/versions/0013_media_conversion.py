@@ -13,7 +13,7 @@ from alembic import op
 from core.base.models import UTCDateTime
 
 revision = "0013"
-down_revision = "0010"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

@@ -9,7 +9,7 @@ from tests.fakes.google import drive_file, link, youtube
 from tests.helpers import wait_for
 from tests.services import classroom_client, drive_client
 
-COURSE_KEYS = {"id", "name", "section", "state", "item_count"}
+COURSE_KEYS = {"id", "name", "section", "state", "item_count", "connection_id"}
 
 
 def _finish(client, task_id):
@@ -59,6 +59,7 @@ def test_sync_on_the_worker_then_the_courses_and_their_items(client, settings, c
     courses = {c["id"]: c for c in _walk(client, 50)}
     assert courses[course] == {
         "id": course, "name": "Geografia", "section": "9º ano", "state": "ACTIVE", "item_count": 3,
+        "connection_id": None,  # synced through the by-hand credential, no connection
     }  # fmt: skip
     assert courses[idle]["item_count"] == 0 and courses[idle]["section"] is None
 

@@ -17,7 +17,12 @@ def _client(base_env):
     return create_app(overrides).test_client()
 
 
-def test_google_credentials_round_trip_without_showing_secrets(base_env, settings, caplog):
+def test_google_credentials_round_trip_without_showing_secrets(
+    base_env, settings, caplog, fake_google
+):
+    fake_google.accept_refresh_token(
+        BODY["refresh_token"], "me@example.com", (BODY["client_id"], BODY["client_secret"])
+    )
     client = _client(base_env)
     caplog.set_level(logging.DEBUG)
     response = client.put("/api/credentials/google", json=BODY)
@@ -38,3 +43,28 @@ def test_incomplete_google_credentials_are_refused(base_env, settings):
     assert response.status_code == 422 and body["error"]["code"] == "validation_error"
     assert set(body["error"]["details"]["json"]) == {"client_secret", "refresh_token"}
     assert client.delete("/api/credentials/unknown").status_code == 404
+
+
+def test_google_credentials_make_one_connection_for_the_account(base_env, settings, fake_google):
+    fake_google.accept_refresh_token(
+        BODY["refresh_token"], "me@example.com", (BODY["client_id"], BODY["client_secret"])
+    )
+    client = _client(base_env)
+    assert client.put("/api/credentials/google", json=BODY).status_code == 200
+    assert client.put("/api/credentials/google", json=BODY).status_code == 200  # replaces it
+    (made,) = client.get("/api/google/connections").get_json()["items"]
+    assert made["email"] == "me@example.com" and made["kind"] == "oauth"
+    assert made["status"] == "ok"
+    listed = client.get(f"/api/drive/files?connection_id={made['id']}")
+    assert listed.status_code == 200, listed.get_json()
+
+
+def test_google_credentials_google_refuses_are_a_400_storing_nothing(base_env, settings):
+    client = _client(base_env)
+    refused = client.put("/api/credentials/google", json={**BODY, "refresh_token": "1//unknown"})
+    error = refused.get_json()["error"]
+    assert refused.status_code == 400 and error["code"] == "validation_error", error
+    assert error["details"]["reason"] in ("invalid_grant", "invalid_client")
+    assert client.get("/api/google/connections").get_json()["items"] == []
+    listed = client.get("/api/credentials").get_json()
+    assert not any(item["kind"] == "google" and item["configured"] for item in listed)

@@ -337,8 +337,13 @@ def test_keyboard_reaches_the_nav_and_a_card_and_enter_opens_the_player(ui: Watc
     assert nav_current.inner_text() == "Catalog"
 
 
-def test_settings_store_secrets_without_showing_them_back(ui: Watched, stack: Stack, tmp_path):
+def test_settings_store_secrets_without_showing_them_back(
+    ui: Watched, stack: Stack, tmp_path, fake_google
+):
     secret, refresh = "client-secret-not-to-be-shown", "refresh-token-not-to-be-shown"
+    # Credentials got elsewhere (another tool's OAuth dance): Google knows them, and Aula checks
+    # them with a token and reads the account's email before storing its connection.
+    fake_google.accept_refresh_token(refresh, "by.hand@example.com", ("aula-client", secret))
     cookies = tmp_path / "cookies.txt"
     cookies.write_text(
         "# Netscape HTTP Cookie File\n"

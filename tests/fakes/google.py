@@ -582,6 +582,7 @@ class _Course:
     seq: int
     created: str
     updated: str
+    members: frozenset[str] | None = None  # the accounts that see it; None: every account
 
 
 @dataclass(slots=True)
@@ -609,6 +610,7 @@ class _ClassroomFake:
     _lock: threading.RLock
     _page_token: Callable[[int, str], str]  # FakeGoogle's signed tokens, shared with files.list
     _read_page_token: Callable[[str, str], int]
+    _account_of: Callable[[_Request], str | None]  # whose access token (_ConsentFake)
 
     def _init_classroom(self) -> None:
         self._courses: dict[str, _Course] = {}
@@ -619,15 +621,26 @@ class _ClassroomFake:
 
     # ------------------------------------------------------------ building the Classroom
 
-    def add_course(self, name: str, section: str | None = None, state: str = "ACTIVE") -> str:
-        """A course (newest first in courses.list); returns its numeric id."""
+    def add_course(
+        self,
+        name: str,
+        section: str | None = None,
+        state: str = "ACTIVE",
+        *,
+        members: tuple[str, ...] | None = None,
+    ) -> str:
+        """A course (newest first in courses.list); returns its numeric id. With `members`,
+        only those accounts (by email) see it in courses.list."""
         if state not in COURSE_STATES:
             raise ValueError(f"unknown course state {state!r}")
         with self._lock:
             seq = self._next_seq()
             course_id = str(600_000_000_000 + seq)
             now = _now()
-            self._courses[course_id] = _Course(course_id, name, section, state, seq, now, now)
+            self._courses[course_id] = _Course(
+                course_id, name, section, state, seq, now, now,
+                frozenset(members) if members is not None else None,
+            )  # fmt: skip
             return course_id
 
     def set_course_state(self, course_id: str, state: str) -> None:
@@ -747,7 +760,11 @@ class _ClassroomFake:
         with self._lock:
             size = self._classroom_page_size(request)
             after = self._classroom_token(request, key)
-            entries = [(c.seq, c) for c in self._courses.values() if c.state in states]
+            who = self._account_of(request)
+            entries = [
+                (c.seq, c) for c in self._courses.values()
+                if c.state in states and (c.members is None or who in c.members)
+            ]  # fmt: skip
             courses, last = _keyset(entries, after, size, descending=True)
             body: dict[str, Any] = {"courses": [self._course_resource(c) for c in courses]}
             if last is not None:
@@ -755,9 +772,10 @@ class _ClassroomFake:
         return _json(200, body if courses else {})
 
     def _course_get(self, request: _Request, course_id: str) -> _Response:
+        who = self._account_of(request)
         with self._lock:
             course = self._courses.get(course_id)
-            if course is None:
+            if course is None or (course.members is not None and who not in course.members):
                 raise _status_error(404, "Requested entity was not found.")
             return _json(200, self._course_resource(course))
 
@@ -888,6 +906,23 @@ class _ConsentFake:
         self._access_emails: dict[str, str] = {}
         self.revoked_tokens: list[str] = []
         self._service_accounts: dict[str, tuple[Any, set[str]]] = {}
+        self.legacy_email = "owner@example.com"  # whose the FakeGoogle(refresh_token=...) is
+        self._other_clients: dict[str, str] = {}  # more OAuth clients Google knows: id -> secret
+
+    def accept_refresh_token(
+        self, token: str, email: str, client: tuple[str, str] | None = None
+    ) -> None:
+        """Google knows `token` as a refresh token of `email` (issued to `client`, an id and
+        secret, or this fake's own client): what a person got from another tool."""
+        with self._lock:
+            self._refresh_emails[token] = email
+            if client is not None:
+                self._other_clients[client[0]] = client[1]
+
+    def _account_of(self, request: _Request) -> str | None:
+        _, _, token = (request.headers.get("Authorization") or "").partition(" ")
+        with self._lock:
+            return self._access_emails.get(token.strip())
 
     @property
     def auth_url(self) -> str:
@@ -1139,6 +1174,7 @@ class FakeGoogle(_ConsentFake, _ClassroomFake):
             "DRIVE_API_URL": self.base_url,
             "CLASSROOM_API_URL": self.base_url,
             "GOOGLE_TOKEN_URL": self.token_url,
+            **self.consent_env(),
         }
 
     def credentials(self) -> dict[str, str]:
@@ -1588,13 +1624,26 @@ class FakeGoogle(_ConsentFake, _ClassroomFake):
             return refusal
         if form.get("grant_type") == "authorization_code":
             return self._code_grant(form)
+        access = self.issue_token()
+        with self._lock:  # whose token it is, for userinfo and each account's courses
+            owner = self._refresh_emails.get(form["refresh_token"])
+            if owner is None and form["refresh_token"] == self.refresh_token:
+                owner = self.legacy_email
+            if owner is not None:
+                self._access_emails[access] = owner
         body = {
-            "access_token": self.issue_token(),
+            "access_token": access,
             "expires_in": max(1, round(self.token_lifetime_s)),
             "scope": self.scope,
             "token_type": "Bearer",
         }
         return _json(200, body, {"Cache-Control": "no-cache, no-store, max-age=0, must-revalidate"})
+
+    def _client_secret_of(self, client_id: str) -> str | None:
+        if client_id == self.client_id:
+            return self.client_secret
+        with self._lock:
+            return self._other_clients.get(client_id)
 
     def _refuse_grant(self, form: dict[str, str]) -> _Response | None:
         grant = form.get("grant_type")
@@ -1602,9 +1651,10 @@ class FakeGoogle(_ConsentFake, _ClassroomFake):
             return _oauth_error(400, "invalid_request", "Missing required parameter: grant_type")
         if grant not in ("refresh_token", "authorization_code"):
             return _oauth_error(400, "unsupported_grant_type", f"Invalid grant_type: {grant}")
-        if form.get("client_id") != self.client_id:
+        known = self._client_secret_of(form.get("client_id") or "")
+        if known is None:
             return _oauth_error(401, "invalid_client", "The OAuth client was not found.")
-        if form.get("client_secret") != self.client_secret:
+        if form.get("client_secret") != known:
             return _oauth_error(401, "invalid_client", "Unauthorized")
         if grant == "authorization_code":
             return None

@@ -22,6 +22,7 @@ class CourseSummary:
     state: str | None
     alternate_link: str | None
     item_count: int
+    connection_id: int | None = None
 
 
 def list_courses(
@@ -41,7 +42,15 @@ def list_courses(
         )
         counts = {course_id: int(count) for course_id, count in counted}
     summaries = [
-        CourseSummary(c.id, c.name, c.section, c.state, c.alternate_link, counts.get(c.id, 0))
+        CourseSummary(
+            c.id,
+            c.name,
+            c.section,
+            c.state,
+            c.alternate_link,
+            counts.get(c.id, 0),
+            c.connection_id,
+        )
         for c in page.items
     ]
     return Page(summaries, page.next_cursor)

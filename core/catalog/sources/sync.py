@@ -7,12 +7,13 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from core.base.db import Database
 from core.base.errors import NotFound, UpstreamRefused, ValidationFailed
 from core.base.models import CatalogItem, Course, utcnow
+from core.catalog import reach
 from core.catalog import store as catalog
 from core.catalog.indexing import MAX_LISTING_RESTARTS, Progress
 from core.catalog.sources.materials import SOURCE, Row, material_row, resolve_drive_files
@@ -81,6 +82,7 @@ def _save(
     rows: list[Row],
     kept: list[str],
     seen: datetime,
+    conn: int | None = None,
 ) -> tuple[int, int]:
     for entry in courses:
         course = session.get(Course, entry["id"]) or Course(id=entry["id"])
@@ -89,7 +91,10 @@ def _save(
         course.state = entry.get("courseState")
         course.alternate_link = entry.get("alternateLink")
         course.seen_at = seen
+        course.connection_id = course.connection_id or conn  # the first to reach it keeps it
         session.add(course)
+    for row in rows:
+        row["connection_id"] = conn
     catalog.upsert_items(session, rows)
     if kept:  # a refused course keeps what it had
         session.execute(
@@ -98,12 +103,40 @@ def _save(
             .where(CatalogItem.seen_at < seen)
             .values(seen_at=seen)
         )
-    removed, _ = catalog.remove_unseen(session, SOURCE, seen)
-    gone = session.execute(delete(Course).where(Course.seen_at < seen))
+    if conn is not None:
+        removed, courses_gone = _release_unseen(session, courses, rows, kept, seen, conn)
+    else:
+        removed, _ = catalog.remove_unseen(session, SOURCE, seen)
+        gone = session.execute(delete(Course).where(Course.seen_at < seen))
+        courses_gone = int(getattr(gone, "rowcount", 0) or 0)
     catalog.save_state(
         session, SOURCE, last_rebuild_at=utcnow(), last_sync_at=utcnow(), last_error=None
     )
-    return removed, int(getattr(gone, "rowcount", 0) or 0)
+    return removed, courses_gone
+
+
+def _release_unseen(
+    session: Session,
+    courses: list[dict[str, Any]],
+    rows: list[Row],
+    kept: list[str],
+    seen: datetime,
+    conn: int,
+) -> tuple[int, int]:
+    """What this connection reaches now; what it no longer reaches goes unless another does."""
+    ids = [row["source_id"] for row in rows]
+    if kept:
+        ids += session.scalars(
+            select(CatalogItem.source_id).where(
+                CatalogItem.source == SOURCE, CatalogItem.course_id.in_(kept)
+            )
+        )
+    reach.mark(session, SOURCE, ids, conn, seen)
+    reach.mark(session, reach.COURSE, [entry["id"] for entry in courses], conn, seen)
+    items = reach.release(session, conn, sources=(SOURCE,), before=seen)["items"]
+    items += reach.remove_unreached(session, SOURCE, seen)
+    courses_gone = reach.release(session, conn, sources=(reach.COURSE,), before=seen)["courses"]
+    return items, courses_gone + reach.remove_unreached(session, reach.COURSE, seen)
 
 
 def sync_classroom(
@@ -135,7 +168,9 @@ def sync_classroom(
             drive_calls += resolve_drive_files(db, drive_client, added)
         on_progress(index, len(indexed), f"listed {index} of {len(indexed)} courses")
     with db.session() as session:
-        removed, courses_removed = _save(session, courses, list(rows.values()), kept, started)
+        removed, courses_removed = _save(
+            session, courses, list(rows.values()), kept, started, client.auth.creds.connection_id
+        )
     on_progress(len(indexed), len(indexed), f"catalogued {len(rows)} Classroom materials")
     return {
         "courses": len(courses),

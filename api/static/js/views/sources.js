@@ -72,6 +72,8 @@ async function needGoogle(controls, notice, signal) {
   try {
     const infos = await get('/api/credentials', { signal, quiet: true });
     connected = infos.some((info) => info.kind === 'google' && info.configured);
+    // A connected account (Settings → Google) counts too.
+    if (!connected) connected = (await get(query('/api/google/connections', { limit: 1 }), { signal, quiet: true })).items.length > 0;
   } catch {
     return; // unknown: leave the buttons as they are, the server has the last word
   }
