@@ -37,7 +37,7 @@ bp = Blueprint("tasks", __name__, url_prefix="/tasks")
 
 
 @bp.get("/result/<id>")
-def result(id: str) -> dict[str, object]:  # noqa: A002 - the docs' name
+def result(id: str) -> dict[str, object]:
     """The docs' view: ready, successful and the value (the meta while it runs)."""
     found = AsyncResult(id)
     ready = found.ready()
@@ -63,6 +63,8 @@ app = create_app()
 
 
 def seed(redis_url: str, task_id: str) -> None:
-    """A running task's state in the result backend, as `update_state(state="PROGRESS")` leaves it."""
+    """A running task's state in the result backend, as `update_state("PROGRESS")` leaves it."""
     meta: dict[str, Any] = {"current": 40, "total": 100, "percent": 40.0, "message": "indexing"}
-    Celery("seed", backend=redis_url, broker=redis_url).backend.store_result(task_id, meta, "PROGRESS")
+    Celery("seed", backend=redis_url, broker=redis_url).backend.store_result(
+        task_id, meta, "PROGRESS"
+    )
