@@ -25,9 +25,13 @@ from tests.helpers import stop_process_group
 from tests.media import make_video
 from tests.nginx_front import nginx_front, nginx_path
 
-if nginx_path() is None:  # `make test` installs it (Makefile, deploytools)
-    pytest.fail("nginx is missing: apt-get install -y nginx", pytrace=False)
 SECRET = "a9f3c1d27e604b58b1c0f4e2d6a8b3c5"
+
+
+@pytest.fixture(autouse=True)
+def _nginx() -> None:
+    if nginx_path() is None:  # `make test` installs it (Makefile, deploytools)
+        pytest.fail("nginx is missing: apt-get install -y nginx")
 
 
 def served(base: str) -> float:
