@@ -13,7 +13,7 @@ DEV_STAMP := $(VENV)/.installed-requirements-dev
 PYTEST_WORKERS ?= 4
 
 .DEFAULT_GOAL := help
-.PHONY: help run test compose-test browser promtool migrate lint fmt clean distclean
+.PHONY: help run test compose-test browser promtool deploytools migrate lint fmt clean distclean
 
 help:
 	@echo "make run        install into .venv, migrate, start web, worker, beat and flower"
@@ -43,7 +43,7 @@ $(DEV_STAMP): requirements.txt requirements-dev.txt | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/python scripts/run.py
 
-test: $(DEV_STAMP) lint browser promtool
+test: $(DEV_STAMP) lint browser promtool deploytools
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal --ignore=tests/e2e/test_compose_run.py
 	@$(MAKE) --no-print-directory compose-test
 
@@ -65,6 +65,16 @@ promtool:
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
 			--no-install-recommends prometheus; }
+
+# tests/deploy/test_k8s.py renders deploy/k8s with Debian's kubectl (kubernetes-client);
+# tests/e2e/test_media_links.py runs deploy/nginx/aula.conf on Debian's nginx (secure_link).
+deploytools:
+	@command -v kubectl >/dev/null 2>&1 && { command -v nginx || test -x /usr/sbin/nginx; } \
+		>/dev/null 2>&1 || { \
+		echo "make: installing Debian's kubernetes-client and nginx for the deploy tests"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+			--no-install-recommends kubernetes-client nginx; }
 
 # The browser tests drive Debian's chromium (Playwright's own browser download is not used).
 browser:

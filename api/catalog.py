@@ -242,6 +242,11 @@ def stream_item(item: CatalogItem) -> Response:
 @blp.route("/items/<int:item_id>/stream")
 class Stream(MethodView):
     @blp.response(200, content_type="video/*")
+    @blp.alt_response(
+        302,
+        description="Through deploy/nginx with MEDIA_LINK_SECRET set: Location "
+        "is a link nginx checks and serves the ranges from (api/media_links.py).",
+    )
     def get(self, item_id: int) -> Response:
         """The bytes, honouring Range, If-Range and If-None-Match (see the contract)."""
         return stream_item(catalog.get_item(db(), item_id))

@@ -45,6 +45,10 @@ def make_celery_client(settings: Settings) -> Celery:
         broker_connection_timeout=2,
         broker_connection_max_retries=1,
         task_publish_retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2},
+        # No `task-sent` event per send: a second Redis round trip (PUBLISH) on every enqueue,
+        # for Flower's "sent" state alone; a queued task is its record's PENDING (issue 29).
+        # Workers still send received/started/succeeded, so Flower lists each task once taken.
+        task_send_sent_event=False,
     )
     return client
 

@@ -1,17 +1,17 @@
 """Web metrics at /metrics: requests by URL rule, summed over gunicorn's workers, and live gauges.
 
-Requests that reach a view are timed and counted by prometheus-flask-exporter (its defaults off,
-`register_default` metrics whose label functions bound the method and the URL rule); `observe`
-counts by hand the ones it cannot see. Under gunicorn the master points PROMETHEUS_MULTIPROC_DIR
-at a fresh folder before it forks (gunicorn.conf.py): every worker writes its samples there and
-whichever worker answers a scrape serves the sum. Without that variable (the Flask test client,
-`flask run`) each app keeps its own registry. The gauges are read when scraped, by
-`AulaCollector`, from `core.ops.gauges`.
+Every request is timed and counted by `observe`, an after-request stage, into two metrics made
+with prometheus-flask-exporter (its defaults off; label functions that bound the method and the
+URL rule). The exporter's per-view wrappers are not used: they ran `inspect.getfullargspec` on each
+label function on every request, about a tenth of a task poll (issue 29). Under gunicorn the
+master points PROMETHEUS_MULTIPROC_DIR at a fresh folder before it forks (gunicorn.conf.py):
+every worker writes its samples there and whichever worker answers a scrape serves the sum.
+Without that variable (the Flask test client, `flask run`) each app keeps its own registry. The
+gauges are read when scraped, by `AulaCollector`, from `core.ops.gauges`.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import time
@@ -51,16 +51,13 @@ REDIS_TIMEOUT_S = 0.5
 DURATION = "flask_http_request_duration_seconds"
 TOTAL = "flask_http_request_total"
 _METRICS = "aula.request_metrics"
-_TIMED = "aula_metrics_timed"  # set in `g` once the exporter's wrappers run for this request
-ViewWrapper = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
 @dataclass(frozen=True)
 class RequestMetrics:
-    """The exporter's wrappers for every view, and the same two metrics for `observe`."""
+    """The exporter that made them, and the two metrics `observe` writes."""
 
     exporter: PrometheusMetrics
-    wrappers: tuple[ViewWrapper, ...]
     duration: Histogram
     total: Counter
 
@@ -85,15 +82,6 @@ def _status(response: Response) -> str:
     return str(response.status_code)
 
 
-def _mark_timed(view: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(view)
-    def timed(*args: Any, **kwargs: Any) -> Any:
-        setattr(g, _TIMED, True)
-        return view(*args, **kwargs)
-
-    return timed
-
-
 class _KeepingRegistry(CollectorRegistry):
     """Keeps what the exporter registers, so `observe` writes into the very same metrics."""
 
@@ -115,20 +103,19 @@ def _request_metrics(registry: _KeepingRegistry, multiprocess: bool) -> RequestM
         if multiprocess
         else PrometheusMetrics(app=None, path=None, export_defaults=False, registry=registry)
     )  # fmt: skip
-    duration = exporter.histogram(
+    exporter.histogram(
         DURATION,
         "Time to answer a request (until its headers, for a streamed body), by URL rule.",
         labels={"method": _method, "url_rule": _rule, "status": _status},
         buckets=BUCKETS,
     )
-    total = exporter.counter(
+    exporter.counter(
         TOTAL, "Requests answered, by method and status.",
         labels={"method": _method, "status": _status},
     )  # fmt: skip
     made = registry.kept
     return RequestMetrics(
         exporter,
-        (_mark_timed, duration, total),
         next(metric for metric in made if isinstance(metric, Histogram)),
         next(metric for metric in made if isinstance(metric, Counter)),
     )
@@ -148,8 +135,7 @@ def _shared_metrics(folder: str) -> RequestMetrics:
 
 
 def instrument(app: Flask, services: Services) -> None:
-    """Serve /metrics and time every view with the exporter's wrappers (after all routes are
-    added: `register_default` wraps the views that exist); `observe` counts the rest."""
+    """Serve /metrics; `observe` (a pipeline stage) times and counts every request."""
     folder = multiprocess_dir()
     registry: _KeepingRegistry | None = None
     if folder:
@@ -161,15 +147,12 @@ def instrument(app: Flask, services: Services) -> None:
 
     app.extensions[_METRICS] = metrics
     app.add_url_rule("/metrics", "metrics", _scrape_view(services, registry))
-    metrics.exporter.register_default(*metrics.wrappers, app=app)
 
 
 def observe(response: Response) -> Response:
-    """Count and time, from the clock api.security.start_request started, a request that no view
-    answered: the exporter wraps views, so it never sees a 404 or 405 from routing, Flask's own
-    OPTIONS answer, or an early answer of a request pipeline stage (401, 413, 429...)."""
-    if g.get(_TIMED):
-        return response
+    """Count and time a request, from the clock api.security.start_request started until its
+    headers: views, 404 and 405 from routing, Flask's own OPTIONS answer and early answers of a
+    request pipeline stage (401, 413, 429...) alike."""
     metrics: RequestMetrics = current_app.extensions[_METRICS]
     method, rule, status = _method(), _rule(), _status(response)
     began = g.get("started")

@@ -12,6 +12,7 @@ from urllib.parse import quote
 from flask import Response, current_app, request, send_file
 from werkzeug.wsgi import ClosingIterator
 
+from api import media_links
 from api.errors import envelope
 from api.extensions import settings
 from core.catalog import thumbnails
@@ -69,6 +70,10 @@ def local_file_response(
         accel = accel_redirect(path)
         if accel:
             handle.close()
+            # A stream (not a download) goes on at a link nginx checks alone: seeks skip Python.
+            direct = media_links.direct_url(path) if disposition is None else None
+            if direct:
+                return media_links.redirect(direct)
             return _accel_response(accel, content_type, disposition)
         plan = plan_local_file(
             info, Conditions.from_headers(request.headers), content_type, disposition

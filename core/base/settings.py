@@ -27,6 +27,7 @@ SECRET_FIELDS = frozenset(
         "webhook_secret",
         "webhook_urls",
         "google_client_secret",
+        "media_link_secret",
     }
 )
 
@@ -80,6 +81,8 @@ class Settings(BaseSettings):
     drive_live_concurrency: int = Field(4, ge=1, le=64)
     # Behind deploy/nginx: local files answered with X-Accel-Redirect (README, Docker Compose).
     accel_redirect_prefix: str = Field("", pattern=r"^(/[A-Za-z0-9_.-]+)*$")
+    # Behind deploy/nginx: a video's ranges go to a URL nginx checks itself (api/media_links.py).
+    media_link_secret: SecretStr | None = Field(None, min_length=16)
     # Operational knobs beyond the contract's table.
     port: int = Field(8000, ge=1, le=65535)
     # Web listens on every interface by default (CONTRACT 1); make run warns while reads are open.

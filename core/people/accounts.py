@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -24,6 +24,9 @@ ROLES = ("admin", "viewer")
 # fails closed for a moment, while a remembered "no" would leave reads open after setup.
 USER_EXISTS_TTL_S = 2.0
 _user_seen: dict[Database, float] = {}
+# Asked on every request of a single-person install: one cached Core select, no ORM session
+# (the session made this a third of a task poll, issue 29).
+_ANY_USER = select(User.id).limit(1)
 
 
 @dataclass(frozen=True)
@@ -47,8 +50,8 @@ def any_user(db: Database) -> bool:
     seen = _user_seen.get(db)
     if seen is not None and time.monotonic() - seen < USER_EXISTS_TTL_S:
         return True
-    with db.session() as session:
-        found = bool(session.scalar(select(exists().where(User.id.is_not(None)))))
+    with db.engine.connect() as connection:
+        found = connection.execute(_ANY_USER).first() is not None
     if found:
         _user_seen[db] = time.monotonic()
     return found

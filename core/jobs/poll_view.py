@@ -1,0 +1,57 @@
+"""What a task poll reads: the record's tag alone (for a 304), or its shown fields and tag.
+
+The tag comes from the record's `updated_at`, which every write to a task record sets (the
+column's `onupdate`, for Core and ORM writes alike), with its state and id: a poll holding the
+current tag is answered from a two-column read, before any shown field is loaded or serialised.
+`updated_at` is read as the database's own text (no datetime parsing): only its equality matters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from sqlalchemy import String, bindparam, select, type_coerce
+
+from core.base.db import Database
+from core.base.errors import NotFound
+from core.base.models import TaskRecord
+
+_STAMP = (TaskRecord.state, type_coerce(TaskRecord.updated_at, String).label("stamp"))
+_TAG = select(*_STAMP).where(TaskRecord.id == bindparam("task_id"))
+# What GET /api/tasks/{id} shows, then the tag's columns: one cached Core select, no ORM session.
+_VIEW = select(
+    TaskRecord.id,
+    TaskRecord.name,
+    TaskRecord.state,
+    TaskRecord.progress,
+    TaskRecord.result,
+    TaskRecord.error,
+    TaskRecord.created_at,
+    TaskRecord.started_at,
+    TaskRecord.finished_at,
+    _STAMP[1],
+).where(TaskRecord.id == bindparam("task_id"))
+
+
+def tag_of(task_id: str, state: str, stamp: object) -> str:
+    """The ETag of a record in `state` last written at `stamp`."""
+    text = f"{task_id}|{state}|{stamp}".encode()
+    return hashlib.sha1(text, usedforsecurity=False).hexdigest()
+
+
+def read_tag(db: Database, task_id: str) -> str | None:
+    """The current tag of `task_id`'s record, None if there is no such record."""
+    with db.engine.connect() as connection:
+        row = connection.execute(_TAG, {"task_id": task_id}).first()
+    return None if row is None else tag_of(task_id, row.state, row.stamp)
+
+
+def read_view(db: Database, task_id: str) -> tuple[dict[str, Any], str]:
+    """The shown fields of `task_id`'s record as read now, and their tag; or NotFound."""
+    with db.engine.connect() as connection:
+        row = connection.execute(_VIEW, {"task_id": task_id}).first()
+    if row is None:
+        raise NotFound(f"No task with id {task_id!r}.")
+    view = row._asdict()
+    return view, tag_of(task_id, view["state"], view.pop("stamp"))
