@@ -1,0 +1,109 @@
+// Home: "Continue watching" (most recent first, with how far each lesson got) and the courses
+// with their completion. The catalog grid stays in the navigation for browsing everything.
+
+import { get, query } from '../api.js';
+import { clear, h } from '../dom.js';
+import { courseHash, courseMeta, lessonHash, listCourses } from '../courses.js';
+import { completionBar, positionBar, timeLeft } from '../progress.js';
+
+const CONTINUE_LIMIT = 12;
+
+export function thumb(url, fallbackText = '') {
+  const placeholder = () => h('span', { class: 'thumb placeholder', 'aria-hidden': 'true' },
+    fallbackText ? initials(fallbackText) : '▶');
+  if (!url) return placeholder();
+  const img = h('img', { class: 'thumb', src: url, alt: '', loading: 'lazy', width: 320, height: 180 });
+  img.addEventListener('error', () => img.replaceWith(placeholder()), { once: true });
+  return img;
+}
+
+function initials(text) {
+  const words = String(text).split(/[\s_\-–—/]+/).filter((w) => /\p{L}|\p{N}/u.test(w));
+  return words.slice(0, 2).map((w) => [...w][0].toUpperCase()).join('') || '▶';
+}
+
+// A progress entry with what the card needs; the item is read when the entry does not carry it.
+async function withItem(entry, signal) {
+  const item = entry.item || (entry.title ? entry : null);
+  if (item) return { entry, item };
+  try {
+    return { entry, item: await get(`/api/catalog/items/${entry.item_id}`, { signal, quiet: true }) };
+  } catch (error) {
+    if (error.name === 'AbortError') throw error;
+    return null; // gone from the catalog: nothing to continue
+  }
+}
+
+function continueCard({ entry, item }) {
+  const courseId = entry.course_id ?? entry.course?.id ?? item.course_id ?? null;
+  const courseTitle = entry.course_title ?? entry.course?.title ?? item.course_title ?? null;
+  const length = entry.duration_s ?? item.duration_s;
+  return h('li', {},
+    h('a', { class: 'card continue-card', href: lessonHash(entry.item_id ?? item.id, courseId),
+      'data-item-id': entry.item_id ?? item.id },
+    h('span', { class: 'thumb-wrap' }, thumb(item.thumbnail_url), positionBar(entry.position_s, length)),
+    h('span', { class: 'card-title' }, item.title),
+    h('span', { class: 'card-meta' }, [courseTitle, timeLeft(entry.position_s, length)].filter(Boolean).join(' · '))));
+}
+
+async function continueSection(signal) {
+  let page;
+  try {
+    page = await get(query('/api/progress', { state: 'in_progress', limit: CONTINUE_LIMIT }), { signal, quiet: true });
+  } catch (error) {
+    if (error.name === 'AbortError') throw error;
+    return null; // the courses below still show; the API client announced nothing (quiet)
+  }
+  const cards = (await Promise.all((page.items || []).map((entry) => withItem(entry, signal)))).filter(Boolean);
+  if (!cards.length) return null;
+  return h('section', { class: 'home-section', 'aria-labelledby': 'continue-heading' },
+    h('h2', { id: 'continue-heading' }, 'Continue watching'),
+    h('ul', { class: 'grid continue-grid', 'aria-label': 'Continue watching' }, cards.map(continueCard)));
+}
+
+function courseCard(course) {
+  const next = course.progress?.next_item_id;
+  const done = course.progress?.total && course.progress.watched >= course.progress.total;
+  return h('li', { class: 'course-item' },
+    h('a', { class: 'card course-card', href: courseHash(course.id), 'data-course-id': course.id },
+      h('span', { class: 'thumb-wrap' }, thumb(course.thumbnail_url, course.title)),
+      h('span', { class: 'card-title' }, course.title),
+      h('span', { class: 'card-meta' }, courseMeta(course)),
+      h('span', { class: 'card-progress' }, completionBar(course.progress))),
+    next && !done ? h('a', { class: 'card-action', href: lessonHash(next, course.id),
+      'aria-label': `Continue “${course.title}”` }, '▶ Continue') : null);
+}
+
+function emptyCourses() {
+  return h('div', { class: 'empty-state' },
+    h('p', {}, 'No courses yet. A course is a folder of lessons in a media folder or in Google Drive, or a '
+      + 'Google Classroom course.'),
+    h('p', { class: 'admin-only' }, 'Add media folders or connect Google in ',
+      h('a', { href: '#/settings' }, 'Settings'), ', then rebuild the catalog under ',
+      h('a', { href: '#/sources' }, 'Sources'), '.'));
+}
+
+async function coursesSection(signal) {
+  const grid = h('ul', { class: 'grid course-grid', 'aria-label': 'Courses' });
+  const more = h('button', { type: 'button', class: 'load-more', hidden: true }, 'More courses');
+  const section = h('section', { class: 'home-section', 'aria-labelledby': 'courses-heading' },
+    h('h2', { id: 'courses-heading' }, 'Courses'), grid, more);
+  let cursor = null;
+  async function load() {
+    const page = await listCourses(cursor, { signal });
+    grid.append(...page.items.map(courseCard));
+    cursor = page.next_cursor;
+    more.hidden = !cursor;
+    if (!grid.children.length) clear(grid).replaceWith(emptyCourses());
+  }
+  more.addEventListener('click', () => load().catch(() => {}));
+  await load();
+  return section;
+}
+
+export async function homeView({ root, signal }) {
+  root.append(h('h1', { class: 'visually-hidden' }, 'Home'));
+  const [watching, courses] = await Promise.all([continueSection(signal), coursesSection(signal)]);
+  root.append(...[watching, courses].filter(Boolean),
+    h('p', { class: 'browse-all' }, h('a', { href: '#/catalog' }, 'Browse everything in the catalog →')));
+}
