@@ -4,7 +4,7 @@
 import { h } from '../dom.js';
 import { duration } from '../format.js';
 import { courseMeta, getCourse, lessonHash, lessonsInOrder } from '../courses.js';
-import { completionBar, markWatched, positionBar, stateOf, timeLeft } from '../progress.js';
+import { completionBar, markWatched, positionBar, progressSettled, stateOf, timeLeft } from '../progress.js';
 import { thumb } from './home.js';
 
 const FILE_KINDS = [[/pdf/, 'PDF'], [/presentation|powerpoint|slides/, 'Slides'], [/spreadsheet|excel|csv/, 'Sheet'],
@@ -110,5 +110,6 @@ export async function courseView({ root, signal }, id) {
     // Marking keeps the focus on the same lesson's button, for keyboard users.
     if (focused) root.querySelector(`li.lesson[data-item-id="${CSS.escape(focused)}"] button.mark`)?.focus();
   };
+  await progressSettled(); // the position just written by the player shows here
   render(root, await getCourse(id, { signal }), refresh);
 }

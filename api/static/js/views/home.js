@@ -4,7 +4,7 @@
 import { get, query } from '../api.js';
 import { clear, h } from '../dom.js';
 import { courseHash, courseMeta, lessonHash, listCourses } from '../courses.js';
-import { completionBar, positionBar, timeLeft } from '../progress.js';
+import { completionBar, positionBar, progressSettled, timeLeft } from '../progress.js';
 
 const CONTINUE_LIMIT = 12;
 
@@ -103,6 +103,7 @@ async function coursesSection(signal) {
 
 export async function homeView({ root, signal }) {
   root.append(h('h1', { class: 'visually-hidden' }, 'Home'));
+  await progressSettled(); // the position just written by the player shows here
   const [watching, courses] = await Promise.all([continueSection(signal), coursesSection(signal)]);
   root.append(...[watching, courses].filter(Boolean),
     h('p', { class: 'browse-all' }, h('a', { href: '#/catalog' }, 'Browse everything in the catalog →')));
