@@ -61,3 +61,28 @@ export function formatLong(seconds) {
   const rest = minutes % 60;
   return rest ? `${hours} h ${rest} min` : `${hours} h`;
 }
+
+// Which course each lesson was last played in, in this browser: "Continue watching" lists lessons,
+// and a lesson opened with its course knows what comes next. Kept small (the latest 200).
+const MEMORY = 'aula.lessonCourses';
+const REMEMBERED = 200;
+
+function memory() {
+  try {
+    const value = JSON.parse(localStorage.getItem(MEMORY) || '[]');
+    return Array.isArray(value) ? value.filter((pair) => Array.isArray(pair) && pair.length === 2) : [];
+  } catch {
+    return [];
+  }
+}
+
+export function rememberCourse(itemId, courseId) {
+  const pairs = memory().filter(([item]) => String(item) !== String(itemId));
+  pairs.unshift([String(itemId), String(courseId)]);
+  try { localStorage.setItem(MEMORY, JSON.stringify(pairs.slice(0, REMEMBERED))); } catch { /* full or refused */ }
+}
+
+export function rememberedCourse(itemId) {
+  const found = memory().find(([item]) => String(item) === String(itemId));
+  return found ? found[1] : null;
+}

@@ -94,12 +94,12 @@ function header(course) {
 
 function render(root, course, onChanged) {
   const sections = (course.sections || []).filter((s) => s.lessons?.length || s.attachments?.length);
+  const empty = h('p', { class: 'empty-state' },
+    'This course has no lessons now: its folder may have moved or been removed. What was watched is kept.');
   root.replaceChildren(
     h('p', { class: 'back' }, h('a', { href: '#/home' }, '← Home')),
     header(course),
-    ...sections.map((section, index) => sectionBlock(section, index, course, onChanged)),
-    sections.length ? null : h('p', { class: 'empty-state' },
-      'This course has no lessons now: its folder may have moved or been removed. What was watched is kept.'),
+    ...(sections.length ? sections.map((section, index) => sectionBlock(section, index, course, onChanged)) : [empty]),
   );
 }
 

@@ -2,8 +2,8 @@
 // with their completion. The catalog grid stays in the navigation for browsing everything.
 
 import { get, query } from '../api.js';
-import { clear, h } from '../dom.js';
-import { courseHash, courseMeta, lessonHash, listCourses } from '../courses.js';
+import { h } from '../dom.js';
+import { courseHash, courseMeta, lessonHash, listCourses, rememberedCourse } from '../courses.js';
 import { completionBar, positionBar, progressSettled, timeLeft } from '../progress.js';
 
 const CONTINUE_LIMIT = 12;
@@ -34,31 +34,43 @@ async function withItem(entry, signal) {
   }
 }
 
-function continueCard({ entry, item }) {
-  const courseId = entry.course_id ?? entry.course?.id ?? item.course_id ?? null;
-  const courseTitle = entry.course_title ?? entry.course?.title ?? item.course_title ?? null;
-  const length = entry.duration_s ?? item.duration_s;
-  return h('li', {},
-    h('a', { class: 'card continue-card', href: lessonHash(entry.item_id ?? item.id, courseId),
-      'data-item-id': entry.item_id ?? item.id },
-    h('span', { class: 'thumb-wrap' }, thumb(item.thumbnail_url), positionBar(entry.position_s, length)),
-    h('span', { class: 'card-title' }, item.title),
-    h('span', { class: 'card-meta' }, [courseTitle, timeLeft(entry.position_s, length)].filter(Boolean).join(' · '))));
+// The course a lesson in progress belongs to: as the entry says, as this browser remembers, or
+// the course whose next lesson it is (the lesson most recently in progress there).
+function courseOf(entry, itemId, courses) {
+  const given = entry.course_id ?? entry.course?.id;
+  if (given !== undefined && given !== null) return { id: given, title: entry.course?.title ?? null };
+  const remembered = rememberedCourse(itemId);
+  const byNext = courses.find((c) => String(c.progress?.next_item_id) === String(itemId));
+  const known = courses.find((c) => String(c.id) === String(remembered)) || byNext;
+  if (known) return { id: known.id, title: known.title };
+  return remembered ? { id: remembered, title: null } : null;
 }
 
-async function continueSection(signal) {
+function continueCard({ entry, item }, courses) {
+  const itemId = entry.item_id ?? item.id;
+  const course = courseOf(entry, itemId, courses);
+  const length = entry.duration_s ?? item.duration_s;
+  return h('li', {},
+    h('a', { class: 'card continue-card', href: lessonHash(itemId, course?.id), 'data-item-id': itemId },
+      h('span', { class: 'thumb-wrap' }, thumb(item.thumbnail_url), positionBar(entry.position_s, length)),
+      h('span', { class: 'card-title' }, item.title),
+      h('span', { class: 'card-meta' }, [course?.title, timeLeft(entry.position_s, length)].filter(Boolean).join(' · '))));
+}
+
+async function continueSection(signal, courses) {
   let page;
   try {
     page = await get(query('/api/progress', { state: 'in_progress', limit: CONTINUE_LIMIT }), { signal, quiet: true });
   } catch (error) {
     if (error.name === 'AbortError') throw error;
-    return null; // the courses below still show; the API client announced nothing (quiet)
+    return null; // the courses below still show; nothing to continue is no error to shout about
   }
   const cards = (await Promise.all((page.items || []).map((entry) => withItem(entry, signal)))).filter(Boolean);
   if (!cards.length) return null;
   return h('section', { class: 'home-section', 'aria-labelledby': 'continue-heading' },
     h('h2', { id: 'continue-heading' }, 'Continue watching'),
-    h('ul', { class: 'grid continue-grid', 'aria-label': 'Continue watching' }, cards.map(continueCard)));
+    h('ul', { class: 'grid continue-grid', 'aria-label': 'Continue watching' },
+      cards.map((card) => continueCard(card, courses))));
 }
 
 function courseCard(course) {
@@ -83,28 +95,31 @@ function emptyCourses() {
       h('a', { href: '#/sources' }, 'Sources'), '.'));
 }
 
-async function coursesSection(signal) {
+function emptyOr(grid) {
+  return grid.children.length ? grid : emptyCourses();
+}
+
+// The courses' first page is read once: it is shown, and it tells lessons in progress their course.
+async function coursesSection(first, signal) {
   const grid = h('ul', { class: 'grid course-grid', 'aria-label': 'Courses' });
   const more = h('button', { type: 'button', class: 'load-more', hidden: true }, 'More courses');
-  const section = h('section', { class: 'home-section', 'aria-labelledby': 'courses-heading' },
-    h('h2', { id: 'courses-heading' }, 'Courses'), grid, more);
   let cursor = null;
-  async function load() {
-    const page = await listCourses(cursor, { signal });
+  const show = (page) => {
     grid.append(...page.items.map(courseCard));
     cursor = page.next_cursor;
     more.hidden = !cursor;
-    if (!grid.children.length) clear(grid).replaceWith(emptyCourses());
-  }
-  more.addEventListener('click', () => load().catch(() => {}));
-  await load();
-  return section;
+  };
+  more.addEventListener('click', () => listCourses(cursor, { signal }).then(show).catch(() => {}));
+  show(first);
+  return h('section', { class: 'home-section', 'aria-labelledby': 'courses-heading' },
+    h('h2', { id: 'courses-heading' }, 'Courses'), emptyOr(grid), more);
 }
 
 export async function homeView({ root, signal }) {
   root.append(h('h1', { class: 'visually-hidden' }, 'Home'));
   await progressSettled(); // the position just written by the player shows here
-  const [watching, courses] = await Promise.all([continueSection(signal), coursesSection(signal)]);
+  const first = await listCourses(null, { signal });
+  const [watching, courses] = await Promise.all([continueSection(signal, first.items), coursesSection(first, signal)]);
   root.append(...[watching, courses].filter(Boolean),
     h('p', { class: 'browse-all' }, h('a', { href: '#/catalog' }, 'Browse everything in the catalog →')));
 }

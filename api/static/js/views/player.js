@@ -11,7 +11,9 @@ import { notify } from '../notify.js';
 import { h, progressBar } from '../dom.js';
 import { poll } from '../poller.js';
 import { bytes, duration, SOURCE_NAMES, when } from '../format.js';
-import { courseHash, getCourse, lessonHash, lessonsInOrder, nextLesson, previousLesson } from '../courses.js';
+import {
+  courseHash, getCourse, lessonHash, lessonsInOrder, nextLesson, previousLesson, rememberCourse,
+} from '../courses.js';
 import { markWatched } from '../progress.js';
 import { playerShortcuts, shortcutsHelp } from '../player/keys.js';
 import { speedControl } from '../player/speed.js';
@@ -133,10 +135,10 @@ function followVideo(slot, playButton) {
   for (const name of ['play', 'pause', 'ended', 'emptied']) el.addEventListener(name, label);
 }
 
-// The lesson's course (when the address or the item names one) and its place in it.
+// The lesson's course (when the address names one) and its place in it.
 async function courseContext(item, params, signal) {
-  const courseId = params.get('course') ?? item.course_id ?? null;
-  if (courseId === null || courseId === undefined) return null;
+  const courseId = params.get('course');
+  if (!courseId) return null;
   let course;
   try {
     course = await getCourse(courseId, { signal, quiet: true });
@@ -146,6 +148,7 @@ async function courseContext(item, params, signal) {
   }
   const lessons = lessonsInOrder(course);
   const lesson = lessons.find((l) => String(l.id) === String(item.id)) || null;
+  if (lesson) rememberCourse(item.id, course.id);
   return { course, lesson, lessons, next: nextLesson(course, item.id), previous: previousLesson(course, item.id) };
 }
 
@@ -186,12 +189,10 @@ function watchedControls(item, progress, signal) {
 // Where the lesson sits in its course, and the way to the lessons around it.
 function lessonLine(context) {
   if (!context?.lesson) return null;
-  const { course, lesson, lessons } = context;
+  const { lesson, lessons } = context;
   const place = lessons.indexOf(lesson) + 1;
   const section = lesson.section?.title;
-  return h('p', { class: 'lesson-line' },
-    h('a', { href: courseHash(course.id) }, course.title),
-    section ? ` · ${section}` : '', ` · Lesson ${place} of ${lessons.length}`);
+  return h('p', { class: 'lesson-line' }, [section, `Lesson ${place} of ${lessons.length}`].filter(Boolean).join(' · '));
 }
 
 function lessonButtons(context) {
@@ -212,7 +213,7 @@ function setUpPlayback(wrap, item, { context, progress, watched, speedSlot, para
     progress, signal,
     onSaved: (answer) => watched.set(answer?.watched),
     onResumed: (at) => {
-      if (at > 0) flash(wrap, `Resumed at ${duration(at)}`);
+      if (at > 0) flash(wrap, `Resumed at ${duration(Math.floor(at))}`);
       if (params.get('autoplay')) {
         el.play().catch(() => {}); // refused without a gesture: the person presses play
         history.replaceState(null, '', lessonHash(item.id, context?.course.id));
@@ -282,8 +283,8 @@ export async function playerView({ root, signal }, id, params = new URLSearchPar
     h('div', { class: 'player-title' }, h('h1', {}, item.title), watched.badge),
     lessonLine(context),
     slot,
-    h('div', { class: 'player-bar' }, ...lessonButtons(context), speedSlot, watched.button),
-    area,
+    h('div', { class: 'player-actions' },
+      h('div', { class: 'player-bar' }, ...lessonButtons(context), speedSlot, watched.button), area),
     details(rows),
     shortcutsHelp(),
   );
