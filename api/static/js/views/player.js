@@ -8,7 +8,7 @@
 
 import { get, post, query } from '../api.js';
 import { notify } from '../notify.js';
-import { h, progressBar } from '../dom.js';
+import { append, h, progressBar } from '../dom.js';
 import { poll } from '../poller.js';
 import { bytes, duration, SOURCE_NAMES, when } from '../format.js';
 import {
@@ -278,7 +278,7 @@ export async function playerView({ root, signal }, id, params = new URLSearchPar
   const back = context
     ? h('a', { href: courseHash(context.course.id) }, `← ${context.course.title}`)
     : h('a', { href: '#/catalog' }, '← Catalog');
-  root.append(
+  append(root, [ // skips the parts a lone item has not (null)
     h('p', { class: 'back' }, back),
     h('div', { class: 'player-title' }, h('h1', {}, item.title), watched.badge),
     lessonLine(context),
@@ -287,7 +287,7 @@ export async function playerView({ root, signal }, id, params = new URLSearchPar
       h('div', { class: 'player-bar' }, ...lessonButtons(context), speedSlot, watched.button), area),
     details(rows),
     shortcutsHelp(),
-  );
+  ]);
 }
 
 export async function downloadPlayerView({ root, signal }, id) {
