@@ -22,6 +22,7 @@ from core.base.db import Database, database, migrate, reset_engines, session_sco
 from core.base.models import Base
 from core.base.settings import Settings
 from core.base.vault import Vault
+from core.catalog.courses import models as _course_models  # noqa: F401  # courses, progress
 from core.people import accounts
 from core.people import models as _people_models  # noqa: F401  # registers the people tables
 from tests.fakes import FakeGoogle

@@ -216,6 +216,8 @@ class Course(Base):
     alternate_link: Mapped[str | None] = mapped_column(String(2048), default=None)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # courses.topics.list as [{"id", "name"}] in the order Classroom gives (the course's sections).
+    topics: Mapped[list[dict[str, str]] | None] = mapped_column(JSON, default=None)
 
 
 class Subscription(Base):

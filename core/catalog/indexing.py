@@ -15,6 +15,7 @@ from core.base.services import Services
 from core.base.settings import Settings
 from core.base.sources import Source
 from core.catalog import store as catalog
+from core.catalog.courses.discovery import discover_drive
 from core.catalog.local_scan import rebuild_local
 from core.google import connections
 from core.google.drive import FOLDER_MIME, DriveClient
@@ -133,6 +134,7 @@ def rebuild_drive(
             last_error=None,
             extra={"aliases": aliases},
         )
+        discover_drive(session)
     return {"items": seen, "removed": removed}
 
 
@@ -197,6 +199,7 @@ def sync_drive(
             indexed = _indexed_folders(session, roots)
             for change in changes:
                 counts[_apply_change(session, change, indexed, utcnow())] += 1
+            discover_drive(session)
             if new_start:
                 catalog.save_state(
                     session,
