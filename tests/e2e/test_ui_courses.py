@@ -195,6 +195,7 @@ def test_a_person_resumes_where_they_stopped_and_lesson_2_comes_next(
         card.wait_for()
         assert "0 of 4 watched" in card.inner_text()
         assert ui.page.locator("#continue-heading").count() == 0  # nothing started yet
+        assert ui.page.get_by_role("link", name=f"Start “{COURSE}”").is_visible()
         card.click()
         ui.page.get_by_role("heading", level=1, name=COURSE).wait_for()
         rows = ui.page.locator("li.lesson")
@@ -223,7 +224,8 @@ def test_a_person_resumes_where_they_stopped_and_lesson_2_comes_next(
         assert resume.locator("progress.position-bar").evaluate("p => p.value / p.max") == (
             pytest.approx(left_at / LONG_S, abs=0.05)
         )
-        assert COURSE in resume.inner_text() or "left" in resume.inner_text()
+        assert f"{COURSE} · 0:0" in resume.inner_text() and "left" in resume.inner_text()
+        assert tab.page.get_by_role("link", name=f"Continue “{COURSE}”").is_visible()
         tab.page.wait_for_load_state("networkidle", timeout=WAIT_MS)
         tab.shot("courses-home")
         resume.click()

@@ -57,15 +57,20 @@ function continueCard({ entry, item }, courses) {
       h('span', { class: 'card-meta' }, [course?.title, timeLeft(entry.position_s, length)].filter(Boolean).join(' · '))));
 }
 
-async function continueSection(signal, courses) {
-  let page;
+// The person's lessons in progress, most recent first ([] when they cannot be read: the courses
+// still show, and nothing to continue is no error to shout about).
+async function inProgress(signal) {
   try {
-    page = await get(query('/api/progress', { state: 'in_progress', limit: CONTINUE_LIMIT }), { signal, quiet: true });
+    const page = await get(query('/api/progress', { state: 'in_progress', limit: CONTINUE_LIMIT }), { signal, quiet: true });
+    return page.items || [];
   } catch (error) {
     if (error.name === 'AbortError') throw error;
-    return null; // the courses below still show; nothing to continue is no error to shout about
+    return [];
   }
-  const cards = (await Promise.all((page.items || []).map((entry) => withItem(entry, signal)))).filter(Boolean);
+}
+
+async function continueSection(entries, courses, signal) {
+  const cards = (await Promise.all(entries.map((entry) => withItem(entry, signal)))).filter(Boolean);
   if (!cards.length) return null;
   return h('section', { class: 'home-section', 'aria-labelledby': 'continue-heading' },
     h('h2', { id: 'continue-heading' }, 'Continue watching'),
@@ -73,9 +78,11 @@ async function continueSection(signal, courses) {
       cards.map((card) => continueCard(card, courses))));
 }
 
-function courseCard(course) {
+// `started`: ids of lessons in progress; a course with none of them nor a watched lesson is new.
+function courseCard(course, started) {
   const next = course.progress?.next_item_id;
   const done = course.progress?.total && course.progress.watched >= course.progress.total;
+  const fresh = !course.progress?.watched && !started.has(String(next));
   return h('li', { class: 'course-item' },
     h('a', { class: 'card course-card', href: courseHash(course.id), 'data-course-id': course.id },
       h('span', { class: 'thumb-wrap' }, thumb(course.thumbnail_url, course.title)),
@@ -83,7 +90,7 @@ function courseCard(course) {
       h('span', { class: 'card-meta' }, courseMeta(course)),
       h('span', { class: 'card-progress' }, completionBar(course.progress))),
     next && !done ? h('a', { class: 'card-action', href: lessonHash(next, course.id),
-      'aria-label': `Continue “${course.title}”` }, '▶ Continue') : null);
+      'aria-label': `${fresh ? 'Start' : 'Continue'} “${course.title}”` }, fresh ? '▶ Start' : '▶ Continue') : null);
 }
 
 function emptyCourses() {
@@ -100,12 +107,12 @@ function emptyOr(grid) {
 }
 
 // The courses' first page is read once: it is shown, and it tells lessons in progress their course.
-async function coursesSection(first, signal) {
+function coursesSection(first, started, signal) {
   const grid = h('ul', { class: 'grid course-grid', 'aria-label': 'Courses' });
   const more = h('button', { type: 'button', class: 'load-more', hidden: true }, 'More courses');
   let cursor = null;
   const show = (page) => {
-    grid.append(...page.items.map(courseCard));
+    grid.append(...page.items.map((course) => courseCard(course, started)));
     cursor = page.next_cursor;
     more.hidden = !cursor;
   };
@@ -118,8 +125,9 @@ async function coursesSection(first, signal) {
 export async function homeView({ root, signal }) {
   root.append(h('h1', { class: 'visually-hidden' }, 'Home'));
   await progressSettled(); // the position just written by the player shows here
-  const first = await listCourses(null, { signal });
-  const [watching, courses] = await Promise.all([continueSection(signal, first.items), coursesSection(first, signal)]);
-  root.append(...[watching, courses].filter(Boolean),
+  const [first, entries] = await Promise.all([listCourses(null, { signal }), inProgress(signal)]);
+  const started = new Set(entries.map((entry) => String(entry.item_id)));
+  const watching = await continueSection(entries, first.items, signal);
+  root.append(...[watching, coursesSection(first, started, signal)].filter(Boolean),
     h('p', { class: 'browse-all' }, h('a', { href: '#/catalog' }, 'Browse everything in the catalog →')));
 }

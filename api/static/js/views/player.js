@@ -284,7 +284,7 @@ export async function playerView({ root, signal }, id, params = new URLSearchPar
     lessonLine(context),
     slot,
     h('div', { class: 'player-actions' },
-      h('div', { class: 'player-bar' }, ...lessonButtons(context), speedSlot, watched.button), area),
+      area, h('div', { class: 'player-bar' }, ...lessonButtons(context), speedSlot, watched.button)),
     details(rows),
     shortcutsHelp(),
   ]);
