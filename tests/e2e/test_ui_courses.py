@@ -329,6 +329,12 @@ def test_the_speed_is_remembered_and_shortcuts_skip_fields(browser, site: Site, 
         ui.page.keyboard.press("Space")
         ui.page.wait_for_function("() => document.querySelector('main video').paused")
         ui.page.locator(".osd", has_text="Pause").wait_for(state="attached")
+        ui.page.keyboard.press("f")  # the video with its overlays goes full screen, and back
+        ui.page.wait_for_function(
+            "() => document.fullscreenElement?.classList.contains('video-box')"
+        )
+        ui.page.keyboard.press("f")
+        ui.page.wait_for_function("() => document.fullscreenElement === null")
 
         # Typing in a field is typing, not a shortcut.
         at = current_time(ui)
@@ -386,6 +392,23 @@ def test_a_course_whose_folder_is_gone_shows_empty(browser, site: Site, lesson_f
         ui.goto(f"course/{course.id}")
         ui.page.locator(".empty-state", has_text="no lessons now").wait_for()
         assert ui.page.locator("li.lesson").count() == 0
+        # An unknown course: said so, with a way back; a lesson of one plays on its own.
+        ui.goto(f"course/{course.id + 1000}")
+        ui.page.locator("main h1", has_text="This view could not be loaded").wait_for()
+        assert ui.page.locator("#errors .notice.error").count() == 1
+        clean(ui)
+
+
+def test_a_lesson_of_an_unknown_course_plays_on_its_own(browser, site: Site, lesson_files):
+    course = library(site, lesson_files)
+    lesson = course.lessons["Lesson 2"]
+    with watched_page(browser, site.base) as ui:
+        ui.page.goto(f"{site.base}/#/player/{lesson}?course={course.id + 1000}")
+        ui.page.get_by_role("heading", level=1, name="Lesson 2", exact=True).wait_for()
+        ui.page.locator("main video").wait_for()
+        assert ui.page.get_by_role("link", name="← Catalog").is_visible()
+        assert ui.page.locator(".lesson-line").count() == 0
+        assert ui.page.locator("#errors > *").count() == 0
         clean(ui)
 
 
