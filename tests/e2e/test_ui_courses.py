@@ -5,6 +5,7 @@ database of its own (the people test adds users, which change what every other t
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,14 +16,17 @@ import pytest
 import requests
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from core.base.db import migrate
+from core.base.db import database, migrate
+from core.base.vault import Vault
 from core.catalog.indexing import rebuild_local
+from core.catalog.sources.sync import sync_classroom
 from tests.conftest import settings_from_env, truncate
 from tests.e2e.browser import chromium
 from tests.e2e.ui_support import WAIT_MS, Watched, watched_page, web_process
+from tests.fakes.google import drive_file, link
 from tests.helpers import private_redis_db, wait_for
 from tests.media import make_video
-from tests.services import services_of
+from tests.services import classroom_client, drive_client, services_of
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -429,6 +433,55 @@ def test_the_course_views_fit_a_phone(browser, site: Site, lesson_files: Path, v
         assert "null" not in shown and "undefined" not in shown and "NaN" not in shown
         width = ui.page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
         assert width[0] <= width[1], (view, width)
+        clean(ui)
+
+
+def test_a_classroom_course_shows_its_topics_in_order(browser, site: Site, classroom):
+    settings = settings_from_env(site.env)
+    truncate(settings.database_url)
+    shutil.rmtree(site.media_root, ignore_errors=True)
+    db = database(settings.database_url)
+    Vault(db, settings.fernet_keys).put(
+        "google", json.dumps(classroom.credentials(), sort_keys=True).encode()
+    )
+    videos = [classroom.add_file(f"v{n}.mp4", duration_ms=600_000) for n in range(4)]
+    slides = classroom.add_file("slides.pdf", mime_type="application/pdf")
+    course = classroom.add_course("Física")
+    first = classroom.add_topic(course, "Unidade 1")
+    second = classroom.add_topic(course, "Unidade 2")
+    classroom.move_topic(course, second, 0)  # the teacher dragged Unidade 2 to the top
+    classroom.add_course_material(course, "Sem tópico", [drive_file(videos[0], "Boas-vindas")])
+    classroom.add_coursework(
+        course, "Aula 1", [drive_file(videos[1], "Aula 1"), drive_file(slides, "Slides")],
+        topic_id=first,
+    )  # fmt: skip
+    classroom.add_course_material(
+        course, "Aula 2", [drive_file(videos[2], "Aula 2")], topic_id=first
+    )
+    classroom.add_course_material(
+        course, "Extra", [drive_file(videos[3], "Extra")], topic_id=second
+    )
+    classroom.add_course_material(
+        course, "Leitura", [link("https://example.org/r", "Leitura")], topic_id=second
+    )
+    sync_classroom(db, classroom_client(settings), drive_client(settings))
+    with watched_page(browser, site.base) as ui:
+        ui.goto("home")
+        ui.page.locator("a.course-card", has_text="Física").click()
+        ui.page.get_by_role("heading", level=1, name="Física").wait_for()
+        assert ui.page.locator(".course-section h2").all_inner_texts() == ["Unidade 2", "Unidade 1"]
+        titles = ui.page.locator("li.lesson").evaluate_all(
+            "rows => rows.map(r => r.querySelector('.lesson-title').lastChild.textContent)"
+        )
+        assert titles == ["Boas-vindas", "Extra", "Aula 1", "Aula 2"]
+        assert "Google Classroom" in ui.page.locator(".course-meta").inner_text()
+        aula1 = ui.page.locator("li.lesson", has_text="Aula 1")
+        assert aula1.locator(".attachments a[target='_blank']").inner_text() == "Slides"
+        reading = ui.page.locator(".course-section", has_text="Unidade 2").locator(".attachments a")
+        assert reading.first.get_attribute("href") == "https://example.org/r"
+        assert reading.count() == 1  # another site's page: opened, not saved
+        ui.page.wait_for_load_state("networkidle", timeout=WAIT_MS)
+        ui.shot("courses-classroom")
         clean(ui)
 
 

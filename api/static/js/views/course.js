@@ -15,13 +15,22 @@ function fileKind(mime) {
   return found ? found[1] : 'File';
 }
 
+// Another site's address (a Classroom link material): opened, not saved.
+const external = (url) => /^https?:\/\//i.test(url) && !url.startsWith(`${location.origin}/`);
+
+function attachment(file) {
+  if (!file.url) return h('li', {}, h('span', { class: 'file-kind' }, fileKind(file.mime_type)), file.title);
+  const away = external(file.url);
+  return h('li', {},
+    h('span', { class: 'file-kind' }, away ? 'Link' : fileKind(file.mime_type)),
+    h('a', { href: file.url, target: '_blank', rel: 'noopener' }, file.title),
+    away ? null : h('a', { class: 'file-save', href: file.url, download: '', 'aria-label': `Download ${file.title}` }, 'Download'));
+}
+
 // Slides, PDFs, worksheets: open in a new tab, or save.
 function attachmentList(attachments) {
   if (!attachments?.length) return null;
-  return h('ul', { class: 'attachments', 'aria-label': 'Files' }, attachments.map((file) => h('li', {},
-    h('span', { class: 'file-kind' }, fileKind(file.mime_type)),
-    h('a', { href: file.url, target: '_blank', rel: 'noopener' }, file.title),
-    h('a', { class: 'file-save', href: file.url, download: '', 'aria-label': `Download ${file.title}` }, 'Download'))));
+  return h('ul', { class: 'attachments', 'aria-label': 'Files' }, attachments.map(attachment));
 }
 
 function lessonStatus(lesson) {
