@@ -197,3 +197,11 @@ def test_viewers_read_courses_and_keep_their_own_progress(app, course):
         admin.client.delete(f"/api/courses/{listed['id']}", headers=admin.headers).status_code
         == 204
     )
+
+
+def test_a_lesson_is_its_catalog_item_plus_position_progress_and_attachments(client, course):
+    lessons = _detail(client, _the_course(client)["id"])["sections"][0]["lessons"]
+    for lesson in lessons:
+        item = client.get(f"/api/catalog/items/{lesson['id']}").get_json()
+        added = {"position", "progress", "attachments"}
+        assert {k: v for k, v in lesson.items() if k not in added} == item

@@ -4,7 +4,6 @@ key that joins attachments to a lesson, and the sections in the source's order."
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
 from typing import Any
 
 from sqlalchemy import String, cast, or_, select
@@ -18,11 +17,21 @@ UNTITLED = ""  # the first section: lessons directly in the course folder, or wi
 MAX_DEPTH = 32
 
 
+# Rows, not ORM objects, and only the columns a course page shows: 2,000 lessons load quickly.
+# `extra` (JSON, costly to decode) only where the source needs it: Classroom, loose videos.
+COLUMNS = ("id", "source", "source_id", "title", "mime_type", "is_video", "size_bytes",
+           "duration_s", "modified_at", "folder_id", "course_id", "url",
+           "thumbnail_link")  # fmt: skip
+ITEM = select(*(CatalogItem.__table__.c[name] for name in COLUMNS))
+ITEM_EXTRA = ITEM.add_columns(CatalogItem.__table__.c.extra)
+
+
 @dataclass(frozen=True)
 class Placed:
-    """An item of a course: its section, the key attachments join on, its order in the section."""
+    """An item of a course (a catalog_items row: attributes as CatalogItem's): its section, the
+    key attachments join on, its order in the section."""
 
-    item: CatalogItem
+    item: Any
     section: str
     join: str
     order: tuple[Any, ...]
@@ -44,22 +53,22 @@ def _escape(text: str) -> str:
 
 
 def _stem(name: str) -> str:
-    return PurePosixPath(name).stem.casefold()
+    """`Lesson 1` of `Lesson 1.mp4` (as PurePosixPath.stem, without building a path)."""
+    base = name.rpartition("/")[2]
+    stem, dot, suffix = base.rpartition(".")
+    return (stem if dot and suffix and stem.strip(".") else base).casefold()
 
 
 def _local(session: Session, entry: CourseEntry) -> Layout:
-    stmt = select(CatalogItem).where(CatalogItem.source == Source.LOCAL)
+    stmt = ITEM.where(CatalogItem.source == Source.LOCAL)
     if entry.loose:
-        stmt = stmt.where(CatalogItem.folder_id == "")
-        items = [i for i in session.scalars(stmt) if (i.extra or {}).get("root") == entry.key]
+        stmt = ITEM_EXTRA.where(CatalogItem.source == Source.LOCAL, CatalogItem.folder_id == "")
+        items = [i for i in session.execute(stmt) if (i.extra or {}).get("root") == entry.key]
         prefix = ""
     else:
         prefix = entry.key + "/"
-        items = list(
-            session.scalars(
-                stmt.where(CatalogItem.source_id.like(_escape(prefix) + "%", escape="\\"))
-            )
-        )
+        like = CatalogItem.source_id.like(_escape(prefix) + "%", escape="\\")
+        items = list(session.execute(stmt.where(like)))
     layout = Layout()
     for item in items:
         rel = item.source_id[len(prefix) :]
@@ -96,8 +105,8 @@ def _drive(session: Session, entry: CourseEntry) -> Layout:
     layout = Layout()
     ids = list(paths)
     for start in range(0, len(ids), 500):
-        items = session.scalars(
-            select(CatalogItem).where(
+        items = session.execute(
+            ITEM.where(
                 CatalogItem.source == Source.DRIVE,
                 CatalogItem.folder_id.in_(ids[start : start + 500]),
             )
@@ -115,8 +124,8 @@ def _classroom(session: Session, entry: CourseEntry) -> Layout:
     layout = Layout(ordered=True, natural=False)
     layout.titles = {UNTITLED: ""} | {str(t["id"]): str(t["name"]) for t in topics}
     shared = cast(CatalogItem.extra, String).like(f'%"{_escape(entry.key)}"%', escape="\\")
-    items = session.scalars(
-        select(CatalogItem).where(
+    items = session.execute(
+        ITEM_EXTRA.where(
             CatalogItem.source == Source.CLASSROOM,
             or_(CatalogItem.course_id == entry.key, shared),
         )

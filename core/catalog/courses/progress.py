@@ -111,14 +111,15 @@ def _aware(value: Any) -> datetime:
     return result if result is not None else utcnow()
 
 
-def of_items(session: Session, user_id: int, item_ids: list[int]) -> dict[int, LessonProgress]:
-    """The person's progress rows for these items, by item id (a few queries for thousands)."""
-    found: dict[int, LessonProgress] = {}
+def of_items(session: Session, user_id: int, item_ids: list[int]) -> dict[int, Any]:
+    """The person's progress rows (with LessonProgress's attributes) for these items, by item
+    id: a few queries for thousands, as rows rather than ORM objects."""
+    found: dict[int, Any] = {}
+    table = LessonProgress.__table__
     for start in range(0, len(item_ids), BATCH):
-        rows = session.scalars(
-            select(LessonProgress).where(
-                LessonProgress.user_id == user_id,
-                LessonProgress.item_id.in_(item_ids[start : start + BATCH]),
+        rows = session.execute(
+            select(table).where(
+                table.c.user_id == user_id, table.c.item_id.in_(item_ids[start : start + BATCH])
             )
         )
         found.update((row.item_id, row) for row in rows)
