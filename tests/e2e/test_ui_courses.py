@@ -403,6 +403,22 @@ def test_a_course_whose_folder_is_gone_shows_empty(browser, site: Site, lesson_f
         clean(ui)
 
 
+def test_home_without_courses_says_how_to_get_some(browser, site: Site):
+    truncate(settings_from_env(site.env).database_url)
+    shutil.rmtree(site.media_root, ignore_errors=True)
+    site.media_root.mkdir()
+    with watched_page(browser, site.base) as ui:
+        ui.page.goto(site.base)  # `/` opens Home
+        ui.page.locator(".empty-state", has_text="No courses yet").wait_for()
+        assert ui.page.url.endswith("#/home")
+        assert ui.page.locator("nav a[aria-current='page']").inner_text() == "Home"
+        assert ui.page.locator("#continue-heading").count() == 0
+        assert ui.page.locator("#errors > *").count() == 0
+        ui.page.get_by_role("link", name="Browse everything in the catalog →").click()
+        ui.page.get_by_role("heading", level=1, name="Catalog").wait_for()
+        clean(ui)
+
+
 def test_a_lesson_of_an_unknown_course_plays_on_its_own(browser, site: Site, lesson_files):
     course = library(site, lesson_files)
     lesson = course.lessons["Lesson 2"]
