@@ -37,13 +37,12 @@ async function withItem(entry, signal) {
 // The course a lesson in progress belongs to: as the entry says, as this browser remembers, or
 // the course whose next lesson it is (the lesson most recently in progress there).
 function courseOf(entry, itemId, courses) {
-  const given = entry.course_id ?? entry.course?.id;
-  if (given !== undefined && given !== null) return { id: given, title: entry.course?.title ?? null };
-  const remembered = rememberedCourse(itemId);
-  const byNext = courses.find((c) => String(c.progress?.next_item_id) === String(itemId));
-  const known = courses.find((c) => String(c.id) === String(remembered)) || byNext;
+  const named = entry.course_id ?? entry.course?.id ?? rememberedCourse(itemId);
+  const known = named !== null && named !== undefined
+    ? courses.find((c) => String(c.id) === String(named))
+    : courses.find((c) => String(c.progress?.next_item_id) === String(itemId));
   if (known) return { id: known.id, title: known.title };
-  return remembered ? { id: remembered, title: null } : null;
+  return named !== null && named !== undefined ? { id: named, title: entry.course?.title ?? null } : null;
 }
 
 function continueCard({ entry, item }, courses) {
