@@ -9,8 +9,10 @@ import pytest
 
 from core.base.db import database
 from core.base.errors import ValidationFailed
+from core.catalog import store as catalog
 from core.catalog.courses import discovery, service
 from core.catalog.courses.build import summarise
+from core.catalog.courses.membership import courses_of
 from core.catalog.courses.models import IMPLICIT_USER
 from core.catalog.courses.progress import save
 from core.catalog.indexing import rebuild_drive, rebuild_local
@@ -62,6 +64,10 @@ def test_a_folder_course_has_natural_sections_and_lessons(settings, media_root):
     rebuild_local(services_of(settings))
 
     view = _courses(settings)["Python Course"]
+    bonus = view.sections[2].lessons[0].item.id
+    assert _belongs(settings, bonus) == "Python Course"
+    discovery.add_course(database(settings.database_url), settings, "local", str(course / "Week 2"))
+    assert _belongs(settings, bonus) == "Python Course"  # found on its own beats added by hand
     assert _outline(view) == [
         (None, 0, [("Welcome", 1)]),
         ("Week 2", 1, [("lesson 1", 1), ("Lesson 2", 2), ("Lesson 10", 3)]),
@@ -149,6 +155,7 @@ def test_classroom_topics_are_sections_in_the_order_topics_list_gives(settings, 
     ]
     assert [a.title for a in view.sections[2].lessons[0].attachments] == ["Slides"]
     assert [a.title for a in view.sections[1].attachments] == ["Leitura"]
+    assert _belongs(settings, view.sections[2].lessons[1].item.id) == "Física"
 
 
 def test_drive_subfolders_are_courses_with_nested_sections(settings, drive):
@@ -170,6 +177,16 @@ def test_drive_subfolders_are_courses_with_nested_sections(settings, drive):
     ]
     assert [a.title for a in view.sections[0].lessons[0].attachments] == ["Aula 2.pdf"]
     assert _outline(courses["My Drive"]) == [(None, 0, [("Solto.mp4", 1)])]
+    assert _belongs(settings, view.sections[1].lessons[0].item.id) == "Curso"
+    assert _belongs(settings, courses["My Drive"].lessons[0].item.id) == "My Drive"
+
+
+def _belongs(settings, item_id):
+    """The title of the course "continue watching" shows for an item."""
+    db = database(settings.database_url)
+    with db.session() as session:
+        found = courses_of(session, [catalog.get_item(db, item_id)])
+    return found[item_id].title if item_id in found else None
 
 
 def test_folder_names_with_pattern_characters_hold_only_their_own_lessons(settings, media_root):
