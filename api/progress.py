@@ -33,8 +33,18 @@ class LessonProgressSchema(Schema):
     updated_at = fields.AwareDateTime(allow_none=True, required=True)
 
 
+class CourseRefSchema(Schema):
+    id = fields.Integer(required=True)
+    title = fields.String(required=True)
+
+
 class ProgressEntrySchema(LessonProgressSchema):
     item = fields.Nested(ItemSchema, required=True)
+    course_id = fields.Integer(allow_none=True, required=True)
+    course = fields.Nested(
+        CourseRefSchema, allow_none=True, required=True,
+        metadata={"description": "The course the lesson belongs to (null: none shown)."},
+    )  # fmt: skip
 
 
 ProgressPageSchema = page_schema(ProgressEntrySchema, "ProgressPage")
@@ -91,11 +101,13 @@ class ProgressList(MethodView):
         page = progress.listing(
             db(), user_key(), args.get("state"), limit=args["limit"], cursor=args["cursor"]
         )
-        shown = with_downloads([item for _, item in page.items])
+        shown = with_downloads([item for _, item, _ in page.items])
         entries = [
-            {**progress_body(item, row), "item": item_shown}
-            for (row, item), item_shown in zip(page.items, shown, strict=True)
-        ]
+            {**progress_body(item, row), "item": item_shown,
+             "course_id": course.id if course else None,
+             "course": {"id": course.id, "title": course.title} if course else None}
+            for (row, item, course), item_shown in zip(page.items, shown, strict=True)
+        ]  # fmt: skip
         return {"items": entries, "next_cursor": page.next_cursor}
 
 

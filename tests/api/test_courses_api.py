@@ -124,6 +124,9 @@ def test_continue_watching_lists_most_recent_first(client, course):
     started = client.get("/api/progress?state=in_progress").get_json()
     assert [entry["item_id"] for entry in started["items"]] == [b, a]
     assert started["items"][0]["item"]["title"] == "Lesson 2"
+    course_id = _the_course(client)["id"]
+    assert started["items"][0]["course_id"] == course_id
+    assert started["items"][0]["course"] == {"id": course_id, "title": "Algebra"}
     client.put(f"/api/progress/{a}", json={"position_s": 130})
     started = client.get("/api/progress?state=in_progress&limit=1").get_json()
     assert [entry["item_id"] for entry in started["items"]] == [a]

@@ -8,8 +8,11 @@ from pathlib import Path
 import pytest
 
 from core.base.db import database
+from core.base.errors import ValidationFailed
+from core.catalog import store as catalog
 from core.catalog.courses import discovery, service
 from core.catalog.courses.build import summarise
+from core.catalog.courses.membership import courses_of
 from core.catalog.courses.models import IMPLICIT_USER
 from core.catalog.courses.progress import save
 from core.catalog.indexing import rebuild_drive, rebuild_local
@@ -61,6 +64,10 @@ def test_a_folder_course_has_natural_sections_and_lessons(settings, media_root):
     rebuild_local(services_of(settings))
 
     view = _courses(settings)["Python Course"]
+    bonus = view.sections[2].lessons[0].item.id
+    assert _belongs(settings, bonus) == "Python Course"
+    discovery.add_course(database(settings.database_url), settings, "local", str(course / "Week 2"))
+    assert _belongs(settings, bonus) == "Python Course"  # found on its own beats added by hand
     assert _outline(view) == [
         (None, 0, [("Welcome", 1)]),
         ("Week 2", 1, [("lesson 1", 1), ("Lesson 2", 2), ("Lesson 10", 3)]),
@@ -148,6 +155,7 @@ def test_classroom_topics_are_sections_in_the_order_topics_list_gives(settings, 
     ]
     assert [a.title for a in view.sections[2].lessons[0].attachments] == ["Slides"]
     assert [a.title for a in view.sections[1].attachments] == ["Leitura"]
+    assert _belongs(settings, view.sections[2].lessons[1].item.id) == "Física"
 
 
 def test_drive_subfolders_are_courses_with_nested_sections(settings, drive):
@@ -169,3 +177,75 @@ def test_drive_subfolders_are_courses_with_nested_sections(settings, drive):
     ]
     assert [a.title for a in view.sections[0].lessons[0].attachments] == ["Aula 2.pdf"]
     assert _outline(courses["My Drive"]) == [(None, 0, [("Solto.mp4", 1)])]
+    assert _belongs(settings, view.sections[1].lessons[0].item.id) == "Curso"
+    assert _belongs(settings, courses["My Drive"].lessons[0].item.id) == "My Drive"
+
+
+def _belongs(settings, item_id):
+    """The title of the course "continue watching" shows for an item."""
+    db = database(settings.database_url)
+    with db.session() as session:
+        found = courses_of(session, [catalog.get_item(db, item_id)])
+    return found[item_id].title if item_id in found else None
+
+
+def test_folder_names_with_pattern_characters_hold_only_their_own_lessons(settings, media_root):
+    clip(media_root / "C++ [2024] *best*? 100%_" / "a.mp4")
+    clip(media_root / "C++ [2024] xbestx1 100%_" / "b.mp4")  # what a wildcard would also match
+    clip(media_root / "C" / "c.mp4")
+    rebuild_local(services_of(settings))
+    courses = _courses(settings)
+    assert _outline(courses["C++ [2024] *best*? 100%_"]) == [(None, 0, [("a", 1)])]
+    assert _outline(courses["C"]) == [(None, 0, [("c", 1)])]
+
+
+def test_a_progress_save_is_one_statement(settings, media_root):
+    from sqlalchemy import event
+
+    clip(media_root / "Course" / "a.mp4")
+    rebuild_local(services_of(settings))
+    db = database(settings.database_url)
+    item_id = _courses(settings)["Course"].lessons[0].item.id
+    save(db, IMPLICIT_USER, item_id, position_s=1, duration_s=100)  # the connection is warm
+    statements: list[str] = []
+    listen = lambda *args: statements.append(args[2])  # noqa: E731
+    event.listen(db.engine, "before_cursor_execute", listen)
+    try:
+        saved = save(db, IMPLICIT_USER, item_id, position_s=50)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listen)
+    assert (saved.position_s, saved.duration_s, saved.watched) == (50, 100, False)
+    assert len(statements) == 1, statements
+    assert "ON CONFLICT" in statements[0].upper()
+
+
+def test_progress_is_per_person(settings, media_root):
+    clip(media_root / "Course" / "a.mp4")
+    rebuild_local(services_of(settings))
+    db = database(settings.database_url)
+    item_id = _courses(settings)["Course"].lessons[0].item.id
+    save(db, 7, item_id, position_s=50, duration_s=100)
+    save(db, IMPLICIT_USER, item_id, watched=True)
+    mine = service.get_course(db, _courses(settings)["Course"].entry.id, 7).lessons[0].progress
+    theirs = service.get_course(db, _courses(settings)["Course"].entry.id, 8).lessons[0].progress
+    assert (mine.position_s, mine.watched) == (50, False)
+    assert theirs is None
+
+
+def test_adding_an_indexed_drive_folder_by_hand(settings, drive):
+    course = drive.add_folder("Curso")
+    week = drive.add_folder("Semana 1", parent=course)
+    drive.add_file("Aula 1.mp4", parent=week, duration_ms=1000)
+    rebuild_drive(services_of(settings), drive_client(settings))
+    db = database(settings.database_url)
+    entry, created = discovery.add_course(db, settings, "drive", week)
+    assert created and entry.title == "Semana 1"
+    assert _outline(service.get_course(db, entry.id, IMPLICIT_USER)) == [
+        (None, 0, [("Aula 1.mp4", 1)])
+    ]
+    again, created = discovery.add_course(db, settings, "drive", week)
+    assert (again.id, created) == (entry.id, False)
+    with pytest.raises(ValidationFailed):  # not indexed (yet): no rebuild has seen it
+        discovery.add_course(db, settings, "drive", drive.add_folder("Novo"))
+    with pytest.raises(ValidationFailed):
+        discovery.add_course(db, settings, "drive", "no-such-folder")

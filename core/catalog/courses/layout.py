@@ -52,6 +52,15 @@ def _escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def _starts(session: Session, prefix: str) -> Any:
+    """source_id starts with `prefix`: on SQLite a GLOB, which (unlike LIKE, case-blind there)
+    walks the (source, source_id) index instead of reading the whole catalog."""
+    if session.get_bind().dialect.name == "sqlite":
+        glob = "".join(f"[{ch}]" if ch in "*?[" else ch for ch in prefix)
+        return CatalogItem.source_id.op("GLOB")(glob + "*")
+    return CatalogItem.source_id.like(_escape(prefix) + "%", escape="\\")
+
+
 def _stem(name: str) -> str:
     """`Lesson 1` of `Lesson 1.mp4` (as PurePosixPath.stem, without building a path)."""
     base = name.rpartition("/")[2]
@@ -67,8 +76,7 @@ def _local(session: Session, entry: CourseEntry) -> Layout:
         prefix = ""
     else:
         prefix = entry.key + "/"
-        like = CatalogItem.source_id.like(_escape(prefix) + "%", escape="\\")
-        items = list(session.execute(stmt.where(like)))
+        items = list(session.execute(stmt.where(_starts(session, prefix))))
     layout = Layout()
     for item in items:
         rel = item.source_id[len(prefix) :]

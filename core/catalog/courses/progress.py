@@ -18,7 +18,8 @@ from core.base.db import Database
 from core.base.errors import NotFound
 from core.base.models import CatalogItem, utcnow
 from core.base.pagination import Page, keyset_page
-from core.catalog.courses.models import LessonProgress
+from core.catalog.courses.membership import courses_of
+from core.catalog.courses.models import CourseEntry, LessonProgress
 from core.catalog.store import _insert
 
 WATCHED_AT = 0.9
@@ -128,9 +129,10 @@ def of_items(session: Session, user_id: int, item_ids: list[int]) -> dict[int, A
 
 def listing(
     db: Database, user_id: int, state: str | None, *, limit: int, cursor: str | None
-) -> Page[tuple[LessonProgress, CatalogItem]]:
-    """The person's progress, most recent first, with each item (rows of vanished items are
-    kept but not listed); `state` in_progress (started, not watched) or watched."""
+) -> Page[tuple[LessonProgress, CatalogItem, CourseEntry | None]]:
+    """The person's progress, most recent first, with each item and the course it belongs to
+    (rows of vanished items are kept but not listed); `state` in_progress (started, not
+    watched) or watched."""
     stmt = select(LessonProgress).where(LessonProgress.user_id == user_id)
     stmt = stmt.where(
         select(CatalogItem.id).where(CatalogItem.id == LessonProgress.item_id).exists()
@@ -146,5 +148,10 @@ def listing(
         items = {
             i.id: i for i in session.scalars(select(CatalogItem).where(CatalogItem.id.in_(ids)))
         }
-    pairs = [(row, items[row.item_id]) for row in page.items if row.item_id in items]
-    return Page(pairs, page.next_cursor)
+        courses = courses_of(session, list(items.values()))
+    found = [
+        (row, items[row.item_id], courses.get(row.item_id))
+        for row in page.items
+        if row.item_id in items
+    ]
+    return Page(found, page.next_cursor)
