@@ -367,6 +367,9 @@ def test_home_lists_lessons_in_progress_most_recent_first_and_marks_by_hand(
         cards.nth(1).wait_for()
         ids = [int(i) for i in cards.evaluate_all("cs => cs.map(c => c.dataset.itemId)")]
         assert ids == [course.lessons["Lesson 10"], course.lessons["Lesson 3"]]
+        for card in cards.all():  # each opens as a lesson of its course (what comes next)
+            assert card.get_attribute("href").endswith(f"?course={course.id}")
+            assert COURSE in card.inner_text()
         card = ui.page.locator("a.course-card")
         assert "0 of 4 watched" in card.inner_text()
 
