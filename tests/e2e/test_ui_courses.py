@@ -274,6 +274,19 @@ def test_a_person_resumes_where_they_stopped_and_lesson_2_comes_next(
         clean(tab)
 
 
+def test_a_playing_lesson_is_saved_about_every_10_seconds(browser, site: Site, lesson_files):
+    course = library(site, lesson_files)
+    with watched_page(browser, site.base) as ui:
+        video = open_lesson(ui, course, "Lesson 1")
+        with ui.page.expect_response(lambda r: "/api/progress/" in r.url, timeout=25_000) as put:
+            video.evaluate("v => { v.muted = true; return v.play(); }")
+        assert put.value.status == 200 and put.value.request.method == "PUT"
+        assert not video.evaluate("v => v.paused")  # written while it plays, not on a pause
+        body = put.value.json()
+        assert 9 <= body["position_s"] < 15 and body["duration_s"] == pytest.approx(LONG_S, abs=0.2)
+        clean(ui)
+
+
 def test_the_countdown_can_be_canceled_and_the_last_lesson_says_so(
     browser, site: Site, lesson_files: Path
 ):
