@@ -26,6 +26,8 @@ from api import (
     tokens,
     ui,
 )
+from api import courses as courses_api
+from api import progress as progress_api
 from api.access import document_read_access, register_access
 from api.errors import register_error_handlers
 from api.extensions import SERVICES, api, make_celery_client
@@ -55,6 +57,8 @@ BLUEPRINTS = (
     people.blp,
     playback.blp,
     tokens.blp,
+    courses_api.blp,
+    progress_api.blp,
 )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -89,6 +89,17 @@ def media_url(url_path: str, *, for_admin: bool = False) -> str:
     if not signed or key is None:
         return url_path
     return signing.sign_url(key, url_path, signing.expiry(time.time(), config.media_url_ttl_s))
+
+
+def media_signer() -> Callable[[str], str]:
+    """media_url for many URLs of one request (a course page has thousands): what it decides
+    once per request is decided once."""
+    config = settings()
+    key: bytes | None = current_app.extensions.get(_KEY)
+    if not (config.require_auth_for_reads or g.get("people")) or key is None:
+        return lambda url_path: url_path
+    expires = signing.expiry(time.time(), config.media_url_ttl_s)
+    return lambda url_path: signing.sign_url(key, url_path, expires)
 
 
 def _is_open(path: str) -> bool:

@@ -91,6 +91,11 @@ RULES: dict[str, Rule] = {
     "notifications.DeliveryDetail": READ_ADMIN,
     "subscriptions.SubscriptionList": {"GET": ADMIN, "POST": ADMIN},
     "subscriptions.SubscriptionDetail": {"GET": ADMIN, "DELETE": ADMIN},
+    # Courses (8.3): viewers read them and keep their own progress; admins add and hide.
+    "courses.CourseList": {"GET": USER, "POST": ADMIN},
+    "courses.CourseDetail": {"GET": USER, "DELETE": ADMIN},
+    "progress.ProgressList": READ_USER,
+    "progress.ProgressDetail": {"PUT": USER},
 }
 # Routes named by path rather than endpoint (another branch adds them): the OAuth callback is
 # reached by Google's redirect, its single-use state is the capability; the rest of Google's

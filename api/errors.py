@@ -59,8 +59,8 @@ def http_error_response(error: HTTPException) -> Response:
     status = error.code or 500
     data = getattr(error, "data", None) or {}
     details = data.get("messages") if isinstance(data, dict) else None
-    if status == 400 and details and "json" in details:
-        message = "The body is not valid JSON."
+    if status == 400 and details and "json" in details and not isinstance(details["json"], dict):
+        message = "The body is not valid JSON."  # field errors (a dict) say what is wrong
     else:
         found = data.get("message") if isinstance(data, dict) else None
         message = found or _message(error)

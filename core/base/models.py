@@ -221,6 +221,8 @@ class Course(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     connection_id: Mapped[int | None] = mapped_column(BigInteger, default=None)  # who synced it
+    # courses.topics.list as [{"id", "name"}] in the order Classroom gives (the course's sections).
+    topics: Mapped[list[dict[str, str]] | None] = mapped_column(JSON, default=None)
 
 
 class Subscription(Base):

@@ -16,6 +16,7 @@ from core.base.settings import Settings
 from core.base.sources import Source
 from core.catalog import reach
 from core.catalog import store as catalog
+from core.catalog.courses.discovery import discover_drive
 from core.catalog.local_scan import rebuild_local
 from core.google import connections
 from core.google.drive import FOLDER_MIME, DriveClient
@@ -143,6 +144,7 @@ def rebuild_drive(
             session, _state_key(conn), page_token=start_token, last_rebuild_at=utcnow(),
             last_sync_at=utcnow(), last_error=None, extra={"aliases": aliases},
         )  # fmt: skip
+        discover_drive(session)
     return {"items": seen, "removed": removed}
 
 
@@ -238,6 +240,7 @@ def sync_drive(
             indexed = _indexed_folders(session, roots, conn)
             for change in changes:
                 counts[_apply_change(session, change, indexed, utcnow(), conn)] += 1
+            discover_drive(session)
             if new_start:
                 catalog.save_state(
                     session,

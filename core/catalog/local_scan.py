@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mimetypes
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -16,11 +17,15 @@ from core.base.models import CatalogFolder, CatalogItem, utcnow
 from core.base.services import Services
 from core.base.sources import Source
 from core.catalog import store as catalog
+from core.catalog.courses.discovery import discover_local
 from core.media import facts
 from core.media import probing as media
 
 Progress = Callable[[int, int | None, str], object]
 PROGRESS_EVERY = 200  # files between progress reports: the reporter throttles, but calls cost
+# Files catalogued beside the videos as course attachments (CONTRACT 8.3), by extension.
+_ATTACHMENTS = "pdf ppt pptx pps ppsx key odp doc docx odt rtf xls xlsx ods csv epub zip"
+ATTACHMENT_EXTENSIONS = frozenset(f".{ext}" for ext in _ATTACHMENTS.split(" "))
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,26 @@ def _row(seen: Seen, mime: str, started: datetime) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def attachment_type(rel: str) -> str | None:
+    """The media type of a file a course shows beside its lessons (slides, PDFs, worksheets),
+    by its extension; None for anything else (subtitles, images, stray files)."""
+    suffix = Path(rel).suffix.lower()
+    if suffix not in ATTACHMENT_EXTENSIONS:
+        return None
+    return mimetypes.guess_type(rel)[0] or "application/octet-stream"
+
+
+def _attachment_row(seen: Seen, mime: str, started: datetime) -> dict[str, Any]:
+    """The catalog row of an attachment: never opened, never probed."""
+    folder = seen.rel.rpartition("/")[0]
+    return {
+        "source": Source.LOCAL, "source_id": seen.rel, "title": Path(seen.rel).name,
+        "mime_type": mime, "is_video": False, "size_bytes": seen.size,
+        "modified_at": datetime.fromtimestamp(seen.mtime_ns / 1e9, UTC), "folder_id": folder,
+        "extra": {"root": str(seen.root), "mtime_ns": seen.mtime_ns}, "seen_at": started,
+    }  # fmt: skip
+
+
 def _folder_rows(folders: set[str], started: datetime) -> list[dict[str, Any]]:
     return [
         {
@@ -155,6 +180,10 @@ def rebuild_local(services: Services, on_progress: Progress | None = None) -> di
                 continue
             mime = media.video_type_cheap(Path(seen.path))
             if mime is None:
+                document = attachment_type(seen.rel)
+                if document is not None:  # slides, PDFs, worksheets: a course's attachments
+                    current[seen.rel] = seen
+                    changed.append(_attachment_row(seen, document, started))
                 continue
             current[seen.rel] = seen
             changed.append(_row(seen, mime, started))
@@ -165,6 +194,7 @@ def rebuild_local(services: Services, on_progress: Progress | None = None) -> di
             session, Source.LOCAL, [sid for sid in known if sid not in current]
         )
         _sync_folders(session, folders, started)
+        discover_local(session)
         catalog.save_state(session, Source.LOCAL, last_rebuild_at=utcnow(), last_error=None)
     if on_progress is not None:
         on_progress(count, count, f"looked at {count} files, {len(changed)} new or changed")

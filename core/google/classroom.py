@@ -35,6 +35,12 @@ class ClassroomClient(GoogleApi):
         for page in self.pages(path, "courseWork", {"pageSize": PAGE_SIZE, "orderBy": POST_ORDER}):
             yield from page
 
+    def topics(self, course_id: str) -> Iterator[dict[str, Any]]:
+        """Every topic of a course, in courses.topics.list order (the course's sections)."""
+        path = f"courses/{quote(course_id, safe='')}/topics"
+        for page in self.pages(path, "topic", {"pageSize": PAGE_SIZE}):
+            yield from page
+
     def materials(self, course_id: str) -> Iterator[dict[str, Any]]:
         """Every published courseWorkMaterial of a course."""
         path = f"courses/{quote(course_id, safe='')}/courseWorkMaterials"

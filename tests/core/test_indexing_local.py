@@ -61,20 +61,21 @@ def test_a_rescan_writes_and_probes_only_what_changed(settings, media_root):
     (media_root / "c" / "no-extension").write_bytes(b"plain text, not a video")
     rebuild_local(services_of(settings))
     before = {sid: item.updated_at for sid, item in _items(settings).items()}
-    assert set(before) == {"a.mp4", "b.mp4", "c/d.mp4"}
+    # A PDF is a course attachment (CONTRACT 8.3): catalogued by its name, never probed.
+    assert set(before) == {"a.mp4", "b.mp4", "c/d.mp4", "c/slides.pdf"}
 
     make_video(media_root / "b.mp4", seconds=2)  # changed: size and mtime
     make_video(media_root / "e" / "f.mp4", seconds=1)  # new, in a new folder
     (media_root / "c" / "d.mp4").unlink()  # removed, and its folder with it
     result = rebuild_local(services_of(settings))
-    assert result == {"items": 3, "changed": 2, "removed": 1}
+    assert result == {"items": 4, "changed": 2, "removed": 1}
     items = _items(settings)
     assert items["a.mp4"].updated_at == before["a.mp4"]  # unchanged: not written, not probed
     assert items["b.mp4"].updated_at > before["b.mp4"]
     assert abs(items["b.mp4"].duration_s - 2.0) < 0.2
     with database(settings.database_url).session() as session:
         folders = {f.source_id for f in session.query(CatalogFolder).filter_by(source="local")}
-    assert folders == {"e"}
+    assert folders == {"c", "e"}  # c keeps its slides
 
 
 def test_a_file_moved_between_roots_is_probed_again(settings, media_root, tmp_path):

@@ -598,6 +598,7 @@ class _Post:
     version: int
     created: str
     updated: str
+    topic_id: str | None = None
 
 
 class _ClassroomFake:
@@ -617,6 +618,7 @@ class _ClassroomFake:
         self._posts: dict[str, _Post] = {}
         self._classroom_seq = 0
         self._refused: set[str] = set()
+        self._topics: dict[str, list[dict[str, str]]] = {}  # course id -> topics, listed order
         self.classroom_page_cap = 100
 
     # ------------------------------------------------------------ building the Classroom
@@ -657,6 +659,25 @@ class _ClassroomFake:
             for post_id in [p.id for p in self._posts.values() if p.course_id == course_id]:
                 del self._posts[post_id]
 
+    def add_topic(self, course_id: str, name: str) -> str:
+        """A topic of a course, listed by courses.topics.list after the ones added before it
+        (the order the Classwork page shows them in); returns its topicId."""
+        with self._lock:
+            self._course(course_id)
+            topic_id = str(800_000_000_000 + self._next_seq())
+            topic = {"courseId": course_id, "topicId": topic_id, "name": name,
+                     "updateTime": _now()}  # fmt: skip
+            self._topics.setdefault(course_id, []).append(topic)
+            return topic_id
+
+    def move_topic(self, course_id: str, topic_id: str, index: int) -> None:
+        """Move a topic to `index` in the course's listed order (a teacher dragging it)."""
+        with self._lock:
+            topics = self._topics[course_id]
+            topic = next(t for t in topics if t["topicId"] == topic_id)
+            topics.remove(topic)
+            topics.insert(index, topic)
+
     def add_coursework(
         self,
         course_id: str,
@@ -664,9 +685,10 @@ class _ClassroomFake:
         materials: list[dict[str, Any]],
         *,
         state: str = "PUBLISHED",
+        topic_id: str | None = None,
     ) -> str:
         """A courseWork (an assignment) with `materials` (see drive_file, youtube, link)."""
-        return self._add_post(course_id, "courseWork", title, materials, state)
+        return self._add_post(course_id, "courseWork", title, materials, state, topic_id)
 
     def add_course_material(
         self,
@@ -675,9 +697,10 @@ class _ClassroomFake:
         materials: list[dict[str, Any]],
         *,
         state: str = "PUBLISHED",
+        topic_id: str | None = None,
     ) -> str:
-        """A courseWorkMaterial (a post of material only)."""
-        return self._add_post(course_id, "courseWorkMaterial", title, materials, state)
+        """A courseWorkMaterial (a post of material only), under `topic_id` if given."""
+        return self._add_post(course_id, "courseWorkMaterial", title, materials, state, topic_id)
 
     def update_coursework(
         self,
@@ -716,6 +739,7 @@ class _ClassroomFake:
             self._courses.clear()
             self._posts.clear()
             self._refused.clear()
+            self._topics.clear()
             self.classroom_page_cap = 100
 
     def _next_seq(self) -> int:
@@ -735,7 +759,13 @@ class _ClassroomFake:
         return post
 
     def _add_post(
-        self, course_id: str, kind: str, title: str, materials: list[dict[str, Any]], state: str
+        self,
+        course_id: str,
+        kind: str,
+        title: str,
+        materials: list[dict[str, Any]],
+        state: str,
+        topic_id: str | None = None,
     ) -> str:
         if state not in POST_STATES:
             raise ValueError(f"unknown state {state!r}")
@@ -746,7 +776,7 @@ class _ClassroomFake:
             copied = json.loads(json.dumps(materials))
             now = _now()
             self._posts[post_id] = _Post(
-                post_id, course_id, kind, title, copied, state, seq, now, now
+                post_id, course_id, kind, title, copied, state, seq, now, now, topic_id
             )
             return post_id
 
@@ -778,6 +808,23 @@ class _ClassroomFake:
             if course is None or (course.members is not None and who not in course.members):
                 raise _status_error(404, "Requested entity was not found.")
             return _json(200, self._course_resource(course))
+
+    def _topics_list(self, request: _Request, course_id: str) -> _Response:
+        """courses.topics.list: `{"topic": [...], "nextPageToken"}`, paged by position."""
+        key = f"topics|{course_id}"
+        with self._lock:
+            if course_id not in self._courses:
+                raise _status_error(404, "Requested entity was not found.")
+            if course_id in self._refused:
+                raise _status_error(403, "The caller does not have permission")
+            size = self._classroom_page_size(request)
+            after = self._classroom_token(request, key)
+            listed = list(enumerate(self._topics.get(course_id, [])))
+            topics, last = _keyset(listed, after, size, descending=False)
+            body: dict[str, Any] = {"topic": [dict(t) for t in topics]}
+            if last is not None:
+                body["nextPageToken"] = self._page_token(last, key)
+        return _json(200, body if topics else {})
 
     def _coursework_list(self, request: _Request, course_id: str) -> _Response:
         return self._posts_list(request, course_id, "courseWork")
@@ -866,6 +913,8 @@ class _ClassroomFake:
         if post.kind == "courseWork":
             body.update(workType="ASSIGNMENT", maxPoints=100)
             body["submissionModificationMode"] = "MODIFIABLE_UNTIL_TURNED_IN"
+        if post.topic_id:
+            body["topicId"] = post.topic_id
         if post.materials:  # proto3 JSON leaves empty lists out
             body["materials"] = json.loads(json.dumps(post.materials))
         return body
@@ -1839,6 +1888,7 @@ ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("GET", re.compile(r"/v1/courses/([^/]+)"), "_course_get"),
     ("GET", re.compile(r"/v1/courses/([^/]+)/courseWork"), "_coursework_list"),
     ("GET", re.compile(r"/v1/courses/([^/]+)/courseWorkMaterials"), "_course_materials_list"),
+    ("GET", re.compile(r"/v1/courses/([^/]+)/topics"), "_topics_list"),
 ]
 
 

@@ -1,4 +1,4 @@
-// The router: #/catalog, #/player/<id>, #/downloads, #/tasks, #/sources, #/subscriptions,
+// The router: #/home (continue watching, courses), #/course/<id>, #/catalog, #/player/<id>, #/downloads, #/tasks, #/sources, #/subscriptions,
 // #/settings; people: #/signin, #/setup, #/account, #/users. Who is signed in decides the rest.
 
 import { ApiError, del, get, session } from './api.js';
@@ -6,6 +6,8 @@ import { clear, h } from './dom.js';
 import { clearNotices } from './notify.js';
 import { accountView, setupView, signInView, usersView } from './views/account.js';
 import { catalogView } from './views/catalog.js';
+import { courseView } from './views/course.js';
+import { homeView } from './views/home.js';
 import { downloadsView } from './views/downloads.js';
 import { playerView, downloadPlayerView } from './views/player.js';
 import { settingsView } from './views/settings.js';
@@ -14,6 +16,9 @@ import { subscriptionsView } from './views/subscriptions.js';
 import { tasksView } from './views/tasks.js';
 
 const ROUTES = [
+  [/^#\/home$/, 'home', () => homeView],
+  [/^#\/course\/([^/?#]+)$/, 'home', (id) => (ctx) => courseView(ctx, decodeURIComponent(id))],
+  [/^#\/player\/(\d+)\?(.*)$/, 'home', (id, qs) => (ctx) => playerView(ctx, id, new URLSearchParams(qs))],
   [/^#\/catalog$/, 'catalog', () => catalogView],
   [/^#\/player\/(\d+)$/, 'catalog', (id) => (ctx) => playerView(ctx, id)],
   [/^#\/downloads$/, 'downloads', () => downloadsView],
@@ -57,7 +62,7 @@ function notFound(ctx) {
 async function route() {
   const found = match(location.hash);
   if (!found && !location.hash) {
-    location.replace('#/catalog');
+    location.replace('#/home');
     return;
   }
   if (leave) leave.abort();

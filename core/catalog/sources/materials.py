@@ -29,8 +29,12 @@ def _base_row(post: dict[str, Any], course_id: str, seen: datetime, kind: str) -
         "course_id": course_id,
         "modified_at": parse_timestamp(post.get("updateTime")),
         "seen_at": seen,
-        "extra": {"kind": kind, "coursework_id": post.get("id"), "course_ids": [course_id]},
-    }
+        "extra": {
+            "kind": kind, "coursework_id": post.get("id"), "course_ids": [course_id],
+            # The course page's order and sections: oldest first, under the post's topic.
+            "created": post.get("creationTime"), "topic_ids": {course_id: post.get("topicId")},
+        },
+    }  # fmt: skip
 
 
 def _drive_row(material: dict[str, Any], base: Row) -> Row | None:

@@ -15,6 +15,7 @@ from core.base.errors import NotFound, UpstreamRefused, ValidationFailed
 from core.base.models import CatalogItem, Course, utcnow
 from core.catalog import reach
 from core.catalog import store as catalog
+from core.catalog.courses.discovery import discover_classroom
 from core.catalog.indexing import MAX_LISTING_RESTARTS, Progress
 from core.catalog.sources.materials import SOURCE, Row, material_row, resolve_drive_files
 from core.google.classroom import ClassroomClient
@@ -57,6 +58,21 @@ def _posts(client: ClassroomClient, course_id: str) -> list[dict[str, Any]] | No
         return None
 
 
+def _topics(client: ClassroomClient, course_id: str) -> list[dict[str, str]] | None:
+    """A course's topics as [{"id", "name"}] in courses.topics.list order; None if refused or
+    gone (the course keeps the topics it had)."""
+    try:
+        listed = _complete(lambda: list(client.topics(course_id)))
+    except (NotFound, UpstreamRefused) as error:
+        log.info("Classroom gave no topics for course %s: %s", course_id, error.message)
+        return None
+    return [
+        {"id": str(t["topicId"]), "name": str(t.get("name") or "")}
+        for t in listed
+        if t.get("topicId")
+    ]
+
+
 def _add_rows(
     rows: dict[str, Row], course_id: str, posts: list[dict[str, Any]], seen: datetime
 ) -> list[Row]:
@@ -73,6 +89,7 @@ def _add_rows(
                 added.append(row)
             elif course_id not in first["extra"]["course_ids"]:
                 first["extra"]["course_ids"].append(course_id)
+                first["extra"]["topic_ids"][course_id] = post.get("topicId")
     return added
 
 
@@ -82,10 +99,13 @@ def _save(
     rows: list[Row],
     kept: list[str],
     seen: datetime,
+    topics: dict[str, list[dict[str, str]]],
     conn: int | None = None,
 ) -> tuple[int, int]:
     for entry in courses:
         course = session.get(Course, entry["id"]) or Course(id=entry["id"])
+        if entry["id"] in topics:
+            course.topics = topics[entry["id"]]
         course.name = entry.get("name") or entry["id"]
         course.section = entry.get("section")
         course.state = entry.get("courseState")
@@ -158,6 +178,7 @@ def sync_classroom(
     indexed = [course for course in courses if course.get("courseState") in INDEXED_STATES]
     rows: dict[str, Row] = {}
     kept: list[str] = []
+    topics: dict[str, list[dict[str, str]]] = {}
     drive_calls = 0
     for index, course in enumerate(indexed, 1):
         posts = _posts(client, course["id"])
@@ -166,11 +187,21 @@ def sync_classroom(
         else:
             added = _add_rows(rows, course["id"], posts, started)
             drive_calls += resolve_drive_files(db, drive_client, added)
+            listed = _topics(client, course["id"])
+            if listed is not None:
+                topics[course["id"]] = listed
         on_progress(index, len(indexed), f"listed {index} of {len(indexed)} courses")
     with db.session() as session:
         removed, courses_removed = _save(
-            session, courses, list(rows.values()), kept, started, client.auth.creds.connection_id
+            session,
+            courses,
+            list(rows.values()),
+            kept,
+            started,
+            topics,
+            client.auth.creds.connection_id,
         )
+        discover_classroom(session)
     on_progress(len(indexed), len(indexed), f"catalogued {len(rows)} Classroom materials")
     return {
         "courses": len(courses),

@@ -27,7 +27,7 @@ function credentialsForm(label, submitText, onSubmit, autocomplete) {
 function goBack() {
   const after = sessionStorage.getItem('aula.after');
   sessionStorage.removeItem('aula.after');
-  location.replace(after && !after.startsWith('#/signin') && !after.startsWith('#/setup') ? after : '#/catalog');
+  location.replace(after && !after.startsWith('#/signin') && !after.startsWith('#/setup') ? after : '#/home');
   location.reload(); // the header and navigation follow the new role
 }
 

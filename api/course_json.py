@@ -1,0 +1,73 @@
+"""Items as JSON for course pages, fast: a 2,000-lesson course is 2,000 items, and marshmallow
+dumps one in about 0.2 ms. Gives exactly what ItemSchema gives (tests/api/test_courses_api.py
+compares them): items with a download go through ItemSchema's own methods, the rest (nearly
+all) through the same rules written out once for the whole page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from api.access import media_signer
+from api.catalog import ItemSchema, needs_download
+from api.extensions import db
+from core import downloads
+from core.base.sources import Source
+from core.downloads import catalog_link
+
+PLAIN = ("id", "source", "source_id", "title", "mime_type", "size_bytes", "folder_id",
+         "course_id", "url", "is_video")  # fmt: skip
+HANDLED = frozenset(PLAIN) | {
+    "duration_s",
+    "modified_at",
+    "thumbnail_url",
+    "stream_url",
+    "download",
+}
+_SCHEMA = ItemSchema()
+
+
+class Shown:
+    """A catalog_items row (or a PlayedItem) with its newest download attached, as
+    api.catalog.with_downloads attaches it to ORM items."""
+
+    __slots__ = ("_item", "latest_download")
+
+    def __init__(self, item: Any, latest: Any) -> None:
+        self._item = item
+        self.latest_download = latest
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._item, name)
+
+
+def _plain(item: Any, sign: Any) -> dict[str, Any]:
+    """An item with no download: ItemSchema's rules for thumbnail and stream URLs, inlined."""
+    body = {name: getattr(item, name) for name in PLAIN}
+    duration, modified = item.duration_s, item.modified_at
+    body["duration_s"] = float(duration) if duration is not None else None
+    body["modified_at"] = modified.isoformat() if modified is not None else None
+    thumbnail = item.source == Source.LOCAL or item.thumbnail_link
+    body["thumbnail_url"] = sign(f"/api/catalog/items/{item.id}/thumbnail") if thumbnail else None
+    stream = not needs_download(item)
+    body["stream_url"] = sign(f"/api/catalog/items/{item.id}/stream") if stream else None
+    body["download"] = None
+    return body
+
+
+def items_json(items: list[Any]) -> list[dict[str, Any]]:
+    """Each item as ItemSchema dumps it, with two queries for the lot (downloads, played); by
+    ItemSchema itself if it has grown a field this module does not know yet."""
+    ids = [item.id for item in items]
+    found = downloads.latest_for_items(db(), ids) if ids else {}
+    files = catalog_link.playing(db(), ids) if ids else {}
+    complete = set(_SCHEMA.fields) <= HANDLED
+    sign = media_signer()
+    shown = []
+    for item in items:
+        played, latest = files.get(item.id), found.get(item.id)
+        if complete and played is None and latest is None:
+            shown.append(_plain(item, sign))
+            continue
+        base = catalog_link.PlayedItem(item, played) if played is not None else item
+        shown.append(_SCHEMA.dump(Shown(base, latest)))
+    return shown

@@ -1,0 +1,297 @@
+"""Courses at scale through gunicorn: the course page of a 2,000-lesson course among 100 courses,
+the list of courses, and progress writes, against GET /api/health in the same run.
+
+Seeds a migrated database (SQLite, or --postgres URL) with 100 local folder courses (one of
+2,000 lessons in 20 sections with a PDF beside every tenth lesson, 99 of 20 lessons) and some
+progress, starts the Procfile's web command (gunicorn, gunicorn.conf.py, 2 workers) and a private
+redis-server, then runs --clients concurrent keep-alive clients per case and prints p50/p99 and
+the p99 ratio to /api/health. Targets: course page p99 < 100 ms, progress write p99 < 10 ms.
+
+    .venv/bin/python bench/courses_bench.py [--requests 400] [--clients 4] [--postgres URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+BIG_SECTIONS, BIG_PER_SECTION = 20, 100  # 2,000 lessons
+COURSES, SMALL_LESSONS = 100, 20
+
+
+def _items(root: str) -> tuple[list[dict], list[dict]]:
+    """Catalog rows of every course (videos and PDFs), and their folders."""
+    items, folders = [], []
+    now = datetime.now(UTC)
+    for course in range(COURSES):
+        name = f"Course {course:03d}"
+        sections, per = (BIG_SECTIONS, BIG_PER_SECTION) if course == 0 else (2, SMALL_LESSONS // 2)
+        for section in range(1, sections + 1):
+            folder = f"{name}/Section {section}"
+            folders.append({"source": "local", "source_id": folder, "name": f"Section {section}",
+                            "parent_id": name, "seen_at": now})  # fmt: skip
+            for lesson in range(1, per + 1):
+                files = [f"Lesson {lesson}.mp4"] + (
+                    [f"Lesson {lesson}.pdf"] if lesson % 10 == 0 else []
+                )
+                for file in files:
+                    video = file.endswith(".mp4")
+                    items.append({
+                        "source": "local", "source_id": f"{folder}/{file}", "title": file[:-4],
+                        "mime_type": "video/mp4" if video else "application/pdf",
+                        "is_video": video, "size_bytes": 1000,
+                        "duration_s": 600.0 if video else None,
+                        "modified_at": now, "folder_id": folder, "seen_at": now,
+                        "extra": {"root": root, "mtime_ns": 1},
+                    })  # fmt: skip
+    return items, folders
+
+
+def seed(url: str, root: str) -> tuple[int, list[int]]:
+    """The database: courses, items and progress; (the big course's id, its first 200 lessons)."""
+    from sqlalchemy import select
+
+    from core.base.db import migrate, session_scope
+    from core.catalog import store
+    from core.catalog.courses.discovery import discover_local
+    from core.catalog.courses.models import IMPLICIT_USER, CourseEntry, LessonProgress
+
+    migrate(url)
+    items, folders = _items(root)
+    with session_scope(url) as session:
+        store.upsert_items(session, items)
+        store.upsert_folders(session, folders)
+        discover_local(session)
+    with session_scope(url) as session:
+        big = session.scalars(select(CourseEntry.id).where(CourseEntry.key == "Course 000")).one()
+        ids = list(
+            session.scalars(
+                store.items_query(source="local", videos_only=True)
+                .where(store.CatalogItem.source_id.like("Course 000/%"))
+                .with_only_columns(store.CatalogItem.id)
+                .order_by(store.CatalogItem.id)
+            )
+        )
+        now = datetime.now(UTC)
+        session.add_all(
+            LessonProgress(
+                user_id=IMPLICIT_USER,
+                item_id=i,
+                position_s=600,
+                duration_s=600,
+                watched=True,
+                updated_at=now,
+            )
+            for i in ids[:500]
+        )
+    return big, ids[500:700]
+
+
+@contextlib.contextmanager
+def web(env: dict[str, str], log: Path) -> Iterator[str]:
+    """The Procfile's web command with `env`; its base URL once it answers."""
+    from tests.helpers import free_port, stop_process_group
+
+    port = free_port()
+    args = [
+        str(Path(sys.executable).parent / "gunicorn"),
+        "--config",
+        "gunicorn.conf.py",
+        "wsgi:app",
+    ]
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            args, cwd=ROOT, env={**env, "PORT": str(port), "WEB_ADDRESS": "127.0.0.1"},
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with contextlib.suppress(requests.RequestException):
+                if requests.get(f"{base}/api/health", timeout=5).ok:
+                    break
+            if proc.poll() is not None:
+                raise SystemExit(f"gunicorn exited: see {log}")
+            time.sleep(0.3)
+        yield base
+    finally:
+        stop_process_group(proc)
+
+
+def timed(
+    clients: int, count: int, call: Callable[[requests.Session, int], requests.Response]
+) -> list[float]:
+    """`count` calls split over `clients` keep-alive sessions at once; latencies in ms."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def client(offset: int) -> None:
+        session, mine = requests.Session(), []
+        for n in range(offset, count, clients):
+            started = time.perf_counter()
+            answer = call(session, n)
+            mine.append((time.perf_counter() - started) * 1000)
+            if answer.status_code != 200:
+                raise SystemExit(f"{answer.request.method} {answer.url}: {answer.status_code}")
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return latencies
+
+
+def p(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def cache_estimate(url: str, root: str, big: int, redis_url: str, count: int) -> None:
+    """What a Redis cache of course reads (seed 002, 4.4) would save on the course page, in
+    process, same run: the page built from the database, against a cache hit (GET the course's
+    cached JSON without progress, decode it, lay the caller's progress over it, encode)."""
+    import json
+
+    import redis
+
+    from api import courses, create_app
+    from core.base.db import database
+    from core.catalog.courses import service
+    from core.catalog.courses.models import IMPLICIT_USER
+    from core.catalog.courses.progress import of_items
+
+    app = create_app({"database_url": url, "media_roots": root, "log_level": "WARNING"})
+    cache, db = redis.Redis.from_url(redis_url), database(url)
+    with app.test_request_context():
+        body = courses.detail(service.get_course(db, big, IMPLICIT_USER))
+        cache.set("bench:course", app.json.dumps(body))
+
+        def built() -> None:
+            app.json.dumps(courses.detail(service.get_course(db, big, IMPLICIT_USER)))
+
+        def hit() -> None:
+            cached = json.loads(cache.get("bench:course") or b"{}")
+            lessons = [lesson for section in cached["sections"] for lesson in section["lessons"]]
+            with db.session() as session:
+                rows = of_items(session, IMPLICIT_USER, [lesson["id"] for lesson in lessons])
+            for lesson in lessons:
+                row = rows.get(lesson["id"])
+                if row is not None:
+                    lesson["progress"] = {"item_id": row.item_id, "position_s": row.position_s,
+                                          "duration_s": row.duration_s, "watched": row.watched,
+                                          "updated_at": row.updated_at.isoformat()}  # fmt: skip
+            app.json.dumps(cached)
+
+        results = {}
+        for label, call in (("built from the database", built), ("Redis cache hit", hit)):
+            times = []
+            for _ in range(count):
+                started = time.perf_counter()
+                call()
+                times.append((time.perf_counter() - started) * 1000)
+            results[label] = times
+    print(f"\nCourse page (2,000 lessons) in process, {count} times each:")
+    print("| path | p50 ms | p99 ms |")
+    print("|---|---:|---:|")
+    for label, times in results.items():
+        print(f"| {label} | {statistics.median(times):.1f} | {p(times, 0.99):.1f} |")
+    saved = 1 - p(results["Redis cache hit"], 0.99) / p(results["built from the database"], 0.99)
+    print(f"a cache hit saves {saved:.0%} of the p99")
+
+
+def run(name: str, url: str, args: argparse.Namespace, tmp: Path, redis_url: str) -> None:
+    root = str(tmp / "media")
+    big, lessons = seed(url, root)
+    env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": redis_url, "DATA_DIR": str(tmp),
+           "DOWNLOAD_DIR": str(tmp / "downloads"), "MEDIA_ROOTS": root, "WEB_CONCURRENCY": "2",
+           "LOG_LEVEL": "WARNING", "RATE_LIMIT_MUTATIONS": ""}  # fmt: skip
+    cases: dict[str, Callable[[requests.Session, int], requests.Response]] = {}
+    with web(env, tmp / f"web-{uuid.uuid4().hex[:6]}.log") as base:
+        cases["GET /api/health (reference)"] = lambda s, n: s.get(f"{base}/api/health")
+        cases["GET /api/courses/{id} (2,000 lessons)"] = lambda s, n: s.get(
+            f"{base}/api/courses/{big}"
+        )
+        cases["GET /api/courses (50 of 100)"] = lambda s, n: s.get(f"{base}/api/courses?limit=50")
+        cases["PUT /api/progress/{id}"] = lambda s, n: s.put(
+            f"{base}/api/progress/{lessons[n % len(lessons)]}", json={"position_s": 10 + n % 500}
+        )
+        for call in cases.values():  # warm every worker's connections and caches
+            timed(args.clients, 8, call)
+        results = {label: timed(args.clients, args.requests, call) for label, call in cases.items()}
+    reference = p(results["GET /api/health (reference)"], 0.99)
+    print(
+        f"\n{name}: {args.clients} clients, {args.requests} requests per case, 2 gunicorn workers"
+    )
+    print("| case | p50 ms | p99 ms | p99 / health p99 | target |")
+    print("|---|---:|---:|---:|---:|")
+    targets = {
+        "GET /api/courses/{id} (2,000 lessons)": "p99 < 100 ms",
+        "PUT /api/progress/{id}": "p99 < 10 ms",
+    }
+    for label, values in results.items():
+        ratio = p(values, 0.99) / reference
+        cells = f"{statistics.median(values):.1f} | {p(values, 0.99):.1f} | {ratio:.1f}"
+        print(f"| {label} | {cells} | {targets.get(label, '')} |")
+    cache_estimate(url, root, big, redis_url, max(20, args.requests // 10))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--postgres", help="a PostgreSQL URL; a scratch schema is made in it")
+    args = parser.parse_args()
+    from sqlalchemy import create_engine, text
+
+    from tests.helpers import start_redis, stop_process_group
+
+    with tempfile.TemporaryDirectory(prefix="aula-courses-") as folder:
+        tmp = Path(folder)
+        redis_process, redis_url = start_redis(tmp / "redis")
+        try:
+            run("SQLite", f"sqlite:///{tmp / 'aula.db'}", args, tmp, redis_url)
+            if args.postgres:
+                schema = f"bench_{uuid.uuid4().hex[:8]}"
+                admin = create_engine(
+                    args.postgres.replace("postgresql://", "postgresql+psycopg://", 1)
+                )
+                with admin.begin() as conn:
+                    conn.execute(text(f"CREATE SCHEMA {schema}"))
+                try:
+                    run(
+                        "PostgreSQL",
+                        f"{args.postgres}?options=-csearch_path%3D{schema}",
+                        args,
+                        tmp,
+                        redis_url,
+                    )
+                finally:
+                    with admin.begin() as conn:
+                        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        finally:
+            stop_process_group(redis_process)
+
+
+if __name__ == "__main__":
+    main()

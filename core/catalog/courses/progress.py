@@ -1,0 +1,157 @@
+"""Progress per person: one upsert statement per save (no read first), read in bulk for pages.
+
+Rules (Jellyfin's): a lesson is watched at 90% of its duration and stays watched until marked
+unwatched by hand; a position under 5% is not worth resuming (kept as 0); a position past the
+end is the end.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Float, and_, case, func, literal, outerjoin, select, true
+from sqlalchemy.orm import Session, aliased
+
+from core.base.db import Database
+from core.base.errors import NotFound
+from core.base.models import CatalogItem, utcnow
+from core.base.pagination import Page, keyset_page
+from core.catalog.courses.membership import courses_of
+from core.catalog.courses.models import CourseEntry, LessonProgress
+from core.catalog.store import _insert
+
+WATCHED_AT = 0.9
+RESUME_FROM = 0.05
+BATCH = 500
+
+
+@dataclass(frozen=True)
+class Saved:
+    item_id: int
+    position_s: float
+    duration_s: float | None
+    watched: bool
+    updated_at: datetime
+
+
+def _number(value: float | None) -> Any:
+    return literal(value, Float) if value is not None else literal(None, Float)
+
+
+def _position(given: float, duration: Any) -> Any:
+    """Clamped to the duration, 0 under RESUME_FROM of it (SQL, both dialects)."""
+    pos = literal(given, Float)
+    clamped = case((and_(duration.is_not(None), pos > duration), duration), else_=pos)
+    return case((and_(duration.is_not(None), clamped < duration * RESUME_FROM), 0.0), else_=clamped)
+
+
+def save(
+    db: Database,
+    user_id: int,
+    item_id: int,
+    *,
+    position_s: float | None = None,
+    duration_s: float | None = None,
+    watched: bool | None = None,
+) -> Saved:
+    """Upsert one person's progress on an item in one statement (INSERT ... SELECT from the item
+    ... ON CONFLICT DO UPDATE ... RETURNING); NotFound when the item does not exist."""
+    before = aliased(LessonProgress)
+    # The player's duration, else one saved before, else the item's: one statement still.
+    duration = func.coalesce(_number(duration_s), before.duration_s, CatalogItem.duration_s)
+    given = position_s is not None
+    position = _position(position_s or 0.0, duration) if given else literal(0.0, Float)
+    if watched is None:
+        reached = and_(duration.is_not(None), duration > 0, position >= duration * WATCHED_AT)
+        done: Any = case((reached, true()), else_=literal(False))
+    else:
+        done = literal(watched)
+    joined = outerjoin(
+        CatalogItem,
+        before,
+        and_(before.item_id == CatalogItem.id, before.user_id == user_id),
+    )
+    query = (
+        select(literal(user_id), CatalogItem.id, position, duration, done, literal(utcnow()))
+        .select_from(joined)
+        .where(CatalogItem.id == item_id)
+    )
+    columns = ["user_id", "item_id", "position_s", "duration_s", "watched", "updated_at"]
+    with db.session() as session:
+        stmt = _insert(session)(LessonProgress).from_select(columns, query)
+        table = LessonProgress.__table__.c
+        updates: dict[str, Any] = {
+            "duration_s": stmt.excluded.duration_s,
+            "updated_at": stmt.excluded.updated_at,
+        }
+        if position_s is not None or watched is False:
+            updates["position_s"] = stmt.excluded.position_s
+        # Watched stays watched when a position is saved again (a rewatch); by hand it is set.
+        updates["watched"] = (
+            stmt.excluded.watched
+            if watched is not None
+            else (table.watched | stmt.excluded.watched)
+        )
+        stmt = stmt.on_conflict_do_update(index_elements=["user_id", "item_id"], set_=updates)
+        row = session.execute(
+            stmt.returning(
+                table.item_id, table.position_s, table.duration_s, table.watched, table.updated_at
+            )
+        ).first()
+    if row is None:
+        raise NotFound(f"No catalog item with id {item_id}.")
+    return Saved(int(row[0]), float(row[1]), row[2], bool(row[3]), _aware(row[4]))
+
+
+def _aware(value: Any) -> datetime:
+    from core.base.models import UTCDateTime
+
+    result = UTCDateTime().process_result_value(value, None)  # type: ignore[arg-type]
+    return result if result is not None else utcnow()
+
+
+def of_items(session: Session, user_id: int, item_ids: list[int]) -> dict[int, Any]:
+    """The person's progress rows (with LessonProgress's attributes) for these items, by item
+    id: a few queries for thousands, as rows rather than ORM objects."""
+    found: dict[int, Any] = {}
+    table = LessonProgress.__table__
+    for start in range(0, len(item_ids), BATCH):
+        rows = session.execute(
+            select(table).where(
+                table.c.user_id == user_id, table.c.item_id.in_(item_ids[start : start + BATCH])
+            )
+        )
+        found.update((row.item_id, row) for row in rows)
+    return found
+
+
+def listing(
+    db: Database, user_id: int, state: str | None, *, limit: int, cursor: str | None
+) -> Page[tuple[LessonProgress, CatalogItem, CourseEntry | None]]:
+    """The person's progress, most recent first, with each item and the course it belongs to
+    (rows of vanished items are kept but not listed); `state` in_progress (started, not
+    watched) or watched."""
+    stmt = select(LessonProgress).where(LessonProgress.user_id == user_id)
+    stmt = stmt.where(
+        select(CatalogItem.id).where(CatalogItem.id == LessonProgress.item_id).exists()
+    )
+    if state == "in_progress":
+        stmt = stmt.where(LessonProgress.watched.is_(False), LessonProgress.position_s > 0)
+    elif state == "watched":
+        stmt = stmt.where(LessonProgress.watched.is_(True))
+    keys = (LessonProgress.updated_at, LessonProgress.item_id)
+    with db.session() as session:
+        page = keyset_page(session, stmt, keys, limit=limit, cursor=cursor)
+        ids = [row.item_id for row in page.items]
+        items = {
+            i.id: i for i in session.scalars(select(CatalogItem).where(CatalogItem.id.in_(ids)))
+        }
+        courses = courses_of(session, list(items.values()))
+    found = [
+        (row, items[row.item_id], courses.get(row.item_id))
+        for row in page.items
+        if row.item_id in items
+    ]
+    return Page(found, page.next_cursor)

@@ -1,0 +1,55 @@
+"""Courses as the API reads them: a page of courses with the caller's progress, one course."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.base.db import Database
+from core.base.errors import NotFound
+from core.base.models import Course
+from core.base.pagination import Page, keyset_page
+from core.base.sources import Source
+from core.catalog.courses.build import CourseView, attach_progress, build
+from core.catalog.courses.layout import layout_of
+from core.catalog.courses.models import CourseEntry
+from core.catalog.courses.progress import of_items
+
+
+def _connection_id(session: Session, entry: CourseEntry) -> int | None:
+    """The Google connection a course comes through, once courses record one (else None)."""
+    if entry.source != Source.CLASSROOM:
+        return None
+    course = session.get(Course, entry.key)
+    value = getattr(course, "connection_id", None) if course is not None else None
+    return int(value) if value is not None else None
+
+
+def _view(session: Session, entry: CourseEntry, user_id: int) -> CourseView:
+    view = build(entry, layout_of(session, entry))
+    view.connection_id = _connection_id(session, entry)
+    attach_progress(view, of_items(session, user_id, [lesson.item.id for lesson in view.lessons]))
+    return view
+
+
+def get_course(db: Database, course_id: int, user_id: int) -> CourseView:
+    """One shown course with the caller's progress; NotFound if unknown or hidden."""
+    with db.session() as session:
+        entry = session.get(CourseEntry, course_id)
+        if entry is None or entry.hidden:
+            raise NotFound(f"No course with id {course_id}.")
+        return _view(session, entry, user_id)
+
+
+def list_courses(
+    db: Database, user_id: int, *, limit: int = 50, cursor: str | None = None
+) -> Page[CourseView]:
+    """A page of shown courses by title, each built with the caller's progress."""
+    stmt = select(CourseEntry).where(CourseEntry.hidden.is_(False))
+    with db.session() as session:
+        page = keyset_page(
+            session, stmt, (CourseEntry.title, CourseEntry.id), limit=limit, cursor=cursor,
+            descending=False,
+        )  # fmt: skip
+        views = [_view(session, entry, user_id) for entry in page.items]
+    return Page(views, page.next_cursor)
