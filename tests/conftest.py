@@ -22,8 +22,8 @@ from core.base.db import Database, database, migrate, reset_engines, session_sco
 from core.base.models import Base
 from core.base.settings import Settings
 from core.base.vault import Vault
-from core.catalog.courses import models as _course_models  # noqa: F401  # courses, progress
 from core.catalog import reach as _reach  # noqa: F401  # registers catalog_reach
+from core.catalog.courses import models as _course_models  # noqa: F401  # courses, progress
 from core.media import models as _media_models  # noqa: F401  # registers the converted files
 from core.people import accounts
 from core.people import models as _people_models  # noqa: F401  # registers the people tables
