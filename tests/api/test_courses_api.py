@@ -208,3 +208,13 @@ def test_a_lesson_is_its_catalog_item_plus_position_progress_and_attachments(cli
         item = client.get(f"/api/catalog/items/{lesson['id']}").get_json()
         added = {"position", "progress", "attachments"}
         assert {k: v for k, v in lesson.items() if k not in added} == item
+
+
+def test_a_finished_course_has_no_next_lesson(client, course):
+    listed = _the_course(client)
+    for lesson in _detail(client, listed["id"])["sections"][0]["lessons"]:
+        assert (
+            client.put(f"/api/progress/{lesson['id']}", json={"watched": True}).status_code == 200
+        )
+    assert _the_course(client)["progress"] == {"watched": 3, "total": 3, "percent": 100.0,
+                                               "next_item_id": None}  # fmt: skip

@@ -249,3 +249,14 @@ def test_adding_an_indexed_drive_folder_by_hand(settings, drive):
         discovery.add_course(db, settings, "drive", drive.add_folder("Novo"))
     with pytest.raises(ValidationFailed):
         discovery.add_course(db, settings, "drive", "no-such-folder")
+
+
+def test_a_drive_folder_added_later_becomes_a_course_on_the_next_sync(settings, drive):
+    from core.catalog.indexing import sync_drive
+
+    rebuild_drive(services_of(settings), drive_client(settings))
+    assert "Nova turma" not in _courses(settings)
+    folder = drive.add_folder("Nova turma")
+    drive.add_file("Aula 1.mp4", parent=folder, duration_ms=1000)
+    sync_drive(services_of(settings), drive_client(settings))
+    assert _outline(_courses(settings)["Nova turma"]) == [(None, 0, [("Aula 1.mp4", 1)])]
