@@ -8,22 +8,26 @@ from __future__ import annotations
 from typing import Any
 
 from api.access import media_signer
-from api.catalog import ItemSchema, needs_download
+from api.catalog import ItemSchema, MediaSchema, needs_download
 from api.extensions import db
 from core import downloads
 from core.base.sources import Source
 from core.downloads import catalog_link
+from core.downloads.playable import needs_conversion
 
 PLAIN = ("id", "source", "source_id", "title", "mime_type", "size_bytes", "folder_id",
-         "course_id", "url", "is_video")  # fmt: skip
+         "course_id", "url", "is_video", "connection_id")  # fmt: skip
 HANDLED = frozenset(PLAIN) | {
     "duration_s",
     "modified_at",
     "thumbnail_url",
     "stream_url",
     "download",
+    "media",
+    "playback_url",
 }
 _SCHEMA = ItemSchema()
+_MEDIA = MediaSchema()
 
 
 class Shown:
@@ -51,6 +55,12 @@ def _plain(item: Any, sign: Any) -> dict[str, Any]:
     stream = not needs_download(item)
     body["stream_url"] = sign(f"/api/catalog/items/{item.id}/stream") if stream else None
     body["download"] = None
+    media = item.media
+    body["media"] = _MEDIA.dump(media) if media is not None else None
+    converts = body["stream_url"] is not None and needs_conversion(media)
+    body["playback_url"] = (
+        sign(f"/api/catalog/items/{item.id}/playback") if converts else body["stream_url"]
+    )
     return body
 
 

@@ -21,7 +21,7 @@ MAX_DEPTH = 32
 # `extra` (JSON, costly to decode) only where the source needs it: Classroom, loose videos.
 COLUMNS = ("id", "source", "source_id", "title", "mime_type", "is_video", "size_bytes",
            "duration_s", "modified_at", "folder_id", "course_id", "url",
-           "thumbnail_link")  # fmt: skip
+           "thumbnail_link", "connection_id", "media")  # fmt: skip
 ITEM = select(*(CatalogItem.__table__.c[name] for name in COLUMNS))
 ITEM_EXTRA = ITEM.add_columns(CatalogItem.__table__.c.extra)
 

@@ -16,8 +16,12 @@ from core.catalog.courses.models import CourseEntry
 from core.catalog.courses.progress import of_items
 
 
-def _connection_id(session: Session, entry: CourseEntry) -> int | None:
-    """The Google connection a course comes through, once courses record one (else None)."""
+def _connection_id(session: Session, entry: CourseEntry, view: CourseView) -> int | None:
+    """The Google connection a course comes through: its Classroom course's, or for a Drive
+    folder the account that catalogued its first lesson (None for local folders)."""
+    if entry.source == Source.DRIVE:
+        found = (getattr(lesson.item, "connection_id", None) for lesson in view.lessons)
+        return next((int(value) for value in found if value is not None), None)
     if entry.source != Source.CLASSROOM:
         return None
     course = session.get(Course, entry.key)
@@ -27,7 +31,7 @@ def _connection_id(session: Session, entry: CourseEntry) -> int | None:
 
 def _view(session: Session, entry: CourseEntry, user_id: int) -> CourseView:
     view = build(entry, layout_of(session, entry))
-    view.connection_id = _connection_id(session, entry)
+    view.connection_id = _connection_id(session, entry, view)
     attach_progress(view, of_items(session, user_id, [lesson.item.id for lesson in view.lessons]))
     return view
 
