@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from functools import cached_property
 from typing import Any
 
@@ -14,6 +15,7 @@ from core.base.logging import configure_logging
 from core.base.services import Services
 from core.base.settings import settings_or_exit
 from core.jobs import task_lifecycle
+from core.jobs.leases import Held
 from core.notify import notifications
 from tasks.shutdown import WorkerStopping, release, stop_requested
 
@@ -21,6 +23,7 @@ from tasks.shutdown import WorkerStopping, release, stop_requested
 # setup_logging signal, so warnings Celery raises before that (running as root) are JSON too.
 _settings = settings_or_exit()
 configure_logging(_settings.log_format, _settings.log_level)
+log = logging.getLogger(__name__)
 
 
 class AulaTask(Task[Any, Any]):
@@ -44,6 +47,9 @@ class AulaTask(Task[Any, Any]):
         deliveries = getattr(self.request, "aula_deliveries", 0)
         if deliveries is None:  # canceled while queued
             raise Ignore()
+        if isinstance(deliveries, Held):  # a twin of a delivery that still runs elsewhere
+            self._defer(deliveries)
+            raise Ignore()
         if self.count_crashes:
             task_lifecycle.check_crashes(deliveries)
         try:
@@ -55,6 +61,24 @@ class AulaTask(Task[Any, Any]):
             # pool child: what the task started (ffmpeg under yt-dlp) must not outlive it.
             kill_children(grace_s=2.0)
             raise
+
+    def _defer(self, held: Held) -> None:
+        """Send this delivery again once the owner's lease would have run out, changing nothing
+        else: if the owner ends meanwhile the copy finds the record ended and skips; if it
+        died, the copy takes the lease over and runs."""
+        settings = services.settings
+        countdown = min(held.seconds_left, settings.worker_liveness_ttl_s)
+        countdown += settings.worker_liveness_interval_s
+        request = self.request
+        info = request.delivery_info or {}
+        log.warning(
+            "task %s runs on a live worker (%s); this delivery waits %.0f s",
+            request.id, held.owner, countdown,
+        )  # fmt: skip
+        self.apply_async(
+            args=request.args, kwargs=request.kwargs, task_id=request.id, countdown=countdown,
+            queue=info.get("routing_key"), headers={"request_id": getattr(request, "request_id", None)},
+        )  # fmt: skip
 
     @cached_property
     def _reporters(self) -> dict[str, task_lifecycle.ProgressReporter]:
@@ -70,9 +94,12 @@ class AulaTask(Task[Any, Any]):
         reporter = self._reporters.get(task_id)
         if reporter is None:
             self._reporters.clear()
+            settings = services.settings
             reporter = task_lifecycle.ProgressReporter(
-                services.db, task_id, services.settings.progress_interval_s
-            )
+                services.db, task_id, settings.progress_interval_s,
+                owner=getattr(self.request, "aula_owner", None),
+                lease_s=settings.worker_liveness_ttl_s,
+            )  # fmt: skip
             self._reporters[task_id] = reporter
         return reporter(current, total, message)
 
