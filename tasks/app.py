@@ -16,6 +16,7 @@ from core.base.services import Services
 from core.base.settings import settings_or_exit
 from core.jobs import task_lifecycle
 from core.jobs.leases import Held
+from core.jobs.records import queue_for
 from core.notify import notifications
 from tasks.shutdown import WorkerStopping, release, stop_requested
 
@@ -70,14 +71,16 @@ class AulaTask(Task[Any, Any]):
         countdown = min(held.seconds_left, settings.worker_liveness_ttl_s)
         countdown += settings.worker_liveness_interval_s
         request = self.request
-        info = request.delivery_info or {}
+        queue = (request.delivery_info or {}).get("routing_key") or queue_for(self.name)
+        request_id = getattr(request, "request_id", None)
+        headers = {"request_id": str(request_id)} if request_id else {}
         log.warning(
             "task %s runs on a live worker (%s); this delivery waits %.0f s",
             request.id, held.owner, countdown,
         )  # fmt: skip
         self.apply_async(
-            args=request.args, kwargs=request.kwargs, task_id=request.id, countdown=countdown,
-            queue=info.get("routing_key"), headers={"request_id": getattr(request, "request_id", None)},
+            args=tuple(request.args or ()), kwargs=dict(request.kwargs or {}), task_id=request.id,
+            countdown=countdown, queue=queue, headers=headers,
         )  # fmt: skip
 
     @cached_property

@@ -171,7 +171,7 @@ class Reaper:
             self.settings.worker_liveness_ttl_s,
             self.settings.worker_liveness_interval_s,
         )
-        returned = liveness.reap(channel, client, claims, ttl, interval)
+        returned = liveness.reap(channel, client, claims, ttl, interval, self.instance)
         find_and_resend_lost(services, client, channel, claims)
         return returned
 

@@ -89,7 +89,8 @@ def new_owner() -> str:
 def may_take(owner: str | None) -> ColumnElement[bool]:
     """The lease is free (no owner, or it ran out by the database's clock) or `owner`'s."""
     record: Any = TaskRecord
-    free = or_(record.owner.is_(None), record.lease_until.is_(None), record.lease_until < db_epoch())
+    ran_out = record.lease_until < db_epoch()
+    free = or_(record.owner.is_(None), record.lease_until.is_(None), ran_out)
     return free if owner is None else or_(free, record.owner == owner)
 
 
@@ -108,7 +109,7 @@ def held(connection: Connection, task_id: str) -> Held | None:
             TaskRecord.id == task_id, ~may_take(None)
         )
     ).first()
-    return None if row is None else Held(str(row[0]), max(float(row[1]), 0.0))
+    return None if row is None else Held(str(row[0]), max(float(row[1] or 0.0), 0.0))
 
 
 def renew(db: Database, prefix: str, task_ids: Iterable[str], lease_s: float) -> int:

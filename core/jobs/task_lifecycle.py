@@ -44,7 +44,8 @@ def check_crashes(deliveries: int) -> None:
 UNFINISHED = frozenset({TaskState.PENDING, TaskState.STARTED, TaskState.PROGRESS, TaskState.RETRY})
 RUNNING = frozenset({TaskState.STARTED, TaskState.PROGRESS})
 SOURCES: dict[str, frozenset[TaskState]] = {
-    "begin": UNFINISHED,  # STARTED/PROGRESS too: redelivered after its worker died (its lease ran out)
+    # STARTED/PROGRESS too: redelivered after its worker died (and its lease ran out).
+    "begin": UNFINISHED,
     # PENDING and RETRY too for a caller without an owner token (a task run outside a worker
     # delivery); a delivery's reports carry its token, and a released or retried record has
     # no owner, so a stale delivery's late report is refused there (leases.may_take).
