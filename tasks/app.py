@@ -6,15 +6,17 @@ import logging
 from functools import cached_property
 from typing import Any
 
+from billiard.exceptions import WorkerLostError
 from celery import Celery, Task
 from celery.exceptions import Ignore
+from celery.worker.request import Request
 
 from core.base.children import kill_children
 from core.base.errors import TransientError
 from core.base.logging import configure_logging
 from core.base.services import Services
 from core.base.settings import settings_or_exit
-from core.jobs import task_lifecycle
+from core.jobs import leases, task_lifecycle
 from core.jobs.leases import Held
 from core.jobs.records import queue_for
 from core.notify import notifications
@@ -27,6 +29,25 @@ configure_logging(_settings.log_format, _settings.log_level)
 log = logging.getLogger(__name__)
 
 
+class AulaRequest(Request):
+    """A delivery in the worker's main process. When its pool process dies under it (the OOM
+    killer's usual pick), its owner lease is freed before the message goes back to the queue
+    (task_reject_on_worker_lost), so the next delivery runs at once rather than a TTL later."""
+
+    def on_failure(
+        self, exc_info: Any, send_failed_event: bool = True, return_ok: bool = False
+    ) -> None:
+        pid = getattr(self, "worker_pid", None)
+        error = getattr(exc_info, "exception", None)
+        error = getattr(error, "exc", error)  # billiard's ExceptionWithTraceback wraps it
+        if isinstance(error, WorkerLostError) and pid:
+            try:
+                leases.free(services.db, str(self.id), leases.process_prefix(int(pid)))
+            except Exception as failure:  # then the lease runs out by itself
+                log.warning("could not free the lease of %s: %s", self.id, type(failure).__name__)
+        super().on_failure(exc_info, send_failed_event=send_failed_event, return_ok=return_ok)
+
+
 class AulaTask(Task[Any, Any]):
     """Retries transient errors with jittered backoff; skips tasks canceled while queued.
 
@@ -34,6 +55,7 @@ class AulaTask(Task[Any, Any]):
     and the grace period is over (see tasks/shutdown.py).
     """
 
+    Request = "tasks.app:AulaRequest"  # Celery resolves it by name
     autoretry_for = (TransientError,)
     # Fail after task_lifecycle.MAX_CRASH_DELIVERIES deliveries whose worker died; False for a
     # task that bounds its own redeliveries (downloads.fetch counts per download, across task ids).

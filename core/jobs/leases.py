@@ -82,8 +82,14 @@ def worker_prefix() -> str:
 
 
 def new_owner() -> str:
-    """A token for one delivery of a task on this worker."""
-    return f"{worker_prefix()}{secrets.token_hex(6)}"
+    """A token for one delivery of a task on this worker: the worker's prefix, then the pool
+    process's id (what the worker's main process knows of the delivery), then a random part."""
+    return f"{process_prefix(os.getpid())}{secrets.token_hex(4)}"
+
+
+def process_prefix(pid: int) -> str:
+    """The prefix of the owner tokens of deliveries run by pool process `pid` of this worker."""
+    return f"{worker_prefix()}{pid}:"
 
 
 def may_take(owner: str | None) -> ColumnElement[bool]:
@@ -110,6 +116,23 @@ def held(connection: Connection, task_id: str) -> Held | None:
         )
     ).first()
     return None if row is None else Held(str(row[0]), max(float(row[1] or 0.0), 0.0))
+
+
+def free(db: Database, task_id: str, prefix: str) -> bool:
+    """Free the lease of `task_id` if a delivery whose token starts with `prefix` holds it (its
+    pool process died): the next delivery need not wait for it to run out."""
+    stmt = (
+        update(TaskRecord)
+        .where(
+            TaskRecord.id == task_id,
+            TaskRecord.state.in_(RUNNING),
+            TaskRecord.owner.startswith(prefix, autoescape=True),
+        )
+        .values(RELEASED)
+        .execution_options(synchronize_session=False)
+    )
+    with db.engine.begin() as connection:
+        return bool(getattr(connection.execute(stmt), "rowcount", 0))
 
 
 def renew(db: Database, prefix: str, task_ids: Iterable[str], lease_s: float) -> int:

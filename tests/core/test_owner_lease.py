@@ -125,3 +125,24 @@ def test_of_two_deliveries_beginning_at_once_one_runs(db: Database, settings: Se
     assert fired
     assert answers[0] == 1 and isinstance(answers[1], Held), answers
     assert _row(db, task_id).owner == OWNER_A + "1"
+
+
+def test_a_dead_pool_process_lease_is_freed_by_its_worker(db: Database) -> None:
+    # The worker's main process frees the lease of a delivery whose pool process died before
+    # the message goes back to the queue: the next delivery runs at once (tasks/app.py).
+    task_id, other = _record(db), _record(db)
+    task_lifecycle.begin_delivery(db, task_id, OWNER_A + "4242:x1", 30)
+    task_lifecycle.begin_delivery(db, other, OWNER_A + "4243:x2", 30)
+    assert not leases.free(db, task_id, OWNER_A + "4243:"), "another process's delivery"
+    assert not leases.free(db, task_id, OWNER_B + "4242:"), "another worker's"
+    assert leases.free(db, task_id, OWNER_A + "4242:")
+    assert task_lifecycle.begin_delivery(db, task_id, OWNER_B + "1:y", 30) == 2
+    assert isinstance(task_lifecycle.begin_delivery(db, other, OWNER_B + "1:y", 30), Held)
+
+
+def test_a_deliverys_token_names_its_worker_and_pool_process() -> None:
+    import os
+
+    token = leases.new_owner()
+    assert token.startswith(leases.process_prefix(os.getpid()))
+    assert token != leases.new_owner()
