@@ -34,6 +34,7 @@ from core.base.models import TaskRecord
 from core.jobs.taskdefs import TaskState
 
 RUNNING = (TaskState.STARTED, TaskState.PROGRESS)
+NAME_MAX = 100  # + ":" pid ":" boot id ":" pool pid ":" random: at most 150 characters
 
 
 class db_epoch(FunctionElement[float]):  # noqa: N801  (used like a SQL function)
@@ -70,7 +71,8 @@ _prefix: dict[str, str] = {}
 
 def set_worker(hostname: str) -> str:
     """Name this worker process in the tokens of its deliveries; returns the prefix."""
-    _prefix["worker"] = f"{hostname}:{os.getpid()}:{secrets.token_hex(4)}:"
+    # The node name cut so that a token fits the column (160) whatever name a worker is given.
+    _prefix["worker"] = f"{hostname[:NAME_MAX]}:{os.getpid()}:{secrets.token_hex(4)}:"
     return _prefix["worker"]
 
 

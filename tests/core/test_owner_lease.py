@@ -146,3 +146,16 @@ def test_a_deliverys_token_names_its_worker_and_pool_process() -> None:
     token = leases.new_owner()
     assert token.startswith(leases.process_prefix(os.getpid()))
     assert token != leases.new_owner()
+
+
+def test_a_worker_with_a_very_long_node_name_still_starts_tasks(db: Database) -> None:
+    # Bad input: a node name longer than the owner column (PostgreSQL would refuse the write).
+    leases.set_worker("celery@" + "n" * 300)
+    try:
+        owner = leases.new_owner()
+        assert len(owner) <= 160
+        task_id = _record(db)
+        assert task_lifecycle.begin_delivery(db, task_id, owner, 30) == 1
+        assert _row(db, task_id).owner == owner
+    finally:
+        leases.set_worker("test-host")
