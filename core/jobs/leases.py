@@ -130,7 +130,7 @@ def free(db: Database, task_id: str, prefix: str) -> bool:
             TaskRecord.state.in_(RUNNING),
             TaskRecord.owner.startswith(prefix, autoescape=True),
         )
-        .values(RELEASED)
+        .values(owner=None, lease_until=None)
         .execution_options(synchronize_session=False)
     )
     with db.engine.begin() as connection:
