@@ -29,7 +29,7 @@ from celery.worker import state
 from core.base.services import Services
 from core.base.settings import Settings
 from core.downloads import reconcile
-from core.jobs import liveness, unacked
+from core.jobs import leases, liveness, unacked
 from core.jobs import records as jobs
 from tasks.app import app, services
 
@@ -73,6 +73,12 @@ def _tag_of(request: Any) -> str | None:
     return str(tag) if tag else None
 
 
+@signals.worker_init.connect
+def _name_worker(sender: Any = None, **_: Any) -> None:
+    # Before the pool forks: its children inherit the prefix of their deliveries' owner tokens.
+    leases.set_worker(getattr(sender, "hostname", None) or "worker")
+
+
 @signals.worker_ready.connect
 def _start(sender: Any = None, **_: Any) -> None:
     if "id" in _instance:
@@ -109,10 +115,16 @@ def _run(consumer: Any, instance: str, settings: Settings) -> None:
     reaper = Reaper(settings, instance)
     interval = settings.worker_liveness_interval_s
     about = {"host": getattr(consumer, "hostname", ""), "pid": os.getpid()}
+    ttl = settings.worker_liveness_ttl_s
     while True:
-        try:
+        tags: set[str] = set()
+        task_ids: set[str] = set()
+        try:  # first, and apart: the database answers while Redis may not (an outage)
             tags, task_ids = held_tags(consumer)
-            ttl = settings.worker_liveness_ttl_s
+            leases.renew(services.db, leases.worker_prefix(), task_ids, ttl)
+        except Exception as error:
+            log.warning("lease renewal failed: %s: %s", type(error).__name__, error)
+        try:
             liveness.publish(client, instance, tags, ttl, task_ids, **about)
             if liveness.take_reaper_turn(client, instance, interval):
                 reaper.round(client)
@@ -159,7 +171,7 @@ class Reaper:
             self.settings.worker_liveness_ttl_s,
             self.settings.worker_liveness_interval_s,
         )
-        returned = liveness.reap(channel, client, claims, ttl, interval)
+        returned = liveness.reap(channel, client, claims, ttl, interval, self.instance)
         find_and_resend_lost(services, client, channel, claims)
         return returned
 

@@ -16,8 +16,8 @@ from core.base.logging import (
     task_id_var,
     task_name_var,
 )
+from core.jobs import leases, task_lifecycle
 from core.jobs import records as jobs
-from core.jobs import task_lifecycle
 from core.jobs.taskdefs import TaskState
 from tasks import metrics
 from tasks.app import services
@@ -75,10 +75,14 @@ def _started(task_id: str, task: Any, **_: Any) -> None:
     task_name_var.set(task.name)
     request_id_var.set(getattr(task.request, "request_id", None))
     metrics.task_started(task_id)
-    # One write, which also says whether the task was canceled while queued (AulaTask skips it)
-    # and how often its worker died under it (AulaTask gives up past a bound).
-    deliveries = task_lifecycle.begin_delivery(services.db, task_id)
+    # One write, which also says whether the task was canceled while queued (AulaTask skips it),
+    # how often its worker died under it (AulaTask gives up past a bound), and takes the owner
+    # lease of this delivery (a twin of a live delivery gets Held: AulaTask defers it).
+    owner = leases.new_owner()
+    lease_s = services.settings.worker_liveness_ttl_s
+    deliveries = task_lifecycle.begin_delivery(services.db, task_id, owner, lease_s)
     task.request.aula_deliveries = deliveries
+    task.request.aula_owner = owner
     if deliveries is None:  # it ended already (canceled while queued): it will not run
         _ended(task_id, None)
 

@@ -77,6 +77,10 @@ class TaskRecord(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The owner lease (core/jobs/leases.py): the delivery running the task, and until when
+    # (epoch seconds, the database's clock) its worker last proved it alive.
+    owner: Mapped[str | None] = mapped_column(String(160), default=None)
+    lease_until: Mapped[float | None] = mapped_column(Float, default=None)
 
     __table_args__ = (
         Index("ix_task_records_created", "created_at", "id"),

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any
 
 from core.jobs import unacked
@@ -20,6 +21,10 @@ WORKERS_KEY = "aula:workers"
 REAPER_LOCK_KEY = "aula:reaper:lock"
 # Delivery tag -> [first, last] Redis server time a reaper round saw it claimed by no one.
 UNCLAIMED_KEY = "aula:reaper:unclaimed"
+# Instance -> [reaper rounds in a row that saw its entry expired, Redis time of the last one].
+EXPIRED_KEY = "aula:reaper:expired"
+# Rounds in a row a dead instance's entry must be seen expired before its deliveries go back.
+EXPIRED_ROUNDS = 2
 # Entries of dead instances are dropped this many TTLs after they expired (a restarted worker
 # is a new instance, so they would pile up); long after any reaper judged them.
 FORGET_AFTER_TTLS = 10
@@ -33,6 +38,8 @@ class Claims:
     task_ids: frozenset[str]
     live: tuple[str, ...]
     dead: tuple[str, ...]
+    # Delivery tag -> the dead instance whose last entry held it.
+    dead_tags: Mapping[str, str] = dataclass_field(default_factory=dict)
 
 
 def server_time(client: Any) -> float:
@@ -73,6 +80,7 @@ def claims(client: Any) -> Claims:
     task_ids: set[str] = set()
     live: list[str] = []
     dead: list[str] = []
+    dead_tags: dict[str, str] = {}
     forget: list[bytes] = []
     for field, raw in client.hgetall(WORKERS_KEY).items():
         name = field.decode() if isinstance(field, bytes) else str(field)
@@ -91,11 +99,12 @@ def claims(client: Any) -> Claims:
             task_ids.update(running)
             continue
         dead.append(name)
+        dead_tags.update(dict.fromkeys(held, name))
         if now - expires > FORGET_AFTER_TTLS * max(ttl, 1.0):
             forget.append(field)
     if forget:
         client.hdel(WORKERS_KEY, *forget)
-    return Claims(frozenset(tags), frozenset(task_ids), tuple(live), tuple(dead))
+    return Claims(frozenset(tags), frozenset(task_ids), tuple(live), tuple(dead), dead_tags)
 
 
 def take_reaper_turn(client: Any, instance: str, period_s: float) -> bool:
@@ -104,40 +113,77 @@ def take_reaper_turn(client: Any, instance: str, period_s: float) -> bool:
     return bool(client.set(REAPER_LOCK_KEY, instance, nx=True, px=milliseconds))
 
 
-def reap(channel: Any, client: Any, claims: Claims, ttl_s: float, interval_s: float) -> int:
+def reap(
+    channel: Any,
+    client: Any,
+    claims: Claims,
+    ttl_s: float,
+    interval_s: float,
+    instance: str | None = None,
+) -> int:
     """Hand back to its queue every unacknowledged message that no live instance has claimed
     for `ttl_s`, by the Redis server's clock: seen unclaimed in rounds that far apart (a
-    message just taken may not be in its worker's liveness write yet). Rounds that stopped for
-    longer than a TTL (a Redis outage: every entry expired meanwhile) start the count again,
-    so owners that republish after the outage keep their work. Kombu's delivery times (each
-    consuming host's clock) are not used. `channel` is a kombu Redis channel of the reaper's
-    own connection; returns how many were handed back."""
+    message just taken may not be in its worker's liveness write yet). Kombu's delivery times
+    (each consuming host's clock) are not used.
+
+    After a Redis outage longer than a TTL every entry has expired, and the owners republish
+    one by one; so rounds that stopped for longer than a TTL start the count again, a reaper
+    (`instance`) hands back nothing until its own entry is live again (it has reconnected and
+    published), and the deliveries a dead instance's entry lists go back only once that entry
+    was seen expired in EXPIRED_ROUNDS rounds in a row. `channel` is a kombu Redis channel of
+    the reaper's own connection; returns how many were handed back."""
+    if instance is not None and instance not in claims.live:
+        return 0
     now = server_time(client)
+    gap = max(ttl_s, 3 * interval_s)  # rounds further apart than this stopped (an outage)
+    streaks = _expired_streaks(client, claims.dead, now, gap)
     seen = {_text(k): _sighting(v) for k, v in client.hgetall(UNCLAIMED_KEY).items()}
     unclaimed = [t for t in unacked.delivered_before(channel, float("inf")) if t not in claims.tags]
     keep: dict[str, str] = {}
     returned = 0
     for tag in unclaimed:
         first, last = seen.get(tag, (now, now))
-        if now - last > max(ttl_s, 3 * interval_s):
+        if now - last > gap:
             first = now  # the rounds stopped (an outage): judge it afresh
-        if now - first < ttl_s:
+        owner = claims.dead_tags.get(tag)
+        judged = owner is None or streaks.get(owner, 0) >= EXPIRED_ROUNDS
+        if now - first < ttl_s or not judged:
             keep[tag] = json.dumps([first, now])
             continue
-        task_id = unacked.task_id_of(channel, tag)
-        unacked.hand_back(channel, tag)
+        _hand_back(channel, tag, claims)
         returned += 1
-        log.warning(
-            "task %s handed back: the worker holding it stopped proving it lives",
-            task_id,
-            extra={"delivery_tag": tag, "live_workers": len(claims.live)},
-        )
     pipe = client.pipeline()
     pipe.delete(UNCLAIMED_KEY)
     if keep:
         pipe.hset(UNCLAIMED_KEY, mapping=keep)
     pipe.execute()
     return returned
+
+
+def _expired_streaks(client: Any, dead: Iterable[str], now: float, gap_s: float) -> dict[str, int]:
+    """How many reaper rounds in a row (this one included) saw each dead instance's entry
+    expired; a streak whose last round is more than `gap_s` ago starts again."""
+    before = {_text(k): _sighting(v) for k, v in client.hgetall(EXPIRED_KEY).items()}
+    streaks: dict[str, int] = {}
+    for name in dead:
+        count, last = before.get(name, (0.0, float("-inf")))
+        streaks[name] = int(count) + 1 if now - last <= gap_s else 1
+    pipe = client.pipeline()
+    pipe.delete(EXPIRED_KEY)
+    if streaks:
+        pipe.hset(EXPIRED_KEY, mapping={n: json.dumps([c, now]) for n, c in streaks.items()})
+    pipe.execute()
+    return streaks
+
+
+def _hand_back(channel: Any, tag: str, claims: Claims) -> None:
+    task_id = unacked.task_id_of(channel, tag)
+    unacked.hand_back(channel, tag)
+    log.warning(
+        "task %s handed back: the worker holding it stopped proving it lives",
+        task_id,
+        extra={"delivery_tag": tag, "live_workers": len(claims.live)},
+    )
 
 
 def _text(value: Any) -> str:

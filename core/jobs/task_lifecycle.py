@@ -12,12 +12,16 @@ from core.base.db import Database
 from core.base.errors import PermanentError
 from core.base.models import TaskRecord, utcnow
 from core.base.transitions import transition
+from core.jobs import leases
+from core.jobs.leases import Held
 from core.jobs.taskdefs import TaskState
 
 FINISHED = frozenset({TaskState.SUCCESS, TaskState.FAILURE, TaskState.REVOKED})
 
 # Deliveries that may start and never end (the worker died each time) before a task is failed.
 MAX_CRASH_DELIVERIES = 3
+# The owner lease a delivery takes when called without one (the default WORKER_LIVENESS_TTL_S).
+DEFAULT_LEASE_S = 30.0
 
 
 class WorkerKeptDying(PermanentError):
@@ -40,7 +44,11 @@ def check_crashes(deliveries: int) -> None:
 UNFINISHED = frozenset({TaskState.PENDING, TaskState.STARTED, TaskState.PROGRESS, TaskState.RETRY})
 RUNNING = frozenset({TaskState.STARTED, TaskState.PROGRESS})
 SOURCES: dict[str, frozenset[TaskState]] = {
-    "begin": UNFINISHED,  # STARTED/PROGRESS too: redelivered after its worker died
+    # STARTED/PROGRESS too: redelivered after its worker died (and its lease ran out).
+    "begin": UNFINISHED,
+    # PENDING and RETRY too for a caller without an owner token (a task run outside a worker
+    # delivery); a delivery's reports carry its token, and a released or retried record has
+    # no owner, so a stale delivery's late report is refused there (leases.may_take).
     "progress": UNFINISHED,
     "retry": RUNNING,
     "release": RUNNING | {TaskState.RETRY},
@@ -51,12 +59,16 @@ SOURCES: dict[str, frozenset[TaskState]] = {
 }
 
 
-def begin_delivery(db: Database, task_id: str) -> int | None:
-    """A worker began (or began again, after a redelivery) to run the task: one UPDATE.
+def begin_delivery(
+    db: Database, task_id: str, owner: str | None = None, lease_s: float = DEFAULT_LEASE_S
+) -> int | Held | None:
+    """A worker began (or began again, after a redelivery) to run the task: one UPDATE, which
+    also takes the owner lease for `owner` (core/jobs/leases.py) if it is free.
 
     Returns how many deliveries of the task have started without ending, this one included (0
-    when it has no record), or None if the record has ended (canceled while queued, or a
-    redelivered message of a task that finished): the task must not run.
+    when it has no record); None if the record has ended (canceled while queued, or a
+    redelivered message of a task that finished); Held if another delivery that is alive holds
+    the lease (a twin handed back while it runs). Only an int lets the task run.
     """
     now = literal(utcnow(), TaskRecord.started_at.type)
     values = {
@@ -66,19 +78,27 @@ def begin_delivery(db: Database, task_id: str) -> int | None:
         # Back to 0 when the delivery ends (finished, retried, released): what is left counts
         # the workers that died under it.
         "deliveries": TaskRecord.deliveries + 1,
+        **leases.claim(owner, lease_s),
     }
+    lease = [leases.may_take(owner)]
     with db.engine.begin() as connection:
-        started = transition(connection, TaskRecord, task_id, SOURCES["begin"], values)
+        started = transition(connection, TaskRecord, task_id, SOURCES["begin"], values, where=lease)
         if started is not None:
             return int(started.deliveries)
-        # Rare: no record at all (it runs), or an ended one (it does not).
+        # Rare: no record at all (it runs), an ended one (it does not) or a twin (it waits).
         state = connection.scalar(select(TaskRecord.state).where(TaskRecord.id == task_id))
-    return 0 if state is None else None
+        holder = leases.held(connection, task_id) if state in UNFINISHED else None
+    if state is None:
+        return 0
+    if state not in UNFINISHED:
+        return None
+    return holder or Held("", 0.0)  # freed since the UPDATE: ask again shortly
 
 
 def mark_started(db: Database, task_id: str) -> bool:
-    """begin_delivery, answering only whether the task may run (False: it has ended)."""
-    return begin_delivery(db, task_id) is not None
+    """begin_delivery, answering only whether the task may run (False: it has ended, or a live
+    delivery holds it)."""
+    return isinstance(begin_delivery(db, task_id), int)
 
 
 def mark_retry(db: Database, task_id: str, error: BaseException | None) -> None:
@@ -88,6 +108,7 @@ def mark_retry(db: Database, task_id: str, error: BaseException | None) -> None:
         "retries": TaskRecord.retries + 1,
         "deliveries": 0,
         "error": error_dict(error) if error is not None else None,
+        **leases.RELEASED,
     }
     with db.engine.begin() as connection:
         transition(connection, TaskRecord, task_id, SOURCES["retry"], values)
@@ -95,7 +116,8 @@ def mark_retry(db: Database, task_id: str, error: BaseException | None) -> None:
 
 def mark_released(db: Database, task_id: str) -> None:
     """A shutting-down worker handed the task back to the queue: it waits for a worker again."""
-    values = {"state": TaskState.PENDING, "deliveries": 0}  # on purpose: not a worker that died
+    # deliveries 0 on purpose: not a worker that died; the lease is free for the next delivery.
+    values = {"state": TaskState.PENDING, "deliveries": 0, **leases.RELEASED}
     with db.engine.begin() as connection:
         transition(connection, TaskRecord, task_id, SOURCES["release"], values)
 
@@ -111,6 +133,7 @@ def mark_finished(
     """The task ended in SUCCESS, FAILURE or REVOKED (a record that ended already keeps its
     outcome). Returns the single-instance key it released, if any: its follow-up may start."""
     values: dict[str, Any] = {"state": state, "finished_at": utcnow(), "deliveries": 0}
+    values |= leases.RELEASED
     if state == TaskState.SUCCESS:
         values["result"] = result if isinstance(result, dict) else {"value": result}
         values["error"] = None
@@ -151,12 +174,24 @@ def error_dict(error: BaseException) -> dict[str, str]:
 
 
 class ProgressReporter:
-    """Writes a task's progress at most every `interval` seconds (and always at the end)."""
+    """Writes a task's progress at most every `interval` seconds (and always at the end).
 
-    def __init__(self, db: Database, task_id: str, interval: float = 0.5) -> None:
+    With the `owner` token of the delivery reporting, each report also renews its lease for
+    `lease_s`, and is written only while that delivery holds the lease."""
+
+    def __init__(
+        self,
+        db: Database,
+        task_id: str,
+        interval: float = 0.5,
+        owner: str | None = None,
+        lease_s: float = DEFAULT_LEASE_S,
+    ) -> None:
         self.db = db
         self.task_id = task_id
         self.interval = interval
+        self.owner = owner
+        self.lease_s = lease_s
         self._last = float("-inf")
         self._clock: Callable[[], float] = time.monotonic
 
@@ -169,7 +204,13 @@ class ProgressReporter:
         self._last = now
         percent = round(100.0 * current / total, 1) if total else None
         progress = {"current": current, "total": total, "percent": percent, "message": message}
-        values = {"state": TaskState.PROGRESS, "progress": progress}
+        values: dict[str, Any] = {"state": TaskState.PROGRESS, "progress": progress}
+        mine: list[Any] = []
+        if self.owner is not None:
+            values |= leases.claim(self.owner, self.lease_s)
+            mine = [TaskRecord.owner == self.owner]
         with self.db.engine.begin() as connection:  # never over an ended record
-            transition(connection, TaskRecord, self.task_id, SOURCES["progress"], values)
+            transition(
+                connection, TaskRecord, self.task_id, SOURCES["progress"], values, where=mine
+            )
         return True

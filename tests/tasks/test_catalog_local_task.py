@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import shutil
 
+import redis
+
 from api import create_app
-from tests.helpers import private_redis_db, wait_for
+from core.base.db import database
+from core.base.locks import redis_lock
+from core.jobs import records as jobs
+from tests.helpers import private_redis_db, wait_for, wait_for_task
 from tests.media import make_video
+
+# What a catalog task shows while another rebuild or sync holds the catalog (tasks/catalog.py).
+WAITING = "waiting for the running catalog rebuild or sync to end"
 
 
 def _finish(client, task_id):
@@ -78,3 +86,23 @@ def test_bad_rebuild_requests_are_refused(client):
     error = drive.get_json()["error"]
     assert drive.status_code == 409 and "Settings page" in error["message"]
     assert error["details"]["reason"] == "google_not_connected"
+
+
+def test_a_local_rebuild_waits_for_the_lock_a_drive_rebuild_holds(settings, celery_client, worker):
+    # Issue 23 finding 6: a "local" and an "all" rebuild overlapped, and the older one put back
+    # files the newer one removed. Local rebuilds take Drive's lock: this one waits while the
+    # test holds it (as a running Drive or "all" rebuild does), and indexes only after.
+    db = database(settings.database_url)
+    with redis_lock(redis.Redis.from_url(settings.redis_url), "catalog.drive", 120) as taken:
+        assert taken
+        record = jobs.enqueue(db, celery_client, "catalog.rebuild", {"source": "local"})
+
+        def waiting():
+            row = jobs.get_record(db, record.id)
+            return row if (row.progress or {}).get("message") == WAITING else None
+
+        held = wait_for(waiting, 60, what="the local rebuild waiting for the catalog lock")
+        assert held.state == "PROGRESS" and held.result is None
+    done = wait_for_task(settings.database_url, record.id, ("SUCCESS", "FAILURE"), 90)
+    assert done.state == "SUCCESS", done.error
+    assert "local" in done.result
