@@ -89,6 +89,7 @@ RULES: dict[str, Rule] = {
     "notifications.DeliveryDetail": READ_ADMIN,
     "subscriptions.SubscriptionList": {"GET": ADMIN, "POST": ADMIN},
     "subscriptions.SubscriptionDetail": {"GET": ADMIN, "DELETE": ADMIN},
+    "download_settings.DownloadSettings": {"GET": USER, "PATCH": ADMIN},
 }
 # Routes named by path rather than endpoint (another branch adds them): the OAuth callback is
 # reached by Google's redirect, its single-use state is the capability; the rest of Google's

@@ -46,6 +46,9 @@ class DownloadSchema(Schema):
     file_url = fields.Method("_file_url", allow_none=True)
     error = fields.String(allow_none=True)
     task_id = fields.String(allow_none=True)
+    waiting_reason = fields.String(
+        allow_none=True, metadata={"enum": ["paused", "outside_window", "concurrency"]}
+    )
     attempts = fields.Integer(required=True)
     created_at = fields.AwareDateTime(required=True)
     started_at = fields.AwareDateTime(allow_none=True)

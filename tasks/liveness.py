@@ -28,7 +28,7 @@ from celery.worker import state
 
 from core.base.services import Services
 from core.base.settings import Settings
-from core.downloads import reconcile
+from core.downloads import dispatch, reconcile
 from core.jobs import liveness, unacked
 from core.jobs import records as jobs
 from tasks.app import app, services
@@ -161,6 +161,7 @@ class Reaper:
         )
         returned = liveness.reap(channel, client, claims, ttl, interval)
         find_and_resend_lost(services, client, channel, claims)
+        dispatch.dispatch(services)  # waiting downloads whose window opened or slot freed
         return returned
 
 

@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from core.base import setting_values as values
 from core.base.errors import AulaError, ConfigurationError
+from core.base.library_settings import LibrarySettings
 from core.base.paths import ENV_FILE, absolute_path, absolute_sqlite_url, base_dir
 from core.base.setting_values import strip_password
 
@@ -31,7 +32,7 @@ SECRET_FIELDS = frozenset(
 )
 
 
-class Settings(BaseSettings):
+class Settings(LibrarySettings):
     """Everything Aula reads from its environment (CONTRACT section 2, plus operational knobs)."""
 
     model_config = SettingsConfigDict(env_file=ENV_FILE, extra="ignore", frozen=True)

@@ -19,7 +19,7 @@ from core.base.models import Download
 from core.base.netguard import Guard
 from core.base.services import Services
 from core.base.settings import Settings
-from core.downloads import catalog_link, direct, payloads, state, ytdlp
+from core.downloads import catalog_link, direct, dispatch, payloads, schedule, state, ytdlp
 from core.downloads.cookies import cookies_file
 from core.downloads.drive import DriveEngine
 from core.downloads.engine import Declined, Engine, Fetched, FetchJob, Staged
@@ -31,18 +31,21 @@ from core.google.drive import DriveClient
 log = logging.getLogger(__name__)
 
 
-def engines_for(services: Services, job: FetchJob, cookies: Path | None) -> list[Engine]:
+def engines_for(
+    services: Services, job: FetchJob, cookies: Path | None, rate: int | None = None
+) -> list[Engine]:
     """The engines to try for `job`, in order: Drive files by Drive; a URL naming a media file
-    straight (core.downloads.direct), and yt-dlp if it answers with a page or a playlist instead."""
+    straight (core.downloads.direct), and yt-dlp if it answers with a page or a playlist instead.
+    Each caps its transfer at `rate` bytes per second (None: no cap)."""
     settings = services.settings
     if job.kind == DownloadKind.DRIVE:
-        return [DriveEngine(DriveClient.from_settings(settings, services.db))]
-    by_ytdlp = ytdlp.YtdlpEngine(settings.download_allow_private_hosts, cookies)
+        return [DriveEngine(DriveClient.from_settings(settings, services.db), rate)]
+    by_ytdlp = ytdlp.YtdlpEngine(settings.download_allow_private_hosts, cookies, rate)
     if not direct.is_media_url(job.url):
         return [by_ytdlp]
     guard = Guard(settings.download_allow_private_hosts)
     timeouts = (settings.http_connect_timeout, settings.http_read_timeout)
-    return [direct.DirectEngine(guard, timeouts, cookies), by_ytdlp]
+    return [direct.DirectEngine(guard, timeouts, cookies, rate), by_ytdlp]
 
 
 def run(settings: Settings, job: FetchJob, engines: list[Engine], on_progress: Progress) -> Fetched:
@@ -181,10 +184,41 @@ class Stopped(Exception):
     """The worker is shutting down: the download was handed back for a later delivery."""
 
 
+class Paused(Exception):
+    """Downloads were paused: this one went back to queued, its partial files kept."""
+
+
 def execute(
     services: Services,
     download_id: int,
     attempt: Attempt,
+    *,
+    should_stop: Callable[[], bool],
+    meter: Meter,
+    announce: Callable[[], object],
+) -> dict[str, Any]:
+    """One delivery of a download (see _execute), inside a cluster-wide slot: while paused, or
+    with every slot taken, it waits queued (`waiting_reason`) for a dispatch to send it again."""
+    admission = dispatch.Admission(services, download_id)
+    waiting = admission.enter()
+    if waiting is not None:
+        return {"download_id": download_id, "waiting": str(waiting)}
+    try:
+        return _execute(
+            services, download_id, attempt, admission,
+            should_stop=should_stop, meter=meter, announce=announce,
+        )  # fmt: skip
+    except Paused:
+        return {"download_id": download_id, "waiting": str(schedule.WaitingReason.PAUSED)}
+    finally:
+        admission.leave()
+
+
+def _execute(
+    services: Services,
+    download_id: int,
+    attempt: Attempt,
+    admission: dispatch.Admission,
     *,
     should_stop: Callable[[], bool],
     meter: Meter,
@@ -203,8 +237,11 @@ def execute(
         services.db, download_id, services.settings.progress_interval_s, meter.download_bytes
     )
 
+    paused = schedule.PauseWatch(services.db, services.settings)
+
     def report(done: int, total: int | None, speed: float | None, eta: float | None) -> bool:
-        return tracker(done, total, speed, eta) and not should_stop()
+        admission.renew()
+        return tracker(done, total, speed, eta) and not should_stop() and not paused()
 
     started = time.monotonic()
 
@@ -213,7 +250,8 @@ def execute(
 
     meter.download_started()
     try:
-        result = _once(services, job, attempt, report, should_stop, ended, announce)
+        stops = (should_stop, paused)
+        result = _once(services, job, attempt, report, stops, ended, announce)
     finally:
         meter.download_finished()
     if result is None:
@@ -229,18 +267,23 @@ def _once(
     job: FetchJob,
     attempt: Attempt,
     report: Progress,
-    should_stop: Callable[[], bool],
+    stops: tuple[Callable[[], bool], Callable[[], bool]],
     ended: Callable[[str], None],
     announce: Callable[[], object],
 ) -> Fetched | None:
+    should_stop, paused = stops
+    rate = schedule.current(services.db, services.settings).rate_limit_bps
     try:
         with _cookies_for(services, job) as cookies:
-            return run(services.settings, job, engines_for(services, job, cookies), report)
+            return run(services.settings, job, engines_for(services, job, cookies, rate), report)
     except Canceled:
         if should_stop():  # not a cancel: the worker is shutting down; resume elsewhere
             release(services.db, job.id)
             ended("released")
             raise Stopped() from None
+        if paused() and _hold_paused(services, job.id):  # queued again, partial files kept
+            ended("paused")
+            raise Paused() from None
         ended("canceled")
         return None
     except Exception as error:
@@ -250,6 +293,12 @@ def _once(
         if final:
             announce()
         raise
+
+
+def _hold_paused(services: Services, download_id: int) -> bool:
+    with services.db.session() as session:
+        reason = schedule.WaitingReason.PAUSED
+        return schedule.hold(session, download_id, reason, stopped=True) is not None
 
 
 def _cookies_for(services: Services, job: FetchJob) -> AbstractContextManager[Path | None]:
