@@ -6,6 +6,7 @@ import { notify } from '../notify.js';
 import { poll } from '../poller.js';
 import { eta, speed } from '../format.js';
 import { fileUrl } from './player.js';
+import { WAITING } from './schedule.js';
 
 const FORMATS = [
   ['', 'Best (default)'],
@@ -93,7 +94,8 @@ function updateRow(row, download, signal, refresh) {
   cells.state.textContent = download.state;
   cells.state.dataset.state = download.state;
   const percent = download.state === 'succeeded' ? 100 : p.percent;
-  bar.update(percent ?? null, download.state === 'queued' ? 'waiting' : '');
+  const waiting = WAITING[download.waiting_reason] || 'waiting';
+  bar.update(percent ?? null, download.state === 'queued' ? waiting : '');
   cells.speed.textContent = download.state === 'running' ? speed(p.speed_bps) : '—';
   cells.eta.textContent = download.state === 'running' ? eta(p.eta_s) : '—';
   if (row.state !== download.state) { // rebuilt only on change, so focus on a button survives polls
