@@ -23,6 +23,14 @@ blp = Blueprint(
 _ID = validate.And(validate.Length(min=1, max=256), validate.Regexp(r"^[\x21-\x7e]+$"))
 
 
+_TEMPLATE = "Where its downloads land under DOWNLOAD_DIR; null: DOWNLOAD_TEMPLATE."
+
+
+class RetentionSchema(Schema):
+    keep_latest = fields.Integer(allow_none=True, strict=True, load_default=None)
+    delete_watched_after_days = fields.Integer(allow_none=True, strict=True, load_default=None)
+
+
 class SubscriptionSchema(Schema):
     id = fields.Integer(required=True)
     source = fields.String(required=True, metadata={"enum": list(subscriptions.SOURCES)})
@@ -34,6 +42,8 @@ class SubscriptionSchema(Schema):
     downloads = fields.Integer(
         required=True, metadata={"description": "Downloads this subscription enqueued."}
     )
+    template = fields.String(allow_none=True, metadata={"description": _TEMPLATE})
+    retention = fields.Nested(RetentionSchema, allow_none=True)
 
 
 SubscriptionPageSchema = page_schema(SubscriptionSchema, "SubscriptionPage")
@@ -44,6 +54,9 @@ class CreateSubscriptionSchema(Schema):
     course_id = fields.String(validate=_ID)
     folder_id = fields.String(validate=_ID)
     format = CreateDownloadSchema().fields["format"]
+    # Checked by core.subscriptions.library: a bad template or retention is a 400 naming it.
+    template = fields.String(allow_none=True, validate=validate.Length(min=1, max=1024))
+    retention = fields.Nested(RetentionSchema, allow_none=True)
 
     @validates_schema
     def _one_key(self, data: dict[str, Any], **_: Any) -> None:
@@ -71,8 +84,9 @@ class SubscriptionList(MethodView):
         enqueued now, and new ones after every sync."""
         key = body.get("course_id") or body["folder_id"]
         view, created = subscriptions.subscribe(
-            services(), source=body["source"], key=key, fmt=body.get("format")
-        )
+            services(), source=body["source"], key=key, fmt=body.get("format"),
+            template=body.get("template"), retention=body.get("retention"),
+        )  # fmt: skip
         return view, 201 if created else 200
 
 

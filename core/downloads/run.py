@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -24,6 +25,7 @@ from core.downloads.cookies import cookies_file
 from core.downloads.drive import DriveEngine
 from core.downloads.engine import Declined, Engine, Fetched, FetchJob, Staged
 from core.downloads.files import file_of, hash_file, partial_dir, remove_partials, safe_name
+from core.downloads.library import final_path
 from core.downloads.progress import Canceled, Progress, ProgressTracker
 from core.downloads.state import DownloadKind, DownloadState
 from core.google.drive import DriveClient
@@ -48,19 +50,33 @@ def engines_for(
     return [direct.DirectEngine(guard, timeouts, cookies, rate), by_ytdlp]
 
 
-def run(settings: Settings, job: FetchJob, engines: list[Engine], on_progress: Progress) -> Fetched:
-    """The first engine that does not decline fetches `job`; its file renamed into place."""
+Namer = Callable[[FetchJob, Staged, "str | None"], Path]
+"""Where a staged file goes (core.downloads.library.final_path, bound to its services)."""
+
+
+def run(
+    settings: Settings,
+    job: FetchJob,
+    engines: list[Engine],
+    on_progress: Progress,
+    namer: Namer | None = None,
+) -> Fetched:
+    """The first engine that does not decline fetches `job`; its file renamed into place (where
+    `namer` says, else a safe name of its own in DOWNLOAD_DIR)."""
     work = partial_dir(settings, job.id)
     work.mkdir(parents=True, exist_ok=True)
     for engine in engines[:-1]:
         with contextlib.suppress(Declined):
-            return _finish(settings, job, engine.fetch(job, work, on_progress))
-    return _finish(settings, job, engines[-1].fetch(job, work, on_progress))
+            return _finish(settings, job, engine.fetch(job, work, on_progress), namer)
+    return _finish(settings, job, engines[-1].fetch(job, work, on_progress), namer)
 
 
-def _finish(settings: Settings, job: FetchJob, staged: Staged) -> Fetched:
+def _finish(settings: Settings, job: FetchJob, staged: Staged, namer: Namer | None) -> Fetched:
     title = staged.title if not job.title and staged.title is not None else job.title
-    final = settings.download_dir / safe_name(title, job.id, staged.path.suffix)
+    if namer is None:
+        final = settings.download_dir / safe_name(title, job.id, staged.path.suffix)
+    else:
+        final = namer(job, staged, title)
     final.parent.mkdir(parents=True, exist_ok=True)
     durable_replace(staged.path, final)
     return Fetched(final, final.stat().st_size, staged.sha256, title)
@@ -275,7 +291,8 @@ def _once(
     rate = schedule.current(services.db, services.settings).rate_limit_bps
     try:
         with _cookies_for(services, job) as cookies:
-            return run(services.settings, job, engines_for(services, job, cookies, rate), report)
+            engines = engines_for(services, job, cookies, rate)
+            return run(services.settings, job, engines, report, partial(final_path, services))
     except Canceled:
         if should_stop():  # not a cancel: the worker is shutting down; resume elsewhere
             release(services.db, job.id)
