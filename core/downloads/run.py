@@ -20,7 +20,7 @@ from core.base.models import Download
 from core.base.netguard import Guard
 from core.base.services import Services
 from core.base.settings import Settings
-from core.downloads import catalog_link, direct, dispatch, payloads, schedule, state, ytdlp
+from core.downloads import catalog_link, direct, dispatch, nfo, payloads, schedule, state, ytdlp
 from core.downloads.cookies import cookies_file
 from core.downloads.drive import DriveEngine
 from core.downloads.engine import Declined, Engine, Fetched, FetchJob, Staged
@@ -141,6 +141,11 @@ def succeed(services: Services, download_id: int, fetched: Fetched) -> None:
         catalog_link.link(session, row, facts)  # in the same transaction: found once it ended
         payloads.record_download(session, settings, row)
     remove_partials(settings, download_id)
+    if settings.write_nfo:
+        try:
+            nfo.write_for(services, download_id)
+        except Exception:  # the file is in place: metadata missing is no reason to fail it
+            log.warning("could not write the .nfo files of download %d", download_id, exc_info=True)
 
 
 def fail(services: Services, download_id: int, error: BaseException, *, final: bool) -> None:
