@@ -74,7 +74,7 @@ RULES: dict[str, Rule] = {
     "drive.DriveStream": MEDIA,
     "drive.DriveThumbnail": MEDIA,
     "downloads.DownloadList": {"GET": USER, "POST": ADMIN},
-    "downloads.DownloadDetail": {"GET": USER, "DELETE": ADMIN},
+    "downloads.DownloadDetail": {"GET": USER, "DELETE": ADMIN, "PATCH": ADMIN},
     "downloads.DownloadFile": MEDIA,
     "downloads.DownloadRetry": {"POST": ADMIN},
     "tasks.TaskList": READ_USER,

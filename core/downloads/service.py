@@ -22,6 +22,7 @@ from core.base.pagination import Page, newest_first
 from core.base.services import Services
 from core.base.settings import Settings
 from core.base.sources import Source
+from core.base.transitions import guarded
 from core.catalog import store as catalog
 from core.downloads import catalog_link, dispatch, state
 from core.downloads.files import remove_partials
@@ -226,6 +227,17 @@ def retry(services: Services, download_id: int) -> Download:
     except IntegrityError:
         raise Conflict("Another download of the same URL and format is active.") from None
     return dispatch.start(services, download, send)
+
+
+def protect(db: Database, download_id: int, protected: bool) -> Download:
+    """Exempt a download from retention (or not); a pruned one has nothing left to protect."""
+    live = [s for s in DownloadState if s != DownloadState.PRUNED]
+    with db.session() as session:
+        if guarded(session, Download, download_id, live, {"protected": protected}):
+            return session.get_one(Download, download_id, populate_existing=True)
+        if session.get(Download, download_id) is None:
+            raise NotFound(f"No download with id {download_id}.")
+    raise Conflict("This download was pruned: its file is gone, there is nothing to protect.")
 
 
 def latest_for_items(db: Database, item_ids: list[int]) -> dict[int, Download]:

@@ -29,6 +29,7 @@ class DownloadState(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELED = "canceled"
+    PRUNED = "pruned"  # retention removed its file (CONTRACT 8.5); final
 
 
 Q, R, S, F, C = (DownloadState(s) for s in ("queued", "running", "succeeded", "failed", "canceled"))
@@ -48,6 +49,7 @@ SOURCES: dict[str, frozenset[DownloadState]] = {
     "cancel": ACTIVE,
     "retry": frozenset({F, C}),
     "resend": ACTIVE,
+    "prune": frozenset({S}),
 }
 _REFUSALS = {
     "cancel": "The download already ended ({state}).",
