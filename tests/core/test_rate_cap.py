@@ -60,6 +60,7 @@ def test_ytdlp_honours_a_1_mib_per_s_cap_within_10_percent(media, tmp_path):
     result, clock = _ytdlp(f"{media.base_url}/slow.bin", tmp_path / "capped", CAP)
     assert result.size == SIZE and result.sha256 == hashlib.sha256(media.slow).hexdigest()
     rate = clock.rate()
+    print(f"yt-dlp capped at 1 MiB/s: {rate / MIB:.3f} MiB/s")  # shown with pytest -s
     assert 0.9 * CAP <= rate <= 1.1 * CAP, f"{rate / MIB:.3f} MiB/s"
     _, free = _ytdlp(f"{media.base_url}/slow.bin", tmp_path / "free", None)
     assert free.rate() > 2 * rate, "without the cap the transfer must be much faster"
@@ -79,6 +80,7 @@ def test_the_drive_stream_honours_a_1_mib_per_s_cap_within_10_percent(settings, 
     staged, clock = _drive(settings, file_id, tmp_path / "capped", CAP)
     assert staged.sha256 == hashlib.sha256(drive.content_of(file_id)).hexdigest()
     rate = clock.rate()
+    print(f"Drive capped at 1 MiB/s: {rate / MIB:.3f} MiB/s")  # shown with pytest -s
     assert 0.9 * CAP <= rate <= 1.1 * CAP, f"{rate / MIB:.3f} MiB/s"
     _, free = _drive(settings, file_id, tmp_path / "free", None)
     assert free.rate() > 2 * rate, "without the cap the transfer must be much faster"
