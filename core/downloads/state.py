@@ -170,6 +170,14 @@ def retry(session: Session, download_id: int, dedupe_key: str) -> Download:
     })  # fmt: skip
 
 
+def prune(session: Session, download_id: int) -> Download | None:
+    """Retention removed the finished file: pruned (final), no file, its key given up; never a
+    download protected meanwhile (the same guarded UPDATE checks it)."""
+    values = {"state": DownloadState.PRUNED, "file_path": None, "dedupe_key": None}
+    where = [Download.protected.is_(False)]
+    return transition(session, Download, download_id, SOURCES["prune"], values, where=where)
+
+
 def resend(session: Session, download_id: int, seen_at: datetime) -> Download | None:
     """A queued or running download whose task was lost: queued again to be sent anew, if it
     has not changed since `seen_at` (its updated_at when found stuck): one sender only."""

@@ -15,8 +15,7 @@ from sqlalchemy.orm import Session
 
 from core.base.models import CatalogItem, Download, Subscription, SubscriptionItem, utcnow
 from core.base.services import Services
-from core.base.transitions import transition
-from core.downloads import catalog_link
+from core.downloads import catalog_link, state
 from core.downloads.state import DownloadState
 from core.people import audit
 
@@ -87,13 +86,9 @@ def prune(services: Services, download_id: int, why: str) -> bool:
     """Remove a finished download's file (and its .nfo) and mark it pruned; False if it was
     protected, or left `succeeded`, meanwhile (one guarded UPDATE decides)."""
     with services.db.session() as session:
-        values = {"state": DownloadState.PRUNED, "file_path": None, "dedupe_key": None}
         before = session.get(Download, download_id)
         path = before.file_path if before is not None else None
-        row = transition(
-            session, Download, download_id, {DownloadState.SUCCEEDED}, values,
-            where=[Download.protected.is_(False)],
-        )  # fmt: skip
+        row = state.prune(session, download_id)
         if row is None:
             return False
         catalog_link.unlink(session, row)
