@@ -88,7 +88,7 @@ RULES: dict[str, Rule] = {
     "notifications.DeliveryList": READ_ADMIN,
     "notifications.DeliveryDetail": READ_ADMIN,
     "subscriptions.SubscriptionList": {"GET": ADMIN, "POST": ADMIN},
-    "subscriptions.SubscriptionDetail": {"GET": ADMIN, "DELETE": ADMIN},
+    "subscriptions.SubscriptionDetail": {"GET": ADMIN, "DELETE": ADMIN, "PATCH": ADMIN},
     "download_settings.DownloadSettings": {"GET": USER, "PATCH": ADMIN},
 }
 # Routes named by path rather than endpoint (another branch adds them): the OAuth callback is

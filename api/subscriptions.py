@@ -12,6 +12,7 @@ from api.downloads import CreateDownloadSchema
 from api.extensions import db, services
 from api.schemas import PageArgsSchema, page_schema
 from core.base.sources import Source
+from core.subscriptions import library as sub_library
 from core.subscriptions import service as subscriptions
 
 blp = Blueprint(
@@ -68,6 +69,11 @@ class CreateSubscriptionSchema(Schema):
             raise ValidationError(f"Not used by a {data.get('source')} subscription.", other)
 
 
+class PatchSubscriptionSchema(Schema):
+    template = CreateSubscriptionSchema().fields["template"]
+    retention = fields.Nested(RetentionSchema, allow_none=True)
+
+
 @blp.route("")
 class SubscriptionList(MethodView):
     @blp.arguments(PageArgsSchema, location="query")
@@ -95,6 +101,13 @@ class SubscriptionDetail(MethodView):
     @blp.response(200, SubscriptionSchema)
     def get(self, subscription_id: int) -> Any:
         """One subscription."""
+        return subscriptions.get(db(), subscription_id)
+
+    @blp.arguments(PatchSubscriptionSchema)
+    @blp.response(200, SubscriptionSchema)
+    def patch(self, body: dict[str, Any], subscription_id: int) -> Any:
+        """Change its template or retention (null clears one); downloaded files keep their names."""
+        sub_library.change(db(), subscription_id, body)
         return subscriptions.get(db(), subscription_id)
 
     @blp.response(204)

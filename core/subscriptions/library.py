@@ -5,9 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 from core.base import naming
-from core.base.errors import ValidationFailed
+from core.base.db import Database
+from core.base.errors import NotFound, ValidationFailed
+from core.base.models import Subscription
 
 RETENTION_KEYS = ("keep_latest", "delete_watched_after_days")
+
+
+def change(db: Database, subscription_id: int, changes: dict[str, Any]) -> None:
+    """Set a subscription's template and/or retention (null: back to DOWNLOAD_TEMPLATE, no
+    retention); what it downloaded keeps its names. NotFound, or ValidationFailed (a 400)."""
+    values = {**checked(changes), **{k: None for k, v in changes.items() if v is None}}
+    with db.session() as session:
+        sub = session.get(Subscription, subscription_id)
+        if sub is None:
+            raise NotFound(f"No subscription with id {subscription_id}.")
+        for name, value in values.items():
+            setattr(sub, name, value)
 
 
 def checked(library: dict[str, Any]) -> dict[str, Any]:

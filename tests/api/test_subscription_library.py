@@ -58,3 +58,27 @@ def test_a_bad_template_or_retention_is_a_400_and_nothing_is_subscribed(
     details = assert_envelope(response, 400, "validation_error")
     assert details["field"] == field
     assert client.get("/api/subscriptions").get_json()["items"] == []
+
+
+def test_patch_changes_or_clears_the_template_and_retention(quiet_app, settings, classroom):
+    client = quiet_app.test_client()
+    course = _course(settings, classroom)
+    sub = client.post("/api/subscriptions", json={"source": "classroom", "course_id": course})
+    url = f"/api/subscriptions/{sub.get_json()['id']}"
+    changed = client.patch(
+        url, json={"retention": {"keep_latest": 3}, "template": "{title} [{id}].{ext}"}
+    )
+    assert changed.status_code == 200, changed.get_json()
+    body = changed.get_json()
+    assert body["retention"] == {"keep_latest": 3, "delete_watched_after_days": None}
+    assert body["template"] == "{title} [{id}].{ext}"
+    cleared = client.patch(url, json={"template": None}).get_json()
+    assert cleared["template"] is None and cleared["retention"]["keep_latest"] == 3
+    details = assert_envelope(
+        client.patch(url, json={"template": "../x [{id}]"}), 400, "validation_error"
+    )
+    assert details["field"] == "template"
+    assert client.get(url).get_json()["template"] is None, "a refused change changes nothing"
+    assert_envelope(
+        client.patch("/api/subscriptions/999999", json={"template": None}), 404, "not_found"
+    )
