@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 import requests
 
-from core.base.db import migrate
+from core.base.db import database, migrate
+from core.base.models import Download
 from tests.e2e.browser import chromium
 from tests.e2e.ui_support import watched_page, web_process
 from tests.helpers import private_redis_db
@@ -15,14 +16,19 @@ pytestmark = pytest.mark.timeout(240)
 
 
 @pytest.fixture(scope="module")
-def base(base_env, tmp_path_factory):
+def stack(base_env, tmp_path_factory):
     """gunicorn on a fresh SQLite database; no worker (a paused schedule sends nothing)."""
     folder = tmp_path_factory.mktemp("ui-schedule")
     url = f"sqlite:///{folder / 'schedule.db'}"
     migrate(url)
     env = {**base_env, "DATABASE_URL": url, "REDIS_URL": private_redis_db(base_env["REDIS_URL"])}
     with web_process(env, folder / "web.log") as running:
-        yield running
+        yield running, database(url)
+
+
+@pytest.fixture(scope="module")
+def base(stack):
+    return stack[0]
 
 
 @pytest.fixture(scope="module")
@@ -65,4 +71,30 @@ def test_the_schedule_panel_saves_refuses_bad_windows_and_downloads_show_why_the
         ui.goto("downloads")
         ui.page.locator("td", has_text="waiting: downloads are paused").wait_for()
         ui.shot("downloads-waiting")
+        assert ui.violations() == [] and ui.page_errors == []
+
+
+def test_a_finished_download_can_be_protected_from_retention(browser, stack) -> None:
+    base, db = stack
+    with db.session() as session:
+        done = Download(
+            url="https://videos.example/kept.mp4", kind="ytdlp", state="succeeded",
+            title="Kept lesson", file_path="kept.mp4", file_size=5, sha256="0" * 64,
+        )  # fmt: skip
+        session.add(done)
+        session.flush()
+        download_id = done.id
+    with watched_page(browser, base) as ui:
+        ui.goto("downloads")
+        ui.page.get_by_role("button", name=f"Protect download #{download_id}").click()
+        ui.page.get_by_role("button", name=f"Unprotect download #{download_id}").wait_for()
+        shown = requests.get(f"{base}/api/downloads/{download_id}", timeout=10).json()
+        assert shown["protected"] is True
+        ui.shot("downloads-protected")
+        ui.page.get_by_role("button", name=f"Unprotect download #{download_id}").click()
+        ui.page.get_by_role("button", name=f"Protect download #{download_id}").wait_for()
+        assert (
+            requests.get(f"{base}/api/downloads/{download_id}", timeout=10).json()["protected"]
+            is False
+        )
         assert ui.violations() == [] and ui.page_errors == []
