@@ -118,11 +118,14 @@ def _part(part: str, names: set[str], safe: dict[str, Any]) -> str:
 def render(template: str, values: Mapping[str, Any]) -> PurePosixPath:
     """The relative path `template` gives for `values` (missing course/section parts left out)."""
     parts = []
-    for part in parse_template(template):
+    template_parts = parse_template(template)
+    for index, part in enumerate(template_parts):
         names = {name for name, _ in _fields(part)}
-        if any(not values.get(name) for name in names & OPTIONAL_PARTS):
-            continue
+        missing = {name for name in names & OPTIONAL_PARTS if not values.get(name)}
+        if missing and index < len(template_parts) - 1:
+            continue  # a folder of a course or section the item is not in
         safe = {name: clean(values.get(name), name) for name in FIELDS}
+        safe.update(dict.fromkeys(missing, ""))  # in the file name: nothing in its place
         parts.append(_part(part, names, safe))
     return PurePosixPath(*parts)
 

@@ -103,3 +103,9 @@ def test_format_specs_pad_numbers_and_cut_text():
     check("{position:02d} {title:.5} [{id}].{ext}")
     path = render("{position:02d} {title:.5} [{id}].{ext}", {**VALUES, "title": "Introdução"})
     assert str(path) == "03 Intro [42].mp4"
+
+
+def test_a_missing_course_in_the_file_name_leaves_a_file_name():
+    template = "{course} - {title} [{id}].{ext}"
+    assert str(render(template, {**VALUES, "course": None})) == "- Aula 3 [42].mp4"
+    assert str(render(template, VALUES)) == "Física 1 - Aula 3 [42].mp4"
