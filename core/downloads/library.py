@@ -87,6 +87,7 @@ def final_path(services: Services, job: FetchJob, staged: Staged, title: str | N
         download.title = title  # in this session only: the name uses the title found
         named = describe(session, settings, download, staged.path.suffix)
         session.rollback()
+    named.values.update({k: v for k, v in staged.meta.items() if k in ("uploader", "upload_date")})
     final = naming.place(settings.download_dir, named.template, named.values)
     if final.exists():  # another download's file (a forced re-download): keep both
         final = final.with_name(f"{final.stem}.{job.id}{final.suffix}")

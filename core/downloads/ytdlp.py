@@ -258,7 +258,8 @@ def _finish(info: dict[str, Any], tracker: _Tracker, dest_dir: Path, work_dir: P
     tracker.on_progress(max(tracker.done, size), max(tracker.done, size), None, 0.0)
     digest = hashlib.sha256()
     hash_file(target, digest)
-    return Fetched(target, size, digest.hexdigest(), info.get("title"))
+    meta = {key: str(info[key]) for key in ("uploader", "upload_date") if info.get(key)}
+    return Fetched(target, size, digest.hexdigest(), info.get("title"), meta)
 
 
 class YtdlpEngine:
@@ -285,4 +286,4 @@ class YtdlpEngine:
         except Canceled:
             kill_children()
             raise
-        return Staged(result.path, result.sha256, result.title)
+        return Staged(result.path, result.sha256, result.title, result.meta)
