@@ -61,7 +61,7 @@ def fetch_drive(
             if have and response.status_code != 206:  # the range was ignored: start over
                 sha, md5, have = hashlib.sha256(), _md5(), 0
                 part.unlink(missing_ok=True)
-            have = _write_body(response, part, (have, total, chunk), (sha, md5), on_progress)
+            have = _write_body(response, part, have, total, (sha, md5), on_progress, chunk)
         finally:
             response.close()
     on_progress(have, total, None, 0)
@@ -75,11 +75,12 @@ def fetch_drive(
 def _write_body(
     response: Any,
     part: Path,
-    sizes: tuple[int, int | None, int],
+    have: int,
+    total: int | None,
     hashes: tuple[Any, ...],
     on_progress: Progress,
+    chunk_size: int = CHUNK,
 ) -> int:
-    have, total, chunk_size = sizes
     started, start_bytes = time.monotonic(), have
     try:
         with part.open("ab", buffering=0) as out:  # write errors surface at the write
