@@ -113,4 +113,6 @@ def test_a_subscriptions_own_template_names_its_downloads(
         "drive/Python/Intro", "drive/Python/Módulo 2/aula 2", "drive/Python/Módulo 2/Aula 10",
         "drive/Python/Módulo 10/_Aula 1_ começo",
     }  # fmt: skip
-    assert not list(settings.download_dir.glob("**/*.nfo")), "WRITE_NFO is off by default"
+    for path in paths:
+        video = settings.download_dir / path
+        assert video.is_file() and not video.with_suffix(".nfo").exists(), "WRITE_NFO is off"
