@@ -161,7 +161,10 @@ class Reaper:
         )
         returned = liveness.reap(channel, client, claims, ttl, interval)
         find_and_resend_lost(services, client, channel, claims)
-        dispatch.dispatch(services)  # waiting downloads whose window opened or slot freed
+        try:  # waiting downloads whose window opened or whose slot freed
+            dispatch.dispatch(services)
+        except Exception as error:  # never at the cost of reaping: the next round tries again
+            log.warning("dispatching waiting downloads failed: %s", type(error).__name__)
         return returned
 
 
