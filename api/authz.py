@@ -76,7 +76,7 @@ RULES: dict[str, Rule] = {
     "drive.DriveStream": MEDIA,
     "drive.DriveThumbnail": MEDIA,
     "downloads.DownloadList": {"GET": USER, "POST": ADMIN},
-    "downloads.DownloadDetail": {"GET": USER, "DELETE": ADMIN},
+    "downloads.DownloadDetail": {"GET": USER, "DELETE": ADMIN, "PATCH": ADMIN},
     "downloads.DownloadFile": MEDIA,
     "downloads.DownloadRetry": {"POST": ADMIN},
     "tasks.TaskList": READ_USER,
@@ -90,7 +90,8 @@ RULES: dict[str, Rule] = {
     "notifications.DeliveryList": READ_ADMIN,
     "notifications.DeliveryDetail": READ_ADMIN,
     "subscriptions.SubscriptionList": {"GET": ADMIN, "POST": ADMIN},
-    "subscriptions.SubscriptionDetail": {"GET": ADMIN, "DELETE": ADMIN},
+    "subscriptions.SubscriptionDetail": {"GET": ADMIN, "DELETE": ADMIN, "PATCH": ADMIN},
+    "download_settings.DownloadSettings": {"GET": USER, "PATCH": ADMIN},
     # Courses (8.3): viewers read them and keep their own progress; admins add and hide.
     "courses.CourseList": {"GET": USER, "POST": ADMIN},
     "courses.CourseDetail": {"GET": USER, "DELETE": ADMIN},

@@ -46,7 +46,11 @@ class DownloadSchema(Schema):
     file_url = fields.Method("_file_url", allow_none=True)
     error = fields.String(allow_none=True)
     task_id = fields.String(allow_none=True)
+    waiting_reason = fields.String(
+        allow_none=True, metadata={"enum": ["paused", "outside_window", "concurrency"]}
+    )
     attempts = fields.Integer(required=True)
+    protected = fields.Boolean(required=True, metadata={"description": "Exempt from retention."})
     created_at = fields.AwareDateTime(required=True)
     started_at = fields.AwareDateTime(allow_none=True)
     finished_at = fields.AwareDateTime(allow_none=True)
@@ -91,6 +95,10 @@ class CreateDownloadSchema(Schema):
             raise ValidationError("Give exactly one of url and item_id.", "_schema")
 
 
+class PatchDownloadSchema(Schema):
+    protected = fields.Boolean(required=True)
+
+
 class CreatedSchema(Schema):
     download = fields.Nested(DownloadSchema, required=True)
     task_id = fields.String(allow_none=True)
@@ -132,6 +140,12 @@ class DownloadDetail(MethodView):
     def delete(self, download_id: int) -> Any:
         """Cancel within seconds and remove partial files."""
         return downloads.cancel(services(), download_id)
+
+    @blp.arguments(PatchDownloadSchema)
+    @blp.response(200, DownloadSchema)
+    def patch(self, body: dict[str, Any], download_id: int) -> Any:
+        """Protect a download from its subscription's retention (or stop protecting it)."""
+        return downloads.protect(db(), download_id, body["protected"])
 
 
 @blp.route("/<int:download_id>/retry")

@@ -12,6 +12,7 @@ from api.downloads import CreateDownloadSchema
 from api.extensions import db, services
 from api.schemas import PageArgsSchema, page_schema
 from core.base.sources import Source
+from core.subscriptions import library as sub_library
 from core.subscriptions import service as subscriptions
 
 blp = Blueprint(
@@ -21,6 +22,14 @@ blp = Blueprint(
     description="Courses and Drive folders whose new videos download on their own.",
 )
 _ID = validate.And(validate.Length(min=1, max=256), validate.Regexp(r"^[\x21-\x7e]+$"))
+
+
+_TEMPLATE = "Where its downloads land under DOWNLOAD_DIR; null: DOWNLOAD_TEMPLATE."
+
+
+class RetentionSchema(Schema):
+    keep_latest = fields.Integer(allow_none=True, strict=True, load_default=None)
+    delete_watched_after_days = fields.Integer(allow_none=True, strict=True, load_default=None)
 
 
 class SubscriptionSchema(Schema):
@@ -34,6 +43,8 @@ class SubscriptionSchema(Schema):
     downloads = fields.Integer(
         required=True, metadata={"description": "Downloads this subscription enqueued."}
     )
+    template = fields.String(allow_none=True, metadata={"description": _TEMPLATE})
+    retention = fields.Nested(RetentionSchema, allow_none=True)
 
 
 SubscriptionPageSchema = page_schema(SubscriptionSchema, "SubscriptionPage")
@@ -44,6 +55,9 @@ class CreateSubscriptionSchema(Schema):
     course_id = fields.String(validate=_ID)
     folder_id = fields.String(validate=_ID)
     format = CreateDownloadSchema().fields["format"]
+    # Checked by core.subscriptions.library: a bad template or retention is a 400 naming it.
+    template = fields.String(allow_none=True, validate=validate.Length(min=1, max=1024))
+    retention = fields.Nested(RetentionSchema, allow_none=True)
 
     @validates_schema
     def _one_key(self, data: dict[str, Any], **_: Any) -> None:
@@ -53,6 +67,11 @@ class CreateSubscriptionSchema(Schema):
             raise ValidationError(f"A {data.get('source')} subscription needs {wanted}.", wanted)
         if other in data:
             raise ValidationError(f"Not used by a {data.get('source')} subscription.", other)
+
+
+class PatchSubscriptionSchema(Schema):
+    template = CreateSubscriptionSchema().fields["template"]
+    retention = fields.Nested(RetentionSchema, allow_none=True)
 
 
 @blp.route("")
@@ -71,8 +90,9 @@ class SubscriptionList(MethodView):
         enqueued now, and new ones after every sync."""
         key = body.get("course_id") or body["folder_id"]
         view, created = subscriptions.subscribe(
-            services(), source=body["source"], key=key, fmt=body.get("format")
-        )
+            services(), source=body["source"], key=key, fmt=body.get("format"),
+            template=body.get("template"), retention=body.get("retention"),
+        )  # fmt: skip
         return view, 201 if created else 200
 
 
@@ -81,6 +101,13 @@ class SubscriptionDetail(MethodView):
     @blp.response(200, SubscriptionSchema)
     def get(self, subscription_id: int) -> Any:
         """One subscription."""
+        return subscriptions.get(db(), subscription_id)
+
+    @blp.arguments(PatchSubscriptionSchema)
+    @blp.response(200, SubscriptionSchema)
+    def patch(self, body: dict[str, Any], subscription_id: int) -> Any:
+        """Change its template or retention (null clears one); downloaded files keep their names."""
+        sub_library.change(db(), subscription_id, body)
         return subscriptions.get(db(), subscription_id)
 
     @blp.response(204)

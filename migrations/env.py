@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
+from core.base import schedule_model as _schedule_model  # noqa: F401  # registers its table
 from core.base.db import make_engine
 from core.base.models import Base
 from core.catalog import reach as _reach  # noqa: F401  # registers catalog_reach

@@ -28,7 +28,7 @@ from celery.worker import state
 
 from core.base.services import Services
 from core.base.settings import Settings
-from core.downloads import reconcile
+from core.downloads import dispatch, reconcile
 from core.jobs import leases, liveness, unacked
 from core.jobs import records as jobs
 from tasks.app import app, services
@@ -173,6 +173,10 @@ class Reaper:
         )
         returned = liveness.reap(channel, client, claims, ttl, interval, self.instance)
         find_and_resend_lost(services, client, channel, claims)
+        try:  # waiting downloads whose window opened or whose slot freed
+            dispatch.dispatch(services)
+        except Exception as error:  # never at the cost of reaping: the next round tries again
+            log.warning("dispatching waiting downloads failed: %s", type(error).__name__)
         return returned
 
 

@@ -18,6 +18,7 @@ from sqlalchemy import create_engine, text
 
 from api import create_app
 from api.extensions import make_celery_client
+from core.base import schedule_model as _schedule_model  # noqa: F401  # registers its table
 from core.base.db import Database, database, migrate, reset_engines, session_scope
 from core.base.models import Base
 from core.base.settings import Settings

@@ -204,6 +204,9 @@ class Download(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The library (CONTRACT 8.5): why a queued download waits; exempt from retention.
+    waiting_reason: Mapped[str | None] = mapped_column(String(32), default=None)
+    protected: Mapped[bool] = mapped_column(Boolean, default=False)
 
     __table_args__ = (
         Index("uq_downloads_dedupe_key", "dedupe_key", unique=True),
@@ -240,6 +243,9 @@ class Subscription(Base):
     format: Mapped[str | None] = mapped_column(String(256), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_checked_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The library (CONTRACT 8.5): its own naming template, and what cleanup prunes.
+    template: Mapped[str | None] = mapped_column(String(1024), default=None)
+    retention: Mapped[dict[str, Any] | None] = mapped_column(default=None)
 
     __table_args__ = (UniqueConstraint("source", "source_key", name="uq_subscriptions_source"),)
 

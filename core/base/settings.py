@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from core.base import setting_values as values
 from core.base.errors import AulaError, ConfigurationError
+from core.base.library_settings import LibrarySettings
+from core.base.media_settings import MediaSettings
 from core.base.paths import ENV_FILE, absolute_path, absolute_sqlite_url, base_dir
 from core.base.setting_values import strip_password
 
@@ -32,7 +34,7 @@ SECRET_FIELDS = frozenset(
 )
 
 
-class Settings(BaseSettings):
+class Settings(LibrarySettings, MediaSettings):
     """Everything Aula reads from its environment (CONTRACT section 2, plus operational knobs)."""
 
     model_config = SettingsConfigDict(env_file=ENV_FILE, extra="ignore", frozen=True)
@@ -121,12 +123,6 @@ class Settings(BaseSettings):
     # Crash recovery: workers prove they live; the tasks of those that stop are handed back.
     worker_liveness_interval_s: float = Field(10.0, gt=0, le=60)
     worker_liveness_ttl_s: float = Field(30.0, gt=0, le=600)
-    # Media conversion (CONTRACT 8.4): the converted MP4s' cache, and the bounds of every ffmpeg.
-    converted_cache_bytes: int = Field(10 * 1024**3, ge=0)
-    auto_convert: bool = False
-    media_time_limit_s: int = Field(3 * 3600, ge=1)  # wall clock per ffmpeg run
-    media_cpu_limit_s: int = Field(6 * 3600, ge=1)  # RLIMIT_CPU: all of ffmpeg's threads together
-    media_memory_mb: int = Field(4096, ge=64)  # RLIMIT_AS of ffmpeg
 
     @field_validator(
         "drive_folder_ids", "cors_origins", "trusted_proxies", "webhook_urls", mode="before"

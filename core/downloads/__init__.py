@@ -14,6 +14,7 @@ from core.downloads.service import (
     get,
     latest_for_items,
     list_downloads,
+    protect,
     retry,
     send,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "latest_for_items",
     "list_downloads",
     "partial_dir",
+    "protect",
     "remove_partials",
     "retry",
     "safe_name",

@@ -141,3 +141,10 @@ class PlayedItem:
         """The downloaded file's duration, else the source's."""
         duration = self.played_download.duration_s
         return duration if duration is not None else self._item.duration_s
+
+
+def item_of(session: Session, download: Download) -> CatalogItem | None:
+    """The catalog item a download fetches: its own, or the Drive file or Classroom material
+    its URL names (None for a URL the catalog does not hold)."""
+    item = session.get(CatalogItem, download.item_id) if download.item_id else None
+    return item or _catalogued(session, download)

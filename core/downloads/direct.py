@@ -36,6 +36,7 @@ from core.base.netguard import Guard
 from core.downloads.engine import Declined, FetchJob, Staged
 from core.downloads.files import hash_file
 from core.downloads.progress import Canceled, Progress
+from core.downloads.throttle import limited
 
 CHUNK = 1024 * 1024
 MEDIA_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".ts", ".mp3", ".m4a",
@@ -246,8 +247,15 @@ def fetch_direct(
 class DirectEngine:
     """A URL naming a media file, fetched straight; Declined (NotMedia) if it is not one."""
 
-    def __init__(self, guard: Guard, timeouts: tuple[float, float], cookies: Path | None) -> None:
+    def __init__(
+        self,
+        guard: Guard,
+        timeouts: tuple[float, float],
+        cookies: Path | None,
+        rate_bps: int | None = None,
+    ) -> None:
         self.guard, self.timeouts, self.cookies = guard, timeouts, cookies
+        self.rate_bps = rate_bps
 
     def fetch(self, job: FetchJob, work: Path, on_progress: Progress) -> Staged:
         """The file into `work`, named with the URL's suffix; its title from the response."""
@@ -257,7 +265,7 @@ class DirectEngine:
                 job.url,
                 part,
                 guard=self.guard,
-                on_progress=on_progress,
+                on_progress=limited(on_progress, self.rate_bps),
                 connect_timeout=self.timeouts[0],
                 read_timeout=self.timeouts[1],
                 cookies=self.cookies,

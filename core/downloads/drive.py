@@ -13,6 +13,7 @@ from core.base.errors import AulaError, PermanentError, TransientError, write_fa
 from core.downloads.engine import FetchJob, Staged
 from core.downloads.files import hash_file
 from core.downloads.progress import Canceled, Progress
+from core.downloads.throttle import chunk_for, limited
 from core.google.drive import DriveClient
 
 CHUNK = 1024 * 1024
@@ -21,15 +22,17 @@ CHUNK = 1024 * 1024
 class DriveEngine:
     """Fetches Drive files with the service's Drive client."""
 
-    def __init__(self, client: DriveClient) -> None:
-        self.client = client
+    def __init__(self, client: DriveClient, rate_bps: int | None = None) -> None:
+        self.client, self.rate_bps = client, rate_bps
 
     def fetch(self, job: FetchJob, work: Path, on_progress: Progress) -> Staged:
         """The Drive file into `work`, named after its type; its title is the file's name."""
         if not job.drive_file_id:  # the router sends only Drive downloads here
             raise PermanentError("A Drive download without a Drive file id.")
         part = work / "data.part"
-        _size, sha256, meta = fetch_drive(self.client, job.drive_file_id, part, on_progress)
+        capped = limited(on_progress, self.rate_bps)  # a token bucket on the stream
+        chunk = chunk_for(self.rate_bps, CHUNK)
+        _size, sha256, meta = fetch_drive(self.client, job.drive_file_id, part, capped, chunk)
         named = part.with_name("data" + _suffix_for(meta))
         os.replace(part, named)
         return Staged(named, sha256, str(meta.get("name") or ""))
@@ -41,7 +44,7 @@ def _md5() -> hashlib._Hash:
 
 
 def fetch_drive(
-    client: DriveClient, file_id: str, part: Path, on_progress: Progress
+    client: DriveClient, file_id: str, part: Path, on_progress: Progress, chunk: int = CHUNK
 ) -> tuple[int, str, dict[str, Any]]:
     """Fetch a Drive file into `part`, resuming by Range, checking md5; (size, sha256, meta)."""
     meta = client.get_file(file_id)
@@ -58,7 +61,7 @@ def fetch_drive(
             if have and response.status_code != 206:  # the range was ignored: start over
                 sha, md5, have = hashlib.sha256(), _md5(), 0
                 part.unlink(missing_ok=True)
-            have = _write_body(response, part, have, total, (sha, md5), on_progress)
+            have = _write_body(response, part, have, total, (sha, md5), on_progress, chunk)
         finally:
             response.close()
     on_progress(have, total, None, 0)
@@ -76,11 +79,12 @@ def _write_body(
     total: int | None,
     hashes: tuple[Any, ...],
     on_progress: Progress,
+    chunk_size: int = CHUNK,
 ) -> int:
     started, start_bytes = time.monotonic(), have
     try:
         with part.open("ab", buffering=0) as out:  # write errors surface at the write
-            for chunk in response.raw.stream(CHUNK, decode_content=False):
+            for chunk in response.raw.stream(chunk_size, decode_content=False):
                 _write(out, chunk)
                 for digest in hashes:
                     digest.update(chunk)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -41,6 +42,8 @@ class Staged:
     path: Path
     sha256: str
     title: str | None
+    # What the source says of it, for DOWNLOAD_TEMPLATE (yt-dlp's uploader and upload_date).
+    meta: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class Fetched:
     size: int
     sha256: str
     title: str | None
+    meta: Mapping[str, str] = field(default_factory=dict)
 
 
 class Declined(Exception):

@@ -34,6 +34,7 @@ def download(download: Download) -> dict[str, Any]:
         "format": download.format, "title": download.title, "state": download.state,
         "progress": {**empty, **(download.progress or {})}, "file": file,
         "error": download.error, "task_id": download.task_id, "attempts": download.attempts,
+        "waiting_reason": download.waiting_reason, "protected": bool(download.protected),
         "created_at": _iso(download.created_at), "started_at": _iso(download.started_at),
         "finished_at": _iso(download.finished_at),
     }  # fmt: skip

@@ -116,7 +116,11 @@ def reconcile_downloads(services: Services, live: set[str], grace_s: float = 120
     with services.db.session() as session:
         stuck = list(
             session.scalars(
-                select(Download).where(Download.state.in_(ACTIVE), Download.updated_at < cutoff)
+                select(Download).where(
+                    Download.state.in_(ACTIVE),
+                    Download.updated_at < cutoff,
+                    Download.waiting_reason.is_(None),  # waiting: the dispatcher sends it
+                )
             )
         )
     requeued = 0

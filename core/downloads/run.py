@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -20,46 +21,74 @@ from core.base.netguard import Guard
 from core.base.services import Services
 from core.base.settings import Settings
 from core.catalog import accounts
-from core.downloads import catalog_link, direct, payloads, playable, state, ytdlp
+from core.downloads import (
+    catalog_link,
+    direct,
+    dispatch,
+    nfo,
+    payloads,
+    playable,
+    schedule,
+    state,
+    ytdlp,
+)
 from core.downloads.cookies import cookies_file
 from core.downloads.drive import DriveEngine
 from core.downloads.engine import Declined, Engine, Fetched, FetchJob, Staged
 from core.downloads.files import file_of, hash_file, partial_dir, remove_partials, safe_name
+from core.downloads.library import final_path
 from core.downloads.progress import Canceled, Progress, ProgressTracker
 from core.downloads.state import DownloadKind, DownloadState
 
 log = logging.getLogger(__name__)
 
 
-def engines_for(services: Services, job: FetchJob, cookies: Path | None) -> list[Engine]:
+def engines_for(
+    services: Services, job: FetchJob, cookies: Path | None, rate: int | None = None
+) -> list[Engine]:
     """The engines to try for `job`, in order: Drive files by Drive; a URL naming a media file
-    straight (core.downloads.direct), and yt-dlp if it answers with a page or a playlist instead."""
+    straight (core.downloads.direct), and yt-dlp if it answers with a page or a playlist instead.
+    Each caps its transfer at `rate` bytes per second (None: no cap)."""
     settings = services.settings
     if job.kind == DownloadKind.DRIVE:
         # Through the account that catalogued the file while it is ok, else the first ok one.
         client = accounts.drive_client_for(settings, services.db, "drive", job.drive_file_id or "")
-        return [DriveEngine(client)]
-    by_ytdlp = ytdlp.YtdlpEngine(settings.download_allow_private_hosts, cookies)
+        return [DriveEngine(client, rate)]
+    by_ytdlp = ytdlp.YtdlpEngine(settings.download_allow_private_hosts, cookies, rate)
     if not direct.is_media_url(job.url):
         return [by_ytdlp]
     guard = Guard(settings.download_allow_private_hosts)
     timeouts = (settings.http_connect_timeout, settings.http_read_timeout)
-    return [direct.DirectEngine(guard, timeouts, cookies), by_ytdlp]
+    return [direct.DirectEngine(guard, timeouts, cookies, rate), by_ytdlp]
 
 
-def run(settings: Settings, job: FetchJob, engines: list[Engine], on_progress: Progress) -> Fetched:
-    """The first engine that does not decline fetches `job`; its file renamed into place."""
+Namer = Callable[[FetchJob, Staged, "str | None"], Path]
+"""Where a staged file goes (core.downloads.library.final_path, bound to its services)."""
+
+
+def run(
+    settings: Settings,
+    job: FetchJob,
+    engines: list[Engine],
+    on_progress: Progress,
+    namer: Namer | None = None,
+) -> Fetched:
+    """The first engine that does not decline fetches `job`; its file renamed into place (where
+    `namer` says, else a safe name of its own in DOWNLOAD_DIR)."""
     work = partial_dir(settings, job.id)
     work.mkdir(parents=True, exist_ok=True)
     for engine in engines[:-1]:
         with contextlib.suppress(Declined):
-            return _finish(settings, job, engine.fetch(job, work, on_progress))
-    return _finish(settings, job, engines[-1].fetch(job, work, on_progress))
+            return _finish(settings, job, engine.fetch(job, work, on_progress), namer)
+    return _finish(settings, job, engines[-1].fetch(job, work, on_progress), namer)
 
 
-def _finish(settings: Settings, job: FetchJob, staged: Staged) -> Fetched:
+def _finish(settings: Settings, job: FetchJob, staged: Staged, namer: Namer | None) -> Fetched:
     title = staged.title if not job.title and staged.title is not None else job.title
-    final = settings.download_dir / safe_name(title, job.id, staged.path.suffix)
+    if namer is None:
+        final = settings.download_dir / safe_name(title, job.id, staged.path.suffix)
+    else:
+        final = namer(job, staged, title)
     final.parent.mkdir(parents=True, exist_ok=True)
     durable_replace(staged.path, final)
     return Fetched(final, final.stat().st_size, staged.sha256, title)
@@ -127,6 +156,11 @@ def succeed(services: Services, download_id: int, fetched: Fetched) -> None:
     remove_partials(settings, download_id)
     if item_id is not None:
         playable.auto_convert(services, [item_id])  # AUTO_CONVERT (CONTRACT 8.4)
+    if settings.write_nfo:
+        try:
+            nfo.write_for(services, download_id)
+        except Exception:  # the file is in place: metadata missing is no reason to fail it
+            log.warning("could not write the .nfo files of download %d", download_id, exc_info=True)
 
 
 def fail(services: Services, download_id: int, error: BaseException, *, final: bool) -> None:
@@ -186,10 +220,41 @@ class Stopped(Exception):
     """The worker is shutting down: the download was handed back for a later delivery."""
 
 
+class Paused(Exception):
+    """Downloads were paused: this one went back to queued, its partial files kept."""
+
+
 def execute(
     services: Services,
     download_id: int,
     attempt: Attempt,
+    *,
+    should_stop: Callable[[], bool],
+    meter: Meter,
+    announce: Callable[[], object],
+) -> dict[str, Any]:
+    """One delivery of a download (see _execute), inside a cluster-wide slot: while paused, or
+    with every slot taken, it waits queued (`waiting_reason`) for a dispatch to send it again."""
+    admission = dispatch.Admission(services, download_id)
+    waiting = admission.enter()
+    if waiting is not None:
+        return {"download_id": download_id, "waiting": str(waiting)}
+    try:
+        return _execute(
+            services, download_id, attempt, admission,
+            should_stop=should_stop, meter=meter, announce=announce,
+        )  # fmt: skip
+    except Paused:
+        return {"download_id": download_id, "waiting": str(schedule.WaitingReason.PAUSED)}
+    finally:
+        admission.leave()
+
+
+def _execute(
+    services: Services,
+    download_id: int,
+    attempt: Attempt,
+    admission: dispatch.Admission,
     *,
     should_stop: Callable[[], bool],
     meter: Meter,
@@ -208,8 +273,11 @@ def execute(
         services.db, download_id, services.settings.progress_interval_s, meter.download_bytes
     )
 
+    paused = schedule.PauseWatch(services.db, services.settings)
+
     def report(done: int, total: int | None, speed: float | None, eta: float | None) -> bool:
-        return tracker(done, total, speed, eta) and not should_stop()
+        admission.renew()
+        return tracker(done, total, speed, eta) and not should_stop() and not paused()
 
     started = time.monotonic()
 
@@ -218,7 +286,8 @@ def execute(
 
     meter.download_started()
     try:
-        result = _once(services, job, attempt, report, should_stop, ended, announce)
+        stops = (should_stop, paused)
+        result = _once(services, job, attempt, report, stops, ended, announce)
     finally:
         meter.download_finished()
     if result is None:
@@ -234,18 +303,24 @@ def _once(
     job: FetchJob,
     attempt: Attempt,
     report: Progress,
-    should_stop: Callable[[], bool],
+    stops: tuple[Callable[[], bool], Callable[[], bool]],
     ended: Callable[[str], None],
     announce: Callable[[], object],
 ) -> Fetched | None:
+    should_stop, paused = stops
+    rate = schedule.current(services.db, services.settings).rate_limit_bps
     try:
         with _cookies_for(services, job) as cookies:
-            return run(services.settings, job, engines_for(services, job, cookies), report)
+            engines = engines_for(services, job, cookies, rate)
+            return run(services.settings, job, engines, report, partial(final_path, services))
     except Canceled:
         if should_stop():  # not a cancel: the worker is shutting down; resume elsewhere
             release(services.db, job.id)
             ended("released")
             raise Stopped() from None
+        if paused() and _hold_paused(services, job.id):  # queued again, partial files kept
+            ended("paused")
+            raise Paused() from None
         ended("canceled")
         return None
     except Exception as error:
@@ -255,6 +330,12 @@ def _once(
         if final:
             announce()
         raise
+
+
+def _hold_paused(services: Services, download_id: int) -> bool:
+    with services.db.session() as session:
+        reason = schedule.WaitingReason.PAUSED
+        return schedule.hold(session, download_id, reason, stopped=True) is not None
 
 
 def _cookies_for(services: Services, job: FetchJob) -> AbstractContextManager[Path | None]:

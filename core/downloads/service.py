@@ -22,8 +22,9 @@ from core.base.pagination import Page, newest_first
 from core.base.services import Services
 from core.base.settings import Settings
 from core.base.sources import Source
+from core.base.transitions import guarded
 from core.catalog import store as catalog
-from core.downloads import catalog_link, state
+from core.downloads import catalog_link, dispatch, state
 from core.downloads.files import remove_partials
 from core.downloads.state import DownloadKind, DownloadState
 from core.jobs import records as jobs
@@ -142,7 +143,7 @@ def create(
         except IntegrityError:
             force = False  # an identical request won the key: its download is the answer
             continue
-        return send(services, download), True
+        return dispatch.start(services, download, send), True
     raise Conflict("An identical download request is being handled right now; try again.")
 
 
@@ -151,6 +152,8 @@ def _once_sent(db: Database, download: Download, wait_s: float = 2.0) -> Downloa
     # briefly, so the answer names the task as the winner's does.
     deadline = time.monotonic() + wait_s
     while download.task_id is None and download.state == DownloadState.QUEUED:
+        if download.waiting_reason is not None:  # held by the schedule: never sent until then
+            break
         if time.monotonic() > deadline:
             break
         time.sleep(0.02)
@@ -223,7 +226,18 @@ def retry(services: Services, download_id: int) -> Download:
             download = state.retry(session, download_id, key)
     except IntegrityError:
         raise Conflict("Another download of the same URL and format is active.") from None
-    return send(services, download)
+    return dispatch.start(services, download, send)
+
+
+def protect(db: Database, download_id: int, protected: bool) -> Download:
+    """Exempt a download from retention (or not); a pruned one has nothing left to protect."""
+    live = [s for s in DownloadState if s != DownloadState.PRUNED]
+    with db.session() as session:
+        if guarded(session, Download, download_id, live, {"protected": protected}):
+            return session.get_one(Download, download_id, populate_existing=True)
+        if session.get(Download, download_id) is None:
+            raise NotFound(f"No download with id {download_id}.")
+    raise Conflict("This download was pruned: its file is gone, there is nothing to protect.")
 
 
 def latest_for_items(db: Database, item_ids: list[int]) -> dict[int, Download]:

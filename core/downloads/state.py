@@ -29,6 +29,7 @@ class DownloadState(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELED = "canceled"
+    PRUNED = "pruned"  # retention removed its file (CONTRACT 8.5); final
 
 
 Q, R, S, F, C = (DownloadState(s) for s in ("queued", "running", "succeeded", "failed", "canceled"))
@@ -48,6 +49,7 @@ SOURCES: dict[str, frozenset[DownloadState]] = {
     "cancel": ACTIVE,
     "retry": frozenset({F, C}),
     "resend": ACTIVE,
+    "prune": frozenset({S}),
 }
 _REFUSALS = {
     "cancel": "The download already ended ({state}).",
@@ -166,6 +168,14 @@ def retry(session: Session, download_id: int, dedupe_key: str) -> Download:
         "state": Q, "dedupe_key": dedupe_key, "error": None,
         "deliveries": 0, "finished_at": None, "task_id": None,
     })  # fmt: skip
+
+
+def prune(session: Session, download_id: int) -> Download | None:
+    """Retention removed the finished file: pruned (final), no file, its key given up; never a
+    download protected meanwhile (the same guarded UPDATE checks it)."""
+    values = {"state": DownloadState.PRUNED, "file_path": None, "dedupe_key": None}
+    where = [Download.protected.is_(False)]
+    return transition(session, Download, download_id, SOURCES["prune"], values, where=where)
 
 
 def resend(session: Session, download_id: int, seen_at: datetime) -> Download | None:

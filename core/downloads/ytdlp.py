@@ -204,6 +204,7 @@ def run_ytdlp(
     policy: Policy | None = None,
     socket_timeout: float = 30.0,
     retries: int = 2,
+    rate_bps: int | None = None,
 ) -> Fetched:
     """Download `url` with yt-dlp into `work_dir` (resuming what is there), then into `dest_dir`.
 
@@ -218,6 +219,8 @@ def run_ytdlp(
     if not any(work_dir.iterdir()):
         on_progress(0, None, None, None)  # a fresh start: every byte from here on is new
     params = _params(work_dir, fmt, cookies_file, tracker, socket_timeout, retries)
+    if rate_bps:
+        params["ratelimit"] = rate_bps  # yt-dlp's own cap, per download
     if _is_plain_file(url):
         params["fixup"] = "never"  # nothing to repair in a plain file: skip ffprobe
     info = _extract(url, params, tracker, allow_private, policy)
@@ -255,14 +258,17 @@ def _finish(info: dict[str, Any], tracker: _Tracker, dest_dir: Path, work_dir: P
     tracker.on_progress(max(tracker.done, size), max(tracker.done, size), None, 0.0)
     digest = hashlib.sha256()
     hash_file(target, digest)
-    return Fetched(target, size, digest.hexdigest(), info.get("title"))
+    meta = {key: str(info[key]) for key in ("uploader", "upload_date") if info.get(key)}
+    return Fetched(target, size, digest.hexdigest(), info.get("title"), meta)
 
 
 class YtdlpEngine:
     """Pages, HLS and DASH: yt-dlp through the SSRF guard."""
 
-    def __init__(self, allow_private: bool, cookies: Path | None) -> None:
-        self.allow_private, self.cookies = allow_private, cookies
+    def __init__(
+        self, allow_private: bool, cookies: Path | None, rate_bps: int | None = None
+    ) -> None:
+        self.allow_private, self.cookies, self.rate_bps = allow_private, cookies, rate_bps
 
     def fetch(self, job: FetchJob, work: Path, on_progress: Progress) -> Staged:
         """The media into `work/done`; its title from yt-dlp. A cancel also stops ffmpeg."""
@@ -275,8 +281,9 @@ class YtdlpEngine:
                 cookies_file=self.cookies,
                 allow_private=self.allow_private,
                 on_progress=on_progress,
+                rate_bps=self.rate_bps,
             )
         except Canceled:
             kill_children()
             raise
-        return Staged(result.path, result.sha256, result.title)
+        return Staged(result.path, result.sha256, result.title, result.meta)

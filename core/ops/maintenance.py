@@ -16,6 +16,7 @@ from core.base.models import TaskRecord, utcnow
 from core.base.services import Services
 from core.catalog.thumbnails import enforce_cap
 from core.jobs.records import FINISHED
+from core.subscriptions import retention as retention_rules
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int | None, str], object]
@@ -74,6 +75,7 @@ def cleanup(services: Services, on_progress: Progress = _noop) -> dict[str, int]
         "bytes_freed": freed + thumbnail_bytes,
         "task_records_removed": records,
         "thumbnails_removed": thumbnails,
+        "downloads_pruned": retention_rules.apply(services),  # subscriptions' retention
     }
     log.info("cleanup finished", extra=result)
     return result

@@ -37,6 +37,7 @@ from core.downloads import payloads
 from core.jobs import records as jobs
 from core.jobs.taskdefs import TaskName
 from core.notify import notifications
+from core.subscriptions import library as sub_library
 from core.subscriptions import targets
 
 log = logging.getLogger(__name__)
@@ -55,13 +56,15 @@ class SubscriptionView:
     created_at: datetime
     last_checked_at: datetime | None
     downloads: int
+    template: str | None = None  # the library (CONTRACT 8.5)
+    retention: dict[str, Any] | None = None
 
 
 def _view(sub: Subscription, brought: int) -> SubscriptionView:
     course = sub.source_key if sub.source == Source.CLASSROOM else None
     folder = sub.source_key if sub.source == Source.DRIVE else None
     return SubscriptionView(sub.id, sub.source, course, folder, sub.format, sub.created_at,
-                            sub.last_checked_at, brought)  # fmt: skip
+                            sub.last_checked_at, brought, sub.template, sub.retention)  # fmt: skip
 
 
 def _counts(session: Session, ids: list[int]) -> dict[int, int]:
@@ -77,10 +80,12 @@ def _counts(session: Session, ids: list[int]) -> dict[int, int]:
 
 
 def subscribe(
-    services: Services, *, source: str, key: str, fmt: str | None = None
+    services: Services, *, source: str, key: str, fmt: str | None = None, **library: Any
 ) -> tuple[SubscriptionView, bool]:
     """Subscribe a course or folder (created, True) or return the existing one (False); a new
-    subscription enqueues every video of its source not downloaded yet."""
+    subscription enqueues every video of its source not downloaded yet. `library`: its own
+    naming `template` and `retention` (core.subscriptions.library checks them)."""
+    library = sub_library.checked(library)
     db, broker = services.db, services.broker
     with contextlib.suppress(NotFound):  # subscribed already: no need to ask Google again
         return get(db, _find(db, source, key)), False
@@ -90,7 +95,7 @@ def subscribe(
         synced = targets.check_folder(services, key)
     try:
         with db.session() as session:
-            sub = Subscription(source=source, source_key=key, format=fmt)
+            sub = Subscription(source=source, source_key=key, format=fmt, **library)
             session.add(sub)
     except IntegrityError:
         return get(db, _find(db, source, key)), False

@@ -12,7 +12,7 @@ from tests.fakes.google import drive_file, link
 from tests.services import classroom_client, drive_client, services_of
 
 KEYS = {"id", "source", "course_id", "folder_id", "format", "created_at", "last_checked_at",
-        "downloads"}  # fmt: skip
+        "downloads", "template", "retention"}  # fmt: skip
 
 
 def _sync_classroom(settings):

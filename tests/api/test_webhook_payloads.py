@@ -23,7 +23,8 @@ LINK_ONLY_IN_THE_API = "file_url"
 
 T0 = datetime(2026, 12, 4, 9, 30, 15, 123456, tzinfo=UTC)
 DOWNLOADS: dict[str, dict[str, Any]] = {
-    "queued": {"url": "https://videos.example/a", "kind": "ytdlp", "state": "queued"},
+    "queued": {"url": "https://videos.example/a", "kind": "ytdlp", "state": "queued",
+               "waiting_reason": "outside_window"},
     "running": {
         "url": "https://videos.example/b", "kind": "ytdlp", "state": "running", "title": "B",
         "format": "bv*+ba/b", "task_id": "t-b", "attempts": 1, "started_at": T0,
@@ -32,7 +33,7 @@ DOWNLOADS: dict[str, dict[str, Any]] = {
     },
     "succeeded": {
         "url": "https://drive.example/c", "kind": "drive", "state": "succeeded", "title": "C",
-        "item_id": "a catalog item",
+        "item_id": "a catalog item", "protected": True,
         "file_path": "c/data.mp4", "file_size": 1234, "sha256": "ab" * 32, "attempts": 2,
         "created_at": T0 - timedelta(minutes=1), "started_at": T0,
         "finished_at": T0 + timedelta(seconds=3),

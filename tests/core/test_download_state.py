@@ -14,7 +14,7 @@ from core.base.models import Download
 from core.downloads import state
 from core.downloads.state import DownloadState, IllegalTransition
 
-ALL = ("queued", "running", "succeeded", "failed", "canceled")
+ALL = ("queued", "running", "succeeded", "failed", "canceled", "pruned")
 # Written out by hand (not read from state.SOURCES), so that a changed table fails here.
 EXPECTED = {
     "begin": {"queued", "running", "succeeded"},
@@ -25,6 +25,7 @@ EXPECTED = {
     "cancel": {"queued", "running"},
     "retry": {"failed", "canceled"},
     "resend": {"queued", "running"},
+    "prune": {"succeeded"},
 }
 CALLS: dict[str, Any] = {
     "begin": lambda s, i: state.begin(s, i, "task-1"),
@@ -35,6 +36,7 @@ CALLS: dict[str, Any] = {
     "cancel": state.cancel,
     "retry": lambda s, i: state.retry(s, i, "key"),
     "resend": lambda s, i: state.resend(s, i, s.get_one(Download, i).updated_at),
+    "prune": state.prune,
 }
 RAISING = {"cancel", "retry"}  # the user's requests: refused with a 409; the rest answer None
 

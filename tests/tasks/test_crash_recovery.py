@@ -49,12 +49,18 @@ def _holder(workers, port):
 
 
 @pytest.mark.slow
+def _files(root):
+    """Every finished file under DOWNLOAD_DIR (work in progress left out)."""
+    return {p for p in root.rglob("*") if p.is_file() and ".partial" not in p.parts}
+
+
 def test_a_second_worker_finishes_the_download_of_one_killed(base_env, settings, drive, tmp_path):
     env = own_worker_env(base_env)  # every crash-recovery setting at its default
     log_path = tmp_path / "worker.log"
     client = create_app({k.lower(): v for k, v in env.items()}).test_client()
     file_id = drive.add_file("dois workers.mp4", size=24 * MIB, seed=21)
     drive.media_bytes_per_s = 1 * MIB
+    before = _files(settings.download_dir)
     # Two workers with different node names on one broker and one database, both up first.
     try:
         with (
@@ -76,8 +82,9 @@ def test_a_second_worker_finishes_the_download_of_one_killed(base_env, settings,
             assert body["state"] == "succeeded", body
             content = drive.content_of(file_id)
             assert body["file"]["sha256"] == hashlib.sha256(content).hexdigest()
-            files = [p for p in settings.download_dir.rglob("dois_workers*") if p.is_file()]
-            assert len(files) == 1 and files[0].read_bytes() == content
+            final = settings.download_dir / body["file"]["path"]
+            assert final.read_bytes() == content
+            assert _files(settings.download_dir) - before == {final}, "one copy, no other file"
             ranges = [r.range for r in drive.media_requests(file_id)]
             assert any(r and not r.startswith("bytes=0-") for r in ranges), ranges  # it resumed
             assert "stopped proving it lives" in read_log(log_path)

@@ -82,12 +82,18 @@ def test_cancel_of_a_url_download_removes_its_partials(private_stack, settings, 
     assert media.sent["/slow.bin"] < len(media.slow)
 
 
+def _files(root):
+    """Every finished file under DOWNLOAD_DIR (work in progress left out)."""
+    return {p for p in root.rglob("*") if p.is_file() and ".partial" not in p.parts}
+
+
 def test_sigkill_mid_download_resumes_a_plain_file(base_env, settings, media, tmp_path):
     # Crash recovery with every setting at its default.
     env = own_worker_env(base_env, download_allow_private_hosts=True)
     celery, log_path = make_celery_client(settings_from_env(env)), tmp_path / "worker.log"
     client = create_app({k.lower(): v for k, v in env.items()}).test_client()
     media.rate_bps = 2 * 1024 * 1024
+    before = _files(settings.download_dir)
     first, second = start_worker(env, log_path, "-Q", "downloads"), None
     try:
         wait_for(lambda: celery.control.ping(timeout=0.5), 40, what="worker")
@@ -102,8 +108,9 @@ def test_sigkill_mid_download_resumes_a_plain_file(base_env, settings, media, tm
         assert body["state"] == "succeeded", body
         assert body["file"]["sha256"] == hashlib.sha256(media.slow).hexdigest()
         assert body["file"]["size_bytes"] == len(media.slow)
-        files = [p for p in settings.download_dir.rglob("slow*") if p.is_file()]
-        assert len(files) == 1 and files[0].read_bytes() == media.slow
+        final = settings.download_dir / body["file"]["path"]
+        assert final.read_bytes() == media.slow
+        assert _files(settings.download_dir) - before == {final}, "one copy, no other file"
         assert any(r and not r.startswith("bytes=0-") for r in media.ranges), "it did not resume"
     finally:
         media.rate_bps = 2 * 1024 * 1024

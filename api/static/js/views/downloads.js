@@ -1,11 +1,12 @@
 // Downloads: a live table (progress, speed, ETA, cancel, retry, play) and a form to add a URL.
 
-import { del, get, post, query } from '../api.js';
+import { del, get, patch, post, query } from '../api.js';
 import { field, h, progressBar } from '../dom.js';
 import { notify } from '../notify.js';
 import { poll } from '../poller.js';
 import { eta, speed } from '../format.js';
 import { fileUrl } from './player.js';
+import { WAITING } from './schedule.js';
 
 const FORMATS = [
   ['', 'Best (default)'],
@@ -66,6 +67,10 @@ function actionButtons(download, signal, refresh) {
   if (download.state === 'succeeded') {
     out.push(h('a', { href: `#/downloads/${download.id}/play`, 'aria-label': `Play download #${download.id}` }, 'Play'),
       h('a', { href: fileUrl(download), download: '', 'aria-label': `Save the file of download #${download.id}` }, 'File'));
+    // Protected downloads are never removed by their subscription's retention.
+    const keep = !download.protected;
+    out.push(act(keep ? 'Protect' : 'Unprotect',
+      () => patch(`/api/downloads/${download.id}`, { protected: keep }, { signal })));
   }
   return out;
 }
@@ -93,12 +98,14 @@ function updateRow(row, download, signal, refresh) {
   cells.state.textContent = download.state;
   cells.state.dataset.state = download.state;
   const percent = download.state === 'succeeded' ? 100 : p.percent;
-  bar.update(percent ?? null, download.state === 'queued' ? 'waiting' : '');
+  const waiting = WAITING[download.waiting_reason] || 'waiting';
+  bar.update(percent ?? null, download.state === 'queued' ? waiting : '');
   cells.speed.textContent = download.state === 'running' ? speed(p.speed_bps) : '—';
   cells.eta.textContent = download.state === 'running' ? eta(p.eta_s) : '—';
-  if (row.state !== download.state) { // rebuilt only on change, so focus on a button survives polls
+  const shape = `${download.state}:${download.protected}`;
+  if (row.state !== shape) { // rebuilt only on change, so focus on a button survives polls
     cells.actions.replaceChildren(...actionButtons(download, signal, refresh));
-    row.state = download.state;
+    row.state = shape;
   }
 }
 

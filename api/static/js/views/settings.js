@@ -7,6 +7,7 @@ import { field, h } from '../dom.js';
 import { notify } from '../notify.js';
 import { when } from '../format.js';
 import { connectedFrom, googleSection } from './google.js';
+import { scheduleSection } from './schedule.js';
 
 function tokenSection() {
   const input = h('input', { type: 'password', name: 'token', autocomplete: 'off' });
@@ -127,6 +128,7 @@ export async function settingsView({ root, signal }, setting = null) {
   const tbody = h('tbody');
   const reload = statusTable(tbody, signal);
   const google = googleSection(signal);
+  const schedule = scheduleSection(signal);
   // Arriving from an error that names a setting, its explanation comes first.
   const server = serverSettings(setting);
   root.append(...[
@@ -134,6 +136,7 @@ export async function settingsView({ root, signal }, setting = null) {
     setting ? server : null,
     tokenSection(),
     google.section,
+    schedule.section,
     h('section', { 'aria-labelledby': 'cred-h' }, h('h2', { id: 'cred-h' }, 'Stored credentials'),
       h('table', { class: 'rows' },
         h('caption', { class: 'visually-hidden' }, 'Stored credentials, never shown back'),
@@ -148,7 +151,8 @@ export async function settingsView({ root, signal }, setting = null) {
     box.focus({ preventScroll: true });
     box.scrollIntoView({ block: 'center' });
   }
-  await Promise.all([reload().catch(() => {}), google.reload().catch(() => {})]);
+  await Promise.all([reload().catch(() => {}), google.reload().catch(() => {}),
+    schedule.reload().catch(() => {})]);
   const connected = connectedFrom(location.hash);
   if (connected !== null) {
     const row = root.querySelector(`tr[data-connection="${connected}"]`);
