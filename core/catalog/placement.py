@@ -1,9 +1,10 @@
 """Where an item sits in its course: the course's title, its section's title and place, and the
 lesson's 1-based position in that section (CONTRACT 8.3, as the course page shows them).
 
-This is the seam with the courses work (issue 26): until its course and section tables land,
-it reads what the catalog holds. Classroom items: their course, no sections (topics come with
-issue 26), lessons oldest first. Drive items: the folder just below an indexed folder is the
+A lesson of a shown course is placed exactly as its course page shows it (core.catalog.courses:
+Classroom topics as sections, natural order). An item of no shown course (hidden, or not yet
+discovered) falls back to what the catalog holds. Classroom items: their course, no sections,
+lessons oldest first. Drive items: the folder just below an indexed folder is the
 course, the folders between it and the lesson the section ("A / B"); videos loose in an indexed
 folder form a course named after it. Local items alike, by their path under the media root.
 Sections and lessons are sorted naturally ("Lesson 2" before "Lesson 10")."""
@@ -20,6 +21,9 @@ from sqlalchemy.orm import Session
 
 from core.base.models import CatalogFolder, CatalogItem, Course
 from core.base.sources import Source
+from core.catalog.courses.build import build
+from core.catalog.courses.layout import layout_of
+from core.catalog.courses.membership import courses_of
 
 
 @dataclass(frozen=True)
@@ -126,8 +130,24 @@ def _local(session: Session, item: CatalogItem) -> Placement:
     return _from_chain(titles, item, peers, f"local:{titles[0]}")
 
 
+def _from_course_page(session: Session, item: CatalogItem) -> Placement | None:
+    entry = courses_of(session, [item]).get(item.id)
+    if entry is None:
+        return None
+    for section in build(entry, layout_of(session, entry)).sections:
+        for lesson in section.lessons:
+            if lesson.item.id == item.id:
+                season = section.position if section.title else 0
+                key = f"{entry.source}:{entry.key}"
+                return Placement(entry.title, section.title or None, season, lesson.position, key)
+    return None
+
+
 def placement(session: Session, item: CatalogItem, drive_roots: Iterable[str] = ()) -> Placement:
     """Where `item` sits in its course (an empty Placement when it is in none)."""
+    shown = _from_course_page(session, item) if item.is_video else None
+    if shown is not None:
+        return shown
     if item.source == Source.CLASSROOM:
         return _classroom(session, item)
     if item.source == Source.DRIVE:

@@ -58,7 +58,12 @@ def test_a_drive_tree_gives_course_sections_seasons_and_positions(settings, driv
     assert (got["x"].section, got["x"].season, got["x"].position) == ("Módulo 2 / Extra", 2, 1)
     assert (got["b1"].section, got["b1"].season, got["b1"].position) == ("Módulo 10", 3, 1)
     assert got["a2"].course_key == got["b1"].course_key == f"drive:{course}"
-    assert got["loose"].course is None, "a file loose in My Drive (not in a folder) has no course"
+    # Videos loose in a root form a course named after it (CONTRACT 8.3), as the course page shows.
+    assert (got["loose"].course, got["loose"].section, got["loose"].position) == (
+        "My Drive",
+        None,
+        1,
+    )
 
 
 def test_below_an_indexed_folder_each_subfolder_is_a_course(settings, drive):
@@ -69,9 +74,12 @@ def test_below_an_indexed_folder_each_subfolder_is_a_course(settings, drive):
     indexing.rebuild_drive(services_of(scoped), drive_client(scoped))
     items = _items(settings, "drive")
     assert _place(settings, items[inner], [indexed]).course == "Curso X"
-    # The catalog does not store an indexed folder's own name (the courses work of issue 26
-    # will): until then videos loose in it get no course, and their names leave that part out.
-    assert _place(settings, items[loose], [indexed]).course is None
+    # Videos loose in an indexed folder form a course of their own, placed as its course page
+    # shows it. The catalog keeps no indexed folder's own name, so that course's title is the
+    # folder id it was asked for (a gap: the course page shows the same).
+    shown = _place(settings, items[loose], [indexed])
+    assert (shown.course, shown.section, shown.position) == (indexed, None, 1)
+    assert shown.course_key == f"drive:{indexed}"
 
 
 def test_classroom_lessons_are_placed_oldest_first_in_their_course(settings, classroom):
