@@ -8,14 +8,17 @@ from sqlalchemy import Connection
 from core.base.db import make_engine
 from core.base.models import Base
 from core.people import models as _people_models  # noqa: F401  # registers the people tables
+from core.catalog import models as _track_models  # noqa: F401  # subtitles, cues, chapters
 
-PG_ONLY_INDEXES = frozenset({"ix_catalog_items_title_trgm"})
+PG_ONLY_INDEXES = frozenset({"ix_catalog_items_title_trgm", "ix_subtitle_cues_tsv"})
 config = context.config
 target_metadata = Base.metadata
 
 
 def include_object(obj: object, name: str | None, type_: str, *_: object) -> bool:
     """Leave out of autogenerate what the models cannot describe (PostgreSQL-only indexes)."""
+    if type_ == "table" and str(name).startswith("subtitle_cues_fts"):
+        return False  # SQLite's FTS5 table of cues and its shadow tables (migration 0014)
     return not (type_ == "index" and name in PG_ONLY_INDEXES)
 
 
