@@ -23,6 +23,7 @@ from api import (
     subscriptions,
     tasks,
     tokens,
+    tracks,
     ui,
 )
 from api.access import document_read_access, register_access
@@ -53,6 +54,7 @@ BLUEPRINTS = (
     google.blp,
     people.blp,
     tokens.blp,
+    tracks.blp,
 )
 
 
