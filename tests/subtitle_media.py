@@ -62,3 +62,23 @@ def make_mkv_with_tracks(path: Path, srt: str = LESSON_SRT, language: str = "por
         child.unlink()
     work.rmdir()
     return path
+
+
+def make_webm_with_chapters(path: Path, seconds: float = 6) -> Path:
+    """A VP8 WebM (what Chromium plays) of `seconds` with the two chapters of CHAPTERS."""
+    work = path.parent / f".{path.stem}-parts"
+    work.mkdir(parents=True, exist_ok=True)
+    video = make_video(work / "v.webm", seconds=seconds, codec="libvpx")
+    (work / "c.txt").write_text(CHAPTERS.replace("START=2000", "START=3000").replace(
+        "END=2000", "END=3000").replace("END=4000", f"END={int(seconds * 1000)}"))
+    binary = ffmpeg()
+    assert binary is not None
+    subprocess.run(
+        [binary, "-nostdin", "-v", "error", "-y", "-i", str(video), "-i", str(work / "c.txt"),
+         "-map", "0", "-map_metadata", "1", "-map_chapters", "1", "-c", "copy", str(path)],
+        check=True,
+    )  # fmt: skip
+    for child in work.iterdir():
+        child.unlink()
+    work.rmdir()
+    return path

@@ -7,6 +7,7 @@ import { notify } from '../notify.js';
 import { h, progressBar } from '../dom.js';
 import { poll } from '../poller.js';
 import { bytes, duration, SOURCE_NAMES, when } from '../format.js';
+import { enhancePlayer } from './tracks.js';
 
 // A finished download's URL: the signed `file.url` when the API gives one, else the plain route.
 export function fileUrl(download) {
@@ -124,6 +125,7 @@ export async function playerView({ root, signal }, id) {
   const onPlayable = (fresh) => {
     if (slot.querySelector('video')) return;
     slot.replaceChildren(video(playableSrc(fresh), fresh.title));
+    enhancePlayer(slot, fresh);
     followVideo(slot, area.playButton);
     notify(`“${fresh.title}” is downloaded and ready to play.`);
   };
@@ -143,6 +145,7 @@ export async function playerView({ root, signal }, id) {
   if (item.source === 'local') rows.splice(3, 0, ['File', item.source_id]);
   area = downloadArea(item, signal, onPlayable, play);
   followVideo(slot, area.playButton);
+  enhancePlayer(slot, item); // subtitles, chapters, ?t= (tracks.js)
   root.append(
     h('p', { class: 'back' }, h('a', { href: '#/catalog' }, '← Catalog')),
     h('h1', {}, item.title),
