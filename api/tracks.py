@@ -24,9 +24,7 @@ class SubtitleSchema(Schema):
     id = fields.Integer(required=True)
     language = fields.String(required=True, metadata={"description": "BCP 47; `und` if unknown"})
     label = fields.String(required=True)
-    source = fields.String(
-        required=True, metadata={"enum": ["sidecar", "embedded", "download"]}
-    )
+    source = fields.String(required=True, metadata={"enum": ["sidecar", "embedded", "download"]})
     url = fields.String(required=True, metadata={"description": "text/vtt WebVTT"})
 
 

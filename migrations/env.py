@@ -7,8 +7,8 @@ from sqlalchemy import Connection
 
 from core.base.db import make_engine
 from core.base.models import Base
-from core.people import models as _people_models  # noqa: F401  # registers the people tables
 from core.catalog import models as _track_models  # noqa: F401  # subtitles, cues, chapters
+from core.people import models as _people_models  # noqa: F401  # registers the people tables
 
 PG_ONLY_INDEXES = frozenset({"ix_catalog_items_title_trgm", "ix_subtitle_cues_tsv"})
 config = context.config

@@ -22,9 +22,9 @@ from core.base.db import Database, database, migrate, reset_engines, session_sco
 from core.base.models import Base
 from core.base.settings import Settings
 from core.base.vault import Vault
+from core.catalog import models as _track_models  # noqa: F401  # subtitles, cues, chapters
 from core.people import accounts
 from core.people import models as _people_models  # noqa: F401  # registers the people tables
-from core.catalog import models as _track_models  # noqa: F401  # subtitles, cues, chapters
 from tests.fakes import FakeGoogle
 from tests.helpers import (  # read_log and settings_from_env: older tests import them from here
     read_log as read_log,

@@ -69,8 +69,11 @@ def make_webm_with_chapters(path: Path, seconds: float = 6) -> Path:
     work = path.parent / f".{path.stem}-parts"
     work.mkdir(parents=True, exist_ok=True)
     video = make_video(work / "v.webm", seconds=seconds, codec="libvpx")
-    (work / "c.txt").write_text(CHAPTERS.replace("START=2000", "START=3000").replace(
-        "END=2000", "END=3000").replace("END=4000", f"END={int(seconds * 1000)}"))
+    (work / "c.txt").write_text(
+        CHAPTERS.replace("START=2000", "START=3000")
+        .replace("END=2000", "END=3000")
+        .replace("END=4000", f"END={int(seconds * 1000)}")
+    )
     binary = ffmpeg()
     assert binary is not None
     subprocess.run(

@@ -45,7 +45,9 @@ def _stored(db: Database) -> dict[tuple[int, str], str]:
         rows = session.execute(
             select(Subtitle.item_id, Subtitle.origin, Subtitle.fingerprint)
             .join(CatalogItem, CatalogItem.id == Subtitle.item_id)
-            .where(CatalogItem.source == Source.LOCAL, Subtitle.source == tracks.TrackSource.SIDECAR)
+            .where(
+                CatalogItem.source == Source.LOCAL, Subtitle.source == tracks.TrackSource.SIDECAR
+            )
         ).all()
     return {(item_id, origin): fingerprint for item_id, origin, fingerprint in rows}
 

@@ -39,7 +39,7 @@ def language_tag(code: str | None) -> str:
         return UNDETERMINED
     try:
         tag = str(langcodes.standardize_tag(code.strip()))
-    except (ValueError, langcodes.LanguageTagError):
+    except ValueError:  # langcodes.tag_parser.LanguageTagError is one
         return UNDETERMINED
     return tag if tag and langcodes.tag_is_valid(tag) else UNDETERMINED
 

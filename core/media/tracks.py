@@ -1,4 +1,4 @@
-"""Tracks inside a video file: text subtitle streams (extracted by a bounded ffmpeg) and chapters."""
+"""Tracks inside a video file: text subtitle streams (a bounded ffmpeg extracts them), chapters."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import shutil
 import subprocess  # nosec B404: ffmpeg is run with a fixed argument list, never a shell
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from core.media.subtitles import MAX_SUBTITLE_BYTES, Cue, language_tag, parse
 
@@ -62,12 +63,12 @@ def look_inside(path: Path) -> Inside:
     return Inside(streams, [c for c in chapters if c.end_s > c.start_s])
 
 
-def _chapter(raw: dict[str, object], number: int) -> ChapterMark:
+def _chapter(raw: Any, number: int) -> ChapterMark:
     base = raw.get("time_base")
-    scale = float(base) if base else 1e-9  # type: ignore[arg-type]
-    title = str((raw.get("metadata") or {}).get("title") or f"Chapter {number + 1}")  # type: ignore[attr-defined]
-    start = float(raw.get("start") or 0) * scale  # type: ignore[arg-type]
-    return ChapterMark(title[:500], start, float(raw.get("end") or 0) * scale)  # type: ignore[arg-type]
+    scale = float(base) if base else 1e-9
+    title = str((raw.get("metadata") or {}).get("title") or f"Chapter {number + 1}")
+    start = float(raw.get("start") or 0) * scale
+    return ChapterMark(title[:500], start, float(raw.get("end") or 0) * scale)
 
 
 def ffmpeg() -> str | None:
@@ -103,7 +104,7 @@ def extract(path: Path, stream: Stream) -> list[Cue]:
             command,
             capture_output=True,
             timeout=EXTRACT_TIMEOUT_S,
-            preexec_fn=_limits,  # noqa: PLW1509 - setrlimit must run in the child
+            preexec_fn=_limits,
             check=False,
         )
     except (subprocess.TimeoutExpired, OSError) as error:

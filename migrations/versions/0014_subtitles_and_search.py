@@ -26,9 +26,9 @@ PG_INDEX = "ix_subtitle_cues_tsv"  # core.catalog.models.PG_FTS_INDEX
 SQLITE_FTS = [
     f"CREATE VIRTUAL TABLE {FTS} USING fts5(text, content='subtitle_cues', content_rowid='id',"
     " tokenize='unicode61 remove_diacritics 2')",
-    f"CREATE TRIGGER subtitle_cues_ai AFTER INSERT ON subtitle_cues BEGIN"
+    "CREATE TRIGGER subtitle_cues_ai AFTER INSERT ON subtitle_cues BEGIN"  # noqa: S608
     f" INSERT INTO {FTS}(rowid, text) VALUES (new.id, new.text); END",
-    f"CREATE TRIGGER subtitle_cues_ad AFTER DELETE ON subtitle_cues BEGIN"
+    "CREATE TRIGGER subtitle_cues_ad AFTER DELETE ON subtitle_cues BEGIN"  # noqa: S608
     f" INSERT INTO {FTS}({FTS}, rowid, text) VALUES ('delete', old.id, old.text); END",
 ]
 

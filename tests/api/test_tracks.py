@@ -1,4 +1,4 @@
-"""Items list their subtitles and chapters; tracks answer WebVTT; /api/search finds what was said."""
+"""Items list subtitles and chapters; a track answers WebVTT; /api/search finds what was said."""
 
 from __future__ import annotations
 

@@ -87,7 +87,8 @@ def test_huge_and_garbage_subtitle_files_give_no_cues():
     assert subtitles.parse(b"1\n" * (subtitles.MAX_SUBTITLE_BYTES // 2 + 1), ".srt") == []
     assert subtitles.parse(b"\x00\xff garbage \x1b", ".srt") == []
     many = "".join(
-        f"{n}\n00:00:{n % 60:02d},000 --> 00:00:{n % 60:02d},500\nw{n}\n\n" for n in range(1, 30_000)
+        f"{n}\n00:00:{n % 60:02d},000 --> 00:00:{n % 60:02d},500\nw{n}\n\n"
+        for n in range(1, 30_000)
     )
     assert len(subtitles.parse(many.encode(), ".srt")) == subtitles.MAX_CUES
 
