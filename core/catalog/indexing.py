@@ -14,7 +14,9 @@ from core.base.models import CatalogFolder, utcnow
 from core.base.services import Services
 from core.base.settings import Settings
 from core.base.sources import Source
+from core.catalog import drive_tracks
 from core.catalog import store as catalog
+from core.catalog.local_tracks import is_subtitle
 from core.catalog.local_scan import rebuild_local
 from core.google import connections
 from core.google.drive import FOLDER_MIME, DriveClient
@@ -60,8 +62,8 @@ def drive_rows(files: Rows, folder_id: str, seen: datetime) -> tuple[Rows, Rows]
     items: Rows = []
     folders: Rows = []
     for entry in files:
-        if entry.get("trashed"):
-            continue
+        if entry.get("trashed") or is_subtitle(str(entry.get("name") or "")):
+            continue  # subtitle files are tracks of the video beside them, not items
         modified = parse_timestamp(entry.get("modifiedTime"))
         if entry.get("mimeType") == FOLDER_MIME:
             folders.append(
@@ -115,12 +117,13 @@ def rebuild_drive(
     roots = _resolve_roots(client, folder_ids)
     for attempt in range(MAX_LISTING_RESTARTS + 1):
         try:
-            seen = _list_drive(services.db, client, roots, started, on_progress)
+            seen, sidecars = _list_drive(services.db, client, roots, started, on_progress)
             break
         except ValidationFailed:
             if attempt == MAX_LISTING_RESTARTS:
                 raise
             log.warning("Drive rejected a page token; restarting the listing")
+    drive_tracks.sync_drive_sidecars(services.db, client, sidecars, full=True)
     with services.db.session() as session:
         removed, _ = catalog.remove_unseen(session, Source.DRIVE, started)
         aliases = dict(zip(folder_ids, roots, strict=True))
@@ -142,16 +145,18 @@ def _list_drive(
     roots: list[str],
     started: datetime,
     on_progress: Progress,
-) -> int:
+) -> tuple[int, drive_tracks.Found]:
     seen = 0
+    sidecars: drive_tracks.Found = []
     for folder, files in client.walk(roots):
         items, folders = drive_rows(files, folder, started)
+        sidecars += drive_tracks.sidecar_entries(folder, files)
         with db.session() as session:
             catalog.upsert_items(session, items)
             catalog.upsert_folders(session, folders)
         seen += len(items)
         on_progress(seen, None, f"listed {seen} Drive files")
-    return seen
+    return seen, sidecars
 
 
 def _indexed_folders(session: Any, roots: list[str]) -> set[str]:
@@ -176,6 +181,21 @@ def _apply_change(session: Any, change: dict[str, Any], indexed: set[str], seen:
     return "updated"
 
 
+def _sync_sidecars(
+    services: Services, client: DriveClient, changes: list[dict[str, Any]], indexed: set[str]
+) -> None:
+    """Subtitle files among a page of changes: (re)indexed, or their tracks dropped."""
+    found: drive_tracks.Found = []
+    for change in changes:
+        entry = change.get("file") or {}
+        parent = next((p for p in entry.get("parents") or [] if p in indexed), None)
+        found += drive_tracks.sidecar_entries(parent, [entry]) if parent else []
+    kept = {str(entry["id"]) for _, entry in found}
+    gone = [str(c.get("fileId")) for c in changes if str(c.get("fileId")) not in kept]
+    drive_tracks.drop_drive_sidecars(services.db, [drive_tracks.PREFIX + g for g in gone])
+    drive_tracks.sync_drive_sidecars(services.db, client, found, full=False)
+
+
 def sync_drive(
     services: Services, client: DriveClient, on_progress: Progress = _quiet
 ) -> dict[str, int]:
@@ -197,6 +217,8 @@ def sync_drive(
             indexed = _indexed_folders(session, roots)
             for change in changes:
                 counts[_apply_change(session, change, indexed, utcnow())] += 1
+        _sync_sidecars(services, client, changes, indexed)
+        with services.db.session() as session:
             if new_start:
                 catalog.save_state(
                     session,
