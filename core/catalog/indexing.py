@@ -16,8 +16,8 @@ from core.base.settings import Settings
 from core.base.sources import Source
 from core.catalog import drive_tracks
 from core.catalog import store as catalog
-from core.catalog.local_tracks import is_subtitle
 from core.catalog.local_scan import rebuild_local
+from core.catalog.local_tracks import is_subtitle
 from core.google import connections
 from core.google.drive import FOLDER_MIME, DriveClient
 from core.google.timestamps import parse_timestamp

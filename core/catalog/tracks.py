@@ -83,25 +83,45 @@ def put_chapters(session: Session, item_id: int, marks: list[inside.ChapterMark]
         )  # fmt: skip
 
 
-def index_inside(db: Database, item_id: int, path: Path) -> None:
-    """The subtitle streams and chapters inside an item's file, replacing what was stored.
-    Slow part (PyAV, ffmpeg) outside the transaction."""
+@dataclass(frozen=True)
+class Inside:
+    """What a file holds: its text subtitle streams (as tracks) and its chapters."""
+
+    tracks: list[Track]
+    chapters: list[inside.ChapterMark]
+
+
+def read_inside(path: Path) -> Inside:
+    """The subtitle streams and chapters inside a file (PyAV, ffmpeg: outside transactions)."""
     found = inside.look_inside(path)
-    tracks = [
-        Track(TrackSource.EMBEDDED, f"stream:{s.index}", "", s.language,
-              inside.extract(path, s), s.title)
-        for s in found.streams
-    ]  # fmt: skip
+    return Inside(
+        [
+            Track(TrackSource.EMBEDDED, f"stream:{s.index}", "", s.language,
+                  inside.extract(path, s), s.title)
+            for s in found.streams
+        ],
+        found.chapters,
+    )  # fmt: skip
+
+
+def put_inside(session: Session, item_id: int, found: Inside) -> None:
+    """Replace the item's embedded tracks and chapters with what `read_inside` found."""
+    stored = session.scalars(
+        select(Subtitle.origin).where(
+            Subtitle.item_id == item_id, Subtitle.source == TrackSource.EMBEDDED
+        )
+    ).all()
+    drop_tracks(session, item_id, set(stored) - {t.origin for t in found.tracks})
+    for track in found.tracks:
+        put_track(session, item_id, track)
+    put_chapters(session, item_id, found.chapters)
+
+
+def index_inside(db: Database, item_id: int, path: Path) -> None:
+    """The subtitle streams and chapters inside an item's file, replacing what was stored."""
+    found = read_inside(path)
     with db.session() as session:
-        stored = session.scalars(
-            select(Subtitle.origin).where(
-                Subtitle.item_id == item_id, Subtitle.source == TrackSource.EMBEDDED
-            )
-        ).all()
-        drop_tracks(session, item_id, set(stored) - {t.origin for t in tracks})
-        for track in tracks:
-            put_track(session, item_id, track)
-        put_chapters(session, item_id, found.chapters)
+        put_inside(session, item_id, found)
 
 
 def subtitles_for(db: Database, item_ids: list[int]) -> dict[int, list[Subtitle]]:

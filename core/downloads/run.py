@@ -19,7 +19,7 @@ from core.base.models import Download
 from core.base.netguard import Guard
 from core.base.services import Services
 from core.base.settings import Settings
-from core.downloads import catalog_link, direct, payloads, state, ytdlp
+from core.downloads import catalog_link, direct, download_tracks, payloads, state, ytdlp
 from core.downloads.cookies import cookies_file
 from core.downloads.drive import DriveEngine
 from core.downloads.engine import Declined, Engine, Fetched, FetchJob, Staged
@@ -37,7 +37,9 @@ def engines_for(services: Services, job: FetchJob, cookies: Path | None) -> list
     settings = services.settings
     if job.kind == DownloadKind.DRIVE:
         return [DriveEngine(DriveClient.from_settings(settings, services.db))]
-    by_ytdlp = ytdlp.YtdlpEngine(settings.download_allow_private_hosts, cookies)
+    by_ytdlp = ytdlp.YtdlpEngine(
+        settings.download_allow_private_hosts, cookies, settings.subtitle_langs
+    )
     if not direct.is_media_url(job.url):
         return [by_ytdlp]
     guard = Guard(settings.download_allow_private_hosts)
@@ -60,6 +62,7 @@ def _finish(settings: Settings, job: FetchJob, staged: Staged) -> Fetched:
     final = settings.download_dir / safe_name(title, job.id, staged.path.suffix)
     final.parent.mkdir(parents=True, exist_ok=True)
     durable_replace(staged.path, final)
+    download_tracks.move_beside(staged.path, final)
     return Fetched(final, final.stat().st_size, staged.sha256, title)
 
 
@@ -110,6 +113,7 @@ def succeed(services: Services, download_id: int, fetched: Fetched) -> None:
     """Record the finished file and forget the work in progress."""
     settings = services.settings
     facts = catalog_link.facts_of(fetched.path)
+    found = download_tracks.read(fetched.path)
     file_path = fetched.path.relative_to(settings.download_dir).as_posix()
     with services.db.session() as session:
         row = state.succeed(
@@ -120,6 +124,7 @@ def succeed(services: Services, download_id: int, fetched: Fetched) -> None:
             fetched.path.unlink(missing_ok=True)
             return
         catalog_link.link(session, row, facts)  # in the same transaction: found once it ended
+        download_tracks.write(session, row.item_id, found)  # subtitles and chapters, likewise
         payloads.record_download(session, settings, row)
     remove_partials(settings, download_id)
 
