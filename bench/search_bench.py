@@ -197,7 +197,8 @@ def search_run(name: str, url: str, args: argparse.Namespace, tmp: Path) -> None
     env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": redis_url, "DATA_DIR": str(tmp),
            "DOWNLOAD_DIR": str(tmp / "downloads"), "WEB_CONCURRENCY": "2", "LOG_LEVEL": "WARNING",
            "MIGRATE_ON_START": "false",
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}  # fmt: skip
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+           }  # fmt: skip
     port = free_port()
     try:
         with gunicorn(env, port, tmp / f"web-{name}.log"):

@@ -145,6 +145,10 @@ class _Handler(BaseHTTPRequestHandler):
             "/slow.bin": (self.media.slow, "application/octet-stream", self.media.rate_bps),
             "/hls/index.m3u8": (self.media.playlist(), "application/vnd.apple.mpegurl", None),
         }
+        base = self.media.base_url.encode()  # JSON-LD wants absolute URLs
+        routes.update(
+            {p: (page.replace(b"BASE", base), kind, None) for p, (page, kind) in CAPTIONED.items()}
+        )
         for index, segment in enumerate(self.media.segments):
             routes[f"/hls/seg{index}.ts"] = (segment, "video/mp2t", None)
         if parts.path in ("/hls/remote.m3u8", "/hls/live.m3u8"):
@@ -166,10 +170,6 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(self.media.video, "video/mp4", None, body, named)
         elif parts.path == "/norange/video.mp4":
             self._send(self.media.video, "video/mp4", None, body, ranges=False)
-        elif parts.path in CAPTIONED:
-            page, kind = CAPTIONED[parts.path]
-            page = page.replace(b"BASE", self.media.base_url.encode())  # JSON-LD wants absolute
-            self._send(page, kind, None, body)
         elif parts.path == "/page.html" or parts.path.startswith("/page/"):
             page = f'<html><body><video src="{query["src"]}"></video></body></html>'.encode()
             self._send(page, "text/html", None, body)
