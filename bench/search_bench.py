@@ -277,10 +277,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=300)
     parser.add_argument("--postgres", help="a PostgreSQL URL; a scratch schema is created in it")
     parser.add_argument("--skip-indexing", action="store_true")
+    parser.add_argument("--skip-sqlite", action="store_true", help="search on PostgreSQL only")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
-        search_run("SQLite", f"sqlite:///{tmp / 'search.db'}", args, tmp)
+        if not args.skip_sqlite:
+            search_run("SQLite", f"sqlite:///{tmp / 'search.db'}", args, tmp)
         if args.postgres:
             base = args.postgres.replace("postgresql://", "postgresql+psycopg://", 1)
             schema = f"bench_{uuid.uuid4().hex[:8]}"
