@@ -97,8 +97,13 @@ def sync_drive_sidecars(db: Database, client: DriveClient, found: Found, full: b
         except AulaError as error:
             log.info("Drive sidecar %s not read: %s", entry["id"], type(error).__name__)
             continue
-        track = tracks.Track(tracks.TrackSource.SIDECAR, origin, _fingerprint(entry), match[1],
-                             parse(data, PurePosixPath(str(entry["name"])).suffix))  # fmt: skip
+        cues = parse(data, PurePosixPath(str(entry["name"])).suffix)
+        if not cues:
+            seen.discard(origin)  # too large, unreadable or empty: no track
+            continue
+        track = tracks.Track(
+            tracks.TrackSource.SIDECAR, origin, _fingerprint(entry), match[1], cues
+        )
         with db.session() as session:
             if origin in stored and stored[origin][0] != item_id:
                 tracks.drop_tracks(session, stored[origin][0], [origin])

@@ -93,12 +93,14 @@ def sync_local(db: Database, current: dict[str, Any], sidecars: dict[str, Any],
         if item_id is None:
             continue
         key, fingerprint = (item_id, rel), f"{seen.size}:{seen.mtime_ns}"
-        wanted[key] = fingerprint
         if stored.get(key) == fingerprint:
+            wanted[key] = fingerprint
             continue
-        data = _read(seen.path, seen.size)
-        track = tracks.Track(tracks.TrackSource.SIDECAR, rel, fingerprint, language,
-                             parse(data or b"", PurePosixPath(rel).suffix))  # fmt: skip
+        cues = parse(_read(seen.path, seen.size) or b"", PurePosixPath(rel).suffix)
+        if not cues:
+            continue  # too large, unreadable or empty: no track (read again if it changes)
+        wanted[key] = fingerprint
+        track = tracks.Track(tracks.TrackSource.SIDECAR, rel, fingerprint, language, cues)
         with db.session() as session:
             tracks.put_track(session, item_id, track)
         written += 1

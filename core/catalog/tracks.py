@@ -94,14 +94,12 @@ class Inside:
 def read_inside(path: Path) -> Inside:
     """The subtitle streams and chapters inside a file (PyAV, ffmpeg: outside transactions)."""
     found = inside.look_inside(path)
-    return Inside(
-        [
-            Track(TrackSource.EMBEDDED, f"stream:{s.index}", "", s.language,
-                  inside.extract(path, s), s.title)
-            for s in found.streams
-        ],
-        found.chapters,
-    )  # fmt: skip
+    read = [
+        Track(TrackSource.EMBEDDED, f"stream:{s.index}", "", s.language, inside.extract(path, s),
+              s.title)
+        for s in found.streams
+    ]  # fmt: skip
+    return Inside([t for t in read if t.cues], found.chapters)  # an empty stream is no track
 
 
 def put_inside(session: Session, item_id: int, found: Inside) -> None:

@@ -56,8 +56,10 @@ def read(video: Path) -> Found:
             data = path.read_bytes()[: MAX_SUBTITLE_BYTES + 1]
         except OSError:
             continue
-        found.append(tracks.Track(tracks.TrackSource.DOWNLOAD, f"download:{path.name}", "",
-                                  tag, parse(data, path.suffix)))  # fmt: skip
+        cues = parse(data, path.suffix)
+        if cues:
+            found.append(tracks.Track(tracks.TrackSource.DOWNLOAD, f"download:{path.name}", "",
+                                      tag, cues))  # fmt: skip
     return Found(found, tracks.read_inside(video))
 
 

@@ -32,7 +32,8 @@ def _item(db, source_id):
 
 
 def _tracks(db, item_id):
-    return {(s.origin, s.language, s.source) for s in tracks.subtitles_for(db, [item_id])[item_id]}
+    found = tracks.subtitles_for(db, [item_id]).get(item_id, [])
+    return {(s.origin, s.language, s.source) for s in found}
 
 
 def test_sidecars_are_tracks_of_their_video_and_not_items(settings, media_root):
@@ -138,3 +139,31 @@ def test_removing_an_item_removes_its_cues_from_the_index(settings, media_root):
         if session.get_bind().dialect.name == "sqlite":
             rows = session.execute(text("SELECT count(*) FROM subtitle_cues_fts")).scalar()
             assert rows == 0
+
+
+def test_huge_garbage_and_empty_sidecars_make_no_track(settings, media_root):
+    make_video(media_root / "Lesson 3.mp4", seconds=1)
+    (media_root / "Lesson 3.en.srt").write_bytes(b"x" * (subtitles.MAX_SUBTITLE_BYTES + 10))
+    (media_root / "Lesson 3.pt.srt").write_bytes(b"\x00\xff\xfe garbage")
+    (media_root / "Lesson 3.es.srt").write_text("")
+    (media_root / "Lesson 3.fr.srt").write_text(LESSON_SRT)
+    rebuild_local(services_of(settings))
+    db = database(settings.database_url)
+    item = _item(db, "Lesson 3.mp4")
+    assert _tracks(db, item.id) == {("Lesson 3.fr.srt", "fr", "sidecar")}
+    (media_root / "Lesson 3.fr.srt").write_text("")  # emptied: its track goes
+    rebuild_local(services_of(settings))
+    assert _tracks(db, item.id) == set()
+
+
+def test_a_broken_or_hostile_video_has_no_tracks_and_extraction_is_bounded(tmp_path):
+    from core.media import tracks as inside
+
+    garbage = tmp_path / "garbage.mkv"
+    garbage.write_bytes(b"\x1a\x45\xdf\xa3" + b"\xff" * 4096)
+    assert inside.look_inside(garbage) == inside.Inside([], [])
+    missing = inside.Stream(index=3, language="en", title=None)
+    assert inside.extract(garbage, missing) == []  # ffmpeg fails: no cues, nothing raised
+    assert inside.extract(tmp_path / "absent.mkv", missing) == []
+    # A path that reads as another protocol is still a file name to ffmpeg (file: prefix).
+    assert inside.extract(tmp_path / "http:" / "x.mkv", missing) == []
