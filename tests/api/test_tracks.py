@@ -103,3 +103,20 @@ def test_search_refuses_bad_arguments(client: FlaskClient, lessons: Settings) ->
     bad = client.get("/api/search", query_string={"q": "lesson", "cursor": "WzIsMV0"})
     assert bad.status_code in (400, 422)
     assert bad.get_json()["error"]["code"] == "validation_error"
+
+
+def test_once_people_exist_tracks_are_signed_and_search_needs_sign_in(app, lessons) -> None:
+    from tests.api.people_support import with_viewer
+
+    _, viewer = with_viewer(app)
+    stranger = app.test_client()
+    assert stranger.get("/api/search", query_string={"q": "lesson"}).status_code == 401
+    hits = viewer.client.get("/api/search", query_string={"q": "photosynthesis"})
+    assert hits.status_code == 200 and len(hits.get_json()["items"]) == 2
+    item = _item(viewer.client, "Lesson 1")
+    url = item["subtitles"][0]["url"]
+    assert "sig=" in url and "exp=" in url
+    assert stranger.get(url).status_code == 200  # a <track> sends no cookie: the URL is the key
+    plain = url.split("?")[0]
+    assert stranger.get(plain).status_code == 401
+    assert stranger.get(plain + "?exp=9999999999&sig=forged").status_code == 403
