@@ -278,12 +278,13 @@ def main() -> None:
     parser.add_argument("--postgres", help="a PostgreSQL URL; a scratch schema is created in it")
     parser.add_argument("--skip-indexing", action="store_true")
     parser.add_argument("--skip-sqlite", action="store_true", help="search on PostgreSQL only")
+    parser.add_argument("--skip-search", action="store_true", help="indexing only")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
-        if not args.skip_sqlite:
+        if not args.skip_sqlite and not args.skip_search:
             search_run("SQLite", f"sqlite:///{tmp / 'search.db'}", args, tmp)
-        if args.postgres:
+        if args.postgres and not args.skip_search:
             base = args.postgres.replace("postgresql://", "postgresql+psycopg://", 1)
             schema = f"bench_{uuid.uuid4().hex[:8]}"
             admin = create_engine(base)

@@ -64,22 +64,25 @@ FROM {FTS_TABLE} f JOIN subtitle_cues c ON c.id = f.rowid JOIN catalog_items i O
 WHERE {FTS_TABLE} MATCH :match AND f.rowid > :after {{course}}
 ORDER BY f.rowid LIMIT :n
 """  # noqa: S608  # nosec B608
-# The planner picks per query from the tsvector statistics of the expression index: the GIN
-# index for rare words, a walk in id order that stops at the page's end for common ones.
+# One word: the planner picks from the tsvector statistics of the expression index: the GIN
+# index for a rare word, a walk in id order that stops at the page's end for a common one.
+# Several words: their matches, found through the index first (MATERIALIZED), are few, while a
+# walk for words that never meet would read every cue.
 POSTGRES_CUES = """
+{found}
 SELECT c.id, c.item_id, i.title, i.course_id, c.start_s, c.end_s, c.text
 FROM subtitle_cues c JOIN catalog_items i ON i.id = c.item_id
-WHERE to_tsvector('simple', c.text) @@ plainto_tsquery('simple', :match) AND c.id > :after
-{course}
+WHERE {where} AND c.id > :after {course}
 ORDER BY c.id LIMIT :n
 """  # nosec B608
+MATCH = "to_tsvector('simple', c.text) @@ plainto_tsquery('simple', :match)"
+FOUND = f"WITH found AS MATERIALIZED (SELECT c.id FROM subtitle_cues c WHERE {MATCH})"  # noqa: S608
 
 
 def _cue_hits(
     session: Session, words: list[str], course_id: str | None, after: int, n: int
 ) -> list[tuple[int, Hit]]:
     postgres = session.get_bind().dialect.name == "postgresql"
-    sql = POSTGRES_CUES if postgres else SQLITE_CUES
     course = "AND i.course_id = :course" if course_id else ""
     params: dict[str, Any] = {
         "match": " ".join(words) if postgres else fts5_query(words),
@@ -87,7 +90,17 @@ def _cue_hits(
         "n": n,
         "course": course_id,
     }
-    rows = session.execute(text(sql.format(course=course)), params).all()
+    several = len(words) > 1
+    sql = (
+        POSTGRES_CUES.format(
+            found=FOUND if several else "",
+            where="c.id IN (SELECT id FROM found)" if several else MATCH,
+            course=course,
+        )
+        if postgres
+        else SQLITE_CUES.format(course=course)
+    )
+    rows = session.execute(text(sql), params).all()
     return [
         (row.id, Hit(row.item_id, row.title, row.course_id, row.start_s, row.end_s, row.text))
         for row in rows
