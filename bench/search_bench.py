@@ -79,7 +79,7 @@ def index_after(url: str) -> Iterator[None]:
     with session_scope(url) as session:
         if postgres:
             session.execute(text(f"CREATE INDEX {m.PG_INDEX} ON subtitle_cues USING gin"
-                                 " (to_tsvector('simple', text))"))  # fmt: skip
+                                 f" ({m.PG_COLUMN})"))  # fmt: skip
             session.execute(text("ANALYZE subtitle_cues"))
         else:
             session.execute(text(f"INSERT INTO {m.FTS}({m.FTS}) VALUES ('rebuild')"))

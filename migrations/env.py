@@ -19,6 +19,8 @@ def include_object(obj: object, name: str | None, type_: str, *_: object) -> boo
     """Leave out of autogenerate what the models cannot describe (PostgreSQL-only indexes)."""
     if type_ == "table" and str(name).startswith("subtitle_cues_fts"):
         return False  # SQLite's FTS5 table of cues and its shadow tables (migration 0014)
+    if type_ == "column" and name == "tsv":
+        return False  # PostgreSQL's generated tsvector of subtitle_cues (0014)
     return not (type_ == "index" and name in PG_ONLY_INDEXES)
 
 

@@ -11,9 +11,10 @@ from core.base.models import Base, utcnow
 
 ID = BigInteger().with_variant(Integer(), "sqlite")
 # Full-text search lives beside these tables, in what the models cannot describe: an FTS5 table
-# (SQLite) and a GIN expression index (PostgreSQL), both made by migration 0014.
+# (SQLite), a generated tsvector column with a GIN index (PostgreSQL), made by migration 0014.
 FTS_TABLE = "subtitle_cues_fts"
 PG_FTS_INDEX = "ix_subtitle_cues_tsv"
+PG_TSV_COLUMN = "tsv"
 
 
 class Subtitle(Base):

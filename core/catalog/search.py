@@ -13,7 +13,7 @@ from core.base.db import Database
 from core.base.errors import ValidationFailed
 from core.base.models import CatalogItem
 from core.base.pagination import Page, decode_cursor, encode_cursor
-from core.catalog.models import FTS_TABLE
+from core.catalog.models import FTS_TABLE, PG_TSV_COLUMN
 from core.catalog.store import items_query
 
 MAX_TERMS = 16
@@ -64,7 +64,7 @@ FROM {FTS_TABLE} f JOIN subtitle_cues c ON c.id = f.rowid JOIN catalog_items i O
 WHERE {FTS_TABLE} MATCH :match AND f.rowid > :after {{course}}
 ORDER BY f.rowid LIMIT :n
 """  # noqa: S608  # nosec B608
-# One word: the planner picks from the tsvector statistics of the expression index: the GIN
+# One word: the planner picks from the statistics of the tsvector column: the GIN
 # index for a rare word, a walk in id order that stops at the page's end for a common one.
 # Several words: their matches, found through the index first (MATERIALIZED), are few, while a
 # walk for words that never meet would read every cue.
@@ -75,7 +75,7 @@ FROM subtitle_cues c JOIN catalog_items i ON i.id = c.item_id
 WHERE {where} AND c.id > :after {course}
 ORDER BY c.id LIMIT :n
 """  # nosec B608
-MATCH = "to_tsvector('simple', c.text) @@ plainto_tsquery('simple', :match)"
+MATCH = f"c.{PG_TSV_COLUMN} @@ plainto_tsquery('simple', :match)"
 FOUND = f"WITH found AS MATERIALIZED (SELECT c.id FROM subtitle_cues c WHERE {MATCH})"  # noqa: S608
 
 

@@ -20,6 +20,7 @@ depends_on = None
 ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 FTS = "subtitle_cues_fts"  # core.catalog.models.FTS_TABLE; migrations/env.py leaves it out
 PG_INDEX = "ix_subtitle_cues_tsv"  # core.catalog.models.PG_FTS_INDEX
+PG_COLUMN = "tsv"  # PostgreSQL only, generated: migrations/env.py leaves it out of diffs
 
 # External-content FTS5: the cues table holds the text once, triggers keep the index in step
 # (cues are only ever inserted and deleted; a changed track is deleted and written again).
@@ -76,9 +77,12 @@ def upgrade() -> None:
     with op.batch_alter_table("item_chapters", schema=None) as batch_op:
         batch_op.create_index("ix_item_chapters_item", ["item_id", "position"], unique=False)
     if op.get_bind().dialect.name == "postgresql":
+        # Stored once per cue: a search that walks cues in id order reads it, never recomputes.
         op.execute(
-            f"CREATE INDEX {PG_INDEX} ON subtitle_cues USING gin (to_tsvector('simple', text))"
+            f"ALTER TABLE subtitle_cues ADD COLUMN {PG_COLUMN} tsvector"
+            " GENERATED ALWAYS AS (to_tsvector('simple', text)) STORED"
         )
+        op.execute(f"CREATE INDEX {PG_INDEX} ON subtitle_cues USING gin ({PG_COLUMN})")
     else:
         for statement in SQLITE_FTS:
             op.execute(statement)

@@ -16,6 +16,8 @@ PG_ONLY_INDEXES |= {"ix_subtitle_cues_tsv"}  # 0014
 def include_object(obj, name, type_, *_):
     if type_ == "table" and str(name).startswith("subtitle_cues_fts"):
         return False  # SQLite's FTS5 table and its shadow tables (0014)
+    if type_ == "column" and name == "tsv":
+        return False  # PostgreSQL's generated tsvector of subtitle_cues (0014)
     return not (type_ == "index" and name in PG_ONLY_INDEXES)
 
 
