@@ -48,7 +48,10 @@ class SubtitleCue(Base):
     markup: Mapped[str] = mapped_column(Text)
     text: Mapped[str] = mapped_column(Text)
 
-    __table_args__ = (Index("ix_subtitle_cues_subtitle", "subtitle_id", "id"),)
+    __table_args__ = (
+        Index("ix_subtitle_cues_subtitle", "subtitle_id", "id"),
+        Index("ix_subtitle_cues_item", "item_id", "id"),  # search within a course's items
+    )
 
 
 class Chapter(Base):

@@ -63,6 +63,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("subtitle_cues", schema=None) as batch_op:
         batch_op.create_index("ix_subtitle_cues_subtitle", ["subtitle_id", "id"], unique=False)
+        batch_op.create_index("ix_subtitle_cues_item", ["item_id", "id"], unique=False)
     op.create_table(
         "item_chapters",
         sa.Column("id", ID, nullable=False),
