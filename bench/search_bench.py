@@ -80,7 +80,7 @@ def index_after(url: str) -> Iterator[None]:
         if postgres:
             session.execute(text(f"CREATE INDEX {m.PG_INDEX} ON subtitle_cues USING gin"
                                  f" ({m.PG_COLUMN})"))  # fmt: skip
-            session.execute(text("ANALYZE subtitle_cues"))
+            session.execute(text("ANALYZE"))  # as autovacuum would have by then
         else:
             session.execute(text(f"INSERT INTO {m.FTS}({m.FTS}) VALUES ('rebuild')"))
             session.execute(text(m.SQLITE_FTS[1]))
