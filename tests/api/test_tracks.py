@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 
 import pytest
 from flask.testing import FlaskClient
@@ -16,7 +17,7 @@ from tests.subtitle_media import HOSTILE_SRT, LESSON_SRT, make_mkv_with_tracks
 
 
 @pytest.fixture
-def lessons(settings: Settings) -> Settings:
+def lessons(settings: Settings) -> Iterator[Settings]:
     root = settings.media_roots[0]
     shutil.rmtree(root, ignore_errors=True)
     make_video(root / "Biology" / "Lesson 1.mp4", seconds=1)
@@ -27,7 +28,9 @@ def lessons(settings: Settings) -> Settings:
     (root / "Biology" / "Lesson 1.srt").write_text(HOSTILE_SRT)
     make_mkv_with_tracks(root / "Biology" / "Lesson 2.mkv")
     rebuild_local(services_of(settings))
-    return settings
+    yield settings
+    shutil.rmtree(root, ignore_errors=True)  # the shared root as it was: empty
+    root.mkdir(parents=True)
 
 
 def _item(client: FlaskClient, title: str) -> dict:

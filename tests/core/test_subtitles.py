@@ -23,7 +23,9 @@ def media_root(settings):
     root = settings.media_roots[0]
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
-    return root
+    yield root
+    shutil.rmtree(root, ignore_errors=True)  # the shared root as it was: empty
+    root.mkdir(parents=True)
 
 
 def _item(db, source_id):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 
 import pytest
 
@@ -51,7 +52,7 @@ def ui(browser, stack: Stack, settings):
 
 
 @pytest.fixture
-def lesson(settings, stack: Stack) -> dict:
+def lesson(settings, stack: Stack) -> Iterator[dict]:
     root = settings.media_roots[0]
     shutil.rmtree(root, ignore_errors=True)
     make_webm_with_chapters(root / "Biology" / "Lesson 1.webm")
@@ -59,7 +60,9 @@ def lesson(settings, stack: Stack) -> dict:
     (root / "Biology" / "Lesson 1.pt-BR.srt").write_text(PORTUGUESE)
     rebuild_local(services_of(settings))
     items = stack.api("GET", "/api/catalog/items", params={"q": "Lesson 1"}).json()["items"]
-    return items[0]
+    yield items[0]
+    shutil.rmtree(root, ignore_errors=True)  # the shared root as it was: empty
+    root.mkdir(parents=True)
 
 
 def _cue_at(ui: Watched, seconds: float, expected: str) -> None:
