@@ -25,6 +25,7 @@ from api import (
     subscriptions,
     tasks,
     tokens,
+    tracks,
     ui,
 )
 from api import courses as courses_api
@@ -61,6 +62,7 @@ BLUEPRINTS = (
     tokens.blp,
     courses_api.blp,
     progress_api.blp,
+    tracks.blp,
 )
 
 

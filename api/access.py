@@ -41,6 +41,7 @@ MEDIA_ENDPOINTS = frozenset(
         "drive.DriveStream",
         "drive.DriveThumbnail",
         "downloads.DownloadFile",
+        "tracks.SubtitleFile",  # <track> sends no header either
     }
 )
 _KEY = "aula.media_key"

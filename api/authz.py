@@ -64,6 +64,8 @@ RULES: dict[str, Rule] = {
     "catalog.Item": READ_USER,
     "catalog.Stream": MEDIA,
     "catalog.Thumbnail": MEDIA,
+    "tracks.SubtitleFile": MEDIA,
+    "tracks.Search": READ_USER,
     "catalog.Rebuild": {"POST": ADMIN},
     "playback.Playback": MEDIA,
     "playback.Convert": {"POST": USER},  # a viewer's "Convert to play" (CONTRACT 8.4)

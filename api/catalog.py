@@ -14,6 +14,7 @@ from api.access import media_url
 from api.extensions import celery_client, db, require_google, services, settings
 from api.schemas import EnqueuedSchema, PageArgsSchema, enqueued, page_schema
 from api.streaming import thumbnail_response
+from api.tracks import ChapterSchema, SubtitleSchema, attach
 from core import downloads
 from core.base.errors import Conflict, NotFound
 from core.base.models import CatalogItem, Download
@@ -72,6 +73,8 @@ class ItemSchema(Schema):
     thumbnail_url = fields.Method("_thumbnail_url", allow_none=True)
     stream_url = fields.Method("_stream_url", allow_none=True)
     download = fields.Method("_download", allow_none=True)
+    subtitles = fields.List(fields.Nested(SubtitleSchema), attribute="subtitle_tracks")
+    chapters = fields.List(fields.Nested(ChapterSchema), attribute="chapter_marks")
     # CONTRACT 8.4: how the file plays, and what the player loads.
     media = fields.Nested(MediaSchema, allow_none=True)
     playback_url = fields.Method("_playback_url", allow_none=True)
@@ -125,6 +128,7 @@ def with_downloads(items: list[CatalogItem]) -> list[Any]:
     files = catalog_link.playing(db(), ids)
     for item in items:
         item.latest_download = found.get(item.id)  # type: ignore[attr-defined]
+    attach(items)  # subtitles and chapters (api/tracks.py)
     return [catalog_link.PlayedItem(i, files[i.id]) if i.id in files else i for i in items]
 
 

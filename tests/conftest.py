@@ -23,6 +23,7 @@ from core.base.db import Database, database, migrate, reset_engines, session_sco
 from core.base.models import Base
 from core.base.settings import Settings
 from core.base.vault import Vault
+from core.catalog import models as _track_models  # noqa: F401  # subtitles, cues, chapters
 from core.catalog import reach as _reach  # noqa: F401  # registers catalog_reach
 from core.catalog.courses import models as _course_models  # noqa: F401  # courses, progress
 from core.media import models as _media_models  # noqa: F401  # registers the converted files

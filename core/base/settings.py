@@ -58,6 +58,7 @@ class Settings(LibrarySettings, MediaSettings):
     google_client_id: str | None = None
     google_client_secret: SecretStr | None = None
     drive_folder_ids: CSV = Field(default_factory=lambda: ["root"])
+    subtitle_langs: CSV = Field(default_factory=lambda: ["en"])  # yt-dlp: subtitles and captions
     encryption_key: SecretStr | None = None
     admin_token: SecretStr | None = None
     log_format: Literal["json", "text"] = "text"
@@ -124,9 +125,8 @@ class Settings(LibrarySettings, MediaSettings):
     worker_liveness_interval_s: float = Field(10.0, gt=0, le=60)
     worker_liveness_ttl_s: float = Field(30.0, gt=0, le=600)
 
-    @field_validator(
-        "drive_folder_ids", "cors_origins", "trusted_proxies", "webhook_urls", mode="before"
-    )
+    @field_validator("drive_folder_ids", "cors_origins", "trusted_proxies", "webhook_urls",
+                     "subtitle_langs", mode="before")  # fmt: skip
     @classmethod
     def _csv(cls, value: Any) -> Any:
         return values.split(value, ",")

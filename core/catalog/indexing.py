@@ -14,10 +14,11 @@ from core.base.models import CatalogFolder, SourceState, utcnow
 from core.base.services import Services
 from core.base.settings import Settings
 from core.base.sources import Source
-from core.catalog import reach
+from core.catalog import drive_tracks, reach
 from core.catalog import store as catalog
 from core.catalog.courses.discovery import discover_drive
 from core.catalog.local_scan import rebuild_local
+from core.catalog.local_tracks import is_subtitle
 from core.google import connections
 from core.google.drive import FOLDER_MIME, DriveClient
 from core.google.timestamps import parse_timestamp
@@ -63,8 +64,8 @@ def drive_rows(files: Rows, folder_id: str, seen: datetime) -> tuple[Rows, Rows]
     items: Rows = []
     folders: Rows = []
     for entry in files:
-        if entry.get("trashed"):
-            continue
+        if entry.get("trashed") or is_subtitle(str(entry.get("name") or "")):
+            continue  # subtitle files are tracks of the video beside them, not items
         modified = parse_timestamp(entry.get("modifiedTime"))
         if entry.get("mimeType") == FOLDER_MIME:
             folders.append(
@@ -126,13 +127,14 @@ def rebuild_drive(
     conn = client.auth.creds.connection_id
     for attempt in range(MAX_LISTING_RESTARTS + 1):
         try:
-            seen = _list_drive(services.db, client, roots, started, on_progress)
+            seen, sidecars = _list_drive(services.db, client, roots, started, on_progress)
             break
         except ValidationFailed:
             if attempt == MAX_LISTING_RESTARTS:
                 raise
             log.warning("Drive rejected a page token; restarting the listing")
     aliases = dict(zip(folder_ids, roots, strict=True))
+    drive_tracks.sync_drive_sidecars(services.db, client, sidecars, full=True)
     with services.db.session() as session:
         if conn is None:
             removed, _ = catalog.remove_unseen(session, Source.DRIVE, started)
@@ -165,16 +167,18 @@ def _list_drive(
     roots: list[str],
     started: datetime,
     on_progress: Progress,
-) -> int:
+) -> tuple[int, drive_tracks.Found]:
     seen = 0
     conn = client.auth.creds.connection_id
+    sidecars: drive_tracks.Found = []
     for folder, files in client.walk(roots):
         items, folders = drive_rows(files, folder, started)
+        sidecars += drive_tracks.sidecar_entries(folder, files)
         with db.session() as session:
             _save_rows(session, items, folders, conn, started)
         seen += len(items)
         on_progress(seen, None, f"listed {seen} Drive files")
-    return seen
+    return seen, sidecars
 
 
 def _save_rows(session: Any, items: Rows, folders: Rows, conn: int | None, seen: datetime) -> None:
@@ -218,6 +222,21 @@ def _apply_change(
     return "updated"
 
 
+def _sync_sidecars(
+    services: Services, client: DriveClient, changes: list[dict[str, Any]], indexed: set[str]
+) -> None:
+    """Subtitle files among a page of changes: (re)indexed, or their tracks dropped."""
+    found: drive_tracks.Found = []
+    for change in changes:
+        entry = change.get("file") or {}
+        parent = next((p for p in entry.get("parents") or [] if p in indexed), None)
+        found += drive_tracks.sidecar_entries(parent, [entry]) if parent else []
+    kept = {str(entry["id"]) for _, entry in found}
+    gone = [str(c.get("fileId")) for c in changes if str(c.get("fileId")) not in kept]
+    drive_tracks.drop_drive_sidecars(services.db, [drive_tracks.PREFIX + g for g in gone])
+    drive_tracks.sync_drive_sidecars(services.db, client, found, full=False)
+
+
 def sync_drive(
     services: Services, client: DriveClient, on_progress: Progress = _quiet
 ) -> dict[str, int]:
@@ -241,6 +260,8 @@ def sync_drive(
             for change in changes:
                 counts[_apply_change(session, change, indexed, utcnow(), conn)] += 1
             discover_drive(session)
+        _sync_sidecars(services, client, changes, indexed)
+        with services.db.session() as session:
             if new_start:
                 catalog.save_state(
                     session,

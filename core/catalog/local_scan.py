@@ -16,6 +16,7 @@ from core.base.db import Database
 from core.base.models import CatalogFolder, CatalogItem, utcnow
 from core.base.services import Services
 from core.base.sources import Source
+from core.catalog import local_tracks
 from core.catalog import store as catalog
 from core.catalog.courses.discovery import discover_local
 from core.media import facts
@@ -164,6 +165,7 @@ def rebuild_local(services: Services, on_progress: Progress | None = None) -> di
     known = _known(services.db)
     current: dict[str, Seen] = {}
     changed: list[dict[str, Any]] = []
+    sidecars: dict[str, Seen] = {}  # subtitle files: tracks of the videos beside them
     count = 0
     for root in services.settings.media_roots:
         if not root.is_dir():
@@ -174,6 +176,9 @@ def rebuild_local(services: Services, on_progress: Progress | None = None) -> di
                 on_progress(count, None, f"looked at {count} files")
             if seen.rel in current:
                 continue  # the first root wins a name clash
+            if local_tracks.is_subtitle(seen.rel):
+                sidecars.setdefault(seen.rel, seen)
+                continue
             stored = known.get(seen.rel)
             if stored == (seen.size, seen.mtime_ns, str(seen.root)):
                 current[seen.rel] = seen  # unchanged: no read, no probe, no write
@@ -196,6 +201,7 @@ def rebuild_local(services: Services, on_progress: Progress | None = None) -> di
         _sync_folders(session, folders, started)
         discover_local(session)
         catalog.save_state(session, Source.LOCAL, last_rebuild_at=utcnow(), last_error=None)
+    local_tracks.sync_local(services.db, current, sidecars, [row["source_id"] for row in changed])
     if on_progress is not None:
         on_progress(count, count, f"looked at {count} files, {len(changed)} new or changed")
     return {"items": len(current), "changed": len(changed), "removed": removed}

@@ -25,6 +25,7 @@ from core.downloads import (
     catalog_link,
     direct,
     dispatch,
+    download_tracks,
     nfo,
     payloads,
     playable,
@@ -54,7 +55,9 @@ def engines_for(
         # Through the account that catalogued the file while it is ok, else the first ok one.
         client = accounts.drive_client_for(settings, services.db, "drive", job.drive_file_id or "")
         return [DriveEngine(client, rate)]
-    by_ytdlp = ytdlp.YtdlpEngine(settings.download_allow_private_hosts, cookies, rate)
+    by_ytdlp = ytdlp.YtdlpEngine(
+        settings.download_allow_private_hosts, cookies, rate, settings.subtitle_langs
+    )
     if not direct.is_media_url(job.url):
         return [by_ytdlp]
     guard = Guard(settings.download_allow_private_hosts)
@@ -91,6 +94,7 @@ def _finish(settings: Settings, job: FetchJob, staged: Staged, namer: Namer | No
         final = namer(job, staged, title)
     final.parent.mkdir(parents=True, exist_ok=True)
     durable_replace(staged.path, final)
+    download_tracks.move_beside(staged.path, final)
     return Fetched(final, final.stat().st_size, staged.sha256, title)
 
 
@@ -141,6 +145,7 @@ def succeed(services: Services, download_id: int, fetched: Fetched) -> None:
     """Record the finished file and forget the work in progress."""
     settings = services.settings
     facts = catalog_link.facts_of(fetched.path)
+    found = download_tracks.read(fetched.path)
     file_path = fetched.path.relative_to(settings.download_dir).as_posix()
     with services.db.session() as session:
         row = state.succeed(
@@ -151,6 +156,7 @@ def succeed(services: Services, download_id: int, fetched: Fetched) -> None:
             fetched.path.unlink(missing_ok=True)
             return
         catalog_link.link(session, row, facts)  # in the same transaction: found once it ended
+        download_tracks.write(session, row.item_id, found)  # subtitles and chapters, likewise
         payloads.record_download(session, settings, row)
         item_id = row.item_id
     remove_partials(settings, download_id)

@@ -136,6 +136,9 @@ def _params(
         "cookiefile": str(cookies) if cookies else None,
         "cachedir": False,
         "updatetime": False,
+        # The source's chapters into the file (ffmpeg runs only when there are some), where
+        # the catalog reads them as it reads any container's (CONTRACT 8.4).
+        "postprocessors": [{"key": "FFmpegMetadata", "add_chapters": True, "add_metadata": False}],
     }
 
 
@@ -179,6 +182,15 @@ def _place(source: Path, dest_dir: Path) -> Path:
     raise TransientError(f"No free file name for {source.name} in the download folder.")
 
 
+def _keep_subtitles(info: dict[str, Any], video: Path) -> None:
+    """yt-dlp's subtitle files beside the video, named `<video stem>.<language>.<ext>`."""
+    for language, sub in (info.get("requested_subtitles") or {}).items():
+        path = Path(str((sub or {}).get("filepath") or ""))
+        safe = "".join(ch for ch in str(language) if ch.isalnum() or ch == "-")[:35]
+        if safe and path.is_file():
+            os.replace(path, video.with_name(f"{video.stem}.{safe}{path.suffix}"))
+
+
 def _remove_leftovers(work_dir: Path, keep: Path) -> None:
     for child in work_dir.iterdir():
         if child.is_file() and child != keep:
@@ -205,6 +217,7 @@ def run_ytdlp(
     socket_timeout: float = 30.0,
     retries: int = 2,
     rate_bps: int | None = None,
+    subtitle_langs: list[str] | None = None,
 ) -> Fetched:
     """Download `url` with yt-dlp into `work_dir` (resuming what is there), then into `dest_dir`.
 
@@ -223,6 +236,9 @@ def run_ytdlp(
         params["ratelimit"] = rate_bps  # yt-dlp's own cap, per download
     if _is_plain_file(url):
         params["fixup"] = "never"  # nothing to repair in a plain file: skip ffprobe
+    if subtitle_langs:  # subtitles and automatic captions, beside the video (CONTRACT 8.4)
+        params.update(writesubtitles=True, writeautomaticsub=True, subtitleslangs=subtitle_langs,
+                      subtitlesformat="vtt/srt/best")  # fmt: skip
     info = _extract(url, params, tracker, allow_private, policy)
     return _finish(info, tracker, dest_dir, work_dir)
 
@@ -253,6 +269,7 @@ def _finish(info: dict[str, Any], tracker: _Tracker, dest_dir: Path, work_dir: P
     if not produced.is_file():
         raise TransientError("yt-dlp reported success but left no file.")
     target = _place(produced, dest_dir)
+    _keep_subtitles(info, target)
     _remove_leftovers(work_dir, target)
     size = target.stat().st_size
     tracker.on_progress(max(tracker.done, size), max(tracker.done, size), None, 0.0)
@@ -266,9 +283,14 @@ class YtdlpEngine:
     """Pages, HLS and DASH: yt-dlp through the SSRF guard."""
 
     def __init__(
-        self, allow_private: bool, cookies: Path | None, rate_bps: int | None = None
+        self,
+        allow_private: bool,
+        cookies: Path | None,
+        rate_bps: int | None = None,
+        subtitle_langs: list[str] | None = None,
     ) -> None:
         self.allow_private, self.cookies, self.rate_bps = allow_private, cookies, rate_bps
+        self.subtitle_langs = subtitle_langs
 
     def fetch(self, job: FetchJob, work: Path, on_progress: Progress) -> Staged:
         """The media into `work/done`; its title from yt-dlp. A cancel also stops ffmpeg."""
@@ -282,6 +304,7 @@ class YtdlpEngine:
                 allow_private=self.allow_private,
                 on_progress=on_progress,
                 rate_bps=self.rate_bps,
+                subtitle_langs=self.subtitle_langs,
             )
         except Canceled:
             kill_children()

@@ -7,11 +7,17 @@ from alembic.runtime.migration import MigrationContext
 
 from core.base.db import get_engine
 from core.base.models import Base
+from core.catalog import models as _track_models  # noqa: F401
 
 PG_ONLY_INDEXES = {"ix_catalog_items_title_trgm"}  # see migrations/versions/0004
+PG_ONLY_INDEXES |= {"ix_subtitle_cues_tsv"}  # 0014
 
 
 def include_object(obj, name, type_, *_):
+    if type_ == "table" and str(name).startswith("subtitle_cues_fts"):
+        return False  # SQLite's FTS5 table and its shadow tables (0014)
+    if type_ == "column" and name == "tsv":
+        return False  # PostgreSQL's generated tsvector of subtitle_cues (0014)
     return not (type_ == "index" and name in PG_ONLY_INDEXES)
 
 

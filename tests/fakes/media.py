@@ -7,6 +7,8 @@ end: yt-dlp treats it as live), `/redirect?to=URL`, `/page.html?src=URL` (a `<vi
 `/status/CODE` (an empty answer with that status), `/drop` (closes without answering),
 `/named/video.mp4` (with a Content-Disposition file name) and `/norange/video.mp4` (ignores
 Range). `/redirect/...` and `/page/...` answer as `/redirect` and `/page.html` under any name.
+`/captioned.html` is a page whose `<video>` has `<track>`s: English subtitles (`/subs.en.vtt`)
+and Portuguese ones (`/subs.pt.vtt`), what yt-dlp's generic extractor reads as subtitles.
 """
 
 from __future__ import annotations
@@ -36,6 +38,31 @@ def pattern(size: int) -> bytes:
         block = hashlib.sha256(block).digest()
         out += block * 128
     return bytes(out[:size])
+
+
+SUBTITLES_EN = b"WEBVTT\n\n00:00:00.500 --> 00:00:01.500\nCaptions from the <b>web</b> page\n"
+SUBTITLES_PT = b"WEBVTT\n\n00:00:00.500 --> 00:00:01.500\nLegendas da p\xc3\xa1gina\n"
+CAPTIONED = {
+    "/captioned.html": (
+        b'<html><head><title>Captioned lesson</title></head><body><video src="/video.mp4">'
+        b'<track kind="subtitles" srclang="en" label="English" src="/subs.en.vtt">'
+        b'<track kind="subtitles" srclang="pt" label="Portugues" src="/subs.pt.vtt">'
+        b"</video></body></html>",
+        "text/html",
+    ),
+    # yt-dlp reads a VideoObject's Clips as chapters (JSON-LD, as many sites publish them).
+    "/chaptered.html": (
+        b'<html><head><title>Chaptered</title><script type="application/ld+json">'
+        b'{"@context": "https://schema.org", "@type": "VideoObject", "name": "Chaptered lesson",'
+        b' "contentUrl": "BASE/video.mp4", "encodingFormat": "video/mp4", "duration": "PT2S",'
+        b' "hasPart": [{"@type": "Clip", "name": "Opening", "startOffset": 0, "endOffset": 1},'
+        b' {"@type": "Clip", "name": "Closing", "startOffset": 1, "endOffset": 2}]}'
+        b"</script></head><body></body></html>",
+        "text/html",
+    ),
+    "/subs.en.vtt": (SUBTITLES_EN, "text/vtt"),
+    "/subs.pt.vtt": (SUBTITLES_PT, "text/vtt"),
+}
 
 
 class MediaServer:
@@ -118,6 +145,10 @@ class _Handler(BaseHTTPRequestHandler):
             "/slow.bin": (self.media.slow, "application/octet-stream", self.media.rate_bps),
             "/hls/index.m3u8": (self.media.playlist(), "application/vnd.apple.mpegurl", None),
         }
+        base = self.media.base_url.encode()  # JSON-LD wants absolute URLs
+        routes.update(
+            {p: (page.replace(b"BASE", base), kind, None) for p, (page, kind) in CAPTIONED.items()}
+        )
         for index, segment in enumerate(self.media.segments):
             routes[f"/hls/seg{index}.ts"] = (segment, "video/mp2t", None)
         if parts.path in ("/hls/remote.m3u8", "/hls/live.m3u8"):

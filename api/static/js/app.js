@@ -14,13 +14,15 @@ import { settingsView } from './views/settings.js';
 import { sourcesView } from './views/sources.js';
 import { subscriptionsView } from './views/subscriptions.js';
 import { tasksView } from './views/tasks.js';
+import { mountSearchBox, searchView } from './views/search.js';
 
 const ROUTES = [
   [/^#\/home$/, 'home', () => homeView],
   [/^#\/course\/([^/?#]+)$/, 'home', (id) => (ctx) => courseView(ctx, decodeURIComponent(id))],
   [/^#\/player\/(\d+)\?(.*)$/, 'home', (id, qs) => (ctx) => playerView(ctx, id, new URLSearchParams(qs))],
   [/^#\/catalog$/, 'catalog', () => catalogView],
-  [/^#\/player\/(\d+)$/, 'catalog', (id) => (ctx) => playerView(ctx, id)],
+  [/^#\/player\/(\d+)(?:\?t=\d+(?:\.\d+)?)?$/, 'catalog', (id) => (ctx) => playerView(ctx, id)],
+  [/^#\/search(?:\?q=([^&]*))?$/, null, (q) => (ctx) => searchView(ctx, q)],
   [/^#\/downloads$/, 'downloads', () => downloadsView],
   [/^#\/downloads\/(\d+)\/play$/, 'downloads', (id) => (ctx) => downloadPlayerView(ctx, id)],
   [/^#\/tasks$/, 'tasks', () => tasksView],
@@ -138,6 +140,7 @@ function renderWho() {
 async function start() {
   await whoAmI();
   renderWho();
+  if (session.setupRequired || session.role) mountSearchBox();
   const signedOut = !session.setupRequired && !session.role;
   if (signedOut && !location.hash.startsWith('#/signin')) {
     if (location.hash) sessionStorage.setItem('aula.after', location.hash);

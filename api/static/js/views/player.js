@@ -20,6 +20,7 @@ import { playerShortcuts, shortcutsHelp } from '../player/keys.js';
 import { speedControl } from '../player/speed.js';
 import { trackProgress } from '../player/tracker.js';
 import { courseDone, upNext } from '../player/upnext.js';
+import { enhancePlayer } from './tracks.js';
 
 // A finished download's URL: the signed `file.url` when the API gives one, else the plain route.
 export function fileUrl(download) {
@@ -254,6 +255,7 @@ export async function playerView({ root, signal }, id, params = new URLSearchPar
   const gate = src && await convertGate(item, { signal, onReady: (url) => {
     slot.replaceChildren(video(url, item.title));
     setUpPlayback(slot.firstElementChild, item, playback);
+    enhancePlayer(slot, item);
     followVideo(slot, area.playButton);
   } });
   slot.append(gate || (src ? video(src, item.title) : mustDownload));
@@ -261,6 +263,7 @@ export async function playerView({ root, signal }, id, params = new URLSearchPar
     if (slot.querySelector('video')) return;
     slot.replaceChildren(video(playableSrc(fresh), fresh.title));
     setUpPlayback(slot.firstElementChild, item, playback);
+    enhancePlayer(slot, fresh);
     followVideo(slot, area.playButton);
     notify(`“${fresh.title}” is downloaded and ready to play.`);
   };
@@ -281,6 +284,7 @@ export async function playerView({ root, signal }, id, params = new URLSearchPar
   area = downloadArea(item, signal, onPlayable, play);
   if (src && !gate) setUpPlayback(slot.firstElementChild, item, playback);
   followVideo(slot, area.playButton);
+  if (!gate) enhancePlayer(slot, item); // subtitles, chapters, ?t= (tracks.js)
   const back = context
     ? h('a', { href: courseHash(context.course.id) }, `← ${context.course.title}`)
     : h('a', { href: '#/catalog' }, '← Catalog');
