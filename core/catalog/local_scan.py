@@ -154,6 +154,34 @@ def _sync_folders(session: Any, folders: set[str], started: datetime) -> None:
         catalog.remove_folders(session, Source.LOCAL, gone)
 
 
+def _take(
+    seen: Seen,
+    known: dict[str, Any],
+    started: datetime,
+    into: tuple[dict[str, Seen], list[dict[str, Any]], dict[str, Seen]],
+) -> None:
+    """Sort one scanned file into (current, changed, sidecars): a subtitle is a track of the
+    video beside it; an unchanged file costs no read, probe or write; a new or changed video or
+    document (slides, PDFs, worksheets: a course's attachments) is a row to write."""
+    current, changed, sidecars = into
+    if local_tracks.is_subtitle(seen.rel):
+        sidecars.setdefault(seen.rel, seen)
+        return
+    if known.get(seen.rel) == (seen.size, seen.mtime_ns, str(seen.root)):
+        current[seen.rel] = seen
+        return
+    mime = media.video_type_cheap(Path(seen.path))
+    if mime is not None:
+        row = _row(seen, mime, started)
+    else:
+        document = attachment_type(seen.rel)
+        if document is None:
+            return
+        row = _attachment_row(seen, document, started)
+    current[seen.rel] = seen
+    changed.append(row)
+
+
 def rebuild_local(services: Services, on_progress: Progress | None = None) -> dict[str, int]:
     """Bring the local items in line with MEDIA_ROOTS: new and changed videos (by size, mtime and
     root) are probed and written, unchanged ones cost a stat and nothing else, vanished ones go.
@@ -174,24 +202,8 @@ def rebuild_local(services: Services, on_progress: Progress | None = None) -> di
             count += 1
             if on_progress is not None and count % PROGRESS_EVERY == 0:
                 on_progress(count, None, f"looked at {count} files")
-            if seen.rel in current:
-                continue  # the first root wins a name clash
-            if local_tracks.is_subtitle(seen.rel):
-                sidecars.setdefault(seen.rel, seen)
-                continue
-            stored = known.get(seen.rel)
-            if stored == (seen.size, seen.mtime_ns, str(seen.root)):
-                current[seen.rel] = seen  # unchanged: no read, no probe, no write
-                continue
-            mime = media.video_type_cheap(Path(seen.path))
-            if mime is None:
-                document = attachment_type(seen.rel)
-                if document is not None:  # slides, PDFs, worksheets: a course's attachments
-                    current[seen.rel] = seen
-                    changed.append(_attachment_row(seen, document, started))
-                continue
-            current[seen.rel] = seen
-            changed.append(_row(seen, mime, started))
+            if seen.rel not in current:  # the first root wins a name clash
+                _take(seen, known, started, (current, changed, sidecars))
     folders = {rel.rpartition("/")[0] for rel in current} - {""}  # str ops: 10,000 Paths cost
     with services.db.session() as session:
         catalog.upsert_items(session, changed)
