@@ -30,7 +30,7 @@ def test_queue_depths_sum_the_priority_lists(quiet: redis.Redis) -> None:
     quiet.rpush("downloads\x06\x169", "d", "e", "f")
     quiet.rpush("elsewhere", "g")
 
-    assert gauges.queue_depths(quiet) == {"default": 2, "downloads": 4}
+    assert gauges.queue_depths(quiet) == {"default": 2, "downloads": 4, "media": 0}
 
 
 def test_the_heartbeat_age_and_interval(quiet: redis.Redis) -> None:

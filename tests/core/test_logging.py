@@ -122,6 +122,7 @@ def test_every_secret_setting_is_redacted_once_the_settings_are_registered() -> 
         "webhook_secret": "webhook-signing-secret-in-settings",
         "webhook_urls": "https://hooks.example/T000/B000/token-in-the-path-abc",
         "google_client_secret": "GOCSPX-client-secret-in-settings",
+        "media_link_secret": "media-link-secret-in-settings-0123",
     }
     assert set(values) == SECRET_FIELDS  # a new secret setting gets a value here too
     settings = load_settings(**values)

@@ -105,7 +105,7 @@ def test_what_kombu_writes_is_what_the_plain_client_reads(base_env):
     }
     try:
         assert len(raw.keys("default*")) > 1, "kombu wrote one list per priority step"
-        assert unacked.queue_depths(raw) == {"default": 3, "downloads": 3}
+        assert unacked.queue_depths(raw) == {"default": 3, "downloads": 3, "media": 0}
         everything = {task_id for ids in sent.values() for task_id in ids}
         assert unacked.waiting_task_ids(raw, ["default", "downloads"]) == everything
         # Cleanup's reconciliation reads them all too (it read only priority 0 before).
