@@ -73,7 +73,7 @@ def test_counts_include_every_state_and_source(db: Database) -> None:
         session.add(Download(url="https://x.test/2", kind="ytdlp", state="mystery"))
 
     assert gauges.downloads_by_state(db) == {
-        "queued": 0, "running": 0, "succeeded": 0, "failed": 0, "canceled": 1,
+        "queued": 0, "running": 0, "succeeded": 0, "failed": 0, "canceled": 1, "pruned": 0,
     }  # fmt: skip
     assert gauges.catalog_items_by_source(db) == {
         "local": 0, "drive": 0, "classroom": 0, "download": 0,
