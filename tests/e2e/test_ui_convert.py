@@ -82,9 +82,12 @@ def test_a_lesson_plays_after_convert_to_play(ui: Watched, settings, title, name
     gate.wait_for()
     assert kind in gate.inner_text()
     assert ui.page.locator("main video").count() == 0  # a panel, not a black box
+    play = ui.page.locator(".player-actions button", has_text="Play")
+    assert not play.is_visible(), "nothing to play until the conversion is done"
     ui.shot(f"convert-{name.split('.')[-1]}-before")
     gate.get_by_role("button", name="Convert to play").click()
     ui.page.locator("main video").wait_for(timeout=WAIT_MS * 2)
+    assert play.is_visible()
     result = _play_and_seek(ui.page)
     assert result["error"] is None and result["src"].split("?")[0].endswith("/playback")
     assert abs(result["after"] - 2.0) < 0.3 and 3.5 < result["duration"] < 4.5

@@ -256,6 +256,7 @@ export async function playerView({ root, signal }, id, params = new URLSearchPar
     slot.replaceChildren(video(url, item.title));
     setUpPlayback(slot.firstElementChild, item, playback);
     enhancePlayer(slot, item);
+    area.playButton.hidden = false;
     followVideo(slot, area.playButton);
   } });
   slot.append(gate || (src ? video(src, item.title) : mustDownload));
@@ -282,6 +283,7 @@ export async function playerView({ root, signal }, id, params = new URLSearchPar
   ];
   if (item.source === 'local') rows.splice(3, 0, ['File', item.source_id]);
   area = downloadArea(item, signal, onPlayable, play);
+  if (gate) area.playButton.hidden = true; // nothing to play until the conversion is done
   if (src && !gate) setUpPlayback(slot.firstElementChild, item, playback);
   followVideo(slot, area.playButton);
   if (!gate) enhancePlayer(slot, item); // subtitles, chapters, ?t= (tracks.js)
