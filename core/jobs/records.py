@@ -6,11 +6,11 @@ import logging
 import uuid
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core.base.db import Database
-from core.base.errors import BrokerUnavailable, Conflict, NotFound
+from core.base.errors import BrokerUnavailable, Conflict
 from core.base.logging import request_id_var
 from core.base.models import TaskRecord, utcnow
 from core.base.pagination import Page, keyset_page
@@ -194,29 +194,6 @@ def ensure_record(
 def get_record(db: Database, task_id: str) -> TaskRecord:
     """The record of `task_id`, or NotFound."""
     return db.get(TaskRecord, task_id, f"No task with id {task_id!r}.")
-
-
-# What GET /api/tasks/{id} shows, read with one cached Core select: no ORM session per poll.
-_VIEW = select(
-    TaskRecord.id,
-    TaskRecord.name,
-    TaskRecord.state,
-    TaskRecord.progress,
-    TaskRecord.result,
-    TaskRecord.error,
-    TaskRecord.created_at,
-    TaskRecord.started_at,
-    TaskRecord.finished_at,
-).where(TaskRecord.id == bindparam("task_id"))
-
-
-def read_view(db: Database, task_id: str) -> dict[str, Any]:
-    """The shown fields of `task_id`'s record as read now from the database, or NotFound."""
-    with db.engine.connect() as connection:
-        row = connection.execute(_VIEW, {"task_id": task_id}).first()
-    if row is None:
-        raise NotFound(f"No task with id {task_id!r}.")
-    return row._asdict()
 
 
 def list_records(

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 import resource
-import shutil
 import subprocess  # nosec B404: ffmpeg is run with a fixed argument list, never a shell
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.media.ffmpeg import MediaError, ffmpeg_path
 from core.media.subtitles import MAX_SUBTITLE_BYTES, Cue, language_tag, parse
 
 log = logging.getLogger(__name__)
@@ -72,15 +72,10 @@ def _chapter(raw: Any, number: int) -> ChapterMark:
 
 
 def ffmpeg() -> str | None:
-    """ffmpeg from PATH, else the imageio-ffmpeg wheel's."""
-    found = shutil.which("ffmpeg")
-    if found:
-        return found
+    """ffmpeg from PATH, else the imageio-ffmpeg wheel's; None when there is neither."""
     try:
-        import imageio_ffmpeg
-
-        return str(imageio_ffmpeg.get_ffmpeg_exe())
-    except (ImportError, RuntimeError):
+        return ffmpeg_path()
+    except MediaError:
         return None
 
 
