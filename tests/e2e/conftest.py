@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.browser import chromium
 from tests.e2e.support import COPY_IGNORE, ROOT, free_port, wait_until
+from tests.e2e.ui_support import Stack, Watched, ui_stack, watched_page
 
 
 def redis_server_binary() -> str:
@@ -57,3 +59,32 @@ def app_tree(tmp_path: Path) -> Path:
     tree = tmp_path / "aula"
     shutil.copytree(ROOT, tree, ignore=COPY_IGNORE, symlinks=True)
     return tree
+
+
+# The UI tests' three fixtures; a module with other needs defines its own of the same name.
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """One headless Chromium per test module."""
+    with chromium() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def stack(
+    base_env: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+) -> Iterator[Stack]:
+    """web, worker and beat for one test module, its logs in a folder named after it."""
+    name = request.module.__name__.rpartition(".")[2]
+    with ui_stack(base_env, tmp_path_factory.mktemp(f"{name}-logs")) as running:
+        yield running
+
+
+@pytest.fixture
+def ui(browser: object, stack: Stack, settings: object) -> Iterator[Watched]:
+    """A watched page on an emptied database; fails the test on any CSP violation or JS error."""
+    with watched_page(browser, stack.base) as page:
+        yield page
+        assert page.violations() == []
+        assert page.page_errors == []

@@ -13,8 +13,7 @@ from core.catalog.sources.sync import sync_classroom
 from core.jobs import records as jobs
 from core.notify import notifications
 from tests.conftest import settings_from_env
-from tests.e2e.browser import chromium
-from tests.e2e.ui_support import WAIT_MS, Stack, Watched, ui_stack, watched_page, web_process
+from tests.e2e.ui_support import WAIT_MS, Stack, Watched, watched_page, web_process
 from tests.fakes.google import drive_file, link
 from tests.fakes.media import MediaServer
 from tests.media import make_video
@@ -26,30 +25,9 @@ VIEWS = ("catalog", "downloads", "tasks", "sources", "subscriptions", "settings"
 
 
 @pytest.fixture(scope="module")
-def stack(base_env, tmp_path_factory):
-    with ui_stack(base_env, tmp_path_factory.mktemp("ui-logs")) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
 def media():
     with MediaServer("127.0.0.1", slow_size=16 * 1024 * 1024) as server:
         yield server
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as running:
-        yield running
-
-
-@pytest.fixture
-def ui(browser, stack: Stack, settings):
-    """A watched page on an emptied database; fails the test on any CSP violation or JS error."""
-    with watched_page(browser, stack.base) as page:
-        yield page
-        assert page.violations() == []
-        assert page.page_errors == []
 
 
 def local_videos(settings, *names: str) -> list[Path]:

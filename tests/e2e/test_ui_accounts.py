@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 
 from core.base.db import migrate
-from tests.e2e.browser import chromium
 from tests.e2e.ui_support import Watched, watched_page, web_process
 from tests.helpers import private_redis_db
 
@@ -22,12 +21,6 @@ def base(base_env, tmp_path_factory):
     migrate(url)
     env = {**base_env, "DATABASE_URL": url, "REDIS_URL": private_redis_db(base_env["REDIS_URL"])}
     with web_process(env, folder / "web.log") as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as running:
         yield running
 
 

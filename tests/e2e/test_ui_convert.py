@@ -9,32 +9,11 @@ import pytest
 
 from core.catalog.indexing import rebuild_local
 from core.media import ffmpeg
-from tests.e2e.browser import chromium
-from tests.e2e.ui_support import WAIT_MS, Stack, Watched, ui_stack, watched_page
+from tests.e2e.ui_support import WAIT_MS, Watched
 from tests.media import make_video
 from tests.services import services_of
 
 pytestmark = pytest.mark.timeout(240)
-
-
-@pytest.fixture(scope="module")
-def stack(base_env, tmp_path_factory):
-    with ui_stack(base_env, tmp_path_factory.mktemp("ui-convert-logs")) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as running:
-        yield running
-
-
-@pytest.fixture
-def ui(browser, stack: Stack, settings):
-    with watched_page(browser, stack.base) as page:
-        yield page
-        assert page.violations() == []
-        assert page.page_errors == []
 
 
 def _play_and_seek(page, target: float = 2.0) -> dict:

@@ -21,7 +21,6 @@ from core.base.vault import Vault
 from core.catalog.indexing import rebuild_local
 from core.catalog.sources.sync import sync_classroom
 from tests.conftest import settings_from_env, truncate
-from tests.e2e.browser import chromium
 from tests.e2e.ui_support import WAIT_MS, Watched, watched_page, web_process
 from tests.fakes.google import drive_file, link
 from tests.helpers import private_redis_db, wait_for
@@ -81,12 +80,6 @@ def site(base_env, tmp_path_factory):
 @pytest.fixture(scope="module")
 def people_site(base_env, tmp_path_factory):
     yield from _site(base_env, tmp_path_factory.mktemp("ui-courses-people"))
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as running:
-        yield running
 
 
 @pytest.fixture(scope="module")

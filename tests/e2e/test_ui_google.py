@@ -9,7 +9,6 @@ import json
 import pytest
 import requests
 
-from tests.e2e.browser import chromium
 from tests.e2e.ui_support import WAIT_MS, Watched, watched_page, web_process
 from tests.helpers import private_redis_db
 
@@ -24,12 +23,6 @@ def base(base_env, fake_google, tmp_path_factory):
     env["REDIS_URL"] = private_redis_db(base_env["REDIS_URL"])
     log = tmp_path_factory.mktemp("ui-google") / "web.log"
     with web_process(env, log) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as running:
         yield running
 
 

@@ -11,24 +11,11 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from tests.e2e.browser import chromium
-from tests.e2e.ui_support import WAIT_MS, Stack, Watched, ui_stack, watched_page
+from tests.e2e.ui_support import WAIT_MS, Stack, Watched, watched_page
 from tests.fakes.google import FakeGoogle, drive_file
 
 pytestmark = pytest.mark.timeout(300)
 SCHOOL, HOME = "student@example.com", "me@personal.example"
-
-
-@pytest.fixture(scope="module")
-def stack(base_env, tmp_path_factory) -> Iterator[Stack]:
-    with ui_stack(base_env, tmp_path_factory.mktemp("ui-google-multi")) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as running:
-        yield running
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import pytest
 from core.base.db import database
 from core.base.models import Download, TaskRecord
 from core.catalog.indexing import rebuild_local
-from tests.e2e.browser import chromium
 from tests.e2e.ui_support import WAIT_MS, Watched, watched_page, web_process
 from tests.helpers import private_redis_db
 from tests.media import make_video
@@ -31,12 +30,6 @@ def base(base_env, tmp_path_factory):
     env.pop("DOWNLOAD_ALLOW_PRIVATE_HOSTS", None)
     log = tmp_path_factory.mktemp("ui-people") / "web.log"
     with web_process(env, log) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as running:
         yield running
 
 

@@ -8,7 +8,6 @@ import requests
 
 from core.base.db import database, migrate
 from core.base.models import Download
-from tests.e2e.browser import chromium
 from tests.e2e.ui_support import watched_page, web_process
 from tests.helpers import private_redis_db
 
@@ -29,12 +28,6 @@ def stack(base_env, tmp_path_factory):
 @pytest.fixture(scope="module")
 def base(stack):
     return stack[0]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as running:
-        yield running
 
 
 def test_the_schedule_panel_saves_refuses_bad_windows_and_downloads_show_why_they_wait(

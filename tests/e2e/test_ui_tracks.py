@@ -8,8 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from core.catalog.indexing import rebuild_local
-from tests.e2e.browser import chromium
-from tests.e2e.ui_support import WAIT_MS, Stack, Watched, ui_stack, watched_page
+from tests.e2e.ui_support import WAIT_MS, Stack, Watched, watched_page
 from tests.services import services_of
 from tests.subtitle_media import LESSON_SRT, make_webm_with_chapters
 
@@ -29,18 +28,6 @@ ACTIVE_CUE = """(v) => {
   if (showing.length !== 1 || !showing[0].activeCues || !showing[0].activeCues.length) return null;
   return showing[0].language + ': ' + showing[0].activeCues[0].text;
 }"""
-
-
-@pytest.fixture(scope="module")
-def stack(base_env, tmp_path_factory):
-    with ui_stack(base_env, tmp_path_factory.mktemp("ui-tracks-logs")) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as running:
-        yield running
 
 
 @pytest.fixture
