@@ -94,7 +94,7 @@ def process_prefix(pid: int) -> str:
     return f"{worker_prefix()}{pid}:"
 
 
-def may_take(owner: str | None) -> ColumnElement[bool]:
+def may_take(owner: Any) -> ColumnElement[bool]:
     """The lease is free (no owner, or it ran out by the database's clock) or `owner`'s."""
     record: Any = TaskRecord
     ran_out = record.lease_until < db_epoch()
@@ -102,7 +102,7 @@ def may_take(owner: str | None) -> ColumnElement[bool]:
     return free if owner is None else or_(free, record.owner == owner)
 
 
-def claim(owner: str | None, lease_s: float) -> dict[str, Any]:
+def claim(owner: Any, lease_s: Any) -> dict[str, Any]:
     """The values a starting delivery writes: itself as owner, for `lease_s`."""
     return {"owner": owner, "lease_until": db_epoch() + lease_s}
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, func, literal, select, update
+from sqlalchemy import Connection, Float, bindparam, func, null, select, update
 
 from core.base.db import Database
 from core.base.errors import PermanentError
 from core.base.models import TaskRecord, utcnow
-from core.base.transitions import transition
+from core.base.transitions import prepare, run, transition
 from core.jobs import leases
 from core.jobs.leases import Held
 from core.jobs.taskdefs import TaskState
@@ -22,6 +23,9 @@ FINISHED = frozenset({TaskState.SUCCESS, TaskState.FAILURE, TaskState.REVOKED})
 MAX_CRASH_DELIVERIES = 3
 # The owner lease a delivery takes when called without one (the default WORKER_LIVENESS_TTL_S).
 DEFAULT_LEASE_S = 30.0
+# What a start and an end read back from their UPDATE (RETURNING): nothing else is decoded.
+_DELIVERIES: Any = TaskRecord.deliveries
+_ACTIVE_KEY: Any = TaskRecord.active_key
 
 
 class WorkerKeptDying(PermanentError):
@@ -70,19 +74,11 @@ def begin_delivery(
     redelivered message of a task that finished); Held if another delivery that is alive holds
     the lease (a twin handed back while it runs). Only an int lets the task run.
     """
-    now = literal(utcnow(), TaskRecord.started_at.type)
-    values = {
-        "state": TaskState.STARTED,
-        "started_at": func.coalesce(TaskRecord.started_at, now),
-        "error": None,
-        # Back to 0 when the delivery ends (finished, retried, released): what is left counts
-        # the workers that died under it.
-        "deliveries": TaskRecord.deliveries + 1,
-        **leases.claim(owner, lease_s),
-    }
-    lease = [leases.may_take(owner)]
     with db.engine.begin() as connection:
-        started = transition(connection, TaskRecord, task_id, SOURCES["begin"], values, where=lease)
+        started = run(
+            connection, _begin_statement(owner is not None), task_id,
+            v_now=utcnow(), v_owner=owner, v_lease_s=lease_s,
+        )  # fmt: skip
         if started is not None:
             return int(started.deliveries)
         # Rare: no record at all (it runs), an ended one (it does not) or a twin (it waits).
@@ -93,6 +89,25 @@ def begin_delivery(
     if state not in UNFINISHED:
         return None
     return holder or Held("", 0.0)  # freed since the UPDATE: ask again shortly
+
+
+@cache
+def _begin_statement(with_owner: bool) -> Any:
+    """begin_delivery's one UPDATE, built once: a twin's owner token and the lease's length are
+    its parameters (`v_owner`, `v_lease_s`), with the time it starts (`v_now`)."""
+    owner = bindparam("v_owner", type_=TaskRecord.owner.type) if with_owner else None
+    now = bindparam("v_now", type_=TaskRecord.started_at.type)
+    values = {
+        "state": TaskState.STARTED,
+        "started_at": func.coalesce(TaskRecord.started_at, now),
+        "error": null(),
+        # Back to 0 when the delivery ends (finished, retried, released): what is left counts
+        # the workers that died under it.
+        "deliveries": TaskRecord.deliveries + 1,
+        **leases.claim(owner, bindparam("v_lease_s", type_=Float())),
+    }
+    where = [leases.may_take(owner)]
+    return prepare(TaskRecord, SOURCES["begin"], values, where=where, returning=[_DELIVERIES])
 
 
 def mark_started(db: Database, task_id: str) -> bool:
@@ -139,11 +154,25 @@ def mark_finished(
         values["error"] = None
     if error is not None:
         values["error"] = error_dict(error)
+    shape = tuple((key, value is None) for key, value in values.items())
+    params = {f"v_{key}": value for key, value in values.items() if value is not None}
     with db.engine.begin() as connection:
-        ended = transition(connection, TaskRecord, task_id, SOURCES["finish"], values)
+        ended = run(connection, _finish_statement(shape), task_id, **params)
         if ended is not None and ended.active_key is None:
             return None  # the common case: one write
         return release_key(connection, task_id)
+
+
+@cache
+def _finish_statement(shape: tuple[tuple[str, bool], ...]) -> Any:
+    """mark_finished's one UPDATE for a set of written columns (`shape`: each name and whether
+    it is written NULL), built once; the values are its parameters `v_<column>`."""
+    columns = TaskRecord.__table__.columns
+    values = {
+        key: null() if is_null else bindparam(f"v_{key}", type_=columns[key].type)
+        for key, is_null in shape
+    }
+    return prepare(TaskRecord, SOURCES["finish"], values, returning=[_ACTIVE_KEY])
 
 
 def release_key(connection: Connection, task_id: str) -> str | None:
