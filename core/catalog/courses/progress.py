@@ -118,7 +118,7 @@ def of_items(session: Session, user_id: int, item_ids: list[int]) -> dict[int, A
     found: dict[int, Any] = {}
     table = LessonProgress.__table__
     for start in range(0, len(item_ids), BATCH):
-        rows = session.execute(
+        rows = session.connection().execute(
             select(table).where(
                 table.c.user_id == user_id, table.c.item_id.in_(item_ids[start : start + BATCH])
             )
