@@ -123,7 +123,7 @@ def _drive(session: Session, entry: CourseEntry) -> Layout:
             ITEM.where(
                 CatalogItem.source == Source.DRIVE,
                 CatalogItem.folder_id.in_(ids[start : start + 500]),
-            )
+            ),
         )
         for item in items:
             folder = paths[str(item.folder_id)]
