@@ -86,10 +86,12 @@ def _with_downloads(ids: list[int]) -> list[int]:
 
 
 def items_json(items: list[Any]) -> list[dict[str, Any]]:
-    """Each item as ItemSchema dumps it, with a query for the lot (which have downloads; then
-    their downloads and played files); by
+    """Each item as ItemSchema dumps it, with a query for the lot (which have downloads, unless
+    their rows say; then their downloads and played files); by
     ItemSchema itself if it has grown a field this module does not know yet."""
-    ids = _with_downloads([item.id for item in items])
+    known = all(hasattr(item, "has_download") for item in items)  # read with the rows
+    every = [item.id for item in items]
+    ids = [item.id for item in items if item.has_download] if known else _with_downloads(every)
     found = downloads.latest_for_items(db(), ids) if ids else {}
     files = catalog_link.playing(db(), ids) if ids else {}
     complete = set(_SCHEMA.fields) <= HANDLED
