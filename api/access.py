@@ -99,8 +99,7 @@ def media_signer() -> Callable[[str], str]:
     key: bytes | None = current_app.extensions.get(_KEY)
     if not (config.require_auth_for_reads or g.get("people")) or key is None:
         return lambda url_path: url_path
-    expires = signing.expiry(time.time(), config.media_url_ttl_s)
-    return lambda url_path: signing.sign_url(key, url_path, expires)
+    return signing.url_signer(key, signing.expiry(time.time(), config.media_url_ttl_s))
 
 
 def _is_open(path: str) -> bool:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import jsonify
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from api.access import media_url
 from api.catalog import ItemSchema, needs_download
-from api.course_json import items_json
+from api.course_json import items_json, json_response
 from api.extensions import db, settings
 from api.progress import LessonProgressSchema, progress_body, user_key
 from api.schemas import PageArgsSchema, page_schema
@@ -87,6 +86,9 @@ class AddCourseSchema(Schema):
             raise ValidationError(f"A {data.get('source')} course needs {wanted}.", wanted)
 
 
+_ITEM = ItemSchema()  # its thumbnail rule, without a schema made per course
+
+
 def attachment(item: CatalogItem) -> dict[str, Any]:
     """An attachment: opened or downloaded from its stream (a link: its own address)."""
     url = item.url if needs_download(item) else media_url(f"/api/catalog/items/{item.id}/stream")
@@ -102,7 +104,7 @@ def summary(view: CourseView) -> dict[str, Any]:
         "id": entry.id, "source": entry.source, "title": entry.title,
         "connection_id": view.connection_id, "lesson_count": len(lessons),
         "duration_s": duration(view),
-        "thumbnail_url": ItemSchema()._thumbnail_url(first) if first else None,
+        "thumbnail_url": _ITEM._thumbnail_url(first) if first else None,
         "progress": {"watched": figures.watched, "total": figures.total,
                      "percent": figures.percent, "next_item_id": figures.next_item_id},
     }  # fmt: skip
@@ -110,7 +112,10 @@ def summary(view: CourseView) -> dict[str, Any]:
 
 def _lesson(lesson: Lesson, shown: dict[str, Any]) -> dict[str, Any]:
     shown["position"] = lesson.position
-    shown["progress"] = progress_body(lesson.item, lesson.progress)
+    progress = progress_body(lesson.item, lesson.progress)
+    if progress["updated_at"] is not None:  # ISO 8601, as LessonProgressSchema writes it
+        progress["updated_at"] = progress["updated_at"].isoformat()
+    shown["progress"] = progress
     shown["attachments"] = [attachment(item) for item in lesson.attachments]
     return shown
 
@@ -136,7 +141,9 @@ class CourseList(MethodView):
     def get(self, args: dict[str, Any]) -> Any:
         """Every course not hidden, by title, with the caller's progress."""
         page = service.list_courses(db(), user_key(), **args)
-        return {"items": [summary(view) for view in page.items], "next_cursor": page.next_cursor}
+        # As CoursePageSchema dumps it (it documents the answer), written out: see detail().
+        body = {"items": [summary(view) for view in page.items], "next_cursor": page.next_cursor}
+        return json_response(body)
 
     @blp.arguments(AddCourseSchema, error_status_code=400)
     @blp.response(201, CourseSummarySchema)
@@ -157,7 +164,7 @@ class CourseDetail(MethodView):
         """A course's sections in order, their lessons and attachments, the caller's progress."""
         # Built as JSON here rather than dumped by CourseDetailSchema (which documents it):
         # marshmallow takes most of a second over 2,000 lessons.
-        return jsonify(detail(service.get_course(db(), course_id, user_key())))
+        return json_response(detail(service.get_course(db(), course_id, user_key())))
 
     @blp.response(204)
     def delete(self, course_id: int) -> None:

@@ -15,7 +15,7 @@ from api.extensions import db
 from api.schemas import PageArgsSchema, page_schema
 from core.base.models import CatalogItem
 from core.catalog.courses import progress
-from core.catalog.courses.models import IMPLICIT_USER, LessonProgress
+from core.catalog.courses.models import IMPLICIT_USER
 
 blp = Blueprint(
     "progress", __name__, url_prefix="/api/progress",
@@ -81,8 +81,9 @@ def user_key() -> int:
     return principal.user_id if principal and principal.user_id is not None else IMPLICIT_USER
 
 
-def progress_body(item: CatalogItem, row: LessonProgress | None) -> dict[str, Any]:
-    """A lesson's progress as the API shows it (never started: at 0, not watched)."""
+def progress_body(item: CatalogItem, row: Any) -> dict[str, Any]:
+    """A lesson's progress as the API shows it (never started, `row` None: at 0, not watched);
+    `row` a LessonProgress or anything with its attributes."""
     if row is None:
         return {"item_id": item.id, "position_s": 0.0, "duration_s": item.duration_s,
                 "watched": False, "updated_at": None}  # fmt: skip

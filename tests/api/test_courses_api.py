@@ -74,6 +74,7 @@ def test_watching_half_way_resumes_and_finishing_leads_to_lesson_2(client, cours
     assert saved.get_json()["position_s"] == 300 and not saved.get_json()["watched"]
     again = _detail(client, listed["id"])["sections"][0]["lessons"][0]["progress"]
     assert again["position_s"] == 300  # what a reload resumes from
+    assert again == saved.get_json()  # the same figures, updated_at in ISO 8601 both ways
     assert _the_course(client)["progress"]["next_item_id"] == one  # most recently in progress
     done = client.put(f"/api/progress/{one}", json={"position_s": 560}).get_json()
     assert done["watched"] is True and done["duration_s"] == 600  # 90%, duration remembered

@@ -6,11 +6,19 @@ import base64
 import hashlib
 import hmac
 import string
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
-from core.base.signing import Verdict, derive_key, expiry, sign_url, signature, verify
+from core.base.signing import (
+    Verdict,
+    derive_key,
+    expiry,
+    sign_url,
+    signature,
+    url_signer,
+    verify,
+)
 
 NOW = 1_800_000_000
 KEY = derive_key("an-admin-token-for-signing-tests")
@@ -137,3 +145,16 @@ def test_links_signed_before_itsdangerous_still_verify_and_no_alias_does() -> No
     assert base64.urlsafe_b64decode(twin + "=") == digest
     for alias in (twin, before + "=", before[:20] + "!" + before[20:]):
         assert verify(KEY, PATH, str(exp), alias, NOW) is Verdict.BAD_SIGNATURE, alias
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/catalog/items/1/stream", "/api/drive/files/a%20b/stream", "/api/x/%C3%A9t%C3%A9/y", "/"],
+)
+def test_the_many_urls_signer_signs_as_sign_url(path: str) -> None:
+    key, exp = derive_key("a secret"), 1_900_000_000
+    sign = url_signer(key, exp)
+    assert sign(path) == sign_url(key, path, exp)
+    assert sign(path) == sign(path)  # the keyed HMAC is copied, never used up
+    signed, got_exp, sig = _parts(sign(path))
+    assert verify(key, unquote(signed), got_exp, sig, exp - 1) is Verdict.VALID

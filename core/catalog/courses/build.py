@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from natsort import natsort_keygen, ns
 
@@ -23,7 +23,7 @@ class Lesson:
     item: Any  # a catalog_items row
     position: int  # 1-based within its section
     attachments: list[Any] = field(default_factory=list)
-    progress: LessonProgress | None = None
+    progress: LessonProgress | Progress | None = None
 
 
 @dataclass
@@ -79,7 +79,7 @@ def build(entry: CourseEntry, layout: Layout) -> CourseView:
     for key in _section_keys(layout, set(by_section)):
         members = sorted(by_section[key], key=lambda p: _lesson_order(layout, p))
         videos = [p for p in members if p.item.is_video]
-        lessons = [Lesson(p.item, index) for index, p in enumerate(videos, 1)]
+        lessons = [Lesson(p.item, i, progress=progress_of(p.item)) for i, p in enumerate(videos, 1)]
         joined: dict[str, Lesson] = {}
         for placed, lesson in zip(videos, lessons, strict=True):
             joined.setdefault(placed.join, lesson)
@@ -95,6 +95,24 @@ def build(entry: CourseEntry, layout: Layout) -> CourseView:
         position = 0 if key == UNTITLED else len([s for s in sections if s.key != UNTITLED]) + 1
         sections.append(Section(key, title, position, lessons, loose))
     return CourseView(entry, sections)
+
+
+class Progress(NamedTuple):
+    """The caller's progress on a lesson, as LessonProgress has it (read with the lesson)."""
+
+    item_id: int
+    position_s: float
+    duration_s: float | None
+    watched: bool
+    updated_at: Any
+
+
+def progress_of(item: Any) -> Progress | None:
+    """The progress_* columns read with a lesson's row (layout.ITEM); None: never started."""
+    if item.progress_item_id is None:
+        return None
+    return Progress(item.progress_item_id, item.progress_position_s, item.progress_duration_s,
+                    bool(item.progress_watched), item.progress_updated_at)  # fmt: skip
 
 
 def attach_progress(view: CourseView, found: dict[int, LessonProgress]) -> None:

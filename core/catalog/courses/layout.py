@@ -4,14 +4,14 @@ key that joins attachments to a lesson, and the sections in the source's order."
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import String, cast, or_, select
+from sqlalchemy import String, and_, bindparam, cast, exists, or_, select
 from sqlalchemy.orm import Session
 
-from core.base.models import CatalogFolder, CatalogItem, Course
+from core.base.models import CatalogFolder, CatalogItem, Course, Download
 from core.base.sources import Source
-from core.catalog.courses.models import CourseEntry
+from core.catalog.courses.models import CourseEntry, LessonProgress
 
 UNTITLED = ""  # the first section: lessons directly in the course folder, or without a topic
 MAX_DEPTH = 32
@@ -22,14 +22,22 @@ MAX_DEPTH = 32
 COLUMNS = ("id", "source", "source_id", "title", "mime_type", "is_video", "size_bytes",
            "duration_s", "modified_at", "folder_id", "course_id", "url",
            "thumbnail_link", "connection_id", "media")  # fmt: skip
-ITEM = select(*(CatalogItem.__table__.c[name] for name in COLUMNS))
-ITEM_EXTRA = ITEM.add_columns(CatalogItem.__table__.c.extra)
+# With each row, in the same query: the caller's progress (bound as `user_id`; progress_*
+# columns, NULL when never started) and whether the item has any download (has_download).
+_PROGRESS, _ITEMS = LessonProgress.__table__, CatalogItem.__table__
+_MINE = and_(_PROGRESS.c.item_id == _ITEMS.c.id, _PROGRESS.c.user_id == bindparam("user_id"))
+PROGRESS = ("item_id", "position_s", "duration_s", "watched", "updated_at")
+ITEM = select(
+    *(_ITEMS.c[name] for name in COLUMNS),
+    *(_PROGRESS.c[name].label(f"progress_{name}") for name in PROGRESS),
+    exists().where(Download.__table__.c.item_id == _ITEMS.c.id).label("has_download"),
+).select_from(_ITEMS.outerjoin(_PROGRESS, _MINE))
+ITEM_EXTRA = ITEM.add_columns(_ITEMS.c.extra)
 
 
-@dataclass(frozen=True)
-class Placed:
+class Placed(NamedTuple):
     """An item of a course (a catalog_items row: attributes as CatalogItem's): its section, the
-    key attachments join on, its order in the section."""
+    key attachments join on, its order in the section. A tuple: a course makes thousands."""
 
     item: Any
     section: str
@@ -61,6 +69,12 @@ def _starts(session: Session, prefix: str) -> Any:
     return CatalogItem.source_id.like(_escape(prefix) + "%", escape="\\")
 
 
+def _rows(session: Session, stmt: Any, user_id: int) -> Any:
+    """Core rows through the session's connection (the ORM's result machinery costs a course
+    page of 2,000 rows more than the query does), with `user_id`'s progress."""
+    return session.connection().execute(stmt, {"user_id": user_id})
+
+
 def _stem(name: str) -> str:
     """`Lesson 1` of `Lesson 1.mp4` (as PurePosixPath.stem, without building a path)."""
     base = name.rpartition("/")[2]
@@ -68,15 +82,17 @@ def _stem(name: str) -> str:
     return (stem if dot and suffix and stem.strip(".") else base).casefold()
 
 
-def _local(session: Session, entry: CourseEntry) -> Layout:
+def _local(session: Session, entry: CourseEntry, user_id: int) -> Layout:
     stmt = ITEM.where(CatalogItem.source == Source.LOCAL)
     if entry.loose:
         stmt = ITEM_EXTRA.where(CatalogItem.source == Source.LOCAL, CatalogItem.folder_id == "")
-        items = [i for i in session.execute(stmt) if (i.extra or {}).get("root") == entry.key]
+        items = [
+            i for i in _rows(session, stmt, user_id) if (i.extra or {}).get("root") == entry.key
+        ]
         prefix = ""
     else:
         prefix = entry.key + "/"
-        items = list(session.execute(stmt.where(_starts(session, prefix))))
+        items = list(_rows(session, stmt.where(_starts(session, prefix)), user_id))
     layout = Layout()
     for item in items:
         rel = item.source_id[len(prefix) :]
@@ -108,16 +124,18 @@ def _drive_tree(session: Session, top: str) -> dict[str, str]:
     return paths
 
 
-def _drive(session: Session, entry: CourseEntry) -> Layout:
+def _drive(session: Session, entry: CourseEntry, user_id: int) -> Layout:
     paths = {entry.key: ""} if entry.loose else _drive_tree(session, entry.key)
     layout = Layout()
     ids = list(paths)
     for start in range(0, len(ids), 500):
-        items = session.execute(
+        items = _rows(
+            session,
             ITEM.where(
                 CatalogItem.source == Source.DRIVE,
                 CatalogItem.folder_id.in_(ids[start : start + 500]),
-            )
+            ),
+            user_id,
         )
         for item in items:
             folder = paths[str(item.folder_id)]
@@ -126,17 +144,19 @@ def _drive(session: Session, entry: CourseEntry) -> Layout:
     return layout
 
 
-def _classroom(session: Session, entry: CourseEntry) -> Layout:
+def _classroom(session: Session, entry: CourseEntry, user_id: int) -> Layout:
     course = session.get(Course, entry.key)
     topics = (course.topics if course else None) or []
     layout = Layout(ordered=True, natural=False)
     layout.titles = {UNTITLED: ""} | {str(t["id"]): str(t["name"]) for t in topics}
     shared = cast(CatalogItem.extra, String).like(f'%"{_escape(entry.key)}"%', escape="\\")
-    items = session.execute(
+    items = _rows(
+        session,
         ITEM_EXTRA.where(
             CatalogItem.source == Source.CLASSROOM,
             or_(CatalogItem.course_id == entry.key, shared),
-        )
+        ),
+        user_id,
     )
     for item in items:
         extra = item.extra or {}
@@ -153,7 +173,7 @@ def _classroom(session: Session, entry: CourseEntry) -> Layout:
 SOURCES = {Source.LOCAL: _local, Source.DRIVE: _drive, Source.CLASSROOM: _classroom}
 
 
-def layout_of(session: Session, entry: CourseEntry) -> Layout:
+def layout_of(session: Session, entry: CourseEntry, user_id: int) -> Layout:
     """The items of a course as its source places them (empty if its folder is gone)."""
     read = SOURCES.get(Source(entry.source))
-    return read(session, entry) if read else Layout()
+    return read(session, entry, user_id) if read else Layout()

@@ -9,18 +9,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Float, and_, case, func, literal, outerjoin, select, true
+from sqlalchemy import (
+    Boolean,
+    Float,
+    Integer,
+    and_,
+    bindparam,
+    case,
+    func,
+    literal,
+    outerjoin,
+    select,
+    true,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
 from core.base.db import Database
 from core.base.errors import NotFound
-from core.base.models import CatalogItem, utcnow
+from core.base.models import CatalogItem, UTCDateTime, utcnow
 from core.base.pagination import Page, keyset_page
 from core.catalog.courses.membership import courses_of
 from core.catalog.courses.models import CourseEntry, LessonProgress
-from core.catalog.store import _insert
 
 WATCHED_AT = 0.9
 RESUME_FROM = 0.05
@@ -36,15 +49,55 @@ class Saved:
     updated_at: datetime
 
 
-def _number(value: float | None) -> Any:
-    return literal(value, Float) if value is not None else literal(None, Float)
-
-
-def _position(given: float, duration: Any) -> Any:
-    """Clamped to the duration, 0 under RESUME_FROM of it (SQL, both dialects)."""
-    pos = literal(given, Float)
+def _position(duration: Any) -> Any:
+    """The given position clamped to the duration, 0 under RESUME_FROM of it (SQL, both
+    dialects)."""
+    pos = bindparam("position", type_=Float)
     clamped = case((and_(duration.is_not(None), pos > duration), duration), else_=pos)
     return case((and_(duration.is_not(None), clamped < duration * RESUME_FROM), 0.0), else_=clamped)
+
+
+@lru_cache(maxsize=32)
+def _statement(dialect: str, given: bool, watched: bool | None) -> Any:
+    """The upsert for one kind of save, built once (building and keying it cost more than
+    running it); the values are bound parameters: user, item, position, duration, now."""
+    before = aliased(LessonProgress)
+    # The player's duration, else one saved before, else the item's: one statement still.
+    mine = bindparam("duration", type_=Float)
+    duration = func.coalesce(mine, before.duration_s, CatalogItem.duration_s)
+    position = _position(duration) if given else literal(0.0, Float)
+    if watched is None:
+        reached = and_(duration.is_not(None), duration > 0, position >= duration * WATCHED_AT)
+        done: Any = case((reached, true()), else_=literal(False))
+    else:
+        done = bindparam("watched", type_=Boolean)
+    user = bindparam("user_id", type_=Integer)
+    joined = outerjoin(
+        CatalogItem, before, and_(before.item_id == CatalogItem.id, before.user_id == user)
+    )
+    query = (
+        select(user, CatalogItem.id, position, duration, done, bindparam("now", type_=UTCDateTime))
+        .select_from(joined)
+        .where(CatalogItem.id == bindparam("item_id", type_=Integer))
+    )
+    columns = ["user_id", "item_id", "position_s", "duration_s", "watched", "updated_at"]
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(LessonProgress).from_select(columns, query)
+    table = LessonProgress.__table__.c
+    updates: dict[str, Any] = {
+        "duration_s": stmt.excluded.duration_s,
+        "updated_at": stmt.excluded.updated_at,
+    }
+    if given or watched is False:
+        updates["position_s"] = stmt.excluded.position_s
+    # Watched stays watched when a position is saved again (a rewatch); by hand it is set.
+    updates["watched"] = (
+        stmt.excluded.watched if watched is not None else (table.watched | stmt.excluded.watched)
+    )
+    stmt = stmt.on_conflict_do_update(index_elements=["user_id", "item_id"], set_=updates)
+    return stmt.returning(
+        table.item_id, table.position_s, table.duration_s, table.watched, table.updated_at
+    )
 
 
 def save(
@@ -58,56 +111,18 @@ def save(
 ) -> Saved:
     """Upsert one person's progress on an item in one statement (INSERT ... SELECT from the item
     ... ON CONFLICT DO UPDATE ... RETURNING); NotFound when the item does not exist."""
-    before = aliased(LessonProgress)
-    # The player's duration, else one saved before, else the item's: one statement still.
-    duration = func.coalesce(_number(duration_s), before.duration_s, CatalogItem.duration_s)
-    given = position_s is not None
-    position = _position(position_s or 0.0, duration) if given else literal(0.0, Float)
-    if watched is None:
-        reached = and_(duration.is_not(None), duration > 0, position >= duration * WATCHED_AT)
-        done: Any = case((reached, true()), else_=literal(False))
-    else:
-        done = literal(watched)
-    joined = outerjoin(
-        CatalogItem,
-        before,
-        and_(before.item_id == CatalogItem.id, before.user_id == user_id),
-    )
-    query = (
-        select(literal(user_id), CatalogItem.id, position, duration, done, literal(utcnow()))
-        .select_from(joined)
-        .where(CatalogItem.id == item_id)
-    )
-    columns = ["user_id", "item_id", "position_s", "duration_s", "watched", "updated_at"]
+    values = {"user_id": user_id, "item_id": item_id, "position": position_s or 0.0,
+              "duration": duration_s, "watched": watched, "now": utcnow()}  # fmt: skip
     with db.session() as session:
-        stmt = _insert(session)(LessonProgress).from_select(columns, query)
-        table = LessonProgress.__table__.c
-        updates: dict[str, Any] = {
-            "duration_s": stmt.excluded.duration_s,
-            "updated_at": stmt.excluded.updated_at,
-        }
-        if position_s is not None or watched is False:
-            updates["position_s"] = stmt.excluded.position_s
-        # Watched stays watched when a position is saved again (a rewatch); by hand it is set.
-        updates["watched"] = (
-            stmt.excluded.watched
-            if watched is not None
-            else (table.watched | stmt.excluded.watched)
-        )
-        stmt = stmt.on_conflict_do_update(index_elements=["user_id", "item_id"], set_=updates)
-        row = session.execute(
-            stmt.returning(
-                table.item_id, table.position_s, table.duration_s, table.watched, table.updated_at
-            )
-        ).first()
+        connection = session.connection()
+        stmt = _statement(connection.dialect.name, position_s is not None, watched)
+        row = connection.execute(stmt, values).first()
     if row is None:
         raise NotFound(f"No catalog item with id {item_id}.")
     return Saved(int(row[0]), float(row[1]), row[2], bool(row[3]), _aware(row[4]))
 
 
 def _aware(value: Any) -> datetime:
-    from core.base.models import UTCDateTime
-
     result = UTCDateTime().process_result_value(value, None)  # type: ignore[arg-type]
     return result if result is not None else utcnow()
 
@@ -118,7 +133,7 @@ def of_items(session: Session, user_id: int, item_ids: list[int]) -> dict[int, A
     found: dict[int, Any] = {}
     table = LessonProgress.__table__
     for start in range(0, len(item_ids), BATCH):
-        rows = session.execute(
+        rows = session.connection().execute(
             select(table).where(
                 table.c.user_id == user_id, table.c.item_id.in_(item_ids[start : start + BATCH])
             )
