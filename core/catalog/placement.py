@@ -24,6 +24,7 @@ from core.base.sources import Source
 from core.catalog.courses.build import build
 from core.catalog.courses.layout import layout_of
 from core.catalog.courses.membership import courses_of
+from core.catalog.courses.models import IMPLICIT_USER
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,7 @@ def _from_course_page(session: Session, item: CatalogItem) -> Placement | None:
     entry = courses_of(session, [item]).get(item.id)
     if entry is None:
         return None
-    for section in build(entry, layout_of(session, entry)).sections:
+    for section in build(entry, layout_of(session, entry, IMPLICIT_USER)).sections:
         for lesson in section.lessons:
             if lesson.item.id == item.id:
                 season = section.position if section.title else 0
