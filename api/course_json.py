@@ -15,6 +15,7 @@ from sqlalchemy import select
 from api.access import media_signer
 from api.catalog import ItemSchema, MediaSchema, needs_download
 from api.extensions import db
+from api.tracks import tracks_of
 from core import downloads
 from core.base.models import Download
 from core.base.sources import Source
@@ -31,6 +32,8 @@ HANDLED = frozenset(PLAIN) | {
     "download",
     "media",
     "playback_url",
+    "subtitles",
+    "chapters",
 }
 _VALUES = attrgetter(*PLAIN)  # one C call for the eleven plain columns of a row
 BATCH = 500
@@ -42,11 +45,12 @@ class Shown:
     """A catalog_items row (or a PlayedItem) with its newest download attached, as
     api.catalog.with_downloads attaches it to ORM items."""
 
-    __slots__ = ("_item", "latest_download")
+    __slots__ = ("_item", "chapter_marks", "latest_download", "subtitle_tracks")
 
-    def __init__(self, item: Any, latest: Any) -> None:
+    def __init__(self, item: Any, latest: Any, tracks: Any = ([], [])) -> None:
         self._item = item
         self.latest_download = latest
+        self.subtitle_tracks, self.chapter_marks = tracks
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._item, name)
@@ -96,14 +100,18 @@ def items_json(items: list[Any]) -> list[dict[str, Any]]:
     files = catalog_link.playing(db(), ids) if ids else {}
     complete = set(_SCHEMA.fields) <= HANDLED
     sign = media_signer()
+    extras = tracks_of(every, sign)
     shown = []
     for item in items:
         played, latest = files.get(item.id), found.get(item.id)
+        subtitles, chapters = extras.get(item.id, ([], []))
         if complete and played is None and latest is None:
-            shown.append(_plain(item, sign))
+            body = _plain(item, sign)
+            body["subtitles"], body["chapters"] = subtitles, chapters
+            shown.append(body)
             continue
         base = catalog_link.PlayedItem(item, played) if played is not None else item
-        shown.append(_SCHEMA.dump(Shown(base, latest)))
+        shown.append(_SCHEMA.dump(Shown(base, latest, (subtitles, chapters))))
     return shown
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Response
@@ -34,23 +35,36 @@ class ChapterSchema(Schema):
     end_s = fields.Float(required=True)
 
 
-def attach(items: list[Any]) -> None:
-    """Give each item (as the catalog lists them) its subtitles and chapters: two queries."""
-    ids = [item.id for item in items]
+Tracks = tuple[list[dict[str, Any]], list[dict[str, Any]]]
+
+
+def tracks_of(ids: list[int], sign: Callable[[str], str] = media_url) -> dict[int, Tracks]:
+    """item id -> (subtitles, chapters) as items show them: two queries for the lot; items
+    without either are left out."""
     subs = tracks.subtitles_for(db(), ids)
     marks = tracks.chapters_for(db(), ids)
-    for item in items:
-        item.subtitle_tracks = [
+    found: dict[int, Tracks] = {}
+    for item_id in subs.keys() | marks.keys():
+        shown = [
             {
                 "id": s.id, "language": s.language, "label": s.label, "source": s.source,
-                "url": media_url(f"/api/catalog/items/{item.id}/subtitles/{s.id}"),
+                "url": sign(f"/api/catalog/items/{item_id}/subtitles/{s.id}"),
             }
-            for s in subs.get(item.id, [])
+            for s in subs.get(item_id, [])
         ]  # fmt: skip
-        item.chapter_marks = [
+        chapters = [
             {"title": c.title, "start_s": c.start_s, "end_s": c.end_s}
-            for c in marks.get(item.id, [])
+            for c in marks.get(item_id, [])
         ]
+        found[item_id] = (shown, chapters)
+    return found
+
+
+def attach(items: list[Any]) -> None:
+    """Give each item (as the catalog lists them) its subtitles and chapters: two queries."""
+    found = tracks_of([item.id for item in items])
+    for item in items:
+        item.subtitle_tracks, item.chapter_marks = found.get(item.id, ([], []))
 
 
 @blp.route("/catalog/items/<int:item_id>/subtitles/<int:subtitle_id>")
