@@ -62,7 +62,7 @@ export async function searchView({ root, signal }, encoded) {
   const input = h('input', { type: 'search', name: 'q', value: q, autocomplete: 'off',
     'aria-label': 'Search words' });
   const results = h('div', { class: 'search-results', 'aria-live': 'polite' });
-  const form = h('form', { class: 'filters', role: 'search', onsubmit: (event) => {
+  const form = h('form', { class: 'search-form', role: 'search', onsubmit: (event) => {
     event.preventDefault();
     const words = input.value.trim();
     if (words) location.hash = `#/search?q=${encodeURIComponent(words)}`;
