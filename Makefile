@@ -69,12 +69,13 @@ promtool:
 # tests/deploy/test_k8s.py renders deploy/k8s with Debian's kubectl (kubernetes-client);
 # tests/e2e/test_media_links.py runs deploy/nginx/aula.conf on Debian's nginx (secure_link).
 deploytools:
-	@command -v kubectl >/dev/null 2>&1 && { command -v nginx || test -x /usr/sbin/nginx; } \
-		>/dev/null 2>&1 || { \
-		echo "make: installing Debian's kubernetes-client and nginx for the deploy tests"; \
+	@pkgs=; command -v kubectl >/dev/null 2>&1 || pkgs="kubernetes-client"; \
+	{ command -v nginx || test -x /usr/sbin/nginx; } >/dev/null 2>&1 || pkgs="$$pkgs nginx"; \
+	[ -z "$$pkgs" ] || { \
+		echo "make: installing Debian's $$pkgs for the deploy tests"; \
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
-			--no-install-recommends kubernetes-client nginx; }
+			--no-install-recommends $$pkgs; }
 
 # The browser tests drive Debian's chromium (Playwright's own browser download is not used).
 browser:
