@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -160,6 +161,14 @@ def own_worker_env(base_env: dict[str, str], **settings: object) -> dict[str, st
         "WORKER_CONCURRENCY": "1",
         **{name.upper(): str(value) for name, value in settings.items()},
     }
+
+
+def empty_dir(path: Path) -> Path:
+    """`path` as a fresh empty folder: files and folders other tests left in a shared media root
+    go (unlinking only files failed on a course folder another test left behind)."""
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
 
 
 def read_log(path: Path) -> str:

@@ -19,6 +19,7 @@ from core.catalog.indexing import rebuild_local
 from tests.api.conftest import MakeApp
 from tests.api.envelope import assert_envelope
 from tests.api.test_auth import OUTSIDER, TOKEN, sample_value
+from tests.helpers import empty_dir
 from tests.media import make_video
 from tests.services import services_of
 
@@ -40,8 +41,7 @@ def guarded(make_app: MakeApp) -> Flask:
 def video(settings: Settings) -> Path:
     """One local video in the catalog."""
     root = settings.media_roots[0]
-    for old in root.glob("*"):
-        old.unlink()
+    empty_dir(root)
     path = make_video(root / "aula um.mp4", seconds=1)
     rebuild_local(services_of(settings))
     return path

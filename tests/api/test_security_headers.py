@@ -16,6 +16,7 @@ from core.catalog.indexing import rebuild_local
 from tests.api.conftest import MakeApp
 from tests.api.envelope import assert_envelope
 from tests.api.test_auth import TOKEN
+from tests.helpers import empty_dir
 from tests.media import make_video
 from tests.services import services_of
 
@@ -56,8 +57,7 @@ def test_the_csp_is_strict_with_no_other_origin() -> None:
 @pytest.fixture
 def video_item(settings: Settings) -> None:
     root = settings.media_roots[0]
-    for old in root.glob("*"):
-        old.unlink()
+    empty_dir(root)
     make_video(root / "aula.mp4", seconds=1)
     rebuild_local(services_of(settings))
 

@@ -14,6 +14,7 @@ from core.base.models import CatalogItem, Download
 from core.base.settings import Settings
 from core.catalog.indexing import rebuild_local
 from tests.api.test_auth import TOKEN
+from tests.helpers import empty_dir
 from tests.media import make_video
 from tests.services import services_of
 
@@ -109,8 +110,7 @@ def test_an_html_file_in_a_media_root_streams_as_an_attachment(
     app: Flask, settings: Settings
 ) -> None:
     root = settings.media_roots[0]
-    for old in root.glob("*"):
-        old.unlink()
+    empty_dir(root)
     (root / "page.html").write_bytes(PAGE)
     # HTML disguised as a video is served as the video it claims to be: nosniff keeps it one.
     (root / "trap.mp4").write_bytes(PAGE)
