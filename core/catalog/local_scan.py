@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 
 from core.base.db import Database
+from core.base.local_names import catalog_name, readable
 from core.base.models import CatalogFolder, CatalogItem, utcnow
 from core.base.services import Services
 from core.base.sources import Source
@@ -35,7 +36,7 @@ class Seen:
 
     root: Path
     path: str  # absolute, as os.scandir gave it
-    rel: str  # relative to its root, with forward slashes: the item's source_id
+    rel: str  # relative to its root, with forward slashes, in text form: the item's source_id
     size: int
     mtime_ns: int
 
@@ -68,10 +69,10 @@ def scan(root: Path) -> Iterator[Seen]:
                 if linked and not _inside(base, entry.path):
                     continue
                 if entry.is_dir(follow_symlinks=False):
-                    subfolders.append((entry.path, f"{prefix}{entry.name}/"))
+                    subfolders.append((entry.path, f"{prefix}{catalog_name(entry.name)}/"))
                 elif entry.is_file():
                     stat = entry.stat()
-                    rel = prefix + entry.name
+                    rel = prefix + catalog_name(entry.name)
                     yield Seen(root, entry.path, rel, stat.st_size, stat.st_mtime_ns)
             except OSError:
                 continue
@@ -102,7 +103,7 @@ def _row(seen: Seen, mime: str, started: datetime) -> dict[str, Any]:
     folder = Path(seen.rel).parent.as_posix()
     probed, block = facts.inspect(Path(seen.path), mime)
     return {
-        "source": Source.LOCAL, "source_id": seen.rel, "title": Path(seen.rel).stem,
+        "source": Source.LOCAL, "source_id": seen.rel, "title": readable(Path(seen.rel).stem),
         "mime_type": mime, "is_video": True, "size_bytes": seen.size,
         "duration_s": probed.duration_s, "media": block,
         "modified_at": datetime.fromtimestamp(seen.mtime_ns / 1e9, UTC),
@@ -124,7 +125,7 @@ def _attachment_row(seen: Seen, mime: str, started: datetime) -> dict[str, Any]:
     """The catalog row of an attachment: never opened, never probed."""
     folder = seen.rel.rpartition("/")[0]
     return {
-        "source": Source.LOCAL, "source_id": seen.rel, "title": Path(seen.rel).name,
+        "source": Source.LOCAL, "source_id": seen.rel, "title": readable(Path(seen.rel).name),
         "mime_type": mime, "is_video": False, "size_bytes": seen.size,
         "modified_at": datetime.fromtimestamp(seen.mtime_ns / 1e9, UTC), "folder_id": folder,
         "extra": {"root": str(seen.root), "mtime_ns": seen.mtime_ns}, "seen_at": started,
@@ -136,7 +137,7 @@ def _folder_rows(folders: set[str], started: datetime) -> list[dict[str, Any]]:
         {
             "source": Source.LOCAL,
             "source_id": f,
-            "name": Path(f).name,
+            "name": readable(Path(f).name),
             "parent_id": Path(f).parent.as_posix() if "/" in f else "",
             "seen_at": started,
         }

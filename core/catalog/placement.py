@@ -19,6 +19,7 @@ from pathlib import PurePosixPath
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.base.local_names import readable
 from core.base.models import CatalogFolder, CatalogItem, Course
 from core.base.sources import Source
 from core.catalog.courses.build import build
@@ -128,7 +129,8 @@ def _local(session: Session, item: CatalogItem) -> Placement:
         same = peer.source_id.startswith(prefix) if prefix else len(peer_parts) == 1
         if same:
             peers.setdefault(" / ".join(peer_parts[1:-1]) if prefix else "", []).append(peer)
-    return _from_chain(titles, item, peers, f"local:{titles[0]}")
+    shown = [readable(title) for title in titles]  # a folder name that is not UTF-8, as read
+    return _from_chain(shown, item, peers, f"local:{titles[0]}")
 
 
 def _from_course_page(session: Session, item: CatalogItem) -> Placement | None:
