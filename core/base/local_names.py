@@ -21,18 +21,20 @@ _SURROGATES = range(0xDC80, 0xDD00)  # what os.fsdecode makes of the bytes 0x80-
 
 
 def _escape(char: str) -> str:
-    if ord(char) in _SURROGATES:
-        return f"{MARK}{ord(char) - 0xDC00:02X}"
-    if char == MARK:
-        return "".join(f"{MARK}{byte:02X}" for byte in MARK.encode())
+    code = ord(char)
+    if code in _SURROGATES:
+        return f"{MARK}{code - 0xDC00:02X}"
+    if char == MARK or 0xD800 <= code < 0xE000:  # any other lone surrogate: as Windows keeps it
+        return "".join(f"{MARK}{byte:02X}" for byte in char.encode("utf-8", "surrogatepass"))
     return char
 
 
 def catalog_name(name: str) -> str:
-    """The text form of a name or relative path as the OS gave it (surrogate escapes and all)."""
+    """The text form of a name or relative path as the OS gave it (surrogate escapes and all);
+    any str at all gives text that PostgreSQL, JSON and HTTP headers take."""
     if name.isascii():
         return name  # the common case costs one scan
-    return "".join(_escape(char) for char in os.fsdecode(os.fsencode(name)))
+    return "".join(_escape(char) for char in name)
 
 
 def os_name(text: str) -> str:
