@@ -40,6 +40,11 @@ class Seen:
     size: int
     mtime_ns: int
 
+    @property
+    def root_text(self) -> str:
+        """The root as items and courses name it (text form: a root may be named in Latin-1)."""
+        return catalog_name(str(self.root))
+
 
 def _inside(root: str, path: str) -> bool:
     try:
@@ -108,7 +113,7 @@ def _row(seen: Seen, mime: str, started: datetime) -> dict[str, Any]:
         "duration_s": probed.duration_s, "media": block,
         "modified_at": datetime.fromtimestamp(seen.mtime_ns / 1e9, UTC),
         "folder_id": "" if folder == "." else folder,
-        "extra": {"root": str(seen.root), "mtime_ns": seen.mtime_ns}, "seen_at": started,
+        "extra": {"root": seen.root_text, "mtime_ns": seen.mtime_ns}, "seen_at": started,
     }  # fmt: skip
 
 
@@ -128,7 +133,7 @@ def _attachment_row(seen: Seen, mime: str, started: datetime) -> dict[str, Any]:
         "source": Source.LOCAL, "source_id": seen.rel, "title": readable(Path(seen.rel).name),
         "mime_type": mime, "is_video": False, "size_bytes": seen.size,
         "modified_at": datetime.fromtimestamp(seen.mtime_ns / 1e9, UTC), "folder_id": folder,
-        "extra": {"root": str(seen.root), "mtime_ns": seen.mtime_ns}, "seen_at": started,
+        "extra": {"root": seen.root_text, "mtime_ns": seen.mtime_ns}, "seen_at": started,
     }  # fmt: skip
 
 
@@ -168,7 +173,7 @@ def _take(
     if local_tracks.is_subtitle(seen.rel):
         sidecars.setdefault(seen.rel, seen)
         return
-    if known.get(seen.rel) == (seen.size, seen.mtime_ns, str(seen.root)):
+    if known.get(seen.rel) == (seen.size, seen.mtime_ns, seen.root_text):
         current[seen.rel] = seen
         return
     mime = media.video_type_cheap(Path(seen.path))

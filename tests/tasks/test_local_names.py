@@ -102,7 +102,9 @@ def test_names_stream_byte_for_byte_with_ranges(client, library, worker) -> None
             assert thumbnail.status_code == 200 and thumbnail.data[:3] == b"\xff\xd8\xff"
     handout = _items(client)[HANDOUT]
     saved = client.get(handout["stream_url"]).headers["Content-Disposition"]
-    assert saved == "attachment; filename=\"Apostila _.pdf\"; filename*=UTF-8''Apostila%20%C3%A9.pdf"
+    assert (
+        saved == "attachment; filename=\"Apostila _.pdf\"; filename*=UTF-8''Apostila%20%C3%A9.pdf"
+    )
 
 
 def test_search_and_courses_read_the_names(client, library, worker) -> None:

@@ -43,6 +43,11 @@ def discover_classroom(session: Session) -> None:
     )
 
 
+def _folder_title(path: str) -> str:
+    """A local folder's name (text form) as people read it; a root's path when it has none."""
+    return readable(Path(path).name or path)
+
+
 def discover_local(session: Session) -> None:
     """Every immediate subfolder of a media root that holds files is a course, and the videos
     loose in a root are one named after it."""
@@ -64,7 +69,7 @@ def discover_local(session: Session) -> None:
     )
     roots = {str((extra or {}).get("root")) for (extra,) in loose if (extra or {}).get("root")}
     rows += [
-        {"source": Source.LOCAL, "key": root, "title": Path(root).name or root, "loose": True}
+        {"source": Source.LOCAL, "key": root, "title": _folder_title(root), "loose": True}
         for root in sorted(roots)
     ]
     _upsert(session, rows)
@@ -124,8 +129,9 @@ def _local_key(settings: Settings, path: str) -> tuple[str, str, bool]:
         if resolved.is_relative_to(base) and resolved.is_dir():
             rel = catalog_name(resolved.relative_to(base).as_posix())
             if rel == ".":
-                return str(base), base.name or str(base), True
-            return rel, readable(catalog_name(resolved.name)), False
+                key = catalog_name(str(base))
+                return key, _folder_title(key), True
+            return rel, _folder_title(rel), False
     raise ValidationFailed(
         "The folder is not inside a media root (MEDIA_ROOTS).",
         {"path": ["Not a folder inside a media root."], "reason": "outside_roots"},
