@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import mimetypes
 import os
 from collections.abc import Callable, Iterator
@@ -23,6 +24,7 @@ from core.catalog.courses.discovery import discover_local
 from core.media import facts
 from core.media import probing as media
 
+log = logging.getLogger(__name__)
 Progress = Callable[[int, int | None, str], object]
 PROGRESS_EVERY = 200  # files between progress reports: the reporter throttles, but calls cost
 # Files catalogued beside the videos as course attachments (CONTRACT 8.3), by extension.
@@ -53,6 +55,12 @@ def _inside(root: str, path: str) -> bool:
         return False
 
 
+def _unread(path: str, error: OSError) -> None:
+    """Say which file or folder the rescan left out, and why (its name in text form: a log
+    line must encode whatever the name)."""
+    log.warning("not indexed: %s (%s)", catalog_name(path), error.strerror or type(error).__name__)
+
+
 def scan(root: Path) -> Iterator[Seen]:
     """Regular files under `root` (dot names skipped, symlinks out of it ignored), sorted by
     path; one os.scandir per folder and one stat per file, never a read."""
@@ -63,7 +71,8 @@ def scan(root: Path) -> Iterator[Seen]:
         try:
             with os.scandir(folder) as listing:
                 entries = sorted(listing, key=lambda entry: entry.name)
-        except OSError:
+        except OSError as error:
+            _unread(folder, error)
             continue
         subfolders = []
         for entry in entries:
@@ -79,7 +88,8 @@ def scan(root: Path) -> Iterator[Seen]:
                     stat = entry.stat()
                     rel = prefix + catalog_name(entry.name)
                     yield Seen(root, entry.path, rel, stat.st_size, stat.st_mtime_ns)
-            except OSError:
+            except OSError as error:
+                _unread(entry.path, error)
                 continue
         stack.extend(reversed(subfolders))  # popped in name order
 
