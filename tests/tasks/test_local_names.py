@@ -24,7 +24,8 @@ LITERAL = "Aula \ufffdE9 1.mp4".encode()
 SIDECAR = b"Aula \xe9 1.srt"
 SECTION = b"M\xf3dulo \xe9/Se\xe7\xe3o 1/Li\xe7\xe3o 2.mp4"
 HANDOUT = b"Apostila \xe9.pdf"
-WINDOWS = [b"back\\slash.mp4", b"CON.mp4", b"Trailing dot..mp4", b"Pasta. /Aula 9 .mp4"]
+WINDOWS = [b"back\\slash.mp4", b"CON.mp4", b"Trailing dot..mp4", b"Pasta. /Aula 9 .mp4",
+           b"C:\\Cap [1] 50%_*?/Aula 10.mp4"]  # fmt: skip
 VIDEOS = [LATIN, LITERAL, SECTION, *WINDOWS]
 
 
@@ -115,7 +116,10 @@ def test_search_and_courses_read_the_names(client, library, worker) -> None:
     found = client.get("/api/catalog/items", query_string={"q": "Aula é"}).get_json()["items"]
     assert items[LATIN]["id"] in {item["id"] for item in found}
     courses = {c["title"]: c for c in client.get("/api/courses?limit=200").get_json()["items"]}
-    assert {"Módulo é", "Pasta. "} <= set(courses)
+    assert {"Módulo é", "Pasta. ", "C:\\Cap [1] 50%_*?"} <= set(courses)
+    for title, lesson in (("Pasta. ", "Aula 9 "), ("C:\\Cap [1] 50%_*?", "Aula 10")):
+        (only,) = client.get(f"/api/courses/{courses[title]['id']}").get_json()["sections"]
+        assert [each["title"] for each in only["lessons"]] == [lesson]
     page = client.get(f"/api/courses/{courses['Módulo é']['id']}")
     assert page.status_code == 200, page.get_data()[:300]
     (section,) = page.get_json()["sections"]
