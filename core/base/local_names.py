@@ -62,12 +62,7 @@ def _guess(run: re.Match[str]) -> str:
     """Escaped bytes as a person reads them: UTF-8 where they are (an escaped U+FFFD), else
     Windows-1252, what such names nearly always are (U+FFFD for its five unassigned bytes)."""
     raw = bytes(int(run.group(0)[i + 1 : i + 3], 16) for i in range(0, len(run.group(0)), 3))
-    return "".join(
-        bytes([ord(char) - 0xDC00]).decode("cp1252", "replace")
-        if ord(char) in _SURROGATES
-        else char
-        for char in raw.decode("utf-8", "surrogateescape")
-    )
+    return "".join(_byte(char) for char in raw.decode("utf-8", "surrogateescape"))
 
 
 def readable(text: str) -> str:

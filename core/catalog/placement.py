@@ -128,8 +128,9 @@ def _local(session: Session, item: CatalogItem) -> Placement:
         peer_parts = PurePosixPath(peer.source_id).parts
         same = peer.source_id.startswith(prefix) if prefix else len(peer_parts) == 1
         if same:
-            peers.setdefault(" / ".join(peer_parts[1:-1]) if prefix else "", []).append(peer)
-    shown = [readable(title) for title in titles]  # a folder name that is not UTF-8, as read
+            section = readable(" / ".join(peer_parts[1:-1])) if prefix else ""
+            peers.setdefault(section, []).append(peer)
+    shown = [readable(title) for title in titles]  # folder names that are not UTF-8, as read
     return _from_chain(shown, item, peers, f"local:{titles[0]}")
 
 

@@ -11,14 +11,16 @@ from pathlib import Path
 import orjson
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from core.base.db import database
 from core.base.local_names import catalog_name, os_name, readable
+from core.base.models import CatalogItem
 from core.base.naming import render
 from core.catalog import store as catalog
 from core.catalog.courses.models import CourseEntry
 from core.catalog.indexing import rebuild_local, resolve_local
+from core.catalog.placement import placement
 from core.media.conditional import content_disposition
 from tests.media import make_video
 from tests.services import services_of
@@ -83,3 +85,27 @@ def test_a_media_root_named_in_latin1_is_indexed(settings) -> None:
         assert titles == {"Raiz é", "Módulo"}
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_a_lesson_in_latin1_folders_is_placed_as_its_course_page_shows_it(settings) -> None:
+    root = settings.media_roots[0]
+    shutil.rmtree(root, ignore_errors=True)
+    section = os.fsdecode(b"M\xf3dulo \xe9/Se\xe7\xe3o 1")
+    for name in ("Aula 1.mp4", os.fsdecode(b"Aula 2 \xe9.mp4")):
+        make_video(root / section / name, seconds=1)
+    rebuild_local(services_of(settings))
+    db = database(settings.database_url)
+    with db.session() as session:
+        item = session.scalars(select(CatalogItem).where(CatalogItem.title == "Aula 2 é")).one()
+        shown = placement(session, item)
+        session.execute(update(CourseEntry).values(hidden=True))  # the catalog's own view next
+        fallback = placement(session, item)
+    for placed in (shown, fallback):
+        assert (placed.course, placed.section, placed.season, placed.position) == (
+            "Módulo é",
+            "Seção 1",
+            1,
+            2,
+        )
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
