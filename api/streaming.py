@@ -102,7 +102,7 @@ def accel_redirect(path: Path) -> str | None:
     if request.headers.get("X-Aula-Accel") != "1":
         return None
     prefix = settings().accel_redirect_prefix
-    return prefix + quote(str(path.resolve())) if prefix else None
+    return prefix + quote(os.fsencode(path.resolve())) if prefix else None
 
 
 def _accel_response(uri: str, content_type: str, disposition: str | None) -> Response:

@@ -14,6 +14,8 @@ from typing import Any
 
 from pathvalidate import sanitize_filename
 
+from core.base.local_names import catalog_name, readable
+
 FIELDS = frozenset(
     {"source", "course", "section", "position", "title", "id", "uploader", "upload_date", "ext"}
 )
@@ -88,7 +90,7 @@ def clean(value: Any, name: str) -> Any:
     """One field's value made a safe path part (numbers stay numbers)."""
     if name in NUMBERS:
         return int(value or 0)
-    text = "" if value is None else str(value)
+    text = "" if value is None else readable(catalog_name(str(value)))  # encodable, always
     text = sanitize_filename(text, replacement_text="_", platform="universal")
     return text.lstrip(". ") or "_"
 

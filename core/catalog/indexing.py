@@ -10,6 +10,7 @@ from typing import Any
 
 from core.base.db import Database
 from core.base.errors import NotFound, ValidationFailed
+from core.base.local_names import os_name
 from core.base.models import CatalogFolder, SourceState, utcnow
 from core.base.services import Services
 from core.base.settings import Settings
@@ -40,15 +41,13 @@ __all__ = ["rebuild_local"]  # re-exported: where callers have always found it
 
 
 def resolve_local(settings: Settings, source_id: str) -> Path:
-    """The file of a local item, refusing anything that escapes its media root (NotFound)."""
+    """The file of a local item (its source_id in the text form of core.base.local_names),
+    refusing anything that escapes its media root (NotFound)."""
+    rel = os_name(source_id)
     for root in settings.media_roots:
         base = root.resolve()
-        candidate = (base / source_id).resolve()
-        if (
-            candidate.is_relative_to(base)
-            and candidate.is_file()
-            and not Path(source_id).is_absolute()
-        ):
+        candidate = (base / rel).resolve()
+        if candidate.is_relative_to(base) and candidate.is_file() and not Path(rel).is_absolute():
             return candidate
     raise NotFound("No such file in the media roots.")
 

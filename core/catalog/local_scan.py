@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import mimetypes
 import os
 from collections.abc import Callable, Iterator
@@ -13,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 
 from core.base.db import Database
+from core.base.local_names import catalog_name, readable
 from core.base.models import CatalogFolder, CatalogItem, utcnow
 from core.base.services import Services
 from core.base.sources import Source
@@ -22,6 +24,7 @@ from core.catalog.courses.discovery import discover_local
 from core.media import facts
 from core.media import probing as media
 
+log = logging.getLogger(__name__)
 Progress = Callable[[int, int | None, str], object]
 PROGRESS_EVERY = 200  # files between progress reports: the reporter throttles, but calls cost
 # Files catalogued beside the videos as course attachments (CONTRACT 8.3), by extension.
@@ -35,9 +38,14 @@ class Seen:
 
     root: Path
     path: str  # absolute, as os.scandir gave it
-    rel: str  # relative to its root, with forward slashes: the item's source_id
+    rel: str  # relative to its root, with forward slashes, in text form: the item's source_id
     size: int
     mtime_ns: int
+
+    @property
+    def root_text(self) -> str:
+        """The root as items and courses name it (text form: a root may be named in Latin-1)."""
+        return catalog_name(str(self.root))
 
 
 def _inside(root: str, path: str) -> bool:
@@ -45,6 +53,12 @@ def _inside(root: str, path: str) -> bool:
         return os.path.commonpath([root, os.path.realpath(path)]) == root
     except ValueError:
         return False
+
+
+def _unread(path: str, error: OSError) -> None:
+    """Say which file or folder the rescan left out, and why (its name in text form: a log
+    line must encode whatever the name)."""
+    log.warning("not indexed: %s (%s)", catalog_name(path), error.strerror or type(error).__name__)
 
 
 def scan(root: Path) -> Iterator[Seen]:
@@ -57,7 +71,8 @@ def scan(root: Path) -> Iterator[Seen]:
         try:
             with os.scandir(folder) as listing:
                 entries = sorted(listing, key=lambda entry: entry.name)
-        except OSError:
+        except OSError as error:
+            _unread(folder, error)
             continue
         subfolders = []
         for entry in entries:
@@ -68,12 +83,13 @@ def scan(root: Path) -> Iterator[Seen]:
                 if linked and not _inside(base, entry.path):
                     continue
                 if entry.is_dir(follow_symlinks=False):
-                    subfolders.append((entry.path, f"{prefix}{entry.name}/"))
+                    subfolders.append((entry.path, f"{prefix}{catalog_name(entry.name)}/"))
                 elif entry.is_file():
                     stat = entry.stat()
-                    rel = prefix + entry.name
+                    rel = prefix + catalog_name(entry.name)
                     yield Seen(root, entry.path, rel, stat.st_size, stat.st_mtime_ns)
-            except OSError:
+            except OSError as error:
+                _unread(entry.path, error)
                 continue
         stack.extend(reversed(subfolders))  # popped in name order
 
@@ -102,12 +118,12 @@ def _row(seen: Seen, mime: str, started: datetime) -> dict[str, Any]:
     folder = Path(seen.rel).parent.as_posix()
     probed, block = facts.inspect(Path(seen.path), mime)
     return {
-        "source": Source.LOCAL, "source_id": seen.rel, "title": Path(seen.rel).stem,
+        "source": Source.LOCAL, "source_id": seen.rel, "title": readable(Path(seen.rel).stem),
         "mime_type": mime, "is_video": True, "size_bytes": seen.size,
         "duration_s": probed.duration_s, "media": block,
         "modified_at": datetime.fromtimestamp(seen.mtime_ns / 1e9, UTC),
         "folder_id": "" if folder == "." else folder,
-        "extra": {"root": str(seen.root), "mtime_ns": seen.mtime_ns}, "seen_at": started,
+        "extra": {"root": seen.root_text, "mtime_ns": seen.mtime_ns}, "seen_at": started,
     }  # fmt: skip
 
 
@@ -124,10 +140,10 @@ def _attachment_row(seen: Seen, mime: str, started: datetime) -> dict[str, Any]:
     """The catalog row of an attachment: never opened, never probed."""
     folder = seen.rel.rpartition("/")[0]
     return {
-        "source": Source.LOCAL, "source_id": seen.rel, "title": Path(seen.rel).name,
+        "source": Source.LOCAL, "source_id": seen.rel, "title": readable(Path(seen.rel).name),
         "mime_type": mime, "is_video": False, "size_bytes": seen.size,
         "modified_at": datetime.fromtimestamp(seen.mtime_ns / 1e9, UTC), "folder_id": folder,
-        "extra": {"root": str(seen.root), "mtime_ns": seen.mtime_ns}, "seen_at": started,
+        "extra": {"root": seen.root_text, "mtime_ns": seen.mtime_ns}, "seen_at": started,
     }  # fmt: skip
 
 
@@ -136,7 +152,7 @@ def _folder_rows(folders: set[str], started: datetime) -> list[dict[str, Any]]:
         {
             "source": Source.LOCAL,
             "source_id": f,
-            "name": Path(f).name,
+            "name": readable(Path(f).name),
             "parent_id": Path(f).parent.as_posix() if "/" in f else "",
             "seen_at": started,
         }
@@ -167,7 +183,7 @@ def _take(
     if local_tracks.is_subtitle(seen.rel):
         sidecars.setdefault(seen.rel, seen)
         return
-    if known.get(seen.rel) == (seen.size, seen.mtime_ns, str(seen.root)):
+    if known.get(seen.rel) == (seen.size, seen.mtime_ns, seen.root_text):
         current[seen.rel] = seen
         return
     mime = media.video_type_cheap(Path(seen.path))

@@ -19,6 +19,7 @@ from pathlib import PurePosixPath
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.base.local_names import readable
 from core.base.models import CatalogFolder, CatalogItem, Course
 from core.base.sources import Source
 from core.catalog.courses.build import build
@@ -127,8 +128,10 @@ def _local(session: Session, item: CatalogItem) -> Placement:
         peer_parts = PurePosixPath(peer.source_id).parts
         same = peer.source_id.startswith(prefix) if prefix else len(peer_parts) == 1
         if same:
-            peers.setdefault(" / ".join(peer_parts[1:-1]) if prefix else "", []).append(peer)
-    return _from_chain(titles, item, peers, f"local:{titles[0]}")
+            section = readable(" / ".join(peer_parts[1:-1])) if prefix else ""
+            peers.setdefault(section, []).append(peer)
+    shown = [readable(title) for title in titles]  # folder names that are not UTF-8, as read
+    return _from_chain(shown, item, peers, f"local:{titles[0]}")
 
 
 def _from_course_page(session: Session, item: CatalogItem) -> Placement | None:

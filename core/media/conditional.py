@@ -19,6 +19,8 @@ from urllib.parse import quote
 from werkzeug.http import http_date as _werkzeug_http_date
 from werkzeug.http import parse_date, quote_etag
 
+from core.base.local_names import catalog_name, readable
+
 _SPEC = re.compile(r"([0-9]*)-([0-9]*)")
 _ETAG = re.compile(r'(W/)?"([^"]*)"')
 
@@ -253,7 +255,11 @@ def plan_local_file(
 
 
 def content_disposition(filename: str, kind: str = "inline") -> str:
-    """A Content-Disposition value naming `filename`, with an RFC 8187 form for non-ASCII names."""
+    """A Content-Disposition value naming `filename`, with an RFC 8187 form for non-ASCII names.
+
+    A name that is not UTF-8 (surrogate escapes) is named as people read it: a header names the
+    file to save, it does not find it."""
+    filename = readable(catalog_name(filename))
     # Control characters would break the header; quotes and backslashes the quoted-string.
     ascii_name = "".join(
         "_" if not 32 <= ord(char) < 127 or char in '"\\' else char for char in filename

@@ -7,6 +7,7 @@ player sends to the link Flask issued never reach gunicorn.
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from pathlib import Path
@@ -132,3 +133,29 @@ def test_without_nginx_web_still_sends_the_ranges(base_env, video, tmp_path):
         assert "Location" not in answer.headers and "X-Accel-Redirect" not in answer.headers
     finally:
         stop_process_group(web.process)
+
+
+def test_a_name_that_is_not_utf8_goes_to_nginx_as_its_bytes(base_env, settings, tmp_path):
+    # No signed link for it (nginx's secure_link and ours would hash other bytes): the
+    # X-Accel-Redirect URI percent-encodes the name's very bytes, and nginx serves that file.
+    folder = Path(base_env["MEDIA_ROOTS"]) / "links"
+    path = make_video(folder / os.fsdecode(f"latin-{uuid.uuid4().hex} \xe9.mp4".encode("latin-1")))
+    rebuild_local(Services.build(settings, broker=make_celery_client(settings)))
+    env = {**base_env, "ACCEL_REDIRECT_PREFIX": "/_accel", "MEDIA_LINK_SECRET": SECRET}
+    web = start_web(env, tmp_path / "web.log", workers=1)
+    try:
+        port = int(urlsplit(web.base).port or 0)
+        downloads = Path(base_env["DOWNLOAD_DIR"])
+        with nginx_front(port, folder.parent, downloads, tmp_path / "nginx", SECRET) as front:
+            items = requests.get(f"{front.base}/api/catalog/items?limit=200", timeout=10).json()
+            (item,) = [i for i in items["items"] if i["source_id"].startswith("links/latin-")]
+            assert item["title"].endswith(" é")
+            answer = requests.get(f"{front.base}{item['stream_url']}", timeout=10)
+            assert answer.status_code == 200 and answer.content == path.read_bytes()
+            seek = requests.get(
+                f"{front.base}{item['stream_url']}", headers={"Range": "bytes=5-25"}, timeout=10
+            )
+            assert seek.status_code == 206 and seek.content == path.read_bytes()[5:26]
+    finally:
+        stop_process_group(web.process)
+        path.unlink()

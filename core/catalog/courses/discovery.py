@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from core.base.db import Database
 from core.base.errors import NotFound, ValidationFailed
+from core.base.local_names import catalog_name, os_name, readable
 from core.base.models import CatalogFolder, CatalogItem, Course, SourceState
 from core.base.settings import Settings
 from core.base.sources import Source
@@ -42,6 +43,11 @@ def discover_classroom(session: Session) -> None:
     )
 
 
+def _folder_title(path: str) -> str:
+    """A local folder's name (text form) as people read it; a root's path when it has none."""
+    return readable(Path(path).name or path)
+
+
 def discover_local(session: Session) -> None:
     """Every immediate subfolder of a media root that holds files is a course, and the videos
     loose in a root are one named after it."""
@@ -52,7 +58,7 @@ def discover_local(session: Session) -> None:
         )
     }
     rows: list[dict[str, Any]] = [
-        {"source": Source.LOCAL, "key": top, "title": top} for top in sorted(tops) if top
+        {"source": Source.LOCAL, "key": top, "title": readable(top)} for top in sorted(tops) if top
     ]
     loose = session.execute(
         select(CatalogItem.extra).where(
@@ -63,7 +69,7 @@ def discover_local(session: Session) -> None:
     )
     roots = {str((extra or {}).get("root")) for (extra,) in loose if (extra or {}).get("root")}
     rows += [
-        {"source": Source.LOCAL, "key": root, "title": Path(root).name or root, "loose": True}
+        {"source": Source.LOCAL, "key": root, "title": _folder_title(root), "loose": True}
         for root in sorted(roots)
     ]
     _upsert(session, rows)
@@ -114,17 +120,18 @@ def _root_title(roots: dict[str, str], root: str) -> str:
 def _local_key(settings: Settings, path: str) -> tuple[str, str, bool]:
     """(key, title, loose) of an absolute folder path inside a media root; ValidationFailed
     for anything else."""
-    candidate = Path(path)
+    candidate = Path(os_name(path))  # a name that is not UTF-8 comes as the catalog shows it
     if not candidate.is_absolute() or "\x00" in path:
         raise ValidationFailed("path must be an absolute folder path.", {"path": ["Not absolute."]})
     resolved = candidate.resolve()
     for root in settings.media_roots:
         base = root.resolve()
         if resolved.is_relative_to(base) and resolved.is_dir():
-            rel = resolved.relative_to(base).as_posix()
+            rel = catalog_name(resolved.relative_to(base).as_posix())
             if rel == ".":
-                return str(base), base.name or str(base), True
-            return rel, resolved.name, False
+                key = catalog_name(str(base))
+                return key, _folder_title(key), True
+            return rel, _folder_title(rel), False
     raise ValidationFailed(
         "The folder is not inside a media root (MEDIA_ROOTS).",
         {"path": ["Not a folder inside a media root."], "reason": "outside_roots"},

@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import String, and_, bindparam, cast, exists, or_, select
 from sqlalchemy.orm import Session
 
+from core.base.local_names import readable
 from core.base.models import CatalogFolder, CatalogItem, Course, Download
 from core.base.sources import Source
 from core.catalog.courses.models import CourseEntry, LessonProgress
@@ -97,7 +98,7 @@ def _local(session: Session, entry: CourseEntry, user_id: int) -> Layout:
     for item in items:
         rel = item.source_id[len(prefix) :]
         folder, _, name = rel.rpartition("/")
-        layout.titles.setdefault(folder, " / ".join(folder.split("/")))
+        layout.titles.setdefault(folder, readable(" / ".join(folder.split("/"))))
         layout.placed.append(Placed(item, folder, _stem(name), (name,)))
     return layout
 
