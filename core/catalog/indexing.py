@@ -134,7 +134,7 @@ def rebuild_drive(
                 raise
             log.warning("Drive rejected a page token; restarting the listing")
     aliases = dict(zip(folder_ids, roots, strict=True))
-    drive_tracks.sync_drive_sidecars(services.db, client, sidecars, full=True)
+    drive_tracks.sync_drive_sidecars(services.db, client, sidecars)
     with services.db.session() as session:
         if conn is None:
             removed, _ = catalog.remove_unseen(session, Source.DRIVE, started)
@@ -142,6 +142,7 @@ def rebuild_drive(
             removed = reach.release(session, conn, sources=(Source.DRIVE,), before=started)["items"]
             removed += reach.remove_unreached(session, Source.DRIVE, started)
             _share_aliases(session, aliases)
+        drive_tracks.drop_orphan_tracks(session)
         catalog.save_state(
             session, _state_key(conn), page_token=start_token, last_rebuild_at=utcnow(),
             last_sync_at=utcnow(), last_error=None, extra={"aliases": aliases},
@@ -173,21 +174,30 @@ def _list_drive(
     sidecars: drive_tracks.Found = []
     for folder, files in client.walk(roots):
         items, folders = drive_rows(files, folder, started)
-        sidecars += drive_tracks.sidecar_entries(folder, files)
+        found = drive_tracks.sidecar_entries(folder, files)
+        sidecars += found
         with db.session() as session:
-            _save_rows(session, items, folders, conn, started)
+            _save_rows(
+                session, (items, folders, drive_tracks.sidecar_rows(found, started)), conn, started
+            )
         seen += len(items)
         on_progress(seen, None, f"listed {seen} Drive files")
     return seen, sidecars
 
 
-def _save_rows(session: Any, items: Rows, folders: Rows, conn: int | None, seen: datetime) -> None:
+def _save_rows(
+    session: Any, rows: tuple[Rows, Rows, Rows], conn: int | None, seen: datetime
+) -> None:
+    """Store a page's items, folders and subtitle files, and what the connection reaches."""
+    items, folders, sidecars = rows
     for row in items:
         row["connection_id"] = conn
+    catalog.remove_sidecars(session, Source.DRIVE, [row["source_id"] for row in items + folders])
     catalog.upsert_items(session, items)
     catalog.upsert_folders(session, folders)
+    catalog.upsert_sidecars(session, sidecars)
     if conn is not None:
-        ids = [row["source_id"] for row in items + folders]
+        ids = [row["source_id"] for row in items + folders + sidecars]
         reach.mark(session, Source.DRIVE, ids, conn, seen)
 
 
@@ -216,7 +226,8 @@ def _apply_change(
     if parent is None:  # moved out of the indexed folders
         return _remove(session, file_id, conn)
     items, folders = drive_rows([entry], parent, seen)
-    _save_rows(session, items, folders, conn, seen)
+    found = drive_tracks.sidecar_rows(drive_tracks.sidecar_entries(parent, [entry]), seen)
+    _save_rows(session, (items, folders, found), conn, seen)
     if folders:
         indexed.add(entry["id"])
     return "updated"
@@ -225,16 +236,17 @@ def _apply_change(
 def _sync_sidecars(
     services: Services, client: DriveClient, changes: list[dict[str, Any]], indexed: set[str]
 ) -> None:
-    """Subtitle files among a page of changes: (re)indexed, or their tracks dropped."""
+    """Subtitle files among a page of changes (applied already): (re)indexed, and the tracks
+    of those that left the catalog dropped."""
     found: drive_tracks.Found = []
     for change in changes:
         entry = change.get("file") or {}
         parent = next((p for p in entry.get("parents") or [] if p in indexed), None)
-        found += drive_tracks.sidecar_entries(parent, [entry]) if parent else []
-    kept = {str(entry["id"]) for _, entry in found}
-    gone = [str(c.get("fileId")) for c in changes if str(c.get("fileId")) not in kept]
-    drive_tracks.drop_drive_sidecars(services.db, [drive_tracks.PREFIX + g for g in gone])
-    drive_tracks.sync_drive_sidecars(services.db, client, found, full=False)
+        if parent and not change.get("removed"):
+            found += drive_tracks.sidecar_entries(parent, [entry])
+    with services.db.session() as session:
+        drive_tracks.drop_orphan_tracks(session)
+    drive_tracks.sync_drive_sidecars(services.db, client, found)
 
 
 def sync_drive(
