@@ -16,8 +16,7 @@ from api.schemas import PageArgsSchema, page_schema
 from core.base.errors import AulaError
 from core.base.http import make_session
 from core.base.paths import ROOT
-from core.catalog import reach
-from core.catalog import store as catalog
+from core.catalog import disconnect
 from core.google import client_config, connections, oauth, service_accounts
 
 blp = Blueprint(
@@ -156,16 +155,7 @@ class ConnectionDetail(MethodView):
         """Revoke the account's token at Google and forget the connection and its secrets; its
         Drive and Classroom items go, except those another connection still reaches (files
         downloaded from them stay)."""
-        config = settings()
-        connections.get(db(), connection_id)  # 404 before anything changes
-        with db().session() as db_session:
-            reach.forget_connection(db_session, connection_id)
-        with make_session(config, methods=("POST",)) as session:
-            connections.delete(db(), vault(), connection_id, config.google_revoke_url, session)
-        if not connections.any_connection(db()) and not _legacy_credential():
-            # The last way to Google went: its Drive and Classroom items go too (files stay).
-            with db().session() as db_session:
-                catalog.forget_google(db_session)
+        disconnect.delete_connection(db(), vault(), settings(), connection_id)
 
 
 @blp.route("/connections/<int:connection_id>/reconnect")
@@ -203,10 +193,6 @@ class Callback(MethodView):
         except AulaError as error:  # a person's browser lands here: a page, not an envelope
             return _failure_page(error.message, error.status)
         return redirect(f"/#/settings?connected={view.id}", code=303)
-
-
-def _legacy_credential() -> bool:
-    return any(info.kind == "google" and info.configured for info in vault().list())
 
 
 def _failure_page(message: str, status: int) -> Response:
