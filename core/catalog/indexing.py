@@ -19,7 +19,7 @@ from core.catalog import store as catalog
 from core.catalog.courses.discovery import discover_drive
 from core.catalog.local_scan import rebuild_local
 from core.catalog.local_tracks import is_subtitle
-from core.google import connections
+from core.google import connections, folder_names
 from core.google.drive import FOLDER_MIME, DriveClient
 from core.google.timestamps import parse_timestamp
 from core.media import facts
@@ -93,15 +93,26 @@ def drive_rows(files: Rows, folder_id: str, seen: datetime) -> tuple[Rows, Rows]
     return items, folders
 
 
-def _resolve_roots(client: DriveClient, folder_ids: list[str]) -> list[str]:
+def _resolve_roots(
+    db: Database, client: DriveClient, folder_ids: list[str]
+) -> tuple[list[str], list[str]]:
     # "root" is an alias: Drive names a file's parent by the real id, so index under that.
-    resolved = []
+    # What Drive says of each also names it in Settings, or says it cannot be read any more:
+    # such a folder is not listed (its items go), where it used to fail the whole rebuild.
+    resolved, said = [], {}
     for folder in folder_ids:
         try:
-            resolved.append(str(client.get_file(folder).get("id") or folder))
+            entry = client.get_file(folder)
         except NotFound:
-            resolved.append(folder)
-    return resolved
+            entry = {"id": folder}
+        resolved.append(str(entry.get("id") or folder))
+        said[folder] = folder_names.described(entry) if "name" in entry else folder_names.UNREADABLE
+    if client.auth.creds.connection_id is not None:
+        folder_names.remember(db, client.auth.creds.connection_id, said)
+    readable = [
+        root for root, fid in zip(resolved, folder_ids, strict=True) if said[fid]["readable"]
+    ]
+    return resolved, readable
 
 
 def _folder_ids(services: Services, client: DriveClient) -> list[str]:
@@ -123,11 +134,11 @@ def rebuild_drive(
     started = utcnow()
     start_token = client.start_page_token()  # changes made during the listing are caught later
     folder_ids = _folder_ids(services, client)
-    roots = _resolve_roots(client, folder_ids)
+    roots, readable = _resolve_roots(services.db, client, folder_ids)
     conn = client.auth.creds.connection_id
     for attempt in range(MAX_LISTING_RESTARTS + 1):
         try:
-            seen, sidecars = _list_drive(services.db, client, roots, started, on_progress)
+            seen, sidecars = _list_drive(services.db, client, readable, started, on_progress)
             break
         except ValidationFailed:
             if attempt == MAX_LISTING_RESTARTS:
