@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Any
 
-from sqlalchemy import delete, exists, literal, select
+from sqlalchemy import delete, exists, func, select
 from sqlalchemy.orm import Session
 
 from core.base.db import Database
@@ -143,7 +143,8 @@ def drop_orphan_tracks(session: Session) -> None:
     catalogued = exists(
         select(CatalogSidecar.id).where(
             CatalogSidecar.source == Source.DRIVE,
-            literal(PREFIX) + CatalogSidecar.source_id == Subtitle.origin,
+            # The file id out of the origin, so the (source, source_id) index answers.
+            CatalogSidecar.source_id == func.substr(Subtitle.origin, len(PREFIX) + 1),
         )
     )
     session.execute(

@@ -44,6 +44,12 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("drive_folder_names", sa.JSON(), nullable=False, server_default="{}")
         )
+    # Subtitle files listed before this table existed are known only as tracks: forgetting the
+    # changes tokens makes the next sync a full listing, which catalogues them (and keeps their
+    # tracks, a track living as long as its file's row).
+    op.execute(
+        "UPDATE source_states SET page_token = NULL WHERE source = 'drive' OR source LIKE 'drive:%'"
+    )
 
 
 def downgrade() -> None:
