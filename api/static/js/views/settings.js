@@ -42,7 +42,8 @@ function statusTable(tbody, signal, changed) {
       h('td', { 'data-label': 'Updated' }, when(info.updated_at)),
       h('td', { 'data-label': 'Fingerprint' }, h('code', {}, info.fingerprint || '—')),
       h('td', { 'data-label': 'Actions', class: 'actions' }, info.configured
-        ? h('button', { type: 'button', 'aria-label': `Remove the ${info.kind} credential`, onclick: async () => {
+        ? h('button', { type: 'button', 'aria-label': `Remove the ${info.kind} credential`,
+          title: info.kind === 'google' ? 'Also deletes the Google account connection it made' : null, onclick: async () => {
           try { await del(`/api/credentials/${info.kind}`, { signal }); notify(`${info.kind} removed.`); } catch { /* announced */ }
           load().catch(() => {});
           changed();
