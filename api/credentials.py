@@ -85,7 +85,15 @@ class CookiesCredential(MethodView):
 class CredentialByKind(MethodView):
     @blp.response(204)
     def delete(self, kind: str) -> None:
-        """Forget a credential."""
+        """Forget a credential. For google, the connections PUT made go as
+        `DELETE /api/google/connections/{id}` would take them: token revoked at Google, secrets
+        erased, their Drive and Classroom items removed unless another connection reaches them
+        (downloaded files stay)."""
+        if kind == "google":
+            from core.catalog import disconnect
+
+            disconnect.delete_credential(db(), vault(), settings())
+            return
         vault().delete(kind)
 
 

@@ -16,9 +16,8 @@ from api.schemas import PageArgsSchema, page_schema
 from core.base.errors import AulaError
 from core.base.http import make_session
 from core.base.paths import ROOT
-from core.catalog import reach
-from core.catalog import store as catalog
-from core.google import client_config, connections, oauth, service_accounts
+from core.catalog import disconnect
+from core.google import client_config, connections, folder_names, oauth, service_accounts
 
 blp = Blueprint(
     "google", __name__, url_prefix="/api/google", description="Connecting Google accounts."
@@ -42,6 +41,19 @@ class StartedSchema(Schema):
     expires_at = fields.AwareDateTime(required=True)
 
 
+class FolderSchema(Schema):
+    id = fields.String(required=True)
+    name = fields.String(
+        allow_none=True, required=True,
+        metadata={"description": "Its name when Drive last answered; null before it was asked."},
+    )  # fmt: skip
+    readable = fields.Boolean(
+        allow_none=True, required=True,
+        metadata={"description": "False once the account cannot read it (gone, trashed, not"
+                  " shared any more); null before Drive was asked."},
+    )  # fmt: skip
+
+
 class ConnectionSchema(Schema):
     id = fields.Integer(required=True)
     kind = fields.String(required=True, metadata={"enum": list(connections.KINDS)})
@@ -51,6 +63,10 @@ class ConnectionSchema(Schema):
     status = fields.String(required=True, metadata={"enum": list(connections.STATUSES)})
     status_reason = fields.String(allow_none=True, required=True)
     drive_folder_ids = fields.List(fields.String(), required=True)
+    drive_folders = fields.List(
+        fields.Nested(FolderSchema), required=True,
+        metadata={"description": "Each of drive_folder_ids with what Drive last said of it."},
+    )  # fmt: skip
     created_at = fields.AwareDateTime(required=True)
     last_used_at = fields.AwareDateTime(allow_none=True, required=True)
 
@@ -148,24 +164,17 @@ class ConnectionDetail(MethodView):
     @blp.arguments(PatchConnectionSchema)
     @blp.response(200, ConnectionSchema)
     def patch(self, body: dict[str, Any], connection_id: int) -> Any:
-        """Set the Drive folders this account indexes; the next rebuild follows them."""
-        return connections.set_folders(db(), connection_id, body["drive_folder_ids"])
+        """Set the Drive folders this account indexes; the next rebuild follows them. Drive is
+        asked for the names of folders new to it (Settings shows them)."""
+        connections.set_folders(db(), connection_id, body["drive_folder_ids"])
+        return folder_names.name_unknown(settings(), db(), connection_id)
 
     @blp.response(204)
     def delete(self, connection_id: int) -> None:
         """Revoke the account's token at Google and forget the connection and its secrets; its
         Drive and Classroom items go, except those another connection still reaches (files
         downloaded from them stay)."""
-        config = settings()
-        connections.get(db(), connection_id)  # 404 before anything changes
-        with db().session() as db_session:
-            reach.forget_connection(db_session, connection_id)
-        with make_session(config, methods=("POST",)) as session:
-            connections.delete(db(), vault(), connection_id, config.google_revoke_url, session)
-        if not connections.any_connection(db()) and not _legacy_credential():
-            # The last way to Google went: its Drive and Classroom items go too (files stay).
-            with db().session() as db_session:
-                catalog.forget_google(db_session)
+        disconnect.delete_connection(db(), vault(), settings(), connection_id)
 
 
 @blp.route("/connections/<int:connection_id>/reconnect")
@@ -203,10 +212,6 @@ class Callback(MethodView):
         except AulaError as error:  # a person's browser lands here: a page, not an envelope
             return _failure_page(error.message, error.status)
         return redirect(f"/#/settings?connected={view.id}", code=303)
-
-
-def _legacy_credential() -> bool:
-    return any(info.kind == "google" and info.configured for info in vault().list())
 
 
 def _failure_page(message: str, status: int) -> Response:

@@ -315,6 +315,9 @@ class GoogleConnection(Base):
     status: Mapped[str] = mapped_column(String(16), default="ok")
     status_reason: Mapped[str | None] = mapped_column(String(500), default=None)
     drive_folder_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # What Drive last said of each of those folders: {id: {"name", "readable"}}, so Settings
+    # names them without asking Drive, also once one cannot be read any more.
+    drive_folder_names: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # Fernet token of the JSON secrets (refresh token, or the service account's key): never shown.
     secret: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,6 +18,7 @@ from core.base.models import CatalogFolder, CatalogItem
 from core.base.pagination import keyset_page
 from core.base.sources import Source
 from core.catalog import store as catalog
+from core.catalog.models import CatalogSidecar
 from core.google.drive import FOLDER_MIME, DriveClient
 from core.google.timestamps import parse_timestamp
 
@@ -106,37 +108,54 @@ def live_entry(entry: dict[str, Any]) -> DriveEntry:
     )
 
 
+def _sidecar_entry(sidecar: CatalogSidecar) -> DriveEntry:
+    return DriveEntry(
+        sidecar.source_id, sidecar.name, sidecar.mime_type, sidecar.size_bytes,
+        sidecar.modified_at, False, bool(sidecar.thumbnail_link),
+    )  # fmt: skip
+
+
+# A catalogued folder lists in three runs, each in name order: its folders, its items, and its
+# subtitle files (no items, CONTRACT 8.4, but children Drive lists).
+PHASES = ("folders", "items", "sidecars")
+
+
+def _phase(name: str, folder_id: str) -> tuple[Any, tuple[Any, ...], Callable[[Any], DriveEntry]]:
+    if name == "folders":
+        where = (CatalogFolder.source == Source.DRIVE, CatalogFolder.parent_id == folder_id)
+        return (
+            select(CatalogFolder).where(*where),
+            (CatalogFolder.name, CatalogFolder.id),
+            _folder_entry,
+        )
+    if name == "items":
+        where = (CatalogItem.source == Source.DRIVE, CatalogItem.folder_id == folder_id)
+        return select(CatalogItem).where(*where), (CatalogItem.title, CatalogItem.id), _item_entry
+    where = (CatalogSidecar.source == Source.DRIVE, CatalogSidecar.folder_id == folder_id)
+    keys = (CatalogSidecar.name, CatalogSidecar.id)
+    return select(CatalogSidecar).where(*where), keys, _sidecar_entry
+
+
 def _catalog_page(
     db: Database, folder_id: str, size: int, state: Any
 ) -> tuple[list[DriveEntry], str | None]:
-    phase, cursor = state or ["folders", None]
+    phase, cursor = state or [PHASES[0], None]
+    if phase not in PHASES:
+        raise ValidationFailed("The page_token is malformed.", {"page_token": ["Malformed."]})
     entries: list[DriveEntry] = []
     with db.session() as session:
-        if phase == "folders":
-            folders = select(CatalogFolder).where(
-                CatalogFolder.source == Source.DRIVE, CatalogFolder.parent_id == folder_id
+        for at in range(PHASES.index(phase), len(PHASES)):
+            if len(entries) == size:  # full: the next page starts at this run
+                return entries, _pack("catalog", [PHASES[at], None])
+            stmt, keys, entry = _phase(PHASES[at], folder_id)
+            page = keyset_page(
+                session, stmt, keys, limit=size - len(entries), cursor=cursor, descending=False
             )
-            keys = (CatalogFolder.name, CatalogFolder.id)
-            fpage = keyset_page(session, folders, keys, limit=size, cursor=cursor, descending=False)
-            entries = [_folder_entry(f) for f in fpage.items]
-            if fpage.next_cursor:
-                return entries, _pack("catalog", ["folders", fpage.next_cursor])
-            phase, cursor, size = "items", None, size - len(entries)
-            if size == 0:
-                return entries, _pack("catalog", ["items", None])
-        stmt = select(CatalogItem).where(
-            CatalogItem.source == Source.DRIVE, CatalogItem.folder_id == folder_id
-        )
-        page = keyset_page(
-            session,
-            stmt,
-            (CatalogItem.title, CatalogItem.id),
-            limit=size,
-            cursor=cursor,
-            descending=False,
-        )
-        entries += [_item_entry(i) for i in page.items]
-    return entries, _pack("catalog", ["items", page.next_cursor]) if page.next_cursor else None
+            entries += [entry(row) for row in page.items]
+            if page.next_cursor:
+                return entries, _pack("catalog", [PHASES[at], page.next_cursor])
+            cursor = None
+    return entries, None
 
 
 def list_folder(
@@ -180,5 +199,13 @@ def get_entry(db: Database, client_factory: Any, file_id: str) -> tuple[DriveEnt
         ).first()
     if folder is not None:
         return _folder_entry(folder), None
+    with db.session() as session:
+        sidecar = session.scalars(
+            select(CatalogSidecar).where(
+                CatalogSidecar.source == Source.DRIVE, CatalogSidecar.source_id == file_id
+            )
+        ).first()
+    if sidecar is not None:
+        return _sidecar_entry(sidecar), sidecar.thumbnail_link
     entry = client_factory().get_file(file_id)
     return live_entry(entry), entry.get("thumbnailLink")

@@ -1,12 +1,16 @@
-"""Subtitles of Drive items: sidecar files in the same Drive folder as the video (not items)."""
+"""Subtitles of Drive items: sidecar files in the same Drive folder as the video. They are no
+items (CONTRACT 8.4), but catalogued as sidecars so that folder listings show them (section 4);
+a track lives as long as its sidecar row, which goes when no connection reaches the file."""
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, exists, func, select
+from sqlalchemy.orm import Session
 
 from core.base.db import Database
 from core.base.errors import AulaError
@@ -14,9 +18,10 @@ from core.base.models import CatalogItem
 from core.base.sources import Source
 from core.catalog import tracks
 from core.catalog.local_tracks import is_subtitle
-from core.catalog.models import Subtitle
+from core.catalog.models import CatalogSidecar, Subtitle
 from core.google.drive import DriveClient
-from core.media.subtitles import MAX_SUBTITLE_BYTES, parse, sidecar_language
+from core.google.timestamps import parse_timestamp
+from core.media.subtitles import MAX_SUBTITLE_BYTES, Cue, parse, sidecar_language
 
 log = logging.getLogger(__name__)
 PREFIX = "drive:"  # a Drive sidecar track's origin: "drive:<file id>"
@@ -30,6 +35,20 @@ def sidecar_entries(folder_id: str, files: list[dict[str, Any]]) -> Found:
         for entry in files
         if not entry.get("trashed") and is_subtitle(str(entry.get("name") or ""))
     ]
+
+
+def sidecar_rows(found: Found, seen: datetime) -> list[dict[str, Any]]:
+    """Catalog rows (catalog_sidecars) for the subtitle files `found`."""
+    return [
+        {
+            "source": Source.DRIVE, "source_id": str(entry["id"]), "folder_id": folder,
+            "name": str(entry.get("name") or ""), "mime_type": entry.get("mimeType"),
+            "size_bytes": int(entry["size"]) if entry.get("size") else None,
+            "modified_at": parse_timestamp(entry.get("modifiedTime")),
+            "thumbnail_link": entry.get("thumbnailLink"), "seen_at": seen,
+        }
+        for folder, entry in found
+    ]  # fmt: skip
 
 
 def _fingerprint(entry: dict[str, Any]) -> str:
@@ -75,51 +94,61 @@ def _fetch(client: DriveClient, file_id: str) -> bytes:
         response.close()
 
 
-def sync_drive_sidecars(db: Database, client: DriveClient, found: Found, full: bool) -> int:
-    """Index the sidecars `found` as tracks of the videos of their stem in the same folder
-    (reading only new or changed ones); after a `full` listing, drop the tracks of sidecars
-    that are gone. Returns how many tracks were written."""
+def sync_drive_sidecars(db: Database, client: DriveClient, found: Found) -> int:
+    """Index the sidecars `found` as tracks of the videos of their stem in the same folder,
+    reading only new or changed ones; one that matches no video (or holds no cue) has no track.
+    Returns how many tracks were written."""
     videos = _videos(db, {folder for folder, _ in found})
     stored = _stored(db)
-    seen: set[str] = set()
     written = 0
     for folder, entry in found:
+        origin = PREFIX + str(entry["id"])
         stems = videos.get(folder) or {}
         match = sidecar_language(str(entry.get("name")), set(stems))
-        if match is None:
-            continue
-        origin, item_id = PREFIX + str(entry["id"]), stems[match[0]]
-        seen.add(origin)
-        if stored.get(origin) == (item_id, _fingerprint(entry)):
-            continue
-        try:
-            data = _fetch(client, str(entry["id"]))
-        except AulaError as error:
-            log.info("Drive sidecar %s not read: %s", entry["id"], type(error).__name__)
-            continue
-        cues = parse(data, PurePosixPath(str(entry["name"])).suffix)
-        if not cues:
-            seen.discard(origin)  # too large, unreadable or empty: no track
-            continue
-        track = tracks.Track(
-            tracks.TrackSource.SIDECAR, origin, _fingerprint(entry), match[1], cues
-        )
+        item_id = stems[match[0]] if match is not None else None
+        if stored.get(origin, (None, ""))[0] == item_id and (
+            item_id is None or stored[origin][1] == _fingerprint(entry)
+        ):
+            continue  # unchanged, or no track before nor now
+        cues = _cues(client, entry) if match is not None else []
+        if cues is None:
+            continue  # not read this time: the track it had stays
         with db.session() as session:
-            if origin in stored and stored[origin][0] != item_id:
+            if origin in stored:
                 tracks.drop_tracks(session, stored[origin][0], [origin])
-            tracks.put_track(session, item_id, track)
-        written += 1
-    if full:
-        drop_drive_sidecars(db, [o for o in stored if o not in seen])
+            if match is not None and item_id is not None and cues:
+                fingerprint = _fingerprint(entry)
+                track = tracks.Track(
+                    tracks.TrackSource.SIDECAR, origin, fingerprint, match[1], cues
+                )
+                tracks.put_track(session, item_id, track)
+                written += 1
     return written
 
 
-def drop_drive_sidecars(db: Database, origins: list[str]) -> None:
-    """Remove the tracks of these Drive sidecars (by origin), whichever item holds them."""
-    if not origins:
-        return
-    stored = _stored(db)
-    with db.session() as session:
-        for origin in origins:
-            if origin in stored:
-                tracks.drop_tracks(session, stored[origin][0], [origin])
+def _cues(client: DriveClient, entry: dict[str, Any]) -> list[Cue] | None:
+    """The sidecar's cues (none when too large or holding none); None when Drive did not give
+    its bytes this time."""
+    try:
+        data = _fetch(client, str(entry["id"]))
+    except AulaError as error:
+        log.info("Drive sidecar %s not read: %s", entry["id"], type(error).__name__)
+        return None
+    return parse(data, PurePosixPath(str(entry["name"])).suffix)
+
+
+def drop_orphan_tracks(session: Session) -> None:
+    """Remove the tracks of Drive sidecars the catalog no longer holds (trashed, moved out, or
+    reached by no connection any more)."""
+    catalogued = exists(
+        select(CatalogSidecar.id).where(
+            CatalogSidecar.source == Source.DRIVE,
+            # The file id out of the origin, so the (source, source_id) index answers.
+            CatalogSidecar.source_id == func.substr(Subtitle.origin, len(PREFIX) + 1),
+        )
+    )
+    session.execute(
+        delete(Subtitle)
+        .where(Subtitle.origin.startswith(PREFIX), ~catalogued)
+        .execution_options(synchronize_session=False)
+    )

@@ -20,7 +20,7 @@ from core.catalog import store as catalog
 from core.catalog.courses.discovery import discover_drive
 from core.catalog.local_scan import rebuild_local
 from core.catalog.local_tracks import is_subtitle
-from core.google import connections
+from core.google import connections, folder_names
 from core.google.drive import FOLDER_MIME, DriveClient
 from core.google.timestamps import parse_timestamp
 from core.media import facts
@@ -92,15 +92,26 @@ def drive_rows(files: Rows, folder_id: str, seen: datetime) -> tuple[Rows, Rows]
     return items, folders
 
 
-def _resolve_roots(client: DriveClient, folder_ids: list[str]) -> list[str]:
+def _resolve_roots(
+    db: Database, client: DriveClient, folder_ids: list[str]
+) -> tuple[list[str], list[str]]:
     # "root" is an alias: Drive names a file's parent by the real id, so index under that.
-    resolved = []
+    # What Drive says of each also names it in Settings, or says it cannot be read any more:
+    # such a folder is not listed (its items go), where it used to fail the whole rebuild.
+    resolved, said = [], {}
     for folder in folder_ids:
         try:
-            resolved.append(str(client.get_file(folder).get("id") or folder))
+            entry = client.get_file(folder)
         except NotFound:
-            resolved.append(folder)
-    return resolved
+            entry = {"id": folder}
+        resolved.append(str(entry.get("id") or folder))
+        said[folder] = folder_names.described(entry) if "name" in entry else folder_names.UNREADABLE
+    if client.auth.creds.connection_id is not None:
+        folder_names.remember(db, client.auth.creds.connection_id, said)
+    readable = [
+        root for root, fid in zip(resolved, folder_ids, strict=True) if said[fid]["readable"]
+    ]
+    return resolved, readable
 
 
 def _folder_ids(services: Services, client: DriveClient) -> list[str]:
@@ -122,18 +133,18 @@ def rebuild_drive(
     started = utcnow()
     start_token = client.start_page_token()  # changes made during the listing are caught later
     folder_ids = _folder_ids(services, client)
-    roots = _resolve_roots(client, folder_ids)
+    roots, readable = _resolve_roots(services.db, client, folder_ids)
     conn = client.auth.creds.connection_id
     for attempt in range(MAX_LISTING_RESTARTS + 1):
         try:
-            seen, sidecars = _list_drive(services.db, client, roots, started, on_progress)
+            seen, sidecars = _list_drive(services.db, client, readable, started, on_progress)
             break
         except ValidationFailed:
             if attempt == MAX_LISTING_RESTARTS:
                 raise
             log.warning("Drive rejected a page token; restarting the listing")
     aliases = dict(zip(folder_ids, roots, strict=True))
-    drive_tracks.sync_drive_sidecars(services.db, client, sidecars, full=True)
+    drive_tracks.sync_drive_sidecars(services.db, client, sidecars)
     with services.db.session() as session:
         if conn is None:
             removed, _ = catalog.remove_unseen(session, Source.DRIVE, started)
@@ -141,6 +152,7 @@ def rebuild_drive(
             removed = reach.release(session, conn, sources=(Source.DRIVE,), before=started)["items"]
             removed += reach.remove_unreached(session, Source.DRIVE, started)
             _share_aliases(session, aliases)
+        drive_tracks.drop_orphan_tracks(session)
         catalog.save_state(
             session, _state_key(conn), page_token=start_token, last_rebuild_at=utcnow(),
             last_sync_at=utcnow(), last_error=None, extra={"aliases": aliases},
@@ -172,21 +184,30 @@ def _list_drive(
     sidecars: drive_tracks.Found = []
     for folder, files in client.walk(roots):
         items, folders = drive_rows(files, folder, started)
-        sidecars += drive_tracks.sidecar_entries(folder, files)
+        found = drive_tracks.sidecar_entries(folder, files)
+        sidecars += found
         with db.session() as session:
-            _save_rows(session, items, folders, conn, started)
+            _save_rows(
+                session, (items, folders, drive_tracks.sidecar_rows(found, started)), conn, started
+            )
         seen += len(items)
         on_progress(seen, None, f"listed {seen} Drive files")
     return seen, sidecars
 
 
-def _save_rows(session: Any, items: Rows, folders: Rows, conn: int | None, seen: datetime) -> None:
+def _save_rows(
+    session: Any, rows: tuple[Rows, Rows, Rows], conn: int | None, seen: datetime
+) -> None:
+    """Store a page's items, folders and subtitle files, and what the connection reaches."""
+    items, folders, sidecars = rows
     for row in items:
         row["connection_id"] = conn
+    catalog.remove_sidecars(session, Source.DRIVE, [row["source_id"] for row in items + folders])
     catalog.upsert_items(session, items)
     catalog.upsert_folders(session, folders)
+    catalog.upsert_sidecars(session, sidecars)
     if conn is not None:
-        ids = [row["source_id"] for row in items + folders]
+        ids = [row["source_id"] for row in items + folders + sidecars]
         reach.mark(session, Source.DRIVE, ids, conn, seen)
 
 
@@ -215,7 +236,8 @@ def _apply_change(
     if parent is None:  # moved out of the indexed folders
         return _remove(session, file_id, conn)
     items, folders = drive_rows([entry], parent, seen)
-    _save_rows(session, items, folders, conn, seen)
+    found = drive_tracks.sidecar_rows(drive_tracks.sidecar_entries(parent, [entry]), seen)
+    _save_rows(session, (items, folders, found), conn, seen)
     if folders:
         indexed.add(entry["id"])
     return "updated"
@@ -224,16 +246,17 @@ def _apply_change(
 def _sync_sidecars(
     services: Services, client: DriveClient, changes: list[dict[str, Any]], indexed: set[str]
 ) -> None:
-    """Subtitle files among a page of changes: (re)indexed, or their tracks dropped."""
+    """Subtitle files among a page of changes (applied already): (re)indexed, and the tracks
+    of those that left the catalog dropped."""
     found: drive_tracks.Found = []
     for change in changes:
         entry = change.get("file") or {}
         parent = next((p for p in entry.get("parents") or [] if p in indexed), None)
-        found += drive_tracks.sidecar_entries(parent, [entry]) if parent else []
-    kept = {str(entry["id"]) for _, entry in found}
-    gone = [str(c.get("fileId")) for c in changes if str(c.get("fileId")) not in kept]
-    drive_tracks.drop_drive_sidecars(services.db, [drive_tracks.PREFIX + g for g in gone])
-    drive_tracks.sync_drive_sidecars(services.db, client, found, full=False)
+        if parent and not change.get("removed"):
+            found += drive_tracks.sidecar_entries(parent, [entry])
+    with services.db.session() as session:
+        drive_tracks.drop_orphan_tracks(session)
+    drive_tracks.sync_drive_sidecars(services.db, client, found)
 
 
 def sync_drive(

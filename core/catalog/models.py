@@ -1,4 +1,5 @@
-"""Tables of an item's tracks: subtitles, their cues (the searchable transcript), chapters."""
+"""Tables of an item's tracks: subtitles, their cues (the searchable transcript), chapters, and
+the Drive subtitle files they are read from."""
 
 from __future__ import annotations
 
@@ -67,3 +68,26 @@ class Chapter(Base):
     end_s: Mapped[float] = mapped_column(Float)
 
     __table_args__ = (Index("ix_item_chapters_item", "item_id", "position"),)
+
+
+class CatalogSidecar(Base):
+    """A subtitle file in an indexed folder: no item (CONTRACT 8.4), yet a child the folder's
+    listing shows as Drive does (section 4); its track lives as long as this row."""
+
+    __tablename__ = "catalog_sidecars"
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    source: Mapped[str] = mapped_column(String(16))
+    source_id: Mapped[str] = mapped_column(String(1024))
+    folder_id: Mapped[str] = mapped_column(String(1024))
+    name: Mapped[str] = mapped_column(String(1024))
+    mime_type: Mapped[str | None] = mapped_column(String(255), default=None)
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    modified_at: Mapped[datetime | None] = mapped_column(default=None)
+    thumbnail_link: Mapped[str | None] = mapped_column(String(2048), default=None)
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("source", "source_id", name="uq_catalog_sidecars_source"),
+        Index("ix_catalog_sidecars_folder", "source", "folder_id", "name", "id"),
+    )

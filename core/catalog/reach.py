@@ -26,8 +26,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from core.base.models import Base, CatalogFolder, CatalogItem, Course, SourceState, utcnow
+from core.base.models import Base, CatalogItem, Course, SourceState, utcnow
 from core.base.sources import Source
+from core.catalog.store import NON_ITEMS
 
 COURSE = "course"  # the reach of a Classroom course (its id), beside items' sources
 BATCH = 500
@@ -146,11 +147,8 @@ def _orphans(session: Session, source: str, ids: list[str]) -> int:
     items = session.execute(
         delete(CatalogItem).where(CatalogItem.source == source, CatalogItem.source_id.in_(orphans))
     )
-    session.execute(
-        delete(CatalogFolder).where(
-            CatalogFolder.source == source, CatalogFolder.source_id.in_(orphans)
-        )
-    )
+    for model in NON_ITEMS:
+        session.execute(delete(model).where(model.source == source, model.source_id.in_(orphans)))
     return int(getattr(items, "rowcount", 0) or 0)
 
 
@@ -201,7 +199,7 @@ def remove_unreached(session: Session, source: str, before: datetime) -> int:
         )
         return int(getattr(gone, "rowcount", 0) or 0)
     removed = 0
-    for model in (CatalogItem, CatalogFolder):
+    for model in (CatalogItem, *NON_ITEMS):
         unreached = ~exists(
             select(CatalogReach.id).where(
                 CatalogReach.source == source, CatalogReach.source_id == model.source_id

@@ -14,6 +14,7 @@ from core.base.db import Database
 from core.base.models import CatalogFolder, CatalogItem, Course, SourceState, utcnow
 from core.base.pagination import Page, keyset_page
 from core.base.sources import Source
+from core.catalog.models import CatalogSidecar
 
 SOURCES = (Source.LOCAL, Source.DRIVE, Source.CLASSROOM, Source.DOWNLOAD)  # download: catalog_link
 BATCH = 500
@@ -23,6 +24,12 @@ ITEM_COLUMNS = (
     "extra", "seen_at", "media", "connection_id",
 )  # fmt: skip
 FOLDER_COLUMNS = ("source", "source_id", "name", "parent_id", "modified_at", "seen_at")
+SIDECAR_COLUMNS = (
+    "source", "source_id", "folder_id", "name", "mime_type", "size_bytes", "modified_at",
+    "thumbnail_link", "seen_at",
+)  # fmt: skip
+# Entries that are no items but browse with them: folders, and subtitle files (CONTRACT 8.4).
+NON_ITEMS = (CatalogFolder, CatalogSidecar)
 
 
 def title_key(title: str) -> str:
@@ -81,13 +88,44 @@ def upsert_folders(session: Session, rows: list[dict[str, Any]]) -> int:
     return _upsert(session, CatalogFolder, FOLDER_COLUMNS, rows)
 
 
+def upsert_sidecars(session: Session, rows: list[dict[str, Any]]) -> int:
+    """Insert or update subtitle files by (source, source_id); a file that was an item (renamed
+    to .srt) is one no more."""
+    if rows:
+        ids = [row["source_id"] for row in rows]
+        session.execute(
+            delete(CatalogItem).where(
+                CatalogItem.source == rows[0]["source"], CatalogItem.source_id.in_(ids)
+            )
+        )
+    return _upsert(session, CatalogSidecar, SIDECAR_COLUMNS, rows)
+
+
+def remove_sidecars(session: Session, source: str, source_ids: Iterable[str]) -> None:
+    """These files are no subtitle files (any more): not listed as such."""
+    ids = list(source_ids)
+    for start in range(0, len(ids), BATCH):
+        session.execute(
+            delete(CatalogSidecar).where(
+                CatalogSidecar.source == source,
+                CatalogSidecar.source_id.in_(ids[start : start + BATCH]),
+            )
+        )
+
+
 def remove_unseen(session: Session, source: str, before: datetime) -> tuple[int, int]:
-    """Delete items and folders of `source` not seen since `before` (end of a full rebuild)."""
+    """Delete items, folders and sidecars of `source` not seen since `before` (end of a full
+    rebuild); how many items and folders went."""
     items = session.execute(
         delete(CatalogItem).where(CatalogItem.source == source, CatalogItem.seen_at < before)
     )
     folders = session.execute(
         delete(CatalogFolder).where(CatalogFolder.source == source, CatalogFolder.seen_at < before)
+    )
+    session.execute(
+        delete(CatalogSidecar).where(
+            CatalogSidecar.source == source, CatalogSidecar.seen_at < before
+        )
     )
     return int(getattr(items, "rowcount", 0) or 0), int(getattr(folders, "rowcount", 0) or 0)
 
@@ -108,7 +146,7 @@ def remove_folders(session: Session, source: str, source_ids: Iterable[str]) -> 
 
 
 def remove_ids(session: Session, source: str, source_ids: Iterable[str]) -> int:
-    """Delete items and folders of `source` with these ids; return how many items went."""
+    """Delete items, folders and sidecars of `source` with these ids; how many items went."""
     ids = list(source_ids)
     removed = 0
     for start in range(0, len(ids), BATCH):
@@ -119,11 +157,8 @@ def remove_ids(session: Session, source: str, source_ids: Iterable[str]) -> int:
             )
         )
         removed += int(getattr(result, "rowcount", 0) or 0)
-        session.execute(
-            delete(CatalogFolder).where(
-                CatalogFolder.source == source, CatalogFolder.source_id.in_(chunk)
-            )
-        )
+        for model in NON_ITEMS:
+            session.execute(delete(model).where(model.source == source, model.source_id.in_(chunk)))
     return removed
 
 
@@ -215,7 +250,8 @@ def forget_google(session: Session) -> int:
     for source in (Source.DRIVE, Source.CLASSROOM):
         items = session.execute(delete(CatalogItem).where(CatalogItem.source == source))
         removed += int(getattr(items, "rowcount", 0) or 0)
-        session.execute(delete(CatalogFolder).where(CatalogFolder.source == source))
+        for model in NON_ITEMS:
+            session.execute(delete(model).where(model.source == source))
         session.execute(delete(SourceState).where(SourceState.source == source))
     session.execute(delete(Course))
     return removed

@@ -54,6 +54,8 @@ class ConnectionView:
     drive_folder_ids: list[str]
     created_at: datetime
     last_used_at: datetime | None
+    # Each folder and what Drive last said of it: {"id", "name", "readable"} (folder_names).
+    drive_folders: list[dict[str, Any]]
 
 
 def missing_scopes(granted: list[str]) -> list[str]:
@@ -65,10 +67,16 @@ def missing_scopes(granted: list[str]) -> list[str]:
 
 def view(row: GoogleConnection) -> ConnectionView:
     """The public shape of a row."""
+    names = row.drive_folder_names or {}
+    folders = [
+        {"id": fid, "name": (names.get(fid) or {}).get("name"),
+         "readable": (names.get(fid) or {}).get("readable")}
+        for fid in row.drive_folder_ids
+    ]  # fmt: skip
     return ConnectionView(
         row.id, row.kind, row.email, list(row.scopes), missing_scopes(list(row.scopes)),
         row.status, row.status_reason, list(row.drive_folder_ids), row.created_at,
-        row.last_used_at,
+        row.last_used_at, folders,
     )  # fmt: skip
 
 
@@ -157,6 +165,8 @@ def set_folders(db: Database, connection_id: int, folders: list[str]) -> Connect
     with db.session() as session:
         row = _row(session, connection_id)
         row.drive_folder_ids = list(dict.fromkeys(folders))
+        names = row.drive_folder_names or {}
+        row.drive_folder_names = {k: v for k, v in names.items() if k in row.drive_folder_ids}
         session.flush()
         return view(row)
 

@@ -3,10 +3,13 @@ connection, the account named by Google's userinfo (CONTRACT 8.1)."""
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
 from core.base.db import Database
 from core.base.errors import UpstreamRefused, ValidationFailed
 from core.base.http import make_session
 from core.base.logging import register_secret
+from core.base.models import GoogleConnection
 from core.base.settings import Settings
 from core.base.vault import Vault
 from core.google import connections, oauth
@@ -44,3 +47,11 @@ def connect(
         folders=settings.drive_folder_ids,
     )  # fmt: skip
     return view
+
+
+def connection_ids(db: Database, vault: Vault) -> list[int]:
+    """The connections whose tokens PUT /api/credentials/google gave (they hold a client of
+    their own): what DELETE /api/credentials/google disconnects."""
+    with db.session() as session:
+        ids = list(session.scalars(select(GoogleConnection.id).order_by(GoogleConnection.id)))
+    return [cid for cid in ids if connections.secret_of(db, vault, cid).get("client_id")]

@@ -68,3 +68,64 @@ def test_google_credentials_google_refuses_are_a_400_storing_nothing(base_env, s
     assert client.get("/api/google/connections").get_json()["items"] == []
     listed = client.get("/api/credentials").get_json()
     assert not any(item["kind"] == "google" and item["configured"] for item in listed)
+
+
+def test_deleting_the_google_credential_disconnects_the_account_it_connected(
+    app, client, settings, drive
+):
+    """DELETE /api/credentials/google undoes what PUT made (CONTRACT 8.1): that connection is
+    deleted as DELETE /api/google/connections/{id} would (token revoked at Google, secrets
+    erased, its Drive items gone); a connection made another way stays."""
+    from sqlalchemy import select
+
+    from api.extensions import SERVICES
+    from core.base.models import GoogleConnection
+    from core.base.vault import Vault
+    from core.catalog.indexing import rebuild_drive
+    from core.google import connections
+    from core.google.drive import DriveClient
+
+    drive.accept_refresh_token(
+        BODY["refresh_token"], "me@example.com", (BODY["client_id"], BODY["client_secret"])
+    )
+    assert client.put("/api/credentials/google", json=BODY).status_code == 200
+    (made,) = client.get("/api/google/connections").get_json()["items"]
+    services = app.extensions[SERVICES]
+    other, _ = connections.save(
+        services.db, Vault(services.db, settings.fernet_keys), kind="oauth",
+        email="other@example.com", scopes=["openid"], secret={"refresh_token": "other-rt"},
+        folders=["root"],
+    )  # fmt: skip
+    drive.add_file("lesson.mp4", size=100)
+    rebuild_drive(services, DriveClient.from_settings(settings, services.db, made["id"]))
+    (item,) = client.get("/api/catalog/items?source=drive").get_json()["items"]
+    assert item["connection_id"] == made["id"]
+
+    assert client.delete("/api/credentials/google").status_code == 204
+    assert BODY["refresh_token"] in drive.revoked_tokens
+    assert [c["id"] for c in client.get("/api/google/connections").get_json()["items"]] == [
+        other.id
+    ]
+    with services.db.session() as session:
+        emails = [row.email for row in session.scalars(select(GoogleConnection))]
+    assert emails == ["other@example.com"]
+    assert client.get("/api/catalog/items?source=drive").get_json()["items"] == []
+    listed = client.get("/api/credentials").get_json()
+    assert not any(info["kind"] == "google" and info["configured"] for info in listed)
+    assert client.delete("/api/credentials/google").status_code == 404
+
+
+def test_deleting_the_connection_the_google_credential_made_forgets_the_credential(
+    client, settings, drive
+):
+    """The credential and the connection PUT made are one: deleting the connection revokes the
+    credential's token, so Settings no longer shows a credential Google refuses."""
+    drive.accept_refresh_token(
+        BODY["refresh_token"], "me@example.com", (BODY["client_id"], BODY["client_secret"])
+    )
+    assert client.put("/api/credentials/google", json=BODY).status_code == 200
+    (made,) = client.get("/api/google/connections").get_json()["items"]
+    assert client.delete(f"/api/google/connections/{made['id']}").status_code == 204
+    assert BODY["refresh_token"] in drive.revoked_tokens
+    listed = client.get("/api/credentials").get_json()
+    assert not any(info["kind"] == "google" and info["configured"] for info in listed)

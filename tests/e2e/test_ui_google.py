@@ -73,16 +73,19 @@ def test_a_person_connects_two_accounts_picks_folders_reconnects_and_deletes(
     second = row(ui, "me@personal.example")
     second.locator("td.status", has_text="ok").wait_for()
 
-    # The folder picker lists that account's Drive.
-    fake_google.add_folder("Physics lessons")
+    # The folder picker lists that account's Drive; the account's row names what was picked.
+    physics = fake_google.add_folder("Physics lessons")
+    second.locator("td[data-label='Folders']", has_text="My Drive").wait_for()
     second.get_by_role("button", name="Folders").click()
     picker = page.locator("form.folder-picker")
     picker.get_by_label("Physics lessons").check()
     picker.get_by_label("All of My Drive").uncheck()
     picker.get_by_role("button", name="Save folders").click()
-    second.locator("td", has_text="root").wait_for(state="detached")
-    folders = second.locator("td[data-label='Folders']").inner_text()
-    assert folders != "root" and folders.strip()
+    folder = second.locator(f".drive-folder[data-folder-id='{physics}']")
+    folder.wait_for()
+    assert folder.inner_text() == "Physics lessons"
+    assert physics in (folder.get_attribute("title") or "")
+    assert second.locator("td[data-label='Folders']").inner_text() == "Physics lessons"
 
     # Google withdraws the second account's grant: its next use shows Reconnect.
     fake_google.kill_refresh_tokens("me@personal.example")
@@ -119,3 +122,60 @@ def test_the_google_section_fits_a_phone(browser, base, fake_google, db, setting
         assert width[0] <= width[1], width
         assert "undefined" not in ui.page.locator("main").inner_text()
         assert ui.violations() == [] and ui.page_errors == []
+
+
+def test_folders_show_their_names_and_removing_the_credential_disconnects_its_account(
+    ui: Watched, fake_google, settings, db
+):
+    """Settings names each folder an account indexes (the id as its tooltip), also one Drive no
+    longer lets it read; the credential saved by hand and the account it connected go together."""
+    from core.catalog.indexing import rebuild_drive
+    from core.google.drive import DriveClient
+    from tests.services import services_of
+
+    secret, refresh = "by-hand-client-secret", "by-hand-refresh-token"
+    fake_google.accept_refresh_token(refresh, "by.hand@example.com", ("by-hand-client", secret))
+    optics, old = fake_google.add_folder("Óptica – turma B"), fake_google.add_folder("Termo antigo")
+    ui.goto("settings")
+    page = ui.page
+    page.get_by_label("OAuth client ID").fill("by-hand-client")
+    page.get_by_label("OAuth client secret").fill(secret)
+    page.get_by_label("Refresh token").fill(refresh)
+    page.get_by_role("button", name="Save Google credentials").click()
+    account = row(ui, "by.hand@example.com")  # the connection PUT made shows at once
+    account.locator("td.status", has_text="ok").wait_for()
+    page.locator("tr[data-kind='google'] td.configured", has_text="yes").wait_for()
+
+    account.get_by_role("button", name="Folders").click()
+    picker = page.locator("form.folder-picker")
+    picker.get_by_label("Óptica – turma B").check()
+    picker.get_by_label("Termo antigo").check()
+    picker.get_by_label("All of My Drive").uncheck()
+    picker.get_by_role("button", name="Save folders").click()
+    cell = account.locator("td[data-label='Folders']")
+    cell.locator(f".drive-folder[data-folder-id='{old}']").wait_for()
+
+    # The old term's folder is deleted in Drive; the next rebuild says so, keeping its name.
+    fake_google.delete(old)
+    (connection,) = requests.get(f"{ui.base}/api/google/connections", timeout=10).json()["items"]
+    client = DriveClient.from_settings(settings, db, connection["id"])
+    rebuild_drive(services_of(settings), client)
+    ui.goto("catalog")
+    ui.goto("settings")
+    cell.locator(".drive-folder.unreadable").wait_for()
+    assert set(cell.inner_text().split(", ")) == {
+        "Óptica – turma B",
+        "Termo antigo (cannot be read)",
+    }
+    assert optics in (cell.locator(f"[data-folder-id='{optics}']").get_attribute("title") or "")
+    assert old in (cell.locator(".unreadable").get_attribute("title") or "")
+    assert old not in cell.inner_text() and optics not in cell.inner_text()
+    ui.shot("google-folder-names")
+
+    # Removing the stored credential disconnects the account it connected: its row goes too.
+    page.get_by_role("button", name="Remove the google credential").click()
+    account.wait_for(state="detached")
+    page.get_by_text("No Google account connected yet.").wait_for()
+    page.locator("tr[data-kind='google'] td.configured", has_text="no").wait_for()
+    assert refresh in fake_google.revoked_tokens
+    assert requests.get(f"{ui.base}/api/google/connections", timeout=10).json()["items"] == []

@@ -93,7 +93,25 @@ async function folderPicker(connection, signal, reload) {
   return form;
 }
 
-function accountRow(connection, signal, reload, connect, picker) {
+// A folder by the name Drive last gave it, its id as the tooltip; one Drive no longer lets the
+// account read (deleted, trashed, unshared) keeps its last name and says so.
+function folderLabel(folder) {
+  const name = folder.name || (folder.id === 'root' ? 'My Drive' : folder.id);
+  if (folder.readable === false) {
+    return h('span', { class: 'drive-folder unreadable', 'data-folder-id': folder.id,
+      title: `Drive folder ${folder.id}: this account cannot read it any more` },
+    name, ' ', h('em', {}, '(cannot be read)'));
+  }
+  return h('span', { class: 'drive-folder', 'data-folder-id': folder.id, title: `Drive folder ${folder.id}` }, name);
+}
+
+function folderCell(connection) {
+  const folders = connection.drive_folders || [];
+  if (!folders.length) return '—';
+  return folders.flatMap((folder, index) => [index ? ', ' : null, folderLabel(folder)]);
+}
+
+function accountRow(connection, signal, reload, connect, picker, changed) {
   const actions = h('td', { 'data-label': 'Actions', class: 'actions' });
   if (connection.status !== 'ok') {
     actions.append(h('button', { type: 'button', onclick: () => connect.start(`/api/google/connections/${connection.id}/reconnect`, true).catch(() => {}) }, 'Reconnect'));
@@ -105,6 +123,7 @@ function accountRow(connection, signal, reload, connect, picker) {
   actions.append(h('button', { type: 'button', 'aria-label': `Delete ${connection.email}`, onclick: async () => {
     try { await del(`/api/google/connections/${connection.id}`, { signal }); notify(`${connection.email} removed.`); } catch { /* announced */ }
     reload().catch(() => {});
+    changed(); // a credential of PUT /api/credentials/google goes with the connection it made
   } }, 'Delete'));
   const missing = connection.missing_scopes.length
     ? h('span', { class: 'row-error' }, `Not allowed: ${connection.missing_scopes.map((s) => s.split('/').pop()).join(', ')}`) : null;
@@ -113,11 +132,12 @@ function accountRow(connection, signal, reload, connect, picker) {
     h('td', { 'data-label': 'Kind' }, connection.kind === 'oauth' ? 'account' : 'service account'),
     h('td', { 'data-label': 'Status', class: `status status-${connection.status}` }, STATUS[connection.status] || connection.status,
       connection.status_reason && connection.status !== 'ok' ? h('span', { class: 'row-error' }, connection.status_reason) : null),
-    h('td', { 'data-label': 'Folders' }, connection.drive_folder_ids.join(', ') || '—'),
+    h('td', { 'data-label': 'Folders' }, folderCell(connection)),
     actions);
 }
 
-export function googleSection(signal) {
+// `changed` is told when a deletion here may have changed the stored credentials.
+export function googleSection(signal, changed = () => {}) {
   const tbody = h('tbody');
   const picker = h('div');
   let reload = async () => {};
@@ -127,7 +147,7 @@ export function googleSection(signal) {
     const [info, page] = await Promise.all([get('/api/google/client', { signal }),
       get(query('/api/google/connections', { limit: 200 }), { signal })]);
     client.show(info);
-    tbody.replaceChildren(...page.items.map((c) => accountRow(c, signal, reload, connect, picker)));
+    tbody.replaceChildren(...page.items.map((c) => accountRow(c, signal, reload, connect, picker, changed)));
     if (!page.items.length) tbody.append(h('tr', {}, h('td', { colspan: 5 }, 'No Google account connected yet.')));
   };
   const section = h('section', { 'aria-labelledby': 'ga-h', class: 'google-accounts' },

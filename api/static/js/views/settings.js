@@ -32,7 +32,8 @@ function tokenSection() {
   return h('section', { 'aria-labelledby': 'tok-h' }, h('h2', { id: 'tok-h' }, 'Admin token'), state, form);
 }
 
-function statusTable(tbody, signal) {
+// `changed` is told after a removal: removing the google credential disconnects its account.
+function statusTable(tbody, signal, changed) {
   const load = async () => {
     const infos = await get('/api/credentials', { signal });
     tbody.replaceChildren(...infos.map((info) => h('tr', { 'data-kind': info.kind },
@@ -41,9 +42,11 @@ function statusTable(tbody, signal) {
       h('td', { 'data-label': 'Updated' }, when(info.updated_at)),
       h('td', { 'data-label': 'Fingerprint' }, h('code', {}, info.fingerprint || '—')),
       h('td', { 'data-label': 'Actions', class: 'actions' }, info.configured
-        ? h('button', { type: 'button', 'aria-label': `Remove the ${info.kind} credential`, onclick: async () => {
+        ? h('button', { type: 'button', 'aria-label': `Remove the ${info.kind} credential`,
+          title: info.kind === 'google' ? 'Also deletes the Google account connection it made' : null, onclick: async () => {
           try { await del(`/api/credentials/${info.kind}`, { signal }); notify(`${info.kind} removed.`); } catch { /* announced */ }
           load().catch(() => {});
+          changed();
         } }, 'Remove') : null))));
   };
   return load;
@@ -126,8 +129,12 @@ function serverSettings(named) {
 
 export async function settingsView({ root, signal }, setting = null) {
   const tbody = h('tbody');
-  const reload = statusTable(tbody, signal);
-  const google = googleSection(signal);
+  // The credential of PUT /api/credentials/google and the connection it makes are one: a change
+  // to either redraws both tables.
+  let google = null;
+  const reload = statusTable(tbody, signal, () => google.reload().catch(() => {}));
+  google = googleSection(signal, () => reload().catch(() => {}));
+  const reloadBoth = () => Promise.all([reload(), google.reload()]);
   const schedule = scheduleSection(signal);
   // Arriving from an error that names a setting, its explanation comes first.
   const server = serverSettings(setting);
@@ -143,7 +150,7 @@ export async function settingsView({ root, signal }, setting = null) {
         h('thead', {}, h('tr', {}, ['Credential', 'Configured', 'Updated', 'Fingerprint', 'Actions']
           .map((t) => h('th', { scope: 'col' }, t)))),
         tbody)),
-    googleForm(signal, reload),
+    googleForm(signal, reloadBoth),
     cookiesForm(signal, reload),
     setting ? null : server].filter(Boolean));
   const box = root.querySelector('.setting-box');
