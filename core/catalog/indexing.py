@@ -94,7 +94,7 @@ def drive_rows(files: Rows, folder_id: str, seen: datetime) -> tuple[Rows, Rows]
 
 def _resolve_roots(
     db: Database, client: DriveClient, folder_ids: list[str]
-) -> tuple[list[str], list[str]]:
+) -> tuple[list[str], list[str], dict[str, str]]:
     # "root" is an alias: Drive names a file's parent by the real id, so index under that.
     # What Drive says of each also names it in Settings, or says it cannot be read any more:
     # such a folder is not listed (its items go), where it used to fail the whole rebuild.
@@ -108,10 +108,11 @@ def _resolve_roots(
         said[folder] = folder_names.described(entry) if "name" in entry else folder_names.UNREADABLE
     if client.auth.creds.connection_id is not None:
         folder_names.remember(db, client.auth.creds.connection_id, said)
-    readable = [
-        root for root, fid in zip(resolved, folder_ids, strict=True) if said[fid]["readable"]
-    ]
-    return resolved, readable
+    pairs = list(zip(resolved, folder_ids, strict=True))
+    readable = [root for root, fid in pairs if said[fid]["readable"]]
+    # By real id, for the course of the videos loose in a root (discovery.discover_drive).
+    names = {root: str(said[fid]["name"]) for root, fid in pairs if said[fid].get("name")}
+    return resolved, readable, names
 
 
 def _folder_ids(services: Services, client: DriveClient) -> list[str]:
@@ -133,7 +134,7 @@ def rebuild_drive(
     started = utcnow()
     start_token = client.start_page_token()  # changes made during the listing are caught later
     folder_ids = _folder_ids(services, client)
-    roots, readable = _resolve_roots(services.db, client, folder_ids)
+    roots, readable, names = _resolve_roots(services.db, client, folder_ids)
     conn = client.auth.creds.connection_id
     for attempt in range(MAX_LISTING_RESTARTS + 1):
         try:
@@ -151,24 +152,25 @@ def rebuild_drive(
         else:
             removed = reach.release(session, conn, sources=(Source.DRIVE,), before=started)["items"]
             removed += reach.remove_unreached(session, Source.DRIVE, started)
-            _share_aliases(session, aliases)
+            _share_aliases(session, aliases, names)
         drive_tracks.drop_orphan_tracks(session)
         catalog.save_state(
             session, _state_key(conn), page_token=start_token, last_rebuild_at=utcnow(),
-            last_sync_at=utcnow(), last_error=None, extra={"aliases": aliases},
+            last_sync_at=utcnow(), last_error=None, extra={"aliases": aliases, "names": names},
         )  # fmt: skip
         discover_drive(session)
     return {"items": seen, "removed": removed}
 
 
-def _share_aliases(session: Any, aliases: dict[str, str]) -> None:
-    # Browsing and subscriptions read the shared Drive state: when some connection last listed
-    # Drive, and the real ids of every connection's roots.
+def _share_aliases(session: Any, aliases: dict[str, str], names: dict[str, str]) -> None:
+    # Browsing, subscriptions and courses read the shared Drive state: when some connection
+    # last listed Drive, the real ids of every connection's roots and their names.
     shared = session.get(SourceState, Source.DRIVE)
-    known = dict(((shared.extra if shared is not None else None) or {}).get("aliases") or {})
+    extra = (shared.extra if shared is not None else None) or {}
     catalog.save_state(
         session, Source.DRIVE, last_rebuild_at=utcnow(), last_sync_at=utcnow(),
-        extra={"aliases": {**known, **aliases}},
+        extra={"aliases": {**(extra.get("aliases") or {}), **aliases},
+               "names": {**(extra.get("names") or {}), **names}},
     )  # fmt: skip
 
 

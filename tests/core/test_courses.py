@@ -181,6 +181,18 @@ def test_drive_subfolders_are_courses_with_nested_sections(settings, drive):
     assert _belongs(settings, courses["My Drive"].lessons[0].item.id) == "My Drive"
 
 
+def test_videos_loose_in_an_indexed_drive_folder_are_a_course_named_as_drive_names_it(
+    settings, drive
+):
+    indexed = drive.add_folder("Física 101")
+    drive.add_file("Aula 1.mp4", parent=indexed, duration_ms=1000)
+    scoped = settings.model_copy(update={"drive_folder_ids": [indexed]})
+    rebuild_drive(services_of(scoped), drive_client(scoped))
+    courses = _courses(scoped)
+    assert _outline(courses["Física 101"]) == [(None, 0, [("Aula 1.mp4", 1)])]  # not its id
+    assert indexed not in courses
+
+
 def _belongs(settings, item_id):
     """The title of the course "continue watching" shows for an item."""
     db = database(settings.database_url)

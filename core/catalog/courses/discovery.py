@@ -103,15 +103,25 @@ def discover_drive(session: Session) -> None:
         .distinct()
     )
     rows += [
-        {"source": Source.DRIVE, "key": root, "title": _root_title(roots, root), "loose": True}
+        {
+            "source": Source.DRIVE,
+            "key": root,
+            "title": _root_title(session, roots, root),
+            "loose": True,
+        }
         for root in loose
         if root
     ]
     _upsert(session, rows)
 
 
-def _root_title(roots: dict[str, str], root: str) -> str:
-    return MY_DRIVE if roots.get(root) == "root" else roots.get(root, root)
+def _root_title(session: Session, roots: dict[str, str], root: str) -> str:
+    """An indexed folder's name as Drive last gave it (else the id it was asked by)."""
+    if roots.get(root) == "root":
+        return MY_DRIVE
+    state = session.get(SourceState, Source.DRIVE)
+    names = ((state.extra if state else None) or {}).get("names") or {}
+    return str(names.get(root) or roots.get(root, root))
 
 
 # ---------------------------------------------------------------- added by hand, hidden
@@ -142,7 +152,7 @@ def _drive_key(session: Session, folder_id: str) -> tuple[str, str, bool]:
     roots = drive_roots(session)
     if folder_id in roots or folder_id in roots.values():
         real = next((r for r, asked in roots.items() if folder_id in (r, asked)), folder_id)
-        return real, _root_title(roots, real), True
+        return real, _root_title(session, roots, real), True
     name = session.scalar(
         select(CatalogFolder.name).where(
             CatalogFolder.source == Source.DRIVE, CatalogFolder.source_id == folder_id
