@@ -18,9 +18,10 @@ NET=aula-kube-play
 PODS="aula-migrate redis-pod-0 web-pod-0 worker-pod-0 beat-pod-0"
 VOLUMES="aula-data aula-media redis-data"
 WORK=$(mktemp -d /tmp/aula-kube-play.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
 
 log() { echo "kube-play: $*"; }
-skip() { log "skipped: $*"; rm -rf "$WORK"; exit 3; }
+skip() { log "skipped: $*"; exit 3; }
 
 engine_conf() {  # a containers.conf with the limits and the runtime this host allows
     # Rootful podman sets nofile and nproc above the host's hard limits; without CAP_SYS_RESOURCE
@@ -45,7 +46,7 @@ engine_conf() {  # a containers.conf with the limits and the runtime this host a
 
 down() {  # remove the pods, volumes, secrets and network of a run (each only if present)
     for pod in $PODS; do
-        podman pod exists "$pod" && podman pod rm -f -t 10 "$pod" >/dev/null
+        podman pod exists "$pod" && podman pod rm -f -t 5 "$pod" >/dev/null
     done
     for volume in $VOLUMES; do
         podman volume exists "$volume" && podman volume rm -f "$volume" >/dev/null
@@ -88,6 +89,12 @@ api() {  # api METHOD PATH [BODY]: web's answer on loopback, with the run's admi
 
 field() { "$PYTHON" -c "import json, sys; doc = json.load(sys.stdin); print($1)"; }  # of stdin's JSON
 
+ready() {  # true once web answers ready; its last answer in $WORK/ready.json
+    code=$(curl -sS -m 30 -o "$WORK/ready.json" -w '%{http_code}' \
+        "http://127.0.0.1:$WEB_PORT/api/health/ready" 2>/dev/null) || return 1
+    [ "$code" = 200 ] || { echo "$code $(cat "$WORK/ready.json")" >>"$WORK/not-ready.log"; return 1; }
+}
+
 task_done() {  # true once the task left the queue; its record in $WORK/task.json
     api GET "/api/tasks/$TASK_ID" >"$WORK/task.json" || return 1
     case $(field "doc['state']" <"$WORK/task.json") in SUCCESS | FAILURE) return 0 ;; *) return 1 ;; esac
@@ -100,9 +107,8 @@ case ${1:-} in
         STANDIN_ENGINE=podman "$ROOT/deploy/standins/build.sh" python:3.11-slim redis:7
         log "building aula:local"
         podman build -q -t aula:local "$ROOT" >/dev/null
-        rm -rf "$WORK"
         exit 0 ;;
-    down) down; rm -rf "$WORK"; exit 0 ;;
+    down) down; exit 0 ;;
 esac
 MEDIA=${1:-}
 command -v kubectl >/dev/null || skip "kubectl is missing (apt-get install kubernetes-client)"
@@ -141,9 +147,8 @@ if [ -n "$MEDIA" ]; then
 fi
 log "web, worker, beat and redis; web on 127.0.0.1:$WEB_PORT"
 podman kube play --network "$NET" "$WORK/play.yaml" >/dev/null
-until_deadline "web ready (/api/health/ready)" api GET /api/health/ready >/dev/null 2>&1
-api GET /api/health/ready
-echo
+until_deadline "web ready (/api/health/ready)" ready
+log "web ready: $(cat "$WORK/ready.json")"
 TASK_ID=$(api POST /api/catalog/rebuild '{"source": "local"}' | field "doc['task_id']")
 log "catalog rebuild enqueued: task $TASK_ID"
 until_deadline "task $TASK_ID" task_done
