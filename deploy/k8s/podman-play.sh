@@ -9,7 +9,8 @@
 #   deploy/k8s/podman-play.sh down     remove what a run left (pods, volumes, secrets, network)
 # A run removes what it made on exit, publishes ports on 127.0.0.1 only, and gives up after
 # KUBE_PLAY_TIMEOUT_S (default 300) per wait. Exit 3 with one line: podman, kubectl or an image is
-# missing (a skip, not a failure).
+# missing (a skip, not a failure). The pods, volumes and Secret carry the manifests' names: do not
+# run it beside a podman deployment of Aula on the same host.
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 PYTHON=${PYTHON:-$ROOT/.venv/bin/python}
