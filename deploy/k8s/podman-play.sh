@@ -147,6 +147,8 @@ if [ -n "$MEDIA" ]; then
     chmod -R a+rX "$root"
 fi
 log "web, worker, beat and redis; web on 127.0.0.1:$WEB_PORT"
+# podman 4.3 makes the probes healthchecks run by systemd timers: without systemd it logs "unable
+# to get systemd connection to add healthchecks" and none run. The script's own waits check.
 podman kube play --network "$NET" "$WORK/play.yaml" >/dev/null
 until_deadline "web ready (/api/health/ready)" ready
 log "web ready: $(cat "$WORK/ready.json")"
