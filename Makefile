@@ -13,12 +13,13 @@ DEV_STAMP := $(VENV)/.installed-requirements-dev
 PYTEST_WORKERS ?= 4
 
 .DEFAULT_GOAL := help
-.PHONY: help run test compose-test browser promtool deploytools migrate lint fmt clean distclean
+.PHONY: help run test compose-test kube-play-test browser promtool deploytools migrate lint fmt clean distclean
 
 help:
 	@echo "make run        install into .venv, migrate, start web, worker, beat and flower"
 	@echo "make test       lint, type-check and run the test suite (compose-test included)"
 	@echo "make compose-test  docker-compose.yml for real, on local stand-in images (Docker)"
+	@echo "make kube-play-test  deploy/k8s with podman kube play, on local stand-in images"
 	@echo "make migrate    apply database migrations (DATABASE_URL)"
 	@echo "make lint       ruff check, ruff format --check, mypy, lint-imports, bandit (core, api, tasks)"
 	@echo "make fmt        format and auto-fix with ruff"
@@ -44,7 +45,8 @@ run: $(STAMP)
 	$(BIN)/python scripts/run.py
 
 test: $(DEV_STAMP) lint browser promtool deploytools
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal --ignore=tests/e2e/test_compose_run.py
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal --ignore=tests/e2e/test_compose_run.py \
+		--ignore=tests/deploy/test_kube_play.py
 	@$(MAKE) --no-print-directory compose-test
 
 # docker-compose.yml up for real (tests/e2e/test_compose_run.py). In CI (CI=true) it installs
@@ -56,6 +58,19 @@ compose-test: $(DEV_STAMP)
 	if [ $$rc -eq 3 ]; then exit 0; elif [ $$rc -ne 0 ]; then exit $$rc; fi; \
 	deploy/standins/build.sh && \
 	$(BIN)/pytest tests/e2e/test_compose_run.py --no-cov -p no:randomly
+
+# deploy/k8s played by Debian's podman (tests/deploy/test_kube_play.py; README, Scaling out). Not
+# part of `make test`: about a minute, and minutes more the first time (the images are built into
+# podman from Debian packages: deploy/k8s/podman-play.sh build). Installs podman, runc and
+# debootstrap when missing.
+kube-play-test: $(DEV_STAMP) deploytools
+	@{ command -v podman && command -v runc && command -v debootstrap; } >/dev/null 2>&1 || { \
+		echo "make: installing Debian's podman, runc and debootstrap for the kube play test"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+			podman runc debootstrap; }
+	deploy/k8s/podman-play.sh build
+	$(BIN)/pytest tests/deploy/test_kube_play.py --no-cov -p no:randomly
 
 # The deploy tests check deploy/prometheus with promtool, from Debian's prometheus package (which
 # also installs a prometheus service: `sudo systemctl disable --now prometheus` if unwanted).

@@ -209,11 +209,18 @@ class Settings(LibrarySettings, MediaSettings):
     def _proxies(cls, value: list[str]) -> list[str]:
         return values.proxy_networks(value)
 
+    @field_validator(
+        "admin_token", "media_link_secret", "webhook_secret", "google_client_secret",
+        "flower_basic_auth", mode="before",
+    )  # fmt: skip
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        # NAME= (empty) is off, as unset: deploy/k8s's secret.env.example lists each that way.
+        return None if value == "" else value
+
     @field_validator("admin_token")
     @classmethod
     def _token_length(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not value.get_secret_value():
-            return None  # ADMIN_TOKEN= (empty) is unset
         if value is not None:
             values.admin_token_length(value.get_secret_value())
         return value

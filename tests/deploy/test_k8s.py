@@ -48,7 +48,7 @@ def env_file(path: Path) -> dict[str, str]:
     return dict(line.split("=", 1) for line in lines)
 
 
-@pytest.mark.parametrize("target", ["base", "overlays/example"])
+@pytest.mark.parametrize("target", ["base", "overlays/example", "overlays/podman"])
 def test_every_object_renders_and_validates(target: str, tmp_path: Path) -> None:
     docs = render(target, tmp_path)
     kinds = {doc["kind"] for doc in docs}
@@ -67,6 +67,21 @@ def test_the_processes_of_compose_are_all_there(tmp_path: Path) -> None:
     assert by_kind(docs, "StatefulSet", "postgres")
     job = by_kind(docs, "Job", "aula-migrate")["spec"]["template"]["spec"]["containers"][0]
     assert job["command"] == ["python", "-m", "core", "migrate"]
+
+
+def test_the_podman_overlay_differs_only_where_podman_needs(tmp_path: Path) -> None:
+    # Its kustomization.yaml says why each differs; tests/deploy/test_kube_play.py plays it.
+    base, podman = render("base", tmp_path / "b"), render("overlays/podman", tmp_path / "p")
+    assert {d["metadata"]["name"] for d in podman if d["kind"] == "Deployment"} == {
+        "web", "worker", "beat", "redis"
+    }  # fmt: skip
+    config = next(d["data"] for d in podman if d["metadata"]["name"].startswith("aula-config"))
+    assert config["DATABASE_URL"] == "sqlite:////data/aula.db"
+    assert config["REDIS_URL"] == "redis://redis-pod-0:6379/0"  # podman's DNS: the pod's name
+    for name in ("web", "worker", "beat"):
+        ours, theirs = pod(podman, name)["containers"][0], pod(base, name)["containers"][0]
+        assert ours["command"] == theirs["command"] and ours["image"] == theirs["image"], name
+        assert {"name": "data", "mountPath": "/data"} in ours["volumeMounts"], name
 
 
 def test_exactly_one_beat(tmp_path: Path) -> None:
