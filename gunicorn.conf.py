@@ -27,6 +27,10 @@ timeout = _settings.web_timeout_s
 # finish their in-flight requests for up to this long; a stream still running then is cut.
 graceful_timeout = _settings.web_graceful_timeout_s
 keepalive = 5
+# gunicorn 27's control interface (gunicornc) is not used: its socket goes under $HOME, which is
+# read-only in the image (every web pod logged "Control server error: Permission denied"), and
+# it would be one more way into a running web.
+control_socket_disable = True
 # X-Forwarded-* are believed in the app only, as TRUSTED_PROXIES says (api/headers.py), never
 # by gunicorn's own default trust of loopback.
 forwarded_allow_ips = ""
