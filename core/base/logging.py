@@ -26,6 +26,9 @@ REDACTED = "[REDACTED]"
 # size and in the time its redaction takes, however large the value (a request path, a body).
 MAX_REDACTED_CHARS = 16 * 1024
 TRUNCATED = "...[truncated]"
+# Short texts come back on every line (a method, a request path, a request line): their redaction
+# is remembered, keyed by the text and the secrets known then (issue 29).
+MAX_REMEMBERED_CHARS = 256
 MIN_CUT_PREFIX = 4
 _SENSITIVE = (
     r"access_token|refresh_token|id_token|client_secret|token|api_key|apikey|key|secret|"
@@ -121,10 +124,23 @@ def redact(text: str) -> str:
     Text longer than MAX_REDACTED_CHARS is cut first (marked with TRUNCATED); a known secret cut
     in two at that point is removed as well. Linear in the length of the text.
     """
+    secrets = _secrets_by_length
+    if len(text) <= MAX_REMEMBERED_CHARS:
+        return _redact_remembered(text, secrets)
+    return _redact(text, secrets)
+
+
+@functools.lru_cache(maxsize=4096)
+def _redact_remembered(text: str, secrets: tuple[str, ...]) -> str:
+    # The answer depends on the text and the secrets known at the time, the cache's whole key:
+    # a secret registered later is a new key, never a stale answer.
+    return _redact(text, secrets)
+
+
+def _redact(text: str, secrets: tuple[str, ...]) -> str:
     cut = len(text) > MAX_REDACTED_CHARS
     if cut:
         text = text[:MAX_REDACTED_CHARS]
-    secrets = _secrets_by_length
     for secret in secrets:
         if secret in text:
             text = text.replace(secret, REDACTED)

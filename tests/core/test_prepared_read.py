@@ -41,7 +41,7 @@ def _record(db: Database, **fields: object) -> str:
 
 
 def test_rows_match_a_connections_rows(db: Database) -> None:
-    progress = {"current": 3, "total": 7, "message": "ünïcode \"quoted\""}
+    progress = {"current": 3, "total": 7, "message": 'ünïcode "quoted"'}
     first = _record(db, progress=progress, result=[1, None, {"a": 2.5}], started_at=utcnow())
     second = _record(db)
     prepared = PreparedRead(_VIEW)
