@@ -32,7 +32,7 @@ class _Plan:
 class PreparedRead:
     """`statement` (a Core select with named bind parameters), ready to run on any engine."""
 
-    def __init__(self, statement: Select[Any]) -> None:
+    def __init__(self, statement: Select[*tuple[Any, ...]]) -> None:
         self.statement = statement
         self.columns: tuple[str, ...] = tuple(statement.selected_columns.keys())
         self._plans: weakref.WeakKeyDictionary[Dialect, _Plan] = weakref.WeakKeyDictionary()
@@ -90,7 +90,7 @@ class PreparedRead:
 
 
 def _processors(
-    statement: Select[Any], dialect: Dialect
+    statement: Select[*tuple[Any, ...]], dialect: Dialect
 ) -> tuple[Callable[[Any], Any] | None, ...]:
     columns: Sequence[Any] = list(statement.selected_columns)
     return tuple(

@@ -7,7 +7,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
-
 from flask import Flask
 from sqlalchemy import event
 
