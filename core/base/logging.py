@@ -205,9 +205,9 @@ class RedactingFilter(logging.Filter):
             record.exc_text = redact(record.exc_text)
         if record.stack_info:
             record.stack_info = redact(record.stack_info)
-        for key, value in list(record.__dict__.items()):
-            if key not in _STANDARD:
-                setattr(record, key, redact_value(key, value))
+        fields = record.__dict__
+        for key in fields.keys() - _STANDARD:  # the extra fields, found in one set operation
+            fields[key] = redact_value(key, fields[key])
         return True
 
 
@@ -232,11 +232,10 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
-        extras = {
-            k: v for k, v in record.__dict__.items() if k not in _STANDARD and not k.startswith("_")
-        }
+        fields = record.__dict__
+        extras = sorted(key for key in fields.keys() - _STANDARD if not key.startswith("_"))
         if extras:
-            line += " " + " ".join(f"{k}={v}" for k, v in sorted(extras.items()))
+            line += " " + " ".join(f"{key}={fields[key]}" for key in extras)
         return line
 
 
