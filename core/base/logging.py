@@ -266,7 +266,7 @@ class LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
         with self.lock:  # type: ignore[union-attr]
             try:
                 self.stream.write(line)
-                self.stream.flush()
+                self.flush()  # StreamHandler's own (a stream without flush is fine)
             except RecursionError:
                 raise
             except Exception:
