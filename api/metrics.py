@@ -16,7 +16,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,20 @@ class RequestMetrics:
     exporter: PrometheusMetrics
     duration: Histogram
     total: Counter
+    # (method, rule, status) -> the two labelled children: `labels()` checks and orders its
+    # arguments on every call; the label values are bounded, and so is this.
+    children: dict[tuple[str, str, str], tuple[Histogram, Counter]] = field(default_factory=dict)
+
+    def labelled(self, method: str, rule: str, status: str) -> tuple[Histogram, Counter]:
+        """The duration histogram and the request counter for these label values."""
+        key = (method, rule, status)
+        found = self.children.get(key)
+        if found is None:
+            found = self.children[key] = (
+                self.duration.labels(method=method, url_rule=rule, status=status),
+                self.total.labels(method=method, status=status),
+            )
+        return found
 
 
 _process_metrics: dict[int, RequestMetrics] = {}
@@ -157,8 +171,9 @@ def observe(response: Response) -> Response:
     method, rule, status = _method(), _rule(), _status(response)
     began = g.get("started")
     elapsed = time.perf_counter() - began if began is not None else 0.0
-    metrics.duration.labels(method=method, url_rule=rule, status=status).observe(elapsed)
-    metrics.total.labels(method=method, status=status).inc()
+    duration, total = metrics.labelled(method, rule, status)
+    duration.observe(elapsed)
+    total.inc()
     return response
 
 

@@ -26,6 +26,9 @@ REDACTED = "[REDACTED]"
 # size and in the time its redaction takes, however large the value (a request path, a body).
 MAX_REDACTED_CHARS = 16 * 1024
 TRUNCATED = "...[truncated]"
+# Short texts come back on every line (a method, a request path, a request line): their redaction
+# is remembered, keyed by the text and the secrets known then (issue 29).
+MAX_REMEMBERED_CHARS = 256
 MIN_CUT_PREFIX = 4
 _SENSITIVE = (
     r"access_token|refresh_token|id_token|client_secret|token|api_key|apikey|key|secret|"
@@ -121,10 +124,23 @@ def redact(text: str) -> str:
     Text longer than MAX_REDACTED_CHARS is cut first (marked with TRUNCATED); a known secret cut
     in two at that point is removed as well. Linear in the length of the text.
     """
+    secrets = _secrets_by_length
+    if len(text) <= MAX_REMEMBERED_CHARS:
+        return _redact_remembered(text, secrets)
+    return _redact(text, secrets)
+
+
+@functools.lru_cache(maxsize=4096)
+def _redact_remembered(text: str, secrets: tuple[str, ...]) -> str:
+    # The answer depends on the text and the secrets known at the time, the cache's whole key:
+    # a secret registered later is a new key, never a stale answer.
+    return _redact(text, secrets)
+
+
+def _redact(text: str, secrets: tuple[str, ...]) -> str:
     cut = len(text) > MAX_REDACTED_CHARS
     if cut:
         text = text[:MAX_REDACTED_CHARS]
-    secrets = _secrets_by_length
     for secret in secrets:
         if secret in text:
             text = text.replace(secret, REDACTED)
@@ -189,9 +205,9 @@ class RedactingFilter(logging.Filter):
             record.exc_text = redact(record.exc_text)
         if record.stack_info:
             record.stack_info = redact(record.stack_info)
-        for key, value in list(record.__dict__.items()):
-            if key not in _STANDARD:
-                setattr(record, key, redact_value(key, value))
+        fields = record.__dict__
+        for key in fields.keys() - _STANDARD:  # the extra fields, found in one set operation
+            fields[key] = redact_value(key, fields[key])
         return True
 
 
@@ -216,12 +232,46 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
-        extras = {
-            k: v for k, v in record.__dict__.items() if k not in _STANDARD and not k.startswith("_")
-        }
+        fields = record.__dict__
+        extras = sorted(key for key in fields.keys() - _STANDARD if not key.startswith("_"))
         if extras:
-            line += " " + " ".join(f"{k}={v}" for k, v in sorted(extras.items()))
+            line += " " + " ".join(f"{key}={fields[key]}" for key in extras)
         return line
+
+
+class LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A StreamHandler that filters and formats a record before it takes the handler's lock.
+
+    Only the write of the finished line is serialised. Under gunicorn's threads the plain handler
+    formatted inside its lock, and a thread switched out mid-format (or waiting for the GIL after
+    its write) kept every other request's log line waiting (issue 29: a third of a loaded worker's
+    samples were threads queued on this lock). Lines, their order per thread and errors (reported
+    by `handleError`, as by StreamHandler) are the same.
+    """
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        """Filter and format here, then write the line under the lock."""
+        kept: Any = self.filter(record)
+        if not kept:
+            return False
+        if isinstance(kept, logging.LogRecord):  # Python 3.12+: a filter may replace the record
+            record = kept
+        try:
+            line = self.format(record) + self.terminator
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
+            return True
+        with self.lock:  # type: ignore[union-attr]
+            try:
+                self.stream.write(line)
+                self.flush()  # StreamHandler's own (a stream without flush is fine)
+            except RecursionError:
+                raise
+            except Exception:
+                self.handleError(record)
+        return True
 
 
 def dict_config(log_format: str = "text", level: str = "INFO") -> dict[str, Any]:
@@ -248,7 +298,7 @@ def dict_config(log_format: str = "text", level: str = "INFO") -> dict[str, Any]
         "formatters": {"main": formatter},
         "handlers": {
             "stderr": {
-                "class": "logging.StreamHandler",
+                "class": "core.base.logging.LineHandler",
                 "stream": "ext://sys.stderr",
                 "formatter": "main",
                 "filters": ["context", "redact"],

@@ -16,22 +16,26 @@ from sqlalchemy import String, bindparam, select, type_coerce
 from core.base.db import Database
 from core.base.errors import NotFound
 from core.base.models import TaskRecord
+from core.base.prepared import PreparedRead
 
 _STAMP = (TaskRecord.state, type_coerce(TaskRecord.updated_at, String).label("stamp"))
-_TAG = select(*_STAMP).where(TaskRecord.id == bindparam("task_id"))
-# What GET /api/tasks/{id} shows, then the tag's columns: one cached Core select, no ORM session.
-_VIEW = select(
-    TaskRecord.id,
-    TaskRecord.name,
-    TaskRecord.state,
-    TaskRecord.progress,
-    TaskRecord.result,
-    TaskRecord.error,
-    TaskRecord.created_at,
-    TaskRecord.started_at,
-    TaskRecord.finished_at,
-    _STAMP[1],
-).where(TaskRecord.id == bindparam("task_id"))
+# Both run as prepared reads (core/base/prepared.py): no ORM session, no Connection.
+_TAG = PreparedRead(select(*_STAMP).where(TaskRecord.id == bindparam("task_id")))
+# What GET /api/tasks/{id} shows, then the tag's stamp.
+_VIEW = PreparedRead(
+    select(
+        TaskRecord.id,
+        TaskRecord.name,
+        TaskRecord.state,
+        TaskRecord.progress,
+        TaskRecord.result,
+        TaskRecord.error,
+        TaskRecord.created_at,
+        TaskRecord.started_at,
+        TaskRecord.finished_at,
+        _STAMP[1],
+    ).where(TaskRecord.id == bindparam("task_id"))
+)
 
 
 def tag_of(task_id: str, state: str, stamp: object) -> str:
@@ -42,16 +46,13 @@ def tag_of(task_id: str, state: str, stamp: object) -> str:
 
 def read_tag(db: Database, task_id: str) -> str | None:
     """The current tag of `task_id`'s record, None if there is no such record."""
-    with db.engine.connect() as connection:
-        row = connection.execute(_TAG, {"task_id": task_id}).first()
-    return None if row is None else tag_of(task_id, row.state, row.stamp)
+    row = _TAG.first(db.engine, task_id=task_id)
+    return None if row is None else tag_of(task_id, *row)
 
 
 def read_view(db: Database, task_id: str) -> tuple[dict[str, Any], str]:
     """The shown fields of `task_id`'s record as read now, and their tag; or NotFound."""
-    with db.engine.connect() as connection:
-        row = connection.execute(_VIEW, {"task_id": task_id}).first()
-    if row is None:
+    view = _VIEW.first_dict(db.engine, task_id=task_id)
+    if view is None:
         raise NotFound(f"No task with id {task_id!r}.")
-    view = row._asdict()
     return view, tag_of(task_id, view["state"], view.pop("stamp"))

@@ -15,6 +15,7 @@ from core.base.db import Database
 from core.base.errors import Conflict, NotFound, ValidationFailed
 from core.base.models import utcnow
 from core.base.pagination import Page, keyset_page
+from core.base.prepared import PreparedRead
 from core.people import passwords
 from core.people.models import ApiToken, User, UserSession
 
@@ -24,9 +25,10 @@ ROLES = ("admin", "viewer")
 # fails closed for a moment, while a remembered "no" would leave reads open after setup.
 USER_EXISTS_TTL_S = 2.0
 _user_seen: dict[Database, float] = {}
-# Asked on every request of a single-person install: one cached Core select, no ORM session
-# (the session made this a third of a task poll, issue 29).
-_ANY_USER = select(User.id).limit(1)
+# Asked on every request of a single-person install: one prepared select on a pooled DBAPI
+# connection, no ORM session nor Connection (the session made this a third of a task poll, and the
+# Connection still most of the rest: issue 29).
+_ANY_USER = PreparedRead(select(User.id).limit(1))
 
 
 @dataclass(frozen=True)
@@ -50,8 +52,7 @@ def any_user(db: Database) -> bool:
     seen = _user_seen.get(db)
     if seen is not None and time.monotonic() - seen < USER_EXISTS_TTL_S:
         return True
-    with db.engine.connect() as connection:
-        found = connection.execute(_ANY_USER).first() is not None
+    found = _ANY_USER.first(db.engine) is not None
     if found:
         _user_seen[db] = time.monotonic()
     return found

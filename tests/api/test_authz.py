@@ -3,6 +3,7 @@ are kept to theirs once people exist."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -137,3 +138,15 @@ def test_a_signature_without_a_signing_key_is_not_a_crash(make_app: MakeApp) -> 
     with_viewer(app)
     answer = app.test_client().get("/api/catalog/items/1/stream?exp=9999999999&sig=abc")
     assert_envelope(answer, 401, "unauthorized")
+
+
+def test_an_unreadable_user_table_fails_closed(make_app: MakeApp, tmp_path: Path) -> None:
+    # A database without Aula's tables: the "people exist?" read fails, and every route that
+    # is not open answers 401 as if people existed (never 500, never open).
+    app = make_app(database_url=f"sqlite:///{tmp_path / 'empty.db'}")
+    client = app.test_client()
+
+    refused = client.get("/api/tasks/some-task")
+    assert refused.status_code == 401, refused.get_data(as_text=True)
+    assert_envelope(refused, 401, "unauthorized")
+    assert client.get("/api/health").status_code == 200

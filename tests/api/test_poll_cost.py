@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
+import psycopg
 from flask import Flask
 from sqlalchemy import event
 
@@ -14,18 +16,44 @@ from tests.api.test_tasks import db_of, enqueue
 
 @contextmanager
 def statements(app: Flask) -> Iterator[list[str]]:
-    """The SQL the app's engine runs inside the block."""
+    """The SQL the app's database connections run inside the block, as the driver sees it.
+
+    Watched at the driver (SQLite's trace callback, a psycopg cursor class) on every connection
+    the pool hands out, since a poll's reads bypass SQLAlchemy's Connection and its events."""
     seen: list[str] = []
     engine = db_of(app).engine
 
-    def note(_conn: object, _cursor: object, sql: str, *_: object) -> None:
-        seen.append(" ".join(sql.lower().split()))
+    def note(sql: object) -> None:
+        seen.append(" ".join(str(sql).lower().split()))
 
-    event.listen(engine, "before_cursor_execute", note)
+    def watch(dbapi_connection: Any, *_: object) -> None:
+        if engine.dialect.name == "sqlite":
+            dbapi_connection.set_trace_callback(note)
+        else:
+            dbapi_connection.cursor_factory = _tracing_cursor(note)
+
+    def unwatch(dbapi_connection: Any, *_: object) -> None:
+        if engine.dialect.name == "sqlite":
+            dbapi_connection.set_trace_callback(None)
+        else:
+            dbapi_connection.cursor_factory = psycopg.Cursor
+
+    event.listen(engine, "checkout", watch)
+    event.listen(engine, "checkin", unwatch)
     try:
         yield seen
     finally:
-        event.remove(engine, "before_cursor_execute", note)
+        event.remove(engine, "checkout", watch)
+        event.remove(engine, "checkin", unwatch)
+
+
+def _tracing_cursor(note: Callable[[object], None]) -> type[psycopg.Cursor[Any]]:
+    class Tracing(psycopg.Cursor):  # type: ignore[type-arg]
+        def execute(self, query: Any, *args: Any, **kwargs: Any) -> Any:
+            note(query)
+            return super().execute(query, *args, **kwargs)
+
+    return Tracing
 
 
 def _task_reads(seen: list[str]) -> list[str]:
