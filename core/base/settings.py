@@ -255,25 +255,18 @@ class Settings(LibrarySettings, MediaSettings):
         return self
 
     @model_validator(mode="after")
-    def _visibility(self) -> Settings:
+    def _intervals(self) -> Settings:
+        """Each lease or timeout outlasts what it guards."""
         if self.broker_visibility_timeout_s <= self.task_time_limit_s:
             raise ValueError(
                 "BROKER_VISIBILITY_TIMEOUT_S: must exceed TASK_TIME_LIMIT_S, or long tasks run"
                 " twice"
             )
-        return self
-
-    @model_validator(mode="after")
-    def _beat_lock(self) -> Settings:
         if self.beat_heartbeat_interval_s * 3 > self.beat_lock_ttl_s:
             raise ValueError(
                 "BEAT_LOCK_TTL_S: must be at least three BEAT_HEARTBEAT_INTERVAL_S, or the running"
                 " beat may lose its lock between renewals"
             )
-        return self
-
-    @model_validator(mode="after")
-    def _liveness(self) -> Settings:
         if self.worker_liveness_interval_s * 3 > self.worker_liveness_ttl_s:
             raise ValueError(
                 "WORKER_LIVENESS_TTL_S: must be at least three WORKER_LIVENESS_INTERVAL_S, or a"

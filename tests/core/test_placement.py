@@ -75,10 +75,9 @@ def test_below_an_indexed_folder_each_subfolder_is_a_course(settings, drive):
     items = _items(settings, "drive")
     assert _place(settings, items[inner], [indexed]).course == "Curso X"
     # Videos loose in an indexed folder form a course of their own, placed as its course page
-    # shows it. The catalog keeps no indexed folder's own name, so that course's title is the
-    # folder id it was asked for (a gap: the course page shows the same).
+    # shows it: named as Drive names the folder (the rebuild keeps the indexed folders' names).
     shown = _place(settings, items[loose], [indexed])
-    assert (shown.course, shown.section, shown.position) == (indexed, None, 1)
+    assert (shown.course, shown.section, shown.position) == ("Aulas gravadas", None, 1)
     assert shown.course_key == f"drive:{indexed}"
 
 
