@@ -28,7 +28,7 @@ def _connection_id(session: Session, entry: CourseEntry, view: CourseView) -> in
     return int(value) if value is not None else None
 
 
-def _built(session: Session, entry: CourseEntry, user_id: int) -> CourseView:
+def built(session: Session, entry: CourseEntry, user_id: int) -> CourseView:
     """A course with the caller's progress: its lessons, their progress and whether they have
     downloads come in one query (layout.ITEM)."""
     view = build(entry, layout_of(session, entry, user_id))
@@ -39,10 +39,15 @@ def _built(session: Session, entry: CourseEntry, user_id: int) -> CourseView:
 def get_course(db: Database, course_id: int, user_id: int) -> CourseView:
     """One shown course with the caller's progress; NotFound if unknown or hidden."""
     with db.session() as session:
-        entry = session.get(CourseEntry, course_id)
-        if entry is None or entry.hidden:
-            raise NotFound(f"No course with id {course_id}.")
-        return _built(session, entry, user_id)
+        return built(session, shown_entry(session, course_id), user_id)
+
+
+def shown_entry(session: Session, course_id: int) -> CourseEntry:
+    """A course's entry; NotFound if unknown or hidden."""
+    entry = session.get(CourseEntry, course_id)
+    if entry is None or entry.hidden:
+        raise NotFound(f"No course with id {course_id}.")
+    return entry
 
 
 def list_courses(
@@ -55,5 +60,5 @@ def list_courses(
             session, stmt, (CourseEntry.title, CourseEntry.id), limit=limit, cursor=cursor,
             descending=False,
         )  # fmt: skip
-        views = [_built(session, entry, user_id) for entry in page.items]
+        views = [built(session, entry, user_id) for entry in page.items]
     return Page(views, page.next_cursor)
