@@ -15,7 +15,7 @@ from sqlalchemy import update
 from api.course_cache import _KEY
 from core.base import signing
 from core.base.db import database, session_scope
-from core.base.models import CatalogItem, Download
+from core.base.models import CatalogFolder, CatalogItem, Course, Download
 from core.catalog.courses import progress
 from core.catalog.courses.models import CourseEntry
 from core.catalog.indexing import rebuild_drive, rebuild_local
@@ -209,6 +209,12 @@ def test_classroom_topics_renamed_and_moved_are_seen(pair, settings, classroom):
     assert [s["title"] for s in _reread(pair, course_id)["sections"]] == [
         None, "Unidade 2", "Unidade Um",
     ]  # fmt: skip
+    with session_scope(settings.database_url) as session:  # the topics alone (no item written)
+        row = session.get(Course, course)
+        row.topics = [{**topic, "name": topic["name"] + "!"} for topic in row.topics]
+    assert [s["title"] for s in _reread(pair, course_id)["sections"]] == [
+        None, "Unidade 2!", "Unidade Um!",
+    ]  # fmt: skip
 
 
 def test_drive_folder_renamed_is_seen(pair, settings, drive):
@@ -223,6 +229,11 @@ def test_drive_folder_renamed_is_seen(pair, settings, drive):
     drive.rename(week, "Semana Um")
     rebuild_drive(services_of(settings), drive_client(settings))
     assert [s["title"] for s in _reread(pair, course_id)["sections"]] == [None, "Semana Um"]
+    with session_scope(settings.database_url) as session:  # the folder alone (no item written)
+        session.execute(
+            update(CatalogFolder).where(CatalogFolder.source_id == week).values(name="S1")
+        )
+    assert [s["title"] for s in _reread(pair, course_id)["sections"]] == [None, "S1"]
 
 
 def _expiries(page: dict) -> set[str]:
