@@ -237,9 +237,7 @@ def test_drive_folder_renamed_is_seen(pair, settings, drive):
 
 
 def _expiries(page: dict) -> set[str]:
-    return {
-        parse_qs(urlsplit(lesson["stream_url"]).query)["exp"][0] for lesson in _lessons(page)
-    }
+    return {parse_qs(urlsplit(lesson["stream_url"]).query)["exp"][0] for lesson in _lessons(page)}
 
 
 def test_signed_urls_are_kept_only_within_their_window(make_app, settings, algebra):
