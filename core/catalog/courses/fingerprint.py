@@ -79,7 +79,9 @@ def _where(dialect: str, source: str, loose: bool) -> list[Any]:
 def _statements(dialect: str, source: str, loose: bool) -> tuple[Any, Any]:
     """The two queries for a kind of course, built once (building them cost as much as running
     them): the items' aggregates, then the other tables' over `low`..`high`."""
-    zero, low, high = literal(0, Integer), bindparam("low"), bindparam("high")
+    zero = literal(0, Integer)
+    low: Any = bindparam("low")
+    high: Any = bindparam("high")
     items = select(
         func.count(), func.coalesce(func.sum(_ITEMS.id), 0), func.min(_ITEMS.id),
         func.max(_ITEMS.id), func.coalesce(func.sum(_millis(_ITEMS.updated_at, dialect)), 0),
