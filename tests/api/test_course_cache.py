@@ -4,6 +4,7 @@ next request, whichever process or connection made it."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import time
@@ -74,12 +75,14 @@ def _lessons(page: dict) -> list[dict]:
 def algebra(settings):
     """A local course: sections, natural order, slides beside Lesson 1, a loose PDF."""
     root = settings.media_roots[0]
+    shutil.rmtree(root / "Algebra", ignore_errors=True)
     for name in ("Lesson 10.mp4", "Lesson 2.mp4", "Lesson 1.mp4", "Unit 2/Lesson 1.mp4"):
         clip(root / "Algebra" / name)
     (root / "Algebra" / "Lesson 1.pdf").write_bytes(b"%PDF-1.4")
     (root / "Algebra" / "Unit 2" / "Reading.pdf").write_bytes(b"%PDF-1.4")
     rebuild_local(services_of(settings))
-    return root / "Algebra"
+    yield root / "Algebra"
+    shutil.rmtree(root / "Algebra")  # other modules' fixtures expect files only in the root
 
 
 def _track(origin: str, language: str) -> Track:
