@@ -22,6 +22,18 @@ from flask import current_app
 from core.catalog.courses.build import Summary
 
 _KEY = "aula.course_cache"
+PAGES, LISTED = "pages", "listed"  # the stores: course pages, courses as the list shows them
+STORES = (PAGES, LISTED)
+LISTED_PER_PAGE = 64  # a list page shows up to 100 courses; a summary is small
+
+
+class Listed(NamedTuple):
+    """A course as the list shows it, without its progress: `head`, the progress, a brace."""
+
+    fingerprint: Any
+    window: int | None
+    head: bytes
+    lessons: list[int]
 
 
 class Cached(NamedTuple):
@@ -36,17 +48,21 @@ class Cached(NamedTuple):
     defaults: list[bytes]  # each lesson's progress when never started
 
 
-def _store() -> tuple[OrderedDict[int, Cached], threading.Lock]:
-    found: tuple[OrderedDict[int, Cached], threading.Lock] | None
-    found = current_app.extensions.get(_KEY)
-    if found is None:  # per app: tests run several apps on several databases in one process
-        found = current_app.extensions.setdefault(_KEY, (OrderedDict(), threading.Lock()))
-    return found
+Store = tuple[OrderedDict[int, Any], threading.Lock]
 
 
-def lookup(course_id: int, fingerprint: Any, window: int | None) -> Cached | None:
-    """The course's copy, if it was built from what the database holds now, in this window."""
-    pages, lock = _store()
+def _store(name: str) -> Store:
+    stores: dict[str, Store] | None = current_app.extensions.get(_KEY)
+    if stores is None:  # per app: tests run several apps on several databases in one process
+        made: dict[str, Store] = {each: (OrderedDict(), threading.Lock()) for each in STORES}
+        stores = current_app.extensions.setdefault(_KEY, made)
+    return stores[name]
+
+
+def lookup(store: str, course_id: int, fingerprint: Any, window: int | None) -> Any:
+    """The course's copy in `store`, if it was built from what the database holds now, in this
+    window."""
+    pages, lock = _store(store)
     with lock:
         found = pages.get(course_id)
         if found is None or found.fingerprint != fingerprint or found.window != window:
@@ -55,11 +71,11 @@ def lookup(course_id: int, fingerprint: Any, window: int | None) -> Cached | Non
         return found
 
 
-def remember(course_id: int, cached: Cached, size: int) -> None:
-    """Keep `cached`, dropping the least recently used courses beyond `size`."""
-    pages, lock = _store()
+def remember(store: str, course_id: int, kept: Cached | Listed, size: int) -> None:
+    """Keep `kept`, dropping the least recently used courses beyond `size`."""
+    pages, lock = _store(store)
     with lock:
-        pages[course_id] = cached
+        pages[course_id] = kept
         pages.move_to_end(course_id)
         while len(pages) > size:
             pages.popitem(last=False)
@@ -97,9 +113,7 @@ def answer(
 ) -> bytes:  # fmt: skip
     """The page for a caller whose progress rows are `rows` (by item id), with its `figures`;
     `progress` shows a row as the page does."""
-    summary = {"watched": figures.watched, "total": figures.total,
-               "percent": figures.percent, "next_item_id": figures.next_item_id}  # fmt: skip
-    parts = [cached.head, orjson.dumps(summary)]
+    parts = [cached.head, _figures(figures)]
     for static, item_id, default in zip(
         cached.statics[:-1], cached.lessons, cached.defaults, strict=True
     ):
@@ -107,3 +121,21 @@ def answer(
         parts += (static, default if row is None else orjson.dumps(progress(row)))
     parts.append(cached.statics[-1])
     return b"".join(parts)
+
+
+def _figures(figures: Summary) -> bytes:
+    shown = {"watched": figures.watched, "total": figures.total,
+             "percent": figures.percent, "next_item_id": figures.next_item_id}  # fmt: skip
+    return orjson.dumps(shown)
+
+
+def listed(
+    shown: dict[str, Any], lessons: list[int], fingerprint: Any, window: int | None
+) -> Listed:
+    """`shown` (api.courses.summary's: progress last) without its progress."""
+    return Listed(fingerprint, window, _open(shown, "progress") + b',"progress":', lessons)
+
+
+def listed_answer(kept: Listed, figures: Summary) -> bytes:
+    """The course as the list shows it, for a caller with these `figures`."""
+    return kept.head + _figures(figures) + b"}"

@@ -149,6 +149,9 @@ class CourseList(MethodView):
     @blp.response(200, CoursePageSchema)
     def get(self, args: dict[str, Any]) -> Any:
         """Every course not hidden, by title, with the caller's progress."""
+        size = settings().course_cache_size
+        if size:
+            return _cached_list(args, user_key(), size)
         page = service.list_courses(db(), user_key(), **args)
         # As CoursePageSchema dumps it (it documents the answer), written out: see detail().
         body = {"items": [summary(view) for view in page.items], "next_cursor": page.next_cursor}
@@ -184,6 +187,10 @@ class CourseDetail(MethodView):
         discovery.hide_course(db(), course_id)
 
 
+def _figures(lessons: list[int], rows: dict[int, Any]) -> build.Summary:
+    return build.figures([(item_id, rows.get(item_id)) for item_id in lessons])
+
+
 def _cached_page(course_id: int, user_id: int, size: int) -> Response:
     """The page from this process's copy (api/course_cache.py) if the course's fingerprint and
     the media URL window are still those it was built with; else built, and kept. The
@@ -191,10 +198,10 @@ def _cached_page(course_id: int, user_id: int, size: int) -> Response:
     with db().session() as session:
         entry = service.shown_entry(session, course_id)
         mark, window = fingerprint(session, entry), media_window()
-        found = course_cache.lookup(course_id, mark, window)
+        found = course_cache.lookup(course_cache.PAGES, course_id, mark, window)
         if found is not None:
             rows = progress.of_lessons(session, user_id, found.lessons)
-            figures = build.figures([(item_id, rows.get(item_id)) for item_id in found.lessons])
+            figures = _figures(found.lessons, rows)
             body = course_cache.answer(found, rows, figures, lambda row: lesson_progress(None, row))
             return Response(body, mimetype="application/json")
         view = service.built(session, entry, user_id)
@@ -204,5 +211,31 @@ def _cached_page(course_id: int, user_id: int, size: int) -> Response:
         defaults = [orjson.dumps(lesson_progress(lesson.item, None)) for lesson in lessons]
         ids = [lesson.item.id for lesson in lessons]
         kept = course_cache.split(shown, ids, defaults, mark, window)
-        course_cache.remember(course_id, kept, size)
+        course_cache.remember(course_cache.PAGES, course_id, kept, size)
     return json_response(shown)
+
+
+def _cached_list(args: dict[str, Any], user_id: int, size: int) -> Response:
+    """The list with each course from this process's copy of its summary, as _cached_page."""
+    shown: list[bytes] = []
+    limit = size * course_cache.LISTED_PER_PAGE
+    with db().session() as session:
+        page = service.shown_entries(session, **args)
+        window = media_window()
+        for entry in page.items:
+            mark = fingerprint(session, entry)
+            found = course_cache.lookup(course_cache.LISTED, entry.id, mark, window)
+            if found is not None:
+                rows = progress.of_lessons(session, user_id, found.lessons)
+                shown.append(course_cache.listed_answer(found, _figures(found.lessons, rows)))
+                continue
+            view = service.built(session, entry, user_id)
+            body = summary(view)
+            shown.append(orjson.dumps(body))
+            if media_window() == window:
+                ids = [lesson.item.id for lesson in view.lessons]
+                kept = course_cache.listed(body, ids, mark, window)
+                course_cache.remember(course_cache.LISTED, entry.id, kept, limit)
+    cursor = orjson.dumps(page.next_cursor)
+    answer = b'{"items":[' + b",".join(shown) + b'],"next_cursor":' + cursor + b"}\n"
+    return Response(answer, mimetype="application/json")

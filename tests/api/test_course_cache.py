@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import update
 
-from api.course_cache import _KEY
+from api.course_cache import _KEY, LISTED, PAGES
 from core.base import signing
 from core.base.db import database, session_scope
 from core.base.models import CatalogFolder, CatalogItem, Course, Download
@@ -39,8 +39,21 @@ def pair(make_app):
     return make_app(course_cache_size=4).test_client(), make_app(course_cache_size=0).test_client()
 
 
-def _pages(app) -> dict:
-    return app.application.extensions.get(_KEY, ({}, None))[0]
+def _pages(app, store: str = PAGES) -> dict:
+    stores = app.application.extensions.get(_KEY)
+    return stores[store][0] if stores else {}
+
+
+def _read_list(pair, *, hit: bool = False) -> dict:
+    """The list through both apps, byte for byte equal; `hit`: every course from its copy."""
+    cached, plain = pair
+    kept = dict(_pages(cached, LISTED))
+    answer = cached.get("/api/courses?limit=100")
+    assert answer.status_code == 200, answer.get_json()
+    if hit:
+        assert kept and all(_pages(cached, LISTED)[key] is value for key, value in kept.items())
+    assert answer.data == plain.get("/api/courses?limit=100").data
+    return answer.get_json()
 
 
 def _read(pair, course_id: int, *, hit: bool = False) -> dict:
@@ -59,6 +72,8 @@ def _reread(pair, course_id: int) -> dict:
     """Read (built), read again (a hit): the same page."""
     first = _read(pair, course_id)
     assert _read(pair, course_id, hit=True) == first
+    listed = _read_list(pair)
+    assert _read_list(pair, hit=True) == listed
     return first
 
 
@@ -165,6 +180,8 @@ def test_progress_is_read_per_caller_on_a_hit(pair, settings, algebra):
     progress.save(db, 0, ids[2], position_s=30.0, duration_s=100.0)  # the caller's own
     page = _read(pair, course_id, hit=True)
     assert page["progress"]["next_item_id"] == ids[2]
+    (listed,) = _read_list(pair, hit=True)["items"]
+    assert listed["progress"] == page["progress"]
     assert _lessons(page)[2]["progress"]["position_s"] == 30.0
 
 

@@ -50,15 +50,20 @@ def shown_entry(session: Session, course_id: int) -> CourseEntry:
     return entry
 
 
+def shown_entries(session: Session, *, limit: int, cursor: str | None) -> Page[CourseEntry]:
+    """A page of the shown courses' entries, by title."""
+    stmt = select(CourseEntry).where(CourseEntry.hidden.is_(False))
+    return keyset_page(
+        session, stmt, (CourseEntry.title, CourseEntry.id), limit=limit, cursor=cursor,
+        descending=False,
+    )  # fmt: skip
+
+
 def list_courses(
     db: Database, user_id: int, *, limit: int = 50, cursor: str | None = None
 ) -> Page[CourseView]:
     """A page of shown courses by title, each built with the caller's progress."""
-    stmt = select(CourseEntry).where(CourseEntry.hidden.is_(False))
     with db.session() as session:
-        page = keyset_page(
-            session, stmt, (CourseEntry.title, CourseEntry.id), limit=limit, cursor=cursor,
-            descending=False,
-        )  # fmt: skip
+        page = shown_entries(session, limit=limit, cursor=cursor)
         views = [built(session, entry, user_id) for entry in page.items]
     return Page(views, page.next_cursor)
