@@ -102,6 +102,16 @@ def media_signer() -> Callable[[str], str]:
     return signing.url_signer(key, signing.expiry(time.time(), config.media_url_ttl_s))
 
 
+def media_window() -> int | None:
+    """The expiry media_signer() signs with now, None when it does not sign: a signature depends
+    only on the key and this, so URLs made in the same window are the same (api/course_cache)."""
+    config = settings()
+    key = current_app.extensions.get(_KEY)
+    if not (config.require_auth_for_reads or g.get("people")) or key is None:
+        return None
+    return signing.expiry(time.time(), config.media_url_ttl_s)
+
+
 def _is_open(path: str) -> bool:
     # Only /api is guarded: the web UI (/ and /ui/...) holds no data, and /metrics stays open
     # for Prometheus (keep it off the public proxy; see README, Security).

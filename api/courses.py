@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+from flask import Response
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from api.access import media_url
+from api import course_cache
+from api.access import media_url, media_window
 from api.catalog import ItemSchema, needs_download
 from api.course_json import items_json, json_response
 from api.extensions import db, settings
@@ -16,8 +19,9 @@ from api.progress import LessonProgressSchema, progress_body, user_key
 from api.schemas import PageArgsSchema, page_schema
 from core.base.models import CatalogItem
 from core.base.sources import Source
-from core.catalog.courses import discovery, service
+from core.catalog.courses import build, discovery, progress, service
 from core.catalog.courses.build import CourseView, Lesson, duration, summarise
+from core.catalog.courses.fingerprint import fingerprint
 
 blp = Blueprint(
     "courses", __name__, url_prefix="/api/courses",
@@ -110,12 +114,17 @@ def summary(view: CourseView) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _lesson(lesson: Lesson, shown: dict[str, Any]) -> dict[str, Any]:
-    shown["position"] = lesson.position
-    progress = progress_body(lesson.item, lesson.progress)
+def lesson_progress(item: Any, row: Any) -> dict[str, Any]:
+    """A lesson's progress on its page (`item` is read only when `row` is None)."""
+    progress = progress_body(item, row)
     if progress["updated_at"] is not None:  # ISO 8601, as LessonProgressSchema writes it
         progress["updated_at"] = progress["updated_at"].isoformat()
-    shown["progress"] = progress
+    return progress
+
+
+def _lesson(lesson: Lesson, shown: dict[str, Any]) -> dict[str, Any]:
+    shown["position"] = lesson.position
+    shown["progress"] = lesson_progress(lesson.item, lesson.progress)
     shown["attachments"] = [attachment(item) for item in lesson.attachments]
     return shown
 
@@ -140,6 +149,9 @@ class CourseList(MethodView):
     @blp.response(200, CoursePageSchema)
     def get(self, args: dict[str, Any]) -> Any:
         """Every course not hidden, by title, with the caller's progress."""
+        size = settings().course_cache_size
+        if size:
+            return _cached_list(args, user_key(), size)
         page = service.list_courses(db(), user_key(), **args)
         # As CoursePageSchema dumps it (it documents the answer), written out: see detail().
         body = {"items": [summary(view) for view in page.items], "next_cursor": page.next_cursor}
@@ -164,9 +176,72 @@ class CourseDetail(MethodView):
         """A course's sections in order, their lessons and attachments, the caller's progress."""
         # Built as JSON here rather than dumped by CourseDetailSchema (which documents it):
         # marshmallow takes most of a second over 2,000 lessons.
-        return json_response(detail(service.get_course(db(), course_id, user_key())))
+        size = settings().course_cache_size
+        if not size:
+            return json_response(detail(service.get_course(db(), course_id, user_key())))
+        return _cached_page(course_id, user_key(), size)
 
     @blp.response(204)
     def delete(self, course_id: int) -> None:
         """Hide a course (adding its folder again shows it); progress stays."""
         discovery.hide_course(db(), course_id)
+
+
+def _figures(lessons: list[int], rows: dict[int, Any]) -> build.Summary:
+    return build.figures([(item_id, rows.get(item_id)) for item_id in lessons])
+
+
+def _cached_page(course_id: int, user_id: int, size: int) -> Response:
+    """The page from this process's copy (api/course_cache.py) if the course's fingerprint and
+    the media URL window are still those it was built with; else built, and kept. The
+    fingerprint is read before the build: a write in between makes the next request miss."""
+    with db().session() as session:
+        entry = service.shown_entry(session, course_id)
+        mark, window = fingerprint(session, entry), media_window()
+        found = course_cache.lookup(course_cache.PAGES, course_id, mark, window)
+        if found is not None:
+            rows = progress.of_lessons(session, user_id, found.lessons)
+            figures = _figures(found.lessons, rows)
+            body = course_cache.answer(found, rows, figures, lambda row: lesson_progress(None, row))
+            return Response(body, mimetype="application/json")
+        view = service.built(session, entry, user_id)
+    shown = detail(view)
+    if media_window() == window:  # not across a window's end: its URLs would be the next's
+        lessons = view.lessons
+        defaults = [orjson.dumps(lesson_progress(lesson.item, None)) for lesson in lessons]
+        ids = [lesson.item.id for lesson in lessons]
+        kept = course_cache.split(shown, ids, defaults, mark, window)
+        course_cache.remember(course_cache.PAGES, course_id, kept, size)
+    return json_response(shown)
+
+
+def _cached_list(args: dict[str, Any], user_id: int, size: int) -> Response:
+    """The list with each course from this process's copy of its summary, as _cached_page; the
+    caller's progress on every kept course in one query (a round trip per course cost more than
+    the rest of a hit on PostgreSQL under load)."""
+    shown: list[bytes] = []
+    limit = size * course_cache.LISTED_PER_PAGE
+    with db().session() as session:
+        page = service.shown_entries(session, **args)
+        window = media_window()
+        marks = [fingerprint(session, entry) for entry in page.items]
+        kept = [
+            course_cache.lookup(course_cache.LISTED, e.id, m, window)
+            for e, m in zip(page.items, marks, strict=True)
+        ]
+        ids = [item_id for found in kept if found is not None for item_id in found.lessons]
+        rows = progress.of_lessons(session, user_id, ids)
+        for entry, mark, found in zip(page.items, marks, kept, strict=True):
+            if found is not None:
+                shown.append(course_cache.listed_answer(found, _figures(found.lessons, rows)))
+                continue
+            view = service.built(session, entry, user_id)
+            body = summary(view)
+            shown.append(orjson.dumps(body))
+            if media_window() == window:
+                lessons = [lesson.item.id for lesson in view.lessons]
+                made = course_cache.listed(body, lessons, mark, window)
+                course_cache.remember(course_cache.LISTED, entry.id, made, limit)
+    cursor = orjson.dumps(page.next_cursor)
+    answer = b'{"items":[' + b",".join(shown) + b'],"next_cursor":' + cursor + b"}\n"
+    return Response(answer, mimetype="application/json")

@@ -45,10 +45,10 @@ BEFORE: tuple[Stage[BeforeHook], ...] = (
     # First: every later answer (early ones included) carries the id and is timed.
     Stage("request id and clocks", security.start_request),
     Stage("https redirect (FORCE_HTTPS)", headers.redirect_to_https),
+    # Whether people exist decides what the next three stages ask (CONTRACT 8.2).
+    Stage("people exist?", authz.note_people),
     # Before the token check, so that once past the limit no token is checked at all.
     Stage("failed-authentication limit", limits.refuse_after_failures, MUTATING, limits.configured),
-    # Whether people exist decides what the next two stages ask (CONTRACT 8.2).
-    Stage("people exist?", authz.note_people),
     # Before routing errors: a mutation of an unknown path is refused for want of the token.
     Stage("admin token and Origin", security.require_admin, MUTATING),
     Stage("sign-in and roles (api/authz.py's table)", authz.authorise),

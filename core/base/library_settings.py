@@ -14,8 +14,9 @@ DEFAULT_TEMPLATE = "{course}/{section}/{position:03d} - {title} [{id}].{ext}"
 
 
 class LibrarySettings(BaseSettings):
-    """DOWNLOAD_TEMPLATE, WRITE_NFO, and the download schedule's defaults (the settings row of
-    core.downloads.schedule overrides these at runtime once someone changes them)."""
+    """DOWNLOAD_TEMPLATE, WRITE_NFO, the download schedule's defaults (the settings row of
+    core.downloads.schedule overrides these at runtime once someone changes them), and
+    COURSE_CACHE_SIZE."""
 
     download_template: str = DEFAULT_TEMPLATE
     write_nfo: bool = False
@@ -23,6 +24,9 @@ class LibrarySettings(BaseSettings):
     download_windows: Annotated[list[str], NoDecode] = Field(default_factory=list)
     download_rate_limit: int | None = None  # bytes per second per download; empty: none
     download_concurrency: int = Field(2, ge=1, le=64)  # cluster-wide running downloads
+    # Course pages kept per web process, the part that is the same for everyone (and 64 times as
+    # many list summaries: api/course_cache.py); 0: off.
+    course_cache_size: int = Field(8, ge=0, le=1000)
 
     @field_validator("download_windows", mode="before")
     @classmethod

@@ -190,3 +190,28 @@ def test_every_redis_url_scheme_is_a_storage_the_limiter_knows(make_app: MakeApp
     assert storage_uri("unix:///run/redis.sock?db=2") == "redis+unix:///run/redis.sock?db=2"
     app = make_app(rate_limit_mutations="5/minute", redis_url="unix:///nonexistent/redis.sock")
     assert app.extensions["aula.limiter"] is not None
+
+
+@pytest.fixture(params=[None, TOKEN], ids=["no-token", "token"])
+def failures_only(make_app: MakeApp, request: pytest.FixtureRequest) -> Flask:
+    # Built before the test's log capture starts (create_app configures logging).
+    return make_app(
+        admin_token=request.param, rate_limit_mutations="", rate_limit_auth_failures="10/minute",
+        redis_url=closed_redis_url(),
+    )  # fmt: skip
+
+
+def test_without_any_credential_to_check_a_mutation_asks_redis_nothing(
+    failures_only: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No people and no ADMIN_TOKEN: nothing can fail authentication, so the failed-attempts
+    limit is not asked (a Redis round trip was most of a progress save's time under load)."""
+    token = failures_only.extensions["aula.settings"].admin_token
+    with caplog.at_level(logging.WARNING):
+        answer = failures_only.test_client().put(
+            "/api/progress/1", json={"position_s": 1.0}, headers=AUTH if token else {},
+            environ_base={"REMOTE_ADDR": "127.0.0.1"},
+        )  # fmt: skip
+    assert answer.status_code == 404  # through the pipeline to the view: no such item
+    asked = [r for r in caplog.records if "storage unreachable" in r.getMessage()]
+    assert len(asked) == (1 if token else 0)

@@ -670,6 +670,12 @@ class _ClassroomFake:
             self._topics.setdefault(course_id, []).append(topic)
             return topic_id
 
+    def rename_topic(self, course_id: str, topic_id: str, name: str) -> None:
+        """A teacher renaming a topic."""
+        with self._lock:
+            topic = next(t for t in self._topics[course_id] if t["topicId"] == topic_id)
+            topic["name"], topic["updateTime"] = name, _now()
+
     def move_topic(self, course_id: str, topic_id: str, index: int) -> None:
         """Move a topic to `index` in the course's listed order (a teacher dragging it)."""
         with self._lock:

@@ -122,22 +122,25 @@ def attach_progress(view: CourseView, found: dict[int, LessonProgress]) -> None:
 
 
 def summarise(view: CourseView) -> Summary:
+    """Watched of total, and the next lesson (see `figures`)."""
+    return figures([(lesson.item.id, lesson.progress) for lesson in view.lessons])
+
+
+def figures(lessons: list[tuple[int, Any]]) -> Summary:
     """Watched of total, and the next lesson: the one most recently in progress, else the first
-    unwatched in course order, else none."""
-    lessons = view.lessons
-    watched = sum(1 for lesson in lessons if lesson.progress and lesson.progress.watched)
+    unwatched in course order, else none. `lessons`: (item id, progress or None) in order."""
+    watched = sum(1 for _, progress in lessons if progress and progress.watched)
     started = [
-        lesson.progress
-        for lesson in lessons
-        if lesson.progress and not lesson.progress.watched and lesson.progress.position_s > 0
+        progress
+        for _, progress in lessons
+        if progress and not progress.watched and progress.position_s > 0
     ]
     next_id: int | None = None
     if started:
         next_id = max(started, key=lambda p: (p.updated_at, p.item_id)).item_id
     else:
-        unwatched = (l for l in lessons if not (l.progress and l.progress.watched))  # noqa: E741
-        first = next(unwatched, None)
-        next_id = first.item.id if first else None
+        unwatched = (item_id for item_id, p in lessons if not (p and p.watched))
+        next_id = next(unwatched, None)
     total = len(lessons)
     percent = round(100.0 * watched / total, 1) if total else 0.0
     return Summary(watched, total, percent, next_id)

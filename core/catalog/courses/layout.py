@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from sqlalchemy import String, and_, bindparam, cast, exists, or_, select
+from sqlalchemy import String, and_, bindparam, cast, exists, literal, or_, select
 from sqlalchemy.orm import Session
 
 from core.base.local_names import readable
@@ -64,10 +64,22 @@ def _escape(text: str) -> str:
 def _starts(session: Session, prefix: str) -> Any:
     """source_id starts with `prefix`: on SQLite a GLOB, which (unlike LIKE, case-blind there)
     walks the (source, source_id) index instead of reading the whole catalog."""
-    if session.get_bind().dialect.name == "sqlite":
-        glob = "".join(f"[{ch}]" if ch in "*?[" else ch for ch in prefix)
-        return CatalogItem.source_id.op("GLOB")(glob + "*")
-    return CatalogItem.source_id.like(_escape(prefix) + "%", escape="\\")
+    dialect = session.get_bind().dialect.name
+    return starts(dialect, literal(prefix_pattern(dialect, prefix)))
+
+
+def starts(dialect: str, pattern: Any) -> Any:
+    """source_id matches `pattern` (prefix_pattern's, or a bound parameter for it)."""
+    if dialect == "sqlite":
+        return CatalogItem.source_id.op("GLOB")(pattern)
+    return CatalogItem.source_id.like(pattern, escape="\\")
+
+
+def prefix_pattern(dialect: str, prefix: str) -> str:
+    """The GLOB (SQLite) or LIKE pattern of what starts with `prefix`."""
+    if dialect == "sqlite":
+        return "".join(f"[{ch}]" if ch in "*?[" else ch for ch in prefix) + "*"
+    return _escape(prefix) + "%"
 
 
 def _rows(session: Session, stmt: Any, user_id: int) -> Any:

@@ -28,7 +28,7 @@ def _connection_id(session: Session, entry: CourseEntry, view: CourseView) -> in
     return int(value) if value is not None else None
 
 
-def _built(session: Session, entry: CourseEntry, user_id: int) -> CourseView:
+def built(session: Session, entry: CourseEntry, user_id: int) -> CourseView:
     """A course with the caller's progress: its lessons, their progress and whether they have
     downloads come in one query (layout.ITEM)."""
     view = build(entry, layout_of(session, entry, user_id))
@@ -39,21 +39,31 @@ def _built(session: Session, entry: CourseEntry, user_id: int) -> CourseView:
 def get_course(db: Database, course_id: int, user_id: int) -> CourseView:
     """One shown course with the caller's progress; NotFound if unknown or hidden."""
     with db.session() as session:
-        entry = session.get(CourseEntry, course_id)
-        if entry is None or entry.hidden:
-            raise NotFound(f"No course with id {course_id}.")
-        return _built(session, entry, user_id)
+        return built(session, shown_entry(session, course_id), user_id)
+
+
+def shown_entry(session: Session, course_id: int) -> CourseEntry:
+    """A course's entry; NotFound if unknown or hidden."""
+    entry = session.get(CourseEntry, course_id)
+    if entry is None or entry.hidden:
+        raise NotFound(f"No course with id {course_id}.")
+    return entry
+
+
+def shown_entries(session: Session, *, limit: int, cursor: str | None) -> Page[CourseEntry]:
+    """A page of the shown courses' entries, by title."""
+    stmt = select(CourseEntry).where(CourseEntry.hidden.is_(False))
+    return keyset_page(
+        session, stmt, (CourseEntry.title, CourseEntry.id), limit=limit, cursor=cursor,
+        descending=False,
+    )  # fmt: skip
 
 
 def list_courses(
     db: Database, user_id: int, *, limit: int = 50, cursor: str | None = None
 ) -> Page[CourseView]:
     """A page of shown courses by title, each built with the caller's progress."""
-    stmt = select(CourseEntry).where(CourseEntry.hidden.is_(False))
     with db.session() as session:
-        page = keyset_page(
-            session, stmt, (CourseEntry.title, CourseEntry.id), limit=limit, cursor=cursor,
-            descending=False,
-        )  # fmt: skip
-        views = [_built(session, entry, user_id) for entry in page.items]
+        page = shown_entries(session, limit=limit, cursor=cursor)
+        views = [built(session, entry, user_id) for entry in page.items]
     return Page(views, page.next_cursor)
