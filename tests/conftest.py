@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import uuid
@@ -15,6 +16,7 @@ from cryptography.fernet import Fernet
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import DBAPIError
 
 from api import create_app
 from api.extensions import make_celery_client
@@ -76,11 +78,21 @@ def _database_params() -> list[str]:
     return ["sqlite", "postgresql"] if os.environ.get("TEST_DATABASE_URL") else ["sqlite"]
 
 
+def _trigram_in_public(admin: Any) -> None:
+    """pg_trgm in `public`, before any test schema: migration 0004 creates it where the search
+    path points, so the first test schema would own it, and dropping that schema (CASCADE)
+    dropped the extension and every other schema's trigram index with it, deadlocking with the
+    other xdist processes' queries on them (CI, PostgreSQL)."""
+    with contextlib.suppress(DBAPIError), admin.begin() as conn:
+        conn.execute(text("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public"))
+
+
 def postgres_schema_url(prefix: str = "aula_test") -> Iterator[str]:
     """A fresh schema in TEST_DATABASE_URL's PostgreSQL, as a URL; dropped afterwards."""
     base = os.environ["TEST_DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://", 1)
     schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = create_engine(base)
+    _trigram_in_public(admin)
     with admin.begin() as conn:
         conn.execute(text(f"CREATE SCHEMA {schema}"))
     separator = "&" if "?" in base else "?"
