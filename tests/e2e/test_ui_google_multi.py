@@ -59,7 +59,8 @@ def _pick_folder(ui: Watched, email: str, folder: str) -> None:
     picker.get_by_label(folder).check()
     picker.get_by_label("All of My Drive").uncheck()
     picker.get_by_role("button", name="Save folders").click()
-    _row(ui, email).locator("td", has_text="root").wait_for(state="detached")
+    # The table redraws with the picked folder's name (the picker's own label is outside it).
+    _row(ui, email).locator("td", has_text=folder).wait_for()
 
 
 def _run(ui: Watched, control: str, label: str, state: str = "SUCCESS") -> None:
