@@ -15,6 +15,7 @@ from api import (
     download_settings,
     downloads,
     drive,
+    fast_poll,
     google,
     health,
     maintenance,
@@ -80,6 +81,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     register_metrics(app)
     pipeline.install(app)  # every request hook, in the order api/pipeline.py declares
+    fast_poll.install(app)  # a plain task poll, answered as the pipeline would, before Flask
     return app
 
 

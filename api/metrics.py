@@ -50,7 +50,7 @@ BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, float("i
 REDIS_TIMEOUT_S = 0.5
 DURATION = "flask_http_request_duration_seconds"
 TOTAL = "flask_http_request_total"
-_METRICS = "aula.request_metrics"
+METRICS_KEY = "aula.request_metrics"
 
 
 @dataclass(frozen=True)
@@ -159,7 +159,7 @@ def instrument(app: Flask, services: Services) -> None:
         metrics = _request_metrics(registry, multiprocess=False)
         registry.register(AulaCollector(services))
 
-    app.extensions[_METRICS] = metrics
+    app.extensions[METRICS_KEY] = metrics
     app.add_url_rule("/metrics", "metrics", _scrape_view(services, registry))
 
 
@@ -167,7 +167,7 @@ def observe(response: Response) -> Response:
     """Count and time a request, from the clock api.security.start_request started until its
     headers: views, 404 and 405 from routing, Flask's own OPTIONS answer and early answers of a
     request pipeline stage (401, 413, 429...) alike."""
-    metrics: RequestMetrics = current_app.extensions[_METRICS]
+    metrics: RequestMetrics = current_app.extensions[METRICS_KEY]
     method, rule, status = _method(), _rule(), _status(response)
     began = g.get("started")
     elapsed = time.perf_counter() - began if began is not None else 0.0

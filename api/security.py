@@ -30,9 +30,30 @@ def start_request() -> None:
     """Start the clocks (the request log line and the metrics read them) and set the request id."""
     g.started = time.perf_counter()
     g.cpu_started = time.thread_time()
-    incoming = request.headers.get("X-Request-ID", "")
-    g.request_id = incoming if _SANE_ID.match(incoming) else uuid.uuid4().hex
+    g.request_id = request_id_from(request.headers.get("X-Request-ID", ""))
     g.request_id_token = request_id_var.set(g.request_id)
+
+
+def request_id_from(incoming: str) -> str:
+    """The id a request goes by: the client's X-Request-ID if it is sane, else a new one."""
+    return incoming if _SANE_ID.match(incoming) else uuid.uuid4().hex
+
+
+def server_timing(cpu_started: float, cpu_now: float) -> str:
+    """Server-Timing's value: the CPU a request's thread spent until its response starts."""
+    return f"cpu;dur={(cpu_now - cpu_started) * 1000:.1f}"  # contract section 7 bounds it
+
+
+def log_line(method: str, path: str, status: int, started: float, now: float) -> None:
+    """The request log line, for a request timed from `started` to `now` (perf_counter)."""
+    duration_ms = round((now - started) * 1000, 2)
+    log.info(
+        "%s %s %s",
+        method,
+        path,
+        status,
+        extra={"method": method, "path": path, "status_code": status, "duration_ms": duration_ms},
+    )
 
 
 def presented_token() -> str | None:
@@ -167,18 +188,8 @@ def finish_request(response: Response) -> Response:
     """X-Request-ID, Server-Timing and the request log line (the last after-stage)."""
     cpu_now, now = time.thread_time(), time.perf_counter()  # each read once: a syscall, not free
     response.headers["X-Request-ID"] = g.get("request_id", "")
-    # CPU this request's thread spent before the response starts (contract section 7 bounds it).
-    cpu_ms = (cpu_now - g.get("cpu_started", cpu_now)) * 1000
-    response.headers["Server-Timing"] = f"cpu;dur={cpu_ms:.1f}"
-    duration_ms = round((now - g.get("started", now)) * 1000, 2)
-    method, path, status = request.method, request.path, response.status_code
-    log.info(
-        "%s %s %s",
-        method,
-        path,
-        status,
-        extra={"method": method, "path": path, "status_code": status, "duration_ms": duration_ms},
-    )
+    response.headers["Server-Timing"] = server_timing(g.get("cpu_started", cpu_now), cpu_now)
+    log_line(request.method, request.path, response.status_code, g.get("started", now), now)
     return response
 
 

@@ -50,9 +50,17 @@ def read_tag(db: Database, task_id: str) -> str | None:
     return None if row is None else tag_of(task_id, *row)
 
 
-def read_view(db: Database, task_id: str) -> tuple[dict[str, Any], str]:
-    """The shown fields of `task_id`'s record as read now, and their tag; or NotFound."""
+def read_view_or_none(db: Database, task_id: str) -> tuple[dict[str, Any], str] | None:
+    """The shown fields of `task_id`'s record as read now, and their tag; None if no record."""
     view = _VIEW.first_dict(db.engine, task_id=task_id)
     if view is None:
-        raise NotFound(f"No task with id {task_id!r}.")
+        return None
     return view, tag_of(task_id, view["state"], view.pop("stamp"))
+
+
+def read_view(db: Database, task_id: str) -> tuple[dict[str, Any], str]:
+    """The shown fields of `task_id`'s record as read now, and their tag; or NotFound."""
+    found = read_view_or_none(db, task_id)
+    if found is None:
+        raise NotFound(f"No task with id {task_id!r}.")
+    return found

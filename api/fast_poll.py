@@ -1,0 +1,154 @@
+"""A task poll answered before Flask: `GET /api/tasks/{id}`, what a UI sends most often.
+
+Through Flask a poll paid for a request context, routing, the pipeline's hooks and werkzeug's
+request and response objects, several times the cost of the two database reads it needs (issue
+29: slower than the Flask documentation's own Celery example). Here, at the WSGI level, a poll
+that no stage of api/pipeline.py would answer or change is answered with the same reads, body,
+headers, metrics and log line as the pipeline's; every other request, and any poll this module is
+not sure of, goes to Flask untouched. tests/api/test_fast_poll.py compares the two answers, and
+fails when a stage that runs for a GET is added to the pipeline without being weighed here.
+
+A poll is answered here only when all of these hold, and by Flask otherwise:
+- the app: FORCE_HTTPS, REQUIRE_AUTH_FOR_READS and CORS_ORIGINS are off (decided once);
+- the request: GET, `/api/tasks/<id>` with a plain id, no query string, no body;
+- no person exists yet (asked per request, as the pipeline asks: CONTRACT 8.2);
+- the record exists and both reads succeed (a 404 or a database error is Flask's envelope).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from flask import Flask
+from werkzeug.http import parse_etags, quote_etag
+
+from api import headers, metrics, security
+from api.extensions import SERVICES
+from api.tasks import task_body
+from core.base.db import Database
+from core.base.logging import request_id_var
+from core.jobs import poll_view
+from core.people import accounts
+
+StartResponse = Callable[..., Any]
+WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+PREFIX = "/api/tasks/"
+# The ids Flask's route would take too: no "/", nothing needing decoding, no NUL.
+_PLAIN_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+# The security stage's headers for a response that is neither media nor the API docs.
+SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
+    ("Content-Security-Policy", headers.CSP),
+    *headers.HEADERS.items(),
+)
+# Every stage that runs for a GET, by name, and how a poll answered here honours it. A stage
+# added to the pipeline for GETs fails tests/api/test_fast_poll.py until it is weighed here.
+HONOURED = {
+    "request id and clocks": "the same id rule and clocks",
+    "https redirect (FORCE_HTTPS)": "off: the app must have FORCE_HTTPS off",
+    "people exist?": "asked per request; once people exist every poll goes to Flask",
+    "sign-in and roles (api/authz.py's table)": "does nothing while no person exists",
+    "oversized body": "a poll with a body goes to Flask",
+    "NUL characters": "a plain id and no query string hold none",
+    "read access (REQUIRE_AUTH_FOR_READS)": "off: the app must have it off",
+    "indexed Drive content": "applies to Drive endpoints only",
+    "request metrics": "the same metric, labels and clock",
+    "security headers": "the same headers (neither media nor docs)",
+    "request id header and log line": "the same header, Server-Timing and log line",
+}
+
+
+def applicable(app: Flask) -> bool:
+    """Whether `app`'s settings let any poll be answered here."""
+    config = app.extensions["aula.settings"]
+    return not (config.force_https or config.require_auth_for_reads or config.cors_origins)
+
+
+def install(app: Flask) -> None:
+    """Answer plain polls in front of `app`'s WSGI stack, when its settings allow any."""
+    if applicable(app):
+        app.wsgi_app = FastPoll(app, app.wsgi_app)  # type: ignore[method-assign]
+
+
+class FastPoll:
+    """The WSGI wrapper: a plain poll answered here, anything else passed to `inner`."""
+
+    def __init__(self, app: Flask, inner: WsgiApp) -> None:
+        self.inner = inner
+        self.db: Database = app.extensions[SERVICES].db
+        self.metrics: metrics.RequestMetrics = app.extensions[metrics.METRICS_KEY]
+        self.rule = next(
+            rule.rule for rule in app.url_map.iter_rules() if rule.endpoint == "tasks.TaskDetail"
+        )
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        task_id = _plain_poll(environ)
+        if task_id is not None:
+            answered = self._answer(environ, task_id, start_response)
+            if answered is not None:
+                return answered
+        return self.inner(environ, start_response)
+
+    def _answer(
+        self, environ: dict[str, Any], task_id: str, start_response: StartResponse
+    ) -> list[bytes] | None:
+        started, cpu_started = time.perf_counter(), time.thread_time()
+        request_id = security.request_id_from(environ.get("HTTP_X_REQUEST_ID", ""))
+        try:
+            if accounts.any_user(self.db):
+                return None
+            status, head, body = self._read(task_id, environ.get("HTTP_IF_NONE_MATCH"))
+        except Exception:
+            return None
+        if status is None:
+            return None  # no such record: Flask's 404
+        code = status[:3]
+        duration, total = self.metrics.labelled("GET", self.rule, code)
+        duration.observe(time.perf_counter() - started)
+        total.inc()
+        head += [*SECURITY_HEADERS, ("X-Request-ID", request_id)]
+        cpu_now, now = time.thread_time(), time.perf_counter()
+        head.append(("Server-Timing", security.server_timing(cpu_started, cpu_now)))
+        token = request_id_var.set(request_id)
+        try:
+            security.log_line("GET", environ["PATH_INFO"], int(code), started, now)
+        finally:
+            request_id_var.reset(token)
+        start_response(status, head)
+        return [body]
+
+    def _read(
+        self, task_id: str, if_none_match: str | None
+    ) -> tuple[str | None, list[tuple[str, str]], bytes]:
+        # As api.tasks._poll: with If-None-Match, the tag alone first; a match is a 304.
+        if if_none_match:
+            etag = poll_view.read_tag(self.db, task_id)
+            if etag is None:
+                return None, [], b""
+            if parse_etags(if_none_match).contains_weak(etag):
+                return "304 NOT MODIFIED", [("ETag", quote_etag(etag))], b""
+        found = poll_view.read_view_or_none(self.db, task_id)
+        if found is None:
+            return None, [], b""
+        view, etag = found
+        body = task_body(view)
+        return "200 OK", [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(body))),
+            ("ETag", quote_etag(etag)),
+        ], body  # fmt: skip
+
+
+def _plain_poll(environ: dict[str, Any]) -> str | None:
+    """The task id of a plain poll, or None for anything Flask must see."""
+    path: str = environ.get("PATH_INFO", "")
+    if environ.get("REQUEST_METHOD") != "GET" or not path.startswith(PREFIX):
+        return None
+    if environ.get("QUERY_STRING") or environ.get("HTTP_TRANSFER_ENCODING"):
+        return None
+    if environ.get("CONTENT_LENGTH") not in (None, "", "0"):
+        return None
+    task_id = path[len(PREFIX) :]
+    return task_id if _PLAIN_ID.fullmatch(task_id) else None
