@@ -11,13 +11,20 @@ import hmac
 from enum import Enum
 
 from flask import Response, g, request
+from pydantic import SecretStr
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.routing import RequestRedirect
 
 from api import access as media_access
 from api.errors import envelope
 from api.extensions import db, settings
-from api.security import MUTATING, presented_token, presented_token_is_valid, unauthorized
+from api.security import (
+    MUTATING,
+    is_admin_token,
+    presented_token,
+    unauthorized,
+)
+from core.base.db import Database
 from core.people import accounts
 from core.people.credentials import Principal, csrf_token, session_principal, token_principal
 
@@ -131,13 +138,29 @@ def people_exist() -> bool:
 
 def identify() -> Principal | None:
     """The principal this request presents, if any valid one; a cookie only when no bearer."""
-    presented = presented_token()
+    return identify_from(
+        db(), settings().admin_token, presented_token(), request.cookies.get(SESSION_COOKIE)
+    )
+
+
+def identify_from(
+    database: Database, admin_token: SecretStr | None, presented: str | None, cookie: str | None
+) -> Principal | None:
+    """`identify` for a token and a session cookie as presented (either may be None)."""
     if presented:
-        if presented_token_is_valid():
+        if is_admin_token(presented, admin_token):
             return Principal("admin", "admin_token")
-        return token_principal(db(), presented)
-    cookie = request.cookies.get(SESSION_COOKIE)
-    return session_principal(db(), cookie) if cookie else None
+        return token_principal(database, presented)
+    return session_principal(database, cookie) if cookie else None
+
+
+def allows(access: Access, principal: Principal | None) -> bool:
+    """Whether `principal` (None: nobody signed in) meets `access`, signed URLs and CSRF apart."""
+    if access is OPEN:
+        return True
+    if principal is None:
+        return False
+    return access is not ADMIN or principal.role == "admin"
 
 
 def _csrf_ok() -> bool:
@@ -183,7 +206,7 @@ def authorise() -> Response | None:
     if principal.via == "session" and request.method in MUTATING and not _csrf_ok():
         return envelope(403, "forbidden", f"This change needs the {CSRF_HEADER} header.",
                         {"reason": "csrf"})  # fmt: skip
-    if access is ADMIN and principal.role != "admin":
+    if not allows(access, principal):
         return envelope(403, "forbidden", "Only an admin may do this.", {"reason": "role"})
     return None
 

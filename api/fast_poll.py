@@ -11,7 +11,8 @@ fails when a stage that runs for a GET is added to the pipeline without being we
 A poll is answered here only when all of these hold, and by Flask otherwise:
 - the app: FORCE_HTTPS, REQUIRE_AUTH_FOR_READS and CORS_ORIGINS are off (decided once);
 - the request: GET, `/api/tasks/<id>` with a plain id, no query string, no body;
-- no person exists yet (asked per request, as the pipeline asks: CONTRACT 8.2);
+- no person exists yet (asked per request, as the pipeline asks: CONTRACT 8.2), or the request
+  presents a session or token that api/authz.py's table lets poll (else Flask's 401 or 403);
 - the record exists and both reads succeed (a 404 or a database error is Flask's envelope).
 """
 
@@ -23,9 +24,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask import Flask
-from werkzeug.http import parse_etags, quote_etag
+from werkzeug.http import parse_cookie, parse_etags, quote_etag
 
-from api import headers, metrics, security
+from api import authz, headers, metrics, security
 from api.extensions import SERVICES
 from api.tasks import task_body
 from core.base.db import Database
@@ -36,6 +37,7 @@ from core.people import accounts
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 PREFIX = "/api/tasks/"
+ENDPOINT = "tasks.TaskDetail"
 # The ids Flask's route would take too: no "/", nothing needing decoding, no NUL.
 _PLAIN_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 # The security stage's headers for a response that is neither media nor the API docs.
@@ -48,8 +50,8 @@ SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
 HONOURED = {
     "request id and clocks": "the same id rule and clocks",
     "https redirect (FORCE_HTTPS)": "off: the app must have FORCE_HTTPS off",
-    "people exist?": "asked per request; once people exist every poll goes to Flask",
-    "sign-in and roles (api/authz.py's table)": "does nothing while no person exists",
+    "people exist?": "asked per request, as the stage asks",
+    "sign-in and roles (api/authz.py's table)": "the same principal and rule; refused: Flask",
     "oversized body": "a poll with a body goes to Flask",
     "NUL characters": "a plain id and no query string hold none",
     "read access (REQUIRE_AUTH_FOR_READS)": "off: the app must have it off",
@@ -78,10 +80,12 @@ class FastPoll:
     def __init__(self, app: Flask, inner: WsgiApp) -> None:
         self.inner = inner
         self.db: Database = app.extensions[SERVICES].db
+        self.admin_token = app.extensions["aula.settings"].admin_token
         self.metrics: metrics.RequestMetrics = app.extensions[metrics.METRICS_KEY]
         self.rule = next(
-            rule.rule for rule in app.url_map.iter_rules() if rule.endpoint == "tasks.TaskDetail"
+            rule.rule for rule in app.url_map.iter_rules() if rule.endpoint == ENDPOINT
         )
+        self.access = authz.rule_for(ENDPOINT, self.rule, "GET") or authz.ADMIN
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         task_id = _plain_poll(environ)
@@ -97,8 +101,8 @@ class FastPoll:
         started, cpu_started = time.perf_counter(), time.thread_time()
         request_id = security.request_id_from(environ.get("HTTP_X_REQUEST_ID", ""))
         try:
-            if accounts.any_user(self.db):
-                return None
+            if accounts.any_user(self.db) and not self._signed_in(environ):
+                return None  # Flask's 401 or 403, in the envelope
             status, head, body = self._read(task_id, environ.get("HTTP_IF_NONE_MATCH"))
         except Exception:
             return None
@@ -118,6 +122,15 @@ class FastPoll:
             request_id_var.reset(token)
         start_response(status, head)
         return [body]
+
+    def _signed_in(self, environ: dict[str, Any]) -> bool:
+        """Whether the request presents a principal the table lets poll (as api/authz.py asks)."""
+        presented = security.presented_in(
+            environ.get("HTTP_AUTHORIZATION", ""), environ.get("HTTP_X_ADMIN_TOKEN")
+        )
+        cookie = None if presented else parse_cookie(environ).get(authz.SESSION_COOKIE)
+        principal = authz.identify_from(self.db, self.admin_token, presented, cookie)
+        return authz.allows(self.access, principal)
 
     def _read(
         self, task_id: str, if_none_match: str | None

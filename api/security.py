@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Response, g, request
+from pydantic import SecretStr
 
 from api.errors import envelope
 from api.extensions import settings
@@ -58,16 +59,25 @@ def log_line(method: str, path: str, status: int, started: float, now: float) ->
 
 def presented_token() -> str | None:
     """The bearer token (or X-Admin-Token) the request carries, if any."""
-    header = request.headers.get("Authorization", "")
-    if header[:7].lower() == "bearer ":
-        return header[7:].strip()
-    return request.headers.get("X-Admin-Token")
+    return presented_in(
+        request.headers.get("Authorization", ""), request.headers.get("X-Admin-Token")
+    )
+
+
+def presented_in(authorization: str, admin_header: str | None) -> str | None:
+    """The token an Authorization header's bearer credentials name, else X-Admin-Token's."""
+    if authorization[:7].lower() == "bearer ":
+        return authorization[7:].strip()
+    return admin_header
 
 
 def presented_token_is_valid() -> bool:
     """Whether the request carries ADMIN_TOKEN (Bearer or X-Admin-Token); constant-time."""
-    token = settings().admin_token
-    presented = presented_token()
+    return is_admin_token(presented_token(), settings().admin_token)
+
+
+def is_admin_token(presented: str | None, token: SecretStr | None) -> bool:
+    """Whether `presented` is ADMIN_TOKEN (`token`, None when unset); constant-time."""
     if token is None or not presented:
         return False
     return hmac.compare_digest(presented.encode(), token.get_secret_value().encode())

@@ -8,38 +8,55 @@ signal, shows which of the two answered.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from flask import Flask, request_started
+from flask import Flask, request, request_started
 from werkzeug.test import Client, TestResponse
 
 from api import fast_poll, pipeline
 from core.jobs import task_lifecycle
 from tests.api.conftest import MakeApp
 from tests.api.metrics_text import value
-from tests.api.people_support import set_up_admin
+from tests.api.people_support import SignedIn, with_viewer
 from tests.api.test_tasks import db_of, enqueue
 
 RULE = "/api/tasks/<string:task_id>"
+ADMIN_TOKEN = "fast-poll-admin-token-0123456789ab"
 # Differs between any two answers: Server-Timing's CPU figure.
 VARYING = {"Server-Timing"}
 
 
 @pytest.fixture
-def flask_answers(quiet_app: Flask) -> Iterator[list[str]]:
+def flask_answers_of() -> Iterator[Callable[[Flask], list[str]]]:
     """The paths of the requests Flask itself dispatched (not answered by the fast path)."""
-    seen: list[str] = []
+    connected: list[tuple[Flask, Callable[..., None]]] = []
 
-    def note(_sender: Flask, **_: Any) -> None:
-        from flask import request
+    def watch(app: Flask) -> list[str]:
+        seen: list[str] = []
 
-        seen.append(request.path)
+        def note(_sender: Flask, **_: Any) -> None:
+            seen.append(request.path)
 
-    request_started.connect(note, quiet_app)
-    yield seen
-    request_started.disconnect(note, quiet_app)
+        request_started.connect(note, app)
+        connected.append((app, note))
+        return seen
+
+    yield watch
+    for app, note in connected:
+        request_started.disconnect(note, app)
+
+
+@pytest.fixture
+def flask_answers(quiet_app: Flask, flask_answers_of: Callable[[Flask], list[str]]) -> list[str]:
+    return flask_answers_of(quiet_app)
+
+
+def enqueue_as(signed_in: SignedIn) -> str:
+    answer = signed_in.client.post("/api/maintenance/cleanup", headers=signed_in.headers)
+    assert answer.status_code == 202, answer.get_json()
+    return str(answer.get_json()["task_id"])
 
 
 def both(app: Flask, path: str, **kwargs: Any) -> tuple[TestResponse, TestResponse]:
@@ -47,8 +64,9 @@ def both(app: Flask, path: str, **kwargs: Any) -> tuple[TestResponse, TestRespon
     assert isinstance(app.wsgi_app, fast_poll.FastPoll)
     kwargs["headers"] = {"X-Request-ID": "same-in-both", **kwargs.get("headers", {})}
     kwargs["environ_base"] = {"REMOTE_ADDR": "127.0.0.1"}  # as Flask's test client sends
-    fast = app.test_client().open(path, **kwargs)
-    plain = Client(app.wsgi_app.inner, TestResponse).open(path, **kwargs)
+    # No cookie jars: a jar replaces the request's own Cookie header.
+    fast = app.test_client(use_cookies=False).open(path, **kwargs)
+    plain = Client(app.wsgi_app.inner, TestResponse, use_cookies=False).open(path, **kwargs)
     return fast, plain
 
 
@@ -137,16 +155,34 @@ def test_what_the_fast_path_is_not_sure_of_goes_to_flask(
     assert missing.get_json()["error"]["code"] == "not_found"
 
 
-def test_once_a_person_exists_polls_need_sign_in_again(
-    quiet_app: Flask, task: tuple[str, str]
+def test_once_people_exist_a_poll_needs_a_session_or_token(
+    make_app: MakeApp, flask_answers_of: Callable[[Flask], list[str]]
 ) -> None:
-    path = f"/api/tasks/{task[0]}"
-    assert quiet_app.test_client().get(path).status_code == 200
-
-    set_up_admin(quiet_app)
-
-    refused = quiet_app.test_client().get(path)
-    assert refused.status_code == 401
+    admin, viewer = with_viewer(make_app())  # people, made from loopback before any token
+    app = make_app(admin_token=ADMIN_TOKEN)  # the same database, now with ADMIN_TOKEN too
+    seen = flask_answers_of(app)
+    made = admin.client.post("/api/tokens", json={"name": "poller"}, headers=admin.headers)
+    secret = made.get_json()["token"]
+    task_id = enqueue_as(admin)
+    path = f"/api/tasks/{task_id}"
+    session = {"Cookie": f"aula_session={viewer.client.get_cookie('aula_session').value}"}
+    presented: list[tuple[dict[str, str], int, bool]] = [
+        (session, 200, True),  # a viewer's session cookie (a GET needs no CSRF token)
+        ({"Authorization": f"Bearer {secret}"}, 200, True),
+        ({"X-Admin-Token": ADMIN_TOKEN}, 200, True),
+        ({"Authorization": f"bearer {ADMIN_TOKEN}"}, 200, True),
+        ({}, 401, False),
+        ({"Authorization": "Bearer aula_not-a-token"}, 401, False),
+        ({"Cookie": "aula_session=forged"}, 401, False),
+        ({"Authorization": f"Bearer {secret}x"}, 401, False),
+    ]
+    for headers, status, fast_answered in presented:
+        seen.clear()
+        fast, plain = both(app, path, headers=headers)
+        assert_same(fast, plain)
+        assert fast.status_code == status, headers
+        assert len(seen) == (1 if fast_answered else 2), headers
+    refused = app.test_client().get(path)
     assert refused.get_json()["error"]["details"]["reason"] == "sign_in_required"
 
 
@@ -166,7 +202,7 @@ def test_an_unreadable_database_gets_flasks_envelope(make_app: MakeApp, tmp_path
     "overrides",
     [
         {"force_https": True},
-        {"require_auth_for_reads": True, "admin_token": "fast-poll-admin-token-0123456789ab"},
+        {"require_auth_for_reads": True, "admin_token": ADMIN_TOKEN},
         {"cors_origins": "https://ui.example.test"},
     ],
 )
