@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -166,9 +167,30 @@ def _google_credentials(token_url: str, creds: GoogleCredentials) -> Any:
 
 
 def json_object(response: requests.Response) -> dict[str, Any]:
-    """The JSON object of a response body, or {} when it is not one."""
+    """The JSON object of a response body, or {} when it is not one.
+
+    A `\\udXXX` escape left unpaired (a hostile or broken file name) decodes to a lone
+    surrogate, which no UTF-8 text holds: PostgreSQL, SQLite's driver and HTTP headers refuse
+    it. Each becomes U+FFFD here, the one place Google's JSON is read."""
     try:
         body = response.json()
     except ValueError:
         return {}
-    return body if isinstance(body, dict) else {}
+    if not isinstance(body, dict):
+        return {}
+    return _without_lone_surrogates(body) if _SURROGATE_ESCAPE.search(response.content) else body
+
+
+# A JSON escape of a UTF-16 surrogate (paired ones decode to one character; unpaired stay lone).
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_without_lone_surrogates(k): _without_lone_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_lone_surrogates(item) for item in value]
+    return value
