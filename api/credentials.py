@@ -11,6 +11,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from api.extensions import db, settings
+from api.people import note
 from core.base.errors import PayloadTooLarge
 from core.base.logging import register_secret
 from core.base.vault import KINDS, Vault
@@ -92,7 +93,10 @@ class CredentialByKind(MethodView):
         if kind == "google":
             from core.catalog import disconnect
 
-            disconnect.delete_credential(db(), vault(), settings())
+            for connection_id in disconnect.delete_credential(db(), vault(), settings()):
+                # The audit trail names each connection, as DELETE on it would; the
+                # credential's own deletion is recorded after the view (api/people.AUDITED).
+                note("connection.deleted", f"/api/google/connections/{connection_id}")
             return
         vault().delete(kind)
 

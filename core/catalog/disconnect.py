@@ -25,11 +25,11 @@ def delete_connection(db: Database, vault: Vault, settings: Settings, connection
     _forget_google_if_unreachable(db, vault)
 
 
-def delete_credential(db: Database, vault: Vault, settings: Settings) -> None:
+def delete_credential(db: Database, vault: Vault, settings: Settings) -> list[int]:
     """DELETE /api/credentials/google: the stored credential goes, and with it every connection
     whose tokens PUT /api/credentials/google gave, deleted as `delete_connection` does. A
     connection made otherwise (the Connect button, a service account) stays. NotFound when
-    there is neither."""
+    there is neither. The ids of the connections deleted."""
     made = manual.connection_ids(db, vault)
     stored = _has_credential(vault)
     if not made and not stored:
@@ -39,6 +39,7 @@ def delete_credential(db: Database, vault: Vault, settings: Settings) -> None:
     if _has_credential(vault):  # one whose token no connection held (stored before any)
         vault.delete("google")
     _forget_google_if_unreachable(db, vault)
+    return list(made)
 
 
 def _remove(db: Database, vault: Vault, settings: Settings, connection_id: int) -> None:

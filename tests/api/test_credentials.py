@@ -103,6 +103,11 @@ def test_deleting_the_google_credential_disconnects_the_account_it_connected(
 
     assert client.delete("/api/credentials/google").status_code == 204
     assert BODY["refresh_token"] in drive.revoked_tokens
+    trail = [(e["action"], e["target"]) for e in client.get("/api/audit").get_json()["items"]]
+    assert trail[:2] == [
+        ("credential.deleted", "/api/credentials/google"),
+        ("connection.deleted", f"/api/google/connections/{made['id']}"),
+    ]
     assert [c["id"] for c in client.get("/api/google/connections").get_json()["items"]] == [
         other.id
     ]
