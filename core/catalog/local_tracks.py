@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from core.base.db import Database
+from core.base.local_names import readable
 from core.base.models import CatalogItem
 from core.base.sources import Source
 from core.catalog import tracks
@@ -25,7 +26,10 @@ def is_subtitle(name: str) -> bool:
 
 def match_sidecars(videos: list[str], sidecars: list[str]) -> dict[str, tuple[str, str]]:
     """sidecar path -> (video path, language), for sidecars with a video of their stem beside
-    them (paths relative to a root, with forward slashes)."""
+    them (paths relative to a root, with forward slashes).
+
+    A stem matches as catalogued first; failing that, as people read it (ADR 0008), so that
+    `Aula \xe9.srt` in Latin-1 joins `Aula é.mp4` in UTF-8, when only one video there reads so."""
     stems: dict[str, dict[str, str]] = {}
     for rel in videos:
         folder, _, name = rel.rpartition("/")
@@ -37,7 +41,20 @@ def match_sidecars(videos: list[str], sidecars: list[str]) -> dict[str, tuple[st
         found = sidecar_language(name, set(here))
         if found is not None:
             matched[rel] = (here[found[0]], found[1])
+            continue
+        read = _read_alike(here)
+        found = sidecar_language(readable(name), set(read))
+        if found is not None:
+            matched[rel] = (read[found[0]], found[1])
     return matched
+
+
+def _read_alike(stems: dict[str, str]) -> dict[str, str]:
+    """Readable stem -> video path, for the stems no other video here reads the same as."""
+    by_reading: dict[str, list[str]] = {}
+    for stem, rel in stems.items():
+        by_reading.setdefault(readable(stem), []).append(rel)
+    return {reading: rels[0] for reading, rels in by_reading.items() if len(rels) == 1}
 
 
 def _stored(db: Database) -> dict[tuple[int, str], str]:

@@ -20,6 +20,7 @@ from core.base.naming import render
 from core.catalog import store as catalog
 from core.catalog.courses.models import CourseEntry
 from core.catalog.indexing import rebuild_local, resolve_local
+from core.catalog.models import Subtitle
 from core.catalog.placement import placement
 from core.media.conditional import content_disposition
 from tests.media import make_video
@@ -107,5 +108,31 @@ def test_a_lesson_in_latin1_folders_is_placed_as_its_course_page_shows_it(settin
             1,
             2,
         )
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+
+
+def test_a_subtitle_named_in_latin1_joins_the_video_that_reads_the_same(settings) -> None:
+    root = settings.media_roots[0]
+    shutil.rmtree(root, ignore_errors=True)
+    make_video(root / "Curso" / "Aula é.mp4", seconds=1)  # UTF-8
+    make_video(root / "Outro" / "Aula é.mp4", seconds=1)  # and its Latin-1 look-alike below
+    make_video(root / "Outro" / os.fsdecode(b"Aula \xe9.mp4"), seconds=1)
+    cue = "1\n00:00:00,000 --> 00:00:01,000\nOl\u00e1\n".encode("latin-1")
+    for folder in ("Curso", "Outro"):
+        (root / folder / os.fsdecode(b"Aula \xe9.pt.srt")).write_bytes(cue)
+
+    rebuild_local(services_of(settings))
+
+    db = database(settings.database_url)
+    with db.session() as session:
+        joined = {
+            (item.source_id, subtitle.language)
+            for subtitle, item in session.execute(
+                select(Subtitle, CatalogItem).join(CatalogItem, CatalogItem.id == Subtitle.item_id)
+            )
+        }
+    # Alone, the look-alike joins; beside a video of its own exact name, that one.
+    assert joined == {("Curso/Aula é.mp4", "pt"), ("Outro/Aula \ufffdE9.mp4", "pt")}
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
