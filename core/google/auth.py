@@ -65,11 +65,29 @@ class GoogleCredentials:
 
 
 class Transport(Request):
-    """google-auth's transport on our session, with our timeouts (google-auth's own is 120 s)."""
+    """google-auth's transport on our session, with our timeouts (google-auth's own is 120 s).
+
+    It also notes the scopes Google's token endpoint says a refreshed token carries: google-auth
+    keeps them only for credentials that asked for scopes, and a refresh token pasted by hand
+    asks for none (asking would make Google refuse a token that lacks one)."""
+
+    token_url: str | None = None
+    scopes: list[str] | None = None  # from the last 200 of the token endpoint that named them
 
     def __call__(self, url: str, method: str = "GET", *args: Any, **kwargs: Any) -> Any:
         kwargs["timeout"] = getattr(self.session, "timeout", None) or kwargs.get("timeout")
-        return super().__call__(url, method, *args, **kwargs)  # type: ignore[no-untyped-call]
+        response = super().__call__(url, method, *args, **kwargs)  # type: ignore[no-untyped-call]
+        if url == self.token_url and response.status == 200:
+            self._note_scopes(response.data)
+        return response
+
+    def _note_scopes(self, data: bytes) -> None:
+        try:
+            scope = json.loads(data).get("scope")
+        except (ValueError, AttributeError):
+            return
+        if isinstance(scope, str):
+            self.scopes = scope.split()
 
 
 class GoogleAuth:
@@ -91,6 +109,7 @@ class GoogleAuth:
         self.creds = creds
         self._credentials = _google_credentials(token_url, creds)
         self._transport = Transport(session=session)
+        self._transport.token_url = token_url
         self._on_invalid_grant = on_invalid_grant
         self._on_refreshed = on_refreshed
         self._lock = threading.Lock()
@@ -106,7 +125,7 @@ class GoogleAuth:
     @property
     def granted_scopes(self) -> list[str]:
         """The scopes Google said the last token carries (empty before one)."""
-        scopes = getattr(self._credentials, "granted_scopes", None) or []
+        scopes = getattr(self._credentials, "granted_scopes", None) or self._transport.scopes or []
         return [str(scope) for scope in scopes]
 
     def invalidate(self) -> None:

@@ -134,3 +134,18 @@ def test_deleting_the_connection_the_google_credential_made_forgets_the_credenti
     assert BODY["refresh_token"] in drive.revoked_tokens
     listed = client.get("/api/credentials").get_json()
     assert not any(info["kind"] == "google" and info["configured"] for info in listed)
+
+
+def test_a_pasted_refresh_token_shows_the_scopes_google_granted_it(base_env, settings, fake_google):
+    from core.google import connections
+
+    drive_only = [s for s in connections.SCOPES if "classroom" not in s]
+    fake_google.accept_refresh_token(
+        BODY["refresh_token"], "me@example.com", (BODY["client_id"], BODY["client_secret"]),
+        scopes=drive_only,
+    )  # fmt: skip
+    client = _client(base_env)
+    assert client.put("/api/credentials/google", json=BODY).status_code == 200
+    (made,) = client.get("/api/google/connections").get_json()["items"]
+    assert made["scopes"] == drive_only  # as Google's token endpoint named them
+    assert made["missing_scopes"] == [s for s in connections.SCOPES if "classroom" in s]

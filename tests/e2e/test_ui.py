@@ -10,6 +10,7 @@ import pytest
 from core.base.db import database, session_scope
 from core.catalog.indexing import rebuild_local
 from core.catalog.sources.sync import sync_classroom
+from core.google import connections
 from core.jobs import records as jobs
 from core.notify import notifications
 from tests.conftest import settings_from_env
@@ -321,7 +322,9 @@ def test_settings_store_secrets_without_showing_them_back(
     secret, refresh = "client-secret-not-to-be-shown", "refresh-token-not-to-be-shown"
     # Credentials got elsewhere (another tool's OAuth dance): Google knows them, and Aula checks
     # them with a token and reads the account's email before storing its connection.
-    fake_google.accept_refresh_token(refresh, "by.hand@example.com", ("aula-client", secret))
+    fake_google.accept_refresh_token(
+        refresh, "by.hand@example.com", ("aula-client", secret), scopes=connections.SCOPES
+    )
     cookies = tmp_path / "cookies.txt"
     cookies.write_text(
         "# Netscape HTTP Cookie File\n"

@@ -9,6 +9,7 @@ import json
 import pytest
 import requests
 
+from core.google import connections
 from tests.e2e.ui_support import WAIT_MS, Watched, watched_page, web_process
 from tests.helpers import private_redis_db
 
@@ -134,7 +135,9 @@ def test_folders_show_their_names_and_removing_the_credential_disconnects_its_ac
     from tests.services import services_of
 
     secret, refresh = "by-hand-client-secret", "by-hand-refresh-token"
-    fake_google.accept_refresh_token(refresh, "by.hand@example.com", ("by-hand-client", secret))
+    fake_google.accept_refresh_token(
+        refresh, "by.hand@example.com", ("by-hand-client", secret), scopes=connections.SCOPES
+    )
     optics, old = fake_google.add_folder("Óptica – turma B"), fake_google.add_folder("Termo antigo")
     ui.goto("settings")
     page = ui.page
@@ -144,6 +147,7 @@ def test_folders_show_their_names_and_removing_the_credential_disconnects_its_ac
     page.get_by_role("button", name="Save Google credentials").click()
     account = row(ui, "by.hand@example.com")  # the connection PUT made shows at once
     account.locator("td.status", has_text="ok").wait_for()
+    assert "Not allowed" not in account.inner_text()  # the scopes Google says it granted
     page.locator("tr[data-kind='google'] td.configured", has_text="yes").wait_for()
 
     account.get_by_role("button", name="Folders").click()

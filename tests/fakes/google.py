@@ -35,7 +35,7 @@ import threading
 import time
 import traceback
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import Message
@@ -958,6 +958,7 @@ class _ConsentFake:
         self.granted_scopes: list[str] | None = None  # None: every scope asked for
         self._codes: dict[str, dict[str, Any]] = {}
         self._refresh_emails: dict[str, str] = {}  # refresh tokens issued by the code grant
+        self._refresh_scopes: dict[str, str] = {}  # what a refresh token was granted, if known
         self._access_emails: dict[str, str] = {}
         self.revoked_tokens: list[str] = []
         self._service_accounts: dict[str, tuple[Any, set[str]]] = {}
@@ -965,12 +966,19 @@ class _ConsentFake:
         self._other_clients: dict[str, str] = {}  # more OAuth clients Google knows: id -> secret
 
     def accept_refresh_token(
-        self, token: str, email: str, client: tuple[str, str] | None = None
+        self,
+        token: str,
+        email: str,
+        client: tuple[str, str] | None = None,
+        scopes: Sequence[str] | None = None,
     ) -> None:
         """Google knows `token` as a refresh token of `email` (issued to `client`, an id and
-        secret, or this fake's own client): what a person got from another tool."""
+        secret, or this fake's own client), granted `scopes` (else this fake's `scope`): what a
+        person got from another tool."""
         with self._lock:
             self._refresh_emails[token] = email
+            if scopes is not None:
+                self._refresh_scopes[token] = " ".join(scopes)
             if client is not None:
                 self._other_clients[client[0]] = client[1]
 
@@ -1101,6 +1109,7 @@ class _ConsentFake:
         access = self.issue_token()
         with self._lock:
             self._refresh_emails[refresh] = grant["email"]
+            self._refresh_scopes[refresh] = " ".join(grant["scopes"])
             self._access_emails[access] = grant["email"]
         body = {
             "access_token": access, "refresh_token": refresh, "expires_in": 3599,
@@ -1686,10 +1695,11 @@ class FakeGoogle(_ConsentFake, _ClassroomFake):
                 owner = self.legacy_email
             if owner is not None:
                 self._access_emails[access] = owner
+            granted = self._refresh_scopes.get(form["refresh_token"], self.scope)
         body = {
             "access_token": access,
             "expires_in": max(1, round(self.token_lifetime_s)),
-            "scope": self.scope,
+            "scope": granted,
             "token_type": "Bearer",
         }
         return _json(200, body, {"Cache-Control": "no-cache, no-store, max-age=0, must-revalidate"})
