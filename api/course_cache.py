@@ -72,6 +72,16 @@ def lookup(store: str, course_id: int, fingerprint: Any, window: int | None) -> 
         return found
 
 
+def peek(store: str, course_id: int) -> Any:
+    """The course's copy in `store` whatever it was built from (None if none), as used."""
+    pages, lock = _store(store)
+    with lock:
+        found = pages.get(course_id)
+        if found is not None:
+            pages.move_to_end(course_id)
+        return found
+
+
 def remember(store: str, course_id: int, kept: Cached | Listed, size: int) -> None:
     """Keep `kept`, dropping the least recently used courses beyond `size`."""
     pages, lock = _store(store)
@@ -135,6 +145,12 @@ def listed(
 ) -> Listed:
     """`shown` (api.courses.summary's: progress last) without its progress."""
     return Listed(fingerprint, window, _open(shown, "progress") + b',"progress":', lessons)
+
+
+def listed_from_page(page: Cached) -> Listed:
+    """A course as the list shows it, from its page: the page's head is the list's (the list
+    shows the page's keys before `sections`)."""
+    return Listed(page.fingerprint, page.window, page.head, page.lessons)
 
 
 def listed_answer(kept: Listed, figures: Summary) -> bytes:
