@@ -80,17 +80,10 @@ class PreparedRead:
         self._lock = threading.Lock()
 
     def first(self, engine: Engine, **values: Any) -> tuple[Any, ...] | None:
-        """The first row for these bind `values`, processed as SQLAlchemy would; None if none."""
-        plan = self.plan(engine.dialect)
-        params = plan.params(values)
-        with _raw(engine, plan.sql, params) as connection:
-            cursor = connection.cursor()
-            try:
-                cursor.execute(plan.sql, params)
-                row = cursor.fetchone()
-            finally:
-                cursor.close()
-        return None if row is None else plan.process(row)
+        """The first row for these bind `values`, processed as SQLAlchemy would; None if none
+        (on psycopg in autocommit, as `read_together`: no BEGIN and ROLLBACK round trips)."""
+        rows = read_together(engine, [(self, values)])[0]
+        return rows[0] if rows else None
 
     def first_dict(self, engine: Engine, **values: Any) -> dict[str, Any] | None:
         """`first`, as a dict by column name."""

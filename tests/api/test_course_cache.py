@@ -22,7 +22,7 @@ from core.base.db import database, session_scope
 from core.base.models import CatalogFolder, CatalogItem, Course, Download
 from core.catalog.courses import progress
 from core.catalog.courses.layout import prefix_bounds
-from core.catalog.courses.models import CourseEntry
+from core.catalog.courses.models import CourseEntry, LessonProgress
 from core.catalog.indexing import rebuild_drive, rebuild_local
 from core.catalog.sources.sync import sync_classroom
 from core.catalog.tracks import Track, put_chapters, put_track
@@ -355,3 +355,24 @@ def test_prefix_bounds_hold_exactly_what_starts_with_the_prefix():
     for text in outside:
         assert not first <= text < beyond
     assert prefix_bounds("") is None and prefix_bounds("a\U0010ffff") is None
+
+
+def test_progress_written_again_only_for_the_same_values(pair, settings, algebra):
+    """A hit reuses how it wrote a progress row only for a row of the same values: -0.0 equals
+    0.0 but is written "-0.0" (PostgreSQL keeps the sign), a later save is a new row."""
+    course_id = _course_id(pair, "Algebra")
+    ids = [lesson["id"] for lesson in _lessons(_read(pair, course_id))]
+    db = database(settings.database_url)
+    progress.save(db, 0, ids[0], watched=True)
+    first = _lessons(_read(pair, course_id, hit=True))[0]["progress"]
+    assert first["position_s"] == 0.0 and first["watched"]
+    table = LessonProgress.__table__
+    for position in (-0.0, 0.0, 12.5, -0.0):
+        with session_scope(settings.database_url) as session:
+            session.execute(
+                update(table).where(table.c.item_id == ids[0]).values(position_s=position)
+            )
+        for _ in range(2):
+            assert (
+                _lessons(_read(pair, course_id, hit=True))[0]["progress"]["position_s"] == position
+            )
