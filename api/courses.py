@@ -188,7 +188,7 @@ class CourseDetail(MethodView):
 
 
 def _figures(lessons: list[int], rows: dict[int, Any]) -> build.Summary:
-    return build.figures([(item_id, rows.get(item_id)) for item_id in lessons])
+    return build.figures(zip(lessons, map(rows.get, lessons), strict=True))
 
 
 def _cached_page(course_id: int, user_id: int, size: int) -> Response:
