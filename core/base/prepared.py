@@ -152,18 +152,36 @@ def _run(
 
 
 def _pipelined(driver: Any, jobs: list[tuple[_Plan, str, Any]]) -> list[list[tuple[Any, ...]]]:
-    """On psycopg: every query sent before any answer is read. A connection outside any
-    transaction reads in autocommit (given back as it was)."""
+    """On psycopg: every query sent before any answer is read, a run of the same statement as
+    one `executemany` (a list's 50 fingerprints: a third of the CPU of 50 executes). A
+    connection outside any transaction reads in autocommit (given back as it was)."""
+    runs: list[list[tuple[_Plan, str, Any]]] = []
+    for job in jobs:
+        if runs and runs[-1][0][1] == job[1]:
+            runs[-1].append(job)
+        else:
+            runs.append([job])
     idle = driver.info.transaction_status.name == "IDLE"
     if idle:
         driver.autocommit = True
     try:
+        cursors = []
         with driver.pipeline():
-            cursors = [driver.execute(sql, params) for _, sql, params in jobs]
-        return [
-            [plan.process(row) for row in cursor.fetchall()]
-            for (plan, _, _), cursor in zip(jobs, cursors, strict=True)
-        ]
+            for run in runs:
+                cursor = driver.cursor()
+                if len(run) == 1:
+                    cursor.execute(run[0][1], run[0][2])
+                else:
+                    cursor.executemany(run[0][1], [params for *_, params in run], returning=True)
+                cursors.append(cursor)
+        found = []
+        for run, cursor in zip(runs, cursors, strict=True):
+            for number, (plan, _, _) in enumerate(run):
+                if number:
+                    cursor.nextset()
+                found.append([plan.process(row) for row in cursor.fetchall()])
+            cursor.close()
+        return found
     finally:
         if idle:
             driver.autocommit = False
