@@ -19,7 +19,13 @@ What the page is built from, and what here covers it:
 - a Classroom course's topics (its sections) and connection: the `courses` row's values;
 - a Drive folder course's tree of folder names (its section titles): the walk itself.
 Conversions (converted_files) are not shown on the page: whether an item converts is its
-`media` column, covered by `updated_at`."""
+`media` column, covered by `updated_at`.
+
+`fingerprint` reads it through a session; `together` reads the same values, the entry's among
+them, in one statement that runs with others in one round trip (api/course_hits.py), for the
+kinds of course whose fingerprint needs no other query (all but Drive folders). On PostgreSQL a
+local course's items are found by a range of source_id in C order (the index of migration
+0019) besides its LIKE, which alone walked no index there."""
 
 from __future__ import annotations
 
