@@ -1,14 +1,15 @@
 """A web process's copy of the part of course pages that is the same for everyone, kept as the
 answer's bytes cut where each lesson's progress goes, for the last COURSE_CACHE_SIZE courses
-opened. A 2,000-lesson page costs 80 to 90 ms of CPU to build and 8 to 10 ms to answer from here.
+opened. A 2,000-lesson page costs 80 to 90 ms of CPU to build and 2.5 ms to answer from here
+(PostgreSQL, in process).
 
 Each copy is kept with the course's fingerprint (core.catalog.courses.fingerprint) and the media
 URL window (api.access.media_window) it was built in, and used only while both are the same on
 the request: the fingerprint is read from the database on every request, so a write by any
 process is seen at the next request, with no invalidation messages. Per request a hit then costs
-the course's entry, the fingerprint, the caller's progress on its lessons (one query), the
-course's figures, and joining bytes. The course list keeps each course's summary the same way
-(LISTED)."""
+one round trip (api/course_hits.py: the fingerprint with the course's entry, and the caller's
+progress on its lessons), the course's figures, and joining bytes. The course list keeps each
+course's summary the same way (LISTED), or takes it from the course's page copy."""
 
 from __future__ import annotations
 
@@ -47,6 +48,9 @@ class Cached(NamedTuple):
     statics: list[bytes]
     lessons: list[int]  # the lessons' item ids in course order
     defaults: list[bytes]  # each lesson's progress when never started
+    # Progress rows as `answer` last wrote them, by their values: a page is mostly read again
+    # with the same rows, and writing 500 of them was a third of a hit's CPU.
+    written: dict[Any, bytes]
 
 
 Store = tuple[OrderedDict[int, Any], threading.Lock]
@@ -69,6 +73,16 @@ def lookup(store: str, course_id: int, fingerprint: Any, window: int | None) -> 
         if found is None or found.fingerprint != fingerprint or found.window != window:
             return None
         pages.move_to_end(course_id)
+        return found
+
+
+def peek(store: str, course_id: int) -> Any:
+    """The course's copy in `store` whatever it was built from (None if none), as used."""
+    pages, lock = _store(store)
+    with lock:
+        found = pages.get(course_id)
+        if found is not None:
+            pages.move_to_end(course_id)
         return found
 
 
@@ -105,7 +119,7 @@ def split(
             current = [b',"attachments":' + orjson.dumps(lesson["attachments"]) + b"}"]
         current.append(b'],"attachments":' + orjson.dumps(section["attachments"]) + b"}")
     statics.append(b"".join(current) + b"]}\n")
-    return Cached(fingerprint, window, head, statics, lessons, defaults)
+    return Cached(fingerprint, window, head, statics, lessons, defaults, {})
 
 
 def answer(
@@ -115,13 +129,31 @@ def answer(
     """The page for a caller whose progress rows are `rows` (by item id), with its `figures`;
     `progress` shows a row as the page does."""
     parts = [cached.head, _figures(figures)]
+    written = cached.written
+    if len(written) > 2 * len(cached.lessons) + 100:  # many callers' rows: start again
+        written.clear()
     for static, item_id, default in zip(
         cached.statics[:-1], cached.lessons, cached.defaults, strict=True
     ):
         row = rows.get(item_id)
-        parts += (static, default if row is None else orjson.dumps(progress(row)))
+        if row is None:
+            parts += (static, default)
+            continue
+        key = _key(row)
+        shown = written.get(key)
+        if shown is None:
+            shown = written[key] = orjson.dumps(progress(row))
+        parts += (static, shown)
     parts.append(cached.statics[-1])
     return b"".join(parts)
+
+
+def _key(row: Any) -> Any:
+    """A progress row as a key of what it is written as: its values (a row is a tuple of them),
+    with the text of its numbers when one is zero (-0.0 == 0.0, but is written "-0.0")."""
+    if row.position_s and row.duration_s:
+        return tuple(row)
+    return tuple(row), repr(row.position_s), repr(row.duration_s)
 
 
 def _figures(figures: Summary) -> bytes:
@@ -135,6 +167,12 @@ def listed(
 ) -> Listed:
     """`shown` (api.courses.summary's: progress last) without its progress."""
     return Listed(fingerprint, window, _open(shown, "progress") + b',"progress":', lessons)
+
+
+def listed_from_page(page: Cached) -> Listed:
+    """A course as the list shows it, from its page: the page's head is the list's (the list
+    shows the page's keys before `sections`)."""
+    return Listed(page.fingerprint, page.window, page.head, page.lessons)
 
 
 def listed_answer(kept: Listed, figures: Summary) -> bytes:

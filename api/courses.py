@@ -10,7 +10,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from api import course_cache
+from api import course_cache, course_hits
 from api.access import media_url, media_window
 from api.catalog import ItemSchema, needs_download
 from api.course_json import items_json, json_response
@@ -188,22 +188,24 @@ class CourseDetail(MethodView):
 
 
 def _figures(lessons: list[int], rows: dict[int, Any]) -> build.Summary:
-    return build.figures([(item_id, rows.get(item_id)) for item_id in lessons])
+    return build.figures(zip(lessons, map(rows.get, lessons), strict=True))
 
 
 def _cached_page(course_id: int, user_id: int, size: int) -> Response:
     """The page from this process's copy (api/course_cache.py) if the course's fingerprint and
-    the media URL window are still those it was built with; else built, and kept. The
-    fingerprint is read before the build: a write in between makes the next request miss."""
+    the media URL window are still those it was built with (read in one round trip:
+    api/course_hits.py); else built, and kept. The fingerprint is read before the build: a
+    write in between makes the next request miss."""
+    window = media_window()
+    hit = course_hits.page(course_id, user_id, window)
+    if hit is not None:
+        return _answer(*hit)
     with db().session() as session:
         entry = service.shown_entry(session, course_id)
         mark, window = fingerprint(session, entry), media_window()
         found = course_cache.lookup(course_cache.PAGES, course_id, mark, window)
         if found is not None:
-            rows = progress.of_lessons(session, user_id, found.lessons)
-            figures = _figures(found.lessons, rows)
-            body = course_cache.answer(found, rows, figures, lambda row: lesson_progress(None, row))
-            return Response(body, mimetype="application/json")
+            return _answer(found, progress.of_lessons(session, user_id, found.lessons))
         view = service.built(session, entry, user_id)
     shown = detail(view)
     if media_window() == window:  # not across a window's end: its URLs would be the next's
@@ -215,22 +217,23 @@ def _cached_page(course_id: int, user_id: int, size: int) -> Response:
     return json_response(shown)
 
 
+def _answer(found: course_cache.Cached, rows: dict[int, Any]) -> Response:
+    figures = _figures(found.lessons, rows)
+    body = course_cache.answer(found, rows, figures, lambda row: lesson_progress(None, row))
+    return Response(body, mimetype="application/json")
+
+
 def _cached_list(args: dict[str, Any], user_id: int, size: int) -> Response:
-    """The list with each course from this process's copy of its summary, as _cached_page; the
-    caller's progress on every kept course in one query (a round trip per course cost more than
-    the rest of a hit on PostgreSQL under load)."""
+    """The list with each course from this process's copy of its summary (or of its page), as
+    _cached_page; the fingerprints and the caller's progress on every kept course in one round
+    trip (api/course_hits.py: a round trip per course cost more than the rest of a hit on
+    PostgreSQL under load)."""
     shown: list[bytes] = []
     limit = size * course_cache.LISTED_PER_PAGE
     with db().session() as session:
         page = service.shown_entries(session, **args)
         window = media_window()
-        marks = [fingerprint(session, entry) for entry in page.items]
-        kept = [
-            course_cache.lookup(course_cache.LISTED, e.id, m, window)
-            for e, m in zip(page.items, marks, strict=True)
-        ]
-        ids = [item_id for found in kept if found is not None for item_id in found.lessons]
-        rows = progress.of_lessons(session, user_id, ids)
+        marks, kept, rows = course_hits.listing(session, page.items, user_id, window, limit)
         for entry, mark, found in zip(page.items, marks, kept, strict=True):
             if found is not None:
                 shown.append(course_cache.listed_answer(found, _figures(found.lessons, rows)))

@@ -12,6 +12,9 @@ fought gunicorn for the same cores and parsed the 1.2 MB answers, which inflated
 p99. Targets: course page p99 < 100 ms, progress write p99 < 10 ms.
 
     .venv/bin/python bench/courses_bench.py [--seconds 10] [--clients 4] [--postgres URL]
+        [--cache-sizes 0 8] [--courses-only]
+
+--courses-only runs only the course page and list cases (with health, their reference).
 """
 
 from __future__ import annotations
@@ -273,6 +276,8 @@ def run(name: str, url: str, args: argparse.Namespace, tmp: Path, redis_url: str
                 "GET /api/courses (50 of 100)": (f"{base}/api/courses?limit=50", DONE),
                 "PUT /api/progress/{id}": (base, put_script(lessons)),
             }
+            if args.courses_only:
+                del cases["PUT /api/progress/{id}"]
             for label, (target, script) in cases.items():
                 for _ in range(8):  # every worker's connections, statements and copies warm
                     requests.get(f"{base}/api/courses/{big}", timeout=30).raise_for_status()
@@ -297,6 +302,10 @@ def main() -> None:
         help="COURSE_CACHE_SIZE of each run of the web server (0: off)",
     )  # fmt: skip
     parser.add_argument("--postgres", help="a PostgreSQL URL; a scratch schema is made in it")
+    parser.add_argument(
+        "--courses-only", action="store_true",
+        help="only the course page and list cases (and health, their reference)",
+    )  # fmt: skip
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed (apt-get install wrk)")

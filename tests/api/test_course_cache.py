@@ -1,6 +1,8 @@
 """The course page's per-process cache (api/course_cache.py): a hit answers the same bytes as the
 page built without it, and every kind of write to what the page is built from is seen at the
-next request, whichever process or connection made it."""
+next request, whichever process or connection made it; a hit, and the list, read in one round
+trip (api/course_hits.py): no statement through a SQLAlchemy connection but the list's page of
+entries."""
 
 from __future__ import annotations
 
@@ -8,17 +10,19 @@ import shutil
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import event, update
 
 from api.course_cache import _KEY, LISTED, PAGES
 from core.base import signing
 from core.base.db import database, session_scope
 from core.base.models import CatalogFolder, CatalogItem, Course, Download
 from core.catalog.courses import progress
-from core.catalog.courses.models import CourseEntry
+from core.catalog.courses.layout import prefix_bounds
+from core.catalog.courses.models import CourseEntry, LessonProgress
 from core.catalog.indexing import rebuild_drive, rebuild_local
 from core.catalog.sources.sync import sync_classroom
 from core.catalog.tracks import Track, put_chapters, put_track
@@ -280,3 +284,95 @@ def test_signed_urls_are_kept_only_within_their_window(make_app, settings, algeb
         time.sleep(0.2)
     page, now, after = read()
     assert now != before and _expiries(page) <= {str(now), str(after)}
+
+
+# Issue 26: one round trip per hit (api/course_hits.py).
+@contextmanager
+def _counted(settings):
+    """The statements run through SQLAlchemy connections meanwhile (raw DBAPI reads not)."""
+    engine = database(settings.database_url).engine
+    seen: list[str] = []
+
+    def note(conn, cursor, statement, *_):
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+
+
+def test_a_page_hit_runs_no_statement_through_sqlalchemy(pair, settings, algebra):
+    course_id = _course_id(pair, "Algebra")
+    ids = [lesson["id"] for lesson in _lessons(_read(pair, course_id))]
+    progress.save(database(settings.database_url), 0, ids[1], position_s=3.0, duration_s=9.0)
+    with _counted(settings) as seen:
+        page = _read(pair, course_id, hit=True)  # the plain app's page is counted too
+        assert page["progress"]["next_item_id"] == ids[1]
+        seen_by_plain = len(seen)
+        seen.clear()
+        assert pair[0].get(f"/api/courses/{course_id}").status_code == 200
+    assert seen == [] and seen_by_plain > 0
+
+
+def test_the_list_takes_a_summary_from_the_page_copy_in_one_round_trip(pair, settings, algebra):
+    course_id = _course_id(pair, "Algebra")
+    cached = pair[0]
+    _read(pair, course_id)  # builds the page copy, not the summary
+    assert course_id not in _pages(cached, LISTED)
+    _read_list(pair)
+    assert _pages(cached, LISTED)[course_id].head is _pages(cached, PAGES)[course_id].head
+    with _counted(settings) as seen:
+        assert cached.get("/api/courses?limit=100").status_code == 200
+    assert len(seen) == 1 and "course_entries" in seen[0]  # the page of entries alone
+    _read_list(pair, hit=True)
+
+
+def test_a_classroom_page_hit_too(pair, settings, classroom):
+    video = classroom.add_file("v.mp4", duration_ms=60_000)
+    course = classroom.add_course("Química")
+    topic = classroom.add_topic(course, "Unidade 1")
+    classroom.add_coursework(course, "Aula 1", [drive_file(video, "Aula 1")], topic_id=topic)
+    sync_classroom(database(settings.database_url), classroom_client(settings),
+                   drive_client(settings))  # fmt: skip
+    course_id = _course_id(pair, "Química")
+    _read(pair, course_id)
+    with _counted(settings) as seen:
+        sections = _read(pair, course_id, hit=True)["sections"]
+        assert [section["title"] for section in sections] == ["Unidade 1"]
+        seen.clear()
+        assert pair[0].get(f"/api/courses/{course_id}").status_code == 200
+    assert seen == []
+
+
+def test_prefix_bounds_hold_exactly_what_starts_with_the_prefix():
+    first, beyond = prefix_bounds("Álgebra 1/")
+    inside = ["Álgebra 1/", "Álgebra 1/a", "Álgebra 1/\U0010ffff\U0010ffff", "Álgebra 1//x"]
+    outside = ["Álgebra 1", "Álgebra 10/x", "Álgebra 1.x", "Álgebra 0/x", "Álgebra 1 /x"]
+    for text in inside:
+        assert first <= text < beyond
+    for text in outside:
+        assert not first <= text < beyond
+    assert prefix_bounds("") is None and prefix_bounds("a\U0010ffff") is None
+
+
+def test_progress_written_again_only_for_the_same_values(pair, settings, algebra):
+    """A hit reuses how it wrote a progress row only for a row of the same values: -0.0 equals
+    0.0 but is written "-0.0" (PostgreSQL keeps the sign), a later save is a new row."""
+    course_id = _course_id(pair, "Algebra")
+    ids = [lesson["id"] for lesson in _lessons(_read(pair, course_id))]
+    db = database(settings.database_url)
+    progress.save(db, 0, ids[0], watched=True)
+    first = _lessons(_read(pair, course_id, hit=True))[0]["progress"]
+    assert first["position_s"] == 0.0 and first["watched"]
+    table = LessonProgress.__table__
+    for position in (-0.0, 0.0, 12.5, -0.0):
+        with session_scope(settings.database_url) as session:
+            session.execute(
+                update(table).where(table.c.item_id == ids[0]).values(position_s=position)
+            )
+        for _ in range(2):
+            assert (
+                _lessons(_read(pair, course_id, hit=True))[0]["progress"]["position_s"] == position
+            )

@@ -11,6 +11,7 @@ from core.catalog import models as _track_models  # noqa: F401
 
 PG_ONLY_INDEXES = {"ix_catalog_items_title_trgm"}  # see migrations/versions/0004
 PG_ONLY_INDEXES |= {"ix_subtitle_cues_tsv"}  # 0014
+PG_ONLY_INDEXES |= {"ix_catalog_items_source_path"}  # 0019
 
 
 def include_object(obj, name, type_, *_):

@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from core.base.db import Database, database
 from core.base.models import TaskRecord, utcnow
-from core.base.prepared import PreparedRead
+from core.base.prepared import PreparedRead, read_together
 from core.base.settings import Settings
 
 _VIEW = select(
@@ -78,3 +78,41 @@ def test_errors_are_sqlalchemys_and_the_connection_goes_back(db: Database) -> No
     # The pool still serves working connections.
     task_id = _record(db)
     assert PreparedRead(select(TaskRecord.id).limit(1)).first(db.engine) == (task_id,)
+
+
+def test_reads_together_are_each_reads_rows(db: Database) -> None:
+    ids = sorted(_record(db, progress={"n": n}) for n in range(3))
+    every = PreparedRead(select(TaskRecord.id, TaskRecord.progress).order_by(TaskRecord.id))
+    one = PreparedRead(_VIEW)
+    for _ in range(2):  # a pooled connection given back as it was, then taken again
+        reads = [(every, {}), (one, {"task_id": ids[1]}), (one, {"task_id": "none"})]
+        found = read_together(db.engine, reads)
+        with db.engine.connect() as connection:
+            expected = [tuple(row) for row in connection.execute(every.statement)]
+            view = tuple(connection.execute(_VIEW, {"task_id": ids[1]}).one())
+        assert [row for row in found[0] if row[0] in ids] == [r for r in expected if r[0] in ids]
+        assert found[1:] == [[view], []]
+        assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    with pytest.raises(DBAPIError):  # among others, as SQLAlchemy's, the connection back
+        missing = PreparedRead(select(column("x")).select_from(table("no_such_table")))
+        read_together(db.engine, [(one, {"task_id": ids[0]}), (missing, {})])
+    assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+def test_reads_together_within_a_session_see_its_transaction(db: Database) -> None:
+    task_id = str(uuid.uuid4())
+    one = PreparedRead(select(TaskRecord.id).where(TaskRecord.id == bindparam("task_id")))
+    with db.session() as session:
+        session.add(TaskRecord(id=task_id, name="catalog.sync", state="PENDING"))
+        session.flush()
+        connection = session.connection()
+        assert read_together(db.engine, [(one, {"task_id": task_id})], connection.connection) == [
+            [(task_id,)]
+        ]
+        session.rollback()  # still the session's transaction: the row goes
+    assert read_together(db.engine, [(one, {"task_id": task_id})]) == [[]]
+    with db.session() as session:  # pooled connections came back out of autocommit
+        session.add(TaskRecord(id=task_id, name="catalog.sync", state="PENDING"))
+        session.flush()
+        session.rollback()
+    assert read_together(db.engine, [(one, {"task_id": task_id})]) == [[]]

@@ -19,7 +19,13 @@ What the page is built from, and what here covers it:
 - a Classroom course's topics (its sections) and connection: the `courses` row's values;
 - a Drive folder course's tree of folder names (its section titles): the walk itself.
 Conversions (converted_files) are not shown on the page: whether an item converts is its
-`media` column, covered by `updated_at`."""
+`media` column, covered by `updated_at`.
+
+`fingerprint` reads it through a session; `together` reads the same values, the entry's among
+them, in one statement that runs with others in one round trip (api/course_hits.py), for the
+kinds of course whose fingerprint needs no other query (all but Drive folders). On PostgreSQL a
+local course's items are found by a range of source_id in C order (the index of migration
+0019) besides its LIKE, which alone walked no index there."""
 
 from __future__ import annotations
 
@@ -39,13 +45,23 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from core.base.models import CatalogItem, Course, Download
+from core.base.prepared import PreparedRead
 from core.base.sources import Source
-from core.catalog.courses.layout import _drive_tree, _escape, prefix_pattern, starts
+from core.catalog.courses.layout import (
+    _drive_tree,
+    _escape,
+    prefix_bounds,
+    prefix_pattern,
+    starts,
+)
 from core.catalog.courses.models import CourseEntry
 from core.catalog.models import Chapter, Subtitle
 
 _ITEMS = CatalogItem.__table__.c
 _CHAPTERS = Chapter.__table__.c
+_ENTRIES = CourseEntry.__table__.c
+_COURSES = Course.__table__.c
+SHOWN = ("source", "key", "title", "loose", "hidden")  # an entry's columns in its fingerprint
 
 
 def _millis(column: Any, dialect: str) -> Any:
@@ -56,12 +72,14 @@ def _millis(column: Any, dialect: str) -> Any:
 
 
 def _where(dialect: str, source: str, loose: bool) -> list[Any]:
-    """The course's catalog_items as the layout selects them, its values bound: `pattern`
-    (local), `folders` (Drive), `key` and `shared` (Classroom)."""
+    """The course's catalog_items as the layout selects them, its values bound: `pattern`,
+    `first` and `beyond` (local: _local_values), `folders` (Drive), `key` and `shared`
+    (Classroom)."""
     if source == Source.LOCAL:
         if loose:  # the layout then keeps those whose extra.root is the course's
             return [_ITEMS.source == Source.LOCAL, _ITEMS.folder_id == ""]
-        return [_ITEMS.source == Source.LOCAL, starts(dialect, bindparam("pattern"))]
+        bounds: tuple[Any, Any] = (bindparam("first"), bindparam("beyond"))
+        return [_ITEMS.source == Source.LOCAL, starts(dialect, bindparam("pattern"), bounds)]
     if source == Source.DRIVE:
         return [_ITEMS.source == Source.DRIVE, _ITEMS.folder_id.in_(bindparam("folders"))]
     if source == Source.CLASSROOM:
@@ -119,11 +137,17 @@ def _statement(dialect: str, source: str, loose: bool) -> Any:
     )  # fmt: skip
 
 
+def _local_values(dialect: str, key: str) -> dict[str, Any]:
+    """What _where binds for a local folder course (its path's prefix, the range holding it)."""
+    first, beyond = prefix_bounds(key + "/") or ("", "")  # a prefix ending in "/" has bounds
+    return {"pattern": prefix_pattern(dialect, key + "/"), "first": first, "beyond": beyond}
+
+
 def _scope(session: Session, entry: CourseEntry, dialect: str) -> tuple[dict[str, Any], Any]:
     """The values _where binds for this course, and what else its layout reads (the Drive
     tree, the Classroom course's topics and connection)."""
     if entry.source == Source.LOCAL:
-        return {"pattern": prefix_pattern(dialect, entry.key + "/")}, None
+        return _local_values(dialect, entry.key), None
     if entry.source == Source.DRIVE:
         paths = {entry.key: ""} if entry.loose else _drive_tree(session, entry.key)
         return {"folders": list(paths)}, sorted(paths.items())
@@ -148,3 +172,50 @@ def fingerprint(session: Session, entry: CourseEntry) -> tuple[Any, ...]:
     sums = tuple(connection.execute(statement, values).one())
     shown = (entry.id, entry.source, entry.key, entry.title, entry.loose, entry.hidden)
     return shown, beside, sums
+
+
+@lru_cache(maxsize=16)
+def _together(dialect: str, source: str, loose: bool) -> PreparedRead:
+    """_statement with the entry's columns (bound as `course_id`) before its values, and a
+    Classroom course's topics and connection (whether it exists, then the values) after: the
+    whole fingerprint in one row."""
+    sums = _statement(dialect, source, loose).subquery("sums")
+    mine = select(*(_ENTRIES[name] for name in SHOWN)).where(_ENTRIES.id == bindparam("course_id"))
+    entry = mine.subquery("entry")
+    columns = [*entry.c, *sums.c]
+    if source == Source.CLASSROOM:
+        course = select(_COURSES.id).where(_COURSES.id == bindparam("key"))
+        columns += [
+            course.exists().label("course_found"),
+            select(_COURSES.topics).where(_COURSES.id == bindparam("key")).scalar_subquery(),
+            select(_COURSES.connection_id).where(_COURSES.id == bindparam("key")).scalar_subquery(),
+        ]
+    return PreparedRead(select(*columns).select_from(sums.outerjoin(entry, literal(True))))
+
+
+def together(dialect: str, shown: tuple[Any, ...]) -> tuple[PreparedRead, dict[str, Any]] | None:
+    """The read of a course's whole fingerprint in one statement (a prepared read, to run with
+    others in one round trip: core.base.prepared.read_together), given the entry values its
+    fingerprint had (`shown`, the first part of a fingerprint; its source, key and loose choose
+    the statement and what it binds); None where that needs more than one (a Drive folder's
+    tree). `fingerprint_of` makes the row a fingerprint: equal to the one `fingerprint` reads
+    when the entry still has those values, and different from it when it has not."""
+    course_id, source, key, _, loose, _ = shown
+    if source not in (Source.LOCAL, Source.CLASSROOM):
+        return None
+    values: dict[str, Any] = {"course_id": course_id}
+    if source == Source.LOCAL:
+        values |= _local_values(dialect, key)
+    else:
+        values |= {"key": key, "shared": f'%"{_escape(key)}"%'}
+    return _together(dialect, source, bool(loose)), values
+
+
+def fingerprint_of(shown: tuple[Any, ...], row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A row of `together`'s read as `fingerprint` gives it."""
+    count = len(SHOWN)
+    entry = (shown[0], *row[:count])
+    if shown[1] != Source.CLASSROOM:
+        return entry, None, row[count:]
+    sums, found = row[count:-3], row[-3]
+    return entry, (tuple(row[-2:]) if found else None), sums
