@@ -17,10 +17,11 @@ import threading
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, Executable, Select, exc
+from sqlalchemy import ClauseElement, Engine, Select, exc
 from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.compiler import SQLCompiler
 
 
 @dataclass
@@ -63,7 +64,7 @@ class Prepared:
     """`statement` (a Core statement with named bind parameters whose rows are its
     `exported_columns`: a select, or a DML statement with RETURNING), compiled once per dialect."""
 
-    def __init__(self, statement: Executable) -> None:
+    def __init__(self, statement: ClauseElement) -> None:
         self.statement = statement
         self.columns: tuple[str, ...] = tuple(
             statement.exported_columns.keys()  # type: ignore[attr-defined]
@@ -79,7 +80,7 @@ class Prepared:
         with self._lock:
             found = self._plans.get(dialect)
             if found is None:
-                compiled = self.statement.compile(dialect=dialect)
+                compiled = cast(SQLCompiler, self.statement.compile(dialect=dialect))
                 if compiled.insert_prefetch or compiled.update_prefetch:
                     # SQLAlchemy computes those per execution; nothing here would.
                     raise ValueError("columns with Python-side defaults: give them values")
@@ -132,17 +133,18 @@ class PreparedRead(Prepared):
 
 
 def translated(
-    engine: Engine, connection: Any, sql: str, params: Any, error: Exception
-) -> exc.DBAPIError:
+    engine: Engine, connection: Any, sql: str, params: Any, error: Any
+) -> exc.StatementError:
     """`error` (the driver's) as SQLAlchemy's exception; a `connection` (None: none was had) the
     driver reports lost is invalidated first, so that the pool does not hand it out again."""
     if connection is not None and engine.dialect.is_disconnect(
         error, connection.dbapi_connection, None
     ):
         connection.invalidate(error)
-    return exc.DBAPIError.instance(
+    found: exc.StatementError = exc.DBAPIError.instance(
         sql, params, error, engine.dialect.loaded_dbapi.Error, dialect=engine.dialect
     )
+    return found
 
 
 def _binders(

@@ -112,7 +112,9 @@ class PreparedWrite(Prepared):
                 return self._run(engine, "BEGIN IMMEDIATE", values)
         return self._run(engine, RELAX if self.relaxed else None, values)
 
-    def _run(self, engine: Engine, opening: str | None, values: dict[str, Any]) -> Any:
+    def _run(
+        self, engine: Engine, opening: str | None, values: dict[str, Any]
+    ) -> tuple[Any, ...] | None:
         plan = self.plan(engine.dialect)
         params = plan.params(values)
         dbapi_error = engine.dialect.loaded_dbapi.Error

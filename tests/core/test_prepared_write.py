@@ -156,8 +156,8 @@ SAVER = """
 import json, sys, threading
 from core.base.db import database
 from core.catalog.courses.progress import save
-url, first_user, items, saves = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3]), int(sys.argv[4])
-db, wrong = database(url), []
+url, first_user, items, saves = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3]), sys.argv[4]
+db, wrong, saves = database(url), [], int(saves)
 def person(user):
     for k in range(1, saves + 1):
         item = items[k % len(items)]
