@@ -10,7 +10,7 @@ the binds' and the columns' own processors; SQLAlchemy's exceptions. On top of i
   loser waited milliseconds for a lock held some tens of microseconds. Here the threads of a
   process queue on a `threading.Lock` and the processes on `flock(2)` of a file beside the
   database (`<database>.write-lock`); the kernel hands it to the next waiter the moment the
-  holder lets go. Inside, `BEGIN IMMEDIATE` takes SQLite's write lock before the statement. Other
+  holder lets go. Inside, the statement runs as its own transaction (`_alone`). Other
   writers (workers, the rest of the API) do not take the lane: they meet these writes at SQLite's
   lock as before, and a lane holder waits for them there within busy_timeout; nothing waits for
   the lane while holding SQLite's lock, so no cycle can form.
@@ -107,33 +107,57 @@ class PreparedWrite(Prepared):
     def first(self, engine: Engine, **values: Any) -> tuple[Any, ...] | None:
         """The first row the statement returns for these bind `values` (None if it returned
         none), committed."""
-        if engine.dialect.name == "sqlite":
-            with lane(engine).held():
-                return self._run(engine, "BEGIN IMMEDIATE", values)
-        return self._run(engine, RELAX if self.relaxed else None, values)
-
-    def _run(
-        self, engine: Engine, opening: str | None, values: dict[str, Any]
-    ) -> tuple[Any, ...] | None:
         plan = self.plan(engine.dialect)
         params = plan.params(values)
-        dbapi_error = engine.dialect.loaded_dbapi.Error
-        try:
-            connection = engine.raw_connection()
-        except dbapi_error as error:
-            raise translated(engine, None, plan.sql, params, error) from error
-        try:
-            cursor = connection.cursor()
-            try:
-                if opening is not None:
-                    cursor.execute(opening)
-                cursor.execute(plan.sql, params)
-                rows, description = cursor.fetchall(), cursor.description
-            finally:
-                cursor.close()
-            connection.commit()
-        except dbapi_error as error:
-            raise translated(engine, connection, plan.sql, params, error) from error
-        finally:
-            connection.close()  # back to the pool, rolled back if the commit was not reached
+        if engine.dialect.name == "sqlite":
+            with lane(engine).held():
+                rows, description = _run(engine, plan.sql, params, None)
+        else:
+            rows, description = _run(engine, plan.sql, params, RELAX if self.relaxed else "")
         return plan.row(rows[0] if rows else None, description)
+
+
+def _run(engine: Engine, sql: str, params: Any, opening: str | None) -> tuple[list[Any], Any]:
+    """`sql` on a pooled connection: its rows and description. `opening` None: as its own
+    transaction (SQLite); else in a transaction that `opening` (if any) starts."""
+    dbapi_error = engine.dialect.loaded_dbapi.Error
+    try:
+        connection = engine.raw_connection()
+    except dbapi_error as error:
+        raise translated(engine, None, sql, params, error) from error
+    try:
+        if opening is None:
+            return _alone(connection.driver_connection, sql, params)
+        cursor = connection.cursor()
+        try:
+            if opening:
+                cursor.execute(opening)
+            cursor.execute(sql, params)
+            found = cursor.fetchall(), cursor.description
+        finally:
+            cursor.close()
+        connection.commit()
+        return found
+    except dbapi_error as error:
+        raise translated(engine, connection, sql, params, error) from error
+    finally:
+        connection.close()  # back to the pool, rolled back if the commit was not reached
+
+
+def _alone(driver: Any, sql: str, params: Any) -> tuple[list[Any], Any]:
+    """SQLite: the statement as its own transaction (autocommit). It takes the write lock as it
+    starts (as BEGIN IMMEDIATE would: a write never starts as a read that must then upgrade)
+    and commits when its last row is read. Two calls into SQLite, where BEGIN, the statement,
+    its rows and COMMIT were four: each lets the GIL go and must win it back, and all of that
+    happens while holding the lane."""
+    before = driver.isolation_level
+    driver.isolation_level = None
+    try:
+        cursor = driver.cursor()
+        try:
+            cursor.execute(sql, params)
+            return cursor.fetchall(), cursor.description
+        finally:
+            cursor.close()
+    finally:
+        driver.isolation_level = before

@@ -44,7 +44,8 @@ def db(settings: Settings) -> Database:
 
 
 def recording(monkeypatch: pytest.MonkeyPatch, engine: Any) -> list[str]:
-    """The SQL of every cursor execute on `engine`'s raw connections from now on."""
+    """The SQL of every cursor execute on `engine`'s raw connections (and the driver's
+    connections under them) from now on."""
     seen: list[str] = []
     checkout = engine.raw_connection
 
@@ -61,13 +62,20 @@ def recording(monkeypatch: pytest.MonkeyPatch, engine: Any) -> list[str]:
 
     class Connection:
         def __init__(self, connection: Any) -> None:
-            self._connection = connection
+            object.__setattr__(self, "_connection", connection)
 
         def cursor(self) -> Cursor:
             return Cursor(self._connection.cursor())
 
+        @property
+        def driver_connection(self) -> Connection:
+            return Connection(self._connection.driver_connection)
+
         def __getattr__(self, name: str) -> Any:
             return getattr(self._connection, name)
+
+        def __setattr__(self, name: str, value: Any) -> None:
+            setattr(self._connection, name, value)
 
     monkeypatch.setattr(engine, "raw_connection", lambda: Connection(checkout()))
     return seen
