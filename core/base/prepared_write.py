@@ -23,7 +23,7 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -117,7 +117,7 @@ class PreparedWrite(Prepared):
         return plan.row(rows[0] if rows else None, description)
 
 
-def _run(engine: Engine, sql: str, params: Any, opening: str | None) -> tuple[list[Any], Any]:
+def _run(engine: Engine, sql: str, params: Any, opening: str | None) -> tuple[Sequence[Any], Any]:
     """`sql` on a pooled connection: its rows and description. `opening` None: as its own
     transaction (SQLite); else in a transaction that `opening` (if any) starts."""
     dbapi_error = engine.dialect.loaded_dbapi.Error
@@ -144,7 +144,7 @@ def _run(engine: Engine, sql: str, params: Any, opening: str | None) -> tuple[li
         connection.close()  # back to the pool, rolled back if the commit was not reached
 
 
-def _alone(driver: Any, sql: str, params: Any) -> tuple[list[Any], Any]:
+def _alone(driver: Any, sql: str, params: Any) -> tuple[Sequence[Any], Any]:
     """SQLite: the statement as its own transaction (autocommit). It takes the write lock as it
     starts (as BEGIN IMMEDIATE would: a write never starts as a read that must then upgrade)
     and commits when its last row is read. Two calls into SQLite, where BEGIN, the statement,
