@@ -114,7 +114,8 @@ class ProgressList(MethodView):
 
 @blp.route("/<int:item_id>")
 class ProgressDetail(MethodView):
-    @blp.arguments(SaveProgressSchema, error_status_code=400)
+    # An instance: given the class, webargs would build the schema again on every save.
+    @blp.arguments(SaveProgressSchema(), error_status_code=400)
     @blp.response(200, LessonProgressSchema)
     def put(self, body: dict[str, Any], item_id: int) -> Any:
         """Save where you are (`position_s`, optional `duration_s`) or mark by hand

@@ -12,9 +12,7 @@ fought gunicorn for the same cores and parsed the 1.2 MB answers, which inflated
 p99. Targets: course page p99 < 100 ms, progress write p99 < 10 ms.
 
     .venv/bin/python bench/courses_bench.py [--seconds 10] [--clients 4] [--postgres URL]
-        [--cache-sizes 0 8] [--courses-only]
-
---courses-only runs only the course page and list cases (with health, their reference).
+        [--only put] [--cache-sizes 0] [--no-sqlite]
 """
 
 from __future__ import annotations
@@ -253,6 +251,10 @@ def p(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+HEALTH = "GET /api/health (reference)"
+ONLY = {"course": ("GET /api/courses/{id} (2,000 lessons)",),
+        "list": ("GET /api/courses (50 of 100)",),
+        "put": ("PUT /api/progress/{id}",)}  # fmt: skip
 TARGETS = {"GET /api/courses/{id} (2,000 lessons)": "p99 < 100 ms",
            "PUT /api/progress/{id}": "p99 < 10 ms"}  # fmt: skip
 
@@ -271,26 +273,26 @@ def run(name: str, url: str, args: argparse.Namespace, tmp: Path, redis_url: str
         loads: dict[str, str] = {}
         with web({**env, "COURSE_CACHE_SIZE": str(size)}, tmp / f"web-{size}.log") as base:
             cases = {
-                "GET /api/health (reference)": (f"{base}/api/health", DONE),
+                HEALTH: (f"{base}/api/health", DONE),
                 "GET /api/courses/{id} (2,000 lessons)": (f"{base}/api/courses/{big}", DONE),
                 "GET /api/courses (50 of 100)": (f"{base}/api/courses?limit=50", DONE),
                 "PUT /api/progress/{id}": (base, put_script(lessons)),
             }
-            if args.courses_only:
-                del cases["PUT /api/progress/{id}"]
+            cases = {k: v for k, v in cases.items() if k in args.cases}
             for label, (target, script) in cases.items():
                 for _ in range(8):  # every worker's connections, statements and copies warm
                     requests.get(f"{base}/api/courses/{big}", timeout=30).raise_for_status()
                 results[label] = wrk(target, script, args, tmp)
                 loads[label] = load()
-        reference = results["GET /api/health (reference)"]["p99"]
+        reference = results[HEALTH]["p99"]
         state = f"{size} (on)" if size else "0 (off)"
         for label, got in results.items():
             cells = f"{got['p50']:.1f} | {got['p99']:.1f} | {got['rps']:.0f}"
             ratio = got["p99"] / reference
             print(f"| {label} | {state} | {cells} | {ratio:.1f} | {TARGETS.get(label, '')} "
                   f"| {loads[label]} |")  # fmt: skip
-    cache_estimate(url, root, big, redis_url, max(20, args.seconds * 2))
+    if "course" in args.only:
+        cache_estimate(url, root, big, redis_url, max(20, args.seconds * 2))
 
 
 def main() -> None:
@@ -303,10 +305,13 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--postgres", help="a PostgreSQL URL; a scratch schema is made in it")
     parser.add_argument(
-        "--courses-only", action="store_true",
-        help="only the course page and list cases (and health, their reference)",
+        "--only", nargs="+", choices=sorted(ONLY), default=sorted(ONLY),
+        help="the cases to run besides GET /api/health (default: all; `put` alone: one cache"
+        " size is enough, the PUT does not read the course cache)",
     )  # fmt: skip
+    parser.add_argument("--no-sqlite", action="store_true", help="run on --postgres only")
     args = parser.parse_args()
+    args.cases = {HEALTH, *(label for key in args.only for label in ONLY[key])}
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed (apt-get install wrk)")
     from sqlalchemy import create_engine, text
@@ -317,7 +322,8 @@ def main() -> None:
         tmp = Path(folder)
         redis_process, redis_url = start_redis(tmp / "redis")
         try:
-            run("SQLite", f"sqlite:///{tmp / 'aula.db'}", args, tmp, redis_url)
+            if not args.no_sqlite:
+                run("SQLite", f"sqlite:///{tmp / 'aula.db'}", args, tmp, redis_url)
             if args.postgres:
                 schema = f"bench_{uuid.uuid4().hex[:8]}"
                 admin = create_engine(

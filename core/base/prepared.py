@@ -1,12 +1,14 @@
-"""A Core select compiled once per dialect and run straight on a pooled DBAPI connection.
+"""Core statements compiled once per dialect and run straight on a pooled DBAPI connection.
 
 For the reads every request makes (is there a user? a task poll's record): through a
 `Connection`, SQLAlchemy's per-call work (the connection wrapper, the execution context, the
 cache lookup, the result object) cost several times what SQLite took to answer; here one call is
 a pool checkout, one cursor execute and the columns' own result processors, the same processors
-SQLAlchemy would apply (a DateTime column still reads as a datetime, JSON as its value). Errors
+SQLAlchemy would apply (a DateTime column still reads as a datetime, JSON as its value), and the
+binds' own processors (an aware datetime is stored as SQLAlchemy would store it). Errors
 come out as SQLAlchemy's own exceptions (`DBAPIError` subclasses), as through a Connection, and
 a connection the driver reports lost is invalidated so that the pool does not hand it out again.
+Writes (one statement with RETURNING, in its own short transaction): core/base/prepared_write.py.
 """
 
 from __future__ import annotations
@@ -16,28 +18,122 @@ import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, Select, exc
+from sqlalchemy import ClauseElement, Engine, Select, exc
 from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.compiler import SQLCompiler
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Plan:
     sql: str
     defaults: dict[str, Any]  # bound values fixed in the statement (a LIMIT's)
     order: tuple[str, ...] | None  # bind names in order, for a positional paramstyle
-    processors: tuple[Callable[[Any], Any] | None, ...]
+    binders: tuple[tuple[str, Callable[[Any], Any]], ...]  # the binds' own processors
+    dialect: Dialect
+    types: tuple[Any, ...]  # the columns' types for this dialect
+    # The columns' result processors, made from the first answer's description: some depend on
+    # the type the database says it sent (PostgreSQL's float8 needs none, a numeric one does).
+    processors: tuple[Callable[[Any], Any] | None, ...] | None = None
 
     def params(self, values: Mapping[str, Any]) -> Any:
+        """The DBAPI parameters for these bind `values`, processed as SQLAlchemy would."""
         merged = {**self.defaults, **values}
+        for name, process in self.binders:
+            merged[name] = process(merged.get(name))
         return merged if self.order is None else tuple(merged[n] for n in self.order)
 
-    def process(self, row: Sequence[Any]) -> tuple[Any, ...]:
+    def row(self, row: Sequence[Any] | None, description: Any) -> tuple[Any, ...] | None:
+        """A DBAPI row (of a cursor with this `description`) through the columns' result
+        processors."""
+        if row is None:
+            return None
+        processors = self.processors
+        if processors is None:  # once: racing threads make the same tuple
+            processors = self.processors = tuple(
+                kind.result_processor(self.dialect, column[1])
+                for kind, column in zip(self.types, description, strict=True)
+            )
         return tuple(
             value if process is None else process(value)
-            for value, process in zip(row, self.processors, strict=True)
+            for value, process in zip(row, processors, strict=True)
         )
+
+    def rows(self, rows: Sequence[Sequence[Any]], description: Any) -> list[tuple[Any, ...]]:
+        """DBAPI rows (of a cursor with this `description`), each as `row` gives it."""
+        return [found for row in rows if (found := self.row(row, description)) is not None]
+
+
+class Prepared:
+    """`statement` (a Core statement with named bind parameters whose rows are its
+    `exported_columns`: a select, or a DML statement with RETURNING), compiled once per dialect."""
+
+    def __init__(self, statement: ClauseElement) -> None:
+        self.statement = statement
+        self.columns: tuple[str, ...] = tuple(
+            statement.exported_columns.keys()  # type: ignore[attr-defined]
+        )
+        self._plans: weakref.WeakKeyDictionary[Dialect, _Plan] = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    def plan(self, dialect: Dialect) -> _Plan:
+        """The statement compiled for `dialect` (once)."""
+        found = self._plans.get(dialect)
+        if found is not None:
+            return found
+        with self._lock:
+            found = self._plans.get(dialect)
+            if found is None:
+                compiled = cast(SQLCompiler, self.statement.compile(dialect=dialect))
+                if compiled.insert_prefetch or compiled.update_prefetch:
+                    # SQLAlchemy computes those per execution; nothing here would.
+                    raise ValueError("columns with Python-side defaults: give them values")
+                found = self._plans[dialect] = _Plan(
+                    sql=compiled.string,
+                    defaults={k: v for k, v in compiled.params.items() if v is not None},
+                    order=tuple(compiled.positiontup or ()) if compiled.positional else None,
+                    binders=_binders(compiled.bind_names, dialect),
+                    dialect=dialect,
+                    types=tuple(
+                        column.type.dialect_impl(dialect)
+                        for column in self.statement.exported_columns  # type: ignore[attr-defined]
+                    ),
+                )
+            return found
+
+
+class PreparedRead(Prepared):
+    """A Core select, ready to run on any engine."""
+
+    def __init__(self, statement: Select[*tuple[Any, ...]]) -> None:
+        super().__init__(statement)
+
+    def first(self, engine: Engine, **values: Any) -> tuple[Any, ...] | None:
+        """The first row for these bind `values`, processed as SQLAlchemy would; None if none
+        (on psycopg in autocommit, as `read_together`: no BEGIN and ROLLBACK round trips)."""
+        rows = read_together(engine, [(self, values)])[0]
+        return rows[0] if rows else None
+
+    def first_dict(self, engine: Engine, **values: Any) -> dict[str, Any] | None:
+        """`first`, as a dict by column name."""
+        row = self.first(engine, **values)
+        return None if row is None else dict(zip(self.columns, row, strict=True))
+
+
+def translated(
+    engine: Engine, connection: Any, sql: str, params: Any, error: Any
+) -> exc.StatementError:
+    """`error` (the driver's) as SQLAlchemy's exception; a `connection` (None: none was had) the
+    driver reports lost is invalidated first, so that the pool does not hand it out again."""
+    if connection is not None and engine.dialect.is_disconnect(
+        error, connection.dbapi_connection, None
+    ):
+        connection.invalidate(error)
+    found: exc.StatementError = exc.DBAPIError.instance(
+        sql, params, error, engine.dialect.loaded_dbapi.Error, dialect=engine.dialect
+    )
+    return found
 
 
 @contextmanager
@@ -47,7 +143,7 @@ def _raw(engine: Engine, sql: str, params: Any) -> Iterator[Any]:
     try:
         connection = engine.raw_connection()
     except dbapi_error as error:
-        raise exc.DBAPIError.instance(sql, params, error, dbapi_error) from error
+        raise translated(engine, None, sql, params, error) from error
     try:
         with _translated(engine, connection, sql, params):
             yield connection
@@ -63,58 +159,7 @@ def _translated(engine: Engine, connection: Any, sql: str, params: Any) -> Itera
     try:
         yield
     except dbapi_error as error:
-        if engine.dialect.is_disconnect(error, connection.dbapi_connection, None):
-            connection.invalidate(error)
-        raise exc.DBAPIError.instance(
-            sql, params, error, dbapi_error, dialect=engine.dialect
-        ) from error
-
-
-class PreparedRead:
-    """`statement` (a Core select with named bind parameters), ready to run on any engine."""
-
-    def __init__(self, statement: Select[*tuple[Any, ...]]) -> None:
-        self.statement = statement
-        self.columns: tuple[str, ...] = tuple(statement.selected_columns.keys())
-        self._plans: weakref.WeakKeyDictionary[Dialect, _Plan] = weakref.WeakKeyDictionary()
-        self._lock = threading.Lock()
-
-    def first(self, engine: Engine, **values: Any) -> tuple[Any, ...] | None:
-        """The first row for these bind `values`, processed as SQLAlchemy would; None if none
-        (on psycopg in autocommit, as `read_together`: no BEGIN and ROLLBACK round trips)."""
-        rows = read_together(engine, [(self, values)])[0]
-        return rows[0] if rows else None
-
-    def first_dict(self, engine: Engine, **values: Any) -> dict[str, Any] | None:
-        """`first`, as a dict by column name."""
-        row = self.first(engine, **values)
-        return None if row is None else dict(zip(self.columns, row, strict=True))
-
-    def plan(self, dialect: Dialect) -> _Plan:
-        """The statement compiled for `dialect` (once)."""
-        return self._plans.get(dialect) or self._plan(dialect)
-
-    def _plan(self, dialect: Dialect) -> _Plan:
-        with self._lock:
-            found = self._plans.get(dialect)
-            if found is None:
-                compiled = self.statement.compile(dialect=dialect)
-                found = self._plans[dialect] = _Plan(
-                    sql=compiled.string,
-                    defaults={k: v for k, v in compiled.params.items() if v is not None},
-                    order=tuple(compiled.positiontup or ()) if compiled.positional else None,
-                    processors=_processors(self.statement, dialect),
-                )
-            return found
-
-
-def _processors(
-    statement: Select[*tuple[Any, ...]], dialect: Dialect
-) -> tuple[Callable[[Any], Any] | None, ...]:
-    columns: Sequence[Any] = list(statement.selected_columns)
-    return tuple(
-        column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
-    )
+        raise translated(engine, connection, sql, params, error) from error
 
 
 def read_together(
@@ -145,7 +190,7 @@ def _run(
         cursor = connection.cursor()
         try:
             cursor.execute(sql, params)
-            found.append([plan.process(row) for row in cursor.fetchall()])
+            found.append(plan.rows(cursor.fetchall(), cursor.description))
         finally:
             cursor.close()
     return found
@@ -179,9 +224,21 @@ def _pipelined(driver: Any, jobs: list[tuple[_Plan, str, Any]]) -> list[list[tup
             for number, (plan, _, _) in enumerate(run):
                 if number:
                     cursor.nextset()
-                found.append([plan.process(row) for row in cursor.fetchall()])
+                found.append(plan.rows(cursor.fetchall(), cursor.description))
             cursor.close()
         return found
     finally:
         if idle:
             driver.autocommit = False
+
+
+def _binders(
+    names: dict[Any, str], dialect: Dialect
+) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
+    # By the name each bind has in the compiled SQL (an anonymous one's too: `coalesce_1`).
+    found: dict[str, Callable[[Any], Any]] = {}
+    for bind, name in names.items():
+        process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None:
+            found.setdefault(name, process)
+    return tuple(found.items())

@@ -1,0 +1,163 @@
+"""One write with RETURNING, compiled once, run alone in its own short transaction on a pooled
+DBAPI connection: for the small writes clients repeat every few seconds (a player's position).
+
+As core/base/prepared.py does for reads: no Session, no Connection wrapper, no result object;
+the binds' and the columns' own processors; SQLAlchemy's exceptions. On top of it:
+
+- SQLite: one writer at a time per database file, queued rather than polled. Two connections
+  that want the write lock at once (web serves from several processes and threads) meet SQLite's
+  busy handler, which sleeps 1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100 ms between tries: a
+  loser waited milliseconds for a lock held some tens of microseconds. Here the threads of a
+  process queue on a `threading.Lock` and the processes on `flock(2)` of a file beside the
+  database (`<database>.write-lock`); the kernel hands it to the next waiter the moment the
+  holder lets go. Inside, the statement runs as its own transaction (`_alone`). Other
+  writers (workers, the rest of the API) do not take the lane: they meet these writes at SQLite's
+  lock as before, and a lane holder waits for them there within busy_timeout; nothing waits for
+  the lane while holding SQLite's lock, so no cycle can form.
+- PostgreSQL, `relaxed=True`: `SET LOCAL synchronous_commit = off` in the write's transaction, so
+  its COMMIT does not wait for the WAL to reach the disk; only that transaction is relaxed.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine
+
+from core.base.prepared import Prepared, translated
+
+RELAX = "SET LOCAL synchronous_commit = off"
+
+
+class WriteLane:
+    """One holder at a time among this process's threads and (with a `path`: a lock file) all
+    processes that open the same file."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self._threads = threading.Lock()
+        self._fd: int | None = None
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Wait for the lane (blocking, in the kernel), hold it for the block."""
+        with self._threads:
+            if self.path is None:
+                yield
+                return
+            if self._fd is None:
+                flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
+                self._fd = os.open(self.path, flags, 0o644)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def forget(self) -> None:
+        """In a forked child: close the parent's descriptor (a flock belongs to the open file
+        shared with the parent, so the child needs its own) and start unlocked."""
+        if self._fd is not None:
+            os.close(self._fd)
+        self._fd, self._threads = None, threading.Lock()
+
+
+_lanes: dict[str, WriteLane] = {}
+_lanes_lock = threading.Lock()
+
+
+def lane(engine: Engine) -> WriteLane:
+    """The process's lane for `engine`'s SQLite database (a file lock beside it; an in-memory
+    database is this process's alone: a thread lock suffices)."""
+    database = engine.url.database or ""
+    found = _lanes.get(database)
+    if found is None:
+        with _lanes_lock:
+            found = _lanes.get(database)
+            if found is None:
+                on_disk = database not in ("", ":memory:") and "mode=memory" not in database
+                found = _lanes[database] = WriteLane(f"{database}.write-lock" if on_disk else None)
+    return found
+
+
+def _after_fork() -> None:
+    global _lanes_lock
+    _lanes_lock = threading.Lock()
+    for found in _lanes.values():
+        found.forget()
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
+class PreparedWrite(Prepared):
+    """`statement` (an INSERT/UPDATE/DELETE with RETURNING and named bind parameters), run as its
+    own transaction; `relaxed`: on PostgreSQL its commit does not wait for the WAL flush (a
+    crash may lose it; for writes that are repeated anyway)."""
+
+    def __init__(self, statement: Any, *, relaxed: bool = False) -> None:
+        super().__init__(statement)
+        self.relaxed = relaxed
+
+    def first(self, engine: Engine, **values: Any) -> tuple[Any, ...] | None:
+        """The first row the statement returns for these bind `values` (None if it returned
+        none), committed."""
+        plan = self.plan(engine.dialect)
+        params = plan.params(values)
+        if engine.dialect.name == "sqlite":
+            with lane(engine).held():
+                rows, description = _run(engine, plan.sql, params, None)
+        else:
+            rows, description = _run(engine, plan.sql, params, RELAX if self.relaxed else "")
+        return plan.row(rows[0] if rows else None, description)
+
+
+def _run(engine: Engine, sql: str, params: Any, opening: str | None) -> tuple[Sequence[Any], Any]:
+    """`sql` on a pooled connection: its rows and description. `opening` None: as its own
+    transaction (SQLite); else in a transaction that `opening` (if any) starts."""
+    dbapi_error = engine.dialect.loaded_dbapi.Error
+    try:
+        connection = engine.raw_connection()
+    except dbapi_error as error:
+        raise translated(engine, None, sql, params, error) from error
+    try:
+        if opening is None:
+            return _alone(connection.driver_connection, sql, params)
+        cursor = connection.cursor()
+        try:
+            if opening:
+                cursor.execute(opening)
+            cursor.execute(sql, params)
+            found = cursor.fetchall(), cursor.description
+        finally:
+            cursor.close()
+        connection.commit()
+        return found
+    except dbapi_error as error:
+        raise translated(engine, connection, sql, params, error) from error
+    finally:
+        connection.close()  # back to the pool, rolled back if the commit was not reached
+
+
+def _alone(driver: Any, sql: str, params: Any) -> tuple[Sequence[Any], Any]:
+    """SQLite: the statement as its own transaction (autocommit). It takes the write lock as it
+    starts (as BEGIN IMMEDIATE would: a write never starts as a read that must then upgrade)
+    and commits when its last row is read. Two calls into SQLite, where BEGIN, the statement,
+    its rows and COMMIT were four: each lets the GIL go and must win it back, and all of that
+    happens while holding the lane."""
+    before = driver.isolation_level
+    driver.isolation_level = None
+    try:
+        cursor = driver.cursor()
+        try:
+            cursor.execute(sql, params)
+            return cursor.fetchall(), cursor.description
+        finally:
+            cursor.close()
+    finally:
+        driver.isolation_level = before
