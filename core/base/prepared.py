@@ -111,9 +111,31 @@ class PreparedRead(Prepared):
 
     def first(self, engine: Engine, **values: Any) -> tuple[Any, ...] | None:
         """The first row for these bind `values`, processed as SQLAlchemy would; None if none
-        (on psycopg in autocommit, as `read_together`: no BEGIN and ROLLBACK round trips)."""
-        rows = read_together(engine, [(self, values)])[0]
-        return rows[0] if rows else None
+        (on psycopg in autocommit, as `read_together`: no BEGIN and ROLLBACK round trips;
+        elsewhere straight on the cursor: a task poll makes two of these, so every microsecond
+        of the wrapping shows)."""
+        if engine.dialect.driver == "psycopg":
+            rows = read_together(engine, [(self, values)])[0]
+            return rows[0] if rows else None
+        plan = self.plan(engine.dialect)
+        params = plan.params(values)
+        dbapi_error = engine.dialect.loaded_dbapi.Error
+        try:
+            connection = engine.raw_connection()
+        except dbapi_error as error:
+            raise translated(engine, None, plan.sql, params, error) from error
+        try:
+            cursor = connection.cursor()
+            try:
+                cursor.execute(plan.sql, params)
+                row, description = cursor.fetchone(), cursor.description
+            finally:
+                cursor.close()
+        except dbapi_error as error:
+            raise translated(engine, connection, plan.sql, params, error) from error
+        finally:
+            connection.close()  # back to the pool, reset as any checkin is
+        return plan.row(row, description)
 
     def first_dict(self, engine: Engine, **values: Any) -> dict[str, Any] | None:
         """`first`, as a dict by column name."""
