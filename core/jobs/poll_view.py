@@ -20,22 +20,22 @@ from core.base.prepared import PreparedRead
 
 _STAMP = (TaskRecord.state, type_coerce(TaskRecord.updated_at, String).label("stamp"))
 # Both run as prepared reads (core/base/prepared.py): no ORM session, no Connection.
-_TAG = PreparedRead(select(*_STAMP).where(TaskRecord.id == bindparam("task_id")))
+TAG_QUERY = select(*_STAMP).where(TaskRecord.id == bindparam("task_id"))
+_TAG = PreparedRead(TAG_QUERY)
 # What GET /api/tasks/{id} shows, then the tag's stamp.
-_VIEW = PreparedRead(
-    select(
-        TaskRecord.id,
-        TaskRecord.name,
-        TaskRecord.state,
-        TaskRecord.progress,
-        TaskRecord.result,
-        TaskRecord.error,
-        TaskRecord.created_at,
-        TaskRecord.started_at,
-        TaskRecord.finished_at,
-        _STAMP[1],
-    ).where(TaskRecord.id == bindparam("task_id"))
-)
+VIEW_QUERY = select(
+    TaskRecord.id,
+    TaskRecord.name,
+    TaskRecord.state,
+    TaskRecord.progress,
+    TaskRecord.result,
+    TaskRecord.error,
+    TaskRecord.created_at,
+    TaskRecord.started_at,
+    TaskRecord.finished_at,
+    _STAMP[1],
+).where(TaskRecord.id == bindparam("task_id"))
+_VIEW = PreparedRead(VIEW_QUERY)
 
 
 def tag_of(task_id: str, state: str, stamp: object) -> str:
