@@ -13,6 +13,7 @@ from marshmallow import Schema, fields, validate
 
 from api.access import live_drive_slot, media_url
 from api.extensions import db, settings
+from api.schemas import MAX_ID
 from api.streaming import thumbnail_response
 from core.base.errors import NotFound
 from core.base.sources import Source
@@ -58,6 +59,7 @@ class DriveListArgsSchema(Schema):
     page_token = fields.String(load_default=None, validate=validate.Length(max=4096))
     connection_id = fields.Integer(
         load_default=None,
+        validate=validate.Range(min=1, max=MAX_ID),  # no database holds more: 422, never 500
         metadata={"description": "The Google connection to list through (default: first ok)."},
     )
 
@@ -90,6 +92,7 @@ class DriveFiles(MethodView):
 class ConnectionArgsSchema(Schema):
     connection_id = fields.Integer(
         load_default=None,
+        validate=validate.Range(min=1, max=MAX_ID),
         metadata={"description": "The Google connection to ask through (default: first ok)."},
     )
 

@@ -93,3 +93,13 @@ def test_without_credentials_drive_answers_409(client, settings, drive):
     error = response.get_json()["error"]
     assert "Google is not connected" in error["message"] and "/api/" not in error["message"]
     assert error["details"]["page"] == "/#/settings"
+
+
+def test_a_connection_id_no_database_holds_is_a_422_not_a_500(client, drive):
+    # Found by the stateful fuzz run: SQLite cannot bind an integer past 64 bits (a 500).
+    video = drive.add_file("aula.mp4", size=100)
+    for value in ("-803620530251688181760", str(2**63), "0", "-1"):
+        for path in ("/api/drive/files", f"/api/drive/files/{video}"):
+            answer = client.get(f"{path}?connection_id={value}")
+            assert answer.status_code == 422, (path, value, answer.get_json())
+            assert answer.get_json()["error"]["code"] == "validation_error"
