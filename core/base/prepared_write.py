@@ -14,8 +14,11 @@ the binds' and the columns' own processors; SQLAlchemy's exceptions. On top of i
   writers (workers, the rest of the API) do not take the lane: they meet these writes at SQLite's
   lock as before, and a lane holder waits for them there within busy_timeout; nothing waits for
   the lane while holding SQLite's lock, so no cycle can form.
-- PostgreSQL, `relaxed=True`: `SET LOCAL synchronous_commit = off` in the write's transaction, so
-  its COMMIT does not wait for the WAL to reach the disk; only that transaction is relaxed.
+- PostgreSQL: the statement runs alone in autocommit (its own implicit transaction, one round
+  trip: no BEGIN, no COMMIT). A statement whose commit need not wait for the WAL to reach the
+  disk carries `relaxed_commit()`, a condition that sets `synchronous_commit = off` for its own
+  transaction only (`set_config(..., is_local => true)`): the commit at the statement's end
+  reads it, the next transaction on the connection has the server's setting again.
 """
 
 from __future__ import annotations
@@ -27,11 +30,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import ColumnElement, Engine, func, true
 
 from core.base.prepared import Prepared, translated
-
-RELAX = "SET LOCAL synchronous_commit = off"
 
 
 class WriteLane:
@@ -95,14 +96,17 @@ def _after_fork() -> None:
 os.register_at_fork(after_in_child=_after_fork)
 
 
-class PreparedWrite(Prepared):
-    """`statement` (an INSERT/UPDATE/DELETE with RETURNING and named bind parameters), run as its
-    own transaction; `relaxed`: on PostgreSQL its commit does not wait for the WAL flush (a
-    crash may lose it; for writes that are repeated anyway)."""
+def relaxed_commit() -> ColumnElement[bool]:
+    """A condition that always holds and, evaluated by PostgreSQL, lets the commit of the
+    statement's own transaction skip waiting for the WAL flush (a crash may lose that write;
+    for writes that are repeated anyway). Put it in the WHERE of the SELECT that feeds a row:
+    the row exists only once it was evaluated. PostgreSQL only."""
+    return func.set_config("synchronous_commit", "off", true()) == "off"
 
-    def __init__(self, statement: Any, *, relaxed: bool = False) -> None:
-        super().__init__(statement)
-        self.relaxed = relaxed
+
+class PreparedWrite(Prepared):
+    """`statement` (an INSERT/UPDATE/DELETE with RETURNING and named bind parameters), run alone
+    as its own transaction."""
 
     def first(self, engine: Engine, **values: Any) -> tuple[Any, ...] | None:
         """The first row the statement returns for these bind `values` (None if it returned
@@ -111,37 +115,27 @@ class PreparedWrite(Prepared):
         params = plan.params(values)
         if engine.dialect.name == "sqlite":
             with lane(engine).held():
-                rows, description = _run(engine, plan.sql, params, None)
+                rows, description = _run(engine, plan.sql, params)
         else:
-            rows, description = _run(engine, plan.sql, params, RELAX if self.relaxed else "")
+            rows, description = _run(engine, plan.sql, params)
         return plan.row(rows[0] if rows else None, description)
 
 
-def _run(engine: Engine, sql: str, params: Any, opening: str | None) -> tuple[Sequence[Any], Any]:
-    """`sql` on a pooled connection: its rows and description. `opening` None: as its own
-    transaction (SQLite); else in a transaction that `opening` (if any) starts."""
+def _run(engine: Engine, sql: str, params: Any) -> tuple[Sequence[Any], Any]:
+    """`sql` alone, in autocommit, on a pooled connection: its rows and description."""
     dbapi_error = engine.dialect.loaded_dbapi.Error
     try:
         connection = engine.raw_connection()
     except dbapi_error as error:
         raise translated(engine, None, sql, params, error) from error
     try:
-        if opening is None:
+        if engine.dialect.name == "sqlite":
             return _alone(connection.driver_connection, sql, params)
-        cursor = connection.cursor()
-        try:
-            if opening:
-                cursor.execute(opening)
-            cursor.execute(sql, params)
-            found = cursor.fetchall(), cursor.description
-        finally:
-            cursor.close()
-        connection.commit()
-        return found
+        return _autocommit(connection, sql, params)
     except dbapi_error as error:
         raise translated(engine, connection, sql, params, error) from error
     finally:
-        connection.close()  # back to the pool, rolled back if the commit was not reached
+        connection.close()  # back to the pool
 
 
 def _alone(driver: Any, sql: str, params: Any) -> tuple[Sequence[Any], Any]:
@@ -161,3 +155,24 @@ def _alone(driver: Any, sql: str, params: Any) -> tuple[Sequence[Any], Any]:
             cursor.close()
     finally:
         driver.isolation_level = before
+
+
+def _autocommit(connection: Any, sql: str, params: Any) -> tuple[Sequence[Any], Any]:
+    """PostgreSQL: the statement as its own implicit transaction, one round trip where BEGIN,
+    the statement and COMMIT were three. A connection that cannot be put back out of
+    autocommit is invalidated: the pool must never hand out one in autocommit, where a
+    session's statements would each commit alone."""
+    driver = connection.driver_connection
+    driver.autocommit = True
+    try:
+        cursor = driver.cursor()
+        try:
+            cursor.execute(sql, params)
+            return cursor.fetchall(), cursor.description
+        finally:
+            cursor.close()
+    finally:
+        try:
+            driver.autocommit = False
+        except driver.Error:  # broken: the error that brought us here says why
+            connection.invalidate()

@@ -58,6 +58,12 @@ def any_user(db: Database) -> bool:
     return found
 
 
+def user_seen(db: Database) -> bool:
+    """Whether `any_user` saw a user within USER_EXISTS_TTL_S (no query; False: ask)."""
+    seen = _user_seen.get(db)
+    return seen is not None and time.monotonic() - seen < USER_EXISTS_TTL_S
+
+
 def forget_users(db: Database) -> None:
     """Ask the database next time (users were deleted, here or by whoever calls this)."""
     _user_seen.pop(db, None)

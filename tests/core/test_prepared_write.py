@@ -2,7 +2,7 @@
 prepared_write.py). It must store what SQLAlchemy would store and answer its RETURNING row as
 SQLAlchemy would; on SQLite writers queue in the lane (threads, then processes through a lock
 file) and nothing is lost or deadlocked with other writers; on PostgreSQL only the save's own
-transaction commits without waiting for the WAL flush. SQLite and PostgreSQL alike
+statement commits without waiting for the WAL flush. SQLite and PostgreSQL alike
 (TEST_DATABASE_URL)."""
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import bindparam, func, insert, select, text
+from sqlalchemy import bindparam, func, insert, literal, select, text
 from sqlalchemy.exc import IntegrityError
 
 from core.base.db import Database, database
 from core.base.models import CatalogItem, TaskRecord
-from core.base.prepared_write import PreparedWrite, lane
+from core.base.prepared_write import PreparedWrite, lane, relaxed_commit
 from core.base.settings import Settings
 from core.catalog import store
 from core.catalog.courses import progress
@@ -111,23 +111,35 @@ def test_errors_are_sqlalchemys_and_nothing_stays_held(db: Database) -> None:
         assert session.scalar(select(func.count()).select_from(TaskRecord)) >= 2
 
 
-def test_the_relaxed_commit_stays_in_its_transaction(settings: Settings) -> None:
+def test_the_relaxed_commit_stays_in_its_statement(settings: Settings) -> None:
     if not settings.database_url.startswith("postgresql"):
         pytest.skip("synchronous_commit is PostgreSQL's")
     fresh = Database(settings.database_url)  # its own pool: one connection, the save's
     try:
-        probe = PreparedWrite(_ROW.returning(func.current_setting("synchronous_commit")),
-                              relaxed=True)  # fmt: skip
-        assert probe.first(fresh.engine, **_new()) == ("off",)
+        # Inside the statement, as its commit reads it: off. The statement runs alone in
+        # autocommit, so its transaction is the statement's own.
+        relaxed = insert(TaskRecord).from_select(
+            ["id", "name", "state", "queue", "args", "retries", "deliveries", "created_at",
+             "updated_at"],
+            select(bindparam("id"), literal("catalog.sync"), literal("PENDING"),
+                   literal("default"), literal({}, TaskRecord.__table__.c.args.type),
+                   literal(0), literal(0),
+                   bindparam("created_at"), bindparam("created_at")).where(relaxed_commit()),
+        )  # fmt: skip
+        probe = PreparedWrite(relaxed.returning(func.current_setting("synchronous_commit")))
+        values = _new()
+        del values["progress"]
+        assert probe.first(fresh.engine, **values) == ("off",)
         with fresh.engine.connect() as connection:  # the same connection, the next transaction
             assert fresh.engine.pool.checkedout() == 1  # type: ignore[attr-defined]
             assert connection.scalar(text("SHOW synchronous_commit")) == "on"
+            assert not connection.connection.driver_connection.autocommit  # put back
         item_id = _items(fresh, 1)[0]
         progress.save(fresh, 1, item_id, position_s=5.0)
         with fresh.engine.connect() as connection:
             assert connection.scalar(text("SHOW synchronous_commit")) == "on"
-        durable = PreparedWrite(probe.statement)  # not relaxed: the server's setting
-        assert durable.first(fresh.engine, **_new()) == ("on",)
+        durable = PreparedWrite(_ROW.returning(func.current_setting("synchronous_commit")))
+        assert durable.first(fresh.engine, **_new()) == ("on",)  # not relaxed: the server's
     finally:
         if fresh._engine is not None:
             fresh._engine.dispose()

@@ -19,6 +19,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
+    exists,
     func,
     literal,
     outerjoin,
@@ -32,9 +33,10 @@ from core.base.db import Database
 from core.base.errors import NotFound
 from core.base.models import CatalogItem, UTCDateTime, utcnow
 from core.base.pagination import Page, keyset_page
-from core.base.prepared_write import PreparedWrite
+from core.base.prepared_write import PreparedWrite, relaxed_commit
 from core.catalog.courses.membership import courses_of
-from core.catalog.courses.models import CourseEntry, LessonProgress
+from core.catalog.courses.models import IMPLICIT_USER, CourseEntry, LessonProgress
+from core.people.models import User
 
 WATCHED_AT = 0.9
 RESUME_FROM = 0.05
@@ -58,20 +60,21 @@ def _position(duration: Any) -> Any:
     return case((and_(duration.is_not(None), clamped < duration * RESUME_FROM), 0.0), else_=clamped)
 
 
-@lru_cache(maxsize=32)
-def _upsert(dialect: str, given: bool, watched: bool | None) -> PreparedWrite:
+@lru_cache(maxsize=64)
+def _upsert(dialect: str, given: bool, watched: bool | None, alone: bool) -> PreparedWrite:
     """The upsert for one kind of save, built and compiled once (building and keying it cost
     more than running it); the values are bound parameters: user, item, position, duration, now.
 
     Relaxed: on PostgreSQL its commit does not wait for the WAL flush (`synchronous_commit =
-    off` for this transaction only), which was most of a save's time. A crash of the database
+    off` for this statement's own transaction only: prepared_write.relaxed_commit), which was
+    most of a save's time. A crash of the database
     server can lose the last ~0.6 s of saves (3 x wal_writer_delay), never corrupt anything;
     the player saves its position again every ~10 s. Watched marks set by hand go the same way:
     a mark lost to a crash is set again with a click, and the next save past 90% sets it too."""
-    return PreparedWrite(_statement(dialect, given, watched), relaxed=True)
+    return PreparedWrite(_statement(dialect, given, watched, alone))
 
 
-def _statement(dialect: str, given: bool, watched: bool | None) -> Any:
+def _statement(dialect: str, given: bool, watched: bool | None, alone: bool) -> Any:
     before = aliased(LessonProgress)
     # The player's duration, else one saved before, else the item's: one statement still.
     mine = bindparam("duration", type_=Float)
@@ -91,6 +94,10 @@ def _statement(dialect: str, given: bool, watched: bool | None) -> Any:
         .select_from(joined)
         .where(CatalogItem.id == bindparam("item_id", type_=Integer))
     )
+    if alone:  # the implicit person's save, made only while nobody has an account
+        query = query.where(~exists(select(User.id)))
+    if dialect == "postgresql":
+        query = query.where(relaxed_commit())
     columns = ["user_id", "item_id", "position_s", "duration_s", "watched", "updated_at"]
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = insert(LessonProgress).from_select(columns, query)
@@ -124,13 +131,43 @@ def save(
     ... ON CONFLICT DO UPDATE ... RETURNING) in its own transaction, straight on a pooled DBAPI
     connection (core/base/prepared_write.py: on SQLite, queued behind other saves rather than
     polling SQLite's lock); NotFound when the item does not exist."""
+    saved = _save(db, user_id, item_id, position_s, duration_s, watched, alone=False)
+    if saved is None:
+        raise NotFound(f"No catalog item with id {item_id}.")
+    return saved
+
+
+def save_while_alone(
+    db: Database,
+    item_id: int,
+    *,
+    position_s: float | None = None,
+    duration_s: float | None = None,
+    watched: bool | None = None,
+) -> Saved | None:
+    """`save` for the implicit person, made only while no user exists, in the same one
+    statement (whether one exists is asked inside it); None when nothing was saved: no such
+    item, or a user exists (the caller must check the request as users require)."""
+    return _save(db, IMPLICIT_USER, item_id, position_s, duration_s, watched, alone=True)
+
+
+def _save(
+    db: Database,
+    user_id: int,
+    item_id: int,
+    position_s: float | None,
+    duration_s: float | None,
+    watched: bool | None,
+    *,
+    alone: bool,
+) -> Saved | None:
     values = {"user_id": user_id, "item_id": item_id, "position": position_s or 0.0,
               "duration": duration_s, "watched": watched, "now": utcnow()}  # fmt: skip
     engine = db.engine
-    upsert = _upsert(engine.dialect.name, position_s is not None, watched)
+    upsert = _upsert(engine.dialect.name, position_s is not None, watched, alone)
     row = upsert.first(engine, **values)
     if row is None:
-        raise NotFound(f"No catalog item with id {item_id}.")
+        return None
     return Saved(int(row[0]), float(row[1]), row[2], bool(row[3]), _aware(row[4]))
 
 
