@@ -16,6 +16,7 @@ from api import (
     downloads,
     drive,
     fast_poll,
+    fast_progress,
     google,
     health,
     maintenance,
@@ -34,7 +35,7 @@ from api import progress as progress_api
 from api.access import document_read_access, register_access
 from api.errors import register_error_handlers
 from api.extensions import SERVICES, api, make_celery_client
-from api.headers import register_headers
+from api.headers import register_headers, trust_proxies
 from api.limits import register_limits
 from api.links import document_links
 from api.metrics import instrument
@@ -81,7 +82,11 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     register_metrics(app)
     pipeline.install(app)  # every request hook, in the order api/pipeline.py declares
-    fast_poll.install(app)  # a plain task poll, answered as the pipeline would, before Flask
+    # The WSGI stack, inside out: Flask; a plain progress save made as the pipeline would make
+    # it; forwarded headers believed from TRUSTED_PROXIES; a plain task poll answered first.
+    fast_progress.install(app)
+    trust_proxies(app)
+    fast_poll.install(app)
     return app
 
 

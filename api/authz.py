@@ -164,8 +164,11 @@ def allows(access: Access, principal: Principal | None) -> bool:
 
 
 def _csrf_ok() -> bool:
-    cookie = request.cookies.get(SESSION_COOKIE, "")
-    sent = request.headers.get(CSRF_HEADER, "")
+    return csrf_ok(request.cookies.get(SESSION_COOKIE, ""), request.headers.get(CSRF_HEADER, ""))
+
+
+def csrf_ok(cookie: str, sent: str) -> bool:
+    """Whether `sent` (the X-CSRF-Token header) is the CSRF token of session `cookie`."""
     return bool(sent) and hmac.compare_digest(sent.encode(), csrf_token(cookie).encode())
 
 

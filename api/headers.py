@@ -141,12 +141,18 @@ class TrustedProxies:
         return fixer(environ, start_response)
 
 
-def register_headers(app: Flask) -> None:
-    """Trust TRUSTED_PROXIES proxies and answer CORS; the redirect to https and the security
-    headers are stages of the request pipeline (api/pipeline.py)."""
+def trust_proxies(app: Flask) -> None:
+    """Believe TRUSTED_PROXIES' forwarded headers in front of `app`'s WSGI stack as built so far
+    (Flask and the progress fast path, which reads the client's address and Host)."""
     config = app.extensions["aula.settings"]
     if config.trusted_proxies:
         app.wsgi_app = TrustedProxies(app.wsgi_app, config.trusted_proxies)  # type: ignore[method-assign]
+
+
+def register_headers(app: Flask) -> None:
+    """Answer CORS; the proxies' trust is `trust_proxies`, the redirect to https and the security
+    headers are stages of the request pipeline (api/pipeline.py)."""
+    config = app.extensions["aula.settings"]
     if config.cors_origins:
         CORS(
             app,

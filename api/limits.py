@@ -24,6 +24,9 @@ KEY_PREFIX = "aula-ratelimit"
 # one account stops here, and the real user waits 15 minutes at most, never forever.
 SIGN_IN_FAILURES = "5/15minutes"
 RECHECK_S = 10.0  # while Redis is unreachable, try it again this often
+# In a request's WSGI environ: this mutation was counted under RATE_LIMIT_MUTATIONS already,
+# within the limit (api/fast_progress.py counted it, then left the answer to Flask).
+COUNTED = "aula.mutation_counted"
 log = logging.getLogger(__name__)
 
 
@@ -144,7 +147,7 @@ def count_mutation() -> Response | None:
     """Count a mutation; 429 past RATE_LIMIT_MUTATIONS (the pipeline: MUTATING only)."""
     # Runs after the admin check: only mutations that passed it are counted here.
     limits_ = _limits()
-    if not limits_.mutations:
+    if not limits_.mutations or request.environ.get(COUNTED):
         return None
     key = "mutation:" + _client_address()
     item = limits_.over(limits_.mutations, key, hit=True)

@@ -12,6 +12,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -114,19 +115,31 @@ def foreign_origin() -> bool:
 
     `null` (sandboxed frames, local files) and anything unparseable are foreign.
     """
-    origin = request.headers.get("Origin")
+    return is_foreign(
+        request.headers.get("Origin"), request.scheme, request.host, settings().cors_origins
+    )
+
+
+def is_foreign(origin: str | None, scheme: str, host: str, allowed: Iterable[str]) -> bool:
+    """`foreign_origin` for an Origin header (None: absent), the request's scheme and host, and
+    the CORS_ORIGINS `allowed`."""
     if origin is None:
         return False
     key = _origin_key(origin)
-    allowed = [f"{request.scheme}://{request.host}", *settings().cors_origins]
-    return key is None or key not in [_origin_key(own) for own in allowed]
+    own = [f"{scheme}://{host}", *allowed]
+    return key is None or key not in [_origin_key(one) for one in own]
 
 
 def host_is_loopback() -> bool:
     """Whether the Host the client asked for is a loopback name or address (not a DNS name
     that a rebinding attack can point at 127.0.0.1)."""
+    return is_loopback_host(request.host)
+
+
+def is_loopback_host(host: str) -> bool:
+    """`host_is_loopback` for a Host as werkzeug reads it (`request.host`)."""
     try:
-        name = (urlsplit(f"//{request.host}").hostname or "").rstrip(".")
+        name = (urlsplit(f"//{host}").hostname or "").rstrip(".")
     except ValueError:
         return False
     return name == "localhost" or name.endswith(".localhost") or is_loopback(name)

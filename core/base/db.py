@@ -13,7 +13,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.base import liveness
+from core.base import db_liveness
 from core.base.errors import NotFound
 from core.base.setting_values import strip_password
 
@@ -43,7 +43,7 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     engine = create_engine(url, pool_size=5, max_overflow=10)
-    liveness.watch(engine)  # pool_pre_ping's guarantee without its round trip per checkout
+    db_liveness.watch(engine)  # pool_pre_ping's guarantee without its round trip per checkout
     return engine
 
 
