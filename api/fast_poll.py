@@ -19,34 +19,25 @@ A poll is answered here only when all of these hold, and by Flask otherwise:
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask import Flask
 from sqlalchemy import exists, select
 from werkzeug.http import parse_cookie, parse_etags, quote_etag
 
-from api import authz, headers, metrics, security
+from api import authz, metrics, security
 from api.extensions import SERVICES
+from api.fast_answers import FINISHED, Begun, FastPath, StartResponse, WsgiApp
 from api.tasks import task_body
 from core.base.db import Database
-from core.base.logging import request_id_var
 from core.base.prepared import PreparedRead
 from core.jobs import poll_view
 from core.people.models import User
 
-StartResponse = Callable[..., Any]
-WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 PREFIX = "/api/tasks/"
 ENDPOINT = "tasks.TaskDetail"
 # The ids Flask's route would take too: no "/", nothing needing decoding, no NUL.
 _PLAIN_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-# The security stage's headers for a response that is neither media nor the API docs.
-SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
-    ("Content-Security-Policy", headers.CSP),
-    *headers.HEADERS.items(),
-)
 # The pipeline's "people exist?" asked in the poll's own read: one statement, not two.
 _PEOPLE = exists(select(User.id)).label("people")
 _TAG_AND_PEOPLE = PreparedRead(poll_view.TAG_QUERY.add_columns(_PEOPLE))
@@ -54,7 +45,7 @@ _VIEW_AND_PEOPLE = PreparedRead(poll_view.VIEW_QUERY.add_columns(_PEOPLE))
 # Every stage that runs for a GET, by name, and how a poll answered here honours it. A stage
 # added to the pipeline for GETs fails tests/api/test_fast_poll.py until it is weighed here.
 HONOURED = {
-    "request id and clocks": "the same id rule and clocks",
+    **FINISHED,
     "https redirect (FORCE_HTTPS)": "off: the app must have FORCE_HTTPS off",
     "people exist?": "asked per request, in the poll's own read",
     "sign-in and roles (api/authz.py's table)": "the same principal and rule; refused: Flask",
@@ -62,9 +53,6 @@ HONOURED = {
     "NUL characters": "a plain id and no query string hold none",
     "read access (REQUIRE_AUTH_FOR_READS)": "off: the app must have it off",
     "indexed Drive content": "applies to Drive endpoints only",
-    "request metrics": "the same metric, labels and clock",
-    "security headers": "the same headers (neither media nor docs)",
-    "request id header and log line": "the same header, Server-Timing and log line",
 }
 
 
@@ -80,34 +68,25 @@ def install(app: Flask) -> None:
         app.wsgi_app = FastPoll(app, app.wsgi_app)  # type: ignore[method-assign]
 
 
-class FastPoll:
+class FastPoll(FastPath[str]):
     """The WSGI wrapper: a plain poll answered here, anything else passed to `inner`."""
 
     def __init__(self, app: Flask, inner: WsgiApp) -> None:
-        self.inner = inner
+        rule = next(rule.rule for rule in app.url_map.iter_rules() if rule.endpoint == ENDPOINT)
+        super().__init__(inner, app.extensions[metrics.METRICS_KEY], rule)
         self.db: Database = app.extensions[SERVICES].db
         self.admin_token = app.extensions["aula.settings"].admin_token
-        self.metrics: metrics.RequestMetrics = app.extensions[metrics.METRICS_KEY]
-        self.rule = next(
-            rule.rule for rule in app.url_map.iter_rules() if rule.endpoint == ENDPOINT
-        )
         self.access = authz.rule_for(ENDPOINT, self.rule, "GET") or authz.ADMIN
 
-    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        task_id = _plain_poll(environ)
-        if task_id is not None:
-            answered = self._answer(environ, task_id, start_response)
-            if answered is not None:
-                return answered
-        return self.inner(environ, start_response)
+    def plain(self, environ: dict[str, Any]) -> str | None:
+        return _plain_poll(environ)
 
-    def _answer(
-        self, environ: dict[str, Any], task_id: str, start_response: StartResponse
+    def answer(
+        self, environ: dict[str, Any], key: str, start_response: StartResponse
     ) -> list[bytes] | None:
-        started, cpu_started = time.perf_counter(), time.thread_time()
-        request_id = security.request_id_from(environ.get("HTTP_X_REQUEST_ID", ""))
+        begun = Begun.now(environ)
         try:
-            found = self._read(task_id, environ.get("HTTP_IF_NONE_MATCH"))
+            found = self._read(key, environ.get("HTTP_IF_NONE_MATCH"))
             if found is None:
                 return None  # no such record: Flask's 404
             people, status, head, body = found
@@ -115,20 +94,7 @@ class FastPoll:
                 return None  # Flask's 401 or 403, in the envelope
         except Exception:
             return None
-        code = status[:3]
-        duration, total = self.metrics.labelled("GET", self.rule, code)
-        duration.observe(time.perf_counter() - started)
-        total.inc()
-        head += [*SECURITY_HEADERS, ("X-Request-ID", request_id)]
-        cpu_now, now = time.thread_time(), time.perf_counter()
-        head.append(("Server-Timing", security.server_timing(cpu_started, cpu_now)))
-        token = request_id_var.set(request_id)
-        try:
-            security.log_line("GET", environ["PATH_INFO"], int(code), started, now)
-        finally:
-            request_id_var.reset(token)
-        start_response(status, head)
-        return [body]
+        return self.finish(begun, environ, start_response, ("GET", status, head, body))
 
     def _signed_in(self, environ: dict[str, Any]) -> bool:
         """Whether the request presents a principal the table lets poll (as api/authz.py asks)."""

@@ -22,8 +22,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import time
-from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask import Flask
@@ -31,32 +29,26 @@ from marshmallow import ValidationError
 from werkzeug.http import parse_cookie, parse_options_header
 from werkzeug.sansio.utils import get_host
 
-from api import authz, headers, limits, metrics, security
+from api import authz, limits, metrics, security
 from api.extensions import SERVICES
+from api.fast_answers import FINISHED, Begun, FastPath, StartResponse, WsgiApp
 from api.progress import LessonProgressSchema, SaveProgressSchema
 from api.schemas import MAX_ID
 from core.base.db import Database
 from core.base.errors import NotFound
-from core.base.logging import request_id_var
 from core.catalog.courses import progress
 from core.catalog.courses.models import IMPLICIT_USER
 from core.people import accounts
 
-StartResponse = Callable[..., Any]
-WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 PREFIX = "/api/progress/"
 ENDPOINT = "progress.ProgressDetail"
 MAX_BODY = 4096  # a save is some 60 bytes; anything much larger is not a player's
 # An id Flask's route takes as the same number: no sign, no leading zero, no other digits.
 _PLAIN_ID = re.compile(r"[1-9][0-9]{0,18}")
-SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
-    ("Content-Security-Policy", headers.CSP),
-    *headers.HEADERS.items(),
-)
 # Every stage of api/pipeline.py that runs for a PUT, by name, and how a save made here honours
 # it. A stage added for PUTs fails tests/api/test_fast_progress.py until it is weighed here.
 HONOURED = {
-    "request id and clocks": "the same id rule and clocks",
+    **FINISHED,
     "https redirect (FORCE_HTTPS)": "off: the app must have FORCE_HTTPS off",
     "people exist?": "a user seen lately (accounts.user_seen), else asked inside the save",
     "failed-authentication limit": "the same counter looked up (people or ADMIN_TOKEN); past"
@@ -67,11 +59,8 @@ HONOURED = {
     "NUL characters": "a decimal id and no query string hold none",
     "JSON body validity": "parsed as webargs parses it; not JSON: Flask",
     "mutation rate limit": "the same counter, hit once (limits.COUNTED); past it: Flask",
-    "request metrics": "the same metric, labels and clock",
     "failed-authentication counting": "counts 401s only, and a 401 is always Flask's",
     "audit trail of credential changes and deletions": "a progress save is not audited",
-    "security headers": "the same headers (neither media nor docs)",
-    "request id header and log line": "the same header, Server-Timing and log line",
 }
 
 
@@ -88,72 +77,47 @@ def install(app: Flask) -> None:
         app.wsgi_app = FastProgress(app, app.wsgi_app)  # type: ignore[method-assign]
 
 
-class FastProgress:
+class FastProgress(FastPath[int]):
     """The WSGI wrapper: a plain save made here, anything else passed to `inner`."""
 
     def __init__(self, app: Flask, inner: WsgiApp) -> None:
-        self.inner = inner
+        rule = next(rule.rule for rule in app.url_map.iter_rules() if rule.endpoint == ENDPOINT)
+        super().__init__(inner, app.extensions[metrics.METRICS_KEY], rule)
         config = app.extensions["aula.settings"]
         self.db: Database = app.extensions[SERVICES].db
         self.admin_token = config.admin_token
         self.max_body = min(MAX_BODY, config.max_content_length)
-        self.metrics: metrics.RequestMetrics = app.extensions[metrics.METRICS_KEY]
         self.limits: limits.Limits | None = app.extensions.get("aula.limiter")
         self.dumps = app.json.dumps
         # As Flask's JSON provider lays out a response (flask.json.provider.response).
         compact = app.json.compact  # type: ignore[attr-defined]
         self.layout = {"indent": 2} if (compact is None and app.debug) or compact is False else {
             "separators": (",", ":")}  # fmt: skip
-        self.rule = next(
-            rule.rule for rule in app.url_map.iter_rules() if rule.endpoint == ENDPOINT
-        )
         self.access = authz.rule_for(ENDPOINT, self.rule, "PUT") or authz.ADMIN
         self.arguments = SaveProgressSchema()
-        self.answer = LessonProgressSchema()
+        self.shown = LessonProgressSchema()
 
-    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        item_id = _plain_save(environ, self.max_body)
-        if item_id is not None:
-            answered = self._answer(environ, item_id, start_response)
-            if answered is not None:
-                return answered
-        return self.inner(environ, start_response)
+    def plain(self, environ: dict[str, Any]) -> int | None:
+        return _plain_save(environ, self.max_body)
 
-    def _answer(
-        self, environ: dict[str, Any], item_id: int, start_response: StartResponse
+    def answer(
+        self, environ: dict[str, Any], key: int, start_response: StartResponse
     ) -> list[bytes] | None:
-        started, cpu_started = time.perf_counter(), time.thread_time()
-        request_id = security.request_id_from(environ.get("HTTP_X_REQUEST_ID", ""))
+        begun = Begun.now(environ)
         body = _body(environ)
         if body is None:
             return None
         try:
-            saved = self._save(environ, item_id, body)
+            saved = self._save(environ, key, body)
         except NotFound:
             return None  # Flask's 404 (counted once: limits.COUNTED)
         except Exception:
             return None  # a database or Redis error: Flask tries again and answers
         if saved is None:
             return None
-        data = f"{self.dumps(self.answer.dump(saved), **self.layout)}\n".encode()
-        duration, total = self.metrics.labelled("PUT", self.rule, "200")
-        duration.observe(time.perf_counter() - started)
-        total.inc()
-        head = [
-            ("Content-Type", "application/json"),
-            ("Content-Length", str(len(data))),
-            *SECURITY_HEADERS,
-            ("X-Request-ID", request_id),
-        ]
-        cpu_now, now = time.thread_time(), time.perf_counter()
-        head.append(("Server-Timing", security.server_timing(cpu_started, cpu_now)))
-        token = request_id_var.set(request_id)
-        try:
-            security.log_line("PUT", environ["PATH_INFO"], 200, started, now)
-        finally:
-            request_id_var.reset(token)
-        start_response("200 OK", head)
-        return [data]
+        data = f"{self.dumps(self.shown.dump(saved), **self.layout)}\n".encode()
+        head = [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
+        return self.finish(begun, environ, start_response, ("PUT", "200 OK", head, data))
 
     def _save(self, environ: dict[str, Any], item_id: int, body: bytes) -> progress.Saved | None:
         """The save, made if every check the pipeline makes before the view passes (those of

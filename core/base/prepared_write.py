@@ -147,12 +147,7 @@ def _alone(driver: Any, sql: str, params: Any) -> tuple[Sequence[Any], Any]:
     before = driver.isolation_level
     driver.isolation_level = None
     try:
-        cursor = driver.cursor()
-        try:
-            cursor.execute(sql, params)
-            return cursor.fetchall(), cursor.description
-        finally:
-            cursor.close()
+        return _rows(driver, sql, params)
     finally:
         driver.isolation_level = before
 
@@ -165,14 +160,19 @@ def _autocommit(connection: Any, sql: str, params: Any) -> tuple[Sequence[Any], 
     driver = connection.driver_connection
     driver.autocommit = True
     try:
-        cursor = driver.cursor()
-        try:
-            cursor.execute(sql, params)
-            return cursor.fetchall(), cursor.description
-        finally:
-            cursor.close()
+        return _rows(driver, sql, params)
     finally:
         try:
             driver.autocommit = False
         except driver.Error:  # broken: the error that brought us here says why
             connection.invalidate()
+
+
+def _rows(driver: Any, sql: str, params: Any) -> tuple[Sequence[Any], Any]:
+    """`sql` on a new cursor of the DBAPI connection `driver`: its rows and description."""
+    cursor = driver.cursor()
+    try:
+        cursor.execute(sql, params)
+        return cursor.fetchall(), cursor.description
+    finally:
+        cursor.close()

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 import redis
-from flask import Flask
+from flask import Flask, request, request_started
 from flask.testing import FlaskClient
 
 from api import create_app
@@ -55,3 +55,24 @@ def quiet_redis(quiet_app: Flask) -> Iterator[redis.Redis]:
 def down_app(make_app: MakeApp) -> Flask:
     """The app with its broker on a closed loopback port."""
     return make_app(redis_url=closed_redis_url())
+
+
+@pytest.fixture
+def flask_answers_of() -> Iterator[Callable[[Flask], list[str]]]:
+    """The paths of the requests an app's Flask itself dispatched: what neither fast path
+    (api/fast_poll.py, api/fast_progress.py) answered."""
+    connected: list[tuple[Flask, Callable[..., None]]] = []
+
+    def watch(app: Flask) -> list[str]:
+        seen: list[str] = []
+
+        def note(_sender: Flask, **_: Any) -> None:
+            seen.append(request.path)
+
+        request_started.connect(note, app)
+        connected.append((app, note))
+        return seen
+
+    yield watch
+    for app, note in connected:
+        request_started.disconnect(note, app)

@@ -8,11 +8,11 @@ signal, shows which of the two answered.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from flask import Flask, request, request_started
+from flask import Flask
 from werkzeug.test import Client, TestResponse
 
 from api import fast_poll, pipeline
@@ -26,26 +26,6 @@ RULE = "/api/tasks/<string:task_id>"
 ADMIN_TOKEN = "fast-poll-admin-token-0123456789ab"
 # Differs between any two answers: Server-Timing's CPU figure.
 VARYING = {"Server-Timing"}
-
-
-@pytest.fixture
-def flask_answers_of() -> Iterator[Callable[[Flask], list[str]]]:
-    """The paths of the requests Flask itself dispatched (not answered by the fast path)."""
-    connected: list[tuple[Flask, Callable[..., None]]] = []
-
-    def watch(app: Flask) -> list[str]:
-        seen: list[str] = []
-
-        def note(_sender: Flask, **_: Any) -> None:
-            seen.append(request.path)
-
-        request_started.connect(note, app)
-        connected.append((app, note))
-        return seen
-
-    yield watch
-    for app, note in connected:
-        request_started.disconnect(note, app)
 
 
 @pytest.fixture

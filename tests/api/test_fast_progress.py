@@ -13,12 +13,12 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from flask import Flask, request, request_started
+from flask import Flask
 from werkzeug.test import Client, TestResponse
 
 from api import fast_progress, pipeline
@@ -57,32 +57,21 @@ def items(app: Flask, count: int, duration: float | None = 600.0) -> list[int]:
     return [found[key] for key in keys]
 
 
+def app_with_item(
+    make_app: MakeApp, watch: Callable[[Flask], list[str]], **overrides: Any
+) -> tuple[Flask, list[str], int]:
+    """An app with `overrides`, the paths its Flask dispatches from now on, and a new video."""
+    app = make_app(**overrides)
+    seen = watch(app)
+    return app, seen, items(app, 1)[0]
+
+
 def behind(app: Flask) -> Any:
     """The WSGI stack behind the fast path (Flask, with nothing in front of it)."""
     layer: Any = app.wsgi_app
     while not isinstance(layer, fast_progress.FastProgress):
         layer = layer.app if isinstance(layer, TrustedProxies) else layer.inner
     return layer.inner
-
-
-@pytest.fixture
-def flask_answers_of() -> Iterator[Callable[[Flask], list[str]]]:
-    """The paths of the requests Flask itself dispatched (not answered by the fast path)."""
-    connected: list[tuple[Flask, Callable[..., None]]] = []
-
-    def watch(app: Flask) -> list[str]:
-        seen: list[str] = []
-
-        def note(_sender: Flask, **_: Any) -> None:
-            seen.append(request.path)
-
-        request_started.connect(note, app)
-        connected.append((app, note))
-        return seen
-
-    yield watch
-    for app, note in connected:
-        request_started.disconnect(note, app)
 
 
 def both(app: Flask, path: str, **kwargs: Any) -> tuple[TestResponse, TestResponse]:
@@ -153,9 +142,7 @@ def test_plain_saves_are_made_as_flask_makes_them(
 def test_what_the_fast_path_is_not_sure_of_goes_to_flask_body_and_all(
     make_app: MakeApp, flask_answers_of: Callable[[Flask], list[str]]
 ) -> None:
-    app = make_app()
-    seen = flask_answers_of(app)
-    [item_id] = items(app, 1)
+    app, seen, item_id = app_with_item(make_app, flask_answers_of)
     path = f"/api/progress/{item_id}"
     save = {"json": {"position_s": 30}}
     cases: list[tuple[str, dict[str, Any], int]] = [
@@ -236,9 +223,7 @@ def test_once_people_exist_a_save_is_the_signed_in_persons(
 def test_a_save_while_nobody_has_an_account_needs_the_admin_token_once_it_is_set(
     make_app: MakeApp, flask_answers_of: Callable[[Flask], list[str]]
 ) -> None:
-    app = make_app(admin_token=ADMIN_TOKEN)
-    seen = flask_answers_of(app)
-    [item_id] = items(app, 1)
+    app, seen, item_id = app_with_item(make_app, flask_answers_of, admin_token=ADMIN_TOKEN)
     path = f"/api/progress/{item_id}"
     for headers, status, fast_answered in [
         ({"Authorization": f"Bearer {ADMIN_TOKEN}"}, 200, True),
@@ -280,9 +265,7 @@ def _users_seen(app: Flask) -> bool:
 def test_the_mutation_limit_counts_each_save_once(
     make_app: MakeApp, flask_answers_of: Callable[[Flask], list[str]]
 ) -> None:
-    app = make_app(rate_limit_mutations="3/minute")
-    seen = flask_answers_of(app)
-    [item_id] = items(app, 1)
+    app, seen, item_id = app_with_item(make_app, flask_answers_of, rate_limit_mutations="3/minute")
     client = app.test_client()
     saves = [client.put(f"/api/progress/{item_id}", json={"position_s": 60}) for _ in range(2)]
     assert [answer.status_code for answer in saves] == [200, 200] and seen == []
@@ -297,9 +280,7 @@ def test_the_mutation_limit_counts_each_save_once(
 def test_the_fast_path_sees_the_client_behind_a_trusted_proxy(
     make_app: MakeApp, flask_answers_of: Callable[[Flask], list[str]]
 ) -> None:
-    app = make_app(trusted_proxies="127.0.0.1")
-    seen = flask_answers_of(app)
-    [item_id] = items(app, 1)
+    app, seen, item_id = app_with_item(make_app, flask_answers_of, trusted_proxies="127.0.0.1")
     client = app.test_client()
     path = f"/api/progress/{item_id}"
 
