@@ -32,7 +32,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, func, true
 
-from core.base.prepared import Prepared, translated
+from core.base.prepared import Prepared, rows_of, translated
 
 
 class WriteLane:
@@ -147,7 +147,7 @@ def _alone(driver: Any, sql: str, params: Any) -> tuple[Sequence[Any], Any]:
     before = driver.isolation_level
     driver.isolation_level = None
     try:
-        return _rows(driver, sql, params)
+        return rows_of(driver, sql, params)
     finally:
         driver.isolation_level = before
 
@@ -160,19 +160,9 @@ def _autocommit(connection: Any, sql: str, params: Any) -> tuple[Sequence[Any], 
     driver = connection.driver_connection
     driver.autocommit = True
     try:
-        return _rows(driver, sql, params)
+        return rows_of(driver, sql, params)
     finally:
         try:
             driver.autocommit = False
         except driver.Error:  # broken: the error that brought us here says why
             connection.invalidate()
-
-
-def _rows(driver: Any, sql: str, params: Any) -> tuple[Sequence[Any], Any]:
-    """`sql` on a new cursor of the DBAPI connection `driver`: its rows and description."""
-    cursor = driver.cursor()
-    try:
-        cursor.execute(sql, params)
-        return cursor.fetchall(), cursor.description
-    finally:
-        cursor.close()
