@@ -79,13 +79,20 @@ def test_a_finished_download_can_be_protected_from_retention(browser, stack) -> 
         download_id = done.id
     with watched_page(browser, base) as ui:
         ui.goto("downloads")
-        ui.page.get_by_role("button", name=f"Protect download #{download_id}").click()
-        ui.page.get_by_role("button", name=f"Unprotect download #{download_id}").wait_for()
+        # exact: by default a name matches as a case-insensitive substring, and "protect
+        # download #N" is inside "Unprotect download #N" (the wait below passed at once, and
+        # the read after it raced the change; seen once in CI on PostgreSQL).
+        protect, unprotect = (
+            ui.page.get_by_role("button", name=f"{verb} download #{download_id}", exact=True)
+            for verb in ("Protect", "Unprotect")
+        )
+        protect.click()
+        unprotect.wait_for()
         shown = requests.get(f"{base}/api/downloads/{download_id}", timeout=10).json()
         assert shown["protected"] is True
         ui.shot("downloads-protected")
-        ui.page.get_by_role("button", name=f"Unprotect download #{download_id}").click()
-        ui.page.get_by_role("button", name=f"Protect download #{download_id}").wait_for()
+        unprotect.click()
+        protect.wait_for()
         assert (
             requests.get(f"{base}/api/downloads/{download_id}", timeout=10).json()["protected"]
             is False
