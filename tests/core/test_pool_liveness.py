@@ -44,8 +44,10 @@ def admin(url: str) -> Iterator[Engine]:
 
 
 def end_backend(admin: Engine, pid: int) -> None:
-    """End server process `pid` and wait (bounded) until it is gone."""
-    with admin.connect() as connection:
+    """End server process `pid` and wait (bounded) until it is gone. Autocommit: within one
+    transaction pg_stat_activity is a snapshot, and a backend seen once is seen until it ends
+    (a CI run waited out the deadline that way)."""
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         assert connection.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
         deadline = time.monotonic() + 10
         while connection.scalar(
