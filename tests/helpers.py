@@ -33,6 +33,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# A deadline for a process to start answering (gunicorn, a worker, nginx, redis-server): only
+# against a hang. On a loaded or slow machine (xdist processes, a runner at half speed) gunicorn's
+# workers took over 30 s to import the app and answer.
+STARTUP_TIMEOUT_S = 120
+
+
 def wait_for(
     check: Callable[[], Any], timeout: float, interval: float = 0.1, what: str = ""
 ) -> Any:
@@ -82,7 +88,7 @@ def start_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
         start_new_session=True,
     )
     url = f"redis://127.0.0.1:{port}/0"
-    wait_for(lambda: redis.Redis.from_url(url).ping(), 10, what="redis-server")
+    wait_for(lambda: redis.Redis.from_url(url).ping(), STARTUP_TIMEOUT_S, what="redis-server")
     return process, url
 
 

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.helpers import ROOT, free_port, wait_for
+from tests.helpers import ROOT, STARTUP_TIMEOUT_S, free_port, wait_for
 
 NGINX = "/usr/sbin/nginx"
 MAIN = """{user}worker_processes 2;
@@ -106,7 +106,7 @@ def nginx_front(
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     try:
-        wait_for(lambda: _answers(front, process), 30, what="nginx")
+        wait_for(lambda: _answers(front, process), STARTUP_TIMEOUT_S, what="nginx")
         yield front
     finally:
         process.terminate()

@@ -20,6 +20,7 @@ from core.base.db import database
 from core.base.services import TaskBroker
 from core.jobs import records as jobs
 from tests.helpers import (
+    STARTUP_TIMEOUT_S,
     read_log,
     settings_from_env,
     start_beat,
@@ -35,7 +36,11 @@ if TYPE_CHECKING:
 
 @contextlib.contextmanager
 def running_worker(
-    env: dict[str, str], log_path: Path, *args: str, timeout: float = 40, ready: bool = True
+    env: dict[str, str],
+    log_path: Path,
+    *args: str,
+    timeout: float = STARTUP_TIMEOUT_S,
+    ready: bool = True,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """`celery -A tasks worker *args` on `env`, once it answers a ping; stopped on the way out
     (if the test has not ended it itself), and the end of its log printed (pytest shows it when

@@ -26,7 +26,15 @@ from core.base.http import make_session
 from core.base.settings import load_settings
 from core.google.auth import GoogleAuth, GoogleCredentials
 from core.google.drive import DriveClient
-from tests.helpers import ROOT, VENV_BIN, free_port, process_env, stop_process_group, wait_for
+from tests.helpers import (
+    ROOT,
+    STARTUP_TIMEOUT_S,
+    VENV_BIN,
+    free_port,
+    process_env,
+    stop_process_group,
+    wait_for,
+)
 
 DATA_SIZE = 20_000_000
 SPARSE_SIZE = 512 * 1024 * 1024
@@ -100,7 +108,7 @@ def server(media: tuple[Path, bytes], tmp_path_factory: pytest.TempPathFactory) 
     try:
         wait_for(
             lambda: requests.get(f"{base}/stream-test/empty.bin", timeout=2).status_code == 200,
-            30,
+            STARTUP_TIMEOUT_S,
             what="gunicorn to serve",
         )
         yield Server(base, process, root, data, log)

@@ -22,6 +22,7 @@ from tests.fakes import FakeGoogle
 from tests.fakes.media import MediaServer
 from tests.helpers import (
     ROOT,
+    STARTUP_TIMEOUT_S,
     VENV_BIN,
     free_port,
     process_env,
@@ -81,7 +82,11 @@ def stack(
     processes["beat"] = _start([str(VENV_BIN / "celery"), "-A", "tasks", "beat"], env, logs["beat"])
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: requests.get(f"{base}/api/health", timeout=1).ok, 40, what="gunicorn")
+        wait_for(
+            lambda: requests.get(f"{base}/api/health", timeout=1).ok,
+            STARTUP_TIMEOUT_S,
+            what="gunicorn",
+        )
         yield {"base": base, "env": env, "logs": logs, "processes": processes}
     finally:
         for process in processes.values():

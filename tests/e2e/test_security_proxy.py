@@ -10,7 +10,15 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.helpers import ROOT, VENV_BIN, free_port, process_env, stop_process_group, wait_for
+from tests.helpers import (
+    ROOT,
+    STARTUP_TIMEOUT_S,
+    VENV_BIN,
+    free_port,
+    process_env,
+    stop_process_group,
+    wait_for,
+)
 
 TOKEN = "e2e-proxy-admin-token-0123456789"
 Web = Callable[..., str]
@@ -33,7 +41,11 @@ def start_web(base_env: dict[str, str], e2e_redis: str, tmp_path: Path) -> Itera
             )  # fmt: skip
         started.append(process)
         base = f"http://127.0.0.1:{port}"
-        wait_for(lambda: requests.get(f"{base}/api/health", timeout=1).ok, 30, what="gunicorn")
+        wait_for(
+            lambda: requests.get(f"{base}/api/health", timeout=1).ok,
+            STARTUP_TIMEOUT_S,
+            what="gunicorn",
+        )
         return base
 
     yield start

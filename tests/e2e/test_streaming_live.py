@@ -10,7 +10,15 @@ import time
 import requests
 
 from core.catalog.indexing import rebuild_drive
-from tests.helpers import ROOT, VENV_BIN, free_port, process_env, stop_process_group, wait_for
+from tests.helpers import (
+    ROOT,
+    STARTUP_TIMEOUT_S,
+    VENV_BIN,
+    free_port,
+    process_env,
+    stop_process_group,
+    wait_for,
+)
 from tests.services import drive_client, services_of
 
 MIB = 1024 * 1024
@@ -119,7 +127,11 @@ def test_a_stream_outlives_the_worker_timeout(base_env, settings, drive, tmp_pat
     drive.media_bytes_per_s = 1 * MIB  # about five seconds: more than twice the timeout
     try:
         base = f"http://127.0.0.1:{port}"
-        wait_for(lambda: requests.get(f"{base}/api/health", timeout=1).ok, 30, what="gunicorn")
+        wait_for(
+            lambda: requests.get(f"{base}/api/health", timeout=1).ok,
+            STARTUP_TIMEOUT_S,
+            what="gunicorn",
+        )
         body = requests.get(f"{base}/api/drive/files/{file_id}/stream", timeout=30).content
         assert body == drive.content_of(file_id)
         assert "WORKER TIMEOUT" not in log_path.read_text()

@@ -12,7 +12,7 @@ import pytest
 
 from tests.api.metrics_text import value
 from tests.e2e.web_process import Web, hit, start_web
-from tests.helpers import stop_process_group, wait_for
+from tests.helpers import STARTUP_TIMEOUT_S, stop_process_group, wait_for
 
 HEALTH = {"method": "GET", "url_rule": "/api/health", "status": "200"}
 
@@ -70,7 +70,11 @@ def test_a_killed_worker_keeps_its_counts_and_its_replacement_adds_to_them(
     victim = min(web.workers())
 
     os.kill(victim, signal.SIGKILL)
-    wait_for(lambda: len(web.workers()) == 2 and victim not in web.workers(), 30, what="respawn")
+    wait_for(
+        lambda: len(web.workers()) == 2 and victim not in web.workers(),
+        STARTUP_TIMEOUT_S,
+        what="respawn",
+    )
     hit(web.base, 40)
     sent += 40
 

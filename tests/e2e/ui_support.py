@@ -15,6 +15,7 @@ from tests.conftest import read_log, settings_from_env
 from tests.e2e.web_process import start_web
 from tests.helpers import (
     ROOT,
+    STARTUP_TIMEOUT_S,
     private_redis_db,
     start_worker,
     stop_process_group,
@@ -75,7 +76,7 @@ def ui_stack(base_env: dict[str, str], logs: Path) -> Iterator[Stack]:
     celery = make_celery_client(settings_from_env(env))
     try:
         with web_process(env, web_log) as base:
-            wait_for(lambda: celery.control.ping(timeout=0.5), 40, what="the worker")
+            wait_for(lambda: celery.control.ping(timeout=0.5), STARTUP_TIMEOUT_S, what="the worker")
             yield Stack(base, env, [web_log, worker_log])
     finally:
         stop_process_group(worker)

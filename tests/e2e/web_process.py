@@ -11,7 +11,7 @@ import psutil
 import pytest
 import requests
 
-from tests.helpers import ROOT, VENV_BIN, free_port, process_env, wait_for
+from tests.helpers import ROOT, STARTUP_TIMEOUT_S, VENV_BIN, free_port, process_env, wait_for
 
 
 @dataclass
@@ -30,9 +30,6 @@ class Web:
         return response.text
 
 
-STARTUP_TIMEOUT_S = 120
-
-
 def _answers(web: Web) -> bool:
     if web.process.poll() is not None:  # pytest.fail is no Exception: it ends wait_for's wait
         pytest.fail(f"gunicorn exited with {web.process.returncode}: see {web.log}")
@@ -49,8 +46,7 @@ def start_web(env: dict[str, str], log: Path, workers: int = 2) -> Web:
             cwd=ROOT, env=full, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     web = Web(f"http://127.0.0.1:{port}", process, log)
-    # Deadlines only against a hang: on a loaded machine (xdist processes, other runs) gunicorn's
-    # workers took over 30 s to import the app and answer. A master that died ends the wait.
+    # A master that died ends the wait.
     wait_for(lambda: _answers(web), STARTUP_TIMEOUT_S, what="gunicorn")
     wait_for(lambda: len(web.workers()) == workers, STARTUP_TIMEOUT_S, what="gunicorn's workers")
     return web

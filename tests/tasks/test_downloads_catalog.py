@@ -15,6 +15,7 @@ from core.downloads.engine import Fetched
 from tests.conftest import read_log, settings_from_env
 from tests.fakes.media import MediaServer
 from tests.helpers import (
+    STARTUP_TIMEOUT_S,
     private_redis_db,
     start_worker,
     stop_process_group,
@@ -43,7 +44,7 @@ def private_stack(base_env, settings, tmp_path):
     process = start_worker(env, log_path)
     celery = make_celery_client(settings_from_env(env))
     try:
-        wait_for(lambda: celery.control.ping(timeout=0.5), 40, what="worker")
+        wait_for(lambda: celery.control.ping(timeout=0.5), STARTUP_TIMEOUT_S, what="worker")
         yield create_app({k.lower(): v for k, v in env.items()}).test_client()
     finally:
         stop_process_group(process)

@@ -13,6 +13,7 @@ from api.extensions import make_celery_client
 from tests.conftest import read_log, settings_from_env
 from tests.fakes.media import MediaServer
 from tests.helpers import (
+    STARTUP_TIMEOUT_S,
     own_worker_env,
     private_redis_db,
     start_worker,
@@ -41,7 +42,7 @@ def private_stack(base_env, settings, tmp_path):
     process = start_worker(env, log_path, "-Q", "downloads")
     celery = make_celery_client(settings_from_env(env))
     try:
-        wait_for(lambda: celery.control.ping(timeout=0.5), 40, what="worker")
+        wait_for(lambda: celery.control.ping(timeout=0.5), STARTUP_TIMEOUT_S, what="worker")
         yield create_app({k.lower(): v for k, v in env.items()}).test_client()
     finally:
         stop_process_group(process)
@@ -96,7 +97,7 @@ def test_sigkill_mid_download_resumes_a_plain_file(base_env, settings, media, tm
     before = _files(settings.download_dir)
     first, second = start_worker(env, log_path, "-Q", "downloads"), None
     try:
-        wait_for(lambda: celery.control.ping(timeout=0.5), 40, what="worker")
+        wait_for(lambda: celery.control.ping(timeout=0.5), STARTUP_TIMEOUT_S, what="worker")
         created = client.post("/api/downloads", json={"url": f"{media.base_url}/slow.bin"})
         download_id = created.get_json()["download"]["id"]
         wait_for_bytes(client, download_id, 4 * 1024 * 1024)

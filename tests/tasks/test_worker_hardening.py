@@ -20,6 +20,7 @@ from core.downloads.cookies import COOKIES_PREFIX, cookies_file, remove_stale_co
 from tests.conftest import settings_from_env
 from tests.helpers import (
     ROOT,
+    STARTUP_TIMEOUT_S,
     free_port,
     own_worker_env,
     start_worker,
@@ -87,7 +88,7 @@ def test_a_starting_worker_cleans_up_and_binds_metrics_where_told(
     client = make_celery_client(settings_from_env(env))
     process = start_worker(env, tmp_path / "worker.log")
     try:
-        wait_for(lambda: client.control.ping(timeout=0.5), 40, what="the worker")
+        wait_for(lambda: client.control.ping(timeout=0.5), STARTUP_TIMEOUT_S, what="the worker")
         assert not files["killed"].exists()
         assert files["alive"].exists()
         listening = wait_for(
