@@ -45,7 +45,7 @@ run: $(STAMP)
 	$(BIN)/python scripts/run.py
 
 test: $(DEV_STAMP) lint browser promtool deploytools
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal --ignore=tests/e2e/test_compose_run.py \
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal --durations=30 --ignore=tests/e2e/test_compose_run.py \
 		--ignore=tests/deploy/test_kube_play.py
 	@$(MAKE) --no-print-directory compose-test
 
