@@ -147,16 +147,25 @@ def create(
     raise Conflict("An identical download request is being handled right now; try again.")
 
 
-def _once_sent(db: Database, download: Download, wait_s: float = 2.0) -> Download:
-    # A download a racing request created a moment ago gets its task id once sent: wait for it
-    # briefly, so the answer names the task as the winner's does.
+# How long an identical request waits for the winner of the race to send its task. The winner
+# sends within milliseconds; a machine under load took 2.7 s (a CI run), so the bound is generous:
+# it only ends the wait of a request whose winner died between its INSERT and its send.
+ONCE_SENT_WAIT_S = 15.0
+
+
+def _once_sent(db: Database, download: Download, wait_s: float = ONCE_SENT_WAIT_S) -> Download:
+    # A download a racing request created a moment ago gets its task id once sent: wait for it,
+    # so the answer names the task as the winner's does.
     deadline = time.monotonic() + wait_s
+    pause = 0.01
     while download.task_id is None and download.state == DownloadState.QUEUED:
         if download.waiting_reason is not None:  # held by the schedule: never sent until then
             break
         if time.monotonic() > deadline:
+            log.warning("download %d: its task was not sent within %.0f s", download.id, wait_s)
             break
-        time.sleep(0.02)
+        pause = min(pause * 2, 0.25)
+        time.sleep(pause)
         again = _existing(db, download.dedupe_key or "")
         if again is None:
             break

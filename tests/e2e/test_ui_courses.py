@@ -326,7 +326,10 @@ def test_the_speed_is_remembered_and_shortcuts_skip_fields(browser, site: Site, 
         video = ui.page.locator("main video")
         ui.page.keyboard.press(">")
         assert video.evaluate("v => v.playbackRate") == 1.75
-        assert ui.page.evaluate("() => localStorage.getItem('aula.speed')") == "1.75"
+        # Remembered on the video's ratechange event, which the browser fires as a task of its own.
+        ui.page.wait_for_function(
+            "() => localStorage.getItem('aula.speed') === '1.75'", timeout=WAIT_MS
+        )
         ui.page.keyboard.press("l")
         assert current_time(ui) == pytest.approx(10, abs=0.01)
         ui.page.keyboard.press("ArrowLeft")
